@@ -1,0 +1,159 @@
+"""Open night-light mosaics lazily as Dask-chunked, georeferenced DataArrays.
+
+Local paths, ``file://``, ``http(s)://`` and ``s3://`` URLs go through rasterio/GDAL
+(remote COGs are read by range requests through GDAL's ``/vsicurl/``), so the same
+call reads a laptop file and a cloud mosaic. Nothing is read but the header until a
+chunk is computed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.errors
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from nightlight.errors import InvalidRasterError, MissingCRSError
+
+#: Default chunk edge in pixels: ~16 MiB of float32 per chunk, small enough that
+#: (chunks × workers) stays far below a laptop's memory, large enough to amortize
+#: Dask's per-task overhead (ARCHITECTURE.md, "Scale").
+DEFAULT_CHUNK = 2048
+
+Source = str | os.PathLike | xr.DataArray
+
+
+def _describe(source: Any) -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+
+
+def open_mosaic(
+    source: Source,
+    *,
+    chunks: int | tuple[int, int] | dict | None = DEFAULT_CHUNK,
+    band: int = 1,
+    crs: Any = None,
+    name: str | None = None,
+) -> xr.DataArray:
+    """Open a night-light mosaic lazily.
+
+    Parameters
+    ----------
+    source : str, path-like or xarray.DataArray
+        A GeoTIFF/COG path or URL (``https://…``, ``s3://…``, ``/vsicurl/…``), or a
+        DataArray that is returned checked (and chunked if it is not yet).
+    chunks : int, (int, int), dict or None
+        Dask chunk edge in pixels (default 2048). ``None`` reads eagerly (small rasters).
+    band : int
+        1-based band to read.
+    crs : optional
+        CRS to assume **only** when the file has none (e.g. ``"EPSG:4326"``).
+    name : str, optional
+        Name of the returned DataArray (default: file stem).
+
+    Returns
+    -------
+    xarray.DataArray
+        2-D ``(y, x)`` float32 (float64 if the file is float64), with nodata as NaN,
+        CRS and transform set (rioxarray), ``attrs["source"]`` the path/URL.
+
+    Raises
+    ------
+    InvalidRasterError
+        Not a raster, truncated or corrupt file; the band does not exist.
+    MissingCRSError
+        The file has no CRS and ``crs`` was not given.
+    """
+    if isinstance(source, xr.DataArray):
+        da = source
+        label = str(da.attrs.get("source", da.name or "DataArray"))
+        if da.ndim == 3 and da.sizes.get("band", 0) == 1:
+            da = da.squeeze("band", drop=True)
+        if da.ndim != 2:
+            raise InvalidRasterError(f"{label}: expected a 2-D (y, x) raster, got dims {da.dims}. Select one band/year first.")
+        if da.rio.crs is None:
+            if crs is None:
+                raise MissingCRSError(
+                    f"{label}: CRS not found. Set it with `da.rio.write_crs(...)` or pass `crs=` to open_mosaic."
+                )
+            da = da.rio.write_crs(crs)
+        if chunks is not None and da.chunks is None:
+            da = da.chunk(_chunk_dict(chunks, da.dims))
+        return da
+
+    path = os.fspath(source)
+    label = path
+    gdal_path = _gdal_path(path)
+    try:
+        with rasterio.open(gdal_path) as src:
+            count, file_crs, nodata, dtype = src.count, src.crs, src.nodata, src.dtypes[band - 1] if band <= src.count else None
+    except rasterio.errors.RasterioIOError as exc:
+        raise InvalidRasterError(
+            f"{label}: cannot be opened as a raster ({exc}). Check that the path/URL is right and the file "
+            "is a complete GeoTIFF/COG (a truncated download fails here: download it again)."
+        ) from exc
+    if band < 1 or band > count:
+        raise InvalidRasterError(f"{label}: has {count} band(s); band={band} does not exist.")
+    if file_crs is None and crs is None:
+        raise MissingCRSError(
+            f"{label}: the file has no CRS. Pass `crs=` (e.g. crs='EPSG:4326' for a lat/lon mosaic) "
+            "or fix the file with `gdal_edit.py -a_srs EPSG:4326 FILE`."
+        )
+    rio_chunks = None if chunks is None else {"band": 1, **_chunk_dict(chunks, ("y", "x"))}
+    try:
+        da = rioxarray.open_rasterio(gdal_path, chunks=rio_chunks, masked=False, lock=False, cache=False)
+    except Exception as exc:  # rioxarray re-raises GDAL errors under several types
+        raise InvalidRasterError(f"{label}: cannot be read as a raster ({exc}).") from exc
+    da = da.isel(band=band - 1, drop=True)
+    if file_crs is None:
+        da = da.rio.write_crs(crs)
+    out_dtype = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    values = da.astype(out_dtype)
+    if nodata is not None and not np.isnan(nodata):
+        values = values.where(da != nodata)
+    values = values.rio.write_nodata(np.nan, encoded=False)
+    values = values.rio.write_crs(da.rio.crs).rio.write_transform(da.rio.transform())
+    values.name = name or Path(path).stem
+    values.attrs.update({"source": path, "source_dtype": str(dtype), "source_nodata": nodata})
+    return values
+
+
+def _chunk_dict(chunks: int | tuple[int, int] | dict, dims: tuple) -> dict:
+    if isinstance(chunks, dict):
+        return chunks
+    if isinstance(chunks, int):
+        chunks = (chunks, chunks)
+    return dict(zip(dims[-2:], chunks))
+
+
+def _gdal_path(path: str) -> str:
+    """Turn URLs into GDAL virtual paths; local paths are returned as they are."""
+    if path.startswith(("http://", "https://")):
+        return "/vsicurl/" + path
+    if path.startswith("s3://"):
+        return "/vsis3/" + path[len("s3://"):]
+    if path.startswith("gs://"):
+        return "/vsigs/" + path[len("gs://"):]
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    return path
+
+
+def verify_readable(da: xr.DataArray) -> None:
+    """Read every chunk once (and discard it) to catch truncated files before long work.
+
+    A truncated GeoTIFF opens fine (header intact) and fails only at the missing
+    strips; callers that must not half-write outputs call this first.
+    """
+    try:
+        da.isnull().sum().compute()
+    except Exception as exc:
+        raise InvalidRasterError(
+            f"{da.attrs.get('source', da.name)}: the header opens but pixel data cannot be read ({exc}). "
+            "The file is truncated or corrupt: download or write it again."
+        ) from exc

@@ -1,0 +1,35 @@
+"""Shared fixtures: the real-data folder (skipped cleanly when absent) and hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# CI runs derandomized so a red build is reproducible; locally hypothesis explores.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` relative to the repo root; skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the repo on project machines)")
+    return SHARED_DATA
+
+
+def real_file(shared: Path, *parts: str) -> Path:
+    """A file under ``../shared/data``; skips the test with its path when it is missing."""
+    path = shared.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data file {path} is absent")
+    return path
