@@ -129,7 +129,7 @@ def require_same_grid(a: Any, b: Any, *, names: tuple[str, str] = ("before", "af
     raise GridMismatchError(
         f"{names[0]} and {names[1]} are not on the same pixel grid: {'; '.join(problems)}.\n"
         f"  {names[0]}: {ga.describe()}\n  {names[1]}: {gb.describe()}\n"
-        f"Fix: resample one onto the other explicitly, e.g. "
-        f"`{names[1]} = nightlight.align_to({names[1]}, {names[0]}, resampling='nearest')`, "
-        "or pass `align='nearest'` (or 'bilinear', 'average') where the function offers it."
+        f"Fix: resample {names[1]} onto the grid of {names[0]} explicitly — in Python "
+        f"`nightlight.align_to(<{names[1]}>, <{names[0]}>, resampling='average')` "
+        "('nearest' keeps DN integers; 'average' keeps totals), on the command line `--align average`."
     )

@@ -1,0 +1,124 @@
+"""True ground area of pixels, in km², for the grids night-light mosaics come on.
+
+* **Geographic grids** (EPSG:4326, the DMSP 30″ and VIIRS 15″ mosaics): a cell
+  between latitudes φ₁, φ₂ spanning Δλ radians has the exact ellipsoidal area
+  ``A = a²·Δλ·(q(φ₂) − q(φ₁)) / 2`` with ``q`` the authalic function of the
+  ellipsoid (Snyder 1987, *Map Projections — A Working Manual*, eq. 3-12). This is
+  the closed form of the WGS84 authalic sphere (``R_q² · Δλ · (sin β₂ − sin β₁)``
+  with authalic latitude β), exact for the ellipsoid — chosen over per-pixel
+  ``pyproj.Geod`` polygons because it is exact, vectorised, and a pixel's area
+  depends on its row only, so one float per row serves a whole block.
+  ``pyproj.Geod`` is the independent reference in the tests.
+* **Equal-area projections** (Albers, Lambert azimuthal/cylindrical equal-area,
+  Mollweide, sinusoidal, Equal Earth …): every pixel has the same area.
+* **Other projections** (UTM, Web Mercator …) distort area; they are refused unless
+  the caller opts into per-pixel areas from pyproj's areal scale factor
+  (``area="pyproj"``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import pyproj
+
+from nightlight.errors import UnsupportedCRSError
+from nightlight.grid import Grid
+
+AreaMode = Literal["auto", "pyproj"]
+
+_EQUAL_AREA_WORDS = ("equal area", "equal-area", "mollweide", "sinusoidal", "equal earth", "goode", "eckert iv", "eckert vi")
+
+
+def crs_area_kind(crs) -> Literal["geographic", "equal_area", "other"]:
+    """Classify a CRS by how pixel area behaves on it."""
+    return _crs_facts(_crs_key(crs))[0]
+
+
+def _crs_key(crs) -> str:
+    return crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
+
+
+@lru_cache(maxsize=64)
+def _crs_facts(key: str) -> tuple[str, float, float, float]:
+    """(area kind, semi-major axis m, eccentricity, linear unit in m) of a CRS.
+
+    Cached: every block of a mosaic asks, and building a pyproj CRS costs ~1 ms.
+    """
+    pcrs = pyproj.CRS.from_user_input(key)
+    ell = pcrs.ellipsoid
+    inv_f = ell.inverse_flattening if ell is not None else 0.0
+    e = 0.0 if not inv_f else float(np.sqrt((2.0 - 1.0 / inv_f) / inv_f))
+    a = ell.semi_major_metre if ell is not None else 6371007.2
+    axis = pcrs.axis_info[0] if pcrs.axis_info else None
+    unit = float(axis.unit_conversion_factor) if axis is not None and not pcrs.is_geographic else 1.0
+    return _area_kind(pcrs), a, e, unit
+
+
+def _area_kind(pcrs: pyproj.CRS) -> Literal["geographic", "equal_area", "other"]:
+    if pcrs.is_geographic:
+        return "geographic"
+    op = pcrs.coordinate_operation
+    method = (op.method_name if op is not None else "").lower()
+    if any(word in method for word in _EQUAL_AREA_WORDS):
+        return "equal_area"
+    return "other"
+
+
+def _authalic_q(phi: np.ndarray, e: float) -> np.ndarray:
+    s = np.sin(phi)
+    if e == 0.0:
+        return 2.0 * s
+    es = e * s
+    return (1.0 - e * e) * (s / (1.0 - es * es) - np.log((1.0 - es) / (1.0 + es)) / (2.0 * e))
+
+
+def geographic_row_areas_km2(grid: Grid, row0: int = 0, row1: int | None = None) -> np.ndarray:
+    """Exact ellipsoidal area (km²) of one pixel in each row ``row0:row1`` of a lat/lon grid."""
+    row1 = grid.shape[0] if row1 is None else row1
+    _, a, e, _ = _crs_facts(_crs_key(grid.crs))
+    t = grid.transform
+    edges = t.f + np.arange(row0, row1 + 1, dtype=np.float64) * t.e
+    phi = np.radians(np.clip(edges, -90.0, 90.0))
+    q = _authalic_q(phi, e)
+    dlon = np.radians(abs(t.a))
+    return np.abs(a * a * dlon * (q[1:] - q[:-1]) / 2.0) / 1e6
+
+
+def pixel_areas_km2(
+    grid: Grid, row0: int, row1: int, col0: int, col1: int, *, area: AreaMode = "auto"
+) -> np.ndarray:
+    """Ground area (km²) of the pixels of the window ``[row0:row1, col0:col1]``.
+
+    Returns an ``(h, 1)`` array when the area depends on the row only (geographic and
+    equal-area grids), else ``(h, w)`` (``area="pyproj"`` on other projections).
+
+    Raises
+    ------
+    UnsupportedCRSError
+        A projected CRS that is not equal-area, and ``area`` is not ``"pyproj"``.
+    """
+    kind, _, _, unit = _crs_facts(_crs_key(grid.crs))
+    h = row1 - row0
+    if kind == "geographic":
+        return geographic_row_areas_km2(grid, row0, row1)[:, None]
+    nominal = abs(grid.transform.a * grid.transform.e) * unit * unit / 1e6
+    if kind == "equal_area":
+        return np.full((h, 1), nominal)
+    if area != "pyproj":
+        raise UnsupportedCRSError(
+            f"CRS '{pyproj.CRS.from_user_input(grid.crs).name}' is a projection that does not preserve area, "
+            "so pixel counts are not ground areas. Reproject the mosaic to an equal-area CRS or EPSG:4326, "
+            "or pass area='pyproj' to use per-pixel areas from pyproj's areal scale factor."
+        )
+    t = grid.transform
+    cols = np.arange(col0, col1) + 0.5
+    rows = np.arange(row0, row1) + 0.5
+    xx = t.c + cols[None, :] * t.a + rows[:, None] * t.b
+    yy = t.f + cols[None, :] * t.d + rows[:, None] * t.e
+    proj = pyproj.Proj(pyproj.CRS.from_user_input(grid.crs))
+    lon, lat = proj(xx, yy, inverse=True)  # Proj keeps the CRS's own units
+    factors = proj.get_factors(lon, lat)
+    return nominal / np.asarray(factors.areal_scale, dtype=np.float64)
