@@ -1,20 +1,20 @@
 """Zonal statistics of polygons over (big, chunked) mosaics: sum, mean, max, lit area.
 
-How a pixel is counted (documented choice, compare exactextract's exact coverage):
+How a pixel is counted (``method=``):
 
-* **Large polygons** (bounding box over :data:`SMALL_CELLS` pixels): the pixel-centre
-  rule of ``rasterio.features.rasterize`` (``all_touched=False``). Unbiased; for a
-  polygon much larger than a pixel it agrees with exact fractional coverage
-  to well under 0.5 % (tested against exactextract).
-* **Small or thin polygons** (bounding box of at most :data:`SMALL_CELLS` pixels):
-  exact fractional coverage, each touched cell weighted by the share of its area
-  inside the polygon (shapely intersection). A polygon smaller than a pixel is
-  therefore never lost: it gets its share of the cell(s) it lies in.
-
-**Overlapping polygons** each get their full sum: polygons are split into layers in
-which no two interiors overlap (greedy colouring of the overlap graph, usually one
-layer; nested natural cities or buffers need more), and each layer is rasterized
-separately. Polygons that only touch share a layer.
+* ``"exact"`` (default): **exact fractional coverage**, as exactextract — each cell
+  weighted by the share of its area inside the polygon, computed by signed-area
+  scan conversion of the polygon's edges (numba kernel
+  :func:`nightlight.kernels.zonal.accumulate_coverage`). Polygons smaller than a
+  pixel or thinner than a pixel get their share of the cells they touch, never 0.
+  Every polygon is measured on its own, so **overlapping polygons** each get
+  their full sum.
+* ``"centre"``: the pixel-centre rule of ``rasterio.features.rasterize``
+  (``all_touched=False``, the rasterstats/GEE convention), a label image per
+  *layer* of polygons whose interiors do not overlap (greedy colouring of the
+  overlap graph, usually one layer), so overlapping polygons also each get their
+  full sum. Polygons whose bounding box spans at most :data:`SMALL_CELLS` pixels
+  fall back to exact coverage, so small and thin polygons are not lost.
 
 The mosaic is processed one Dask block at a time (rasterize the polygons that meet
 the block, accumulate per-id sums with a numba kernel) and the small per-id arrays
@@ -55,7 +55,7 @@ class _Plan:
     grid: Grid
     n: int
     layers: list[tuple[np.ndarray, np.ndarray, shapely.STRtree]]  # (geoms, ids, tree) without interior overlaps
-    small: tuple[np.ndarray, np.ndarray, shapely.STRtree] | None
+    exact: tuple[np.ndarray, np.ndarray, shapely.STRtree] | None  # measured by exact coverage
     floor: float
 
 
@@ -111,14 +111,17 @@ def overlap_layers(geoms: np.ndarray) -> np.ndarray:
     return layer
 
 
-def _make_plan(geoms: np.ndarray, grid: Grid, floor: float) -> _Plan:
+def _make_plan(geoms: np.ndarray, grid: Grid, floor: float, method: str) -> _Plan:
     n = len(geoms)
     ok = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
-    res_x, res_y = grid.res
-    b = shapely.bounds(geoms)
-    cells = np.ceil((b[:, 2] - b[:, 0]) / res_x + 1) * np.ceil((b[:, 3] - b[:, 1]) / res_y + 1)
-    small = ok & (cells <= SMALL_CELLS)
-    big = ok & ~small
+    if method == "exact":
+        exact = ok
+    else:
+        res_x, res_y = grid.res
+        b = shapely.bounds(geoms)
+        cells = np.ceil((b[:, 2] - b[:, 0]) / res_x + 1) * np.ceil((b[:, 3] - b[:, 1]) / res_y + 1)
+        exact = ok & (cells <= SMALL_CELLS)
+    big = ok & ~exact
     ids_big = np.flatnonzero(big)
     layers = []
     if len(ids_big):
@@ -127,50 +130,64 @@ def _make_plan(geoms: np.ndarray, grid: Grid, floor: float) -> _Plan:
             ids = ids_big[lay == k]
             g = geoms[ids]
             layers.append((g, ids, shapely.STRtree(g)))
-    ids_small = np.flatnonzero(small)
-    sm = None
-    if len(ids_small):
-        g = geoms[ids_small]
-        sm = (g, ids_small, shapely.STRtree(g))
-    return _Plan(grid=grid, n=n, layers=layers, small=sm, floor=float(floor))
+    ids_exact = np.flatnonzero(exact)
+    ex = None
+    if len(ids_exact):
+        g = geoms[ids_exact]
+        ex = (g, ids_exact, shapely.STRtree(g))
+    return _Plan(grid=grid, n=n, layers=layers, exact=ex, floor=float(floor))
 
 
 def _block_box(grid: Grid, r0: int, r1: int, c0: int, c1: int) -> shapely.Geometry:
     t = grid.transform
-    x0, y0 = t * (c0, r0)
-    x1, y1 = t * (c1, r1)
+    x0, y0 = t @ (c0, r0)
+    x1, y1 = t @ (c1, r1)
     return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
-def _small_cells(geoms, ids, t: Affine, r0: int, r1: int, c0: int, c1: int):
-    """Exact coverage of small polygons on the cells of one block: (rows, cols, ids, weights)."""
-    inv = ~t
-    rows, cols, pid, wts = [], [], [], []
-    cell_area = abs(t.a * t.e)
-    for g, k in zip(geoms, ids):
-        minx, miny, maxx, maxy = g.bounds
-        ca, ra = inv * (minx, maxy)
-        cb, rb = inv * (maxx, miny)
-        lo_c, hi_c = int(math.floor(min(ca, cb))), int(math.ceil(max(ca, cb)))
-        lo_r, hi_r = int(math.floor(min(ra, rb))), int(math.ceil(max(ra, rb)))
-        lo_c, hi_c = max(lo_c, c0), min(max(hi_c, lo_c + 1), c1)
-        lo_r, hi_r = max(lo_r, r0), min(max(hi_r, lo_r + 1), r1)
-        if lo_c >= hi_c or lo_r >= hi_r:
-            continue
-        rr, cc = np.meshgrid(np.arange(lo_r, hi_r), np.arange(lo_c, hi_c), indexing="ij")
-        rr, cc = rr.ravel(), cc.ravel()
-        xa, ya = t.c + cc * t.a, t.f + rr * t.e
-        xb, yb = xa + t.a, ya + t.e
-        boxes = shapely.box(np.minimum(xa, xb), np.minimum(ya, yb), np.maximum(xa, xb), np.maximum(ya, yb))
-        w = shapely.area(shapely.intersection(boxes, g)) / cell_area
-        m = w > 1e-12
-        rows.append(rr[m] - r0)
-        cols.append(cc[m] - c0)
-        pid.append(np.full(int(m.sum()), k, dtype=np.int64))
-        wts.append(np.minimum(w[m], 1.0))
-    if not rows:
+def _edges(geoms: np.ndarray, local: np.ndarray, box: tuple[float, float, float, float], t: Affine, h: int, w: int):
+    """Clip polygons to a block and return their ring edges in block pixel coordinates.
+
+    Returns ``(ex0, ey0, ex1, ey1, edge_start, poly_ids, win)`` for
+    :func:`nightlight.kernels.zonal.accumulate_coverage`, or None when nothing is left.
+    """
+    clipped = shapely.clip_by_rect(geoms, *box)
+    parts, pidx = shapely.get_parts(clipped, return_index=True)
+    keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
+    parts, pidx = parts[keep], pidx[keep]
+    if not len(parts):
         return None
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(pid), np.concatenate(wts)
+    # exterior and holes oppositely oriented, so that holes cancel in the signed area
+    parts = _orient(parts)
+    rings, ridx = shapely.get_rings(parts, return_index=True)
+    xy, cidx = shapely.get_coordinates(rings, return_index=True)
+    inv = ~t
+    col = inv.a * xy[:, 0] + inv.b * xy[:, 1] + inv.c
+    row = inv.d * xy[:, 0] + inv.e * xy[:, 1] + inv.f
+    same = cidx[:-1] == cidx[1:]  # consecutive vertices of one (closed) ring
+    ex0, ey0, ex1, ey1 = col[:-1][same], row[:-1][same], col[1:][same], row[1:][same]
+    epoly = pidx[ridx[cidx[:-1][same]]]  # index into `geoms` of each edge
+    order = np.argsort(epoly, kind="stable")
+    ex0, ey0, ex1, ey1, epoly = ex0[order], ey0[order], ex1[order], ey1[order], epoly[order]
+    polys, first = np.unique(epoly, return_index=True)
+    edge_start = np.append(first, len(epoly)).astype(np.int64)
+    lo_c = np.minimum.reduceat(np.minimum(ex0, ex1), first)
+    hi_c = np.maximum.reduceat(np.maximum(ex0, ex1), first)
+    lo_r = np.minimum.reduceat(np.minimum(ey0, ey1), first)
+    hi_r = np.maximum.reduceat(np.maximum(ey0, ey1), first)
+    win = np.stack([
+        np.clip(np.floor(lo_r), 0, h), np.clip(np.ceil(hi_r), 0, h),
+        np.clip(np.floor(lo_c), 0, w), np.clip(np.ceil(hi_c), 0, w),
+    ], axis=1).astype(np.int64)
+    return ex0, ey0, ex1, ey1, edge_start, local[polys].astype(np.int64), win
+
+
+def _orient(parts: np.ndarray) -> np.ndarray:
+    if hasattr(shapely, "orient_polygons"):  # shapely >= 2.1
+        return shapely.orient_polygons(parts)
+    from shapely.geometry.polygon import orient
+
+    return np.array([orient(g) for g in parts], dtype=object)
 
 
 def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
@@ -191,15 +208,14 @@ def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
         )
         for vals, (acc, vmax) in zip(blocks, out):
             kz.accumulate_labels(vals, labels, row_area, plan.floor, acc, vmax)
-    if plan.small is not None:
-        geoms, ids, tree = plan.small
+    if plan.exact is not None:
+        geoms, ids, tree = plan.exact
         hit = tree.query(box, predicate="intersects")
         if len(hit):
-            cells = _small_cells(geoms[hit], ids[hit], plan.grid.transform, r0, r1, c0, c1)
-            if cells is not None:
-                rr, cc, pid, wt = cells
+            edges = _edges(geoms[hit], ids[hit], shapely.bounds(box), t, h, w)
+            if edges is not None:
                 for vals, (acc, vmax) in zip(blocks, out):
-                    kz.accumulate_weighted(vals, rr, cc, pid, wt, row_area, plan.floor, acc, vmax)
+                    kz.accumulate_coverage(vals, *edges, row_area, plan.floor, acc, vmax)
     return out
 
 
@@ -242,6 +258,7 @@ def zonal_stats_many(
     mosaics: Sequence[xr.DataArray],
     *,
     floor: float = 0.0,
+    method: str = "exact",
     names: Sequence[str] | None = None,
 ) -> list[pd.DataFrame]:
     """Zonal statistics of the same polygons on several mosaics of one grid, in one pass.
@@ -254,6 +271,8 @@ def zonal_stats_many(
         2-D (y, x) rasters on one grid (checked), numpy- or dask-backed.
     floor : float
         Lit threshold in mosaic units: a pixel is lit when its value is > floor.
+    method : {"exact", "centre"}
+        Exact fractional coverage (default) or the pixel-centre rule (module docstring).
     names : optional
         Names of the mosaics for error messages.
 
@@ -263,7 +282,7 @@ def zonal_stats_many(
         One per mosaic, rows in polygon order, columns :data:`STAT_COLUMNS`:
         ``sum`` (mosaic units × pixels, e.g. nW/cm²/sr summed or DN summed), ``mean``
         (per valid pixel), ``max`` (brightest pixel touched), ``pixels`` (covered
-        pixels inside the grid, fractional for small polygons), ``valid_share``
+        pixels inside the grid, fractional), ``valid_share``
         (non-NaN share of them), ``lit_pixels`` / ``lit_area_km2`` (pixels above
         ``floor``), ``area_km2`` (covered ground area inside the grid). Polygons
         outside the grid get ``pixels == 0`` and NaN statistics.
@@ -273,7 +292,9 @@ def zonal_stats_many(
     for m, nm in zip(mosaics[1:], names[1:]):
         require_same_grid(mosaics[0], m, names=(names[0], nm))
     geoms = np.asarray(polygons.geometry.array if hasattr(polygons, "geometry") else polygons.array, dtype=object)
-    plan = _make_plan(geoms, grid, floor)
+    if method not in ("exact", "centre"):
+        raise ValueError(f"method={method!r}: use 'exact' (fractional coverage) or 'centre' (pixel-centre rule).")
+    plan = _make_plan(geoms, grid, floor, method)
 
     arrays = [m.data for m in mosaics]
     if not any(hasattr(a, "dask") for a in arrays):
@@ -290,7 +311,6 @@ def zonal_stats_many(
     col_off = np.concatenate([[0], np.cumsum(ref.chunks[1])])
     plan_d = dask.delayed(plan, pure=True)
     delayed_blocks = [a.to_delayed() for a in arrays]
-    box_all = shapely.box(*grid.bounds)
     parts = []
     for bi in range(len(ref.chunks[0])):
         for bj in range(len(ref.chunks[1])):
@@ -300,7 +320,6 @@ def zonal_stats_many(
             if not _any_hit(plan, bbox):
                 continue
             parts.append(dask.delayed(_block_stats)(plan_d, r0, c0, *[d[bi, bj] for d in delayed_blocks]))
-    del box_all
     if not parts:
         return [_to_frame(*kz.new_accumulator(plan.n)) for _ in mosaics]
     res = _tree_reduce(parts).compute()
@@ -308,7 +327,7 @@ def zonal_stats_many(
 
 
 def _any_hit(plan: _Plan, bbox: shapely.Geometry) -> bool:
-    trees = [tr for _, _, tr in plan.layers] + ([plan.small[2]] if plan.small is not None else [])
+    trees = [tr for _, _, tr in plan.layers] + ([plan.exact[2]] if plan.exact is not None else [])
     return any(len(tr.query(bbox, predicate="intersects")) for tr in trees)
 
 
@@ -317,6 +336,7 @@ def zonal_stats(
     mosaic: xr.DataArray,
     *,
     floor: float = 0.0,
+    method: str = "exact",
 ) -> pd.DataFrame:
     """Zonal statistics of polygons on one mosaic (see :func:`zonal_stats_many`)."""
-    return zonal_stats_many(polygons, [mosaic], floor=floor)[0]
+    return zonal_stats_many(polygons, [mosaic], floor=floor, method=method)[0]
