@@ -64,6 +64,7 @@ def detect_shrinking(
     dark_floor: float = DARK_FLOOR,
     alpha: float = 0.05,
     shapes: bool = True,
+    method: str = "exact",
     preprocess: Sequence[Any] | None = None,
     chunks: Any = DEFAULT_CHUNK,
 ) -> gpd.GeoDataFrame:
@@ -97,6 +98,9 @@ def detect_shrinking(
         Significance level of the Mann–Kendall test for ``significant_decline``.
     shapes : bool
         Classify the shape of shrinkage (:mod:`nightlight.shape`) of shrinking cities.
+    method : {"exact", "centre"}
+        Pixel weighting of the zonal sums: exact fractional coverage (default) or
+        the pixel-centre rule (see :mod:`nightlight.zonal`).
     preprocess : sequence of named steps, optional
         Calibration steps applied to every mosaic with
         ``nightlight.calibrate.apply_steps`` (records kept in the metadata).
@@ -184,7 +188,7 @@ def detect_shrinking(
         records.append(rec)
 
     cities = read_polygons(city_polygons, target_crs=grid.crs, id_column=id_column)
-    stats = zonal_stats_many(cities, mosaics, floor=lit_floor, names=names)
+    stats = zonal_stats_many(cities, mosaics, floor=lit_floor, method=method, names=names)
     sb, sa = stats[0], stats[1]
 
     out = pd.DataFrame({"city_id": cities["city_id"].to_numpy()})
@@ -247,6 +251,7 @@ def detect_shrinking(
         "alpha": float(alpha),
         "lit_floor": float(lit_floor),
         "dark_floor": float(dark_floor),
+        "zonal_method": method,
         "before": lb,
         "after": la,
         "series": {str(y): n for (y, _), n in zip(series_items, names[2:])} if series_items else None,

@@ -28,6 +28,7 @@ import rasterio.features
 import scipy.ndimage as ndi
 import shapely
 import xarray as xr
+from affine import Affine
 
 from nightlight.grid import Grid
 
@@ -90,8 +91,8 @@ def shrink_shapes(geoms, before: xr.DataArray, after: xr.DataArray, *, threshold
             out.append(None)
             continue
         minx, miny, maxx, maxy = g.bounds
-        c0, r0 = inv * (minx, maxy)
-        c1, r1 = inv * (maxx, miny)
+        c0, r0 = inv @ (minx, maxy)
+        c1, r1 = inv @ (maxx, miny)
         c0, c1 = sorted((c0, c1))
         r0, r1 = sorted((r0, r1))
         c0, r0 = max(int(np.floor(c0)), 0), max(int(np.floor(r0)), 0)
@@ -101,9 +102,7 @@ def shrink_shapes(geoms, before: xr.DataArray, after: xr.DataArray, *, threshold
             continue
         b = np.asarray(before.isel(y=slice(r0, r1), x=slice(c0, c1)).values, dtype=np.float64)
         a = np.asarray(after.isel(y=slice(r0, r1), x=slice(c0, c1)).values, dtype=np.float64)
-        from affine import Affine
-
-        t = grid.transform * Affine.translation(c0, r0)
+        t = grid.transform @ Affine.translation(c0, r0)
         inside = rasterio.features.geometry_mask([g], out_shape=b.shape, transform=t, invert=True, all_touched=False)
         out.append(classify_shape(b, a, inside, threshold=threshold, floor=floor))
     return out

@@ -194,7 +194,7 @@ def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
     """Accumulators of every mosaic for the polygons meeting one block."""
     h, w = blocks[0].shape
     r1, c1 = r0 + h, c0 + w
-    t = plan.grid.transform * Affine.translation(c0, r0)
+    t = plan.grid.transform @ Affine.translation(c0, r0)
     row_area = pixel_area_km2(plan.grid, r0, r1)
     box = _block_box(plan.grid, r0, r1, c0, c1)
     out = [kz.new_accumulator(plan.n) for _ in blocks]
