@@ -302,7 +302,7 @@ def intercalibrate(
         elif len({np.shape(o) for o in outs}) > 1:
             raise GridMismatchError(f"intercalibrate: the satellites' arrays differ in shape: {[np.shape(o) for o in outs]}.")
         if isinstance(outs[0], xr.DataArray):
-            stacked = xr.concat([o.variable for o in outs], dim="satellite")
+            stacked = xr.Variable.concat([o.variable for o in outs], dim="satellite")
             mean = stacked.mean("satellite", skipna=True)
             res = outs[0].copy(data=mean.data)
         else:

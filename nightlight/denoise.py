@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import xarray as xr
+from affine import Affine
 
 from nightlight.calibrate import ArrayLike, _as2d, check_radiance, map_pixels
 from nightlight.errors import GridMismatchError, InvalidVectorError, UnitsError
@@ -252,7 +253,7 @@ def mask_flares(
 
     def block_mask(b: np.ndarray, block_info=None) -> np.ndarray:
         (r0, _), (c0, _) = block_info[0]["array-location"] if block_info else ((0, 0), (0, 0))
-        bt = t * t.translation(c0, r0)
+        bt = t @ Affine.translation(c0, r0)
         m = geometry_mask(shapes, out_shape=b.shape, transform=bt, invert=True, all_touched=True)
         return np.where(m, np.nan, b).astype(b.dtype)
 
