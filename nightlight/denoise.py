@@ -76,8 +76,9 @@ def _percentile_value(radiance: ArrayLike, q: float) -> Any:
 
     NumPy input: exact (``np.nanpercentile``). Dask input: a log-spaced histogram
     (4096 bins over 1e-3 … 1e6 nW/cm²/sr, relative bin width 0.5%) summed over
-    chunks, the cap taken at the upper edge of the bin holding the percentile — so
-    the cap is within 0.5% above the exact percentile, and nothing is loaded whole.
+    chunks, the cap taken at the upper edge of the bin holding the order statistic
+    just above the percentile — so the cap is ≥ the exact percentile and ≤ 1.005 × the
+    next data value above it, and nothing is loaded whole.
     """
     if not 0 < q <= 100:
         raise UnitsError(f"cap_outliers: percentile={q} must be in (0, 100], e.g. 99.99.")
@@ -95,7 +96,10 @@ def _percentile_value(radiance: ArrayLike, q: float) -> Any:
             total = h.sum()
             if total == 0:
                 return np.array(np.inf)
-            k = int(np.searchsorted(np.cumsum(h), q / 100.0 * total))
+            # numpy's linear percentile sits between order statistics floor(pos) and
+            # ceil(pos) (0-based); take the bin holding ceil(pos) so the cap is never low.
+            pos = q / 100.0 * (total - 1)
+            k = int(np.searchsorted(np.cumsum(h), int(np.ceil(pos - 1e-9)) + 1))
             return np.array(edges[min(k + 1, edges.size - 1)])
 
         return hist.map_blocks(pick, dtype=np.float64, drop_axis=0, chunks=())
