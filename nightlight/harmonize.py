@@ -263,9 +263,12 @@ def fit_harmonization(
         xs = [prepare_viirs(v, target=d) for v, d in zip(vs, ds)]
     else:
         xs = [map_pixels(v, lambda b: np.log1p(np.maximum(b, 0))) for v in vs]
-    masks = None
+    masks = kwargs.pop("mask", None)
+    if masks is not None and not isinstance(masks, list):
+        masks = [masks]
     if min_dn is not None:
-        masks = [np.asarray(d.values if isinstance(d, xr.DataArray) else d) > min_dn for d in ds]
+        above = [np.asarray(d.values if isinstance(d, xr.DataArray) else d) > min_dn for d in ds]
+        masks = above if masks is None else [np.asarray(m, bool) & a for m, a in zip(masks, above)]
     kwargs.setdefault("model", "sigmoid")
     kwargs.setdefault("clip", (0.0, 63.0))
     meta = dict(kwargs.pop("meta", {}) or {})
