@@ -17,6 +17,7 @@ from typing import Any
 
 from nightlight.errors import (
     CatalogError,
+    FitError,
     GridMismatchError,
     InvalidRasterError,
     InvalidVectorError,
@@ -59,6 +60,7 @@ def catalog_path(*parts: str):
 
 __all__ = [
     "CatalogError",
+    "FitError",
     "Grid",
     "GridMismatchError",
     "InvalidRasterError",

@@ -42,3 +42,7 @@ class CatalogError(NightlightError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else ""
+
+
+class FitError(NightlightError, ValueError):
+    """A calibration fit cannot be made (too few valid pixels, no convergence)."""

@@ -1,0 +1,452 @@
+"""Numba kernels of the synthetic night-light world (``nightlight.synth``).
+
+Three jobs, all on plain NumPy arrays:
+
+* counter-based randomness: a pixel's noise is a pure function of
+  (seed, year, global row, global column) through the splitmix64 finalizer
+  (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators",
+  OOPSLA), turned into a standard normal by Box–Muller. No generator state is
+  carried between pixels, so a chunk's values do not depend on how the mosaic is
+  chunked, and any chunk of a global mosaic is generated on its own;
+* the radial city profile, evaluated identically by the renderer and by the
+  ground-truth code (one ``_profile`` function), so the truth table is exact for
+  the noiseless model;
+* greedy placement of non-overlapping city discs.
+
+The slow, obviously-correct NumPy twins live in ``tests/test_synth.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+#: Sensor codes shared with ``nightlight.synth``.
+VIIRS = 0
+DMSP = 1
+
+#: Mean Earth radius used to turn km into degrees (km per degree of latitude).
+KM_PER_DEG_LAT = 110.574
+#: km per degree of longitude at the equator (scaled by cos(latitude)).
+KM_PER_DEG_LON = 111.320
+
+#: Columns of the per-city parameter matrix passed to the kernels (float64).
+C_LON, C_LAT, C_COS, C_SIN, C_INV_A, C_INV_B, C_CORE, C_INV_S, C_EDGE_W, C_RHO_MAX, C_AMP, C_SUPPORT_KM = range(12)
+N_CITY_COLS = 12
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_INV_2_32 = 1.0 / 4294967296.0
+_TWO_PI = 2.0 * math.pi
+
+
+@njit(cache=True, inline="always")
+def _mix64(z):
+    """splitmix64 finalizer: a bijective avalanche of a 64-bit counter."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def stream_key(seed: int, year: int, stream: int) -> np.uint64:
+    """A 64-bit key for one (seed, year, stream); rows and columns are counters under it."""
+    k = _mix64(np.uint64(seed) * _GOLDEN + np.uint64(0x632BE59BD9B4E019))
+    k = _mix64(k ^ (np.uint64(year) * _GOLDEN))
+    return _mix64(k ^ (np.uint64(stream) * _M1))
+
+
+@njit(cache=True, inline="always")
+def _row_key(key, grow):
+    # np.uint64(): a key arriving as a Python int is typed int64, and int64 + uint64
+    # would silently promote to float64 in numba
+    return _mix64(np.uint64(key) + np.uint64(grow) * _M2)
+
+
+@njit(cache=True, inline="always")
+def _normal_from(z):
+    """Box–Muller on the two 32-bit halves of a 64-bit hash (one normal out)."""
+    u1 = (float(z >> _S32) + 0.5) * _INV_2_32  # in (0, 1): log is finite
+    u2 = float(z & _LOW32) * _INV_2_32
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
+
+
+@njit(cache=True)
+def hash_normal(key: np.uint64, grow0: int, gcol0: int, h: int, w: int) -> np.ndarray:
+    """Standard normals for the window of global rows ``grow0:grow0+h``, cols ``gcol0:gcol0+w``."""
+    out = np.empty((h, w), np.float64)
+    for i in range(h):
+        rk = _row_key(key, grow0 + i)
+        for j in range(w):
+            out[i, j] = _normal_from(_mix64(rk + np.uint64(gcol0 + j) * _GOLDEN))
+    return out
+
+
+@njit(cache=True)
+def hash_uniform(key: np.uint64, a: int, b: int) -> float:
+    """A uniform in [0, 1) for the counter pair (a, b) under ``key``."""
+    return float(_mix64(_row_key(key, a) + np.uint64(b) * _GOLDEN) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always")
+def _profile(rho, core, inv_s, edge_w):
+    """Unit-peak radial profile at normalized elliptical distance ``rho``.
+
+    A Gaussian core (weight ``core``, scale 1/inv_s) over a plateau whose edge
+    falls smoothly (smoothstep) from rho = 1 - w to 1 + w, where it is exactly 0.
+    Both terms decrease with rho, so the lit region at any threshold is an ellipse.
+    """
+    t = (rho - (1.0 - edge_w)) / (2.0 * edge_w)
+    if t <= 0.0:
+        edge = 1.0
+    elif t >= 1.0:
+        edge = 0.0
+    else:
+        edge = 1.0 - t * t * (3.0 - 2.0 * t)
+    q = rho * inv_s
+    return core * math.exp(-q * q) + (1.0 - core) * edge
+
+
+@njit(cache=True)
+def profile_values(rho: np.ndarray, core: float, inv_s: float, edge_w: float) -> np.ndarray:
+    """Vector form of the unit-peak profile (used for analytic lit radii)."""
+    out = np.empty(rho.shape, np.float64)
+    for i in range(rho.size):
+        out.flat[i] = _profile(rho.flat[i], core, inv_s, edge_w)
+    return out
+
+
+@njit(cache=True, inline="always")
+def _city_rho(lon, lat, city):
+    """Normalized elliptical distance of a point (degrees) from a city's center."""
+    dx = (lon - city[C_LON]) * KM_PER_DEG_LON * math.cos(math.radians(city[C_LAT]))
+    dy = (lat - city[C_LAT]) * KM_PER_DEG_LAT
+    u = (dx * city[C_COS] + dy * city[C_SIN]) * city[C_INV_A]
+    v = (-dx * city[C_SIN] + dy * city[C_COS]) * city[C_INV_B]
+    return math.sqrt(u * u + v * v)
+
+
+@njit(cache=True, inline="always")
+def _pixel_lat(grow, res):
+    return 90.0 - (grow + 0.5) * res
+
+
+@njit(cache=True, inline="always")
+def _pixel_lon(gcol, res):
+    return -180.0 + (gcol + 0.5) * res
+
+
+@njit(cache=True)
+def city_window(city: np.ndarray, res: float) -> tuple:
+    """Global pixel window (row0, row1, col0, col1) covering a city's support disc."""
+    r_km = city[C_SUPPORT_KM]
+    dlat = r_km / KM_PER_DEG_LAT
+    dlon = r_km / (KM_PER_DEG_LON * math.cos(math.radians(city[C_LAT])))
+    row0 = int(math.floor((90.0 - (city[C_LAT] + dlat)) / res)) - 1
+    row1 = int(math.ceil((90.0 - (city[C_LAT] - dlat)) / res)) + 1
+    col0 = int(math.floor((city[C_LON] - dlon + 180.0) / res)) - 1
+    col1 = int(math.ceil((city[C_LON] + dlon + 180.0) / res)) + 1
+    return row0, row1, col0, col1
+
+
+@njit(cache=True)
+def add_cities(light: np.ndarray, grow0: int, gcol0: int, res: float, cities: np.ndarray) -> None:
+    """Add ``amp * profile`` of every city whose support meets the window, in place.
+
+    ``light`` covers global rows ``grow0:grow0+h`` and cols ``gcol0:gcol0+w``;
+    cities whose window misses it cost four comparisons.
+    """
+    h, w = light.shape
+    for k in range(cities.shape[0]):
+        city = cities[k]
+        r0, r1, c0, c1 = city_window(city, res)
+        r0 = max(r0, grow0)
+        r1 = min(r1, grow0 + h)
+        c0 = max(c0, gcol0)
+        c1 = min(c1, gcol0 + w)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        amp = city[C_AMP]
+        rho_max = city[C_RHO_MAX]
+        core, inv_s, edge_w = city[C_CORE], city[C_INV_S], city[C_EDGE_W]
+        for gr in range(r0, r1):
+            lat = _pixel_lat(gr, res)
+            for gc in range(c0, c1):
+                rho = _city_rho(_pixel_lon(gc, res), lat, city)
+                if rho < rho_max:
+                    light[gr - grow0, gc - gcol0] += amp * _profile(rho, core, inv_s, edge_w)
+
+
+@njit(cache=True)
+def dmsp_response(x: float, gain: float, x0: float) -> float:
+    """DMSP-like DN from radiance-like light: ``gain * ln(1 + x / x0)``, clipped to [0, 63]."""
+    if x <= 0.0:
+        return 0.0
+    dn = gain * math.log1p(x / x0)
+    return 63.0 if dn > 63.0 else dn
+
+
+@njit(cache=True)
+def render_chunk(
+    grow0: int,
+    gcol0: int,
+    h: int,
+    w: int,
+    res: float,
+    cities: np.ndarray,
+    sensor: int,
+    key: np.uint64,
+    noise: bool,
+    background: float,
+    sigma0: float,
+    sigma_rel: float,
+    gain: float,
+    x0: float,
+) -> np.ndarray:
+    """One chunk of a synthetic mosaic (float32).
+
+    VIIRS: ``background + L + (sigma0 + sigma_rel * L) * z`` in nW/cm²/sr, where L
+    is the cities' light and z a counter-based standard normal.
+    DMSP: ``clip(round(dmsp_response(L) + sigma0 * z), 0, 63)`` in DN.
+    With ``noise=False`` the noiseless model is returned (DMSP: unrounded DN), the
+    quantity the ground-truth table is computed from.
+    """
+    light = np.zeros((h, w), np.float64)
+    add_cities(light, grow0, gcol0, res, cities)
+    out = np.empty((h, w), np.float32)
+    for i in range(h):
+        rk = _row_key(key, grow0 + i)
+        for j in range(w):
+            L = light[i, j]
+            if sensor == VIIRS:
+                v = background + L
+                if noise:
+                    v += (sigma0 + sigma_rel * L) * _normal_from(_mix64(rk + np.uint64(gcol0 + j) * _GOLDEN))
+            else:
+                v = dmsp_response(L, gain, x0)
+                if noise:
+                    v = math.floor(v + sigma0 * _normal_from(_mix64(rk + np.uint64(gcol0 + j) * _GOLDEN)) + 0.5)
+                    v = 0.0 if v < 0.0 else (63.0 if v > 63.0 else v)
+            out[i, j] = v
+    return out
+
+
+@njit(cache=True)
+def city_profile_window(city: np.ndarray, res: float) -> tuple:
+    """Unit-peak profile of one city on its global pixel window.
+
+    Returns ``(row0, col0, G)``, G float64 of the window's shape, 0 outside the support.
+    """
+    r0, r1, c0, c1 = city_window(city, res)
+    g = np.zeros((r1 - r0, c1 - c0), np.float64)
+    core, inv_s, edge_w, rho_max = city[C_CORE], city[C_INV_S], city[C_EDGE_W], city[C_RHO_MAX]
+    for gr in range(r0, r1):
+        lat = _pixel_lat(gr, res)
+        for gc in range(c0, c1):
+            rho = _city_rho(_pixel_lon(gc, res), lat, city)
+            if rho < rho_max:
+                g[gr - r0, gc - c0] = _profile(rho, core, inv_s, edge_w)
+    return r0, c0, g
+
+
+@njit(cache=True)
+def place_discs(
+    radius_km: np.ndarray,
+    lon0: float,
+    lat0: float,
+    lon1: float,
+    lat1: float,
+    key: np.uint64,
+    attempts: int,
+) -> tuple:
+    """Place discs (largest first, in the given order) so that none overlap.
+
+    Each disc ``k`` tries up to ``attempts`` positions, uniform in area inside the
+    box shrunk by its radius, drawn from the counter-based hash of (k, attempt):
+    the placement is a pure function of the seed. Distances use the local
+    equirectangular approximation at the pair's mean latitude (discs are
+    < 100 km, the error is far below the 1 km gap callers add to the radii).
+
+    Returns ``(lon, lat, placed)`` arrays; ``placed[k]`` is False when no free spot
+    was found.
+    """
+    n = radius_km.size
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    placed = np.zeros(n, np.bool_)
+    rmax = 0.0
+    for k in range(n):
+        rmax = max(rmax, radius_km[k])
+    # uniform grid of cells >= 2 * rmax km wide: neighbours of a disc sit in the 3x3 block
+    coslat_min = max(math.cos(math.radians(max(abs(lat0), abs(lat1)))), 0.05)
+    cell_lat = max(2.0 * rmax / KM_PER_DEG_LAT, 1e-3)
+    cell_lon = max(2.0 * rmax / (KM_PER_DEG_LON * coslat_min), 1e-3)
+    ny = int((lat1 - lat0) / cell_lat) + 1
+    nx = int((lon1 - lon0) / cell_lon) + 1
+    head = np.full(ny * nx, -1, np.int64)
+    nxt = np.full(n, -1, np.int64)
+    s0, s1 = math.sin(math.radians(lat0)), math.sin(math.radians(lat1))
+    for k in range(n):
+        r = radius_km[k]
+        for t in range(attempts):
+            ua = hash_uniform(key, k, 2 * t)
+            ub = hash_uniform(key, k, 2 * t + 1)
+            la = math.degrees(math.asin(s0 + ua * (s1 - s0)))
+            dlat = r / KM_PER_DEG_LAT
+            if la - dlat < lat0 or la + dlat > lat1:
+                continue
+            dlon = r / (KM_PER_DEG_LON * max(math.cos(math.radians(la)), 1e-6))
+            if lon0 + dlon >= lon1 - dlon:
+                continue
+            lo = lon0 + dlon + ub * (lon1 - lon0 - 2.0 * dlon)
+            cy = min(int((la - lat0) / cell_lat), ny - 1)
+            cx = min(int((lo - lon0) / cell_lon), nx - 1)
+            ok = True
+            for yy in range(max(cy - 1, 0), min(cy + 2, ny)):
+                for xx in range(max(cx - 1, 0), min(cx + 2, nx)):
+                    m = head[yy * nx + xx]
+                    while m >= 0 and ok:
+                        mlat = 0.5 * (la + lat[m])
+                        dx = (lo - lon[m]) * KM_PER_DEG_LON * math.cos(math.radians(mlat))
+                        dy = (la - lat[m]) * KM_PER_DEG_LAT
+                        if dx * dx + dy * dy < (r + radius_km[m]) ** 2:
+                            ok = False
+                        m = nxt[m]
+                    if not ok:
+                        break
+                if not ok:
+                    break
+            if ok:
+                lon[k], lat[k], placed[k] = lo, la, True
+                c = cy * nx + cx
+                nxt[k] = head[c]
+                head[c] = k
+                break
+    return lon, lat, placed
+
+
+#: Authalic Earth radius (km): pixel areas on the WGS84 ellipsoid to ~0.1 %.
+R_AUTHALIC_KM = 6371.0072
+
+
+@njit(cache=True)
+def pixel_area_km2(grow: int, res: float) -> float:
+    """Ground area of a pixel of a geographic grid, A = R²·Δλ·(sin φ₁ − sin φ₂) (km²)."""
+    top = math.radians(90.0 - grow * res)
+    bottom = math.radians(90.0 - (grow + 1) * res)
+    return R_AUTHALIC_KM * R_AUTHALIC_KM * math.radians(res) * (math.sin(top) - math.sin(bottom))
+
+
+@njit(cache=True, inline="always")
+def _sensor_value(x, sensor, background, gain, x0):
+    if sensor == VIIRS:
+        return background + x
+    return dmsp_response(x, gain, x0)
+
+
+@njit(cache=True)
+def _lit_sum(g_lit, amp, sensor, background, gain, x0):
+    s = 0.0
+    for i in range(g_lit.size):
+        s += _sensor_value(amp * g_lit[i], sensor, background, gain, x0)
+    return s
+
+
+@njit(cache=True)
+def city_truth(
+    cities: np.ndarray,
+    res: float,
+    sensor: int,
+    threshold: float,
+    background: float,
+    gain: float,
+    x0: float,
+    target: np.ndarray,
+    progress: np.ndarray,
+    f_max: float,
+) -> tuple:
+    """Exact ground truth of every city on the pixel grid, and its brightness factors.
+
+    For city k (``cities[k, C_AMP]`` = base-year peak): the base-year lit extent is
+    the set of its pixels whose noiseless value (VIIRS ``background + L``, DMSP
+    ``dmsp_response(L)``) is ``>= threshold``; S(f) is the sum of noiseless values
+    over that extent when the city's light is scaled by f. The last-year factor
+    solves ``S(f) / S(1) - 1 = target[k]`` (closed form for VIIRS, bisection for
+    the saturating DMSP response); where DMSP saturation makes the target
+    unreachable below ``f_max`` the factor is ``1 + target`` and the change is what
+    the sensor shows. Year t uses ``1 + (f - 1) * progress[k, t]``. A city without
+    lit pixels gets ``f = 1 + target`` and changes ``f_t - 1`` (change of its total light).
+
+    Returns
+    -------
+    factors : (n, n_years) brightness factors (1 in the first year when progress is 0)
+    changes : (n, n_years) relative change of S vs the first year
+    lit_px : (n,) base-year lit pixel count
+    lit_area : (n,) base-year lit area, km²
+    base_sum : (n,) S(1): noiseless base-year total light inside the lit extent
+    """
+    n = cities.shape[0]
+    ny = progress.shape[1]
+    factors = np.ones((n, ny))
+    changes = np.zeros((n, ny))
+    lit_px = np.zeros(n, np.int64)
+    lit_area = np.zeros(n)
+    base_sum = np.zeros(n)
+    for k in range(n):
+        city = cities[k]
+        peak = city[C_AMP]
+        r0, c0, g = city_profile_window(city, res)
+        h, w = g.shape
+        g_lit = np.empty(h * w)
+        m = 0
+        area = 0.0
+        for i in range(h):
+            pa = pixel_area_km2(r0 + i, res)
+            for j in range(w):
+                if g[i, j] > 0.0 and _sensor_value(peak * g[i, j], sensor, background, gain, x0) >= threshold:
+                    g_lit[m] = g[i, j]
+                    m += 1
+                    area += pa
+        g_lit = g_lit[:m]
+        lit_px[k] = m
+        lit_area[k] = area
+        c = target[k]
+        if m == 0:
+            f = 1.0 + c
+            for t in range(ny):
+                factors[k, t] = 1.0 + (f - 1.0) * progress[k, t]
+                changes[k, t] = factors[k, t] - 1.0
+            continue
+        s1 = _lit_sum(g_lit, peak, sensor, background, gain, x0)
+        base_sum[k] = s1
+        if sensor == VIIRS:
+            p = s1 - background * m
+            f = 1.0 + c * s1 / p
+        else:
+            goal = s1 * (1.0 + c)
+            if _lit_sum(g_lit, peak * f_max, sensor, background, gain, x0) < goal:
+                f = 1.0 + c
+            else:
+                lo, hi = 0.0, f_max
+                for _ in range(100):
+                    mid = 0.5 * (lo + hi)
+                    if _lit_sum(g_lit, peak * mid, sensor, background, gain, x0) < goal:
+                        lo = mid
+                    else:
+                        hi = mid
+                    if hi - lo < 1e-13 * hi:
+                        break
+                f = 0.5 * (lo + hi)
+        for t in range(ny):
+            ft = 1.0 + (f - 1.0) * progress[k, t]
+            factors[k, t] = ft
+            changes[k, t] = _lit_sum(g_lit, peak * ft, sensor, background, gain, x0) / s1 - 1.0
+    return factors, changes, lit_px, lit_area, base_sum

@@ -1,0 +1,237 @@
+"""detect_shrinking: synthetic cities with known answers, bad input, real data."""
+
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import xarray as xr
+from affine import Affine
+
+import nightlight
+from nightlight.errors import GridMismatchError, InvalidVectorError, MissingCRSError
+from tests.conftest import real_file
+
+RES = 0.01  # degrees
+T = Affine(RES, 0, 10.0, 0, -RES, 50.0)
+H, W = 120, 150
+
+
+def raster(v, transform=T, crs="EPSG:4326", chunks=(50, 64)):
+    h, w = v.shape
+    x = transform.c + (np.arange(w) + 0.5) * transform.a
+    y = transform.f + (np.arange(h) + 0.5) * transform.e
+    da = xr.DataArray(v.astype(np.float32), dims=("y", "x"), coords={"y": y, "x": x})
+    da = da.rio.write_crs(crs).rio.write_transform(transform)
+    return da.chunk({"y": chunks[0], "x": chunks[1]}) if chunks else da
+
+
+def box_px(c0, r0, c1, r1):
+    x0, y0 = T @ (c0, r0)
+    x1, y1 = T @ (c1, r1)
+    return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+# four cities with known before/after levels (uniform inside) on a dark background
+CITIES = {  # id: (box in px, before level, after level)
+    "shrinks20": ((10, 10, 40, 40), 20.0, 16.0),
+    "grows": ((50, 10, 80, 40), 20.0, 24.0),
+    "edge9": ((90, 10, 120, 40), 30.0, 27.3),  # −9 %: not shrinking at 10 %
+    "dark": ((10, 60, 40, 90), 0.2, 0.1),
+}
+
+
+def scene():
+    b = np.full((H, W), 0.0)
+    a = np.full((H, W), 0.0)
+    for (c0, r0, c1, r1), lb, la in CITIES.values():
+        b[r0:r1, c0:c1] = lb
+        a[r0:r1, c0:c1] = la
+    polys = gpd.GeoDataFrame({"city_id": list(CITIES)}, geometry=[box_px(*v[0]) for v in CITIES.values()], crs="EPSG:4326")
+    return polys, raster(b), raster(a)
+
+
+def test_known_changes_and_classification():
+    polys, b, a = scene()
+    r = nightlight.detect_shrinking(polys, b, a)
+    r = r.set_index("city_id")
+    for cid, (_, lb, la) in CITIES.items():
+        assert r.loc[cid, "light_before"] == pytest.approx(lb * 900, rel=1e-6)
+        assert r.loc[cid, "light_after"] == pytest.approx(la * 900, rel=1e-6)
+        assert r.loc[cid, "change"] == pytest.approx((la - lb) / lb, rel=1e-6)
+    assert r.loc["shrinks20", "shrinking"] and not r.loc["grows", "shrinking"] and not r.loc["edge9", "shrinking"]
+    assert r.loc["dark", "status"] == "too_dark" and not r.loc["dark", "shrinking"]
+    assert (r.loc[["shrinks20", "grows", "edge9"], "status"] == "ok").all()
+    assert r.loc["shrinks20", "shrink_shape"] == "complete"
+    assert pd.isna(r.loc["grows", "shrink_shape"])
+    # lit area on a geographic grid: 900 pixels of 0.01° at ~49.7°N
+    assert r.loc["shrinks20", "lit_area_before_km2"] == pytest.approx(900 * 1.11195**2 * np.cos(np.radians(49.75)), rel=2e-3)
+    assert r.loc["shrinks20", "max_before"] == 20.0
+    meta = r.attrs["nightlight"]
+    assert meta["threshold"] == 0.10 and meta["n_shrinking"] == 1 and meta["grid"]["shape"] == [H, W]
+    # a threshold of 0.25 spares the −20 % city
+    assert not nightlight.detect_shrinking(polys, b, a, threshold=0.25)["shrinking"].any()
+
+
+def test_polygons_in_another_crs_are_reprojected_and_ids_kept():
+    polys, b, a = scene()
+    direct = nightlight.detect_shrinking(polys, b, a)
+    merc = nightlight.detect_shrinking(polys.to_crs("EPSG:3857"), b, a)
+    assert list(merc["city_id"]) == list(CITIES)
+    # boxes are not exactly boxes after a round trip through Web Mercator: tiny edge effect
+    np.testing.assert_allclose(merc["light_before"], direct["light_before"], rtol=1e-3)
+    assert merc.crs.to_epsg() == 4326
+
+
+def test_vector_file_path_input(tmp_path):
+    polys, b, a = scene()
+    path = tmp_path / "cities.gpkg"
+    polys.to_file(path)
+    r = nightlight.detect_shrinking(path, b, a)
+    assert list(r["city_id"]) == list(CITIES) and r["shrinking"].sum() == 1
+
+
+def test_outside_and_empty_polygons_flagged_not_crash():
+    polys, b, a = scene()
+    extra = gpd.GeoDataFrame({"city_id": ["far", "empty"]}, geometry=[shapely.box(100, 0, 101, 1), shapely.Polygon()], crs="EPSG:4326")
+    with pytest.warns(UserWarning, match="empty"):
+        r = nightlight.detect_shrinking(pd.concat([polys, extra], ignore_index=True), b, a).set_index("city_id")
+    assert r.loc["far", "status"] == "outside" and np.isnan(r.loc["far", "change"]) and not r.loc["far", "shrinking"]
+    assert r.loc["empty", "status"] == "empty_geometry" and np.isnan(r.loc["empty", "light_before"])
+    assert r.loc["shrinks20", "shrinking"]
+
+
+def test_invalid_geometry_repaired_with_warning_naming_id():
+    polys, b, a = scene()
+    x0, y0, x1, y1 = box_px(10, 10, 40, 40).bounds
+    bowtie = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    bad = gpd.GeoDataFrame({"city_id": ["bowtie"]}, geometry=[bowtie], crs="EPSG:4326")
+    with pytest.warns(UserWarning, match="bowtie"):
+        r = nightlight.detect_shrinking(bad, b, a)
+    # make_valid turns the bow-tie into two triangles covering half the box
+    assert r["light_before"][0] == pytest.approx(20.0 * 450, rel=1e-6)
+
+
+def test_missing_crs_empty_set_and_bad_threshold():
+    polys, b, a = scene()
+    with pytest.raises(MissingCRSError, match="set_crs"):
+        nightlight.detect_shrinking(polys.set_crs(None, allow_override=True), b, a)
+    with pytest.raises(InvalidVectorError, match="no polygons"):
+        nightlight.detect_shrinking(polys.iloc[:0], b, a)
+    with pytest.raises(InvalidVectorError, match="every geometry is empty"):
+        nightlight.detect_shrinking(gpd.GeoDataFrame(geometry=[shapely.Polygon()], crs="EPSG:4326"), b, a)
+    for thr in (0, 1, -0.1, 1.5):
+        with pytest.raises(ValueError, match="threshold"):
+            nightlight.detect_shrinking(polys, b, a, threshold=thr)
+    with pytest.raises(InvalidVectorError, match="not polygons"):
+        nightlight.detect_shrinking(gpd.GeoDataFrame(geometry=[shapely.Point(10.2, 49.8)], crs="EPSG:4326"), b, a)
+
+
+def test_grids_differ_error_names_both_and_the_fix():
+    polys, b, _ = scene()
+    shifted = raster(np.zeros((H, W)), transform=Affine(RES, 0, 10.0 + 0.3 * RES, 0, -RES, 50.0))
+    shifted.attrs["source"] = "after_2016.tif"
+    b.attrs["source"] = "before_2013.tif"
+    with pytest.raises(GridMismatchError) as err:
+        nightlight.detect_shrinking(polys, b, shifted)
+    msg = str(err.value)
+    assert "before_2013.tif" in msg and "after_2016.tif" in msg and "align_to" in msg and "0.300" in msg
+
+
+def test_series_trend_and_significant_decline():
+    polys, b, _ = scene()
+    years = list(range(2013, 2019))
+    series = {}
+    for k, yr in enumerate(years):
+        v = np.zeros((H, W))
+        for cid, ((c0, r0, c1, r1), lb, la) in CITIES.items():
+            # shrinks20 falls steadily, grows rises, edge9 wobbles, dark stays dark
+            level = {"shrinks20": 20 - 1.0 * k, "grows": 20 + k, "edge9": 30 + (-1) ** k, "dark": 0.2}[cid]
+            v[r0:r1, c0:c1] = level
+        series[yr] = raster(v)
+    r = nightlight.detect_shrinking(polys, series=series).set_index("city_id")
+    assert [c for c in r.columns if c.startswith("light_2")] == [f"light_{y}" for y in years]
+    assert r.loc["shrinks20", "change"] == pytest.approx(-0.25, rel=1e-6)
+    assert r.loc["shrinks20", "trend_slope"] == pytest.approx(-900.0, rel=1e-6)
+    assert r.loc["shrinks20", "mk_p"] < 0.05 and r.loc["shrinks20", "significant_decline"]
+    assert not r.loc["grows", "significant_decline"] and r.loc["grows", "trend_slope"] > 0
+    # the same as a dict passed positionally
+    r2 = nightlight.detect_shrinking(polys, series).set_index("city_id")
+    assert r2.loc["shrinks20", "significant_decline"]
+
+
+def test_preprocess_hook_calls_apply_steps(monkeypatch):
+    calls = []
+
+    def apply_steps(da, steps):
+        calls.append(tuple(steps))
+        return da * 2, {"steps": list(steps)}
+
+    fake = types.ModuleType("nightlight.calibrate")
+    fake.apply_steps = apply_steps
+    monkeypatch.setitem(sys.modules, "nightlight.calibrate", fake)
+    polys, b, a = scene()
+    r = nightlight.detect_shrinking(polys, b, a, preprocess=["denoise"])
+    assert calls == [("denoise",), ("denoise",)]
+    assert r["light_before"][0] == pytest.approx(2 * 20 * 900, rel=1e-6)
+    assert r.attrs["nightlight"]["preprocess"] == [{"steps": ["denoise"]}, {"steps": ["denoise"]}]
+
+
+# ---------------------------------------------------------------- real data
+@pytest.mark.realdata
+def test_shanghai_districts_2013_2016(shared_data):
+    """Shanghai's 16 districts on the NPP-VIIRS-like data (Chen et al. 2021, ESSD 13:889)."""
+    d = "shanghai-viirs-like"
+    shp = real_file(shared_data, d, "boundaries", "shanghai_districts_boundary.shp")
+    b = real_file(shared_data, d, "annual", "NTL_Shanghai_2000_2020_2013.tif")
+    a = real_file(shared_data, d, "annual", "NTL_Shanghai_2000_2020_2016.tif")
+    r = nightlight.detect_shrinking(shp, b, a)
+    assert len(r) == 16 and (r["status"] == "ok").all()
+    assert r["city_id"].tolist()[:2] == [310101, 310104]  # AdCode kept as the id
+    # independent check with exactextract (if installed): same fractional-coverage sums
+    exactextract = pytest.importorskip("exactextract")
+    polys = gpd.read_file(shp)
+    ee = exactextract.exact_extract(str(b), polys, ["sum"], output="pandas")["sum"].to_numpy()
+    np.testing.assert_allclose(r["light_before"].to_numpy(), ee, rtol=1e-4)
+    # central districts dimmed 2013 → 2016 (Xuhui, Changning, Hongkou, Yangpu below −10 %)
+    names = set(r.loc[r["shrinking"], "Name"])
+    assert {"徐汇区", "长宁区"} <= names
+    assert r.set_index("Name").loc["崇明区", "change"] > 0
+
+
+@pytest.mark.realdata
+def test_saotome_totals_match_rnightlights(shared_data):
+    """Rnightlights' district table (GADM 2.8 admin-2) vs our sums on the same rasters.
+
+    The district polygons are not in the folder, so per-district sums cannot be
+    reproduced; the rasters are already masked to the country, so one polygon
+    around the whole raster must give the table's national total. Rnightlights
+    drops negative VIIRS radiance (NA, not 0): its pixel counts Σ(sum/mean) = 3696
+    are the non-negative pixels, and its total equals our sum with negatives masked.
+    """
+    import rasterio
+
+    d = ("fixtures", "saotome")
+    table = pd.read_csv(real_file(shared_data, *d, "NL_DATA_STP_ADM2_GADM-2.8-SHPZIP.csv"))
+    viirs = nightlight.open_mosaic(real_file(shared_data, *d, "NL_STP_VIIRS.M_201401_VCMCFG_GADM-2.8-SHPZIP.tif"), chunks=None)
+    dmsp = nightlight.open_mosaic(real_file(shared_data, *d, "NL_STP_OLS.Y_1992_STABLE_LIGHTS_GADM-2.8-SHPZIP.tif"), chunks=None)
+    from nightlight.zonal import zonal_stats
+
+    def whole(da):
+        return gpd.GeoDataFrame(geometry=[shapely.box(*nightlight.Grid.of(da).bounds)], crs=da.rio.crs)
+
+    s_dmsp = zonal_stats(whole(dmsp), dmsp)["sum"][0]
+    assert s_dmsp == pytest.approx(table["NL_OLS.Y_STABLE_LIGHTS_1992_SUM"].sum(), abs=1e-6)  # 590 DN
+    s_raw = zonal_stats(whole(viirs), viirs)
+    s_nonneg = zonal_stats(whole(viirs), viirs.where(viirs >= 0))
+    ref = table["NL_VIIRS.M_VCMCFG_201401_SUM"].sum()  # 1105.12 nW/cm²/sr·px
+    assert s_nonneg["sum"][0] == pytest.approx(ref, rel=1e-6)
+    n_ref = (table["NL_VIIRS.M_VCMCFG_201401_SUM"] / table["NL_VIIRS.M_VCMCFG_201401_MEAN"]).sum()
+    assert s_nonneg["pixels"][0] * s_nonneg["valid_share"][0] == pytest.approx(n_ref, abs=1e-6)
+    assert s_raw["sum"][0] == pytest.approx(ref - 30.70, abs=0.01)  # the 985 negative pixels sum to −30.70
