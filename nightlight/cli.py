@@ -161,7 +161,7 @@ def demo(out, seed, sensor, decline):
     click.echo(
         f"precision {score['precision']:.3f}, recall {score['recall']:.3f} "
         f"(planted shrinking: {score['truth_shrinking']}, detected: {score['detected_shrinking']}, "
-        f"true positives: {score['true_positives']}; natural cities matched: {score['matched']} of {score['expected']})"
+        f"true positives: {score['true_positives']}; planted cities matched: {score['matched']} of {score['in_scope']} in scope)"
     )
     (Path(out) / "score.json").write_text(json.dumps(score, indent=2))
     console.print(f"outputs in {out}/ — wall {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB")
