@@ -226,3 +226,23 @@ def test_china_dmsplike_2020_chunk_invariant_and_equal_to_scipy(shared_data):
     big = counts > 5  # 1 km² Albers pixels: area > 5 km² ⇔ more than 5 pixels
     assert results[256][0] == int(big.sum()) == 3161
     assert results[256][1] == pytest.approx(float(counts[big].sum()))
+
+
+@pytest.mark.realdata
+def test_shanghai_builtup_mask_natural_cities_equal_scipy(shared_data):
+    from conftest import real_file
+
+    mgup = nightlight.open_mosaic(real_file(shared_data, "shanghai-viirs-like", "builtup", "real_sh_MGUP2018.tif"), chunks=100)
+    light = nightlight.open_mosaic(
+        real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2018.tif"), chunks=100
+    )
+    g = extract_natural_cities(light, mask=mgup)
+    m = mgup.values == 1  # 255 is nodata (NaN after open_mosaic)
+    lab, n = ndimage.label(m, structure=np.ones((3, 3)))
+    row_area = geographic_row_areas_km2(Grid.of(mgup))
+    area = ndimage.sum(np.broadcast_to(row_area[:, None], m.shape), lab, np.arange(1, n + 1))
+    keep = area > 5.0
+    assert len(g) == int(keep.sum()) > 0
+    np.testing.assert_allclose(g["area_km2"], area[keep], rtol=1e-9)
+    sums = ndimage.sum(np.nan_to_num(light.values), lab, np.arange(1, n + 1))
+    np.testing.assert_allclose(g["light"], sums[keep], rtol=1e-5)
