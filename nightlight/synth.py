@@ -19,7 +19,7 @@ city.
 *Sensors* (METHOD.md, "Sensors"):
 
 * ``"viirs"`` — 15″ grid, radiance in nW/cm²/sr: background 0.2, additive
-  Gaussian noise σ = 0.4 (+3 % of the city light), hence small negative values;
+  Gaussian noise σ = 0.3 (+2 % of the city light), hence small negative values;
   gas flares as very bright ~0.25 km Gaussian spots; long-tailed lognormal cores.
 * ``"dmsp"`` — 30″ grid, DN 0–63: blooming (profiles 1.3× wider with softer
   edges, flares 2.5× wider), DN = clip(round(14·ln(1 + L) + 0.5·z), 0, 63),
@@ -28,8 +28,8 @@ city.
 *Default lit thresholds* (:data:`LIT_THRESHOLD`): 5 nW/cm²/sr for VIIRS, DN 20 for
 DMSP. ``expected_natural_city`` in the truth table is True when the base-year
 noiseless lit area at that threshold is > 5 km² (Jiang et al. 2020's natural-city
-rule); cities whose analytic lit area falls in 3.5–7.5 km² are redrawn, so noise
-cannot flip that decision.
+rule); cities whose analytic lit area at the threshold ± 3σ of the noise could
+fall in 3.5–7.5 km² are redrawn, so noise cannot flip that decision.
 
 *Changes*: every city gets a planted relative change of its total light, kept away
 from the −10 % decision boundary: shrinking −50 %…−15 %, stable −4 %…+4 %, growing
@@ -75,6 +75,8 @@ LIT_THRESHOLD = {"viirs": 5.0, "dmsp": 20.0}
 UNITS = {"viirs": "nW/cm2/sr", "dmsp": "DN"}
 #: Natural-city minimum area (km²), Jiang, Zhai, Meng & Long 2020.
 MIN_CITY_AREA_KM2 = 5.0
+#: Cities whose lit area could fall in this range (km²) given the noise are redrawn.
+AREA_BAND_KM2 = (3.5, 7.5)
 
 #: Default region: a 4° × 3° box at mid-latitude (960 × 720 px at 15″, ~103,000 km²).
 DEFAULT_BOUNDS = (10.0, 44.0, 14.0, 47.0)
@@ -85,7 +87,7 @@ CITY_DENSITY_PER_KM2 = 1.5e-3
 MAX_DEFAULT_CITIES = 20_000
 
 # Sensor characters (see module docstring).
-_VIIRS = dict(background=0.2, sigma0=0.4, sigma_rel=0.03, gain=0.0, x0=1.0, bloom=1.0, flare_bloom=1.0, edge_w=0.25)
+_VIIRS = dict(background=0.2, sigma0=0.3, sigma_rel=0.02, gain=0.0, x0=1.0, bloom=1.0, flare_bloom=1.0, edge_w=0.25)
 _DMSP = dict(background=0.0, sigma0=0.5, sigma_rel=0.0, gain=14.0, x0=1.0, bloom=1.3, flare_bloom=2.5, edge_w=0.4)
 _SENSORS = {"viirs": _VIIRS, "dmsp": _DMSP}
 _FLARE_RHO_MAX = 3.5
@@ -95,6 +97,9 @@ _FLARE_A_KM = 0.35  # Gaussian σ = a/√2 ≈ 0.25 km
 CHANGE_RANGES = {"shrinking": (-0.50, -0.15), "stable": (-0.04, 0.04), "growing": (0.05, 0.60)}
 NEAR_BOUNDARY_RANGE = (-0.13, -0.07)
 SHRINK_THRESHOLD = -0.10
+
+#: Normal quantile table of the noise kernel (built once, 33 kB).
+_NORMAL_TABLE = K.normal_table()
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ class World:
         col_chunks = _splits(w, ch[1])
         name = f"synth-{self.sensor}-{year}-{'noisy' if noise else 'clean'}-{_token(self, year, noise, ch)}"
         m = self._model
-        key = K.stream_key(self.seed, int(year), 1)
+        key = _key(self.seed, int(year), 1)
         # Each task carries only the cities whose support meets its chunk (a bbox
         # filter), so the graph stays small for a global world and each chunk is
         # generated on its own.
@@ -326,6 +331,8 @@ def make_world(
     """
     if sensor not in _SENSORS:
         raise CatalogError(f"sensor={sensor!r} is not a synthetic sensor; use one of {sorted(_SENSORS)}.")
+    if not (isinstance(seed, (int, np.integer)) and 0 <= int(seed) < 2**63):
+        raise NightlightError(f"seed={seed!r}: give an int in [0, 2**63).")
     years_t = tuple(sorted({int(y) for y in years}))
     if len(years_t) < 2:
         raise NightlightError(f"years={tuple(years)!r}: need at least two distinct years (a base year and a later one).")
@@ -352,7 +359,7 @@ def make_world(
     order = np.argsort(-cat["disc_km"], kind="stable")
     for k in cat:
         cat[k] = cat[k][order]
-    lon, lat, placed = K.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, K.stream_key(seed, 0, 7), 400)
+    lon, lat, placed = K.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
     if not placed.all():
         import warnings
 
@@ -419,6 +426,12 @@ def make_world(
     )
 
 
+def _key(seed: int, year: int, stream: int) -> np.uint64:
+    # np.uint64 so the kernels always see an unsigned key (a Python int above 2**63
+    # would not fit numba's int64, one below would make uint64 arithmetic float64)
+    return np.uint64(K.stream_key(seed, year, stream))
+
+
 def _grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
     try:
         lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
@@ -483,11 +496,16 @@ def _draw_catalogue(rng: np.random.Generator, n_cities: int, n_flares: int) -> d
     todo = np.arange(n)
     for _ in range(200):
         draw(todo)
-        bad = np.zeros(n, bool)
+        sub = {k: v[todo] for k, v in cat.items()}
+        bad = np.zeros(todo.size, bool)
         for sensor in _SENSORS:
-            area = _analytic_lit_area(cat, sensor)
-            bad |= (area > 3.5) & (area < 7.5)
-        todo = np.flatnonzero(bad)
+            # the noisy extent lies between the lit ellipses at threshold ± ~3σ of
+            # the noise: redraw when that range of areas can straddle 5 km²
+            lo_t, hi_t = _threshold_band(sensor)
+            bad |= (_analytic_lit_area(sub, sensor, hi_t) < AREA_BAND_KM2[1]) & (
+                _analytic_lit_area(sub, sensor, lo_t) > AREA_BAND_KM2[0]
+            )
+        todo = todo[bad]
         if todo.size == 0:
             break
     cat["a_km"] = cat["radius_km"] * np.sqrt(cat["aspect"])
@@ -515,35 +533,30 @@ def _support_km(cat, sensor):
     return a * _bloom(cat, sensor) * _rho_max(cat, sensor)
 
 
-def _light_needed(sensor: str) -> float:
-    """City light (above background) at which a pixel reaches the lit threshold."""
+def _threshold_band(sensor: str) -> tuple[float, float]:
+    """Thresholds (sensor units) ~3σ of the pixel noise below and above the lit threshold."""
+    s, t = _SENSORS[sensor], LIT_THRESHOLD[sensor]
+    d = 3.0 * (s["sigma0"] + s["sigma_rel"] * t) + (0.5 if sensor == "dmsp" else 0.0)  # + DN rounding
+    return t - d, t + d
+
+
+def _light_needed(sensor: str, threshold: float) -> float:
+    """City light (above background) at which a pixel's noiseless value reaches ``threshold``."""
     s = _SENSORS[sensor]
     if sensor == "viirs":
-        return LIT_THRESHOLD[sensor] - s["background"]
-    return s["x0"] * math.expm1(LIT_THRESHOLD[sensor] / s["gain"])
+        return threshold - s["background"]
+    return s["x0"] * math.expm1(threshold / s["gain"])
 
 
-def _analytic_lit_area(cat: dict, sensor: str) -> np.ndarray:
+def _analytic_lit_area(cat: dict, sensor: str, threshold: float | None = None) -> np.ndarray:
     """Continuous base-year lit area (km²): the ellipse rho <= rho_T, by bisection on rho."""
-    need = _light_needed(sensor) / cat["peak"]
-    core, inv_s, w = cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor)
-    lo = np.zeros_like(need)
-    hi = _rho_max(cat, sensor).astype(float)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        g = _profile_np(mid, core, inv_s, w)
-        above = g >= need
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-    rho_t = np.where(need <= 1.0, lo, 0.0)
+    t = LIT_THRESHOLD[sensor] if threshold is None else threshold
+    need = _light_needed(sensor, t) / cat["peak"]
+    rho_t = K.lit_rhos(need, cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor).astype(float),
+                       _rho_max(cat, sensor).astype(float))
     a = cat["radius_km"] * np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
     b = cat["radius_km"] / np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
     return math.pi * a * b * rho_t**2
-
-
-def _profile_np(rho, core, inv_s, edge_w):
-    t = np.clip((rho - (1.0 - edge_w)) / (2.0 * edge_w), 0.0, 1.0)
-    return core * np.exp(-((rho * inv_s) ** 2)) + (1.0 - core) * (1.0 - t * t * (3.0 - 2.0 * t))
 
 
 def _plant_changes(rng, is_flare, shares, n_near_boundary):
@@ -587,6 +600,7 @@ def _city_matrix(cat: dict, sensor: str) -> np.ndarray:
     c[:, K.C_RHO_MAX] = _rho_max(cat, sensor)
     c[:, K.C_AMP] = cat["peak"]
     c[:, K.C_SUPPORT_KM] = _support_km(cat, sensor)
+    c[:, K.C_KMX] = K.KM_PER_DEG_LON * np.cos(np.radians(cat["lat"]))
     return c
 
 
@@ -595,7 +609,7 @@ def _city_windows(cities: np.ndarray, res: float):
     r_km = cities[:, K.C_SUPPORT_KM]
     lat = cities[:, K.C_LAT]
     dlat = r_km / K.KM_PER_DEG_LAT
-    dlon = r_km / (K.KM_PER_DEG_LON * np.cos(np.radians(lat)))
+    dlon = r_km / cities[:, K.C_KMX]
     row0 = np.floor((90.0 - (lat + dlat)) / res) - 1
     row1 = np.ceil((90.0 - (lat - dlat)) / res) + 1
     col0 = np.floor((cities[:, K.C_LON] - dlon + 180.0) / res) - 1
@@ -606,7 +620,7 @@ def _city_windows(cities: np.ndarray, res: float):
 def _render(grow0, gcol0, h, w, model: _Model, cities, key, noise) -> np.ndarray:
     return K.render_chunk(
         grow0, gcol0, h, w, model.res, cities, model.code, key, noise,
-        model.background, model.sigma0, model.sigma_rel, model.gain, model.x0,
+        model.background, model.sigma0, model.sigma_rel, model.gain, model.x0, _NORMAL_TABLE,
     )
 
 
