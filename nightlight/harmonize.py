@@ -162,8 +162,8 @@ def aggregate_to(viirs: xr.DataArray, target: xr.DataArray | Grid) -> xr.DataArr
     fc = fr = 0.0
     mode = None
     if not problems:
-        cx, cy = tgt.transform * (0.5, 0.5)
-        fc, fr = ~src.transform * (cx, cy)
+        cx, cy = tgt.transform @ (0.5, 0.5)
+        fc, fr = ~src.transform @ (cx, cy)
         tol = 1e-4
         fracs = [(v - np.floor(v + tol)) for v in (fc, fr)]
         if all(abs(f) < tol for f in fracs):
