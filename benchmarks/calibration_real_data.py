@@ -1,6 +1,6 @@
 """Real-data figures for docs/calibration-results.md.
 
-Run from the repo root:  python benchmarks/calibration_real_data.py > docs/calibration-results.md
+Run from the repo root:  python benchmarks/calibration_real_data.py [--write-catalog] > docs/calibration-results.md
 
 1. harmonized-regions (Abidjan, Paris): fit VIIRS-like → DMSP-like (Li et al. 2020 sigmoid on
    log1p radiance) on 2012–2013 pooled, held-out R²/RMSE; apply to 2014–2020 and score each year.
@@ -24,6 +24,8 @@ from nightlight.harmonize import fit_harmonization, harmonize_viirs  # noqa: E40
 
 FIT_YEARS = (2012, 2013)
 APPLY_YEARS = tuple(range(2014, 2021))
+#: ``--write-catalog`` also ships each city's 2012–2013 fit as catalog/calibration/*.json
+WRITE_CATALOG = "--write-catalog" in sys.argv
 
 
 def load(city: str, sensor: str, year: int) -> np.ndarray:
@@ -36,7 +38,13 @@ def city_results(city: str, *, exclude_saturated: bool = False) -> dict:
     kw = {}
     if exclude_saturated:
         kw["mask"] = [x < 63 for x in d]
-    cal = fit_harmonization(v, d, prepare=False, sample=None, seed=0, **kw)
+    meta = {"source": f"../shared/data/harmonized-regions/{city}/VIIRS/ntl_2012,2013.npy (VIIRS-like, likely Chen et al. 2021 ESSD 13:889)",
+            "target": f"../shared/data/harmonized-regions/{city}/DMSP/ntl_2012,2013.npy (DMSP-like, likely Li et al. 2020 Sci Data 7:168)",
+            "years": list(FIT_YEARS), "method": "Li et al. 2020 sigmoid on log1p(radiance); arrays downsampled x32, no blur/aggregation",
+            "pixels": "all valid" if not exclude_saturated else "DN < 63 only"}
+    cal = fit_harmonization(v, d, prepare=False, sample=None, seed=0, meta=meta, **kw)
+    if WRITE_CATALOG and not exclude_saturated:
+        cal.to_json(REPO / "catalog" / "calibration" / f"viirslike_to_dmsplike_{city}_2012_2013.json")
     rows = []
     for y in APPLY_YEARS:
         dm = load(city, "DMSP", y).astype(np.float64)

@@ -145,3 +145,15 @@ def test_real_harmonized_regions_fit_and_tracking(shared_data):
             assert s["r2"] > r2_later, (city, y, s)
             assert abs(pred.sum() / dm.sum() - 1) < 0.08, (city, y)
     assert np.mean(np.stack([load("paris", "DMSP", y) for y in (2012, 2013)]) == 63) > 0.5
+
+
+def test_shipped_catalog_calibration_applies_through_steps():
+    cal = Calibration.from_json("catalog:calibration/viirslike_to_dmsplike_abidjan_2012_2013.json")
+    assert cal.model == "sigmoid" and cal.clip == (0.0, 63.0) and cal.metrics["r2"] > 0.8
+    from nightlight.calibrate import apply_steps, parse_steps
+
+    rad = georef(np.random.default_rng(5).lognormal(1, 1.5, (30, 20)), chunks=7)
+    out, rec = apply_steps(rad, parse_steps("log1p,calibration=catalog:calibration/viirslike_to_dmsplike_abidjan_2012_2013.json"),
+                           sensor="viirs")
+    np.testing.assert_allclose(out.values, H.harmonize_viirs(rad.values, cal, prepare=False), rtol=1e-6)
+    assert rec[1]["params"]["params"] == list(cal.params)
