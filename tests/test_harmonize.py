@@ -111,7 +111,7 @@ def test_harmonization_recovers_a_synthetic_sigmoid_chunk_invariant():
     v = georef(rad, res=V)
     x = H.prepare_viirs(v)  # floor 1, blur σ=2, log1p, 30″ (centres)
     true = (60.0, 3.0, float(np.nanmedian(x.values)), 2.0)  # x0 mid-range so both asymptotes are sampled
-    dmsp = np.clip(_predict_np("sigmoid", true, x.values) + rng.normal(0, 0.7, x.shape), 0, 63)
+    dmsp = np.round(np.clip(_predict_np("sigmoid", true, x.values) + rng.normal(0, 0.7, x.shape), 0, 63))  # DN are integers
     d = georef(dmsp, x0=float(x.rio.transform().c), y0=float(x.rio.transform().f), res=2 * V)
     cal = H.fit_harmonization(v, d, sample=None)
     np.testing.assert_allclose(cal.params, true, rtol=0.1, atol=0.3)
