@@ -62,7 +62,7 @@ def city_results(city: str, *, exclude_saturated: bool = False) -> dict:
 def main() -> None:
     out = print
     out("# Calibration results on real data\n")
-    out("Produced by `python benchmarks/calibration_real_data.py > docs/calibration-results.md` "
+    out("Produced by `python benchmarks/calibration_real_data.py --write-catalog > docs/calibration-results.md` "
         "(nightlight branch `calib`). Data: `../shared/data` (see its README).\n")
     out("## 1. VIIRS-like → DMSP-like on paired real pixels (`harmonized-regions`)\n")
     out("DMSP-like: uint8 DN 0–63 (likely Li et al. 2020, Sci Data 7:168); VIIRS-like: float32 radiance "
