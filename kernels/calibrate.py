@@ -2,7 +2,9 @@
 
 No xarray, no dask, no I/O: ``nightlight.calibrate`` and ``nightlight.harmonize`` wrap
 these per chunk. Every kernel writes into a caller-allocated ``out`` (so dask blocks
-reuse one allocation) and leaves NaN (nodata) as NaN. Each has a NumPy twin in the tests.
+reuse one allocation) and leaves NaN (nodata) as NaN. ``error_model="numpy"``: a
+float division by zero gives inf/NaN instead of raising, which also lets LLVM
+vectorize the loops (the Python error model's zero check blocks it). Each has a NumPy twin in the tests.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ MODEL_IDS = {"linear": LINEAR, "quadratic": QUADRATIC, "power": POWER, "sigmoid"
 FORM_IDS = {"quadratic": 0, "power": 1}
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _model(x, model, p):
     if model == LINEAR:
         return p[0] + p[1] * x
@@ -38,7 +40,7 @@ def _model(x, model, p):
     return p[0] / (1.0 + math.exp(z)) + p[3]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def apply_model(x, model, params, lo, hi, out):
     """``out = clip(f(x), lo, hi)`` for a fitted model; NaN in → NaN out.
 
@@ -65,7 +67,7 @@ def apply_model(x, model, params, lo, hi, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dmsp_chain(dn, coefs, forms, keep_zero, out):
     """Inter-calibrate DMSP DN through one or more steps, clipping to [0, 63] after each.
 
@@ -104,7 +106,7 @@ def dmsp_chain(dn, coefs, forms, keep_zero, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def coarsen_mean2(src, out):
     """NaN-aware 2×2 block mean: ``out[i, j]`` = mean of valid ``src[2i:2i+2, 2j:2j+2]``.
 
@@ -126,7 +128,7 @@ def coarsen_mean2(src, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def smooth121(src, out):
     """NaN-aware 3×3 weighted mean with weights [1, 2, 1] ⊗ [1, 2, 1].
 

@@ -15,7 +15,7 @@ from numba import njit
 NEG_ZERO, NEG_NAN, NEG_KEEP = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def clean_radiance(x, negatives, floor, cap, out):
     """One pass of the per-pixel VIIRS clean-up (radiance in nW/cm²/sr).
 
@@ -44,7 +44,7 @@ def clean_radiance(x, negatives, floor, cap, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def data_range3x3(x, out):
     """Data range (max − min) of the valid values in each pixel's 3×3 neighbourhood.
 
@@ -73,7 +73,7 @@ def data_range3x3(x, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def composite(rad, counts, min_count, mean_out, median_out, nobs_out):
     """Monthly → annual composite per pixel.
 

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from nightlight.calibrate import ArrayLike, Calibration, _as2d, fit, map_pixels
+from nightlight.calibrate import ArrayLike, Calibration, _as2d, check_dn, fit, map_pixels
 from nightlight.errors import GridMismatchError, UnitsError
 from nightlight.grid import PIXEL_TOLERANCE, Grid
 from nightlight.kernels import calibrate as kc
@@ -162,8 +162,8 @@ def aggregate_to(viirs: xr.DataArray, target: xr.DataArray | Grid) -> xr.DataArr
     fc = fr = 0.0
     mode = None
     if not problems:
-        cx, cy = tgt.transform * (0.5, 0.5)
-        fc, fr = ~src.transform * (cx, cy)
+        cx, cy = tgt.transform @ (0.5, 0.5)
+        fc, fr = ~src.transform @ (cx, cy)
         tol = 1e-4
         fracs = [(v - np.floor(v + tol)) for v in (fc, fr)]
         if all(abs(f) < tol for f in fracs):
@@ -266,9 +266,13 @@ def fit_harmonization(
     masks = kwargs.pop("mask", None)
     if masks is not None and not isinstance(masks, list):
         masks = [masks]
+    for i, d in enumerate(ds):
+        if not (isinstance(d, xr.DataArray) and hasattr(d.data, "dask")):
+            check_dn(np.asarray(d.values if isinstance(d, xr.DataArray) else d, dtype=np.float64), f"dmsp[{i}]")
     if min_dn is not None:
-        above = [np.asarray(d.values if isinstance(d, xr.DataArray) else d) > min_dn for d in ds]
-        masks = above if masks is None else [np.asarray(m, bool) & a for m, a in zip(masks, above)]
+        # stays lazy for dask-backed DMSP (fit samples it per chunk)
+        above = [(d > min_dn) if isinstance(d, xr.DataArray) else np.asarray(d) > min_dn for d in ds]
+        masks = above if masks is None else [m & a for m, a in zip(masks, above)]
     kwargs.setdefault("model", "sigmoid")
     kwargs.setdefault("clip", (0.0, 63.0))
     meta = dict(kwargs.pop("meta", {}) or {})
