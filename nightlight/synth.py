@@ -146,13 +146,29 @@ class World:
     sensor: str
     years: tuple[int, ...]
     grid: Grid
-    truth: pd.DataFrame
+    truth: pd.DataFrame = field(repr=False)
     lit_threshold: float
     chunks: tuple[int, int]
     _model: _Model = field(repr=False)
     _cities: np.ndarray = field(repr=False)  # (n, N_CITY_COLS), C_AMP = base-year peak
     _factors: np.ndarray = field(repr=False)  # (n, n_years)
     _origin: tuple[int, int] = field(repr=False)  # global (row, col) of pixel (0, 0)
+
+    def __repr__(self) -> str:
+        kinds = self.truth["kind"].value_counts().to_dict()
+        return (
+            f"World(sensor={self.sensor!r}, seed={self.seed}, years={list(self.years)}, "
+            f"grid={self.grid.describe()}, cities={len(self.truth)} {kinds}, "
+            f"natural cities expected={int(self.truth['expected_natural_city'].sum())})"
+        )
+
+    def truth_points(self):
+        """The truth table as a GeoDataFrame of city centres (EPSG:4326)."""
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(
+            self.truth.copy(), geometry=gpd.points_from_xy(self.truth["lon"], self.truth["lat"]), crs="EPSG:4326"
+        )
 
     # ------------------------------------------------------------------ mosaics
     def _year_index(self, year: int) -> int:
