@@ -129,7 +129,8 @@ class World:
     truth : pandas.DataFrame
         One row per planted city: ``city_id``, ``lon``, ``lat`` (degrees),
         ``radius_km``, ``semi_major_km``, ``semi_minor_km``, ``angle_deg``,
-        ``peak`` (base-year core brightness above background, sensor radiance units),
+        ``peak`` (base-year core light above background, nW/cm²/sr; for DMSP the
+        radiance-like light before the DN response),
         ``is_flare``, ``planted_change``, ``true_change`` (first → last year),
         ``kind`` ("shrinking" | "stable" | "growing"), ``lit_px``, ``lit_area_km2``
         (base-year noiseless lit extent at :attr:`lit_threshold`), ``base_light``

@@ -44,6 +44,11 @@ def series() -> World:
     return make_world(seed=4, years=range(2013, 2020))
 
 
+@pytest.fixture(scope="module")
+def dmsp_series() -> World:
+    return make_world(seed=4, sensor="dmsp", years=[2000, 2004, 2008, 2012])
+
+
 # ------------------------------------------------------------ NumPy twins
 def mix64_py(z: int) -> int:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
@@ -274,7 +279,7 @@ def test_truth_columns_and_kinds(viirs):
     assert r.mean() > r.median()
 
 
-@pytest.mark.parametrize("world_name", ["viirs", "dmsp", "series"])
+@pytest.mark.parametrize("world_name", ["viirs", "dmsp", "series", "dmsp_series"])
 def test_truth_matches_noiseless_model(world_name, request):
     """The truth's lit extent, area, base light and per-year changes, from the noiseless mosaics."""
     w = request.getfixturevalue(world_name)
