@@ -14,7 +14,9 @@ Jiang & Jia 2011), a slightly elliptical smooth profile (Gaussian core + plateau
 with a smooth edge, exactly zero beyond its support) and a lognormal peak
 brightness that grows with size. Supports never overlap (plus a ≥ 1 km gap), so
 every natural city extracted from the base-year mosaic is exactly one planted
-city.
+city. Cities are spread uniformly by area over the box (oceans included: a test
+world, not a map); the same seed gives the same cities, ids and planted changes
+to a VIIRS and a DMSP world.
 
 *Sensors* (METHOD.md, "Sensors"):
 
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal
@@ -378,8 +381,6 @@ def make_world(
         cat[k] = cat[k][order]
     lon, lat, placed = K.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
     if not placed.all():
-        import warnings
-
         warnings.warn(
             f"make_world: only {int(placed.sum())} of {placed.size} cities fit in bounds={bounds} without "
             "touching; pass a smaller n_cities or larger bounds.",
@@ -395,7 +396,9 @@ def make_world(
         cat[k] = cat[k][reorder]
     n = cat["lon"].size
 
-    kind, planted = _plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
+    # the planted kind is implied by the planted change; the reported kind follows the
+    # true change (they differ only for saturated DMSP cities that cannot show growth)
+    _, planted = _plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
     progress = _progress(rng, n, len(years_t))
     s = _SENSORS[sensor]
     model = _Model(

@@ -300,6 +300,11 @@ def test_truth_matches_noiseless_model(world_name, request):
         np.testing.assert_allclose(sy / s0 - 1, tr[f"change_{y}"][has], atol=1e-6)
 
 
+def test_same_seed_same_cities_for_both_sensors(viirs, dmsp):
+    cols = ["city_id", "lon", "lat", "radius_km", "peak", "is_flare", "planted_change"]
+    assert viirs.truth[cols].equals(dmsp.truth[cols])
+
+
 def test_dmsp_saturation_reflected_in_truth(dmsp):
     tr = dmsp.truth
     # planted brightness factor and DN change differ through the saturating response,
