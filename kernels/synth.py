@@ -5,13 +5,13 @@ Three jobs, all on plain NumPy arrays:
 * counter-based randomness: a pixel's noise is a pure function of
   (seed, year, global row, global column) through the splitmix64 finalizer
   (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators",
-  OOPSLA), turned into a standard normal by Box–Muller. No generator state is
+  OOPSLA), turned into a standard normal by inverse CDF. No generator state is
   carried between pixels, so a chunk's values do not depend on how the mosaic is
   chunked, and any chunk of a global mosaic is generated on its own;
 * the radial city profile, evaluated identically by the renderer and by the
-  ground-truth code (one ``_profile`` function), so the truth table is exact for
-  the noiseless model;
-* greedy placement of non-overlapping city discs.
+  ground-truth code (one ``_city_g`` function), so the truth table is exact for
+  the noiseless model (``city_truth``);
+* greedy placement of non-overlapping city discs (``place_discs``).
 
 The slow, obviously-correct NumPy twins live in ``tests/test_synth.py``.
 """
@@ -48,9 +48,7 @@ _S30 = np.uint64(30)
 _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S32 = np.uint64(32)
-_LOW32 = np.uint64(0xFFFFFFFF)
 _INV_2_32 = 1.0 / 4294967296.0
-_TWO_PI = 2.0 * math.pi
 
 
 @njit(cache=True, inline="always")
@@ -159,15 +157,6 @@ def _profile(rho, core, inv_s, edge_w):
     return core * math.exp(-q * q) + (1.0 - core) * edge
 
 
-@njit(cache=True)
-def profile_values(rho: np.ndarray, core: float, inv_s: float, edge_w: float) -> np.ndarray:
-    """Vector form of the unit-peak profile (used for analytic lit radii)."""
-    out = np.empty(rho.shape, np.float64)
-    for i in range(rho.size):
-        out.flat[i] = _profile(rho.flat[i], core, inv_s, edge_w)
-    return out
-
-
 @njit(cache=True, inline="always")
 def _city_g(lon, lat, city):
     """Unit-peak profile of a city at a point (degrees); 0 outside its support.
@@ -208,22 +197,6 @@ def city_window(city: np.ndarray, res: float, r_km: float = -1.0) -> tuple:
     col0 = int(math.floor((city[C_LON] - dlon + 180.0) / res)) - 1
     col1 = int(math.ceil((city[C_LON] + dlon + 180.0) / res)) + 1
     return row0, row1, col0, col1
-
-
-@njit(cache=True)
-def add_cities(light: np.ndarray, grow0: int, gcol0: int, res: float, cities: np.ndarray) -> None:
-    """Add ``amp * profile`` of every city whose support meets the window, in place.
-
-    ``light`` covers global rows ``grow0:grow0+h`` and cols ``gcol0:gcol0+w``.
-    """
-    h, w = light.shape
-    for k in range(cities.shape[0]):
-        city = cities[k]
-        r0, r1, c0, c1 = city_window(city, res)
-        for gr in range(max(r0, grow0), min(r1, grow0 + h)):
-            lat = _pixel_lat(gr, res)
-            for gc in range(max(c0, gcol0), min(c1, gcol0 + w)):
-                light[gr - grow0, gc - gcol0] += city[C_AMP] * _city_g(_pixel_lon(gc, res), lat, city)
 
 
 @njit(cache=True)
