@@ -5,13 +5,13 @@ Three jobs, all on plain NumPy arrays:
 * counter-based randomness: a pixel's noise is a pure function of
   (seed, year, global row, global column) through the splitmix64 finalizer
   (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators",
-  OOPSLA), turned into a standard normal by Box–Muller. No generator state is
+  OOPSLA), turned into a standard normal by inverse CDF. No generator state is
   carried between pixels, so a chunk's values do not depend on how the mosaic is
   chunked, and any chunk of a global mosaic is generated on its own;
 * the radial city profile, evaluated identically by the renderer and by the
-  ground-truth code (one ``_profile`` function), so the truth table is exact for
-  the noiseless model;
-* greedy placement of non-overlapping city discs.
+  ground-truth code (one ``_city_g`` function), so the truth table is exact for
+  the noiseless model (``city_truth``);
+* greedy placement of non-overlapping city discs (``place_discs``).
 
 The slow, obviously-correct NumPy twins live in ``tests/test_synth.py``.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 #: Sensor codes shared with ``nightlight.synth``.
 VIIRS = 0
@@ -48,9 +48,7 @@ _S30 = np.uint64(30)
 _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S32 = np.uint64(32)
-_LOW32 = np.uint64(0xFFFFFFFF)
 _INV_2_32 = 1.0 / 4294967296.0
-_TWO_PI = 2.0 * math.pi
 
 
 @njit(cache=True, inline="always")
@@ -159,15 +157,6 @@ def _profile(rho, core, inv_s, edge_w):
     return core * math.exp(-q * q) + (1.0 - core) * edge
 
 
-@njit(cache=True)
-def profile_values(rho: np.ndarray, core: float, inv_s: float, edge_w: float) -> np.ndarray:
-    """Vector form of the unit-peak profile (used for analytic lit radii)."""
-    out = np.empty(rho.shape, np.float64)
-    for i in range(rho.size):
-        out.flat[i] = _profile(rho.flat[i], core, inv_s, edge_w)
-    return out
-
-
 @njit(cache=True, inline="always")
 def _city_g(lon, lat, city):
     """Unit-peak profile of a city at a point (degrees); 0 outside its support.
@@ -211,31 +200,13 @@ def city_window(city: np.ndarray, res: float, r_km: float = -1.0) -> tuple:
 
 
 @njit(cache=True)
-def add_cities(light: np.ndarray, grow0: int, gcol0: int, res: float, cities: np.ndarray) -> None:
-    """Add ``amp * profile`` of every city whose support meets the window, in place.
-
-    ``light`` covers global rows ``grow0:grow0+h`` and cols ``gcol0:gcol0+w``.
-    """
-    h, w = light.shape
-    for k in range(cities.shape[0]):
-        city = cities[k]
-        r0, r1, c0, c1 = city_window(city, res)
-        for gr in range(max(r0, grow0), min(r1, grow0 + h)):
-            lat = _pixel_lat(gr, res)
-            for gc in range(max(c0, gcol0), min(c1, gcol0 + w)):
-                light[gr - grow0, gc - gcol0] += city[C_AMP] * _city_g(_pixel_lon(gc, res), lat, city)
-
-
-@njit(cache=True)
 def dmsp_response(x: float, gain: float, x0: float) -> float:
     """DMSP-like DN from radiance-like light: ``gain * ln(1 + x / x0)``, clipped to [0, 63]."""
-    if x <= 0.0:
-        return 0.0
-    dn = gain * math.log1p(x / x0)
-    return 63.0 if dn > 63.0 else dn
+    # the same expression as render_chunk's DMSP branch (kept inline there for speed)
+    return min(gain * math.log1p(x / x0), 63.0) if x > 0.0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: dask's threads generate chunks in parallel
 def render_chunk(
     grow0: int,
     gcol0: int,
@@ -296,10 +267,12 @@ def render_chunk(
                 light[j] = 0.0
         else:
             for j in range(w):
-                v = dmsp_response(light[j], gain, x0)
+                L = light[j]
+                v = min(gain * math.log1p(L / x0), 63.0) if L > 0.0 else 0.0
                 if noise:
-                    v = math.floor(v + sigma0 * _normal_from(_mix64(rk + np.uint64(gcol0 + j) * _GOLDEN), table) + 0.5)
-                    v = 0.0 if v < 0.0 else (63.0 if v > 63.0 else v)
+                    # np.floor keeps float64 (math.floor would round-trip through int64)
+                    v = np.floor(v + sigma0 * _normal_from(_mix64(rk + np.uint64(gcol0 + j) * _GOLDEN), table) + 0.5)
+                    v = min(max(v, 0.0), 63.0)
                 out[i, j] = v
                 light[j] = 0.0
     return out
@@ -447,7 +420,41 @@ def _lit_sum(g_lit, amp, sensor, background, gain, x0):
     return s
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def _solve_factor(g_lit, peak, goal, s1, c, f_max, sensor, background, gain, x0):
+    """f with S(f) = goal, S monotone: Illinois regula falsi (superlinear), bisection-safe."""
+    if c < 0.0:
+        a, fa, b, fb = 0.0, _lit_sum(g_lit, 0.0, sensor, background, gain, x0) - goal, 1.0, s1 - goal
+    else:
+        a, fa, b = 1.0, s1 - goal, f_max
+        fb = _lit_sum(g_lit, peak * f_max, sensor, background, gain, x0) - goal
+    if fa == 0.0:
+        return a
+    if fb == 0.0:
+        return b
+    side = 0
+    x = 0.5 * (a + b)
+    for _ in range(200):
+        x = (a * fb - b * fa) / (fb - fa)
+        if not (a < x < b):
+            x = 0.5 * (a + b)
+        fx = _lit_sum(g_lit, peak * x, sensor, background, gain, x0) - goal
+        if abs(fx) <= 1e-13 * goal or b - a < 1e-15:
+            break
+        if (fx < 0.0) == (fa < 0.0):
+            a, fa = x, fx
+            if side == -1:
+                fb *= 0.5
+            side = -1
+        else:
+            b, fb = x, fx
+            if side == 1:
+                fa *= 0.5
+            side = 1
+    return x
+
+
+@njit(cache=True, nogil=True)
 def city_truth(
     cities: np.ndarray,
     res: float,
@@ -466,8 +473,8 @@ def city_truth(
     the set of its pixels whose noiseless value (VIIRS ``background + L``, DMSP
     ``dmsp_response(L)``) is ``>= threshold``; S(f) is the sum of noiseless values
     over that extent when the city's light is scaled by f. The last-year factor
-    solves ``S(f) / S(1) - 1 = target[k]`` (closed form for VIIRS, bisection for
-    the saturating DMSP response); where DMSP saturation makes the target
+    solves ``S(f) / S(1) - 1 = target[k]`` (closed form for VIIRS, Illinois
+    regula falsi for the saturating DMSP response); where DMSP saturation makes the target
     unreachable below ``f_max`` the factor is ``1 + target`` and the change is what
     the sensor shows. Year t uses ``1 + (f - 1) * progress[k, t]``. A city without
     lit pixels gets ``f = 1 + target`` and changes ``f_t - 1`` (change of its total light).
@@ -487,7 +494,7 @@ def city_truth(
     lit_px = np.zeros(n, np.int64)
     lit_area = np.zeros(n)
     base_sum = np.zeros(n)
-    for k in prange(n):  # cities are independent: a global catalogue builds in parallel
+    for k in range(n):
         city = cities[k]
         peak = city[C_AMP]
         # lit pixels lie inside rho <= rho_T: evaluate only that ellipse's bounding
@@ -530,16 +537,7 @@ def city_truth(
             if _lit_sum(g_lit, peak * f_max, sensor, background, gain, x0) < goal:
                 f = 1.0 + c
             else:
-                lo, hi = 0.0, f_max
-                for _ in range(100):
-                    mid = 0.5 * (lo + hi)
-                    if _lit_sum(g_lit, peak * mid, sensor, background, gain, x0) < goal:
-                        lo = mid
-                    else:
-                        hi = mid
-                    if hi - lo < 1e-13 * hi:
-                        break
-                f = 0.5 * (lo + hi)
+                f = _solve_factor(g_lit, peak, goal, s1, c, f_max, sensor, background, gain, x0)
         for t in range(ny):
             ft = 1.0 + (f - 1.0) * progress[k, t]
             factors[k, t] = ft

@@ -14,7 +14,9 @@ Jiang & Jia 2011), a slightly elliptical smooth profile (Gaussian core + plateau
 with a smooth edge, exactly zero beyond its support) and a lognormal peak
 brightness that grows with size. Supports never overlap (plus a ≥ 1 km gap), so
 every natural city extracted from the base-year mosaic is exactly one planted
-city.
+city. Cities are spread uniformly by area over the box (oceans included: a test
+world, not a map); the same seed gives the same cities, ids and planted changes
+to a VIIRS and a DMSP world.
 
 *Sensors* (METHOD.md, "Sensors"):
 
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal
@@ -129,7 +132,8 @@ class World:
     truth : pandas.DataFrame
         One row per planted city: ``city_id``, ``lon``, ``lat`` (degrees),
         ``radius_km``, ``semi_major_km``, ``semi_minor_km``, ``angle_deg``,
-        ``peak`` (base-year core brightness above background, sensor radiance units),
+        ``peak`` (base-year core light above background, nW/cm²/sr; for DMSP the
+        radiance-like light before the DN response),
         ``is_flare``, ``planted_change``, ``true_change`` (first → last year),
         ``kind`` ("shrinking" | "stable" | "growing"), ``lit_px``, ``lit_area_km2``
         (base-year noiseless lit extent at :attr:`lit_threshold`), ``base_light``
@@ -146,13 +150,29 @@ class World:
     sensor: str
     years: tuple[int, ...]
     grid: Grid
-    truth: pd.DataFrame
+    truth: pd.DataFrame = field(repr=False)
     lit_threshold: float
     chunks: tuple[int, int]
     _model: _Model = field(repr=False)
     _cities: np.ndarray = field(repr=False)  # (n, N_CITY_COLS), C_AMP = base-year peak
     _factors: np.ndarray = field(repr=False)  # (n, n_years)
     _origin: tuple[int, int] = field(repr=False)  # global (row, col) of pixel (0, 0)
+
+    def __repr__(self) -> str:
+        kinds = self.truth["kind"].value_counts().to_dict()
+        return (
+            f"World(sensor={self.sensor!r}, seed={self.seed}, years={list(self.years)}, "
+            f"grid={self.grid.describe()}, cities={len(self.truth)} {kinds}, "
+            f"natural cities expected={int(self.truth['expected_natural_city'].sum())})"
+        )
+
+    def truth_points(self):
+        """The truth table as a GeoDataFrame of city centres (EPSG:4326)."""
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(
+            self.truth.copy(), geometry=gpd.points_from_xy(self.truth["lon"], self.truth["lat"]), crs="EPSG:4326"
+        )
 
     # ------------------------------------------------------------------ mosaics
     def _year_index(self, year: int) -> int:
@@ -361,8 +381,6 @@ def make_world(
         cat[k] = cat[k][order]
     lon, lat, placed = K.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
     if not placed.all():
-        import warnings
-
         warnings.warn(
             f"make_world: only {int(placed.sum())} of {placed.size} cities fit in bounds={bounds} without "
             "touching; pass a smaller n_cities or larger bounds.",
@@ -378,7 +396,9 @@ def make_world(
         cat[k] = cat[k][reorder]
     n = cat["lon"].size
 
-    kind, planted = _plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
+    # the planted kind is implied by the planted change; the reported kind follows the
+    # true change (they differ only for saturated DMSP cities that cannot show growth)
+    _, planted = _plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
     progress = _progress(rng, n, len(years_t))
     s = _SENSORS[sensor]
     model = _Model(
