@@ -16,7 +16,8 @@ Parts (each in its own process, so its peak RSS is its own):
   16 Mpx mosaic with 1024² chunks (dask-image is too slow for 100 Mpx here).
 * ``global`` — a global 15″ synthetic mosaic (86,400 × 33,600 px = 2.9 Gpx),
   generated lazily chunk by chunk, through ``extract_natural_cities`` (statistics
-  mode) end to end; wall time and peak RSS (targets: ≤ 10 min, ≤ 8 GB).
+  mode; ``--polygons`` adds the outlines) end to end; wall time and peak RSS
+  (targets: ≤ 10 min, ≤ 8 GB).
 
 Throughput figures are Mpx/s of input mosaic; peak RSS is the process's maximum
 resident set (``resource.getrusage``), which includes the in-memory input arrays.
@@ -118,7 +119,7 @@ def part_daskimage(side: int) -> dict:
     }
 
 
-def part_global(chunk: int) -> dict:
+def part_global(chunk: int, polygons: bool = False) -> dict:
     import dask
 
     from nightlight.cities import extract_natural_cities
@@ -130,11 +131,11 @@ def part_global(chunk: int) -> dict:
     t_build = time.perf_counter() - t0
     t = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=2):
-        cities = extract_natural_cities(mosaic, threshold=world.lit_threshold, polygons=False)
+        cities = extract_natural_cities(mosaic, threshold=world.lit_threshold, polygons=polygons)
     t_run = time.perf_counter() - t
     expected = int((world.truth["expected_natural_city"] & ~world.truth["is_flare"]).sum())
     return {
-        "part": "global", "shape": list(mosaic.shape), "gpx": round(mosaic.size / 1e9, 2), "chunk": chunk,
+        "part": "global", "shape": list(mosaic.shape), "gpx": round(mosaic.size / 1e9, 2), "chunk": chunk, "polygons": polygons,
         "planted_cities": int(len(world.truth)), "expected_natural_cities": expected,
         "natural_cities": int(len(cities)), "build_s": round(t_build, 2), "run_s": round(t_run, 1),
         "mpx_s": round(mosaic.size / 1e6 / t_run, 1), "peak_rss_mb": round(peak_rss_mb()),
@@ -148,15 +149,16 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=10_000, help="edge (px) of the scipy comparison mosaic")
     ap.add_argument("--di-side", type=int, default=4096, help="edge (px) of the dask-image comparison mosaic")
     ap.add_argument("--chunk", type=int, default=2048, help="chunk edge of the global run")
+    ap.add_argument("--polygons", action="store_true", help="global run: also vectorise city outlines")
     args = ap.parse_args()
     if args.part == "all":
         for part in ("scipy", "daskimage", "global"):
             cmd = [sys.executable, __file__, "--part", part, "--side", str(args.side),
-                   "--di-side", str(args.di_side), "--chunk", str(args.chunk)]
+                   "--di-side", str(args.di_side), "--chunk", str(args.chunk)] + (["--polygons"] if args.polygons else [])
             subprocess.run(cmd, check=True)
         return
     result = {"scipy": lambda: part_scipy(args.side), "daskimage": lambda: part_daskimage(args.di_side),
-              "global": lambda: part_global(args.chunk)}[args.part]()
+              "global": lambda: part_global(args.chunk, args.polygons)}[args.part]()
     print(json.dumps(result), flush=True)
 
 

@@ -8,7 +8,6 @@ scores the result against the planted truth.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import resource
 import sys
@@ -35,9 +34,12 @@ def _threshold(value: str) -> float | str:
 
 
 def _scheduler(address: str | None):
-    """A dask.distributed client for ``--scheduler`` (an address, or 'local'); else the threaded scheduler."""
+    """A dask.distributed client for ``--scheduler`` (an address, or 'local'); else the threaded
+    scheduler with a progress bar on terminals."""
     if not address:
-        return contextlib.nullcontext()
+        from nightlight.progress import RichDaskProgress
+
+        return RichDaskProgress("nightlight")
     from dask.distributed import Client, LocalCluster
 
     if address == "local":
@@ -153,9 +155,10 @@ def demo(out, seed, sensor, decline):
         f"synthetic {sensor} world, seed {seed}: {world.grid.shape[0]} x {world.grid.shape[1]} px, "
         f"{len(world.truth)} planted lights, years {first} -> {last}"
     )
-    result, cities, _ = run_detect(
-        str(files[first]), str(files[last]), Path(out), threshold_lit=world.lit_threshold, decline=decline
-    )
+    with _scheduler(None):
+        result, cities, _ = run_detect(
+            str(files[first]), str(files[last]), Path(out), threshold_lit=world.lit_threshold, decline=decline
+        )
     score = score_against_truth(result, world.truth, decline=decline)
     click.echo(_shrink_line(result, decline))
     click.echo(

@@ -80,3 +80,22 @@ def test_cli_bad_raster_is_a_clear_error(tmp_path):
     junk.write_text("nope")
     res = CliRunner().invoke(main, ["detect", str(junk), str(junk), "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and "junk.tif" in res.output and "cannot be opened as a raster" in res.output
+
+
+@pytest.mark.realdata
+def test_cli_preprocess_steps_are_applied_and_recorded(shared_data, tmp_path):
+    from conftest import real_file
+
+    b = real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
+    a = real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2016.tif")
+    args = ["detect", str(b), str(a), "--threshold-lit", "10"]
+    plain = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain")])
+    floored = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "floor"), "--preprocess", "noise_floor=30"])
+    assert plain.exit_code == 0 and floored.exit_code == 0, floored.output
+    meta = read_metadata(tmp_path / "floor" / "cities.parquet")
+    steps = meta["preprocess"][0]["steps"]
+    assert [s["step"] for s in steps] == ["noise_floor"] and steps[0]["params"] == 30
+    p = gpd.read_parquet(tmp_path / "plain" / "cities.parquet")
+    f = gpd.read_parquet(tmp_path / "floor" / "cities.parquet")
+    # A 30 nW/cm²/sr floor zeroes the dim edges: less light, fewer or smaller cities.
+    assert f["light_before"].sum() < p["light_before"].sum()
