@@ -65,7 +65,7 @@ def make_data(out: Path, size: int, n: int, seed: int = 0) -> tuple[Path, Path]:
     return tif, gpkg
 
 
-def run_tool(tool: str, tif: str, polys: str, out: str) -> None:
+def run_tool(tool: str, tif: str, polys: str, out: str, repeat: str = "3") -> None:
     """Run one tool (in this subprocess) and write its sums and timings to ``out`` (.npy + .json)."""
     import geopandas as gpd
 
@@ -93,12 +93,21 @@ def run_tool(tool: str, tif: str, polys: str, out: str) -> None:
     t0 = time.perf_counter()
     measure(gdf.iloc[:10])
     warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sums = measure(gdf)
-    secs = time.perf_counter() - t0
+    subset = int(os.environ.get("NL_BENCH_SUBSET", "0"))
+    scale = 1.0
+    if subset and subset < len(gdf):
+        # rasterstats reads one window per polygon (time ∝ polygons): time a subset and scale
+        scale = len(gdf) / subset
+        gdf = gdf.iloc[:subset]
+    times = []
+    for _ in range(int(repeat)):
+        t0 = time.perf_counter()
+        sums = measure(gdf)
+        times.append((time.perf_counter() - t0) * scale)
+    secs = float(np.median(times))
     np.save(out + ".npy", sums)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    Path(out + ".json").write_text(json.dumps({"tool": tool, "seconds": secs, "warmup_seconds": warm, "peak_rss_mib": peak_mib}))
+    Path(out + ".json").write_text(json.dumps({"tool": tool, "seconds": secs, "all_seconds": times, "measured_polygons": len(gdf), "warmup_seconds": warm, "peak_rss_mib": peak_mib}))
 
 
 def main() -> None:
@@ -107,7 +116,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000, help="number of polygons")
     ap.add_argument("--tools", default="nightlight,nightlight-centre,exactextract,rasterstats")
     ap.add_argument("--workdir", default="/tmp/nightlight-bench-zonal")
-    ap.add_argument("--_run", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per tool, median reported (rasterstats: 1)")
+    ap.add_argument("--rasterstats-n", type=int, default=1000,
+                    help="polygons rasterstats is timed on, its time scaled to all (0 = all; all 10k take ~1-2 min and ~9 GB)")
+    ap.add_argument("--_run", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._run:
         run_tool(*args._run)
@@ -123,24 +135,32 @@ def main() -> None:
     results = {}
     for tool in args.tools.split(","):
         out = str(work / f"out_{tool}")
-        subprocess.run([sys.executable, __file__, "--_run", tool, str(tif), str(polys), out], check=True)
+        rep = 1 if tool == "rasterstats" else args.repeat  # ~1 min a run: once is enough to place it
+        # the same, bounded GDAL block cache for every tool, so peak RSS compares the tools, not GDAL's 5 % of RAM
+        env = {**os.environ, "GDAL_CACHEMAX": "256"}
+        if tool == "rasterstats":
+            env["NL_BENCH_SUBSET"] = str(args.rasterstats_n)
+        subprocess.run([sys.executable, __file__, "--_run", tool, str(tif), str(polys), out, str(rep)], check=True, env=env)
         info = json.loads(Path(out + ".json").read_text())
         info["sums"] = np.load(out + ".npy")
         results[tool] = info
     base = results.get("exactextract")
-    print(f"{'tool':<18} {'seconds':>8} {'warm-up s':>9} {'× exactextract':>15} {'peak RSS MiB':>13} {'median |Δ| vs exactextract':>27}")
+    print(f"{'tool':<18} {'median s':>8} {'warm-up s':>9} {'× exactextract':>15} {'peak RSS MiB':>13} {'median |Δ| vs exactextract':>27}")
     for tool, info in results.items():
         ratio = base["seconds"] / info["seconds"] if base else float("nan")
         if base:
-            ref = base["sums"]
+            m = len(info["sums"])
+            ref = base["sums"][:m]
             ok = np.isfinite(ref) & (np.abs(ref) > 0)
             rel = np.abs(info["sums"][ok] - ref[ok]) / np.abs(ref[ok])
             diff = f"{np.median(rel):.2e} (p99 {np.quantile(rel, 0.99):.1e})"
         else:
             diff = "-"
-        print(f"{tool:<18} {info['seconds']:8.2f} {info['warmup_seconds']:9.2f} {ratio:14.2f}x {info['peak_rss_mib']:13.0f} {diff:>27}")
+        print(f"{tool:<18} {info['seconds']:8.2f} {info['warmup_seconds']:9.2f} {ratio:14.2f}x {info['peak_rss_mib']:13.0f} {diff:>27}"
+              f"   runs: {', '.join(f'{x:.2f}' for x in info['all_seconds'])}"
+              + (f" (timed on {info['measured_polygons']} polygons, scaled)" if info["measured_polygons"] < args.n else ""))
     print("(× exactextract = exactextract's time / the tool's time, warm-up excluded: > 1 means faster;\n"
-          " warm-up = imports + JIT + a 10-polygon run; peak RSS includes it and GDAL's block cache)")
+          " warm-up = imports + JIT + a 10-polygon run; peak RSS includes it and GDAL's block cache, capped at 256 MB)")
 
 
 if __name__ == "__main__":

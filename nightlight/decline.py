@@ -123,7 +123,8 @@ def detect_shrinking(
           ``empty_geometry``);
         - ``mean_before/after`` (per valid pixel), ``max_before/after`` (brightest
           pixel), ``lit_area_before/after_km2`` (km² of pixels > ``lit_floor``),
-          ``valid_share_before/after`` (non-NaN share), ``pixels`` (covered pixels),
+          ``valid_share_before/after`` (non-NaN share), ``inside_share`` (share of the
+          polygon inside the grid: sums cover only that part), ``pixels`` (covered pixels),
           ``area_km2`` (covered ground area);
         - with a series: ``light_<year>`` per year, ``trend_slope`` (light per year),
           ``mk_p``, ``significant_decline`` (shrinking and slope < 0 and mk_p < alpha);
@@ -213,6 +214,7 @@ def detect_shrinking(
         out[f"max_{tag}"] = s["max"].to_numpy()
         out[f"lit_area_{tag}_km2"] = s["lit_area_km2"].to_numpy()
         out[f"valid_share_{tag}"] = s["valid_share"].to_numpy()
+    out["inside_share"] = sb["inside_share"].to_numpy()
     out["pixels"] = sb["pixels"].to_numpy()
     out["area_km2"] = sb["area_km2"].to_numpy()
 

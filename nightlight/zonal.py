@@ -18,7 +18,8 @@ How a pixel is counted (``method=``):
 
 The mosaic is processed one Dask block at a time (rasterize the polygons that meet
 the block, accumulate per-id sums with a numba kernel) and the small per-id arrays
-are summed over blocks — the whole mosaic is never loaded. Several mosaics on one
+are scattered into per-polygon totals — the whole mosaic is never loaded, and a
+block holds accumulators only for the polygons it meets. Several mosaics on one
 grid (years of a series) share one rasterization per block.
 """
 
@@ -46,7 +47,7 @@ SMALL_CELLS = 400
 #: Authalic (equal-area) radius of the WGS84 ellipsoid, m.
 R_AUTHALIC = 6_371_007.2
 
-STAT_COLUMNS = ("sum", "mean", "max", "pixels", "valid_share", "lit_pixels", "lit_area_km2", "area_km2")
+STAT_COLUMNS = ("sum", "mean", "max", "pixels", "valid_share", "inside_share", "lit_pixels", "lit_area_km2", "area_km2")
 
 
 @dataclass
@@ -192,51 +193,60 @@ def _orient(parts: np.ndarray) -> np.ndarray:
 
 
 def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
-    """Accumulators of every mosaic for the polygons meeting one block."""
+    """Accumulators of every mosaic for the polygons meeting one block.
+
+    Returns ``(ids, [(acc, vmax) per mosaic])`` for the ``k`` polygons the block
+    meets only (local rows), so a block's memory scales with the polygons it
+    touches, never with the whole polygon set.
+    """
     h, w = blocks[0].shape
     r1, c1 = r0 + h, c0 + w
     t = plan.grid.transform @ Affine.translation(c0, r0)
     row_area = pixel_area_km2(plan.grid, r0, r1)
     box = _block_box(plan.grid, r0, r1, c0, c1)
-    out = [kz.new_accumulator(plan.n) for _ in blocks]
-    for geoms, ids, tree in plan.layers:
-        hit = tree.query(box, predicate="intersects")
+    hits = [(geoms, ids, tree.query(box, predicate="intersects")) for geoms, ids, tree in plan.layers]
+    ex_hit = None
+    if plan.exact is not None:
+        ex_hit = plan.exact[2].query(box, predicate="intersects")
+    touched = [ids[hit] for _, ids, hit in hits] + ([plan.exact[1][ex_hit]] if ex_hit is not None else [])
+    gids = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+    out = [kz.new_accumulator(len(gids)) for _ in blocks]
+    if not len(gids):
+        return gids, out
+    for geoms, ids, hit in hits:
         if not len(hit):
             continue
+        local = np.searchsorted(gids, ids[hit])
         labels = rasterio.features.rasterize(
-            zip(geoms[hit], (ids[hit] + 1).tolist()),
+            zip(geoms[hit], (local + 1).tolist()),
             out_shape=(h, w), transform=t, fill=0, all_touched=False, dtype="int32",
         )
         for vals, (acc, vmax) in zip(blocks, out):
             kz.accumulate_labels(vals, labels, row_area, plan.floor, acc, vmax)
-    if plan.exact is not None:
-        geoms, ids, tree = plan.exact
-        hit = tree.query(box, predicate="intersects")
-        if len(hit):
-            edges = _edges(geoms[hit], ids[hit], shapely.bounds(box), t, h, w)
-            if edges is not None:
-                for vals, (acc, vmax) in zip(blocks, out):
-                    kz.accumulate_coverage(vals, *edges, row_area, plan.floor, acc, vmax)
-    return out
+    if ex_hit is not None and len(ex_hit):
+        geoms, ids, _ = plan.exact
+        local = np.searchsorted(gids, ids[ex_hit])
+        edges = _edges(geoms[ex_hit], local, shapely.bounds(box), t, h, w)
+        if edges is not None:
+            for vals, (acc, vmax) in zip(blocks, out):
+                kz.accumulate_coverage(vals, *edges, row_area, plan.floor, acc, vmax)
+    return gids, out
 
 
-def _combine(*parts):
-    first = parts[0]
-    out = [(acc.copy(), vmax.copy()) for acc, vmax in first]
-    for part in parts[1:]:
-        for (acc, vmax), (a2, v2) in zip(out, part):
-            acc += a2
-            np.maximum(vmax, v2, out=vmax)
-    return out
+def _combine(n: int, *parts):
+    """Scatter the per-block (sparse) accumulators into dense per-polygon arrays."""
+    n_mosaics = len(parts[0][1])
+    dense = [kz.new_accumulator(n) for _ in range(n_mosaics)]
+    for gids, accs in parts:
+        if not len(gids):
+            continue
+        for (acc, vmax), (a2, v2) in zip(dense, accs):
+            acc[gids] += a2  # gids are unique within a block
+            vmax[gids] = np.maximum(vmax[gids], v2)
+    return dense
 
 
-def _tree_reduce(parts: list, fan_in: int = 8):
-    while len(parts) > 1:
-        parts = [dask.delayed(_combine)(*parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
-    return parts[0]
-
-
-def _to_frame(acc: np.ndarray, vmax: np.ndarray) -> pd.DataFrame:
+def _to_frame(acc: np.ndarray, vmax: np.ndarray, area_px: np.ndarray) -> pd.DataFrame:
     s = acc[:, kz.SUM]
     valid = acc[:, kz.VALID_W]
     total = acc[:, kz.TOTAL_W]
@@ -247,6 +257,7 @@ def _to_frame(acc: np.ndarray, vmax: np.ndarray) -> pd.DataFrame:
             "max": np.where(np.isfinite(vmax), vmax, np.nan),
             "pixels": total,
             "valid_share": np.where(total > 0, valid / total, np.nan),
+            "inside_share": np.where(area_px > 0, np.minimum(total / area_px, 1.0), np.nan),
             "lit_pixels": np.where(valid > 0, acc[:, kz.LIT_W], np.nan),
             "lit_area_km2": np.where(valid > 0, acc[:, kz.LIT_KM2], np.nan),
             "area_km2": acc[:, kz.AREA_KM2],
@@ -284,7 +295,8 @@ def zonal_stats_many(
         ``sum`` (mosaic units × pixels, e.g. nW/cm²/sr summed or DN summed), ``mean``
         (per valid pixel), ``max`` (brightest pixel touched), ``pixels`` (covered
         pixels inside the grid, fractional), ``valid_share``
-        (non-NaN share of them), ``lit_pixels`` / ``lit_area_km2`` (pixels above
+        (non-NaN share of them), ``inside_share`` (share of the polygon's area
+        inside the grid; exact with ``method="exact"``), ``lit_pixels`` / ``lit_area_km2`` (pixels above
         ``floor``), ``area_km2`` (covered ground area inside the grid). Polygons
         outside the grid get ``pixels == 0`` and NaN statistics.
     """
@@ -296,11 +308,13 @@ def zonal_stats_many(
     if method not in ("exact", "centre"):
         raise ValueError(f"method={method!r}: use 'exact' (fractional coverage) or 'centre' (pixel-centre rule).")
     plan = _make_plan(geoms, grid, floor, method)
+    # polygon area in pixels (CRS units): the share of it inside the grid flags partial coverage
+    area_px = shapely.area(geoms) / abs(grid.transform.a * grid.transform.e)
 
     arrays = [m.data for m in mosaics]
     if not any(hasattr(a, "dask") for a in arrays):
-        res = _block_stats(plan, 0, 0, *[np.asarray(a) for a in arrays])
-        return [_to_frame(acc, vmax) for acc, vmax in res]
+        res = _combine(plan.n, _block_stats(plan, 0, 0, *[np.asarray(a) for a in arrays]))
+        return [_to_frame(acc, vmax, area_px) for acc, vmax in res]
 
     import dask.array as dsa
 
@@ -323,9 +337,9 @@ def zonal_stats_many(
                 continue
             parts.append(dask.delayed(_block_stats)(plan_d, r0, c0, *[d[bi, bj] for d in delayed_blocks]))
     if not parts:
-        return [_to_frame(*kz.new_accumulator(plan.n)) for _ in mosaics]
-    res = _tree_reduce(parts).compute()
-    return [_to_frame(acc, vmax) for acc, vmax in res]
+        return [_to_frame(*kz.new_accumulator(plan.n), area_px) for _ in mosaics]
+    res = dask.delayed(_combine)(plan.n, *parts).compute()
+    return [_to_frame(acc, vmax, area_px) for acc, vmax in res]
 
 
 def _any_hit(plan: _Plan, bbox: shapely.Geometry) -> bool:

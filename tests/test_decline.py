@@ -16,7 +16,7 @@ from affine import Affine
 
 import nightlight
 from nightlight.errors import GridMismatchError, InvalidVectorError, MissingCRSError
-from tests.conftest import real_file
+from conftest import real_file
 
 RES = 0.01  # degrees
 T = Affine(RES, 0, 10.0, 0, -RES, 50.0)

@@ -71,3 +71,9 @@ def test_dataframe_columns_are_years_and_bad_years_rejected():
     assert out.loc["a", "trend_slope"] == 1.0 and out.loc["b", "trend_slope"] == -1.0
     with pytest.raises(ValueError, match="increasing"):
         trend_test(df.to_numpy(), [2016, 2015, 2014, 2013])
+
+
+def test_smallest_attainable_p_values_documented():
+    for n, p_min in ((4, 0.0894), (5, 0.0275), (6, 0.0085)):
+        t = np.arange(n, dtype=float)
+        assert trend_test(-t[None, :], t)["mk_p"][0] == pytest.approx(p_min, abs=5e-4)

@@ -187,7 +187,10 @@ def test_polygon_outside_grid_gives_nan_not_crash():
     far = shapely.box(0, 0, 1000, 1000)
     st = zonal_stats(gpd.GeoDataFrame(geometry=[far, disk(50, 50, 30)], crs=CRS_M), mosaic(chunks=(100, 100)))
     assert st["pixels"][0] == 0 and np.isnan(st["sum"][0]) and np.isnan(st["mean"][0])
-    assert st["sum"][1] > 0
+    assert st["sum"][1] > 0 and st["inside_share"][1] == pytest.approx(1.0)
+    assert st["inside_share"][0] == 0.0
+    half = shapely.box(*px(-10, 20), *px(10, 0))  # half of it left of the grid
+    assert zonal_stats(gpd.GeoDataFrame(geometry=[half], crs=CRS_M), mosaic())["inside_share"][0] == pytest.approx(0.5)
 
 
 def test_lit_area_and_max():
