@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-from nightlight.calibrate import _scores, fit  # noqa: E402
+from nightlight.calibrate import _scores  # noqa: E402
 from nightlight.composite import annual_composite, open_monthly  # noqa: E402
 from nightlight.harmonize import fit_harmonization, harmonize_viirs  # noqa: E402
 

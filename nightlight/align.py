@@ -39,13 +39,13 @@ def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst
 
 def _source_window(src: Grid, dst: Grid, row0: int, row1: int, col0: int, col1: int) -> tuple[int, int, int, int]:
     t = dst.transform
-    left, top = t * (col0, row0)
-    right, bottom = t * (col1, row1)
+    left, top = t @ (col0, row0)
+    right, bottom = t @ (col1, row1)
     bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
     if src.crs != dst.crs:
         bounds = rasterio.warp.transform_bounds(dst.crs, src.crs, *bounds, densify_pts=21)
     inv = ~src.transform
-    xs, ys = zip(*(inv * (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])))
+    xs, ys = zip(*(inv @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])))
     h, w = src.shape
     r0 = max(0, int(math.floor(min(ys))) - MARGIN)
     r1 = min(h, int(math.ceil(max(ys))) + MARGIN)
@@ -95,8 +95,8 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
             r0, r1, c0, c1 = int(row_edges[i]), int(row_edges[i + 1]), int(col_edges[j]), int(col_edges[j + 1])
             sr0, sr1, sc0, sc1 = _source_window(sg, dg, r0, r1, c0, c1)
             block = dask.delayed(_warp_block)(
-                src_data[sr0:sr1, sc0:sc1], sg.transform * Affine.translation(sc0, sr0), sg.crs,
-                (r1 - r0, c1 - c0), dg.transform * Affine.translation(c0, r0), dg.crs, method,
+                src_data[sr0:sr1, sc0:sc1], sg.transform @ Affine.translation(sc0, sr0), sg.crs,
+                (r1 - r0, c1 - c0), dg.transform @ Affine.translation(c0, r0), dg.crs, method,
             )
             row.append(dsa.from_delayed(block, shape=(r1 - r0, c1 - c0), dtype=np.float64))
         rows.append(row)

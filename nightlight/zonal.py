@@ -25,7 +25,7 @@ grid (years of a series) share one rasterization per block.
 
 from __future__ import annotations
 
-import math
+import warnings
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,13 +39,12 @@ import shapely
 import xarray as xr
 from affine import Affine
 
+from nightlight.area import crs_area_kind, pixel_areas_km2
 from nightlight.grid import Grid, require_same_grid
 from nightlight.kernels import zonal as kz
 
 #: Polygons whose bounding box covers at most this many pixels use exact coverage.
 SMALL_CELLS = 400
-#: Authalic (equal-area) radius of the WGS84 ellipsoid, m.
-R_AUTHALIC = 6_371_007.2
 
 STAT_COLUMNS = ("sum", "mean", "max", "pixels", "valid_share", "inside_share", "lit_pixels", "lit_area_km2", "area_km2")
 
@@ -62,21 +61,23 @@ class _Plan:
 
 
 def pixel_area_km2(grid: Grid, row0: int = 0, row1: int | None = None) -> np.ndarray:
-    """Ground area of one pixel in each row ``row0:row1``, km².
+    """Ground area of one pixel in each row ``row0:row1``, km² (see :mod:`nightlight.area`).
 
-    Geographic grids: spherical zone area on the authalic sphere,
-    A = R²·Δλ·(sin φ₂ − sin φ₁) (Δλ, φ in radians). Projected grids: |a·e| in m²
-    (exact for equal-area projections such as the China Albers grid, nominal otherwise).
+    Exact ellipsoidal cell area on geographic grids, the constant pixel area on
+    equal-area projections. On other projections light sums are unaffected but areas
+    are only nominal (pixel size²): a warning says so rather than refusing the run.
     """
     row1 = grid.shape[0] if row1 is None else row1
-    t = grid.transform
-    if grid.is_geographic:
-        rows = np.arange(row0, row1 + 1, dtype=np.float64)
-        lat = np.clip(t.f + rows * t.e, -90.0, 90.0)
-        s = np.sin(np.radians(lat))
-        return np.abs(np.diff(s)) * math.radians(abs(t.a)) * R_AUTHALIC**2 / 1e6
-    factor = grid.crs.linear_units_factor[1] if grid.crs.linear_units_factor else 1.0
-    return np.full(row1 - row0, abs(t.a * t.e) * factor**2 / 1e6)
+    if crs_area_kind(grid.crs) == "other":
+        warnings.warn(
+            f"{grid.describe()}: the CRS does not preserve area, so area_km2/lit_area columns use the nominal "
+            "pixel size. Reproject to an equal-area CRS or EPSG:4326 for true areas.",
+            stacklevel=2,
+        )
+        t = grid.transform
+        factor = grid.crs.linear_units_factor[1] if grid.crs.linear_units_factor else 1.0
+        return np.full(row1 - row0, abs(t.a * t.e) * factor**2 / 1e6)
+    return pixel_areas_km2(grid, row0, row1, 0, 1)[:, 0]
 
 
 def overlap_layers(geoms: np.ndarray) -> np.ndarray:

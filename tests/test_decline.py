@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 import types
-import warnings
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import pytest
 import shapely
 import xarray as xr
@@ -70,8 +70,14 @@ def test_known_changes_and_classification():
     assert (r.loc[["shrinks20", "grows", "edge9"], "status"] == "ok").all()
     assert r.loc["shrinks20", "shrink_shape"] == "complete"
     assert pd.isna(r.loc["grows", "shrink_shape"])
-    # lit area on a geographic grid: 900 pixels of 0.01° at ~49.7°N
-    assert r.loc["shrinks20", "lit_area_before_km2"] == pytest.approx(900 * 1.11195**2 * np.cos(np.radians(49.75)), rel=2e-3)
+    # lit area on a geographic grid: the WGS84 ellipsoidal area of the 0.3° box at
+    # ~49.7°N, from pyproj's geodesic polygon area (parallels densified)
+    x0, y0, x1, y1 = box_px(*CITIES["shrinks20"][0]).bounds
+    lons = np.linspace(x0, x1, 200)
+    ring_lon = np.concatenate([lons, lons[::-1]])
+    ring_lat = np.concatenate([np.full(200, y0), np.full(200, y1)])
+    geodesic_km2 = abs(pyproj.Geod(ellps="WGS84").polygon_area_perimeter(ring_lon, ring_lat)[0]) / 1e6
+    assert r.loc["shrinks20", "lit_area_before_km2"] == pytest.approx(geodesic_km2, rel=1e-5)
     assert r.loc["shrinks20", "max_before"] == 20.0
     meta = r.attrs["nightlight"]
     assert meta["threshold"] == 0.10 and meta["n_shrinking"] == 1 and meta["grid"]["shape"] == [H, W]
@@ -215,7 +221,6 @@ def test_saotome_totals_match_rnightlights(shared_data):
     drops negative VIIRS radiance (NA, not 0): its pixel counts Σ(sum/mean) = 3696
     are the non-negative pixels, and its total equals our sum with negatives masked.
     """
-    import rasterio
 
     d = ("fixtures", "saotome")
     table = pd.read_csv(real_file(shared_data, *d, "NL_DATA_STP_ADM2_GADM-2.8-SHPZIP.csv"))
