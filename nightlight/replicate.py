@@ -1,0 +1,491 @@
+"""Replication of the shrinking-cities finding on the real data in ``../shared/data``.
+
+The study (Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4); interview
+figure 938 of ~3,300) measured the total night light of every Chinese *natural city*
+in 2013 and 2016 (NPP-VIIRS) and called a city shrinking when it lost ≥ 10 %. The
+raw national VIIRS mosaics are not available offline, so this module runs the same
+method on what is:
+
+* **China, DMSP-like 1 km, 2018–2021** (Wu, Shi, Chen et al. 2021,
+  doi:10.7910/DVN/GIYGJU): natural cities from the base year, change of their total
+  light to 2021; provinces; the Northeast resource cities;
+* **Shanghai, VIIRS-like 2013 → 2016** (Chen, Yu et al. 2021, ESSD 13:889): the
+  study's years, natural cities from light and from the MGUP 2018 built-up mask
+  (Liu, Yu, Li & Gong 2021), yearly series 2000–2020 with the trend test;
+* **sensitivity** of the counts to every parameter chosen up front.
+
+Parameters are fixed from the method and the data *before* looking at counts
+(:class:`Params`); nothing is tuned toward the study's 938. ``run_replication``
+writes tables, small figures and ``<out>.md`` whose every number comes from this run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pyproj import Transformer
+from rasterio.windows import Window
+
+import nightlight
+from nightlight.errors import InvalidRasterError, InvalidVectorError, UnitsError
+from nightlight.grid import Grid, require_same_grid
+
+#: The study's and follow-ups' published figures, quoted beside ours.
+STUDY = {
+    "interview": {"shrinking": 938, "cities": 3300, "years": "2013–2016", "sensor": "NPP-VIIRS"},
+    "paper": {"shrinking": 798, "cities": 2862, "years": "2013–2016", "sensor": "NPP-VIIRS",
+              "ref": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4)"},
+    "global_dmsp": {"share": 0.20, "years": "2000–2012", "sensor": "DMSP-OLS"},
+    "zhai2022": {"share": 0.25, "years": "2013–2018", "ref": "Zhai … Long 2022, iScience 25:104411"},
+}
+
+CHINA_FILES = {
+    2018: "china-dmsplike-1km/DMSP-like2018.tif",
+    2019: "china-dmsplike-1km/DMSP-like2019.tif",
+    2020: "china-dmsplike-1km/DMSP-like2020.tif",
+    2021: "china-dmsplike-1km/DMSP_like2021.tif",  # sic: underscore in the producer's name
+}
+PROVINCES = "china-li2020-5arcmin/shapefile/bou2_4p.shp"
+SHANGHAI_YEAR = "shanghai-viirs-like/annual/NTL_Shanghai_2000_2020_{year}.tif"
+SHANGHAI_MGUP = "shanghai-viirs-like/builtup/real_sh_MGUP2018.tif"
+SHANGHAI_DISTRICTS = "shanghai-viirs-like/boundaries/shanghai_districts_boundary.shp"
+
+#: Named lon/lat boxes for cropped runs (tests, quick looks): (west, south, east, north) in degrees.
+WINDOWS = {"northeast": (118.0, 40.5, 135.0, 49.0)}
+
+#: China's extent in lon/lat with a margin (includes the South China Sea islands):
+#: province polygons outside it mean a wrong CRS assumption.
+CHINA_LONLAT = (72.0, 2.0, 136.5, 54.5)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every parameter of the replication, fixed before any count is looked at.
+
+    Attributes
+    ----------
+    lit_dn : float
+        DMSP lit threshold, DN ≥ 10. DMSP blooming makes low DN spill far beyond
+        built-up land; Chinese natural-city / urban-extent studies use DN ≥ 10–13, and
+        the data README's independent check used 10. The lower end keeps small towns.
+    min_area_km2 : float
+        Natural city = patch **over** 5 km² (Jiang et al. 2020).
+    connectivity : int
+        8 (METHOD.md default; pixels touching at corners are one patch).
+    decline : float
+        Shrinking when total light falls by ≥ 10 % (Jiang et al. 2020).
+    dark_floor_dn : float
+        DMSP cities whose mean base-year DN is below 7 are ``too_dark`` (Li et al. 2020
+        advise using DN > 7). With ``lit_dn`` ≥ 8 no city can be that dark; kept for
+        the sensitivity runs.
+    mask_resampling : str
+        How the 2018/2019 base year is put on the 2020/2021 grid *to draw the city
+        extents*: ``nearest``. The grids are offset by (+143.9 m, −334.2 m), under half
+        a pixel on both axes, so nearest is a one-to-one re-indexing: every pixel keeps
+        its DN, none is duplicated or dropped, and the natural cities are exactly those
+        of the base year's own grid (checked: same count), placed ≤ 0.37 km off.
+        ``average`` would blur every patch edge below the DN threshold and remove
+        small towns (shown in the sensitivity table).
+    light_resampling : str
+        How the base year is resampled *to sum its light* inside those extents:
+        ``average`` (GDAL weights source pixels by overlap, so the base-year light is
+        measured on the same ground footprint as the target year's — the fixed-extent
+        comparison the method asks for — and a region's total is preserved).
+    viirs_threshold : float or "headtail"
+        Shanghai lit rule: Jiang's head/tail breaks (the natural-city method's own
+        threshold, Jiang 2013; Jiang & Miao 2015), first level.
+    viirs_dark_floor : float
+        Shanghai ``too_dark`` floor, nW/cm²/sr (0.5; VNL v2 zeroes cells < 0.6).
+    """
+
+    lit_dn: float = 10.0
+    min_area_km2: float = 5.0
+    connectivity: int = 8
+    decline: float = 0.10
+    dark_floor_dn: float = 7.0
+    mask_resampling: str = "nearest"
+    light_resampling: str = "average"
+    viirs_threshold: float | str = "headtail"
+    viirs_dark_floor: float = 0.5
+    normalise: bool = False  # sensitivity only: divide out the change of the window's total light
+
+
+# --------------------------------------------------------------------------- China: inputs
+def check_dmsp_dn(da: xr.DataArray, *, name: str | None = None) -> xr.DataArray:
+    """Lazily refuse values outside DMSP DN 0–63 (raises :class:`UnitsError` when a chunk is computed).
+
+    Nodata is already NaN (``open_mosaic``); NaN passes. The check runs per chunk,
+    so a whole-China mosaic is never loaded at once.
+    """
+    from nightlight.calibrate import check_dn
+
+    label = name or str(da.attrs.get("source", da.name))
+
+    def _check(block: np.ndarray) -> np.ndarray:
+        check_dn(block, label)
+        return block
+
+    out = da.copy(data=da.data.map_blocks(_check, dtype=da.dtype)) if hasattr(da.data, "map_blocks") else da
+    if not hasattr(da.data, "map_blocks"):
+        check_dn(np.asarray(da), label)
+    return out
+
+
+def open_china_year(data_dir: str | Path, year: int) -> xr.DataArray:
+    """One DMSP-like year (DN 0–63, float32, NaN nodata), checked lazily as DN."""
+    if year not in CHINA_FILES:
+        raise InvalidRasterError(f"year={year}: the China DMSP-like files cover {sorted(CHINA_FILES)}; pick one of them.")
+    path = Path(data_dir) / CHINA_FILES[year]
+    if not path.exists():
+        raise InvalidRasterError(f"{path}: missing. Pass data_dir= pointing at the shared data folder (default ../shared/data).")
+    return check_dmsp_dn(nightlight.open_mosaic(str(path)), name=str(path))
+
+
+def grid_offset_m(a: xr.DataArray, b: xr.DataArray) -> tuple[float, float]:
+    """(dx, dy) of ``a``'s grid origin minus ``b``'s, in CRS units (metres here)."""
+    ta, tb = Grid.of(a).transform, Grid.of(b).transform
+    return float(ta.c - tb.c), float(ta.f - tb.f)
+
+
+def lonlat_window(da: xr.DataArray, box: tuple[float, float, float, float]) -> Window:
+    """Pixel window of ``da`` covering a lon/lat box (densified edges, clipped to the raster)."""
+    g = Grid.of(da)
+    tr = Transformer.from_crs("EPSG:4326", g.crs, always_xy=True)
+    w, s, e, n = box
+    t = np.linspace(0, 1, 50)
+    lon = np.concatenate([w + (e - w) * t, np.full_like(t, e), e - (e - w) * t, np.full_like(t, w)])
+    lat = np.concatenate([np.full_like(t, s), s + (n - s) * t, np.full_like(t, n), n - (n - s) * t])
+    x, y = tr.transform(lon, lat)
+    inv = ~g.transform
+    cols, rows = inv * (np.asarray(x), np.asarray(y))
+    h, wd = g.shape
+    r0, r1 = max(0, int(math.floor(rows.min()))), min(h, int(math.ceil(rows.max())))
+    c0, c1 = max(0, int(math.floor(cols.min()))), min(wd, int(math.ceil(cols.max())))
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _crop(da: xr.DataArray, window: Window | None) -> xr.DataArray:
+    if window is None:
+        return da
+    out = da.rio.isel_window(window)
+    return out.rio.write_transform(out.rio.transform(recalc=True))
+
+
+def china_inputs(
+    data_dir: str | Path, base_year: int, target_year: int, *, mask_resampling: str = "nearest",
+    light_resampling: str = "average", window: tuple[float, float, float, float] | str | None = None,
+) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray, dict]:
+    """Base year (for the mask, and for its light) and target year, all on the **target year's grid**.
+
+    The base year is resampled explicitly with ``align_to`` when its grid differs
+    (2018/2019 vs 2020/2021): once with ``mask_resampling`` (city extents) and once
+    with ``light_resampling`` (base-year light sums); see :class:`Params`. Optionally
+    cropped to a lon/lat box (a name in :data:`WINDOWS` or a tuple).
+
+    Returns
+    -------
+    (base_mask, base_light, target, record)
+    """
+    base = open_china_year(data_dir, base_year)
+    target = open_china_year(data_dir, target_year)
+    box = WINDOWS[window] if isinstance(window, str) else window
+    win = lonlat_window(target, box) if box is not None else None
+    target_c = _crop(target, win)
+    record: dict[str, Any] = {"base_year": base_year, "target_year": target_year, "window": box,
+                              "window_px": None if win is None else [int(win.row_off), int(win.col_off), int(win.height), int(win.width)]}
+    if Grid.of(base).same_as(Grid.of(target)):
+        base_mask = base_light = _crop(base, win)
+        record["aligned"] = None
+    else:
+        dx, dy = grid_offset_m(base, target)
+        base_mask = nightlight.align_to(base, target_c, resampling=mask_resampling)
+        base_light = (base_mask if light_resampling == mask_resampling
+                      else nightlight.align_to(base, target_c, resampling=light_resampling))
+        record["aligned"] = {"mask_resampling": mask_resampling, "light_resampling": light_resampling,
+                             "offset_x_m": dx, "offset_y_m": dy}
+    names = (f"DMSP-like {base_year}", f"DMSP-like {target_year}")
+    require_same_grid(base_mask, target_c, names=names)
+    require_same_grid(base_light, target_c, names=names)
+    return base_mask, base_light, target_c, record
+
+
+# --------------------------------------------------------------------------- China: cities and change
+def classify_change(cities: pd.DataFrame, *, decline: float, dark_floor: float, factor: float = 1.0) -> pd.DataFrame:
+    """Per-city change from the labeling pass's own sums (``light`` = base, ``light_after`` = target).
+
+    ``change = factor · light_after / light_before − 1``. A city is ``no_data`` when any
+    of its pixels has no target-year value (grid edge), ``too_dark`` when its mean
+    base-year DN < ``dark_floor``; only ``ok`` cities are classified.
+    """
+    out = cities.copy()
+    out["light_before"] = out["light"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["change"] = factor * out["light_after"] / out["light_before"] - 1.0
+    status = np.full(len(out), "ok", dtype=object)
+    status[(out["light_before"] / out["n_pixels"]).to_numpy() < dark_floor] = "too_dark"
+    for col in ("n_valid_after", "n_valid_before"):  # a year without a value on some city pixel
+        if col in out:
+            status[(out[col] < out["n_pixels"]).to_numpy()] = "no_data"
+    out["status"] = status
+    out.loc[out["status"] == "no_data", "change"] = np.nan
+    out["shrinking"] = (out["status"] == "ok") & (out["change"] <= -decline)
+    return out
+
+
+def china_change(
+    data_dir: str | Path, base_year: int, target_year: int, *, params: Params = Params(),
+    window: tuple[float, float, float, float] | str | None = None, polygons: bool = False,
+) -> tuple[gpd.GeoDataFrame, dict]:
+    """Natural cities of ``base_year`` (on the target grid) and their change to ``target_year``.
+
+    Returns the per-city table (``city_id``, ``area_km2``, ``light_before``,
+    ``light_after``, ``change``, ``status``, ``shrinking``, geometry) and a record
+    with counts, share, change quantiles, alignment and timing.
+    """
+    from nightlight.cities import extract_natural_cities
+
+    t0 = time.perf_counter()
+    base, base_light, target, record = china_inputs(
+        data_dir, base_year, target_year, mask_resampling=params.mask_resampling,
+        light_resampling=params.light_resampling, window=window,
+    )
+    values = {"after": target} if base_light is base else {"before": base_light, "after": target}
+    cities = extract_natural_cities(
+        base, threshold=params.lit_dn, min_area_km2=params.min_area_km2, connectivity=params.connectivity,
+        values=values, polygons=polygons,
+    )
+    if "light_before" in cities:  # base-year light on the target footprint (see Params.light_resampling)
+        cities["light_mask_year"] = cities["light"]
+        cities["light"] = cities["light_before"]
+        cities = cities.drop(columns=["light_before"])
+    factor = 1.0
+    if params.normalise:
+        import dask
+
+        both = base_light.notnull() & target.notnull()
+        tb, ta = dask.compute(base_light.where(both).sum(), target.where(both).sum())
+        factor = float(tb) / float(ta)
+    res = classify_change(cities, decline=params.decline, dark_floor=params.dark_floor_dn, factor=factor)
+    record.update(counts(res), seconds=round(time.perf_counter() - t0, 1), normalise_factor=factor,
+                  n_components=cities.attrs["nightlight"]["n_components"])
+    res.attrs["nightlight"] = {"threshold": params.decline, **record}
+    return res, record
+
+
+def counts(result: pd.DataFrame) -> dict:
+    """Natural cities, classified, shrinking, share (of classified) and change quantiles (%)."""
+    ok = result["status"] == "ok"
+    ch = result.loc[ok, "change"].dropna().to_numpy() * 100
+    q = np.percentile(ch, [10, 25, 50, 75, 90]) if ch.size else [np.nan] * 5
+    n_ok = int(ok.sum())
+    shr = int(result["shrinking"].sum())
+    return {
+        "cities": int(len(result)), "classified": n_ok, "shrinking": shr,
+        "share": shr / n_ok if n_ok else float("nan"),
+        "change_pct_p10_p25_p50_p75_p90": [round(float(v), 1) for v in q],
+        "growing_10pct": int((ch >= 10).sum()),
+    }
+
+
+# --------------------------------------------------------------------------- places and provinces
+def read_places(path: Any = None) -> pd.DataFrame:
+    """The Northeast resource cities (``catalog/places/northeast_resource_cities.csv``)."""
+    src = path or nightlight.catalog_path("places", "northeast_resource_cities.csv")
+    with (open(src, encoding="utf-8") if path else src.open(encoding="utf-8")) as fh:
+        return pd.read_csv(fh)
+
+
+def locate_places(result: gpd.GeoDataFrame, places: pd.DataFrame, *, max_km: float = 5.0) -> pd.DataFrame:
+    """The natural city containing each place, else the nearest within ``max_km`` (said so in ``match``).
+
+    ``result`` must carry city polygons in a projected CRS in metres.
+    """
+    tr = Transformer.from_crs("EPSG:4326", result.crs, always_xy=True)
+    x, y = tr.transform(places["lon"].to_numpy(), places["lat"].to_numpy())
+    pts = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=result.crs)
+    rows = []
+    geoms = result.geometry
+    for i, p in enumerate(pts):
+        d = geoms.distance(p).to_numpy() / 1000.0
+        j = int(np.argmin(d)) if len(d) else -1
+        row = {"name": places["name"].iloc[i], "name_zh": places["name_zh"].iloc[i],
+               "lon": places["lon"].iloc[i], "lat": places["lat"].iloc[i]}
+        if j < 0 or d[j] > max_km:
+            row.update(match=f"none within {max_km:g} km", distance_km=float(d[j]) if j >= 0 else np.nan)
+        else:
+            c = result.iloc[j]
+            row.update(
+                match="inside" if d[j] == 0 else f"nearest ({d[j]:.1f} km)", distance_km=float(d[j]),
+                city_id=int(c["city_id"]), area_km2=float(c["area_km2"]), light_before=float(c["light_before"]),
+                light_after=float(c["light_after"]), change=float(c["change"]), status=c["status"],
+                shrinking=bool(c["shrinking"]),
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def read_provinces(data_dir: str | Path) -> gpd.GeoDataFrame:
+    """China province polygons (``bou2_4p``): no .prj, GBK names; lon/lat is **assumed** and checked.
+
+    Raises :class:`InvalidVectorError` when the polygons do not fall on China's extent
+    (then the lon/lat assumption is wrong).
+    """
+    path = Path(data_dir) / PROVINCES
+    if not path.exists():
+        raise InvalidVectorError(f"{path}: missing province shapefile; pass data_dir= pointing at the shared data folder.")
+    gdf = gpd.read_file(path, encoding="gbk")
+    if gdf.crs is None:
+        gdf = gdf.set_crs("EPSG:4326")  # the file has no .prj; its coordinates are degrees (checked below)
+    w, s, e, n = gdf.to_crs("EPSG:4326").total_bounds
+    W, S, E, N = CHINA_LONLAT
+    if not (w >= W and s >= S and e <= E and n <= N):
+        raise InvalidVectorError(
+            f"{path}: bounds ({w:.2f}, {s:.2f}, {e:.2f}, {n:.2f}) are not inside China's lon/lat extent {CHINA_LONLAT}; "
+            "the EPSG:4326 assumption for this .prj-less file is wrong. Give it the right CRS with set_crs()."
+        )
+    gdf["NAME"] = gdf["NAME"].fillna("(unnamed island polygons)")
+    return gdf[["NAME", "ADCODE99", "geometry"]]
+
+
+def province_table(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Counts per province (city representative point within the province), via ``report.summarize``."""
+    from nightlight.report import summarize
+
+    table = summarize(result, by=provinces.dissolve(by="NAME", as_index=False), name_column="NAME")
+    return table.sort_values("cities", ascending=False)
+
+
+# --------------------------------------------------------------------------- Shanghai
+def shanghai_paths(data_dir: str | Path) -> dict[int, str]:
+    return {y: str(Path(data_dir) / SHANGHAI_YEAR.format(year=y)) for y in range(2000, 2021)}
+
+
+def shanghai_run(data_dir: str | Path, *, params: Params = Params(), base: int = 2013, target: int = 2016) -> dict:
+    """Shanghai VIIRS-like ``base`` → ``target``: natural cities from light and from MGUP, districts; series trend.
+
+    Uses ``detect_shrinking`` (exact fractional coverage) with the yearly series
+    2000–2020 for the Theil–Sen / Mann–Kendall trend.
+    """
+    from nightlight.cities import extract_natural_cities
+    from nightlight.decline import detect_shrinking
+
+    t0 = time.perf_counter()
+    paths = shanghai_paths(data_dir)
+    for p in paths.values():
+        if not Path(p).exists():
+            raise InvalidRasterError(f"{p}: missing Shanghai VIIRS-like year; pass data_dir= pointing at the shared data folder.")
+    mos = {y: nightlight.open_mosaic(p, chunks=None) for y, p in paths.items()}
+    before, after = mos[base], mos[target]
+    mgup = nightlight.open_mosaic(str(Path(data_dir) / SHANGHAI_MGUP), chunks=None)
+    require_same_grid(before, mgup, names=(paths[base], SHANGHAI_MGUP))
+    out: dict[str, Any] = {"base": base, "target": target}
+    layers = {
+        "light": extract_natural_cities(before, threshold=params.viirs_threshold, min_area_km2=params.min_area_km2,
+                                        connectivity=params.connectivity),
+        "mgup": extract_natural_cities(before, mask=mgup, min_area_km2=params.min_area_km2, connectivity=params.connectivity),
+    }
+    out["lit_threshold"] = layers["light"].attrs["nightlight"]["threshold"]
+    for key, cities in layers.items():
+        res = detect_shrinking(cities[["city_id", "area_km2", "geometry"]], before, after, series=mos,
+                               threshold=params.decline, dark_floor=params.viirs_dark_floor, id_column="city_id")
+        out[key] = res
+    districts = gpd.read_file(Path(data_dir) / SHANGHAI_DISTRICTS)
+    out["districts"] = detect_shrinking(districts, before, after, series=mos, threshold=params.decline,
+                                        dark_floor=params.viirs_dark_floor, id_column="AdCode")
+    out["series_total"] = {y: float(np.nansum(np.asarray(m))) for y, m in mos.items()}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+def shanghai_sensitivity(data_dir: str | Path, *, params: Params = Params(), base: int = 2013, target: int = 2016) -> pd.DataFrame:
+    """Counts for fixed radiance thresholds vs head/tail, 4- vs 8-connectivity, 5 km² on/off, noise floor on/off."""
+    from nightlight.calibrate import apply_steps
+    from nightlight.cities import extract_natural_cities
+
+    paths = shanghai_paths(data_dir)
+    b0 = nightlight.open_mosaic(paths[base], chunks=None)
+    a0 = nightlight.open_mosaic(paths[target], chunks=None)
+    rows = []
+    variants: list[tuple[str, dict]] = [("study parameters", {})]
+    variants += [(f"lit ≥ {t:g} nW/cm²/sr", {"viirs_threshold": float(t)}) for t in (5, 10, 20, 40)]
+    variants += [("4-connectivity", {"connectivity": 4}), ("no 5 km² rule (> 0 km²)", {"min_area_km2": 1e-9}),
+                 ("> 10 km²", {"min_area_km2": 10.0}), ("noise floor 0.6 nW/cm²/sr applied", {"noise": True})]
+    for label, change in variants:
+        noise = change.pop("noise", False)
+        p = replace(params, **change)
+        b, a = b0, a0
+        if noise:
+            b, _ = apply_steps(b0, [{"noise_floor": 0.6}], sensor="viirs")
+            a, _ = apply_steps(a0, [{"noise_floor": 0.6}], sensor="viirs")
+        c = extract_natural_cities(b, threshold=p.viirs_threshold, min_area_km2=p.min_area_km2,
+                                   connectivity=p.connectivity, values={"after": a}, polygons=False)
+        r = classify_change(c, decline=p.decline, dark_floor=p.viirs_dark_floor)
+        rows.append({"variant": label, "threshold": c.attrs["nightlight"]["threshold"], **_short(counts(r))})
+    return pd.DataFrame(rows)
+
+
+def _short(c: dict) -> dict:
+    return {"cities": c["cities"], "classified": c["classified"], "shrinking": c["shrinking"], "share": c["share"],
+            "median_change_pct": c["change_pct_p10_p25_p50_p75_p90"][2]}
+
+
+# --------------------------------------------------------------------------- sensitivity (China)
+def china_sensitivity(
+    data_dir: str | Path, *, params: Params = Params(), window: tuple | str | None = None,
+) -> pd.DataFrame:
+    """How the counts move with each parameter, one at a time, around :class:`Params`.
+
+    Extraction parameters are varied on 2020 → 2021 (same grid, no resampling in
+    play); the resampling choice on 2018 → 2021. ``normalise`` divides out the change
+    of the whole window's total light (a crude sensor/product-gain correction; it
+    also removes real national growth, so it bounds the effect of a gain shift).
+    """
+    runs: list[tuple[str, int, dict]] = [("study parameters", 2020, {})]
+    runs += [(f"lit ≥ DN {t}", 2020, {"lit_dn": float(t)}) for t in (8, 12, 13, 15, 20)]
+    runs += [("no 5 km² rule (> 0 km²)", 2020, {"min_area_km2": 1e-9}), ("> 10 km²", 2020, {"min_area_km2": 10.0}),
+             ("4-connectivity", 2020, {"connectivity": 4}),
+             ("gain-normalised (window total)", 2020, {"normalise": True})]
+    for y in (2018, 2019):
+        runs += [("study parameters (mask nearest, light average)", y, {}),
+                 ("nearest for mask and light", y, {"light_resampling": "nearest"}),
+                 ("average for mask and light", y, {"mask_resampling": "average"}),
+                 ("bilinear for mask and light", y, {"mask_resampling": "bilinear", "light_resampling": "bilinear"}),
+                 ("gain-normalised (window total)", y, {"normalise": True})]
+    rows = []
+    for label, base_year, change in runs:
+        _, rec = china_change(data_dir, base_year, 2021, params=replace(params, **change), window=window)
+        rows.append({"pair": f"{base_year}→2021", "variant": label, **_short(rec)})
+    return pd.DataFrame(rows)
+
+
+def native_city_count(data_dir: str | Path, year: int, *, params: Params = Params(), window=None) -> int:
+    """Natural cities of a year on its own (un-resampled) grid — to show what alignment does to the count."""
+    from nightlight.cities import extract_natural_cities
+
+    da = open_china_year(data_dir, year)
+    if window is not None:
+        da = _crop(da, lonlat_window(da, WINDOWS[window] if isinstance(window, str) else window))
+    c = extract_natural_cities(da, threshold=params.lit_dn, min_area_km2=params.min_area_km2,
+                               connectivity=params.connectivity, polygons=False)
+    return int(len(c))
+
+
+def year_totals(data_dir: str | Path, *, params: Params = Params()) -> pd.DataFrame:
+    """Per year: total DN and lit pixels (DN ≥ ``lit_dn``) over the whole mosaic, each on its own grid."""
+    import dask
+
+    rows = []
+    for y in sorted(CHINA_FILES):
+        da = open_china_year(data_dir, y)
+        tot, lit = dask.compute(da.sum(), (da >= params.lit_dn).sum())
+        rows.append({"year": y, "total_dn": float(tot), "lit_pixels": int(lit)})
+    return pd.DataFrame(rows)
