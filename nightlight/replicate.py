@@ -222,14 +222,16 @@ def china_inputs(
 def classify_change(cities: pd.DataFrame, *, decline: float, dark_floor: float, factor: float = 1.0) -> pd.DataFrame:
     """Per-city change from the labeling pass's own sums (``light`` = base, ``light_after`` = target).
 
-    ``change = factor · light_after / light_before − 1``. A city is ``no_data`` when any
+    ``change = (factor · light_after − light_before) / light_before``. A city is ``no_data`` when any
     of its pixels has no target-year value (grid edge), ``too_dark`` when its mean
     base-year DN < ``dark_floor``; only ``ok`` cities are classified.
     """
     out = cities.copy()
     out["light_before"] = out["light"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["change"] = factor * out["light_after"] / out["light_before"] - 1.0
+        # (after − before)/before, as detect_shrinking computes it: DN sums are whole
+        # numbers, so an exact −10 % happens, and after/before − 1 would land 1 ulp above it.
+        out["change"] = (factor * out["light_after"] - out["light_before"]) / out["light_before"]
     status = np.full(len(out), "ok", dtype=object)
     status[(out["light_before"] / out["n_pixels"]).to_numpy() < dark_floor] = "too_dark"
     for col in ("n_valid_after", "n_valid_before"):  # a year without a value on some city pixel
@@ -489,3 +491,268 @@ def year_totals(data_dir: str | Path, *, params: Params = Params()) -> pd.DataFr
         tot, lit = dask.compute(da.sum(), (da >= params.lit_dn).sum())
         rows.append({"year": y, "total_dn": float(tot), "lit_pixels": int(lit)})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- cross-check
+def crosscheck_detect_shrinking(
+    data_dir: str | Path, result: gpd.GeoDataFrame, *, params: Params = Params(), n: int = 150,
+    window: tuple | str | None = None,
+) -> dict:
+    """Change from the labeling pass vs :func:`nightlight.detect_shrinking` on the same polygons.
+
+    The city polygons are pixel-aligned on the target grid, so exact fractional
+    coverage must give the labeling pass's sums; returns the largest differences.
+    ``n`` cities spread over the id range are checked (the whole set costs minutes).
+    """
+    from nightlight.decline import detect_shrinking
+
+    meta = result.attrs["nightlight"]
+    _, base_light, target, _ = china_inputs(
+        data_dir, meta["base_year"], meta["target_year"], mask_resampling=params.mask_resampling,
+        light_resampling=params.light_resampling, window=window,
+    )
+    ok = result[result["status"] == "ok"]
+    pick = ok.iloc[np.unique(np.linspace(0, len(ok) - 1, min(n, len(ok))).astype(int))]
+    t0 = time.perf_counter()
+    det = detect_shrinking(pick[["city_id", "geometry"]], base_light, target, threshold=params.decline,
+                           dark_floor=params.dark_floor_dn, id_column="city_id", shapes=False)
+    secs = time.perf_counter() - t0
+    det = det.set_index("city_id")
+    mine = pick.set_index("city_id")
+    rel = lambda a, b: float(np.nanmax(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))  # noqa: E731
+    return {
+        "pair": f"{meta['base_year']}→{meta['target_year']}", "cities_checked": int(len(pick)),
+        "max_abs_change_diff": float(np.nanmax(np.abs(det["change"] - mine["change"]))),
+        "max_rel_light_before_diff": rel(det["light_before"], mine["light_before"]),
+        "max_rel_light_after_diff": rel(det["light_after"], mine["light_after"]),
+        "same_shrinking": bool((det["shrinking"] == mine["shrinking"]).all()),
+        "detect_shrinking_seconds": round(secs, 1),
+    }
+
+
+# --------------------------------------------------------------------------- figures
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_china_map(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame, path: Path, *, title: str) -> Path:
+    """Natural cities as dots (size ∝ area) over province outlines; shrinking ones in red. Small PNG."""
+    plt = _plt()
+    crs = result.crs
+    prov = provinces.to_crs(crs)
+    pts = result.copy()
+    pts["geometry"] = gpd.points_from_xy(result["centroid_x"], result["centroid_y"])
+    pts = gpd.GeoDataFrame(pts, geometry="geometry", crs=crs)
+    fig, ax = plt.subplots(figsize=(7, 5.6), dpi=90)
+    try:
+        prov.boundary.plot(ax=ax, color="#999999", linewidth=0.3)
+        s = np.clip(pts["area_km2"].to_numpy() / 20.0, 0.8, 30)
+        keep = ~pts["shrinking"].to_numpy()
+        ax.scatter(pts.geometry.x[keep], pts.geometry.y[keep], s=s[keep], c="#4477aa", alpha=0.6, linewidths=0,
+                   label=f"not shrinking ({int(keep.sum())})")
+        ax.scatter(pts.geometry.x[~keep], pts.geometry.y[~keep], s=s[~keep], c="#cc3311", alpha=0.8, linewidths=0,
+                   label=f"shrinking ≥ 10 % ({int((~keep).sum())})")
+        ax.set_xlim(pts.total_bounds[0] - 2e5, pts.total_bounds[2] + 2e5)
+        ax.set_ylim(pts.total_bounds[1] - 2e5, pts.total_bounds[3] + 2e5)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=10)
+        ax.legend(loc="lower left", fontsize=8, markerscale=3)
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+        return path
+    finally:
+        plt.close(fig)
+
+
+def plot_change_hist(results: dict[str, pd.DataFrame], path: Path, *, decline: float) -> Path:
+    """Histograms of per-city change (%) for several pairs, the decline threshold marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=90)
+    try:
+        bins = np.linspace(-100, 150, 51)
+        for (label, r), color in zip(results.items(), ("#4477aa", "#ee7733", "#228833", "#aa3377")):
+            ch = r.loc[r["status"] == "ok", "change"].dropna().to_numpy() * 100
+            ax.hist(np.clip(ch, -100, 150), bins=bins, histtype="step", color=color, linewidth=1.2,
+                    label=f"{label} (n={ch.size})")
+        ax.axvline(-decline * 100, color="#cc3311", linestyle="--", linewidth=1, label=f"−{decline:.0%}")
+        ax.set_xlabel("change of total light in the base-year extent (%, clipped to [−100, 150])")
+        ax.set_ylabel("natural cities")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+        return path
+    finally:
+        plt.close(fig)
+
+
+def plot_shanghai_series(sh: dict, path: Path) -> Path:
+    """Total light per year 2000–2020: whole box, natural cities (light), MGUP cities."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=90)
+    try:
+        years = sorted(sh["series_total"])
+        ax.plot(years, [sh["series_total"][y] / 1e3 for y in years], "k-o", ms=3, label="whole box")
+        for key, color in (("light", "#4477aa"), ("mgup", "#ee7733")):
+            r = sh[key]
+            ax.plot(years, [r[f"light_{y}"].sum() / 1e3 for y in years], "-o", ms=3, color=color,
+                    label=f"natural cities ({'lit' if key == 'light' else 'MGUP'}, {sh['base']} extent)")
+        for y in (sh["base"], sh["target"]):
+            ax.axvline(y, color="#999999", linestyle=":", linewidth=1)
+        ax.set_xlabel("year")
+        ax.set_ylabel("total light (10³ nW/cm²/sr × pixels)")
+        ax.set_title("Shanghai VIIRS-like (Chen et al. 2021), yearly totals", fontsize=10)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+        return path
+    finally:
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------- markdown
+def _fmt(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return "–"
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return "–" if v is None else str(v)
+
+
+def md_table(df: pd.DataFrame, *, index: bool = False) -> str:
+    """A GitHub markdown table (no extra dependency)."""
+    d = df.reset_index() if index else df
+    head = "| " + " | ".join(map(str, d.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in d.columns) + "|"
+    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in d.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def _pct(x: float) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
+
+
+# --------------------------------------------------------------------------- the whole run
+def run_replication(
+    out_dir: str | Path,
+    *,
+    data_dir: str | Path = "../shared/data",
+    params: Params = Params(),
+    window: tuple[float, float, float, float] | str | None = None,
+    sensitivity: bool = True,
+    shanghai: bool = True,
+    figures: bool = True,
+    markdown: bool = True,
+    command: str = "nightlight replicate --out docs/replication",
+) -> dict:
+    """Run the whole replication and write its tables, figures and ``<out_dir>.md``.
+
+    Parameters
+    ----------
+    out_dir : path
+        Folder for CSV tables and PNG figures; the report goes beside it as
+        ``<out_dir>.md`` (``docs/replication`` → ``docs/replication.md``).
+    data_dir : path
+        The shared real-data folder (default ``../shared/data`` from the repo root).
+    params : Params
+        The fixed parameters (defaults = the study's rules, see :class:`Params`).
+    window : lon/lat box or name in :data:`WINDOWS`, optional
+        Crop the China runs (tests use ``"northeast"``).
+    sensitivity, shanghai, figures, markdown : bool
+        Parts to run / write.
+    command : str
+        The command line recorded in the report.
+
+    Returns
+    -------
+    dict
+        Every number of the report (also written as ``results.json``).
+    """
+    t_all = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {"params": asdict(params), "window": window, "study": STUDY, "data_dir": str(data_dir)}
+
+    pairs: dict[str, gpd.GeoDataFrame] = {}
+    res["china"] = {}
+    for y in (2018, 2019, 2020):
+        r, rec = china_change(data_dir, y, 2021, params=params, window=window, polygons=True)
+        pairs[f"{y}→2021"] = r
+        res["china"][f"{y}→2021"] = rec
+    res["native_counts"] = {str(y): native_city_count(data_dir, y, params=params, window=window) for y in (2018, 2019, 2020)}
+    res["year_totals"] = year_totals(data_dir, params=params).to_dict(orient="records")
+
+    places = read_places()
+    res["places"] = {k: locate_places(r, places).to_dict(orient="records") for k, r in pairs.items()}
+    provinces = read_provinces(data_dir)
+    ptab = province_table(pairs["2018→2021"], provinces)
+    ptab.to_csv(out / "provinces_2018_2021.csv")
+    res["provinces_2018_2021"] = ptab.reset_index().to_dict(orient="records")
+    res["crosscheck"] = [crosscheck_detect_shrinking(data_dir, pairs[k], params=params, window=window)
+                         for k in ("2020→2021", "2018→2021")]
+    for k, r in pairs.items():
+        cols = ["city_id", "area_km2", "n_pixels", "centroid_x", "centroid_y", "light_before", "light_after", "change",
+                "status", "shrinking"]
+        r[cols].to_csv(out / f"china_cities_{k.replace('→', '_')}.csv.gz", index=False, float_format="%.6g")
+
+    if sensitivity:
+        t0 = time.perf_counter()
+        sens = china_sensitivity(data_dir, params=params, window=window)
+        sens.to_csv(out / "sensitivity_china.csv", index=False)
+        res["sensitivity_china"] = sens.to_dict(orient="records")
+        res["sensitivity_china_seconds"] = round(time.perf_counter() - t0, 1)
+
+    if shanghai:
+        sh = shanghai_run(data_dir, params=params)
+        res["shanghai"] = {
+            "seconds": sh["seconds"], "lit_threshold": sh["lit_threshold"], "series_total": sh["series_total"],
+        }
+        for key in ("light", "mgup", "districts"):
+            r = sh[key]
+            keep = [c for c in ("city_id", "Name", "area_km2", "light_before", "light_after", "change", "status",
+                                "shrinking", "trend_slope", "mk_p", "significant_decline", "shrink_shape") if c in r]
+            tab = pd.DataFrame(r[keep])
+            tab.to_csv(out / f"shanghai_{key}.csv", index=False, float_format="%.6g")
+            res["shanghai"][key] = {**counts(r), "significant_decline": int(r["significant_decline"].sum()),
+                                    "table": tab.to_dict(orient="records")}
+        if sensitivity:
+            ss = shanghai_sensitivity(data_dir, params=params)
+            ss.to_csv(out / "sensitivity_shanghai.csv", index=False)
+            res["sensitivity_shanghai"] = ss.to_dict(orient="records")
+
+    if figures:
+        fig_dir = out
+        plot_china_map(pairs["2018→2021"], provinces, fig_dir / "china_2018_2021.png",
+                       title=f"DMSP-like natural cities of 2018 (DN ≥ {params.lit_dn:g}, > {params.min_area_km2:g} km²) "
+                             "and their change to 2021")
+        plot_change_hist(pairs, fig_dir / "change_hist.png", decline=params.decline)
+        if shanghai:
+            plot_shanghai_series(sh, fig_dir / "shanghai_series.png")
+    res["seconds_total"] = round(time.perf_counter() - t_all, 1)
+    (out / "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=_json_default))
+    if markdown:
+        md = render_markdown(res, fig_prefix=out.name, command=command)
+        out.with_name(out.name + ".md").write_text(md, encoding="utf-8")
+    return res
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, tuple):
+        return list(o)
+    return str(o)
