@@ -173,3 +173,26 @@ def test_sensitivity_moves_counts_in_the_expected_direction(data_dir):
     hi = R.china_change(data_dir, 2020, 2021, window="northeast", params=R.Params(lit_dn=13))[1]["cities"]
     c4 = R.china_change(data_dir, 2020, 2021, window="northeast", params=R.Params(connectivity=4))[1]["cities"]
     assert hi < base <= c4
+
+
+def test_cli_replicate_refuses_an_unknown_window():
+    from click.testing import CliRunner
+
+    from nightlight.cli import main
+
+    r = CliRunner().invoke(main, ["replicate", "--out", "unused", "--window", "atlantis"])
+    assert r.exit_code != 0 and "northeast" in r.output
+
+
+def test_cli_replicate_northeast_writes_report(data_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from nightlight.cli import main
+
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["replicate", "--out", str(out), "--data-dir", str(data_dir),
+                                  "--window", "northeast", "--no-sensitivity"])
+    assert r.exit_code == 0, r.output
+    cities, shrinking = NE_PINNED[2018]
+    assert f"China DMSP-like 2018→2021: {shrinking} of {cities} natural cities shrank" in r.output
+    assert (tmp_path / "rep.md").exists() and (out / "results.json").exists()
