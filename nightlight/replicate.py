@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from pyproj import Transformer
 from rasterio.windows import Window
 
 import nightlight
-from nightlight.errors import InvalidRasterError, InvalidVectorError, UnitsError
+from nightlight.errors import InvalidRasterError, InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
 
 #: The study's and follow-ups' published figures, quoted beside ours.
