@@ -9,10 +9,12 @@ margin for the resampling kernel), so a global mosaic aligns in bounded memory.
 from __future__ import annotations
 
 import math
+import warnings
 
 import dask
 import dask.array as dsa
 import numpy as np
+import rasterio.errors
 import rasterio.warp
 import xarray as xr
 from affine import Affine
@@ -27,7 +29,12 @@ MARGIN = 3
 
 def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst_crs, resampling):
     out = np.full(dst_shape, np.nan, dtype=np.float64)
-    if src_block.size:
+    if not src_block.size:
+        return out
+    with warnings.catch_warnings():
+        # GDAL's in-memory datasets for plain arrays trip rasterio's "no geotransform"
+        # check even though both transforms are passed explicitly.
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         rasterio.warp.reproject(
             np.asarray(src_block, dtype=np.float64), out,
             src_transform=src_transform, src_crs=src_crs, src_nodata=np.nan,

@@ -50,7 +50,9 @@ class Grid:
                 f"{name}: CRS not found. Set it with `da.rio.write_crs('EPSG:4326')` "
                 "(or the mosaic's real CRS) before passing it to nightlight."
             )
-        return cls(crs=crs, transform=da.rio.transform(recalc=False), shape=tuple(da.shape[-2:]))
+        # recalc=True: after slicing (da[100:200, 50:80], rio.isel_window) the cached
+        # GeoTransform still describes the parent array; the coordinates do not lie.
+        return cls(crs=crs, transform=da.rio.transform(recalc=True), shape=tuple(da.shape[-2:]))
 
     @property
     def res(self) -> tuple[float, float]:

@@ -246,3 +246,15 @@ def test_shanghai_builtup_mask_natural_cities_equal_scipy(shared_data):
     np.testing.assert_allclose(g["area_km2"], area[keep], rtol=1e-9)
     sums = ndimage.sum(np.nan_to_num(light.values), lab, np.arange(1, n + 1))
     np.testing.assert_allclose(g["light"], sums[keep], rtol=1e-5)
+
+
+def test_sliced_mosaic_uses_its_own_grid_not_the_parents():
+    a = np.zeros((40, 40), np.float32)
+    a[20:30, 20:30] = 1
+    da = geo(a, lat0=60.0)
+    da = da.rio.write_transform(da.rio.transform())  # a GeoTransform cached on the parent
+    window = da[20:30, 20:30]
+    g = extract_natural_cities(window, threshold=1, min_area_km2=0.1)
+    whole = extract_natural_cities(da, threshold=1, min_area_km2=0.1)
+    assert g["area_km2"][0] == pytest.approx(whole["area_km2"][0], rel=1e-12)
+    assert g.geometry[0].normalize().equals_exact(whole.geometry[0].normalize(), tolerance=1e-9)
