@@ -38,6 +38,7 @@ from rasterio.windows import Window
 import nightlight
 from nightlight.errors import InvalidRasterError, InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
+from nightlight.report import json_default, pyplot
 
 #: The study's and follow-ups' published figures, quoted beside ours.
 STUDY = {
@@ -542,18 +543,9 @@ def crosscheck_detect_shrinking(
 
 
 # --------------------------------------------------------------------------- figures
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_china_map(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame, path: Path, *, title: str) -> Path:
     """Natural cities as dots (size ∝ area) over province outlines; shrinking ones in red. Small PNG."""
-    plt = _plt()
+    plt = pyplot()
     crs = result.crs
     prov = provinces.to_crs(crs)
     pts = result.copy()
@@ -587,7 +579,7 @@ def plot_china_map(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame, path: 
 
 def plot_change_hist(results: dict[str, pd.DataFrame], path: Path, *, decline: float) -> Path:
     """Histograms of per-city change (%) for several pairs, the decline threshold marked."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=90)
     try:
         bins = np.linspace(-100, 150, 51)
@@ -608,7 +600,7 @@ def plot_change_hist(results: dict[str, pd.DataFrame], path: Path, *, decline: f
 
 def plot_shanghai_series(sh: dict, path: Path) -> Path:
     """Total light per year 2000–2020: whole box, natural cities (light), MGUP cities."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=90)
     try:
         years = sorted(sh["series_total"])
@@ -762,23 +754,11 @@ def run_replication(
     import resource
 
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-    (out / "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=_json_default))
+    (out / "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=json_default))
     if markdown:
         md = render_markdown(res, fig_prefix=out.name, command=command)
         out.with_name(out.name + ".md").write_text(md, encoding="utf-8")
     return res
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (np.bool_,)):
-        return bool(o)
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)
 
 
 def render_markdown(res: dict, *, fig_prefix: str = "replication", command: str = "nightlight replicate --out docs/replication") -> str:

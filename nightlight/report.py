@@ -44,11 +44,14 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """``json.dumps(default=...)`` for NumPy scalars/arrays and paths (anything else → str)."""
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.floating,)):
         return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, (Path,)):
@@ -63,7 +66,7 @@ def _plain(result: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if c == out.geometry.name or out[c].dtype != object:
             continue
         if out[c].map(lambda v: isinstance(v, (dict, list, tuple))).any():
-            out[c] = out[c].map(lambda v: json.dumps(v, default=_json_default, ensure_ascii=False) if v is not None else None)
+            out[c] = out[c].map(lambda v: json.dumps(v, default=json_default, ensure_ascii=False) if v is not None else None)
     return out
 
 
@@ -80,7 +83,7 @@ def write_geoparquet(result: gpd.GeoDataFrame, path: str | os.PathLike, *, metad
         data.to_parquet(tmp, index=False)
         table = pq.read_table(tmp)
         kv = dict(table.schema.metadata or {})
-        kv[METADATA_KEY] = json.dumps(meta, default=_json_default, ensure_ascii=False).encode()
+        kv[METADATA_KEY] = json.dumps(meta, default=json_default, ensure_ascii=False).encode()
         pq.write_table(table.replace_schema_metadata(kv), tmp)
 
     return _atomic(Path(path), write)
@@ -124,7 +127,8 @@ def summary_table(result: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- figures
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only; works without a display)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -135,7 +139,7 @@ def _pyplot():
 
 def plot_map(result: gpd.GeoDataFrame, path: str | os.PathLike, *, title: str | None = None) -> Path:
     """PNG map: all cities in grey, shrinking cities coloured by change (%), colorbar, lon/lat axes."""
-    plt = _pyplot()
+    plt = pyplot()
     data = result.to_crs("EPSG:4326") if result.crs is not None and not result.crs.is_geographic else result
     meta = result.attrs.get("nightlight", {})
     thr = meta.get("threshold", 0.10)
@@ -162,7 +166,7 @@ def plot_map(result: gpd.GeoDataFrame, path: str | os.PathLike, *, title: str | 
 
 def plot_histogram(result: gpd.GeoDataFrame, path: str | os.PathLike, *, bins: int = 40) -> Path:
     """PNG histogram of relative change (%) of classified cities, threshold marked."""
-    plt = _pyplot()
+    plt = pyplot()
     thr = result.attrs.get("nightlight", {}).get("threshold", 0.10)
     ok = result["change"][result["status"] == "ok"] if "status" in result else result["change"]
     vals = ok.dropna().to_numpy() * 100
