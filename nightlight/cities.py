@@ -46,6 +46,12 @@ from nightlight.kernels import label as K
 
 Threshold = float | Literal["headtail"] | None
 
+# rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
+# says so on every call; polygons are built in pixel coordinates on purpose (see
+# city_polygons). Filtered once here, narrowly: `warnings.catch_warnings` around each
+# call is not thread-safe, and blocks are vectorised in threads.
+warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning, module=r"rasterio\.features")
+
 #: Columns of every natural-cities table, in order (``light*`` columns follow).
 CITY_COLUMNS = [
     "city_id",
@@ -154,11 +160,7 @@ def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, ar
 def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
     labels, *_ = _label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
     ids = K.relabel(labels, lookup.astype(np.int32))
-    with warnings.catch_warnings():
-        # Pixel coordinates on purpose (see city_polygons); the block at (0, 0) has an
-        # identity transform, which rasterio would flag as "not georeferenced".
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        pieces = list(rasterio.features.shapes(ids, mask=ids > 0, connectivity=4, transform=Affine.translation(col0, row0)))
+    pieces = rasterio.features.shapes(ids, mask=ids > 0, connectivity=4, transform=Affine.translation(col0, row0))
     return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]
 
 
