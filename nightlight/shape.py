@@ -31,6 +31,7 @@ import xarray as xr
 from affine import Affine
 
 from nightlight.grid import Grid
+from nightlight.io import WindowReader
 
 SHAPES = ("none", "complete", "core", "edge", "scattered", "too_small")
 MIN_PIXELS = 4
@@ -79,16 +80,17 @@ def classify_shape(before: np.ndarray, after: np.ndarray, inside: np.ndarray, *,
 def shrink_shapes(geoms, before: xr.DataArray, after: xr.DataArray, *, threshold: float = 0.10, floor: float = 0.0) -> list[str | None]:
     """Shape of shrinkage for each geometry (in the mosaics' CRS); None for empty/outside ones.
 
-    Reads only a small window per city (its bounding box), so it suits the
-    shrinking subset of a big mosaic.
+    Each city is classified on its bounding-box window only. Windows are read in
+    row-major order through :class:`nightlight.io.WindowReader`, so a chunk that
+    several cities touch is read once (a per-city ``.values`` slice re-read it every
+    time and was 24× slower than the whole zonal pass on China 2020→2021).
     """
     grid = Grid.of(before, name="before")
     inv = ~grid.transform
     h, w = grid.shape
-    out: list[str | None] = []
-    for g in geoms:
+    windows: dict[int, tuple[int, int, int, int]] = {}
+    for i, g in enumerate(geoms):
         if g is None or shapely.is_empty(g):
-            out.append(None)
             continue
         minx, miny, maxx, maxy = g.bounds
         c0, r0 = inv @ (minx, maxy)
@@ -97,12 +99,14 @@ def shrink_shapes(geoms, before: xr.DataArray, after: xr.DataArray, *, threshold
         r0, r1 = sorted((r0, r1))
         c0, r0 = max(int(np.floor(c0)), 0), max(int(np.floor(r0)), 0)
         c1, r1 = min(int(np.ceil(c1)), w), min(int(np.ceil(r1)), h)
-        if c0 >= c1 or r0 >= r1:
-            out.append(None)
-            continue
-        b = np.asarray(before.isel(y=slice(r0, r1), x=slice(c0, c1)).values, dtype=np.float64)
-        a = np.asarray(after.isel(y=slice(r0, r1), x=slice(c0, c1)).values, dtype=np.float64)
+        if c0 < c1 and r0 < r1:
+            windows[i] = (r0, r1, c0, c1)
+    read_b, read_a = WindowReader(before), WindowReader(after)
+    out: list[str | None] = [None] * len(geoms)
+    for i, (r0, r1, c0, c1) in sorted(windows.items(), key=lambda kv: kv[1]):
+        b = read_b.read(r0, r1, c0, c1).astype(np.float64)
+        a = read_a.read(r0, r1, c0, c1).astype(np.float64)
         t = grid.transform @ Affine.translation(c0, r0)
-        inside = rasterio.features.geometry_mask([g], out_shape=b.shape, transform=t, invert=True, all_touched=False)
-        out.append(classify_shape(b, a, inside, threshold=threshold, floor=floor))
+        inside = rasterio.features.geometry_mask([geoms[i]], out_shape=b.shape, transform=t, invert=True, all_touched=False)
+        out[i] = classify_shape(b, a, inside, threshold=threshold, floor=floor)
     return out

@@ -84,3 +84,27 @@ def test_china_2019_vs_2020_grid_shift_is_detected_and_alignable(shared_data):
     assert nightlight.require_same_grid(aligned, b).shape == b.shape
     window = aligned[1000:1100, 3000:3100].values
     assert np.array_equal(window, np.round(window))  # nearest keeps DN integers
+
+
+def test_window_reader_equals_slicing_and_reads_each_chunk_once():
+    import dask.array as dsa
+    import xarray as xr
+
+    from nightlight.io import WindowReader
+
+    data = np.arange(37 * 41, dtype=np.float32).reshape(37, 41)
+    calls = []
+
+    def counted(block, block_info=None):
+        calls.append(block_info[0]["chunk-location"])
+        return block
+
+    da = xr.DataArray(dsa.from_array(data, chunks=(10, 7)).map_blocks(counted, dtype=data.dtype), dims=("y", "x"))
+    reader = WindowReader(da, max_blocks=100)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        r0, c0 = rng.integers(0, 36), rng.integers(0, 40)
+        r1, c1 = rng.integers(r0 + 1, 38), rng.integers(c0 + 1, 42)
+        np.testing.assert_array_equal(reader.read(r0, r1, c0, c1), data[r0:r1, c0:c1])
+    assert len(calls) == len(set(calls)) <= 4 * 6  # every chunk computed at most once
+    assert np.array_equal(WindowReader(xr.DataArray(data)).read(3, 9, 2, 5), data[3:9, 2:5])
