@@ -51,6 +51,50 @@ def _open(src: Any, chunks: Any, preprocess: Any, label: str) -> tuple[xr.DataAr
     return da, record
 
 
+def classify_decline(
+    light_before: np.ndarray,
+    light_after: np.ndarray,
+    *,
+    threshold: float,
+    too_dark: np.ndarray | None = None,
+    no_data: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
+    empty: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decline rule of Jiang, Zhai, Meng & Long (2020) on per-city light totals.
+
+    ``change = (after − before) / before`` (computed this way, not ``after/before − 1``:
+    DN sums are whole numbers, an exact −10 % occurs, and the ratio form lands one
+    ulp above it); ``shrinking = status == "ok" and change ≤ −threshold``.
+
+    Parameters
+    ----------
+    light_before, light_after : arrays
+        Total light in the fixed base-year extent (DN or nW/cm²/sr × pixels).
+    threshold : float
+        Relative decline that counts as shrinking (0.10 = 10 %).
+    too_dark, no_data, outside, empty : bool arrays, optional
+        Cities not to classify; the later flags win when several apply. ``change``
+        is NaN for all but ``too_dark`` (measured, but at the noise floor).
+
+    Returns
+    -------
+    change, status, shrinking : arrays (float, object of :data:`STATUSES`, bool)
+    """
+    before = np.asarray(light_before, dtype=np.float64)
+    after = np.asarray(light_after, dtype=np.float64)
+    status = np.full(before.shape, "ok", dtype=object)
+    for flag, name in ((too_dark, "too_dark"), (no_data, "no_data"), (outside, "outside"), (empty, "empty_geometry")):
+        if flag is not None:
+            status[np.asarray(flag, dtype=bool)] = name
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = (after - before) / before
+    measurable = ~np.isin(status, ("no_data", "outside", "empty_geometry")) & (before > 0)
+    change = np.where(measurable, change, np.nan)
+    shrinking = (status == "ok") & (change <= -threshold)
+    return change, status, shrinking
+
+
 def detect_shrinking(
     city_polygons: VectorSource,
     before: Any = None,
@@ -195,19 +239,15 @@ def detect_shrinking(
     out = pd.DataFrame({"city_id": cities["city_id"].to_numpy()})
     out["light_before"] = sb["sum"].to_numpy()
     out["light_after"] = sa["sum"].to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        change = (out["light_after"] - out["light_before"]) / out["light_before"]
-    empty = cities.geometry.is_empty.to_numpy() | cities.geometry.isna().to_numpy()
-    status = np.full(len(out), "ok", dtype=object)
-    no_data = (sb["valid_share"].fillna(0).to_numpy() == 0) | (sa["valid_share"].fillna(0).to_numpy() == 0)
-    too_dark = ~(sb["mean"].to_numpy() >= dark_floor)
-    status[too_dark] = "too_dark"
-    status[no_data] = "no_data"
-    status[sb["pixels"].to_numpy() == 0] = "outside"
-    status[empty] = "empty_geometry"
-    change = change.where(~np.isin(status, ("no_data", "outside", "empty_geometry")) & (out["light_before"] > 0))
-    out["change"] = change.to_numpy()
-    out["shrinking"] = (status == "ok") & (out["change"].to_numpy() <= -threshold)
+    change, status, shrinking = classify_decline(
+        out["light_before"].to_numpy(), out["light_after"].to_numpy(), threshold=threshold,
+        too_dark=~(sb["mean"].to_numpy() >= dark_floor),
+        no_data=(sb["valid_share"].fillna(0).to_numpy() == 0) | (sa["valid_share"].fillna(0).to_numpy() == 0),
+        outside=sb["pixels"].to_numpy() == 0,
+        empty=cities.geometry.is_empty.to_numpy() | cities.geometry.isna().to_numpy(),
+    )
+    out["change"] = change
+    out["shrinking"] = shrinking
     out["status"] = status
     for tag, s in (("before", sb), ("after", sa)):
         out[f"mean_{tag}"] = s["mean"].to_numpy()

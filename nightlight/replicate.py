@@ -36,6 +36,7 @@ from pyproj import Transformer
 from rasterio.windows import Window
 
 import nightlight
+from nightlight.decline import classify_decline
 from nightlight.errors import InvalidRasterError, InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
 from nightlight.report import json_default, pyplot
@@ -180,8 +181,7 @@ def lonlat_window(da: xr.DataArray, box: tuple[float, float, float, float]) -> W
 def _crop(da: xr.DataArray, window: Window | None) -> xr.DataArray:
     if window is None:
         return da
-    out = da.rio.isel_window(window)
-    return out.rio.write_transform(out.rio.transform(recalc=True))
+    return da.rio.isel_window(window)  # Grid.of reads the window's own transform
 
 
 def china_inputs(
@@ -232,18 +232,13 @@ def classify_change(cities: pd.DataFrame, *, decline: float, dark_floor: float, 
     """
     out = cities.copy()
     out["light_before"] = out["light"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # (after − before)/before, as detect_shrinking computes it: DN sums are whole
-        # numbers, so an exact −10 % happens, and after/before − 1 would land 1 ulp above it.
-        out["change"] = (factor * out["light_after"] - out["light_before"]) / out["light_before"]
-    status = np.full(len(out), "ok", dtype=object)
-    status[(out["light_before"] / out["n_pixels"]).to_numpy() < dark_floor] = "too_dark"
-    for col in ("n_valid_after", "n_valid_before"):  # a year without a value on some city pixel
-        if col in out:
-            status[(out[col] < out["n_pixels"]).to_numpy()] = "no_data"
-    out["status"] = status
-    out.loc[out["status"] == "no_data", "change"] = np.nan
-    out["shrinking"] = (out["status"] == "ok") & (out["change"] <= -decline)
+    n_valid = [out[c] < out["n_pixels"] for c in ("n_valid_after", "n_valid_before") if c in out]
+    out["change"], out["status"], out["shrinking"] = classify_decline(
+        out["light_before"].to_numpy(), factor * out["light_after"].to_numpy(), threshold=decline,
+        too_dark=(out["light_before"] / out["n_pixels"]).to_numpy() < dark_floor,
+        # a year without a value on some city pixel (grid edge)
+        no_data=np.logical_or.reduce([m.to_numpy() for m in n_valid]) if n_valid else None,
+    )
     return out
 
 
