@@ -530,8 +530,8 @@ def _pairs(source: ArrayLike, target: ArrayLike, mask: ArrayLike | None, sample:
         parts = dask.compute(*tasks)
         return np.concatenate(parts, axis=1) if parts else np.empty((2, 0))
     m = None if mask is None else np.asarray(mask)
-    s_np = np.asarray(source.values if isinstance(source, xr.DataArray) else source)
-    t_np = np.asarray(target.values if isinstance(target, xr.DataArray) else target)
+    s_np = np.asarray(source)
+    t_np = np.asarray(target)
     pr = _sample_block(s_np, t_np, m, 1.0, seed, 0)
     if sample is not None and pr.shape[1] > sample:
         idx = np.random.default_rng([seed, 0]).choice(pr.shape[1], size=sample, replace=False)

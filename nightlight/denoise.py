@@ -103,7 +103,7 @@ def _percentile_value(radiance: ArrayLike, q: float) -> Any:
             return np.array(edges[min(k + 1, edges.size - 1)])
 
         return hist.map_blocks(pick, dtype=np.float64, drop_axis=0, chunks=())
-    v = np.asarray(radiance.values if isinstance(radiance, xr.DataArray) else radiance)
+    v = np.asarray(radiance)
     return float(np.nanpercentile(v, q))
 
 
@@ -190,9 +190,9 @@ def background_test(
             xo = dsa.overlap.overlap(x, depth=1, boundary="none")
             new = dsa.overlap.trim_internal(dsa.map_blocks(run, xo, c, dtype=x.dtype), {0: 1, 1: 1}, boundary="none")
         return radiance.copy(data=new)
-    b = np.asarray(radiance.values if isinstance(radiance, xr.DataArray) else radiance)
+    b = np.asarray(radiance)
     b = b.astype(np.float64 if b.dtype == np.float64 else np.float32)
-    c = None if counts is None else np.asarray(counts.values if isinstance(counts, xr.DataArray) else counts, dtype=np.float64)
+    c = None if counts is None else np.asarray(counts, dtype=np.float64)
     res = run(b, c)
     return radiance.copy(data=res) if isinstance(radiance, xr.DataArray) else res
 

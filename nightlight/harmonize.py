@@ -268,7 +268,7 @@ def fit_harmonization(
         masks = [masks]
     for i, d in enumerate(ds):
         if not (isinstance(d, xr.DataArray) and hasattr(d.data, "dask")):
-            check_dn(np.asarray(d.values if isinstance(d, xr.DataArray) else d, dtype=np.float64), f"dmsp[{i}]")
+            check_dn(np.asarray(d, dtype=np.float64), f"dmsp[{i}]")
     if min_dn is not None:
         # stays lazy for dask-backed DMSP (fit samples it per chunk)
         above = [(d > min_dn) if isinstance(d, xr.DataArray) else np.asarray(d) > min_dn for d in ds]
