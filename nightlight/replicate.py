@@ -39,7 +39,7 @@ import nightlight
 from nightlight.decline import classify_decline
 from nightlight.errors import InvalidRasterError, InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
-from nightlight.report import json_default, pyplot
+from nightlight.report import figure, json_default
 
 #: The study's and follow-ups' published figures, quoted beside ours.
 STUDY = {
@@ -540,14 +540,12 @@ def crosscheck_detect_shrinking(
 # --------------------------------------------------------------------------- figures
 def plot_china_map(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame, path: Path, *, title: str) -> Path:
     """Natural cities as dots (size ∝ area) over province outlines; shrinking ones in red. Small PNG."""
-    plt = pyplot()
     crs = result.crs
     prov = provinces.to_crs(crs)
     pts = result.copy()
     pts["geometry"] = gpd.points_from_xy(result["centroid_x"], result["centroid_y"])
     pts = gpd.GeoDataFrame(pts, geometry="geometry", crs=crs)
-    fig, ax = plt.subplots(figsize=(7, 5.6), dpi=90)
-    try:
+    with figure(path, figsize=(7, 5.6), dpi=90) as (fig, ax):
         prov.boundary.plot(ax=ax, color="#999999", linewidth=0.3)
         large = result[result["area_km2"] > 5000]
         if len(large):  # blooming megapatches: show their extent, not just a dot
@@ -565,18 +563,12 @@ def plot_china_map(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame, path: 
         ax.set_yticks([])
         ax.set_title(title, fontsize=10)
         ax.legend(loc="lower left", fontsize=8, markerscale=3)
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-        return path
-    finally:
-        plt.close(fig)
+    return Path(path)
 
 
 def plot_change_hist(results: dict[str, pd.DataFrame], path: Path, *, decline: float) -> Path:
     """Histograms of per-city change (%) for several pairs, the decline threshold marked."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=90)
-    try:
+    with figure(path, figsize=(6.5, 3.8), dpi=90) as (fig, ax):
         bins = np.linspace(-100, 150, 51)
         for (label, r), color in zip(results.items(), ("#4477aa", "#ee7733", "#228833", "#aa3377")):
             ch = r.loc[r["status"] == "ok", "change"].dropna().to_numpy() * 100
@@ -586,18 +578,12 @@ def plot_change_hist(results: dict[str, pd.DataFrame], path: Path, *, decline: f
         ax.set_xlabel("change of total light in the base-year extent (%, clipped to [−100, 150])")
         ax.set_ylabel("natural cities")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-        return path
-    finally:
-        plt.close(fig)
+    return Path(path)
 
 
 def plot_shanghai_series(sh: dict, path: Path) -> Path:
     """Total light per year 2000–2020: whole box, natural cities (light), MGUP cities."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=90)
-    try:
+    with figure(path, figsize=(6.5, 3.6), dpi=90) as (fig, ax):
         years = sorted(sh["series_total"])
         ax.plot(years, [sh["series_total"][y] / 1e3 for y in years], "k-o", ms=3, label="whole box")
         for key, color in (("light", "#4477aa"), ("mgup", "#ee7733")):
@@ -611,11 +597,7 @@ def plot_shanghai_series(sh: dict, path: Path) -> Path:
         ax.set_ylabel("total light (10³ nW/cm²/sr × pixels)")
         ax.set_title("Shanghai VIIRS-like (Chen et al. 2021), yearly totals", fontsize=10)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-        return path
-    finally:
-        plt.close(fig)
+    return Path(path)
 
 
 # --------------------------------------------------------------------------- markdown
