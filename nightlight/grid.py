@@ -50,8 +50,9 @@ class Grid:
                 f"{name}: CRS not found. Set it with `da.rio.write_crs('EPSG:4326')` "
                 "(or the mosaic's real CRS) before passing it to nightlight."
             )
-        # recalc=True: after slicing (da[100:200, 50:80], rio.isel_window) the cached
-        # GeoTransform still describes the parent array; the coordinates do not lie.
+        # recalc=True: derive the transform from the coordinates, not a GeoTransform
+        # cached on spatial_ref, which can describe a parent array after slicing
+        # (rioxarray 0.19 already prefers the coordinates; older releases did not).
         return cls(crs=crs, transform=da.rio.transform(recalc=True), shape=tuple(da.shape[-2:]))
 
     @property
