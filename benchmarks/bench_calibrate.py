@@ -5,7 +5,7 @@ Run from the repo root:  python benchmarks/bench_calibrate.py [--size 2048]
 Each kernel and its NumPy/scipy equivalent run on the same array in the same process
 (best of ``--repeat`` after a warm-up that also triggers numba compilation); the ratio
 NumPy time / kernel time is reported (target ≥ 1.0×). The lazy blur + 15″ → 30″
-aggregation path (``nightlight.harmonize.prepare_viirs``, dask threaded scheduler) is
+aggregation path (``nightlight.preprocess.harmonize.prepare_viirs``, dask threaded scheduler) is
 reported in Mpx/s of 15″ input. Peak RSS from ``resource.getrusage``.
 """
 
@@ -22,8 +22,10 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nightlight.kernels import calibrate as kc  # noqa: E402
+from nightlight.kernels import composite as kcomp  # noqa: E402
 from nightlight.kernels import denoise as kd  # noqa: E402
+from nightlight.kernels import pixel as kc  # noqa: E402
+from nightlight.kernels import resample as kr  # noqa: E402
 
 
 def best(fn, repeat):
@@ -101,11 +103,11 @@ def main() -> None:
     cases = [
         ("apply_model (sigmoid)", lambda: kc.apply_model(rad, kc.SIGMOID, sig, 0.0, 63.0, out), np_sigmoid, n * n),
         ("dmsp_chain (2 quadratic steps)", lambda: kc.dmsp_chain(dn, quad2, forms, False, out), np_chain, n * n),
-        ("coarsen_mean2 (NaN-aware 2×2)", lambda: kc.coarsen_mean2(rad, small), np_coarsen, n * n),
-        ("smooth121 (NaN-aware 3×3)", lambda: kc.smooth121(rad, out), np_smooth, n * n),
+        ("coarsen_mean2 (NaN-aware 2×2)", lambda: kr.coarsen_mean2(rad, small), np_coarsen, n * n),
+        ("smooth121 (NaN-aware 3×3)", lambda: kr.smooth121(rad, out), np_smooth, n * n),
         ("clean_radiance", lambda: kd.clean_radiance(rad, kd.NEG_ZERO, 0.6, 300.0, out), np_clean, n * n),
         ("data_range3x3 (NumPy: max−min filters, not NaN-aware)", lambda: kd.data_range3x3(rad, out), np_range, n * n),
-        ("composite (12 months, mean+median)", lambda: kd.composite(mrad, mcnt, 1, o1, o2, o3), np_composite, nt * (n // 4) ** 2),
+        ("composite (12 months, mean+median)", lambda: kcomp.composite(mrad, mcnt, 1, o1, o2, o3), np_composite, nt * (n // 4) ** 2),
     ]
     print(f"# nightlight calibration kernels, {n}×{n} float32 (composite: 12×{n // 4}×{n // 4}), best of {a.repeat}\n")
     print("| kernel | kernel Mpx/s | NumPy/scipy Mpx/s | ratio (NumPy time / kernel time) |")
@@ -115,11 +117,11 @@ def main() -> None:
         print(f"| {name} | {px / tk / 1e6:.1f} | {px / tr / 1e6:.1f} | {tr / tk:.2f}× |")
 
     import dask
+    import rioxarray  # noqa: F401
     import xarray as xr
     from affine import Affine
-    import rioxarray  # noqa: F401
 
-    from nightlight.harmonize import prepare_viirs
+    from nightlight.preprocess.harmonize import prepare_viirs
 
     m = a.path_size
     big = rng.lognormal(0.5, 1.5, (m, m)).astype(np.float32)

@@ -40,7 +40,7 @@ def peak_rss_mb() -> float:
 
 
 def _viirs_array(side: int, seed: int = 0) -> tuple[np.ndarray, float, object]:
-    from nightlight.synth import make_world
+    from nightlight.synthetic import make_world
 
     deg = side / 240.0
     world = make_world(seed=seed, bounds=(0.0, 10.0, deg, 10.0 + deg), chunks=2048)
@@ -123,7 +123,7 @@ def part_global(chunk: int, polygons: bool = False) -> dict:
     import dask
 
     from nightlight.cities import extract_natural_cities
-    from nightlight.synth import make_world
+    from nightlight.synthetic import make_world
 
     t0 = time.perf_counter()
     world = make_world(seed=0, bounds=(-180.0, -65.0, 180.0, 75.0), chunks=chunk)

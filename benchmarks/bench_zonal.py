@@ -74,7 +74,7 @@ def run_tool(tool: str, tif: str, polys: str, out: str, repeat: str = "3") -> No
     def measure(g):
         if tool in ("nightlight", "nightlight-centre"):
             import nightlight
-            from nightlight.zonal import zonal_stats
+            from nightlight.change.zonal import zonal_stats
 
             da = nightlight.open_mosaic(tif, chunks=2048)
             return zonal_stats(g, da, method="centre" if tool.endswith("centre") else "exact")["sum"].to_numpy()

@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-from nightlight.calibrate import _scores  # noqa: E402
-from nightlight.composite import annual_composite, open_monthly  # noqa: E402
-from nightlight.harmonize import fit_harmonization, harmonize_viirs  # noqa: E402
+from nightlight.preprocess.composite import annual_composite, open_monthly  # noqa: E402
+from nightlight.preprocess.calibration import _scores  # noqa: E402
+from nightlight.preprocess.harmonize import fit_harmonization, harmonize_viirs  # noqa: E402
 
 FIT_YEARS = (2012, 2013)
 APPLY_YEARS = tuple(range(2014, 2021))
@@ -131,7 +131,7 @@ sum of light that matters: the column Σ calibrated / Σ DMSP-like shows how far
         label = "count-weighted mean" if v == "mean" else "median of monthly values"
         out(f"| {label} | {a:,.1f} | {b:,.1f} | {(b - a) / a:+.2%} | {na} / {nb} |")
     clean = {}
-    from nightlight.denoise import clean as clean_fn
+    from nightlight.preprocess.denoise import clean as clean_fn
     for y in (2013, 2016):
         clean[y] = float(clean_fn(comp[y]["mean"], negatives="zero", floor=0.6).sum(skipna=True))
     out(f"| count-weighted mean, then negatives → 0 and floor 0.6 nW/cm²/sr | {clean[2013]:,.1f} | {clean[2016]:,.1f} | "

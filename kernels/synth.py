@@ -1,4 +1,4 @@
-"""Numba kernels of the synthetic night-light world (``nightlight.synth``).
+"""Numba kernels of the synthetic night-light world (``nightlight.synthetic``).
 
 Three jobs, all on plain NumPy arrays:
 
@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
-#: Sensor codes shared with ``nightlight.synth``.
+#: Sensor codes shared with ``nightlight.synthetic``.
 VIIRS = 0
 DMSP = 1
 

@@ -13,13 +13,13 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 
 import nightlight
 from nightlight.errors import NightlightError
+from nightlight.pipeline import run_detect
 
 console = Console(stderr=True, highlight=False)
 
@@ -49,53 +49,6 @@ def _scheduler(address: str | None):
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def run_detect(
-    before: str,
-    after: str,
-    out: Path,
-    *,
-    threshold_lit: float | str = "headtail",
-    min_area_km2: float = 5.0,
-    decline: float = 0.10,
-    connectivity: int = 8,
-    chunks: int = 2048,
-    align: str | None = None,
-    preprocess: str | None = None,
-) -> Any:
-    """The ``detect`` job as a function (the CLI and the demo call it)."""
-    from nightlight.cities import extract_natural_cities
-    from nightlight.decline import detect_shrinking
-    from nightlight.report import write_outputs
-
-    b = nightlight.open_mosaic(before, chunks=chunks)
-    a = nightlight.open_mosaic(after, chunks=chunks)
-    steps_record: list = []
-    if preprocess:
-        from nightlight.calibrate import apply_steps, parse_steps
-
-        steps = parse_steps(preprocess)
-        b, rec_b = apply_steps(b, steps)
-        a, rec_a = apply_steps(a, steps)
-        steps_record = [{"mosaic": "before", "steps": rec_b}, {"mosaic": "after", "steps": rec_a}]
-    if align:
-        a = nightlight.align_to(a, b, resampling=align)
-    nightlight.require_same_grid(b, a, names=(str(before), str(after)))
-    cities = extract_natural_cities(b, threshold=threshold_lit, min_area_km2=min_area_km2, connectivity=connectivity)
-    result = detect_shrinking(cities[["city_id", "area_km2", "geometry"]], b, a, threshold=decline, id_column="city_id")
-    metadata = {
-        "command": "detect",
-        "before": str(before),
-        "after": str(after),
-        "natural_cities": cities.attrs.get("nightlight", {}),
-        "decline_threshold": decline,
-        "align": align,
-        "preprocess": steps_record,
-        "nightlight_version": nightlight.__version__,
-    }
-    paths = write_outputs(result, out, metadata=metadata)
-    return result, cities, paths
 
 
 def _shrink_line(result, decline: float) -> str:
@@ -144,8 +97,8 @@ def detect(before, after, out, threshold_lit, min_area_km2, decline, connectivit
 @click.option("--decline", default=0.10, show_default=True, type=float)
 def demo(out, seed, sensor, decline):
     """Run `detect` on the built-in synthetic world and score it against the planted truth."""
-    from nightlight.synth import make_world
-    from nightlight.validate import score_against_truth
+    from nightlight.synthetic import make_world
+    from nightlight.synthetic.validate import score_against_truth
 
     t0 = time.perf_counter()
     world = make_world(seed=seed, sensor=sensor)
@@ -170,8 +123,6 @@ def demo(out, seed, sensor, decline):
     console.print(f"outputs in {out}/ — wall {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 
 
 @main.command()
@@ -184,7 +135,7 @@ if __name__ == "__main__":  # pragma: no cover
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address, or 'local' for a LocalCluster.")
 def replicate(out, data_dir, window, no_sensitivity, scheduler):
     """Replicate the shrinking-cities finding on the real data (China DMSP-like 2018-2021, Shanghai 2013-2016)."""
-    from nightlight.replicate import WINDOWS, run_replication
+    from nightlight.replication import WINDOWS, run_replication
 
     if window is not None and window not in WINDOWS:
         raise click.BadParameter(f"{window!r}: known windows are {', '.join(WINDOWS)}.", param_hint="--window")
@@ -202,3 +153,7 @@ def replicate(out, data_dir, window, no_sensitivity, scheduler):
         click.echo(f"Shanghai VIIRS-like 2013->2016: {sh['light']['shrinking']} of {sh['light']['classified']} lit natural cities, "
                    f"{sh['mgup']['shrinking']} of {sh['mgup']['classified']} MGUP natural cities shrank")
     console.print(f"wrote {Path(out)}.md and {out}/ in {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""DMSP inter-calibration, fitted calibrations and named steps (nightlight.calibrate)."""
+"""DMSP inter-calibration, fitted calibrations and named steps (nightlight.preprocess)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import json
 
 import numpy as np
 import pytest
-import xarray as xr
 import rioxarray  # noqa: F401
+import xarray as xr
 from affine import Affine
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import nightlight.calibrate as C
+import nightlight.preprocess as C
+import nightlight.preprocess.calibration as F
 from nightlight.errors import CatalogError, FitError, GridMismatchError, UnitsError
-from nightlight.kernels import calibrate as kc
+from nightlight.kernels import pixel as kc
 
 
 def georef(arr, *, x0=100.0, y0=40.0, res=1 / 120, chunks=None, crs="EPSG:4326"):
@@ -158,7 +160,7 @@ TRUE = {
 def test_fit_recovers_a_known_transform(model):
     rng = np.random.default_rng(11)
     x = rng.uniform(0, 6 if model == "sigmoid" else 60, 20000)
-    y = C._predict_np(model, TRUE[model], x) + rng.normal(0, 0.5, x.size)
+    y = F._predict_np(model, TRUE[model], x) + rng.normal(0, 0.5, x.size)
     cal = C.fit(x.reshape(100, 200), y.reshape(100, 200), model=model, sample=8000, seed=1)
     np.testing.assert_allclose(cal.params, TRUE[model], rtol=0.05, atol=0.05)
     assert cal.metrics["rmse"] == pytest.approx(0.5, rel=0.1)
@@ -169,7 +171,7 @@ def test_fit_recovers_a_known_transform(model):
 def test_fit_on_dask_samples_per_chunk_and_agrees():
     rng = np.random.default_rng(12)
     x = rng.uniform(0, 6, (300, 250)).astype(np.float32)
-    y = (C._predict_np("sigmoid", TRUE["sigmoid"], x) + rng.normal(0, 0.5, x.shape)).astype(np.float32)
+    y = (F._predict_np("sigmoid", TRUE["sigmoid"], x) + rng.normal(0, 0.5, x.shape)).astype(np.float32)
     x[:10] = np.nan
     cal = C.fit(georef(x, chunks=64), georef(y, chunks=64), model="sigmoid", sample=20000, seed=5)
     again = C.fit(georef(x, chunks=64), georef(y, chunks=64), model="sigmoid", sample=20000, seed=5)
@@ -181,7 +183,7 @@ def test_fit_on_dask_samples_per_chunk_and_agrees():
 def test_fit_pools_several_years_and_masks():
     rng = np.random.default_rng(13)
     xs = [rng.uniform(0, 60, (40, 40)) for _ in range(2)]
-    ys = [C._predict_np("linear", (1, 0.9), x) + rng.normal(0, 0.1, x.shape) for x in xs]
+    ys = [F._predict_np("linear", (1, 0.9), x) + rng.normal(0, 0.1, x.shape) for x in xs]
     cal = C.fit(xs, ys, model="linear", sample=None, mask=[x > 10 for x in xs])
     assert cal.n_train + cal.n_test == sum(int((x > 10).sum()) for x in xs)
     np.testing.assert_allclose(cal.params, (1, 0.9), atol=0.05)
@@ -203,7 +205,7 @@ def test_fit_errors():
 def test_calibration_json_round_trip_is_exact(tmp_path):
     rng = np.random.default_rng(14)
     x = rng.uniform(0, 6, 3000)
-    cal = C.fit(x, C._predict_np("sigmoid", TRUE["sigmoid"], x) + rng.normal(0, 1, x.size), clip=(0, 63),
+    cal = C.fit(x, F._predict_np("sigmoid", TRUE["sigmoid"], x) + rng.normal(0, 1, x.size), clip=(0, 63),
                 meta={"source": "synthetic"})
     back = C.Calibration.from_json(cal.to_json())
     assert back == cal and back.params == cal.params and back.metrics == cal.metrics

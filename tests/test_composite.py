@@ -1,16 +1,17 @@
-"""Monthly → annual VIIRS composites (nightlight.composite)."""
+"""Monthly → annual VIIRS composites (nightlight.preprocess.composite)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from nightlight.composite import annual_composite, open_monthly
 from nightlight.errors import GridMismatchError, InvalidRasterError
-from nightlight.kernels import denoise as kd
+from nightlight.kernels import composite as kcomp
+from nightlight.preprocess.composite import annual_composite, open_monthly
 
 
 def twin(rad, cnt, min_count):
@@ -30,7 +31,7 @@ def twin(rad, cnt, min_count):
        arrays(np.float64, (12, 3, 4), elements=st.integers(0, 25).map(float)), st.integers(1, 5))
 def test_composite_kernel_equals_numpy_twin(rad, cnt, min_count):
     mean, med, nobs = (np.empty((3, 4)) for _ in range(3))
-    kd.composite(rad, cnt, min_count, mean, med, nobs)
+    kcomp.composite(rad, cnt, min_count, mean, med, nobs)
     rm, rmed, rn = twin(rad, cnt, min_count)
     np.testing.assert_allclose(mean, rm, rtol=1e-9, atol=1e-9, equal_nan=True)
     np.testing.assert_allclose(med, rmed, rtol=1e-12, equal_nan=True)

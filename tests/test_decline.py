@@ -13,10 +13,10 @@ import pytest
 import shapely
 import xarray as xr
 from affine import Affine
+from conftest import real_file
 
 import nightlight
 from nightlight.errors import GridMismatchError, InvalidVectorError, MissingCRSError
-from conftest import real_file
 
 RES = 0.01  # degrees
 T = Affine(RES, 0, 10.0, 0, -RES, 50.0)
@@ -179,9 +179,9 @@ def test_preprocess_hook_calls_apply_steps(monkeypatch):
         calls.append(tuple(steps))
         return da * 2, {"steps": list(steps)}
 
-    fake = types.ModuleType("nightlight.calibrate")
+    fake = types.ModuleType("nightlight.preprocess.steps")
     fake.apply_steps = apply_steps
-    monkeypatch.setitem(sys.modules, "nightlight.calibrate", fake)
+    monkeypatch.setitem(sys.modules, "nightlight.preprocess.steps", fake)
     polys, b, a = scene()
     r = nightlight.detect_shrinking(polys, b, a, preprocess=["denoise"])
     assert calls == [("denoise",), ("denoise",)]
@@ -226,7 +226,7 @@ def test_saotome_totals_match_rnightlights(shared_data):
     table = pd.read_csv(real_file(shared_data, *d, "NL_DATA_STP_ADM2_GADM-2.8-SHPZIP.csv"))
     viirs = nightlight.open_mosaic(real_file(shared_data, *d, "NL_STP_VIIRS.M_201401_VCMCFG_GADM-2.8-SHPZIP.tif"), chunks=None)
     dmsp = nightlight.open_mosaic(real_file(shared_data, *d, "NL_STP_OLS.Y_1992_STABLE_LIGHTS_GADM-2.8-SHPZIP.tif"), chunks=None)
-    from nightlight.zonal import zonal_stats
+    from nightlight.change.zonal import zonal_stats
 
     def whole(da):
         return gpd.GeoDataFrame(geometry=[shapely.box(*nightlight.Grid.of(da).bounds)], crs=da.rio.crs)

@@ -1,4 +1,4 @@
-"""VIIRS denoising (nightlight.denoise, kernels/denoise.py)."""
+"""VIIRS denoising (nightlight.preprocess.denoise, kernels/denoise.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
+from test_calibrate import georef
 
-import nightlight.denoise as D
+import nightlight.preprocess.denoise as D
 from nightlight.errors import GridMismatchError, UnitsError
 from nightlight.kernels import denoise as kd
-from test_calibrate import georef
 
 vals = st.one_of(st.floats(-3, 500, width=32), st.just(float("nan")))
 
@@ -126,6 +127,7 @@ def test_dn_passed_as_radiance_warns():
 
 def test_real_burundi_negatives(shared_data):
     from conftest import real_file
+
     from nightlight import open_mosaic
 
     path = real_file(shared_data, "fixtures", "burundi-viirs")

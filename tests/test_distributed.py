@@ -8,7 +8,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from nightlight.cities import extract_natural_cities  # noqa: E402
-from nightlight.synth import make_world  # noqa: E402
+from nightlight.synthetic import make_world  # noqa: E402
 
 
 def test_natural_cities_on_a_local_process_cluster_equal_threaded():

@@ -1,20 +1,21 @@
-"""VIIRS → DMSP-like harmonization (nightlight.harmonize), Li et al. 2020."""
+"""VIIRS → DMSP-like harmonization (nightlight.preprocess.harmonize), Li et al. 2020."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from affine import Affine
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
+from test_calibrate import georef
 
-import nightlight.harmonize as H
-from nightlight.calibrate import Calibration, _predict_np, _scores
+import nightlight.preprocess.harmonize as H
 from nightlight.errors import GridMismatchError
 from nightlight.grid import Grid
-from nightlight.kernels import calibrate as kc
-from test_calibrate import georef
+from nightlight.kernels import resample as kr
+from nightlight.preprocess.calibration import Calibration, _predict_np, _scores
 
 V = 1 / 240  # 15″ in degrees
 nanvals = st.one_of(st.floats(0, 100), st.just(float("nan")))
@@ -32,14 +33,14 @@ def twin_smooth121(x):
 @given(arrays(np.float64, (7, 6), elements=nanvals))
 def test_smooth121_kernel_equals_scipy_twin(x):
     out = np.empty_like(x)
-    kc.smooth121(x, out)
+    kr.smooth121(x, out)
     np.testing.assert_allclose(out, twin_smooth121(x), rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
 @given(arrays(np.float64, (6, 8), elements=nanvals))
 def test_coarsen_mean2_kernel_equals_numpy_twin(x):
     out = np.empty((3, 4))
-    kc.coarsen_mean2(x, out)
+    kr.coarsen_mean2(x, out)
     with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
         __import__("warnings").simplefilter("ignore", RuntimeWarning)
         ref = np.nanmean(x.reshape(3, 2, 4, 2), axis=(1, 3))
@@ -150,7 +151,7 @@ def test_real_harmonized_regions_fit_and_tracking(shared_data):
 def test_shipped_catalog_calibration_applies_through_steps():
     cal = Calibration.from_json("catalog:calibration/viirslike_to_dmsplike_abidjan_2012_2013.json")
     assert cal.model == "sigmoid" and cal.clip == (0.0, 63.0) and cal.metrics["r2"] > 0.8
-    from nightlight.calibrate import apply_steps, parse_steps
+    from nightlight.preprocess import apply_steps, parse_steps
 
     rad = georef(np.random.default_rng(5).lognormal(1, 1.5, (30, 20)), chunks=7)
     out, rec = apply_steps(rad, parse_steps("log1p,calibration=catalog:calibration/viirslike_to_dmsplike_abidjan_2012_2013.json"),

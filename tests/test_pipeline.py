@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 import nightlight
 from nightlight.cli import main
-from nightlight.report import read_metadata
-from nightlight.synth import make_world
-from nightlight.validate import score_against_truth
+from nightlight.outputs import read_metadata
+from nightlight.synthetic import make_world
+from nightlight.synthetic.validate import score_against_truth
 
 
 def test_demo_reaches_precision_and_recall_on_the_default_world(tmp_path):

@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import real_file
 from scipy import ndimage
 
 import nightlight
-from nightlight import replicate as R
+from nightlight import replication as R
 from nightlight.errors import UnitsError
-
-from conftest import real_file
 
 pytestmark = pytest.mark.realdata
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from nightlight import report
+from nightlight import outputs as report
 
 
 def result_frame(n=6):

@@ -1,4 +1,4 @@
-"""Shape of shrinkage on constructed cities (rules in nightlight.shape's docstring)."""
+"""Shape of shrinkage on constructed cities (rules in nightlight.change.shape's docstring)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shapely
 import xarray as xr
 from affine import Affine
 
-from nightlight.shape import classify_shape, shrink_shapes
+from nightlight.change.shape import classify_shape, shrink_shapes
 
 N = 41
 yy, xx = np.mgrid[0:N, 0:N]

@@ -22,7 +22,7 @@ import nightlight
 from nightlight.errors import CatalogError, GridMismatchError, NightlightError
 from nightlight.grid import Grid
 from nightlight.kernels import synth as K
-from nightlight.synth import LIT_THRESHOLD, World, make_world
+from nightlight.synthetic import LIT_THRESHOLD, World, make_world
 
 SMALL = (12.0, 45.0, 13.5, 46.0)  # 360 x 240 px at 15″, a handful of cities
 MASK64 = (1 << 64) - 1
@@ -186,7 +186,7 @@ def test_mosaic_is_lazy_and_georeferenced(viirs):
 
 
 def test_lazy_access_through_package():
-    assert nightlight.synth.make_world is make_world
+    assert nightlight.synthetic.make_world is make_world
 
 
 def test_determinism_from_seed():

@@ -10,7 +10,7 @@ import scipy.stats
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nightlight.trend import trend_test
+from nightlight.change.trend import trend_test
 
 
 def mann_kendall_reference(y, t):

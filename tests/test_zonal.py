@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-
+import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
@@ -10,11 +10,9 @@ import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 
+from nightlight.change.zonal import overlap_layers, pixel_area_km2, zonal_stats, zonal_stats_many
 from nightlight.grid import Grid
 from nightlight.kernels import zonal as kz
-from nightlight.zonal import overlap_layers, pixel_area_km2, zonal_stats, zonal_stats_many
-
-import geopandas as gpd
 
 RES = 100.0  # m
 CRS_M = CRS.from_epsg(32633)
@@ -102,7 +100,7 @@ def test_accumulate_coverage_matches_shapely_twin(seed):
     hole = shapely.Point(cx + 0.3, cy - 0.2).buffer(2.2)
     geom = outer.difference(hole) if outer.contains(hole) else outer
     geom = shapely.clip_by_rect(geom, 0, 0, w, h)
-    from nightlight.zonal import _orient
+    from nightlight.change.zonal import _orient
 
     parts = _orient(np.asarray(shapely.get_parts(geom)))
     rings = shapely.get_rings(parts)

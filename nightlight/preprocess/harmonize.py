@@ -7,7 +7,7 @@ VIIRS radiance (nW/cm²/sr, 15″) is made to look like DMSP-OLS stable lights (
 3. ``log1p``;
 4. aggregation 15″ → 30″ onto the DMSP grid, after an exact grid-alignment check;
 5. a sigmoid ``DN = L / (1 + e^(−k(x − x0))) + b`` fitted against DMSP in the overlap
-   year(s) 2012/2013 (:func:`nightlight.calibrate.fit`), applied to later years.
+   year(s) 2012/2013 (:func:`nightlight.preprocess.calibration`), applied to later years.
 
 Everything is lazy and chunked: the blur runs through ``map_overlap`` with a depth
 computed from σ and ``truncate``; the aggregation uses a 1-pixel overlap.
@@ -21,10 +21,12 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from nightlight.calibrate import ArrayLike, Calibration, _as2d, check_dn, fit, map_pixels
+from nightlight._backend import ArrayLike, _as2d, map_pixels
 from nightlight.errors import GridMismatchError, UnitsError
 from nightlight.grid import PIXEL_TOLERANCE, Grid
-from nightlight.kernels import calibrate as kc
+from nightlight.kernels import resample as kr
+from nightlight.preprocess.calibration import Calibration, fit
+from nightlight.preprocess.units import check_dn
 
 
 def blur_depth(sigma: float, truncate: float = 2.5) -> int:
@@ -67,8 +69,8 @@ def gaussian_blur(data: ArrayLike, *, sigma: float = 2.0, truncate: float = 2.5)
 
 def _smooth121(data: Any) -> Any:
     if hasattr(data, "dask"):
-        return data.map_overlap(_as2d(kc.smooth121), depth=1, boundary="none", dtype=data.dtype)
-    return _as2d(kc.smooth121)(data)
+        return data.map_overlap(_as2d(kr.smooth121), depth=1, boundary="none", dtype=data.dtype)
+    return _as2d(kr.smooth121)(data)
 
 
 def _coarsen2(data: Any) -> Any:
@@ -77,7 +79,7 @@ def _coarsen2(data: Any) -> Any:
 
     def run(b: np.ndarray) -> np.ndarray:
         out = np.empty((b.shape[0] // 2, b.shape[1] // 2), dtype=b.dtype)
-        return kc.coarsen_mean2(np.ascontiguousarray(b), out)
+        return kr.coarsen_mean2(np.ascontiguousarray(b), out)
 
     if hasattr(data, "dask"):
         even = tuple(tuple(_even_chunks(c)) for c in data.chunks)
@@ -181,7 +183,7 @@ def aggregate_to(viirs: xr.DataArray, target: xr.DataArray | Grid) -> xr.DataArr
             f"  viirs: {src.describe()}\n  target: {tgt.describe()}\n"
             "Fix: reproject the VIIRS mosaic onto a 15″ grid nested in the target "
             "(e.g. `viirs.rio.reproject_match(...)` with resampling='average'), or aggregate with "
-            "nightlight.harmonize.aggregate() and align afterwards with nightlight.align_to."
+            "nightlight.preprocess.harmonize.aggregate() and align afterwards with nightlight.align_to."
         )
     H, W = tgt.shape
     arr = _float(viirs)
@@ -229,7 +231,7 @@ def prepare_viirs(
     alignment: str = "centers",
 ) -> ArrayLike:
     """Steps 1–4 of Li et al. 2020: floor → blur → log1p → 30″ (onto ``target`` when given)."""
-    from nightlight.denoise import clean
+    from nightlight.preprocess.denoise import clean
 
     x = clean(viirs, negatives="zero", floor=noise_floor)
     x = gaussian_blur(x, sigma=sigma, truncate=truncate)
@@ -255,7 +257,7 @@ def fit_harmonization(
     the VIIRS inputs go through :func:`prepare_viirs` onto each DMSP grid first;
     pass ``prepare=False`` for arrays already on the DMSP grid (then only ``log1p``
     is applied). ``min_dn`` restricts the fit to DMSP DN > min_dn (Li et al. advise
-    using the result for DN > 7). Other keywords go to :func:`nightlight.calibrate.fit`.
+    using the result for DN > 7). Other keywords go to :func:`nightlight.preprocess.calibration`.
     """
     vs = viirs if isinstance(viirs, list) else [viirs]
     ds = dmsp if isinstance(dmsp, list) else [dmsp]

@@ -21,9 +21,10 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from nightlight.calibrate import ArrayLike, _as2d, check_radiance, map_pixels
+from nightlight._backend import ArrayLike, _as2d, map_pixels
 from nightlight.errors import GridMismatchError, InvalidVectorError, UnitsError
 from nightlight.kernels import denoise as kd
+from nightlight.preprocess.units import check_radiance
 
 _NEG = {"zero": kd.NEG_ZERO, "nan": kd.NEG_NAN, "keep": kd.NEG_KEEP}
 
@@ -219,7 +220,7 @@ def mask_flares(
     if (raster is None) == (points is None):
         raise InvalidVectorError("mask_flares: give exactly one of raster= or points=.")
     if raster is not None:
-        from nightlight.io import open_mosaic
+        from nightlight.io.raster import open_mosaic
 
         m = open_mosaic(raster, chunks=None) if not isinstance(raster, xr.DataArray) else raster
         require_same_grid(radiance, m, names=("radiance", "flare raster"))

@@ -31,7 +31,7 @@ import xarray as xr
 from affine import Affine
 
 from nightlight.grid import Grid
-from nightlight.io import WindowReader
+from nightlight.io.raster import WindowReader
 
 SHAPES = ("none", "complete", "core", "edge", "scattered", "too_small")
 MIN_PIXELS = 4

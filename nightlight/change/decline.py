@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-import nightlight
+from nightlight._version import __version__
+from nightlight.change.zonal import zonal_stats_many
 from nightlight.grid import Grid, require_same_grid
-from nightlight.io import DEFAULT_CHUNK, open_mosaic
-from nightlight.vector import VectorSource, read_polygons
-from nightlight.zonal import zonal_stats_many
+from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
+from nightlight.io.vector import VectorSource, read_polygons
 
 #: Default noise floor for ``status="too_dark"``: mean base-year value per pixel, mosaic
 #: units. 0.5 suits VIIRS radiance (VNL v2 zeroes cells averaging < 0.6 nW/cm²/sr,
@@ -45,7 +45,7 @@ def _open(src: Any, chunks: Any, preprocess: Any, label: str) -> tuple[xr.DataAr
     da = open_mosaic(src, chunks=chunks)
     record = None
     if preprocess:
-        from nightlight.calibrate import apply_steps  # another engineer's module: loaded only when asked
+        from nightlight.preprocess.steps import apply_steps
 
         da, record = apply_steps(da, preprocess)
     return da, record
@@ -141,13 +141,13 @@ def detect_shrinking(
     alpha : float
         Significance level of the Mann–Kendall test for ``significant_decline``.
     shapes : bool
-        Classify the shape of shrinkage (:mod:`nightlight.shape`) of shrinking cities.
+        Classify the shape of shrinkage (:mod:`nightlight.change.shape`) of shrinking cities.
     method : {"exact", "centre"}
         Pixel weighting of the zonal sums: exact fractional coverage (default) or
-        the pixel-centre rule (see :mod:`nightlight.zonal`).
+        the pixel-centre rule (see :mod:`nightlight.change.zonal`).
     preprocess : sequence of named steps, optional
         Calibration steps applied to every mosaic with
-        ``nightlight.calibrate.apply_steps`` (records kept in the metadata).
+        ``nightlight.preprocess.apply_steps`` (records kept in the metadata).
     chunks : int or tuple
         Dask chunk edge for mosaics opened from paths.
 
@@ -263,7 +263,7 @@ def detect_shrinking(
         table = pd.DataFrame({f"light_{y}": s["sum"].to_numpy() for y, s in zip(yrs, stats[2:])})
         for c in table.columns:
             out[c] = table[c].to_numpy()
-        from nightlight.trend import trend_test
+        from nightlight.change.trend import trend_test
 
         tr = trend_test(table.to_numpy(), [float(y) for y in yrs])
         out["trend_slope"] = tr["trend_slope"].to_numpy()
@@ -276,7 +276,7 @@ def detect_shrinking(
 
     shape_col = np.full(len(out), None, dtype=object)
     if shapes and out["shrinking"].any():
-        from nightlight.shape import shrink_shapes
+        from nightlight.change.shape import shrink_shapes
 
         idx = np.flatnonzero(out["shrinking"].to_numpy())
         shape_col[idx] = shrink_shapes(cities.geometry.to_numpy()[idx], b_da, a_da, threshold=threshold, floor=lit_floor)
@@ -287,7 +287,7 @@ def detect_shrinking(
         out[c] = cities[c].to_numpy()
     result = gpd.GeoDataFrame(out, geometry=cities.geometry.to_numpy(), crs=cities.crs)
     result.attrs["nightlight"] = {
-        "version": nightlight.__version__,
+        "version": __version__,
         "method": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4): total light in fixed base-year extent",
         "threshold": float(threshold),
         "alpha": float(alpha),

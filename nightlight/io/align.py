@@ -21,7 +21,7 @@ from affine import Affine
 from rasterio.enums import Resampling
 
 from nightlight.grid import Grid
-from nightlight.io import open_mosaic
+from nightlight.io.raster import open_mosaic
 
 #: Source pixels added around each block's footprint: enough for cubic/lanczos kernels.
 MARGIN = 3

@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from nightlight.errors import GridMismatchError, InvalidRasterError, UnitsError
-from nightlight.kernels import denoise as kd
+from nightlight.kernels import composite as kcomp
 
 
 def _years(time: xr.DataArray) -> np.ndarray:
@@ -39,7 +39,7 @@ def _block(rad: np.ndarray, cnt: np.ndarray, min_count: int) -> np.ndarray:
     cnt = np.ascontiguousarray(cnt, dtype=np.float64)
     ny, nx = rad.shape[1:]
     mean, med, nobs = (np.empty((ny, nx)) for _ in range(3))
-    kd.composite(rad, cnt, min_count, mean, med, nobs)
+    kcomp.composite(rad, cnt, min_count, mean, med, nobs)
     return np.stack([mean, med, nobs])
 
 

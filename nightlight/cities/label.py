@@ -21,36 +21,22 @@ How it scales (the dask-image scheme, without a global label image):
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import dask
 import dask.array as dsa
-import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio.errors
-import rasterio.features
-import shapely
-import shapely.affinity
 import xarray as xr
-from affine import Affine
 from dask.highlevelgraph import HighLevelGraph
 
 from nightlight.area import AreaMode, pixel_areas_km2
-from nightlight.errors import InvalidRasterError, NightlightError
+from nightlight.cities.threshold import Threshold, _resolve_threshold
+from nightlight.errors import InvalidRasterError
 from nightlight.grid import Grid, require_same_grid
-from nightlight.io import open_mosaic
+from nightlight.io.raster import open_mosaic
 from nightlight.kernels import label as K
-
-Threshold = float | Literal["headtail"] | None
-
-# rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
-# says so on every call; polygons are built in pixel coordinates on purpose (see
-# city_polygons). Filtered once here, narrowly: `warnings.catch_warnings` around each
-# call is not thread-safe, and blocks are vectorised in threads.
-warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning, module=r"rasterio\.features")
 
 #: Columns of every natural-cities table, in order (``light*`` columns follow).
 CITY_COLUMNS = [
@@ -157,52 +143,6 @@ def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, ar
     )
 
 
-def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
-    labels, *_ = _label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
-    ids = K.relabel(labels, lookup.astype(np.int32))
-    pieces = rasterio.features.shapes(ids, mask=ids > 0, connectivity=4, transform=Affine.translation(col0, row0))
-    return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]
-
-
-def headtail_breaks(mosaic: xr.DataArray, *, max_levels: int = 10, head_share: float = 0.4) -> list[float]:
-    """Head/tail breaks of the lit pixels (value > 0) of a mosaic (Jiang 2013).
-
-    Starting from all lit pixels, the mean splits them into a head (above) and a
-    tail; the head is split again while it stays a minority (share ≤ ``head_share``).
-    One lazy pass over the mosaic per level.
-
-    Returns
-    -------
-    list of float
-        The successive means (thresholds), in the mosaic's units.
-    """
-    data = mosaic.data if isinstance(mosaic.data, dsa.Array) else dsa.from_array(np.asarray(mosaic.data))
-    breaks: list[float] = []
-    cut = 0.0
-    prev_n = None
-    for _ in range(max_levels):
-        sel = data > cut
-        n, total = dask.compute(sel.sum(), dsa.where(sel, data, 0).sum(dtype=np.float64))
-        n = int(n)
-        if n < 2:
-            break
-        if prev_n is not None and n / prev_n > head_share:
-            break
-        cut = float(total) / n
-        breaks.append(cut)
-        prev_n = n
-    return breaks
-
-
-def _resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_level: int) -> float:
-    if isinstance(threshold, str):
-        if threshold != "headtail":
-            raise ValueError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.")
-        breaks = headtail_breaks(mosaic)
-        if not breaks:
-            raise NightlightError("threshold='headtail': the mosaic has fewer than 2 lit pixels (value > 0).")
-        return breaks[min(headtail_level, len(breaks)) - 1]
-    return float(threshold)
 
 
 def _as_values(values) -> dict[str, xr.DataArray]:
@@ -417,146 +357,4 @@ def _merge(plan: _BlockPlan, results, grid: Grid, connectivity: int, band_names:
     return table, label_component
 
 
-def _cities_frame(comps: Components, min_area_km2: float) -> tuple[pd.DataFrame, np.ndarray]:
-    table = comps.table
-    keep = table["area_km2"].to_numpy() > min_area_km2
-    component_city = np.zeros(len(table), np.int64)
-    component_city[keep] = np.arange(1, int(keep.sum()) + 1)
-    cities = table[keep].reset_index(drop=True)
-    cities.insert(0, "city_id", np.arange(1, len(cities) + 1, dtype=np.int64))
-    t = comps.grid.transform
-    cr, cc = cities.pop("centroid_row").to_numpy(), cities.pop("centroid_col").to_numpy()
-    cities.insert(3, "centroid_x", t.c + cc * t.a + cr * t.b)
-    cities.insert(4, "centroid_y", t.f + cc * t.d + cr * t.e)
-    return cities, component_city
 
-
-def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, shapely.Geometry]:
-    """Polygons of the cities, dissolved across blocks, in the mosaic's CRS.
-
-    ``component_city`` maps each row of ``comps.table`` to a city id (0 = not a city).
-    Only blocks that hold part of a city are vectorised.
-    """
-    plan = comps._blocks
-    src_blocks = comps._src.to_delayed()
-    task = dask.delayed(_polygon_task, pure=True)
-    tasks = []
-    nby, nbx = src_blocks.shape
-    for i in range(nby):
-        for j in range(nbx):
-            lookup = comps.block_lookup(i, j, component_city)
-            if not lookup.any():
-                continue
-            tasks.append(task(src_blocks[i, j], int(plan.row_edges[i]), int(plan.col_edges[j]), comps.grid,
-                              comps.connectivity, comps.threshold, lookup))
-    pieces: dict[int, list] = {}
-    for block_pieces in dask.compute(*tasks):
-        for cid, geom in block_pieces:
-            pieces.setdefault(cid, []).append(geom)
-    t = comps.grid.transform
-    matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
-    out = {}
-    for cid, geoms in pieces.items():
-        # Pixel-space coordinates are exact integers, so pieces from neighbouring
-        # blocks share edges exactly and dissolve without slivers.
-        merged = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
-        out[cid] = shapely.affinity.affine_transform(merged, matrix)
-    return out
-
-
-def extract_natural_cities(
-    mosaic: xr.DataArray | str | None = None,
-    *,
-    threshold: Threshold = None,
-    min_area_km2: float = 5.0,
-    connectivity: int = 8,
-    mask: xr.DataArray | str | None = None,
-    values: Mapping[str, xr.DataArray] | Sequence[xr.DataArray] | None = None,
-    polygons: bool = True,
-    area: AreaMode = "auto",
-    headtail_level: int = 1,
-) -> gpd.GeoDataFrame:
-    """Natural cities: connected lit/built-up patches whose true ground area exceeds ``min_area_km2``.
-
-    Parameters
-    ----------
-    mosaic : DataArray or path
-        Night-light mosaic: DMSP DN (0–63) or VIIRS radiance (nW/cm²/sr).
-    threshold : float or "headtail"
-        Lit level in the mosaic's units: pixels with value ≥ threshold are lit.
-        ``"headtail"``: Jiang's head/tail breaks (see :func:`headtail_breaks`).
-    min_area_km2 : float
-        Keep components whose ellipsoidal ground area is **strictly greater** than
-        this (km²; default 5, Jiang et al. 2020).
-    connectivity : {8, 4}
-        8 (default) joins pixels that touch at corners.
-    mask : DataArray or path, optional
-        Built-up raster (nonzero = built-up) on the mosaic's grid, instead of a threshold.
-    values : mapping/sequence of DataArray, optional
-        Other bands (years) to sum inside each city (``light_<name>`` columns).
-    polygons : bool
-        Vectorise city outlines (default). ``False`` returns centroids as points —
-        a statistics-only mode that skips the second pass over the mosaic.
-    area : {"auto", "pyproj"}
-        Pixel area rule, see :mod:`nightlight.area`.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One row per city, in the mosaic's CRS: ``city_id`` (1.., stable: row-major
-        order of the city's first pixel), ``area_km2`` (km²), ``n_pixels``,
-        ``centroid_x``/``centroid_y`` (CRS units), first pixel and bounding box
-        (pixel rows/cols), ``light`` (sum of the mosaic over the city, DN or
-        nW/cm²/sr × pixels), ``n_valid`` (non-NaN pixels), ``light_<name>`` and
-        ``n_valid_<name>`` per extra band,
-        ``geometry`` (polygons, or centroids when ``polygons=False``).
-    """
-    if not np.isfinite(min_area_km2) or min_area_km2 <= 0:
-        raise ValueError(f"min_area_km2={min_area_km2!r}: must be a positive number of km² (the study uses 5).")
-    comps = label_components(
-        mosaic, threshold=threshold, mask=mask, values=values, connectivity=connectivity,
-        area=area, headtail_level=headtail_level,
-    )
-    cities, component_city = _cities_frame(comps, min_area_km2)
-    crs = comps.grid.crs
-    if polygons and len(cities):
-        shapes = city_polygons(comps, component_city)
-        geometry = [shapes[int(cid)] for cid in cities["city_id"]]
-    else:
-        geometry = gpd.points_from_xy(cities["centroid_x"], cities["centroid_y"]) if len(cities) else []
-    gdf = gpd.GeoDataFrame(cities, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
-    gdf.attrs["nightlight"] = {
-        "step": "extract_natural_cities",
-        "threshold": comps.threshold,
-        "threshold_rule": threshold if isinstance(threshold, str) else ("mask" if mask is not None else "fixed"),
-        "min_area_km2": min_area_km2,
-        "connectivity": connectivity,
-        "grid": comps.grid.describe(),
-        "n_components": len(comps.table),
-    }
-    return gdf
-
-
-def city_label_raster(comps: Components, min_area_km2: float = 5.0) -> xr.DataArray:
-    """A lazily computed label raster of city ids (0 = not a city), on the mosaic's grid."""
-    _, component_city = _cities_frame(comps, min_area_km2)
-    plan = comps._blocks
-    src = comps._src
-    nby, nbx = len(plan.row_edges) - 1, len(plan.col_edges) - 1
-    lookups = {(i, j): comps.block_lookup(i, j, component_city).astype(np.int32) for i in range(nby) for j in range(nbx)}
-
-    def block(x, block_id=None):
-        i, j = block_id
-        labels, *_ = _label_one_block(x, [], int(plan.row_edges[i]), int(plan.col_edges[j]), comps.grid,
-                                      comps.connectivity, comps.threshold, None)
-        return K.relabel(labels, lookups[(i, j)])
-
-    data = src.map_blocks(block, dtype=np.int32)
-    t = comps.grid.transform
-    h, w = comps.grid.shape
-    da = xr.DataArray(
-        data, dims=("y", "x"),
-        coords={"y": t.f + (np.arange(h) + 0.5) * t.e, "x": t.c + (np.arange(w) + 0.5) * t.a},
-        name="city_id",
-    )
-    return da.rio.write_crs(comps.grid.crs).rio.write_transform(t)

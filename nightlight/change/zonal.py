@@ -25,8 +25,8 @@ grid (years of a series) share one rasterization per block.
 
 from __future__ import annotations
 
-import warnings
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -279,7 +279,7 @@ def zonal_stats_many(
     Parameters
     ----------
     polygons : GeoDataFrame or GeoSeries
-        Already in the mosaics' CRS (see :func:`nightlight.vector.read_polygons`).
+        Already in the mosaics' CRS (see :func:`nightlight.io.vector.read_polygons`).
     mosaics : sequence of xarray.DataArray
         2-D (y, x) rasters on one grid (checked), numpy- or dask-backed.
     floor : float

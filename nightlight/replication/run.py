@@ -36,10 +36,10 @@ from pyproj import Transformer
 from rasterio.windows import Window
 
 import nightlight
-from nightlight.decline import classify_decline
+from nightlight.change.decline import classify_decline
 from nightlight.errors import InvalidRasterError, InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
-from nightlight.report import figure, json_default
+from nightlight.outputs import figure, json_default
 
 #: The study's and follow-ups' published figures, quoted beside ours.
 STUDY = {
@@ -128,7 +128,7 @@ def check_dmsp_dn(da: xr.DataArray, *, name: str | None = None) -> xr.DataArray:
     Nodata is already NaN (``open_mosaic``); NaN passes. The check runs per chunk,
     so a whole-China mosaic is never loaded at once.
     """
-    from nightlight.calibrate import check_dn
+    from nightlight.preprocess import check_dn
 
     label = name or str(da.attrs.get("source", da.name))
 
@@ -359,7 +359,7 @@ def read_provinces(data_dir: str | Path) -> gpd.GeoDataFrame:
 
 def province_table(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame) -> pd.DataFrame:
     """Counts per province (city representative point within the province), via ``report.summarize``."""
-    from nightlight.report import summarize
+    from nightlight.outputs import summarize
 
     table = summarize(result, by=provinces.dissolve(by="NAME", as_index=False), name_column="NAME")
     return table.sort_values("cities", ascending=False)
@@ -376,8 +376,8 @@ def shanghai_run(data_dir: str | Path, *, params: Params = Params(), base: int =
     Uses ``detect_shrinking`` (exact fractional coverage) with the yearly series
     2000–2020 for the Theil–Sen / Mann–Kendall trend.
     """
+    from nightlight.change.decline import detect_shrinking
     from nightlight.cities import extract_natural_cities
-    from nightlight.decline import detect_shrinking
 
     t0 = time.perf_counter()
     paths = shanghai_paths(data_dir)
@@ -415,8 +415,8 @@ def shanghai_run(data_dir: str | Path, *, params: Params = Params(), base: int =
 
 def shanghai_sensitivity(data_dir: str | Path, *, params: Params = Params(), base: int = 2013, target: int = 2016) -> pd.DataFrame:
     """Counts for fixed radiance thresholds vs head/tail, 4- vs 8-connectivity, 5 km² on/off, noise floor on/off."""
-    from nightlight.calibrate import apply_steps
     from nightlight.cities import extract_natural_cities
+    from nightlight.preprocess import apply_steps
 
     paths = shanghai_paths(data_dir)
     b0 = nightlight.open_mosaic(paths[base], chunks=None)
@@ -509,7 +509,7 @@ def crosscheck_detect_shrinking(
     coverage must give the labeling pass's sums; returns the largest differences.
     ``n`` cities spread over the id range plus the three largest are checked.
     """
-    from nightlight.decline import detect_shrinking
+    from nightlight.change.decline import detect_shrinking
 
     meta = result.attrs["nightlight"]
     _, base_light, target, _ = china_inputs(

@@ -1,0 +1,5 @@
+"""``python -m nightlight`` = the ``nightlight`` command."""
+
+from nightlight.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""City polygons: vectorised per block in pixel space, dissolved by city id.
+"""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import rasterio.errors
+import rasterio.features
+import shapely
+import shapely.affinity
+from affine import Affine
+
+from nightlight.cities.label import Components, _label_one_block
+from nightlight.kernels import label as K
+
+# rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
+# says so on every call; polygons are built in pixel coordinates on purpose (see
+# city_polygons). Filtered once here, narrowly: `warnings.catch_warnings` around each
+# call is not thread-safe, and blocks are vectorised in threads.
+
+
+def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
+    labels, *_ = _label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
+    ids = K.relabel(labels, lookup.astype(np.int32))
+    pieces = rasterio.features.shapes(ids, mask=ids > 0, connectivity=4, transform=Affine.translation(col0, row0))
+    return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]
+
+
+
+def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, shapely.Geometry]:
+    """Polygons of the cities, dissolved across blocks, in the mosaic's CRS.
+
+    ``component_city`` maps each row of ``comps.table`` to a city id (0 = not a city).
+    Only blocks that hold part of a city are vectorised.
+    """
+    plan = comps._blocks
+    src_blocks = comps._src.to_delayed()
+    task = dask.delayed(_polygon_task, pure=True)
+    tasks = []
+    nby, nbx = src_blocks.shape
+    for i in range(nby):
+        for j in range(nbx):
+            lookup = comps.block_lookup(i, j, component_city)
+            if not lookup.any():
+                continue
+            tasks.append(task(src_blocks[i, j], int(plan.row_edges[i]), int(plan.col_edges[j]), comps.grid,
+                              comps.connectivity, comps.threshold, lookup))
+    pieces: dict[int, list] = {}
+    for block_pieces in dask.compute(*tasks):
+        for cid, geom in block_pieces:
+            pieces.setdefault(cid, []).append(geom)
+    t = comps.grid.transform
+    matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
+    out = {}
+    for cid, geoms in pieces.items():
+        # Pixel-space coordinates are exact integers, so pieces from neighbouring
+        # blocks share edges exactly and dissolve without slivers.
+        merged = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
+        out[cid] = shapely.affinity.affine_transform(merged, matrix)
+    return out
+
+
+

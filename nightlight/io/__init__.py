@@ -1,0 +1,22 @@
+"""Stage 1, in: open mosaics lazily on one grid, read polygons, align grids explicitly.
+
+- :mod:`.raster` — :func:`open_mosaic` (GeoTIFF/COG, local or remote → dask-chunked
+  DataArray, nodata → NaN), :class:`WindowReader` (chunk cache for many small windows);
+- :mod:`.vector` — :func:`read_polygons` (any OGR format, validated, ids checked);
+- :mod:`.align` — :func:`align_to` (lazy block-wise reprojection, never implicit).
+"""
+
+from nightlight.io.align import align_to
+from nightlight.io.raster import DEFAULT_CHUNK, WindowReader, open_mosaic, verify_readable
+from nightlight.io.vector import ID_CANDIDATES, VectorSource, read_polygons
+
+__all__ = [
+    "DEFAULT_CHUNK",
+    "ID_CANDIDATES",
+    "VectorSource",
+    "WindowReader",
+    "align_to",
+    "open_mosaic",
+    "read_polygons",
+    "verify_readable",
+]

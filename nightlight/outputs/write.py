@@ -1,0 +1,113 @@
+"""Outputs of a decline run written safely: GeoParquet/GeoPackage/CSV tables and the bundle.
+
+Every file is written to a temporary name in the destination folder and renamed
+into place (``os.replace``, atomic on one filesystem), so an interrupted run
+leaves either the previous file or the complete new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+#: Key of the run metadata in the GeoParquet file's key-value metadata.
+METADATA_KEY = b"nightlight"
+
+
+
+# --------------------------------------------------------------------------- atomic writing
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        tmp_path.unlink()  # writers (GDAL) refuse to overwrite some formats
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def json_default(o: Any) -> Any:
+    """``json.dumps(default=...)`` for NumPy scalars/arrays and paths (anything else → str)."""
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (Path,)):
+        return str(o)
+    return str(o)
+
+
+def _plain(result: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Copy with columns every format can store (dicts/lists → JSON text)."""
+    out = result.copy()
+    for c in out.columns:
+        if c == out.geometry.name or out[c].dtype != object:
+            continue
+        if out[c].map(lambda v: isinstance(v, (dict, list, tuple))).any():
+            out[c] = out[c].map(lambda v: json.dumps(v, default=json_default, ensure_ascii=False) if v is not None else None)
+    return out
+
+
+# --------------------------------------------------------------------------- writers
+def write_geoparquet(result: gpd.GeoDataFrame, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
+    """GeoParquet with ``metadata`` (default ``result.attrs["nightlight"]``) as JSON under key ``nightlight``."""
+    import pyarrow.parquet as pq
+
+    meta = metadata if metadata is not None else result.attrs.get("nightlight", {})
+    data = _plain(result)
+    data.attrs = {}
+
+    def write(tmp: Path) -> None:
+        data.to_parquet(tmp, index=False)
+        table = pq.read_table(tmp)
+        kv = dict(table.schema.metadata or {})
+        kv[METADATA_KEY] = json.dumps(meta, default=json_default, ensure_ascii=False).encode()
+        pq.write_table(table.replace_schema_metadata(kv), tmp)
+
+    return _atomic(Path(path), write)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The run metadata stored by :func:`write_geoparquet`."""
+    import pyarrow.parquet as pq
+
+    kv = pq.read_schema(path).metadata or {}
+    return json.loads(kv[METADATA_KEY]) if METADATA_KEY in kv else {}
+
+
+def write_geopackage(result: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str = "cities") -> Path:
+    """GeoPackage (one layer)."""
+    data = _plain(result)
+    data.attrs = {}
+    return _atomic(Path(path), lambda tmp: data.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio"))
+
+
+def write_csv(result: gpd.GeoDataFrame | pd.DataFrame, path: str | os.PathLike, *, geometry: bool = False) -> Path:
+    """CSV without geometry (or with WKT when ``geometry=True``)."""
+    data = pd.DataFrame(_plain(result) if isinstance(result, gpd.GeoDataFrame) else result)
+    if isinstance(result, gpd.GeoDataFrame):
+        gname = result.geometry.name
+        if geometry:
+            data[gname] = result.geometry.to_wkt()
+        else:
+            data = data.drop(columns=gname)
+    return _atomic(Path(path), lambda tmp: data.to_csv(tmp, index=False))

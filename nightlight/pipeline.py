@@ -1,0 +1,124 @@
+"""The job, end to end: io → preprocess → cities → change → outputs.
+
+:func:`run_detect` is what ``nightlight detect`` and ``nightlight demo`` run (and what
+a batch runner runs per pair). Each phase is a small named function, so a reader
+sees the data flow in :func:`run_detect`'s body and a caller can stop after any
+phase.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import xarray as xr
+
+from nightlight._version import __version__
+from nightlight.change.decline import detect_shrinking
+from nightlight.cities.natural import extract_natural_cities
+from nightlight.cities.threshold import Threshold
+from nightlight.grid import require_same_grid
+from nightlight.io.align import align_to
+from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
+from nightlight.outputs.bundle import write_outputs
+from nightlight.preprocess.steps import apply_steps, parse_steps
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    """Parameters of one before → after run (the CLI's options, with their defaults).
+
+    Attributes
+    ----------
+    threshold_lit : float or "headtail"
+        Lit level in the mosaic's units (DN or nW/cm²/sr), or Jiang's head/tail breaks.
+    min_area_km2 : float
+        Natural cities are larger than this true (ellipsoidal) area, km² (Jiang et al. 2020: 5).
+    decline : float
+        Relative decline of total light that counts as shrinking (0.10 = 10 %).
+    connectivity : int
+        4 or 8.
+    chunks : int
+        Dask chunk edge, pixels.
+    align : str or None
+        Resample AFTER onto BEFORE's grid with this GDAL method first (never implicit).
+    preprocess : str or None
+        Calibration steps in the CLI form (:func:`nightlight.preprocess.parse_steps`).
+    """
+
+    threshold_lit: Threshold = "headtail"
+    min_area_km2: float = 5.0
+    decline: float = 0.10
+    connectivity: int = 8
+    chunks: int = DEFAULT_CHUNK
+    align: str | None = None
+    preprocess: str | None = None
+
+
+def open_pair(before: str, after: str, params: DetectParams) -> tuple[xr.DataArray, xr.DataArray]:
+    """Phase 1 (io): both mosaics, lazily."""
+    return open_mosaic(before, chunks=params.chunks), open_mosaic(after, chunks=params.chunks)
+
+
+def preprocess_pair(b: xr.DataArray, a: xr.DataArray, steps: str | None) -> tuple[xr.DataArray, xr.DataArray, list]:
+    """Phase 2 (preprocess): the same named steps on both years, recorded."""
+    if not steps:
+        return b, a, []
+    parsed = parse_steps(steps)
+    b, rec_b = apply_steps(b, parsed)
+    a, rec_a = apply_steps(a, parsed)
+    return b, a, [{"mosaic": "before", "steps": rec_b}, {"mosaic": "after", "steps": rec_a}]
+
+
+def common_grid(b: xr.DataArray, a: xr.DataArray, before: str, after: str, align: str | None) -> xr.DataArray:
+    """Phase 2b (io.align): AFTER on BEFORE's grid — resampled only when asked, else checked."""
+    if align:
+        a = align_to(a, b, resampling=align)
+    require_same_grid(b, a, names=(str(before), str(after)))
+    return a
+
+
+def run_detect(
+    before: str,
+    after: str,
+    out: str | os.PathLike,
+    *,
+    params: DetectParams | None = None,
+    **overrides: Any,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Path]]:
+    """Natural cities of BEFORE, which of them shrank by AFTER, and the output folder.
+
+    Parameters
+    ----------
+    before, after : str
+        Paths or URLs of the two mosaics.
+    out : path
+        Output folder (``cities.parquet``, ``summary.csv``, ``map.png``, ``histogram.png``).
+    params : DetectParams, optional
+        Run parameters; keyword ``overrides`` (e.g. ``decline=0.2``) replace single fields.
+
+    Returns
+    -------
+    (result, cities, paths)
+        The per-city decline table, the natural cities of BEFORE, and the written files.
+    """
+    p = DetectParams(**{**asdict(params or DetectParams()), **overrides})
+    b, a = open_pair(before, after, p)
+    b, a, steps_record = preprocess_pair(b, a, p.preprocess)
+    a = common_grid(b, a, before, after, p.align)
+    cities = extract_natural_cities(b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity)
+    result = detect_shrinking(cities[["city_id", "area_km2", "geometry"]], b, a, threshold=p.decline, id_column="city_id")
+    metadata = {
+        "command": "detect",
+        "before": str(before),
+        "after": str(after),
+        "natural_cities": cities.attrs.get("nightlight", {}),
+        "decline_threshold": p.decline,
+        "align": p.align,
+        "preprocess": steps_record,
+        "nightlight_version": __version__,
+    }
+    return result, cities, write_outputs(result, out, metadata=metadata)

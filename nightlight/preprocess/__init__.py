@@ -1,0 +1,38 @@
+"""Stage 2: make brightness comparable across years and sensors (METHOD.md, "Cross-sensor calibration").
+
+- :mod:`.units` — DN vs radiance checks;
+- :mod:`.dmsp` — DMSP-OLS satellite-year inter-calibration from published tables;
+- :mod:`.calibration` — fitted ``target ≈ f(source)`` calibrations (:class:`Calibration`);
+- :mod:`.harmonize` — DMSP ↔ VIIRS harmonisation (Li et al. 2020);
+- :mod:`.denoise` — VIIRS negatives, noise floor, outliers, background, flares;
+- :mod:`.composite` — monthly → annual composites;
+- :mod:`.steps` — the registry of named steps (``--preprocess``, ``detect_shrinking(preprocess=)``).
+
+``nightlight.calibrate`` (the old module name) is this package.
+"""
+
+from nightlight._backend import map_pixels
+from nightlight.preprocess import composite, denoise, harmonize
+from nightlight.preprocess.dmsp import calibration_steps, coefficients, intercalibrate
+from nightlight.preprocess.calibration import MODELS_FIT, Calibration, fit
+from nightlight.preprocess.steps import STEP_NAMES, apply_steps, parse_steps
+from nightlight.preprocess.units import DMSP_MAX_DN, check_dn, check_radiance
+
+__all__ = [
+    "DMSP_MAX_DN",
+    "MODELS_FIT",
+    "STEP_NAMES",
+    "Calibration",
+    "apply_steps",
+    "calibration_steps",
+    "check_dn",
+    "check_radiance",
+    "coefficients",
+    "composite",
+    "denoise",
+    "fit",
+    "harmonize",
+    "intercalibrate",
+    "map_pixels",
+    "parse_steps",
+]

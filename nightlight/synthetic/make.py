@@ -1,0 +1,181 @@
+""":func:`make_world`: build a synthetic world with planted shrinking cities.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+from nightlight.errors import CatalogError, NightlightError
+from nightlight.kernels import synth as K
+from nightlight.synthetic.model import (
+    _SENSORS,
+    CHANGE_RANGES,
+    CITY_DENSITY_PER_KM2,
+    DEFAULT_BOUNDS,
+    LIT_THRESHOLD,
+    MAX_DEFAULT_CITIES,
+    MIN_CITY_AREA_KM2,
+    RESOLUTION,
+    SHRINK_THRESHOLD,
+    UNITS,
+    Sensor,
+    _box_area_km2,
+    _chunk_pair,
+    _city_matrix,
+    _draw_catalogue,
+    _grid_for,
+    _key,
+    _Model,
+    _plant_changes,
+    _progress,
+)
+from nightlight.synthetic.world import World
+
+
+# ---------------------------------------------------------------------- building
+def make_world(
+    *,
+    seed: int = 0,
+    sensor: Sensor = "viirs",
+    bounds: tuple[float, float, float, float] = DEFAULT_BOUNDS,
+    n_cities: int | None = None,
+    n_flares: int | None = None,
+    years: Iterable[int] = (2013, 2016),
+    chunks: int | tuple[int, int] = 2048,
+    shares: tuple[float, float, float] = (0.3, 0.4, 0.3),
+    n_near_boundary: int = 0,
+) -> World:
+    """Build a deterministic synthetic world with planted shrinking cities.
+
+    Parameters
+    ----------
+    seed : int
+        Everything (catalogue, changes, noise) is a pure function of it.
+    sensor : {"viirs", "dmsp"}
+        VIIRS-like 15″ radiance (nW/cm²/sr) or DMSP-like 30″ DN (0–63).
+    bounds : (lon0, lat0, lon1, lat1)
+        Degrees, EPSG:4326; must fall on the sensor's grid (multiples of 15″ or
+        30″ from −180/90). Default: a 4° × 3° box at 44–47°N.
+        ``(-180, -65, 180, 75)`` is the global VNL/DMSP extent.
+    n_cities : int, optional
+        Planted cities (excluding flares); default ``1.5e-3 per km²`` of the box,
+        at most 20,000. Fewer are placed if the box is full (a warning says so).
+    n_flares : int, optional
+        Gas-flare points; default one per 35,000 km², between 2 and 500.
+    years : iterable of int
+        ≥ 2 distinct years; the first is the base year, changes go first → last.
+    chunks : int or (int, int)
+        Default dask chunk shape of the mosaics (pixels).
+    shares : (shrinking, stable, growing)
+        Fractions of planted kinds.
+    n_near_boundary : int
+        Cities whose planted change is in −13 %…−7 %, near the −10 % decision
+        boundary (none by default, so a correct detector reaches ~100 %).
+
+    Returns
+    -------
+    World
+    """
+    if sensor not in _SENSORS:
+        raise CatalogError(f"sensor={sensor!r} is not a synthetic sensor; use one of {sorted(_SENSORS)}.")
+    if not (isinstance(seed, (int, np.integer)) and 0 <= int(seed) < 2**63):
+        raise NightlightError(f"seed={seed!r}: give an int in [0, 2**63).")
+    years_t = tuple(sorted({int(y) for y in years}))
+    if len(years_t) < 2:
+        raise NightlightError(f"years={tuple(years)!r}: need at least two distinct years (a base year and a later one).")
+    if abs(sum(shares) - 1.0) > 1e-9 or min(shares) < 0:
+        raise NightlightError(f"shares={shares!r}: three non-negative fractions (shrinking, stable, growing) summing to 1.")
+    res = RESOLUTION[sensor]
+    grid, origin = _grid_for(bounds, res, sensor)
+    lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
+    area_km2 = _box_area_km2(lon0, lat0, lon1, lat1)
+    if n_cities is None:
+        n_cities = int(min(round(CITY_DENSITY_PER_KM2 * area_km2), MAX_DEFAULT_CITIES))
+    if n_flares is None:
+        n_flares = int(min(max(round(area_km2 / 35_000.0), 2), 500))
+    if n_cities < 0 or n_flares < 0 or n_near_boundary < 0 or n_near_boundary > n_cities:
+        raise NightlightError(
+            f"n_cities={n_cities}, n_flares={n_flares}, n_near_boundary={n_near_boundary}: "
+            "counts must be ≥ 0 and n_near_boundary ≤ n_cities."
+        )
+
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    cat = _draw_catalogue(rng, n_cities, n_flares)
+    # place largest first: discs cover both sensors' supports, so one seed gives the
+    # same cities to a VIIRS and a DMSP world
+    order = np.argsort(-cat["disc_km"], kind="stable")
+    for k in cat:
+        cat[k] = cat[k][order]
+    lon, lat, placed = K.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
+    if not placed.all():
+        warnings.warn(
+            f"make_world: only {int(placed.sum())} of {placed.size} cities fit in bounds={bounds} without "
+            "touching; pass a smaller n_cities or larger bounds.",
+            stacklevel=2,
+        )
+    keep = np.flatnonzero(placed)
+    for k in cat:
+        cat[k] = cat[k][keep]
+    cat["lon"], cat["lat"] = lon[keep], lat[keep]
+    # ids in reading order (north-west first) so they are stable and easy to eyeball
+    reorder = np.lexsort((cat["lon"], -cat["lat"]))
+    for k in cat:
+        cat[k] = cat[k][reorder]
+    n = cat["lon"].size
+
+    # the planted kind is implied by the planted change; the reported kind follows the
+    # true change (they differ only for saturated DMSP cities that cannot show growth)
+    _, planted = _plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
+    progress = _progress(rng, n, len(years_t))
+    s = _SENSORS[sensor]
+    model = _Model(
+        code=K.VIIRS if sensor == "viirs" else K.DMSP, res=res, threshold=LIT_THRESHOLD[sensor],
+        background=s["background"], sigma0=s["sigma0"], sigma_rel=s["sigma_rel"], gain=s["gain"], x0=s["x0"],
+    )
+    cities = _city_matrix(cat, sensor)
+    factors, changes, lit_px, lit_area, base_sum = K.city_truth(
+        cities, res, model.code, model.threshold, model.background, model.gain, model.x0,
+        planted, progress, 10.0,
+    )
+    true_change = changes[:, -1]
+    kind = np.where(
+        true_change <= SHRINK_THRESHOLD, "shrinking", np.where(true_change >= CHANGE_RANGES["growing"][0], "growing", "stable")
+    )
+    truth = pd.DataFrame(
+        {
+            "city_id": np.arange(1, n + 1, dtype=np.int64),
+            "lon": cat["lon"],
+            "lat": cat["lat"],
+            "radius_km": cat["radius_km"],
+            "semi_major_km": cat["a_km"],
+            "semi_minor_km": cat["b_km"],
+            "angle_deg": np.degrees(cat["theta"]),
+            "peak": cat["peak"],
+            "is_flare": cat["is_flare"],
+            "planted_change": planted,
+            "true_change": true_change,
+            "kind": pd.Categorical(kind, categories=["shrinking", "stable", "growing"]),
+            "lit_px": lit_px,
+            "lit_area_km2": lit_area,
+            "base_light": base_sum,
+            "expected_natural_city": lit_area > MIN_CITY_AREA_KM2,
+        }
+    )
+    for t, y in enumerate(years_t):
+        truth[f"factor_{y}"] = factors[:, t]
+    for t, y in enumerate(years_t):
+        truth[f"change_{y}"] = changes[:, t]
+    truth.attrs.update({"sensor": sensor, "seed": int(seed), "years": list(years_t), "lit_threshold": model.threshold,
+                        "units": UNITS[sensor], "min_area_km2": MIN_CITY_AREA_KM2})
+    return World(
+        seed=int(seed), sensor=sensor, years=years_t, grid=grid, truth=truth, lit_threshold=model.threshold,
+        chunks=_chunk_pair(chunks), _model=model, _cities=cities, _factors=factors, _origin=origin,
+    )
+
+
+

@@ -1,0 +1,297 @@
+"""Sensor models and the city catalogue of the synthetic world (constants, draws, analytic truth).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import rasterio
+import rasterio.crs
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+from affine import Affine
+
+from nightlight.errors import GridMismatchError, NightlightError
+from nightlight.grid import Grid
+from nightlight.kernels import synth as K
+
+if TYPE_CHECKING:
+    from nightlight.synthetic.world import World
+
+
+Sensor = Literal["viirs", "dmsp"]
+
+#: Pixel size (degrees) of each sensor's global grid: 15″ VIIRS, 30″ DMSP.
+RESOLUTION = {"viirs": 1.0 / 240.0, "dmsp": 1.0 / 120.0}
+#: Default lit threshold of each sensor (nW/cm²/sr for VIIRS, DN for DMSP).
+LIT_THRESHOLD = {"viirs": 5.0, "dmsp": 20.0}
+UNITS = {"viirs": "nW/cm2/sr", "dmsp": "DN"}
+#: Natural-city minimum area (km²), Jiang, Zhai, Meng & Long 2020.
+MIN_CITY_AREA_KM2 = 5.0
+#: Cities whose lit area could fall in this range (km²) given the noise are redrawn.
+AREA_BAND_KM2 = (3.5, 7.5)
+
+#: Default region: a 4° × 3° box at mid-latitude (960 × 720 px at 15″, ~103,000 km²).
+DEFAULT_BOUNDS = (10.0, 44.0, 14.0, 47.0)
+#: Cities per km² when ``n_cities`` is not given (~155 in the default box) …
+CITY_DENSITY_PER_KM2 = 1.5e-3
+#: … capped for big regions: the globe gets 20,000 cities (the DMSP-era global
+#: study counted ~16,000 natural cities).
+MAX_DEFAULT_CITIES = 20_000
+
+# Sensor characters (see module docstring).
+_VIIRS = dict(background=0.2, sigma0=0.3, sigma_rel=0.02, gain=0.0, x0=1.0, bloom=1.0, flare_bloom=1.0, edge_w=0.25)
+_DMSP = dict(background=0.0, sigma0=0.5, sigma_rel=0.0, gain=14.0, x0=1.0, bloom=1.3, flare_bloom=2.5, edge_w=0.4)
+_SENSORS = {"viirs": _VIIRS, "dmsp": _DMSP}
+_FLARE_RHO_MAX = 3.5
+_FLARE_A_KM = 0.35  # Gaussian σ = a/√2 ≈ 0.25 km
+
+#: Planted change ranges by kind (relative change of total light).
+CHANGE_RANGES = {"shrinking": (-0.50, -0.15), "stable": (-0.04, 0.04), "growing": (0.05, 0.60)}
+NEAR_BOUNDARY_RANGE = (-0.13, -0.07)
+SHRINK_THRESHOLD = -0.10
+
+#: Normal quantile table of the noise kernel (built once, 33 kB).
+_NORMAL_TABLE = K.normal_table()
+
+
+@dataclass(frozen=True)
+class _Model:
+    """Sensor constants handed to the kernels."""
+
+    code: int
+    res: float
+    threshold: float
+    background: float
+    sigma0: float
+    sigma_rel: float
+    gain: float
+    x0: float
+
+
+
+
+def _key(seed: int, year: int, stream: int) -> np.uint64:
+    # np.uint64 so the kernels always see an unsigned key (a Python int above 2**63
+    # would not fit numba's int64, one below would make uint64 arithmetic float64)
+    return np.uint64(K.stream_key(seed, year, stream))
+
+
+def _grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
+    try:
+        lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise GridMismatchError(f"bounds={bounds!r}: expected (lon0, lat0, lon1, lat1) in degrees.") from None
+    if not (-180.0 <= lon0 < lon1 <= 180.0 and -90.0 <= lat0 < lat1 <= 90.0):
+        raise GridMismatchError(
+            f"bounds={bounds!r}: need -180 <= lon0 < lon1 <= 180 and -90 <= lat0 < lat1 <= 90 (degrees, EPSG:4326)."
+        )
+    idx = []
+    for v, o in ((lon0, -180.0), (lat1, 90.0), (lon1, -180.0), (lat0, 90.0)):
+        q = abs(v - o) / res
+        if abs(q - round(q)) > 1e-6:
+            step = "15″ (1/240°)" if sensor == "viirs" else "30″ (1/120°)"
+            raise GridMismatchError(
+                f"bounds={bounds!r}: {v} is not on the {sensor} grid ({step} pixels from -180°/90°). "
+                f"Fix: round the bounds to multiples of {res:.9g}°, e.g. whole or half degrees."
+            )
+        idx.append(int(round(q)))
+    col0, row0, col1, row1 = idx
+    transform = Affine(res, 0.0, -180.0 + col0 * res, 0.0, -res, 90.0 - row0 * res)
+    grid = Grid(crs=rasterio.crs.CRS.from_epsg(4326), transform=transform, shape=(row1 - row0, col1 - col0))
+    return grid, (row0, col0)
+
+
+def _box_area_km2(lon0, lat0, lon1, lat1) -> float:
+    r = K.R_AUTHALIC_KM
+    return r * r * math.radians(lon1 - lon0) * (math.sin(math.radians(lat1)) - math.sin(math.radians(lat0)))
+
+
+def _draw_catalogue(rng: np.random.Generator, n_cities: int, n_flares: int) -> dict[str, np.ndarray]:
+    """Sensor-independent city parameters, redrawn where a lit area is near 5 km²."""
+    n = n_cities + n_flares
+    is_flare = np.zeros(n, bool)
+    is_flare[n_cities:] = True
+    cat = {
+        "is_flare": is_flare,
+        "radius_km": np.zeros(n), "aspect": np.ones(n), "theta": np.zeros(n), "core": np.ones(n),
+        "core_s": np.ones(n), "peak": np.zeros(n),
+    }
+
+    def draw(idx: np.ndarray) -> None:
+        m = idx.size
+        fl = is_flare[idx]
+        # truncated Pareto, alpha = 2, on [1.5, 25] km
+        rmin, rmax, alpha = 1.5, 25.0, 2.0
+        u = rng.random(m)
+        r = rmin * (1.0 - u * (1.0 - (rmin / rmax) ** alpha)) ** (-1.0 / alpha)
+        aspect = rng.uniform(1.0, 1.5, m)
+        theta = rng.uniform(0.0, math.pi, m)
+        core = rng.uniform(0.45, 0.8, m)
+        core_s = rng.uniform(0.25, 0.4, m)
+        peak = np.minimum(12.0 * (r / rmin) ** 0.5 * rng.lognormal(0.0, 0.6, m), 1000.0)
+        flare_peak = np.clip(rng.lognormal(math.log(400.0), 0.5, m), 150.0, 1500.0)
+        cat["radius_km"][idx] = np.where(fl, _FLARE_A_KM, r)
+        cat["aspect"][idx] = np.where(fl, 1.0, aspect)
+        cat["theta"][idx] = np.where(fl, 0.0, theta)
+        cat["core"][idx] = np.where(fl, 1.0, core)
+        cat["core_s"][idx] = np.where(fl, 1.0, core_s)
+        cat["peak"][idx] = np.where(fl, flare_peak, peak)
+
+    todo = np.arange(n)
+    for _ in range(200):
+        draw(todo)
+        sub = {k: v[todo] for k, v in cat.items()}
+        bad = np.zeros(todo.size, bool)
+        for sensor in _SENSORS:
+            # the noisy extent lies between the lit ellipses at threshold ± ~3σ of
+            # the noise: redraw when that range of areas can straddle 5 km²
+            lo_t, hi_t = _threshold_band(sensor)
+            bad |= (_analytic_lit_area(sub, sensor, hi_t) < AREA_BAND_KM2[1]) & (
+                _analytic_lit_area(sub, sensor, lo_t) > AREA_BAND_KM2[0]
+            )
+        todo = todo[bad]
+        if todo.size == 0:
+            break
+    cat["a_km"] = cat["radius_km"] * np.sqrt(cat["aspect"])
+    cat["b_km"] = cat["radius_km"] / np.sqrt(cat["aspect"])
+    disc = np.maximum(_support_km(cat, "viirs"), _support_km(cat, "dmsp"))
+    cat["disc_km"] = disc * 1.03 + 0.5  # half of the >= 1 km gap between two discs
+    return cat
+
+
+def _edge_w(cat, sensor):
+    return np.where(cat["is_flare"], 0.5, _SENSORS[sensor]["edge_w"])
+
+
+def _rho_max(cat, sensor):
+    return np.where(cat["is_flare"], _FLARE_RHO_MAX, 1.0 + _SENSORS[sensor]["edge_w"])
+
+
+def _bloom(cat, sensor):
+    s = _SENSORS[sensor]
+    return np.where(cat["is_flare"], s["flare_bloom"], s["bloom"])
+
+
+def _support_km(cat, sensor):
+    a = cat["radius_km"] * np.sqrt(cat["aspect"])
+    return a * _bloom(cat, sensor) * _rho_max(cat, sensor)
+
+
+def _threshold_band(sensor: str) -> tuple[float, float]:
+    """Thresholds (sensor units) ~3σ of the pixel noise below and above the lit threshold."""
+    s, t = _SENSORS[sensor], LIT_THRESHOLD[sensor]
+    d = 3.0 * (s["sigma0"] + s["sigma_rel"] * t) + (0.5 if sensor == "dmsp" else 0.0)  # + DN rounding
+    return t - d, t + d
+
+
+def _light_needed(sensor: str, threshold: float) -> float:
+    """City light (above background) at which a pixel's noiseless value reaches ``threshold``."""
+    s = _SENSORS[sensor]
+    if sensor == "viirs":
+        return threshold - s["background"]
+    return s["x0"] * math.expm1(threshold / s["gain"])
+
+
+def _analytic_lit_area(cat: dict, sensor: str, threshold: float | None = None) -> np.ndarray:
+    """Continuous base-year lit area (km²): the ellipse rho <= rho_T, by bisection on rho."""
+    t = LIT_THRESHOLD[sensor] if threshold is None else threshold
+    need = _light_needed(sensor, t) / cat["peak"]
+    rho_t = K.lit_rhos(need, cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor).astype(float),
+                       _rho_max(cat, sensor).astype(float))
+    a = cat["radius_km"] * np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
+    b = cat["radius_km"] / np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
+    return math.pi * a * b * rho_t**2
+
+
+def _plant_changes(rng, is_flare, shares, n_near_boundary):
+    n = is_flare.size
+    kinds = np.array(["shrinking", "stable", "growing"])
+    kind = kinds[rng.choice(3, size=n, p=np.asarray(shares, float))]
+    planted = np.empty(n)
+    for k in kinds:
+        sel = kind == k
+        planted[sel] = rng.uniform(*CHANGE_RANGES[k], size=int(sel.sum()))
+    if n_near_boundary:
+        near = rng.choice(np.flatnonzero(~is_flare), size=n_near_boundary, replace=False)
+        planted[near] = rng.uniform(*NEAR_BOUNDARY_RANGE, size=n_near_boundary)
+    return kind, planted
+
+
+def _progress(rng, n: int, n_years: int) -> np.ndarray:
+    """Monotone-ish progress 0 → 1 over the years: t^γ plus a small wiggle."""
+    t = np.linspace(0.0, 1.0, n_years)
+    gamma = rng.uniform(0.7, 1.4, n)[:, None]
+    p = t[None, :] ** gamma
+    if n_years > 2:
+        p[:, 1:-1] += rng.normal(0.0, 0.03, (n, n_years - 2))
+    p[:, 0], p[:, -1] = 0.0, 1.0
+    return np.ascontiguousarray(p)
+
+
+def _city_matrix(cat: dict, sensor: str) -> np.ndarray:
+    n = cat["lon"].size
+    c = np.zeros((n, K.N_CITY_COLS))
+    bloom = _bloom(cat, sensor)
+    c[:, K.C_LON] = cat["lon"]
+    c[:, K.C_LAT] = cat["lat"]
+    c[:, K.C_COS] = np.cos(cat["theta"])
+    c[:, K.C_SIN] = np.sin(cat["theta"])
+    c[:, K.C_INV_A] = 1.0 / (cat["a_km"] * bloom)
+    c[:, K.C_INV_B] = 1.0 / (cat["b_km"] * bloom)
+    c[:, K.C_CORE] = cat["core"]
+    c[:, K.C_INV_S] = 1.0 / cat["core_s"]
+    c[:, K.C_EDGE_W] = _edge_w(cat, sensor)
+    c[:, K.C_RHO_MAX] = _rho_max(cat, sensor)
+    c[:, K.C_AMP] = cat["peak"]
+    c[:, K.C_SUPPORT_KM] = _support_km(cat, sensor)
+    c[:, K.C_KMX] = K.KM_PER_DEG_LON * np.cos(np.radians(cat["lat"]))
+    return c
+
+
+def _city_windows(cities: np.ndarray, res: float):
+    """Vectorized twin of ``K.city_window`` (global pixel rows/cols of each support)."""
+    r_km = cities[:, K.C_SUPPORT_KM]
+    lat = cities[:, K.C_LAT]
+    dlat = r_km / K.KM_PER_DEG_LAT
+    dlon = r_km / cities[:, K.C_KMX]
+    row0 = np.floor((90.0 - (lat + dlat)) / res) - 1
+    row1 = np.ceil((90.0 - (lat - dlat)) / res) + 1
+    col0 = np.floor((cities[:, K.C_LON] - dlon + 180.0) / res) - 1
+    col1 = np.ceil((cities[:, K.C_LON] + dlon + 180.0) / res) + 1
+    return row0, row1, col0, col1
+
+
+def _render(grow0, gcol0, h, w, model: _Model, cities, key, noise) -> np.ndarray:
+    return K.render_chunk(
+        grow0, gcol0, h, w, model.res, cities, model.code, key, noise,
+        model.background, model.sigma0, model.sigma_rel, model.gain, model.x0, _NORMAL_TABLE,
+    )
+
+
+def _chunk_pair(chunks) -> tuple[int, int]:
+    if isinstance(chunks, (int, np.integer)):
+        chunks = (int(chunks), int(chunks))
+    try:
+        ch = (int(chunks[0]), int(chunks[1]))
+    except (TypeError, ValueError, IndexError):
+        raise NightlightError(f"chunks={chunks!r}: give an int or a (rows, cols) pair of positive ints.") from None
+    if min(ch) < 1:
+        raise NightlightError(f"chunks={chunks!r}: chunk edges must be positive.")
+    return ch
+
+
+def _splits(n: int, step: int) -> tuple[int, ...]:
+    full, rest = divmod(n, step)
+    return (step,) * full + ((rest,) if rest else ())
+
+
+def _token(world: World, year: int, noise: bool, ch) -> str:
+    from dask.base import tokenize
+
+    return tokenize(world.seed, world.sensor, world.grid.transform, world.grid.shape, year, noise, ch,
+                    world._cities, world._factors)
+
+
