@@ -107,7 +107,12 @@ def main() -> None:
         ("smooth121 (NaN-aware 3×3)", lambda: kr.smooth121(rad, out), np_smooth, n * n),
         ("clean_radiance", lambda: kd.clean_radiance(rad, kd.NEG_ZERO, 0.6, 300.0, out), np_clean, n * n),
         ("data_range3x3 (NumPy: max−min filters, not NaN-aware)", lambda: kd.data_range3x3(rad, out), np_range, n * n),
-        ("composite (12 months, mean+median)", lambda: kcomp.composite(mrad, mcnt, 1, o1, o2, o3), np_composite, nt * (n // 4) ** 2),
+        (
+            "composite (12 months, mean+median)",
+            lambda: kcomp.composite(mrad, mcnt, 1, o1, o2, o3),
+            np_composite,
+            nt * (n // 4) ** 2,
+        ),
     ]
     print(f"# nightlight calibration kernels, {n}×{n} float32 (composite: 12×{n // 4}×{n // 4}), best of {a.repeat}\n")
     print("| kernel | kernel Mpx/s | NumPy/scipy Mpx/s | ratio (NumPy time / kernel time) |")
@@ -126,15 +131,19 @@ def main() -> None:
     m = a.path_size
     big = rng.lognormal(0.5, 1.5, (m, m)).astype(np.float32)
     v = 1 / 240
-    da = xr.DataArray(big, dims=("y", "x"), coords={"y": 40 - (np.arange(m) + 0.5) * v, "x": 100 + (np.arange(m) + 0.5) * v})
+    da = xr.DataArray(
+        big, dims=("y", "x"), coords={"y": 40 - (np.arange(m) + 0.5) * v, "x": 100 + (np.arange(m) + 0.5) * v}
+    )
     da = da.rio.write_crs("EPSG:4326").rio.write_transform(Affine(v, 0, 100, 0, -v, 40)).chunk({"y": 1024, "x": 1024})
     with dask.config.set(scheduler="threads"):
         prepare_viirs(da.isel(y=slice(0, 256), x=slice(0, 256))).compute()  # warm-up
         t0 = time.perf_counter()
         res = prepare_viirs(da).compute()
         dt = time.perf_counter() - t0
-    print(f"\nblur (σ=2, truncate 2.5, map_overlap depth 5) + log1p + 15″→30″ (centres) on {m}×{m} float32, "
-          f"chunks 1024, dask threads: {m * m / dt / 1e6:.1f} Mpx/s of 15″ input ({dt:.2f} s; output {res.shape}).")
+    print(
+        f"\nblur (σ=2, truncate 2.5, map_overlap depth 5) + log1p + 15″→30″ (centres) on {m}×{m} float32, "
+        f"chunks 1024, dask threads: {m * m / dt / 1e6:.1f} Mpx/s of 15″ input ({dt:.2f} s; output {res.shape})."
+    )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

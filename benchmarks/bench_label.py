@@ -79,10 +79,16 @@ def part_scipy(side: int) -> dict:
     assert np.allclose(comps.table["light"].to_numpy(), sums, rtol=1e-6)
     mpx = arr.size / 1e6
     return {
-        "part": "scipy", "shape": list(arr.shape), "components": int(n),
-        "scipy_s": round(t_scipy, 3), "scipy_label_only_s": round(t_label_only, 3), "ours_s": round(best, 3),
-        "scipy_mpx_s": round(mpx / t_scipy, 1), "ours_mpx_s": round(mpx / best, 1),
-        "ratio_vs_scipy": round(t_scipy / best, 2), "ratio_vs_scipy_label_only": round(t_label_only / best, 2),
+        "part": "scipy",
+        "shape": list(arr.shape),
+        "components": int(n),
+        "scipy_s": round(t_scipy, 3),
+        "scipy_label_only_s": round(t_label_only, 3),
+        "ours_s": round(best, 3),
+        "scipy_mpx_s": round(mpx / t_scipy, 1),
+        "ours_mpx_s": round(mpx / best, 1),
+        "ratio_vs_scipy": round(t_scipy / best, 2),
+        "ratio_vs_scipy_label_only": round(t_label_only / best, 2),
         "peak_rss_mb": round(peak_rss_mb()),
     }
 
@@ -112,10 +118,15 @@ def part_daskimage(side: int) -> dict:
     assert len(comps.table) == n
     mpx = arr.size / 1e6
     return {
-        "part": "daskimage", "shape": list(arr.shape), "components": n,
-        "dask_image_s": round(t_di, 3), "ours_s": round(t_ours, 3),
-        "dask_image_mpx_s": round(mpx / t_di, 1), "ours_mpx_s": round(mpx / t_ours, 1),
-        "ratio_vs_dask_image": round(t_di / t_ours, 1), "peak_rss_mb": round(peak_rss_mb()),
+        "part": "daskimage",
+        "shape": list(arr.shape),
+        "components": n,
+        "dask_image_s": round(t_di, 3),
+        "ours_s": round(t_ours, 3),
+        "dask_image_mpx_s": round(mpx / t_di, 1),
+        "ours_mpx_s": round(mpx / t_ours, 1),
+        "ratio_vs_dask_image": round(t_di / t_ours, 1),
+        "peak_rss_mb": round(peak_rss_mb()),
     }
 
 
@@ -135,10 +146,18 @@ def part_global(chunk: int, polygons: bool = False) -> dict:
     t_run = time.perf_counter() - t
     expected = int((world.truth["expected_natural_city"] & ~world.truth["is_flare"]).sum())
     return {
-        "part": "global", "shape": list(mosaic.shape), "gpx": round(mosaic.size / 1e9, 2), "chunk": chunk, "polygons": polygons,
-        "planted_cities": int(len(world.truth)), "expected_natural_cities": expected,
-        "natural_cities": int(len(cities)), "build_s": round(t_build, 2), "run_s": round(t_run, 1),
-        "mpx_s": round(mosaic.size / 1e6 / t_run, 1), "peak_rss_mb": round(peak_rss_mb()),
+        "part": "global",
+        "shape": list(mosaic.shape),
+        "gpx": round(mosaic.size / 1e9, 2),
+        "chunk": chunk,
+        "polygons": polygons,
+        "planted_cities": int(len(world.truth)),
+        "expected_natural_cities": expected,
+        "natural_cities": int(len(cities)),
+        "build_s": round(t_build, 2),
+        "run_s": round(t_run, 1),
+        "mpx_s": round(mosaic.size / 1e6 / t_run, 1),
+        "peak_rss_mb": round(peak_rss_mb()),
         "targets": "run_s <= 600, peak_rss_mb <= 8000",
     }
 
@@ -153,12 +172,25 @@ def main() -> None:
     args = ap.parse_args()
     if args.part == "all":
         for part in ("scipy", "daskimage", "global"):
-            cmd = [sys.executable, __file__, "--part", part, "--side", str(args.side),
-                   "--di-side", str(args.di_side), "--chunk", str(args.chunk)] + (["--polygons"] if args.polygons else [])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--part",
+                part,
+                "--side",
+                str(args.side),
+                "--di-side",
+                str(args.di_side),
+                "--chunk",
+                str(args.chunk),
+            ] + (["--polygons"] if args.polygons else [])
             subprocess.run(cmd, check=True)
         return
-    result = {"scipy": lambda: part_scipy(args.side), "daskimage": lambda: part_daskimage(args.di_side),
-              "global": lambda: part_global(args.chunk, args.polygons)}[args.part]()
+    result = {
+        "scipy": lambda: part_scipy(args.side),
+        "daskimage": lambda: part_daskimage(args.di_side),
+        "global": lambda: part_global(args.chunk, args.polygons),
+    }[args.part]()
     print(json.dumps(result), flush=True)
 
 

@@ -40,8 +40,21 @@ def make_data(out: Path, size: int, n: int, seed: int = 0) -> tuple[Path, Path]:
     t = Affine(RES, 0, 100.0, 0, -RES, 45.0)
     if not tif.exists():
         rng = np.random.default_rng(seed)
-        with rasterio.open(tif, "w", driver="GTiff", height=size, width=size, count=1, dtype="float32",
-                           crs="EPSG:4326", transform=t, nodata=np.nan, tiled=True, blockxsize=512, blockysize=512) as dst:
+        with rasterio.open(
+            tif,
+            "w",
+            driver="GTiff",
+            height=size,
+            width=size,
+            count=1,
+            dtype="float32",
+            crs="EPSG:4326",
+            transform=t,
+            nodata=np.nan,
+            tiled=True,
+            blockxsize=512,
+            blockysize=512,
+        ) as dst:
             step = 2048
             for r0 in range(0, size, step):
                 h = min(step, size - r0)
@@ -85,8 +98,10 @@ def run_tool(tool: str, tif: str, polys: str, out: str, repeat: str = "3") -> No
         if tool == "rasterstats":
             from rasterstats import zonal_stats as rs_zonal
 
-            return np.array([s["sum"] if s["sum"] is not None else np.nan
-                             for s in rs_zonal(g, tif, stats=["sum"], nodata=np.nan)], dtype=float)
+            return np.array(
+                [s["sum"] if s["sum"] is not None else np.nan for s in rs_zonal(g, tif, stats=["sum"], nodata=np.nan)],
+                dtype=float,
+            )
         raise SystemExit(f"unknown tool {tool!r}")
 
     # imports, library start-up and JIT (numba cache load) are paid once: time them apart
@@ -107,7 +122,18 @@ def run_tool(tool: str, tif: str, polys: str, out: str, repeat: str = "3") -> No
     secs = float(np.median(times))
     np.save(out + ".npy", sums)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    Path(out + ".json").write_text(json.dumps({"tool": tool, "seconds": secs, "all_seconds": times, "measured_polygons": len(gdf), "warmup_seconds": warm, "peak_rss_mib": peak_mib}))
+    Path(out + ".json").write_text(
+        json.dumps(
+            {
+                "tool": tool,
+                "seconds": secs,
+                "all_seconds": times,
+                "measured_polygons": len(gdf),
+                "warmup_seconds": warm,
+                "peak_rss_mib": peak_mib,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -117,8 +143,12 @@ def main() -> None:
     ap.add_argument("--tools", default="nightlight,nightlight-centre,exactextract,rasterstats")
     ap.add_argument("--workdir", default="/tmp/nightlight-bench-zonal")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per tool, median reported (rasterstats: 1)")
-    ap.add_argument("--rasterstats-n", type=int, default=1000,
-                    help="polygons rasterstats is timed on, its time scaled to all (0 = all; all 10k take ~1-2 min and ~9 GB)")
+    ap.add_argument(
+        "--rasterstats-n",
+        type=int,
+        default=1000,
+        help="polygons rasterstats is timed on, its time scaled to all (0 = all; all 10k take ~1-2 min and ~9 GB)",
+    )
     ap.add_argument("--_run", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._run:
@@ -128,8 +158,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tif, polys = make_data(work, args.size, args.n)
-    print(f"data: {args.size}x{args.size} px ({args.size**2 / 1e6:.0f} Mpx), {args.n} polygons, "
-          f"prepared in {time.perf_counter() - t0:.1f} s ({tif})")
+    print(
+        f"data: {args.size}x{args.size} px ({args.size**2 / 1e6:.0f} Mpx), {args.n} polygons, "
+        f"prepared in {time.perf_counter() - t0:.1f} s ({tif})"
+    )
     # warm the numba cache so compile time is not counted
     subprocess.run([sys.executable, "-c", "import nightlight.kernels.zonal"], check=True)
     results = {}
@@ -140,12 +172,16 @@ def main() -> None:
         env = {**os.environ, "GDAL_CACHEMAX": "256"}
         if tool == "rasterstats":
             env["NL_BENCH_SUBSET"] = str(args.rasterstats_n)
-        subprocess.run([sys.executable, __file__, "--_run", tool, str(tif), str(polys), out, str(rep)], check=True, env=env)
+        subprocess.run(
+            [sys.executable, __file__, "--_run", tool, str(tif), str(polys), out, str(rep)], check=True, env=env
+        )
         info = json.loads(Path(out + ".json").read_text())
         info["sums"] = np.load(out + ".npy")
         results[tool] = info
     base = results.get("exactextract")
-    print(f"{'tool':<18} {'median s':>8} {'warm-up s':>9} {'× exactextract':>15} {'peak RSS MiB':>13} {'median |Δ| vs exactextract':>27}")
+    print(
+        f"{'tool':<18} {'median s':>8} {'warm-up s':>9} {'× exactextract':>15} {'peak RSS MiB':>13} {'median |Δ| vs exactextract':>27}"
+    )
     for tool, info in results.items():
         ratio = base["seconds"] / info["seconds"] if base else float("nan")
         if base:
@@ -156,11 +192,19 @@ def main() -> None:
             diff = f"{np.median(rel):.2e} (p99 {np.quantile(rel, 0.99):.1e})"
         else:
             diff = "-"
-        print(f"{tool:<18} {info['seconds']:8.2f} {info['warmup_seconds']:9.2f} {ratio:14.2f}x {info['peak_rss_mib']:13.0f} {diff:>27}"
-              f"   runs: {', '.join(f'{x:.2f}' for x in info['all_seconds'])}"
-              + (f" (timed on {info['measured_polygons']} polygons, scaled)" if info["measured_polygons"] < args.n else ""))
-    print("(× exactextract = exactextract's time / the tool's time, warm-up excluded: > 1 means faster;\n"
-          " warm-up = imports + JIT + a 10-polygon run; peak RSS includes it and GDAL's block cache, capped at 256 MB)")
+        print(
+            f"{tool:<18} {info['seconds']:8.2f} {info['warmup_seconds']:9.2f} {ratio:14.2f}x {info['peak_rss_mib']:13.0f} {diff:>27}"
+            f"   runs: {', '.join(f'{x:.2f}' for x in info['all_seconds'])}"
+            + (
+                f" (timed on {info['measured_polygons']} polygons, scaled)"
+                if info["measured_polygons"] < args.n
+                else ""
+            )
+        )
+    print(
+        "(× exactextract = exactextract's time / the tool's time, warm-up excluded: > 1 means faster;\n"
+        " warm-up = imports + JIT + a 10-polygon run; peak RSS includes it and GDAL's block cache, capped at 256 MB)"
+    )
 
 
 if __name__ == "__main__":

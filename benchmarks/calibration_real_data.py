@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-from nightlight.preprocess.composite import annual_composite, open_monthly  # noqa: E402
 from nightlight.preprocess.calibration import _scores  # noqa: E402
+from nightlight.preprocess.composite import annual_composite, open_monthly  # noqa: E402
 from nightlight.preprocess.harmonize import fit_harmonization, harmonize_viirs  # noqa: E402
 
 FIT_YEARS = (2012, 2013)
@@ -38,10 +38,13 @@ def city_results(city: str, *, exclude_saturated: bool = False) -> dict:
     kw = {}
     if exclude_saturated:
         kw["mask"] = [x < 63 for x in d]
-    meta = {"source": f"../shared/data/harmonized-regions/{city}/VIIRS/ntl_2012,2013.npy (VIIRS-like, likely Chen et al. 2021 ESSD 13:889)",
-            "target": f"../shared/data/harmonized-regions/{city}/DMSP/ntl_2012,2013.npy (DMSP-like, likely Li et al. 2020 Sci Data 7:168)",
-            "years": list(FIT_YEARS), "method": "Li et al. 2020 sigmoid on log1p(radiance); arrays downsampled x32, no blur/aggregation",
-            "pixels": "all valid" if not exclude_saturated else "DN < 63 only"}
+    meta = {
+        "source": f"../shared/data/harmonized-regions/{city}/VIIRS/ntl_2012,2013.npy (VIIRS-like, likely Chen et al. 2021 ESSD 13:889)",
+        "target": f"../shared/data/harmonized-regions/{city}/DMSP/ntl_2012,2013.npy (DMSP-like, likely Li et al. 2020 Sci Data 7:168)",
+        "years": list(FIT_YEARS),
+        "method": "Li et al. 2020 sigmoid on log1p(radiance); arrays downsampled x32, no blur/aggregation",
+        "pixels": "all valid" if not exclude_saturated else "DN < 63 only",
+    }
     cal = fit_harmonization(v, d, prepare=False, sample=None, seed=0, meta=meta, **kw)
     if WRITE_CATALOG and not exclude_saturated:
         cal.to_json(REPO / "catalog" / "calibration" / f"viirslike_to_dmsplike_{city}_2012_2013.json")
@@ -53,19 +56,34 @@ def city_results(city: str, *, exclude_saturated: bool = False) -> dict:
         s = _scores(dm[ok], pred[ok])
         unsat = ok & (dm < 63)
         s_u = _scores(dm[unsat], pred[unsat])
-        rows.append({"year": y, **s, "sum_ratio": float(pred[ok].sum() / dm[ok].sum()), "r2_unsat": s_u["r2"],
-                     "rmse_unsat": s_u["rmse"], "sat_share": float(np.mean(dm[ok] == 63))})
-    return {"cal": cal, "rows": rows, "shape": v[0].shape,
-            "sat_share_fit": float(np.mean(np.concatenate([x.ravel() for x in d]) == 63))}
+        rows.append(
+            {
+                "year": y,
+                **s,
+                "sum_ratio": float(pred[ok].sum() / dm[ok].sum()),
+                "r2_unsat": s_u["r2"],
+                "rmse_unsat": s_u["rmse"],
+                "sat_share": float(np.mean(dm[ok] == 63)),
+            }
+        )
+    return {
+        "cal": cal,
+        "rows": rows,
+        "shape": v[0].shape,
+        "sat_share_fit": float(np.mean(np.concatenate([x.ravel() for x in d]) == 63)),
+    }
 
 
 def main() -> None:
     out = print
     out("# Calibration results on real data\n")
-    out("Produced by `python benchmarks/calibration_real_data.py --write-catalog > docs/calibration-results.md` "
-        "(nightlight branch `calib`). Data: `../shared/data` (see its README).\n")
+    out(
+        "Produced by `python benchmarks/calibration_real_data.py --write-catalog > docs/calibration-results.md` "
+        "(nightlight branch `calib`). Data: `../shared/data` (see its README).\n"
+    )
     out("## 1. VIIRS-like → DMSP-like on paired real pixels (`harmonized-regions`)\n")
-    out("DMSP-like: uint8 DN 0–63 (likely Li et al. 2020, Sci Data 7:168); VIIRS-like: float32 radiance "
+    out(
+        "DMSP-like: uint8 DN 0–63 (likely Li et al. 2020, Sci Data 7:168); VIIRS-like: float32 radiance "
         "(likely Chen et al. 2021, ESSD 13:889); both downsampled ×32 by area averaging, no georeferencing — "
         "so the fit runs on plain NumPy arrays and the blur/30″ aggregation steps are skipped "
         "(`fit_harmonization(..., prepare=False)`: log1p of radiance, then the Li et al. 2020 sigmoid "
@@ -74,38 +92,51 @@ def main() -> None:
         "value of the same pixel and year. Caveat: the held-out pixels are drawn from the pooled 2012+2013 pairs, so "
         "a held-out pixel's location may be in the training set for the other year (not spatially independent); "
         "the 2014–2020 rows are the genuinely out-of-sample check. R² = 1 − SS_res/SS_tot, RMSE and bias = "
-        "mean(calibrated − DMSP-like), in DN.\n")
+        "mean(calibrated − DMSP-like), in DN.\n"
+    )
     for city in ("abidjan", "paris"):
-        for excl in ((False, True) if city == "paris" else (False,)):
+        for excl in (False, True) if city == "paris" else (False,):
             r = city_results(city, exclude_saturated=excl)
             cal = r["cal"]
             m = cal.metrics
             label = city.capitalize() + (" — fit on unsaturated pixels only (DN < 63)" if excl else "")
             out(f"### {label}\n")
-            out(f"Grid {r['shape'][0]} × {r['shape'][1]} px; saturated (DN = 63) share in the fit years: "
+            out(
+                f"Grid {r['shape'][0]} × {r['shape'][1]} px; saturated (DN = 63) share in the fit years: "
                 f"{r['sat_share_fit']:.1%}. Fit: n_train = {cal.n_train}, n_test = {cal.n_test}; "
-                f"sigmoid L = {cal.params[0]:.3f}, k = {cal.params[1]:.3f}, x0 = {cal.params[2]:.3f}, b = {cal.params[3]:.3f}.\n")
-            out(f"**Held-out (2012–2013): R² = {m['r2']:.3f}, RMSE = {m['rmse']:.2f} DN, bias = {m['bias']:+.2f} DN** "
-                f"(training: R² = {m['r2_train']:.3f}, RMSE = {m['rmse_train']:.2f} DN).\n")
-            out("| year | R² | RMSE (DN) | bias (DN) | Σ calibrated / Σ DMSP-like | R² on DN < 63 | RMSE on DN < 63 | saturated share |")
+                f"sigmoid L = {cal.params[0]:.3f}, k = {cal.params[1]:.3f}, x0 = {cal.params[2]:.3f}, b = {cal.params[3]:.3f}.\n"
+            )
+            out(
+                f"**Held-out (2012–2013): R² = {m['r2']:.3f}, RMSE = {m['rmse']:.2f} DN, bias = {m['bias']:+.2f} DN** "
+                f"(training: R² = {m['r2_train']:.3f}, RMSE = {m['rmse_train']:.2f} DN).\n"
+            )
+            out(
+                "| year | R² | RMSE (DN) | bias (DN) | Σ calibrated / Σ DMSP-like | R² on DN < 63 | RMSE on DN < 63 | saturated share |"
+            )
             out("|---|---|---|---|---|---|---|---|")
             for row in r["rows"]:
-                out(f"| {row['year']} | {row['r2']:.3f} | {row['rmse']:.2f} | {row['bias']:+.2f} | {row['sum_ratio']:.3f} | "
-                    f"{row['r2_unsat']:.3f} | {row['rmse_unsat']:.2f} | {row['sat_share']:.1%} |")
+                out(
+                    f"| {row['year']} | {row['r2']:.3f} | {row['rmse']:.2f} | {row['bias']:+.2f} | {row['sum_ratio']:.3f} | "
+                    f"{row['r2_unsat']:.3f} | {row['rmse_unsat']:.2f} | {row['sat_share']:.1%} |"
+                )
             r2s = [row["r2"] for row in r["rows"]]
             ratios = [row["sum_ratio"] for row in r["rows"]]
             worst = max(r["rows"], key=lambda row: abs(row["sum_ratio"] - 1))
-            out(f"\nTracking 2014–2020: per-pixel R² {min(r2s):.3f}–{max(r2s):.3f}; the city total of calibrated VIIRS-like "
+            out(
+                f"\nTracking 2014–2020: per-pixel R² {min(r2s):.3f}–{max(r2s):.3f}; the city total of calibrated VIIRS-like "
                 f"is {min(ratios):.3f}–{max(ratios):.3f} × the DMSP-like total (worst {worst['year']}: "
-                f"{worst['sum_ratio'] - 1:+.1%}, to compare with the −10% shrinking threshold).\n")
+                f"{worst['sum_ratio'] - 1:+.1%}, to compare with the −10% shrinking threshold).\n"
+            )
     sat = []
     for y in FIT_YEARS:
         d, v = load("paris", "DMSP", y), load("paris", "VIIRS", y)
         sat.append((y, *np.percentile(v[d == 63], [5, 50, 95]), *np.percentile(v[d < 63], [5, 50, 95])))
     out("### What saturation does to the fit (Paris)\n")
     for y, a, b, c, e, f, g in sat:
-        out(f"- {y}: VIIRS-like radiance of DN = 63 pixels: 5/50/95th percentiles {a:.1f} / {b:.1f} / {c:.1f}; "
-            f"of DN < 63 pixels: {e:.1f} / {f:.1f} / {g:.1f} nW/cm²/sr.")
+        out(
+            f"- {y}: VIIRS-like radiance of DN = 63 pixels: 5/50/95th percentiles {a:.1f} / {b:.1f} / {c:.1f}; "
+            f"of DN < 63 pixels: {e:.1f} / {f:.1f} / {g:.1f} nW/cm²/sr."
+        )
     out("""
 More than half of the Paris pixels are saturated, and they span a wide range of radiance that DMSP records as
 one value (63). The pooled fit is dominated by them: the sigmoid's upper asymptote L + b sits just under 63, the
@@ -118,12 +149,18 @@ mapped below 63; neither choice recovers information that saturation removed. Fo
 sum of light that matters: the column Σ calibrated / Σ DMSP-like shows how far a city-total drifts per year.
 """)
     out("## 2. Mumbai: monthly → annual VIIRS composites (EOG VCMCFG via NighttimeLights.jl examples)\n")
-    rad, cnt = open_monthly(str(DATA / "mumbai-viirs-monthly" / "mumbai_radiance.nc"),
-                            str(DATA / "mumbai-viirs-monthly" / "mumbai_clouds.nc"))
+    rad, cnt = open_monthly(
+        str(DATA / "mumbai-viirs-monthly" / "mumbai_radiance.nc"),
+        str(DATA / "mumbai-viirs-monthly" / "mumbai_clouds.nc"),
+    )
     comp = {y: annual_composite(rad, cnt, y) for y in (2013, 2016)}
-    out(f"Grid {rad.sizes['y']} × {rad.sizes['x']} px at 15″; months with ≥ 1 cloud-free observation kept; "
-        "radiance as published (negative monthly values kept, no floor), sums over all pixels in nW/cm²/sr.\n")
-    out("| composite | total 2013 | total 2016 | relative change 2013 → 2016 | pixels with no cloud-free month (2013 / 2016) |")
+    out(
+        f"Grid {rad.sizes['y']} × {rad.sizes['x']} px at 15″; months with ≥ 1 cloud-free observation kept; "
+        "radiance as published (negative monthly values kept, no floor), sums over all pixels in nW/cm²/sr.\n"
+    )
+    out(
+        "| composite | total 2013 | total 2016 | relative change 2013 → 2016 | pixels with no cloud-free month (2013 / 2016) |"
+    )
     out("|---|---|---|---|---|")
     for v in ("mean", "median"):
         a, b = (float(comp[y][v].sum(skipna=True)) for y in (2013, 2016))
@@ -132,13 +169,18 @@ sum of light that matters: the column Σ calibrated / Σ DMSP-like shows how far
         out(f"| {label} | {a:,.1f} | {b:,.1f} | {(b - a) / a:+.2%} | {na} / {nb} |")
     clean = {}
     from nightlight.preprocess.denoise import clean as clean_fn
+
     for y in (2013, 2016):
         clean[y] = float(clean_fn(comp[y]["mean"], negatives="zero", floor=0.6).sum(skipna=True))
-    out(f"| count-weighted mean, then negatives → 0 and floor 0.6 nW/cm²/sr | {clean[2013]:,.1f} | {clean[2016]:,.1f} | "
-        f"{(clean[2016] - clean[2013]) / clean[2013]:+.2%} | |")
-    nobs = {y: float(comp[y]['nobs'].mean()) for y in (2013, 2016)}
-    out(f"\nMean cloud-free observations per pixel: {nobs[2013]:.1f} (2013), {nobs[2016]:.1f} (2016). "
-        "A −10% threshold (the shrinking rule) is not crossed by Mumbai as a whole with either composite.\n")
+    out(
+        f"| count-weighted mean, then negatives → 0 and floor 0.6 nW/cm²/sr | {clean[2013]:,.1f} | {clean[2016]:,.1f} | "
+        f"{(clean[2016] - clean[2013]) / clean[2013]:+.2%} | |"
+    )
+    nobs = {y: float(comp[y]["nobs"].mean()) for y in (2013, 2016)}
+    out(
+        f"\nMean cloud-free observations per pixel: {nobs[2013]:.1f} (2013), {nobs[2016]:.1f} (2016). "
+        "A −10% threshold (the shrinking rule) is not crossed by Mumbai as a whole with either composite.\n"
+    )
 
 
 if __name__ == "__main__":

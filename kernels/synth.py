@@ -34,7 +34,19 @@ KM_PER_DEG_LON = 111.320
 
 #: Columns of the per-city parameter matrix passed to the kernels (float64).
 (
-    C_LON, C_LAT, C_COS, C_SIN, C_INV_A, C_INV_B, C_CORE, C_INV_S, C_EDGE_W, C_RHO_MAX, C_AMP, C_SUPPORT_KM, C_KMX,
+    C_LON,
+    C_LAT,
+    C_COS,
+    C_SIN,
+    C_INV_A,
+    C_INV_B,
+    C_CORE,
+    C_INV_S,
+    C_EDGE_W,
+    C_RHO_MAX,
+    C_AMP,
+    C_SUPPORT_KM,
+    C_KMX,
 ) = range(13)
 N_CITY_COLS = 13
 #: Entries of the normal quantile table (a power of two: indexed by the top bits).
@@ -77,19 +89,47 @@ def _row_key(key, grow):
 @njit(cache=True)
 def normal_ppf(p: float) -> float:
     """Standard normal quantile (Acklam's rational approximation, |rel. error| < 1.2e-9)."""
-    a1, a2, a3, a4, a5, a6 = -3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00
-    b1, b2, b3, b4, b5 = -5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01
-    c1, c2, c3, c4, c5, c6 = -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00
+    a1, a2, a3, a4, a5, a6 = (
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    )
+    b1, b2, b3, b4, b5 = (
+        -5.447609879822406e01,
+        1.615858368580409e02,
+        -1.556989798598866e02,
+        6.680131188771972e01,
+        -1.328068155288572e01,
+    )
+    c1, c2, c3, c4, c5, c6 = (
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549732539343734e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    )
     d1, d2, d3, d4 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00
     if p < 0.02425:
         q = math.sqrt(-2.0 * math.log(p))
-        return (((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / ((((d1 * q + d2) * q + d3) * q + d4) * q + 1.0)
+        return (((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
+            (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
+        )
     if p > 1.0 - 0.02425:
         q = math.sqrt(-2.0 * math.log(1.0 - p))
-        return -(((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / ((((d1 * q + d2) * q + d3) * q + d4) * q + 1.0)
+        return -(((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
+            (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
+        )
     q = p - 0.5
     r = q * q
-    return (((((a1 * r + a2) * r + a3) * r + a4) * r + a5) * r + a6) * q / (((((b1 * r + b2) * r + b3) * r + b4) * r + b5) * r + 1.0)
+    return (
+        (((((a1 * r + a2) * r + a3) * r + a4) * r + a5) * r + a6)
+        * q
+        / (((((b1 * r + b2) * r + b3) * r + b4) * r + b5) * r + 1.0)
+    )
 
 
 @njit(cache=True)
@@ -309,7 +349,9 @@ def lit_rho(need: float, core: float, inv_s: float, edge_w: float, rho_max: floa
 
 
 @njit(cache=True)
-def lit_rhos(need: np.ndarray, core: np.ndarray, inv_s: np.ndarray, edge_w: np.ndarray, rho_max: np.ndarray) -> np.ndarray:
+def lit_rhos(
+    need: np.ndarray, core: np.ndarray, inv_s: np.ndarray, edge_w: np.ndarray, rho_max: np.ndarray
+) -> np.ndarray:
     """Vector form of :func:`lit_rho`."""
     out = np.empty(need.size)
     for k in range(need.size):

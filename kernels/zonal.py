@@ -133,7 +133,9 @@ def _draw_edge(buf, wbuf, x0, y0, x1, y1):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def accumulate_coverage(values, ex0, ey0, ex1, ey1, edge_start, poly_ids, win, row_area_km2, floor, acc, vmax):  # pragma: no cover
+def accumulate_coverage(
+    values, ex0, ey0, ex1, ey1, edge_start, poly_ids, win, row_area_km2, floor, acc, vmax
+):  # pragma: no cover
     """Exact fractional coverage of polygons on one block, accumulated per polygon.
 
     Every polygon is measured on its own (so overlapping polygons each get their

@@ -68,7 +68,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'nightlight' has no attribute {name!r}")
 
 
-
 __all__ = [
     "__version__",
     "CatalogError",

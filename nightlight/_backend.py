@@ -7,7 +7,8 @@ same way everywhere.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -49,6 +50,3 @@ def _as2d(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Callable[[np.ndarray],
         return out.reshape(shape)
 
     return run
-
-
-

@@ -29,7 +29,16 @@ from nightlight.grid import Grid
 
 AreaMode = Literal["auto", "pyproj"]
 
-_EQUAL_AREA_WORDS = ("equal area", "equal-area", "mollweide", "sinusoidal", "equal earth", "goode", "eckert iv", "eckert vi")
+_EQUAL_AREA_WORDS = (
+    "equal area",
+    "equal-area",
+    "mollweide",
+    "sinusoidal",
+    "equal earth",
+    "goode",
+    "eckert iv",
+    "eckert vi",
+)
 
 
 def crs_area_kind(crs) -> Literal["geographic", "equal_area", "other"]:
@@ -87,9 +96,7 @@ def geographic_row_areas_km2(grid: Grid, row0: int = 0, row1: int | None = None)
     return np.abs(a * a * dlon * (q[1:] - q[:-1]) / 2.0) / 1e6
 
 
-def pixel_areas_km2(
-    grid: Grid, row0: int, row1: int, col0: int, col1: int, *, area: AreaMode = "auto"
-) -> np.ndarray:
+def pixel_areas_km2(grid: Grid, row0: int, row1: int, col0: int, col1: int, *, area: AreaMode = "auto") -> np.ndarray:
     """Ground area (km²) of the pixels of the window ``[row0:row1, col0:col1]``.
 
     Returns an ``(h, 1)`` array when the area depends on the row only (geographic and

@@ -66,23 +66,41 @@ def main() -> None:
 @click.argument("before")
 @click.argument("after")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--threshold-lit", default="headtail", show_default=True,
-              help="Lit level in the mosaic's units (DN or nW/cm²/sr), or 'headtail' (Jiang's head/tail breaks).")
-@click.option("--min-area-km2", default=5.0, show_default=True, type=float, help="Natural cities are larger than this (km²).")
-@click.option("--decline", default=0.10, show_default=True, type=float, help="Relative decline that counts as shrinking.")
+@click.option(
+    "--threshold-lit",
+    default="headtail",
+    show_default=True,
+    help="Lit level in the mosaic's units (DN or nW/cm²/sr), or 'headtail' (Jiang's head/tail breaks).",
+)
+@click.option(
+    "--min-area-km2", default=5.0, show_default=True, type=float, help="Natural cities are larger than this (km²)."
+)
+@click.option(
+    "--decline", default=0.10, show_default=True, type=float, help="Relative decline that counts as shrinking."
+)
 @click.option("--connectivity", default=8, show_default=True, type=click.Choice(["4", "8"]), help="Pixel connectivity.")
 @click.option("--chunks", default=2048, show_default=True, type=int, help="Dask chunk edge in pixels.")
 @click.option("--align", default=None, help="Resample AFTER onto BEFORE's grid first (nearest, average, bilinear …).")
 @click.option("--preprocess", default=None, help="Calibration steps, e.g. 'negatives_to_zero,noise_floor=0.6'.")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address, or 'local' for a LocalCluster.")
-def detect(before, after, out, threshold_lit, min_area_km2, decline, connectivity, chunks, align, preprocess, scheduler):
+def detect(
+    before, after, out, threshold_lit, min_area_km2, decline, connectivity, chunks, align, preprocess, scheduler
+):
     """Natural cities of BEFORE, and which of them shrank by AFTER."""
     t0 = time.perf_counter()
     try:
         with _scheduler(scheduler):
             result, _, paths = run_detect(
-                before, after, out, threshold_lit=_threshold(threshold_lit), min_area_km2=min_area_km2,
-                decline=decline, connectivity=int(connectivity), chunks=chunks, align=align, preprocess=preprocess,
+                before,
+                after,
+                out,
+                threshold_lit=_threshold(threshold_lit),
+                min_area_km2=min_area_km2,
+                decline=decline,
+                connectivity=int(connectivity),
+                chunks=chunks,
+                align=align,
+                preprocess=preprocess,
             )
     except NightlightError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -91,7 +109,9 @@ def detect(before, after, out, threshold_lit, min_area_km2, decline, connectivit
 
 
 @main.command()
-@click.option("--out", "out", default="nightlight-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", "out", default="nightlight-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the synthetic world.")
 @click.option("--sensor", default="viirs", show_default=True, type=click.Choice(["viirs", "dmsp"]))
 @click.option("--decline", default=0.10, show_default=True, type=float)
@@ -123,13 +143,22 @@ def demo(out, seed, sensor, decline):
     console.print(f"outputs in {out}/ — wall {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB")
 
 
-
-
 @main.command()
-@click.option("--out", "out", default="docs/replication", show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for tables and figures; the report is written beside it as <out>.md.")
-@click.option("--data-dir", default="../shared/data", show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="The shared real-data folder.")
+@click.option(
+    "--out",
+    "out",
+    default="docs/replication",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for tables and figures; the report is written beside it as <out>.md.",
+)
+@click.option(
+    "--data-dir",
+    default="../shared/data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The shared real-data folder.",
+)
 @click.option("--window", default=None, help="Crop the China runs to a named lon/lat box (e.g. 'northeast').")
 @click.option("--no-sensitivity", is_flag=True, help="Skip the sensitivity runs.")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address, or 'local' for a LocalCluster.")
@@ -140,19 +169,29 @@ def replicate(out, data_dir, window, no_sensitivity, scheduler):
     if window is not None and window not in WINDOWS:
         raise click.BadParameter(f"{window!r}: known windows are {', '.join(WINDOWS)}.", param_hint="--window")
     t0 = time.perf_counter()
-    cmd = f"nightlight replicate --out {out}" + (f" --window {window}" if window else "") + (" --no-sensitivity" if no_sensitivity else "")
+    cmd = (
+        f"nightlight replicate --out {out}"
+        + (f" --window {window}" if window else "")
+        + (" --no-sensitivity" if no_sensitivity else "")
+    )
     try:
         with _scheduler(scheduler):
             res = run_replication(out, data_dir=data_dir, window=window, sensitivity=not no_sensitivity, command=cmd)
     except NightlightError as exc:
         raise click.ClickException(str(exc)) from exc
     for pair, r in res["china"].items():
-        click.echo(f"China DMSP-like {pair}: {r['shrinking']} of {r['classified']} natural cities shrank ({r['share']:.1%})")
+        click.echo(
+            f"China DMSP-like {pair}: {r['shrinking']} of {r['classified']} natural cities shrank ({r['share']:.1%})"
+        )
     if "shanghai" in res:
         sh = res["shanghai"]
-        click.echo(f"Shanghai VIIRS-like 2013->2016: {sh['light']['shrinking']} of {sh['light']['classified']} lit natural cities, "
-                   f"{sh['mgup']['shrinking']} of {sh['mgup']['classified']} MGUP natural cities shrank")
-    console.print(f"wrote {Path(out)}.md and {out}/ in {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB")
+        click.echo(
+            f"Shanghai VIIRS-like 2013->2016: {sh['light']['shrinking']} of {sh['light']['classified']} lit natural cities, "
+            f"{sh['mgup']['shrinking']} of {sh['mgup']['classified']} MGUP natural cities shrank"
+        )
+    console.print(
+        f"wrote {Path(out)}.md and {out}/ in {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,7 +42,7 @@ class Grid:
     shape: tuple[int, int]
 
     @classmethod
-    def of(cls, da: xr.DataArray, *, name: str = "raster") -> "Grid":
+    def of(cls, da: xr.DataArray, *, name: str = "raster") -> Grid:
         """Read the grid of a 2-D DataArray carrying rioxarray georeferencing."""
         crs = da.rio.crs
         if crs is None:
@@ -77,8 +77,7 @@ class Grid:
         crs = self.crs.to_string() if self.crs.to_epsg() else (self.crs.to_dict().get("proj") or "custom CRS")
         t = self.transform
         return (
-            f"{crs}, origin ({t.c:.6f}, {t.f:.6f}), pixel {t.a:.9g} x {t.e:.9g}, "
-            f"{self.shape[0]} x {self.shape[1]} px"
+            f"{crs}, origin ({t.c:.6f}, {t.f:.6f}), pixel {t.a:.9g} x {t.e:.9g}, {self.shape[0]} x {self.shape[1]} px"
         )
 
     def row_centers_y(self, row0: int = 0, row1: int | None = None) -> np.ndarray:
@@ -87,7 +86,7 @@ class Grid:
         rows = np.arange(row0, row1, dtype=np.float64) + 0.5
         return self.transform.f + rows * self.transform.e
 
-    def same_as(self, other: "Grid") -> bool:
+    def same_as(self, other: Grid) -> bool:
         """True when CRS, shape and transform agree to :data:`PIXEL_TOLERANCE`."""
         if self.shape != other.shape or self.crs != other.crs:
             return False

@@ -109,8 +109,12 @@ def run_detect(
     b, a = open_pair(before, after, p)
     b, a, steps_record = preprocess_pair(b, a, p.preprocess)
     a = common_grid(b, a, before, after, p.align)
-    cities = extract_natural_cities(b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity)
-    result = detect_shrinking(cities[["city_id", "area_km2", "geometry"]], b, a, threshold=p.decline, id_column="city_id")
+    cities = extract_natural_cities(
+        b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity
+    )
+    result = detect_shrinking(
+        cities[["city_id", "area_km2", "geometry"]], b, a, threshold=p.decline, id_column="city_id"
+    )
     metadata = {
         "command": "detect",
         "before": str(before),

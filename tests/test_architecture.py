@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DIRS = {"nightlight": ROOT / "nightlight", "nightlight.kernels": ROOT / "kernels", "nightlight.catalog": ROOT / "catalog"}
+PACKAGE_DIRS = {
+    "nightlight": ROOT / "nightlight",
+    "nightlight.kernels": ROOT / "kernels",
+    "nightlight.catalog": ROOT / "catalog",
+}
 
 #: first matching prefix wins: (module prefix, layer)
 LAYERS = [
@@ -121,9 +125,13 @@ def test_imports_point_down_the_pipeline():
             if target is None:
                 continue
             if target == "nightlight" and _layer(mod) < _layer("nightlight.replication"):
-                upward.append(f"{path.relative_to(ROOT)}:{line} imports the top-level package (import from the module itself)")
+                upward.append(
+                    f"{path.relative_to(ROOT)}:{line} imports the top-level package (import from the module itself)"
+                )
             elif target not in EXEMPT and _layer(target) > _layer(mod):
-                upward.append(f"{path.relative_to(ROOT)}:{line} {mod} (layer {_layer(mod)}) imports {target} (layer {_layer(target)})")
+                upward.append(
+                    f"{path.relative_to(ROOT)}:{line} {mod} (layer {_layer(mod)}) imports {target} (layer {_layer(target)})"
+                )
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
@@ -141,7 +149,7 @@ def test_no_import_cycles():
         stack.append(m)
         for t in sorted(graph[m]):
             if state.get(t) == 1:
-                cycles.append(" → ".join([*stack[stack.index(t):], t]))
+                cycles.append(" → ".join([*stack[stack.index(t) :], t]))
             elif t not in state:
                 visit(t)
         stack.pop()
@@ -159,8 +167,11 @@ def test_kernels_are_plain():
     bad = []
     for path in (ROOT / "kernels").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             bad += [f"{path.name}: {n}" for n in names if n.split(".")[0] in banned]
     assert not bad, bad
 

@@ -22,7 +22,8 @@ from nightlight.kernels import pixel as kc
 def georef(arr, *, x0=100.0, y0=40.0, res=1 / 120, chunks=None, crs="EPSG:4326"):
     ny, nx = arr.shape
     da = xr.DataArray(
-        arr, dims=("y", "x"),
+        arr,
+        dims=("y", "x"),
         coords={"y": y0 - (np.arange(ny) + 0.5) * res, "x": x0 + (np.arange(nx) + 0.5) * res},
     )
     da = da.rio.write_crs(crs).rio.write_transform(Affine(res, 0, x0, 0, -res, y0))
@@ -33,6 +34,7 @@ def georef(arr, *, x0=100.0, y0=40.0, res=1 / 120, chunks=None, crs="EPSG:4326")
 
 
 # -- NumPy twins of the kernels --------------------------------------------------------------
+
 
 def twin_model(model, p, x, lo, hi):
     with np.errstate(over="ignore", invalid="ignore"):
@@ -62,14 +64,19 @@ finite_or_nan = st.one_of(st.floats(-5, 80, width=32), st.just(float("nan")))
 
 @given(arrays(np.float32, (7, 9), elements=finite_or_nan), st.sampled_from(sorted(kc.MODEL_IDS)))
 def test_apply_model_kernel_equals_numpy_twin(x, model):
-    p = {"linear": [1.5, 0.8], "quadratic": [0.3, 1.1, -0.004], "power": [0.9, 1.1], "sigmoid": [58.0, 1.3, 2.5, 2.0]}[model]
+    p = {"linear": [1.5, 0.8], "quadratic": [0.3, 1.1, -0.004], "power": [0.9, 1.1], "sigmoid": [58.0, 1.3, 2.5, 2.0]}[
+        model
+    ]
     out = np.empty_like(x)
     kc.apply_model(x, kc.MODEL_IDS[model], np.array(p, float), 0.0, 63.0, out)
-    np.testing.assert_allclose(out, twin_model(model, p, x.astype(np.float64), 0, 63).astype(np.float32), rtol=2e-6, atol=2e-5)
+    np.testing.assert_allclose(
+        out, twin_model(model, p, x.astype(np.float64), 0, 63).astype(np.float32), rtol=2e-6, atol=2e-5
+    )
 
 
-@given(arrays(np.float32, (6, 8), elements=st.one_of(st.integers(0, 63).map(float), st.just(float("nan")))),
-       st.booleans())
+@given(
+    arrays(np.float32, (6, 8), elements=st.one_of(st.integers(0, 63).map(float), st.just(float("nan")))), st.booleans()
+)
 def test_dmsp_chain_kernel_equals_numpy_twin(dn, keep_zero):
     for steps in (
         [("quadratic", (0.6394, 0.9114, 0.0014))],
@@ -82,6 +89,7 @@ def test_dmsp_chain_kernel_equals_numpy_twin(dn, keep_zero):
 
 
 # -- catalog and intercalibrate ---------------------------------------------------------------
+
 
 def test_catalog_rows_and_suspects():
     rows = C.coefficients()
@@ -205,8 +213,12 @@ def test_fit_errors():
 def test_calibration_json_round_trip_is_exact(tmp_path):
     rng = np.random.default_rng(14)
     x = rng.uniform(0, 6, 3000)
-    cal = C.fit(x, F._predict_np("sigmoid", TRUE["sigmoid"], x) + rng.normal(0, 1, x.size), clip=(0, 63),
-                meta={"source": "synthetic"})
+    cal = C.fit(
+        x,
+        F._predict_np("sigmoid", TRUE["sigmoid"], x) + rng.normal(0, 1, x.size),
+        clip=(0, 63),
+        meta={"source": "synthetic"},
+    )
     back = C.Calibration.from_json(cal.to_json())
     assert back == cal and back.params == cal.params and back.metrics == cal.metrics
     p = tmp_path / "cal.json"
@@ -234,11 +246,16 @@ def test_calibration_apply_is_lazy_and_chunk_invariant():
 
 # -- named steps ----------------------------------------------------------------------------
 
+
 def test_parse_steps():
-    steps = C.parse_steps("negatives_to_zero, noise_floor=0.6,cap:percentile=99.99,"
-                          "intercalibrate:satellite=F16:year=2007:model=elvidge2014,calibration=/tmp/a:b.json")
+    steps = C.parse_steps(
+        "negatives_to_zero, noise_floor=0.6,cap:percentile=99.99,"
+        "intercalibrate:satellite=F16:year=2007:model=elvidge2014,calibration=/tmp/a:b.json"
+    )
     assert steps == [
-        "negatives_to_zero", {"noise_floor": 0.6}, {"cap": {"percentile": 99.99}},
+        "negatives_to_zero",
+        {"noise_floor": 0.6},
+        {"cap": {"percentile": 99.99}},
         {"intercalibrate": {"satellite": "F16", "year": 2007, "model": "elvidge2014"}},
         {"calibration": "/tmp/a:b.json"},
     ]
@@ -252,8 +269,11 @@ def test_apply_steps_viirs_and_record(tmp_path):
     cal = C.Calibration("linear", (0.0, 2.0))
     cal.to_json(tmp_path / "c.json")
     da = georef(rad, chunks=16)
-    out, rec = C.apply_steps(da, ["negatives_to_zero", {"noise_floor": 0.6}, {"cap": {"value": 5.0}},
-                                  {"calibration": str(tmp_path / "c.json")}], sensor="viirs")
+    out, rec = C.apply_steps(
+        da,
+        ["negatives_to_zero", {"noise_floor": 0.6}, {"cap": {"value": 5.0}}, {"calibration": str(tmp_path / "c.json")}],
+        sensor="viirs",
+    )
     assert hasattr(out.data, "dask")
     ref = rad.copy()
     ref[ref < 0] = 0
@@ -269,7 +289,9 @@ def test_apply_steps_viirs_and_record(tmp_path):
 
 def test_apply_steps_dmsp_and_sensor_mixups():
     dn = georef(np.random.default_rng(17).integers(0, 64, (20, 20)).astype(np.float32), chunks=8)
-    out, rec = C.apply_steps(dn, [{"intercalibrate": {"satellite": "F16", "year": 2007, "model": "elvidge2014"}}], sensor="dmsp")
+    out, rec = C.apply_steps(
+        dn, [{"intercalibrate": {"satellite": "F16", "year": 2007, "model": "elvidge2014"}}], sensor="dmsp"
+    )
     np.testing.assert_allclose(out.values, C.intercalibrate(dn.values, "F16", 2007), rtol=1e-6)
     with pytest.raises(UnitsError, match="sensor='dmsp'"):
         C.apply_steps(dn, ["negatives_to_zero"], sensor="dmsp")

@@ -44,9 +44,7 @@ def scipy_reference(mask: np.ndarray, connectivity: int, values: np.ndarray, row
 
 
 masks = st.integers(min_value=1, max_value=40).flatmap(
-    lambda h: st.integers(min_value=1, max_value=40).flatmap(
-        lambda w: arrays(np.bool_, (h, w), elements=st.booleans())
-    )
+    lambda h: st.integers(min_value=1, max_value=40).flatmap(lambda w: arrays(np.bool_, (h, w), elements=st.booleans()))
 )
 
 
@@ -125,7 +123,7 @@ def test_components_touching_only_at_chunk_corners():
 
 
 def test_block_kernel_handles_checkerboard_worst_case():
-    m = (np.indices((64, 64)).sum(0) % 2 == 0)
+    m = np.indices((64, 64)).sum(0) % 2 == 0
     labels, n, *_ = label_block(m, 4, np.ones((64, 1)), np.zeros((0, 64, 64), np.float32))
     assert n == m.sum()
     labels, n, *_ = label_block(m, 8, np.ones((64, 1)), np.zeros((0, 64, 64), np.float32))
@@ -161,7 +159,9 @@ def test_polygons_dissolve_across_chunks_and_match_pixel_area():
 def test_equal_area_projection_uses_constant_pixel_area():
     a = np.zeros((20, 20), np.float32)
     a[2:8, 2:8] = 1
-    da = xr.DataArray(a, dims=("y", "x"), coords={"y": 5e5 - (np.arange(20) + 0.5) * 1000, "x": (np.arange(20) + 0.5) * 1000})
+    da = xr.DataArray(
+        a, dims=("y", "x"), coords={"y": 5e5 - (np.arange(20) + 0.5) * 1000, "x": (np.arange(20) + 0.5) * 1000}
+    )
     da = da.rio.write_crs("+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +datum=WGS84 +units=m")
     g = extract_natural_cities(da, threshold=1)
     assert g["area_km2"].tolist() == [36.0]
@@ -232,7 +232,9 @@ def test_china_dmsplike_2020_chunk_invariant_and_equal_to_scipy(shared_data):
 def test_shanghai_builtup_mask_natural_cities_equal_scipy(shared_data):
     from conftest import real_file
 
-    mgup = nightlight.open_mosaic(real_file(shared_data, "shanghai-viirs-like", "builtup", "real_sh_MGUP2018.tif"), chunks=100)
+    mgup = nightlight.open_mosaic(
+        real_file(shared_data, "shanghai-viirs-like", "builtup", "real_sh_MGUP2018.tif"), chunks=100
+    )
     light = nightlight.open_mosaic(
         real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2018.tif"), chunks=100
     )

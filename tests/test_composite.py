@@ -27,8 +27,11 @@ def twin(rad, cnt, min_count):
     return mean, med, w.sum(0)
 
 
-@given(arrays(np.float64, (12, 3, 4), elements=st.one_of(st.floats(-2, 300), st.just(float("nan")))),
-       arrays(np.float64, (12, 3, 4), elements=st.integers(0, 25).map(float)), st.integers(1, 5))
+@given(
+    arrays(np.float64, (12, 3, 4), elements=st.one_of(st.floats(-2, 300), st.just(float("nan")))),
+    arrays(np.float64, (12, 3, 4), elements=st.integers(0, 25).map(float)),
+    st.integers(1, 5),
+)
 def test_composite_kernel_equals_numpy_twin(rad, cnt, min_count):
     mean, med, nobs = (np.empty((3, 4)) for _ in range(3))
     kcomp.composite(rad, cnt, min_count, mean, med, nobs)
@@ -41,8 +44,11 @@ def test_composite_kernel_equals_numpy_twin(rad, cnt, min_count):
 def monthly(nt=36, ny=9, nx=11, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(nt) * 30.44 + 41274  # days since 1900-01-01, from 2013-01
-    rad = xr.DataArray(rng.gamma(2, 5, (nt, ny, nx)).astype(np.float32), dims=("time", "y", "x"),
-                       coords={"time": ("time", t, {"units": "days since 1900-01-01"}), "y": np.arange(ny), "x": np.arange(nx)})
+    rad = xr.DataArray(
+        rng.gamma(2, 5, (nt, ny, nx)).astype(np.float32),
+        dims=("time", "y", "x"),
+        coords={"time": ("time", t, {"units": "days since 1900-01-01"}), "y": np.arange(ny), "x": np.arange(nx)},
+    )
     cnt = rad.copy(data=rng.integers(0, 20, (nt, ny, nx)).astype(np.uint16))
     return rad, cnt
 
@@ -54,7 +60,9 @@ def test_annual_composite_year_selection_and_dask():
     rm, rmed, _ = twin(rad.values[12:24].astype(float), cnt.values[12:24].astype(float), 2)
     np.testing.assert_allclose(ds["mean"].values, rm, rtol=1e-6)
     np.testing.assert_allclose(ds["median"].values, rmed, rtol=1e-6)
-    lazy = annual_composite(rad.chunk({"time": 5, "y": 4, "x": 6}), cnt.chunk({"time": 7, "y": 4, "x": 6}), 2014, min_count=2)
+    lazy = annual_composite(
+        rad.chunk({"time": 5, "y": 4, "x": 6}), cnt.chunk({"time": 7, "y": 4, "x": 6}), 2014, min_count=2
+    )
     assert hasattr(lazy["mean"].data, "dask")
     for v in ("mean", "median", "nobs"):
         np.testing.assert_allclose(lazy[v].values, ds[v].values, rtol=1e-12)
@@ -68,8 +76,10 @@ def test_annual_composite_year_selection_and_dask():
 def test_mumbai_2013_2016(shared_data):
     from conftest import real_file
 
-    rad, cnt = open_monthly(str(real_file(shared_data, "mumbai-viirs-monthly", "mumbai_radiance.nc")),
-                            str(real_file(shared_data, "mumbai-viirs-monthly", "mumbai_clouds.nc")))
+    rad, cnt = open_monthly(
+        str(real_file(shared_data, "mumbai-viirs-monthly", "mumbai_radiance.nc")),
+        str(real_file(shared_data, "mumbai-viirs-monthly", "mumbai_clouds.nc")),
+    )
     assert rad.shape == cnt.shape == (131, 101, 48)
     tot = {}
     for y in (2013, 2016):

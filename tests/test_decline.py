@@ -53,7 +53,9 @@ def scene():
     for (c0, r0, c1, r1), lb, la in CITIES.values():
         b[r0:r1, c0:c1] = lb
         a[r0:r1, c0:c1] = la
-    polys = gpd.GeoDataFrame({"city_id": list(CITIES)}, geometry=[box_px(*v[0]) for v in CITIES.values()], crs="EPSG:4326")
+    polys = gpd.GeoDataFrame(
+        {"city_id": list(CITIES)}, geometry=[box_px(*v[0]) for v in CITIES.values()], crs="EPSG:4326"
+    )
     return polys, raster(b), raster(a)
 
 
@@ -105,7 +107,9 @@ def test_vector_file_path_input(tmp_path):
 
 def test_outside_and_empty_polygons_flagged_not_crash():
     polys, b, a = scene()
-    extra = gpd.GeoDataFrame({"city_id": ["far", "empty"]}, geometry=[shapely.box(100, 0, 101, 1), shapely.Polygon()], crs="EPSG:4326")
+    extra = gpd.GeoDataFrame(
+        {"city_id": ["far", "empty"]}, geometry=[shapely.box(100, 0, 101, 1), shapely.Polygon()], crs="EPSG:4326"
+    )
     with pytest.warns(UserWarning, match="empty"):
         r = nightlight.detect_shrinking(pd.concat([polys, extra], ignore_index=True), b, a).set_index("city_id")
     assert r.loc["far", "status"] == "outside" and np.isnan(r.loc["far", "change"]) and not r.loc["far", "shrinking"]
@@ -224,8 +228,12 @@ def test_saotome_totals_match_rnightlights(shared_data):
 
     d = ("fixtures", "saotome")
     table = pd.read_csv(real_file(shared_data, *d, "NL_DATA_STP_ADM2_GADM-2.8-SHPZIP.csv"))
-    viirs = nightlight.open_mosaic(real_file(shared_data, *d, "NL_STP_VIIRS.M_201401_VCMCFG_GADM-2.8-SHPZIP.tif"), chunks=None)
-    dmsp = nightlight.open_mosaic(real_file(shared_data, *d, "NL_STP_OLS.Y_1992_STABLE_LIGHTS_GADM-2.8-SHPZIP.tif"), chunks=None)
+    viirs = nightlight.open_mosaic(
+        real_file(shared_data, *d, "NL_STP_VIIRS.M_201401_VCMCFG_GADM-2.8-SHPZIP.tif"), chunks=None
+    )
+    dmsp = nightlight.open_mosaic(
+        real_file(shared_data, *d, "NL_STP_OLS.Y_1992_STABLE_LIGHTS_GADM-2.8-SHPZIP.tif"), chunks=None
+    )
     from nightlight.change.zonal import zonal_stats
 
     def whole(da):

@@ -29,8 +29,12 @@ def twin_clean(x, neg, floor, cap):
     return np.minimum(y, cap)
 
 
-@given(arrays(np.float32, (6, 7), elements=vals), st.sampled_from(["zero", "nan", "keep"]),
-       st.floats(0, 2), st.floats(10, 600))
+@given(
+    arrays(np.float32, (6, 7), elements=vals),
+    st.sampled_from(["zero", "nan", "keep"]),
+    st.floats(0, 2),
+    st.floats(10, 600),
+)
 def test_clean_kernel_equals_numpy_twin(x, neg, floor, cap):
     out = np.empty_like(x)
     kd.clean_radiance(x, D._NEG[neg], floor, cap, out)

@@ -112,7 +112,9 @@ def test_harmonization_recovers_a_synthetic_sigmoid_chunk_invariant():
     v = georef(rad, res=V)
     x = H.prepare_viirs(v)  # floor 1, blur σ=2, log1p, 30″ (centres)
     true = (60.0, 3.0, float(np.nanmedian(x.values)), 2.0)  # x0 mid-range so both asymptotes are sampled
-    dmsp = np.round(np.clip(_predict_np("sigmoid", true, x.values) + rng.normal(0, 0.7, x.shape), 0, 63))  # DN are integers
+    dmsp = np.round(
+        np.clip(_predict_np("sigmoid", true, x.values) + rng.normal(0, 0.7, x.shape), 0, 63)
+    )  # DN are integers
     d = georef(dmsp, x0=float(x.rio.transform().c), y0=float(x.rio.transform().f), res=2 * V)
     cal = H.fit_harmonization(v, d, sample=None)
     np.testing.assert_allclose(cal.params, true, rtol=0.1, atol=0.3)
@@ -154,7 +156,10 @@ def test_shipped_catalog_calibration_applies_through_steps():
     from nightlight.preprocess import apply_steps, parse_steps
 
     rad = georef(np.random.default_rng(5).lognormal(1, 1.5, (30, 20)), chunks=7)
-    out, rec = apply_steps(rad, parse_steps("log1p,calibration=catalog:calibration/viirslike_to_dmsplike_abidjan_2012_2013.json"),
-                           sensor="viirs")
+    out, rec = apply_steps(
+        rad,
+        parse_steps("log1p,calibration=catalog:calibration/viirslike_to_dmsplike_abidjan_2012_2013.json"),
+        sensor="viirs",
+    )
     np.testing.assert_allclose(out.values, H.harmonize_viirs(rad.values, cal, prepare=False), rtol=1e-6)
     assert rec[1]["params"]["params"] == list(cal.params)

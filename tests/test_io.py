@@ -12,8 +12,15 @@ from nightlight.errors import GridMismatchError, InvalidRasterError, MissingCRSE
 
 
 def write_tif(path, data, *, crs="EPSG:4326", nodata=None, transform=Affine(0.5, 0, 10, 0, -0.5, 50)):
-    profile = dict(driver="GTiff", width=data.shape[1], height=data.shape[0], count=1, dtype=data.dtype.name,
-                   transform=transform, nodata=nodata)
+    profile = dict(
+        driver="GTiff",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=data.dtype.name,
+        transform=transform,
+        nodata=nodata,
+    )
     if crs is not None:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:

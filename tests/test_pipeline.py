@@ -39,9 +39,13 @@ def test_scoring_can_fail_when_the_detector_is_wrong():
     world = make_world(seed=1)
     truth = world.truth[world.truth["expected_natural_city"] & ~world.truth["is_flare"]]
     fake = gpd.GeoDataFrame(
-        {"city_id": truth["city_id"].to_numpy(), "change": -truth["true_change"].to_numpy(),
-         "shrinking": (-truth["true_change"] <= -0.10).to_numpy()},
-        geometry=gpd.points_from_xy(truth["lon"], truth["lat"]).buffer(0.01), crs="EPSG:4326",
+        {
+            "city_id": truth["city_id"].to_numpy(),
+            "change": -truth["true_change"].to_numpy(),
+            "shrinking": (-truth["true_change"] <= -0.10).to_numpy(),
+        },
+        geometry=gpd.points_from_xy(truth["lon"], truth["lat"]).buffer(0.01),
+        crs="EPSG:4326",
     )
     score = score_against_truth(fake, world.truth)
     assert score["precision"] < 0.5 and score["recall"] < 0.5

@@ -39,8 +39,13 @@ def data_dir(shared_data):
 @pytest.fixture(scope="module")
 def ne_run(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("rep") / "replication"
-    res = R.run_replication(out, data_dir=data_dir, window="northeast", sensitivity=False,
-                            command="nightlight replicate --out replication --window northeast --no-sensitivity")
+    res = R.run_replication(
+        out,
+        data_dir=data_dir,
+        window="northeast",
+        sensitivity=False,
+        command="nightlight replicate --out replication --window northeast --no-sensitivity",
+    )
     return out, res
 
 
@@ -56,8 +61,15 @@ def test_check_dmsp_dn_refuses_values_outside_0_63():
 
 def test_classify_change_counts_an_exact_ten_percent_drop_as_shrinking():
     # 60 → 54 DN is exactly −10 %; 54/60 − 1 is one ulp above −0.1 in floating point.
-    cities = pd.DataFrame({"city_id": [1, 2, 3], "n_pixels": [6, 6, 6], "light": [60.0, 60.0, 30.0],
-                           "light_after": [54.0, 55.0, 10.0], "n_valid_after": [6, 6, 5]})
+    cities = pd.DataFrame(
+        {
+            "city_id": [1, 2, 3],
+            "n_pixels": [6, 6, 6],
+            "light": [60.0, 60.0, 30.0],
+            "light_after": [54.0, 55.0, 10.0],
+            "n_valid_after": [6, 6, 5],
+        }
+    )
     out = R.classify_change(cities, decline=0.10, dark_floor=7.0)
     assert out["change"].iloc[0] == -0.1
     assert out["shrinking"].tolist() == [True, False, False]
@@ -82,8 +94,12 @@ def test_alignment_nearest_reindexes_and_average_matches_overlap_weights(data_di
     np.testing.assert_array_equal(mask.values, src[1:, 1:])
     # Average = overlap-weighted mean of the 4 base pixels a shifted target pixel covers.
     fx, fy = dx / 1000.0, -dy / 1000.0
-    ref = (fy * fx * src[:-1, :-1] + fy * (1 - fx) * src[:-1, 1:]
-           + (1 - fy) * fx * src[1:, :-1] + (1 - fy) * (1 - fx) * src[1:, 1:])
+    ref = (
+        fy * fx * src[:-1, :-1]
+        + fy * (1 - fx) * src[:-1, 1:]
+        + (1 - fy) * fx * src[1:, :-1]
+        + (1 - fy) * (1 - fx) * src[1:, 1:]
+    )
     np.testing.assert_allclose(light.values, ref, atol=1e-5)
     nightlight.require_same_grid(mask, tc)
 
@@ -152,7 +168,11 @@ def test_shanghai_2013_2016_pinned(ne_run):
     assert sh["lit_threshold"] == pytest.approx(17.08, abs=0.01)
     assert (sh["light"]["cities"], sh["light"]["shrinking"]) == (15, 6)
     assert (sh["mgup"]["cities"], sh["mgup"]["classified"], sh["mgup"]["shrinking"]) == (16, 15, 2)
-    assert (sh["districts"]["cities"], sh["districts"]["shrinking"], sh["districts"]["significant_decline"]) == (16, 4, 1)
+    assert (sh["districts"]["cities"], sh["districts"]["shrinking"], sh["districts"]["significant_decline"]) == (
+        16,
+        4,
+        1,
+    )
     assert len(sh["series_total"]) == 21
 
 
@@ -189,8 +209,9 @@ def test_cli_replicate_northeast_writes_report(data_dir, tmp_path):
     from nightlight.cli import main
 
     out = tmp_path / "rep"
-    r = CliRunner().invoke(main, ["replicate", "--out", str(out), "--data-dir", str(data_dir),
-                                  "--window", "northeast", "--no-sensitivity"])
+    r = CliRunner().invoke(
+        main, ["replicate", "--out", str(out), "--data-dir", str(data_dir), "--window", "northeast", "--no-sensitivity"]
+    )
     assert r.exit_code == 0, r.output
     cities, shrinking = NE_PINNED[2018]
     assert f"China DMSP-like 2018→2021: {shrinking} of {cities} natural cities shrank" in r.output

@@ -19,16 +19,20 @@ def result_frame(n=6):
     before = rng.uniform(100, 200, n)
     change = np.array([-0.3, -0.12, -0.05, 0.1, 0.2, np.nan])[:n]
     status = ["ok"] * (n - 1) + ["outside"]
-    gdf = gpd.GeoDataFrame({
-        "city_id": [f"c{i}" for i in range(n)],
-        "light_before": before,
-        "light_after": before * (1 + np.nan_to_num(change)),
-        "change": change,
-        "shrinking": np.nan_to_num(change) <= -0.10,
-        "status": status,
-        "province": ["A", "A", "B", "B", "B", "C"][:n],
-        "Parent": [{"adcode": 1}] * n,  # dict column as in the Shanghai shapefile
-    }, geometry=geoms, crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {
+            "city_id": [f"c{i}" for i in range(n)],
+            "light_before": before,
+            "light_after": before * (1 + np.nan_to_num(change)),
+            "change": change,
+            "shrinking": np.nan_to_num(change) <= -0.10,
+            "status": status,
+            "province": ["A", "A", "B", "B", "B", "C"][:n],
+            "Parent": [{"adcode": 1}] * n,  # dict column as in the Shanghai shapefile
+        },
+        geometry=geoms,
+        crs="EPSG:4326",
+    )
     gdf.attrs["nightlight"] = {"threshold": 0.10, "grid": {"crs": "EPSG:4326"}}
     return gdf
 
@@ -39,7 +43,12 @@ def test_write_outputs_files_metadata_and_no_temp_left(tmp_path):
     assert set(paths) == {"cities", "summary", "map", "histogram"}
     for p in paths.values():
         assert p.exists() and p.stat().st_size > 0
-    assert sorted(x.name for x in (tmp_path / "out").iterdir()) == ["cities.parquet", "histogram.png", "map.png", "summary.csv"]
+    assert sorted(x.name for x in (tmp_path / "out").iterdir()) == [
+        "cities.parquet",
+        "histogram.png",
+        "map.png",
+        "summary.csv",
+    ]
     meta = report.read_metadata(paths["cities"])
     assert meta["command"] == "nightlight run" and meta["n"] == 3 and meta["threshold"] == 0.10
     back = gpd.read_parquet(paths["cities"])
@@ -93,7 +102,11 @@ def test_summarize_by_column_and_overall():
 
 def test_summarize_by_polygon_layer(tmp_path):
     res = result_frame()
-    prov = gpd.GeoDataFrame({"pname": ["west", "east"]}, geometry=[shapely.box(9, 39, 12.9, 42), shapely.box(12.9, 39, 20, 42)], crs="EPSG:4326")
+    prov = gpd.GeoDataFrame(
+        {"pname": ["west", "east"]},
+        geometry=[shapely.box(9, 39, 12.9, 42), shapely.box(12.9, 39, 20, 42)],
+        crs="EPSG:4326",
+    )
     path = tmp_path / "prov.gpkg"
     prov.to_crs("EPSG:3857").to_file(path)  # another CRS: reprojected on read
     t = report.summarize(res, path, name_column="pname")

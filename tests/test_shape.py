@@ -54,10 +54,14 @@ def test_core_edge_split_uses_distance_to_edge_twin():
 
 def test_shrink_shapes_reads_windows_from_georeferenced_mosaics():
     t = Affine(1.0, 0, 0.0, 0, -1.0, float(N))
+
     def da(v):
         x = np.arange(N) + 0.5
         y = N - (np.arange(N) + 0.5)
-        return xr.DataArray(v, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:32633").rio.write_transform(t)
+        return (
+            xr.DataArray(v, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:32633").rio.write_transform(t)
+        )
+
     city = shapely.Point(20.5, N - 20.5).buffer(16.4)
     out = shrink_shapes([city, shapely.Polygon(), shapely.box(500, 500, 510, 510)], da(BEFORE), da(after_with(R >= 12)))
     assert out == ["edge", None, None]

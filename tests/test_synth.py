@@ -259,8 +259,20 @@ def test_dmsp_values(dmsp):
 # --------------------------------------------------------------- truth table
 def test_truth_columns_and_kinds(viirs):
     tr = viirs.truth
-    for col in ("city_id", "lon", "lat", "radius_km", "peak", "true_change", "kind", "expected_natural_city",
-                "lit_area_km2", "factor_2013", "factor_2016", "change_2016"):
+    for col in (
+        "city_id",
+        "lon",
+        "lat",
+        "radius_km",
+        "peak",
+        "true_change",
+        "kind",
+        "expected_natural_city",
+        "lit_area_km2",
+        "factor_2013",
+        "factor_2016",
+        "change_2016",
+    ):
         assert col in tr.columns
     assert tr.city_id.is_unique and 100 <= len(tr) <= 200
     assert set(tr.kind.astype(str)) == {"shrinking", "stable", "growing"}

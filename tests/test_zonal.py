@@ -110,7 +110,9 @@ def test_accumulate_coverage_matches_shapely_twin(seed):
     v = rng.uniform(0, 10, (h, w))
     acc, vmax = kz.new_accumulator(1)
     win = np.array([[0, h, 0, w]], dtype=np.int64)
-    kz.accumulate_coverage(v, *e, np.array([0, len(e[0])], dtype=np.int64), np.array([0], dtype=np.int64), win, np.ones(h), -1.0, acc, vmax)
+    kz.accumulate_coverage(
+        v, *e, np.array([0, len(e[0])], dtype=np.int64), np.array([0], dtype=np.int64), win, np.ones(h), -1.0, acc, vmax
+    )
     cov = brute_force_coverage(geom, h, w)
     assert acc[0, kz.TOTAL_W] == pytest.approx(cov.sum(), rel=1e-9)
     assert acc[0, kz.SUM] == pytest.approx((cov * v).sum(), rel=1e-9)
@@ -224,8 +226,16 @@ def _exactextract_sums(da: xr.DataArray, polys: gpd.GeoDataFrame) -> np.ndarray:
 
     v = np.asarray(da.values, dtype=np.float32)
     with MemoryFile() as mem:
-        with mem.open(driver="GTiff", height=v.shape[0], width=v.shape[1], count=1, dtype="float32",
-                      crs=CRS_M, transform=T, nodata=np.nan) as dst:
+        with mem.open(
+            driver="GTiff",
+            height=v.shape[0],
+            width=v.shape[1],
+            count=1,
+            dtype="float32",
+            crs=CRS_M,
+            transform=T,
+            nodata=np.nan,
+        ) as dst:
             dst.write(v, 1)
         with mem.open() as src:
             out = exactextract.exact_extract(src, polys, ["sum"], output="pandas")
@@ -253,7 +263,10 @@ def test_centre_rule_on_large_polygons_within_half_percent_of_exactextract():
 def test_small_polygons_match_exactextract_coverage():
     da = mosaic(nan_share=0)
     rng = np.random.default_rng(5)
-    geoms = [disk(c, r, rad, n=16) for c, r, rad in zip(rng.uniform(20, 300, 30), rng.uniform(20, 280, 30), rng.uniform(0.2, 4, 30))]
+    geoms = [
+        disk(c, r, rad, n=16)
+        for c, r, rad in zip(rng.uniform(20, 300, 30), rng.uniform(20, 280, 30), rng.uniform(0.2, 4, 30))
+    ]
     polys = gpd.GeoDataFrame(geometry=geoms, crs=CRS_M)
     for method in ("exact", "centre"):
         ours = zonal_stats(polys, da, method=method)["sum"].to_numpy()

@@ -203,7 +203,9 @@ def detect_shrinking(
             series_items = sorted(series.items(), key=lambda kv: kv[0])
         else:
             if years is None or len(years) != len(series):
-                raise ValueError("series: a list of mosaics needs `years=` of the same length (or pass a dict {year: mosaic}).")
+                raise ValueError(
+                    "series: a list of mosaics needs `years=` of the same length (or pass a dict {year: mosaic})."
+                )
             series_items = sorted(zip(years, series), key=lambda kv: kv[0])
         if before is None:
             before = series_items[0][1]
@@ -240,7 +242,9 @@ def detect_shrinking(
     out["light_before"] = sb["sum"].to_numpy()
     out["light_after"] = sa["sum"].to_numpy()
     change, status, shrinking = classify_decline(
-        out["light_before"].to_numpy(), out["light_after"].to_numpy(), threshold=threshold,
+        out["light_before"].to_numpy(),
+        out["light_after"].to_numpy(),
+        threshold=threshold,
         too_dark=~(sb["mean"].to_numpy() >= dark_floor),
         no_data=(sb["valid_share"].fillna(0).to_numpy() == 0) | (sa["valid_share"].fillna(0).to_numpy() == 0),
         outside=sb["pixels"].to_numpy() == 0,
@@ -269,9 +273,7 @@ def detect_shrinking(
         out["trend_slope"] = tr["trend_slope"].to_numpy()
         out["mk_p"] = tr["mk_p"].to_numpy()
         out["significant_decline"] = (
-            out["shrinking"].to_numpy()
-            & (tr["trend_slope"].to_numpy() < 0)
-            & (tr["mk_p"].to_numpy() < alpha)
+            out["shrinking"].to_numpy() & (tr["trend_slope"].to_numpy() < 0) & (tr["mk_p"].to_numpy() < alpha)
         )
 
     shape_col = np.full(len(out), None, dtype=object)
@@ -279,7 +281,9 @@ def detect_shrinking(
         from nightlight.change.shape import shrink_shapes
 
         idx = np.flatnonzero(out["shrinking"].to_numpy())
-        shape_col[idx] = shrink_shapes(cities.geometry.to_numpy()[idx], b_da, a_da, threshold=threshold, floor=lit_floor)
+        shape_col[idx] = shrink_shapes(
+            cities.geometry.to_numpy()[idx], b_da, a_da, threshold=threshold, floor=lit_floor
+        )
     out["shrink_shape"] = shape_col
 
     extra = [c for c in cities.columns if c not in out.columns and c != cities.geometry.name]

@@ -37,7 +37,9 @@ SHAPES = ("none", "complete", "core", "edge", "scattered", "too_small")
 MIN_PIXELS = 4
 
 
-def classify_shape(before: np.ndarray, after: np.ndarray, inside: np.ndarray, *, threshold: float = 0.10, floor: float = 0.0) -> str:
+def classify_shape(
+    before: np.ndarray, after: np.ndarray, inside: np.ndarray, *, threshold: float = 0.10, floor: float = 0.0
+) -> str:
     """Shape of shrinkage of one city from its pixel windows.
 
     Parameters
@@ -77,7 +79,9 @@ def classify_shape(before: np.ndarray, after: np.ndarray, inside: np.ndarray, *,
     return "scattered"
 
 
-def shrink_shapes(geoms, before: xr.DataArray, after: xr.DataArray, *, threshold: float = 0.10, floor: float = 0.0) -> list[str | None]:
+def shrink_shapes(
+    geoms, before: xr.DataArray, after: xr.DataArray, *, threshold: float = 0.10, floor: float = 0.0
+) -> list[str | None]:
     """Shape of shrinkage for each geometry (in the mosaics' CRS); None for empty/outside ones.
 
     Each city is classified on its bounding-box window only. Windows are read in
@@ -107,6 +111,8 @@ def shrink_shapes(geoms, before: xr.DataArray, after: xr.DataArray, *, threshold
         b = read_b.read(r0, r1, c0, c1).astype(np.float64)
         a = read_a.read(r0, r1, c0, c1).astype(np.float64)
         t = grid.transform @ Affine.translation(c0, r0)
-        inside = rasterio.features.geometry_mask([geoms[i]], out_shape=b.shape, transform=t, invert=True, all_touched=False)
+        inside = rasterio.features.geometry_mask(
+            [geoms[i]], out_shape=b.shape, transform=t, invert=True, all_touched=False
+        )
         out[i] = classify_shape(b, a, inside, threshold=threshold, floor=floor)
     return out

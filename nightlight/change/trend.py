@@ -24,7 +24,9 @@ from nightlight.kernels.trend import theil_sen_mann_kendall
 MIN_YEARS = 4
 
 
-def trend_test(values: np.ndarray | pd.DataFrame, years: Sequence[float] | None = None, *, min_years: int = MIN_YEARS) -> pd.DataFrame:
+def trend_test(
+    values: np.ndarray | pd.DataFrame, years: Sequence[float] | None = None, *, min_years: int = MIN_YEARS
+) -> pd.DataFrame:
     """Theil–Sen slope and Mann–Kendall p-value per row.
 
     Parameters

@@ -178,10 +178,15 @@ def _edges(geoms: np.ndarray, local: np.ndarray, box: tuple[float, float, float,
     hi_c = np.maximum.reduceat(np.maximum(ex0, ex1), first)
     lo_r = np.minimum.reduceat(np.minimum(ey0, ey1), first)
     hi_r = np.maximum.reduceat(np.maximum(ey0, ey1), first)
-    win = np.stack([
-        np.clip(np.floor(lo_r), 0, h), np.clip(np.ceil(hi_r), 0, h),
-        np.clip(np.floor(lo_c), 0, w), np.clip(np.ceil(hi_c), 0, w),
-    ], axis=1).astype(np.int64)
+    win = np.stack(
+        [
+            np.clip(np.floor(lo_r), 0, h),
+            np.clip(np.ceil(hi_r), 0, h),
+            np.clip(np.floor(lo_c), 0, w),
+            np.clip(np.ceil(hi_c), 0, w),
+        ],
+        axis=1,
+    ).astype(np.int64)
     return ex0, ey0, ex1, ey1, edge_start, local[polys].astype(np.int64), win
 
 
@@ -220,7 +225,11 @@ def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
         local = np.searchsorted(gids, ids[hit])
         labels = rasterio.features.rasterize(
             zip(geoms[hit], (local + 1).tolist()),
-            out_shape=(h, w), transform=t, fill=0, all_touched=False, dtype="int32",
+            out_shape=(h, w),
+            transform=t,
+            fill=0,
+            all_touched=False,
+            dtype="int32",
         )
         for vals, (acc, vmax) in zip(blocks, out):
             kz.accumulate_labels(vals, labels, row_area, plan.floor, acc, vmax)
@@ -252,17 +261,19 @@ def _to_frame(acc: np.ndarray, vmax: np.ndarray, area_px: np.ndarray) -> pd.Data
     valid = acc[:, kz.VALID_W]
     total = acc[:, kz.TOTAL_W]
     with np.errstate(invalid="ignore", divide="ignore"):
-        df = pd.DataFrame({
-            "sum": np.where(valid > 0, s, np.nan),
-            "mean": np.where(valid > 0, s / valid, np.nan),
-            "max": np.where(np.isfinite(vmax), vmax, np.nan),
-            "pixels": total,
-            "valid_share": np.where(total > 0, valid / total, np.nan),
-            "inside_share": np.where(area_px > 0, np.minimum(total / area_px, 1.0), np.nan),
-            "lit_pixels": np.where(valid > 0, acc[:, kz.LIT_W], np.nan),
-            "lit_area_km2": np.where(valid > 0, acc[:, kz.LIT_KM2], np.nan),
-            "area_km2": acc[:, kz.AREA_KM2],
-        })
+        df = pd.DataFrame(
+            {
+                "sum": np.where(valid > 0, s, np.nan),
+                "mean": np.where(valid > 0, s / valid, np.nan),
+                "max": np.where(np.isfinite(vmax), vmax, np.nan),
+                "pixels": total,
+                "valid_share": np.where(total > 0, valid / total, np.nan),
+                "inside_share": np.where(area_px > 0, np.minimum(total / area_px, 1.0), np.nan),
+                "lit_pixels": np.where(valid > 0, acc[:, kz.LIT_W], np.nan),
+                "lit_area_km2": np.where(valid > 0, acc[:, kz.LIT_KM2], np.nan),
+                "area_km2": acc[:, kz.AREA_KM2],
+            }
+        )
     return df
 
 
@@ -319,7 +330,10 @@ def zonal_stats_many(
 
     import dask.array as dsa
 
-    arrays = [a if hasattr(a, "dask") else dsa.from_array(a, chunks=arrays[0].chunks if hasattr(arrays[0], "chunks") else -1) for a in arrays]
+    arrays = [
+        a if hasattr(a, "dask") else dsa.from_array(a, chunks=arrays[0].chunks if hasattr(arrays[0], "chunks") else -1)
+        for a in arrays
+    ]
     # align chunking on the first dask array so blocks correspond
     ref = next(a for a in arrays if hasattr(a, "dask"))
     arrays = [a.rechunk(ref.chunks) for a in arrays]

@@ -21,8 +21,8 @@ How it scales (the dask-image scheme, without a global label image):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import dask
 import dask.array as dsa
@@ -74,7 +74,7 @@ class Components:
     table: pd.DataFrame
     connectivity: int
     threshold: float | None = None
-    _blocks: "_BlockPlan" = field(default=None, repr=False)
+    _blocks: _BlockPlan = field(default=None, repr=False)
     _label_component: np.ndarray = field(default=None, repr=False)  # global label -> component row
     _src: dsa.Array = field(default=None, repr=False)  # the lazy mask source, for later passes
 
@@ -138,11 +138,16 @@ def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, ar
         src, value_blocks, row0, col0, grid, connectivity, threshold, area
     )
     return _BlockResult(
-        n, istats[1:], fstats[1:], sums[1:], nvalid[1:],
-        labels[0, :].copy(), labels[-1, :].copy(), labels[:, 0].copy(), labels[:, -1].copy(),
+        n,
+        istats[1:],
+        fstats[1:],
+        sums[1:],
+        nvalid[1:],
+        labels[0, :].copy(),
+        labels[-1, :].copy(),
+        labels[:, 0].copy(),
+        labels[:, -1].copy(),
     )
-
-
 
 
 def _as_values(values) -> dict[str, xr.DataArray]:
@@ -203,7 +208,9 @@ def label_components(
         bands[name if name.startswith("light") else f"light_{name}"] = da
     if mask is not None:
         if threshold is not None:
-            raise ValueError("Pass either threshold= (a lit mask from the mosaic) or mask= (a built-up raster), not both.")
+            raise ValueError(
+                "Pass either threshold= (a lit mask from the mosaic) or mask= (a built-up raster), not both."
+            )
         src = open_mosaic(mask)
         label_name = str(mask) if isinstance(mask, str) else "mask"
         thr = None
@@ -231,11 +238,20 @@ def label_components(
     value_data = [dsa.asarray(da.data).rechunk(chunks) for da in bands.values()]
     plan, results = _run_stats(src_data, value_data, grid, connectivity, thr, area)
     table, label_component = _merge(plan, results, grid, connectivity, list(bands))
-    return Components(grid=grid, table=table, connectivity=connectivity, threshold=thr,
-                      _blocks=plan, _label_component=label_component, _src=src_data)
+    return Components(
+        grid=grid,
+        table=table,
+        connectivity=connectivity,
+        threshold=thr,
+        _blocks=plan,
+        _label_component=label_component,
+        _src=src_data,
+    )
 
 
-def _per_block(func, name: str, src_data: dsa.Array, value_data: list[dsa.Array], row_edges, col_edges, *args) -> dsa.Array:
+def _per_block(
+    func, name: str, src_data: dsa.Array, value_data: list[dsa.Array], row_edges, col_edges, *args
+) -> dsa.Array:
     """A (nby, nbx) object dask array whose block (i, j) is ``func(src[i, j], values[i, j], row0, col0, *args)``.
 
     The graph is written by hand (as dask-image does) rather than with one
@@ -247,8 +263,13 @@ def _per_block(func, name: str, src_data: dsa.Array, value_data: list[dsa.Array]
     nby, nbx = len(row_edges) - 1, len(col_edges) - 1
     dsk = {
         (key, i, j): (
-            _as_cell, func, (src_data.name, i, j), [(v.name, i, j) for v in value_data],
-            int(row_edges[i]), int(col_edges[j]), *args,
+            _as_cell,
+            func,
+            (src_data.name, i, j),
+            [(v.name, i, j) for v in value_data],
+            int(row_edges[i]),
+            int(col_edges[j]),
+            *args,
         )
         for i in range(nby)
         for j in range(nbx)
@@ -288,16 +309,38 @@ def _border_pairs(plan: _BlockPlan, results, connectivity: int) -> np.ndarray:
             off = plan.offset(i, j)
             here = results[i, j]
             if j + 1 < nbx:
-                pairs.append(K.edge_pairs(_globalize(here.right, off), _globalize(results[i, j + 1].left, plan.offset(i, j + 1)), connectivity))
+                pairs.append(
+                    K.edge_pairs(
+                        _globalize(here.right, off),
+                        _globalize(results[i, j + 1].left, plan.offset(i, j + 1)),
+                        connectivity,
+                    )
+                )
             if i + 1 < nby:
-                pairs.append(K.edge_pairs(_globalize(here.bottom, off), _globalize(results[i + 1, j].top, plan.offset(i + 1, j)), connectivity))
+                pairs.append(
+                    K.edge_pairs(
+                        _globalize(here.bottom, off),
+                        _globalize(results[i + 1, j].top, plan.offset(i + 1, j)),
+                        connectivity,
+                    )
+                )
                 if connectivity == 8:
                     # Diagonal touches across a block corner: the only pixel pair that
                     # neither a row nor a column border sees.
                     if j + 1 < nbx and here.bottom[-1] and results[i + 1, j + 1].top[0]:
-                        pairs.append(np.array([[here.bottom[-1] + off, results[i + 1, j + 1].top[0] + plan.offset(i + 1, j + 1)]], np.int64))
+                        pairs.append(
+                            np.array(
+                                [[here.bottom[-1] + off, results[i + 1, j + 1].top[0] + plan.offset(i + 1, j + 1)]],
+                                np.int64,
+                            )
+                        )
                     if j > 0 and here.bottom[0] and results[i + 1, j - 1].top[-1]:
-                        pairs.append(np.array([[here.bottom[0] + off, results[i + 1, j - 1].top[-1] + plan.offset(i + 1, j - 1)]], np.int64))
+                        pairs.append(
+                            np.array(
+                                [[here.bottom[0] + off, results[i + 1, j - 1].top[-1] + plan.offset(i + 1, j - 1)]],
+                                np.int64,
+                            )
+                        )
     return np.concatenate(pairs)
 
 
@@ -330,7 +373,9 @@ def _merge(plan: _BlockPlan, results, grid: Grid, connectivity: int, band_names:
     comp = comp.astype(np.int64)
     ncomp = int(comp.max()) + 1 if n_total else 0
     first_global = istats[:, K.I_FIRST_ROW] * width + istats[:, K.I_FIRST_COL]
-    c_ist, c_fst, c_sums, c_valid, c_first = K.reduce_by_component(comp, ncomp, istats, fstats, sums, nvalid, first_global)
+    c_ist, c_fst, c_sums, c_valid, c_first = K.reduce_by_component(
+        comp, ncomp, istats, fstats, sums, nvalid, first_global
+    )
     order = np.argsort(c_first, kind="stable")
     rank = np.empty(ncomp, np.int64)
     rank[order] = np.arange(ncomp)
@@ -351,10 +396,7 @@ def _merge(plan: _BlockPlan, results, grid: Grid, connectivity: int, band_names:
     )
     for b, name in enumerate(band_names):
         table[name] = c_sums[order, b]
-        table["n_valid" + name[len("light"):]] = c_valid[order, b]
+        table["n_valid" + name[len("light") :]] = c_valid[order, b]
     label_component = np.zeros(n_total + 1, np.int64)
     label_component[1:] = rank[comp]
     return table, label_component
-
-
-

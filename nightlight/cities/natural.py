@@ -1,9 +1,8 @@
-"""Natural cities (Jiang & Miao 2015): components over a minimum true area, with polygons.
-"""
+"""Natural cities (Jiang & Miao 2015): components over a minimum true area, with polygons."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -29,8 +28,6 @@ def _cities_frame(comps: Components, min_area_km2: float) -> tuple[pd.DataFrame,
     cities.insert(3, "centroid_x", t.c + cc * t.a + cr * t.b)
     cities.insert(4, "centroid_y", t.f + cc * t.d + cr * t.e)
     return cities, component_city
-
-
 
 
 def extract_natural_cities(
@@ -83,8 +80,13 @@ def extract_natural_cities(
     if not np.isfinite(min_area_km2) or min_area_km2 <= 0:
         raise ValueError(f"min_area_km2={min_area_km2!r}: must be a positive number of km² (the study uses 5).")
     comps = label_components(
-        mosaic, threshold=threshold, mask=mask, values=values, connectivity=connectivity,
-        area=area, headtail_level=headtail_level,
+        mosaic,
+        threshold=threshold,
+        mask=mask,
+        values=values,
+        connectivity=connectivity,
+        area=area,
+        headtail_level=headtail_level,
     )
     cities, component_city = _cities_frame(comps, min_area_km2)
     crs = comps.grid.crs
@@ -112,22 +114,24 @@ def city_label_raster(comps: Components, min_area_km2: float = 5.0) -> xr.DataAr
     plan = comps._blocks
     src = comps._src
     nby, nbx = len(plan.row_edges) - 1, len(plan.col_edges) - 1
-    lookups = {(i, j): comps.block_lookup(i, j, component_city).astype(np.int32) for i in range(nby) for j in range(nbx)}
+    lookups = {
+        (i, j): comps.block_lookup(i, j, component_city).astype(np.int32) for i in range(nby) for j in range(nbx)
+    }
 
     def block(x, block_id=None):
         i, j = block_id
-        labels, *_ = _label_one_block(x, [], int(plan.row_edges[i]), int(plan.col_edges[j]), comps.grid,
-                                      comps.connectivity, comps.threshold, None)
+        labels, *_ = _label_one_block(
+            x, [], int(plan.row_edges[i]), int(plan.col_edges[j]), comps.grid, comps.connectivity, comps.threshold, None
+        )
         return K.relabel(labels, lookups[(i, j)])
 
     data = src.map_blocks(block, dtype=np.int32)
     t = comps.grid.transform
     h, w = comps.grid.shape
     da = xr.DataArray(
-        data, dims=("y", "x"),
+        data,
+        dims=("y", "x"),
         coords={"y": t.f + (np.arange(h) + 0.5) * t.e, "x": t.c + (np.arange(w) + 0.5) * t.a},
         name="city_id",
     )
     return da.rio.write_crs(comps.grid.crs).rio.write_transform(t)
-
-

@@ -1,5 +1,4 @@
-"""City polygons: vectorised per block in pixel space, dissolved by city id.
-"""
+"""City polygons: vectorised per block in pixel space, dissolved by city id."""
 
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
     return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]
 
 
-
 def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, shapely.Geometry]:
     """Polygons of the cities, dissolved across blocks, in the mosaic's CRS.
 
@@ -44,8 +42,17 @@ def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, sh
             lookup = comps.block_lookup(i, j, component_city)
             if not lookup.any():
                 continue
-            tasks.append(task(src_blocks[i, j], int(plan.row_edges[i]), int(plan.col_edges[j]), comps.grid,
-                              comps.connectivity, comps.threshold, lookup))
+            tasks.append(
+                task(
+                    src_blocks[i, j],
+                    int(plan.row_edges[i]),
+                    int(plan.col_edges[j]),
+                    comps.grid,
+                    comps.connectivity,
+                    comps.threshold,
+                    lookup,
+                )
+            )
     pieces: dict[int, list] = {}
     for block_pieces in dask.compute(*tasks):
         for cid, geom in block_pieces:
@@ -59,6 +66,3 @@ def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, sh
         merged = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
         out[cid] = shapely.affinity.affine_transform(merged, matrix)
     return out
-
-
-

@@ -1,5 +1,4 @@
-"""Lit thresholds: a number in the mosaic's units, or Jiang's head/tail breaks.
-"""
+"""Lit thresholds: a number in the mosaic's units, or Jiang's head/tail breaks."""
 
 from __future__ import annotations
 
@@ -54,6 +53,3 @@ def _resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_leve
             raise NightlightError("threshold='headtail': the mosaic has fewer than 2 lit pixels (value > 0).")
         return breaks[min(headtail_level, len(breaks)) - 1]
     return float(threshold)
-
-
-

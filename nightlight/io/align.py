@@ -36,9 +36,14 @@ def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst
         # check even though both transforms are passed explicitly.
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         rasterio.warp.reproject(
-            np.asarray(src_block, dtype=np.float64), out,
-            src_transform=src_transform, src_crs=src_crs, src_nodata=np.nan,
-            dst_transform=dst_transform, dst_crs=dst_crs, dst_nodata=np.nan,
+            np.asarray(src_block, dtype=np.float64),
+            out,
+            src_transform=src_transform,
+            src_crs=src_crs,
+            src_nodata=np.nan,
+            dst_transform=dst_transform,
+            dst_crs=dst_crs,
+            dst_nodata=np.nan,
             resampling=resampling,
         )
     return out
@@ -102,8 +107,13 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
             r0, r1, c0, c1 = int(row_edges[i]), int(row_edges[i + 1]), int(col_edges[j]), int(col_edges[j + 1])
             sr0, sr1, sc0, sc1 = _source_window(sg, dg, r0, r1, c0, c1)
             block = dask.delayed(_warp_block)(
-                src_data[sr0:sr1, sc0:sc1], sg.transform @ Affine.translation(sc0, sr0), sg.crs,
-                (r1 - r0, c1 - c0), dg.transform @ Affine.translation(c0, r0), dg.crs, method,
+                src_data[sr0:sr1, sc0:sc1],
+                sg.transform @ Affine.translation(sc0, sr0),
+                sg.crs,
+                (r1 - r0, c1 - c0),
+                dg.transform @ Affine.translation(c0, r0),
+                dg.crs,
+                method,
             )
             row.append(dsa.from_delayed(block, shape=(r1 - r0, c1 - c0), dtype=np.float64))
         rows.append(row)

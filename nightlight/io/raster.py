@@ -76,7 +76,9 @@ def open_mosaic(
         if da.ndim == 3 and da.sizes.get("band", 0) == 1:
             da = da.squeeze("band", drop=True)
         if da.ndim != 2:
-            raise InvalidRasterError(f"{label}: expected a 2-D (y, x) raster, got dims {da.dims}. Select one band/year first.")
+            raise InvalidRasterError(
+                f"{label}: expected a 2-D (y, x) raster, got dims {da.dims}. Select one band/year first."
+            )
         if da.rio.crs is None:
             if crs is None:
                 raise MissingCRSError(
@@ -92,7 +94,12 @@ def open_mosaic(
     gdal_path = _gdal_path(path)
     try:
         with rasterio.open(gdal_path) as src:
-            count, file_crs, nodata, dtype = src.count, src.crs, src.nodata, src.dtypes[band - 1] if band <= src.count else None
+            count, file_crs, nodata, dtype = (
+                src.count,
+                src.crs,
+                src.nodata,
+                src.dtypes[band - 1] if band <= src.count else None,
+            )
     except rasterio.errors.RasterioIOError as exc:
         raise InvalidRasterError(
             f"{label}: cannot be opened as a raster ({exc}). Check that the path/URL is right and the file "
@@ -137,11 +144,11 @@ def _gdal_path(path: str) -> str:
     if path.startswith(("http://", "https://")):
         return "/vsicurl/" + path
     if path.startswith("s3://"):
-        return "/vsis3/" + path[len("s3://"):]
+        return "/vsis3/" + path[len("s3://") :]
     if path.startswith("gs://"):
-        return "/vsigs/" + path[len("gs://"):]
+        return "/vsigs/" + path[len("gs://") :]
     if path.startswith("file://"):
-        return path[len("file://"):]
+        return path[len("file://") :]
     return path
 
 
@@ -200,5 +207,7 @@ class WindowReader:
                 br0, bc0 = self._rows[i], self._cols[j]
                 rr0, rr1 = max(r0, br0), min(r1, self._rows[i + 1])
                 cc0, cc1 = max(c0, bc0), min(c1, self._cols[j + 1])
-                out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = self._block(i, j)[rr0 - br0 : rr1 - br0, cc0 - bc0 : cc1 - bc0]
+                out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = self._block(i, j)[
+                    rr0 - br0 : rr1 - br0, cc0 - bc0 : cc1 - bc0
+                ]
         return out

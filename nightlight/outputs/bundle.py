@@ -39,6 +39,3 @@ def write_outputs(result: gpd.GeoDataFrame, out_dir: str | os.PathLike, *, metad
         "map": plot_map(result, out / "map.png"),
         "histogram": plot_histogram(result, out / "histogram.png"),
     }
-
-
-

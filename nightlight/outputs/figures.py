@@ -1,5 +1,4 @@
-"""Figures a person can look at: a map of city change and a histogram (Agg, atomic PNG).
-"""
+"""Figures a person can look at: a map of city change and a histogram (Agg, atomic PNG)."""
 
 from __future__ import annotations
 
@@ -46,8 +45,14 @@ def plot_map(result: gpd.GeoDataFrame, path: str | os.PathLike, *, title: str | 
         if len(shr):
             pct = shr["change"] * 100
             shr.assign(change_pct=pct).plot(
-                ax=ax, column="change_pct", cmap="Reds_r", vmin=min(float(pct.min()), -thr * 100 - 1e-9), vmax=-thr * 100,
-                edgecolor="black", linewidth=0.4, legend=True,
+                ax=ax,
+                column="change_pct",
+                cmap="Reds_r",
+                vmin=min(float(pct.min()), -thr * 100 - 1e-9),
+                vmax=-thr * 100,
+                edgecolor="black",
+                linewidth=0.4,
+                legend=True,
                 legend_kwds={"label": "change of total light (%)", "shrink": 0.7},
             )
         ax.set_xlabel("longitude (°E)")
@@ -69,7 +74,3 @@ def plot_histogram(result: gpd.GeoDataFrame, path: str | os.PathLike, *, bins: i
         ax.set_title(f"Change of night light, {len(vals)} classified cities")
         ax.legend()
     return Path(path)
-
-
-
-

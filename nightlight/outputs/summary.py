@@ -1,5 +1,4 @@
-"""Summary tables of a decline run: per-city summary and totals by region or layer.
-"""
+"""Summary tables of a decline run: per-city summary and totals by region or layer."""
 
 from __future__ import annotations
 
@@ -14,17 +13,16 @@ from nightlight.errors import InvalidVectorError
 SUMMARY_COLUMNS = ("city_id", "status", "light_before", "light_after", "change", "shrinking")
 
 
-
 def summary_table(result: gpd.GeoDataFrame) -> pd.DataFrame:
     """Per-city summary (no geometry): id, name if any, status, light, change, shrinking, shape, trend."""
     cols = [c for c in SUMMARY_COLUMNS if c in result.columns]
     name = next((c for c in ("name", "Name", "NAME", "NAME_2") if c in result.columns), None)
     if name:
         cols.insert(1, name)
-    cols += [c for c in ("shrink_shape", "trend_slope", "mk_p", "significant_decline", "area_km2") if c in result.columns]
+    cols += [
+        c for c in ("shrink_shape", "trend_slope", "mk_p", "significant_decline", "area_km2") if c in result.columns
+    ]
     return pd.DataFrame(result[cols])
-
-
 
 
 # --------------------------------------------------------------------------- summaries
@@ -67,33 +65,53 @@ def summarize(
                 f"by={by!r} is neither a column of the result ({list(df.columns)}) nor an existing vector file."
             )
         if name_column is None:
-            raise InvalidVectorError("summarize(by=<polygon layer>): pass `name_column=` naming the layer's label column.")
+            raise InvalidVectorError(
+                "summarize(by=<polygon layer>): pass `name_column=` naming the layer's label column."
+            )
         zones = read_polygons(by, target_crs=df.crs)
         if name_column not in zones.columns:
-            raise InvalidVectorError(f"name_column={name_column!r} is not a column of the `by` layer: {list(zones.columns)}.")
+            raise InvalidVectorError(
+                f"name_column={name_column!r} is not a column of the `by` layer: {list(zones.columns)}."
+            )
         # centroids in an equal-area-ish frame would be nicer; representative_point is always inside the city
         pts = gpd.GeoDataFrame(geometry=df.geometry.representative_point(), crs=df.crs, index=df.index)
         joined = gpd.sjoin(pts, zones[[name_column, zones.geometry.name]], how="left", predicate="within")
         joined = joined[~joined.index.duplicated(keep="first")]
         key = joined[name_column].reindex(df.index).fillna("(none)").rename(name_column)
     ok = df["status"] == "ok" if "status" in df else pd.Series(True, index=df.index)
-    g = pd.DataFrame({
-        "cities": 1,
-        "classified": ok.astype(int),
-        "shrinking": df["shrinking"].astype(bool).astype(int),
-        "light_before": df["light_before"].where(ok, 0.0).fillna(0.0),
-        "light_after": df["light_after"].where(ok, 0.0).fillna(0.0),
-        "change_ok": df["change"].where(ok),
-    }).groupby(key.to_numpy())
+    g = pd.DataFrame(
+        {
+            "cities": 1,
+            "classified": ok.astype(int),
+            "shrinking": df["shrinking"].astype(bool).astype(int),
+            "light_before": df["light_before"].where(ok, 0.0).fillna(0.0),
+            "light_after": df["light_after"].where(ok, 0.0).fillna(0.0),
+            "change_ok": df["change"].where(ok),
+        }
+    ).groupby(key.to_numpy())
     table = g.agg(
-        cities=("cities", "sum"), classified=("classified", "sum"), shrinking=("shrinking", "sum"),
-        light_before=("light_before", "sum"), light_after=("light_after", "sum"),
+        cities=("cities", "sum"),
+        classified=("classified", "sum"),
+        shrinking=("shrinking", "sum"),
+        light_before=("light_before", "sum"),
+        light_after=("light_after", "sum"),
         median_change=("change_ok", "median"),
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         table["share_shrinking"] = table["shrinking"] / table["classified"].where(table["classified"] > 0)
-        table["change"] = (table["light_after"] - table["light_before"]) / table["light_before"].where(table["light_before"] > 0)
+        table["change"] = (table["light_after"] - table["light_before"]) / table["light_before"].where(
+            table["light_before"] > 0
+        )
     table.index.name = key.name
-    return table[["cities", "classified", "shrinking", "share_shrinking", "light_before", "light_after", "change", "median_change"]]
-
-
+    return table[
+        [
+            "cities",
+            "classified",
+            "shrinking",
+            "share_shrinking",
+            "light_before",
+            "light_after",
+            "change",
+            "median_change",
+        ]
+    ]

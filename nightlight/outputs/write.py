@@ -22,7 +22,6 @@ import pandas as pd
 METADATA_KEY = b"nightlight"
 
 
-
 # --------------------------------------------------------------------------- atomic writing
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename it to ``path``."""
@@ -63,7 +62,9 @@ def _plain(result: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if c == out.geometry.name or out[c].dtype != object:
             continue
         if out[c].map(lambda v: isinstance(v, (dict, list, tuple))).any():
-            out[c] = out[c].map(lambda v: json.dumps(v, default=json_default, ensure_ascii=False) if v is not None else None)
+            out[c] = out[c].map(
+                lambda v: json.dumps(v, default=json_default, ensure_ascii=False) if v is not None else None
+            )
     return out
 
 

@@ -13,8 +13,8 @@
 
 from nightlight._backend import map_pixels
 from nightlight.preprocess import composite, denoise, harmonize
-from nightlight.preprocess.dmsp import calibration_steps, coefficients, intercalibrate
 from nightlight.preprocess.calibration import MODELS_FIT, Calibration, fit
+from nightlight.preprocess.dmsp import calibration_steps, coefficients, intercalibrate
 from nightlight.preprocess.steps import STEP_NAMES, apply_steps, parse_steps
 from nightlight.preprocess.units import DMSP_MAX_DN, check_dn, check_radiance
 

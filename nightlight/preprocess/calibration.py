@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -61,7 +62,9 @@ class Calibration:
             raise CatalogError(f"Calibration: model={self.model!r} is unknown. Available: {', '.join(MODELS_FIT)}.")
         self.params = tuple(float(p) for p in self.params)
         if len(self.params) != _N_PARAMS[self.model]:
-            raise FitError(f"Calibration: model {self.model!r} takes {_N_PARAMS[self.model]} parameters, got {len(self.params)}.")
+            raise FitError(
+                f"Calibration: model {self.model!r} takes {_N_PARAMS[self.model]} parameters, got {len(self.params)}."
+            )
         if self.clip is not None:
             self.clip = (float(self.clip[0]), float(self.clip[1]))
 
@@ -102,28 +105,35 @@ class Calibration:
         return text
 
     @classmethod
-    def from_json(cls, text_or_path: str | os.PathLike) -> "Calibration":
+    def from_json(cls, text_or_path: str | os.PathLike) -> Calibration:
         """Read :meth:`to_json` output: JSON text, a file path, or ``catalog:calibration/NAME.json``."""
         s = os.fspath(text_or_path)
         if s.lstrip().startswith("{"):
             d = json.loads(s)
         else:
             if s.startswith("catalog:"):
-                p = catalog_path(*s[len("catalog:"):].split("/"))
+                p = catalog_path(*s[len("catalog:") :].split("/"))
                 if not p.is_file():
                     raise CatalogError(f"{s}: no such file in the shipped catalog.")
                 d = json.loads(p.read_text(encoding="utf-8"))
             else:
                 if not os.path.isfile(s):
-                    raise CatalogError(f"calibration {s!r}: file not found. Pass a JSON file written by Calibration.to_json().")
+                    raise CatalogError(
+                        f"calibration {s!r}: file not found. Pass a JSON file written by Calibration.to_json()."
+                    )
                 with open(s, encoding="utf-8") as f:
                     d = json.load(f)
         d.pop("nightlight_version", None)
         clip = d.get("clip")
         return cls(
-            model=d["model"], params=tuple(d["params"]), clip=None if clip is None else tuple(clip),
-            metrics=d.get("metrics", {}), n_train=d.get("n_train", 0), n_test=d.get("n_test", 0),
-            seed=d.get("seed", 0), meta=d.get("meta", {}),
+            model=d["model"],
+            params=tuple(d["params"]),
+            clip=None if clip is None else tuple(clip),
+            metrics=d.get("metrics", {}),
+            n_train=d.get("n_train", 0),
+            n_test=d.get("n_test", 0),
+            seed=d.get("seed", 0),
+            meta=d.get("meta", {}),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -166,6 +176,7 @@ def _fit_params(model: str, x: np.ndarray, y: np.ndarray, p0: Sequence[float] | 
             b, loga = np.polyfit(np.log(x[ok] + 1), np.log(y[ok] + 1), 1) if ok.sum() > 2 else (1.0, 0.0)
             p0 = (math.exp(loga), b)
     else:
+
         def f(x, L, k, x0, b):
             with np.errstate(over="ignore"):
                 return L / (1.0 + np.exp(-k * (x - x0))) + b
@@ -200,10 +211,16 @@ def _sample_block(s: np.ndarray, t: np.ndarray, m: np.ndarray | None, p: float, 
     return np.stack([s[keep], t[keep]])
 
 
-def _pairs(source: ArrayLike, target: ArrayLike, mask: ArrayLike | None, sample: int | None, seed: int, label: str) -> np.ndarray:
+def _pairs(
+    source: ArrayLike, target: ArrayLike, mask: ArrayLike | None, sample: int | None, seed: int, label: str
+) -> np.ndarray:
     """(2, n) array of valid (source, target) pixel pairs, sampled when large."""
-    if isinstance(source, xr.DataArray) and isinstance(target, xr.DataArray) \
-            and source.rio.crs is not None and target.rio.crs is not None:
+    if (
+        isinstance(source, xr.DataArray)
+        and isinstance(target, xr.DataArray)
+        and source.rio.crs is not None
+        and target.rio.crs is not None
+    ):
         from nightlight.grid import require_same_grid
 
         require_same_grid(source, target, names=(f"source{label}", f"target{label}"))
@@ -213,7 +230,9 @@ def _pairs(source: ArrayLike, target: ArrayLike, mask: ArrayLike | None, sample:
             "they must be the same pixels. Resample one onto the other first (nightlight.align_to)."
         )
     if mask is not None and np.shape(mask) != np.shape(source):
-        raise GridMismatchError(f"fit: mask{label} shape {np.shape(mask)} differs from source shape {np.shape(source)}.")
+        raise GridMismatchError(
+            f"fit: mask{label} shape {np.shape(mask)} differs from source shape {np.shape(source)}."
+        )
     size = int(np.prod(np.shape(source)))
     p = 1.0 if sample is None or sample >= size else sample / size
     if _is_dask(source) or _is_dask(target):
@@ -222,10 +241,18 @@ def _pairs(source: ArrayLike, target: ArrayLike, mask: ArrayLike | None, sample:
 
         s = source.data if _is_dask(source) else dsa.from_array(np.asarray(source), chunks=2048)
         t = (target.data if isinstance(target, xr.DataArray) else dsa.asarray(target)).rechunk(s.chunks)
-        mm = None if mask is None else dsa.asarray(mask.data if isinstance(mask, xr.DataArray) else mask).rechunk(s.chunks)
+        mm = (
+            None
+            if mask is None
+            else dsa.asarray(mask.data if isinstance(mask, xr.DataArray) else mask).rechunk(s.chunks)
+        )
         tasks = []
         for k, idx in enumerate(np.ndindex(*s.numblocks)):
-            tasks.append(dask.delayed(_sample_block)(s.blocks[idx], t.blocks[idx], None if mm is None else mm.blocks[idx], p, seed, k))
+            tasks.append(
+                dask.delayed(_sample_block)(
+                    s.blocks[idx], t.blocks[idx], None if mm is None else mm.blocks[idx], p, seed, k
+                )
+            )
         parts = dask.compute(*tasks)
         return np.concatenate(parts, axis=1) if parts else np.empty((2, 0))
     m = None if mask is None else np.asarray(mask)
@@ -288,10 +315,15 @@ def fit(
     tgts = list(target) if isinstance(target, (list, tuple)) else [target]
     masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(srcs)
     if len(srcs) != len(tgts) or len(masks) != len(srcs):
-        raise FitError(f"fit: {len(srcs)} source arrays but {len(tgts)} target arrays (and {len(masks)} masks); pair them one to one.")
+        raise FitError(
+            f"fit: {len(srcs)} source arrays but {len(tgts)} target arrays (and {len(masks)} masks); pair them one to one."
+        )
     per = None if sample is None else max(1, sample // len(srcs))
     pairs = np.concatenate(
-        [_pairs(s, t, m, per, seed + i, f"[{i}]" if len(srcs) > 1 else "") for i, (s, t, m) in enumerate(zip(srcs, tgts, masks))],
+        [
+            _pairs(s, t, m, per, seed + i, f"[{i}]" if len(srcs) > 1 else "")
+            for i, (s, t, m) in enumerate(zip(srcs, tgts, masks))
+        ],
         axis=1,
     )
     n = pairs.shape[1]
@@ -312,9 +344,12 @@ def fit(
     tr, te = _scores(y[train], pred(train)), _scores(y[test], pred(test))
     metrics = {**te, **{f"{k}_train": v for k, v in tr.items()}}
     return Calibration(
-        model=model, params=params, clip=clip, metrics=metrics, n_train=int(train.size),
-        n_test=int(test.size), seed=seed, meta=dict(meta or {}),
+        model=model,
+        params=params,
+        clip=clip,
+        metrics=metrics,
+        n_train=int(train.size),
+        n_test=int(test.size),
+        seed=seed,
+        meta=dict(meta or {}),
     )
-
-
-

@@ -29,7 +29,9 @@ def _years(time: xr.DataArray) -> np.ndarray:
         return np.array([v.year for v in vals])
     units = time.attrs.get("units", "days since 1900-01-01")
     if not units.startswith("days since"):
-        raise UnitsError(f"time: units {units!r} are not understood; decode times first (xr.decode_cf) or use 'days since YYYY-MM-DD'.")
+        raise UnitsError(
+            f"time: units {units!r} are not understood; decode times first (xr.decode_cf) or use 'days since YYYY-MM-DD'."
+        )
     origin = pd.Timestamp(units.split("since", 1)[1].strip())
     return (origin + pd.to_timedelta(vals, unit="D")).year.to_numpy()
 
@@ -76,12 +78,16 @@ def annual_composite(
             "they must be the same months on the same grid."
         )
     if time_dim not in radiance.dims:
-        raise InvalidRasterError(f"annual_composite: radiance has no {time_dim!r} dimension (dims {radiance.dims}); pass time_dim=.")
+        raise InvalidRasterError(
+            f"annual_composite: radiance has no {time_dim!r} dimension (dims {radiance.dims}); pass time_dim=."
+        )
     for d in radiance.dims:
         if d in radiance.coords and d in counts.coords and not np.array_equal(radiance[d].values, counts[d].values):
             raise GridMismatchError(f"annual_composite: radiance and counts have different {d!r} coordinates.")
     if min_count < 1:
-        raise UnitsError(f"annual_composite: min_count={min_count} must be ≥ 1 (a month without cloud-free nights has no value).")
+        raise UnitsError(
+            f"annual_composite: min_count={min_count} must be ≥ 1 (a month without cloud-free nights has no value)."
+        )
     yrs = _years(radiance[time_dim])
     sel = np.flatnonzero(yrs == int(year))
     if sel.size == 0:
@@ -97,8 +103,9 @@ def annual_composite(
         r = dsa.asarray(rad.data)
         r = r.rechunk({0: -1})
         c = dsa.asarray(cnt.data).rechunk(r.chunks)
-        out = dsa.map_blocks(lambda a, b: _block(a, b, min_count), r, c, dtype=np.float64,
-                             chunks=((3,),) + r.chunks[1:])
+        out = dsa.map_blocks(
+            lambda a, b: _block(a, b, min_count), r, c, dtype=np.float64, chunks=((3,),) + r.chunks[1:]
+        )
     else:
         out = _block(rad.values, cnt.values, min_count)
     coords = {d: rad[d] for d in spatial if d in rad.coords}
@@ -109,8 +116,12 @@ def annual_composite(
             "nobs": (spatial, out[2]),
         },
         coords=coords,
-        attrs={"year": int(year), "months": int(sel.size), "min_count": int(min_count),
-               "method": "count-weighted mean and median of monthly radiance (VNL v2 style)"},
+        attrs={
+            "year": int(year),
+            "months": int(sel.size),
+            "min_count": int(min_count),
+            "method": "count-weighted mean and median of monthly radiance (VNL v2 style)",
+        },
     )
     for v in ("mean", "median"):
         ds[v].attrs["units"] = "nW/cm2/sr"
@@ -119,7 +130,9 @@ def annual_composite(
     return ds
 
 
-def open_monthly(radiance_path: str, counts_path: str, *, chunks: dict | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+def open_monthly(
+    radiance_path: str, counts_path: str, *, chunks: dict | None = None
+) -> tuple[xr.DataArray, xr.DataArray]:
     """Open a pair of monthly netCDF files (radiance, cloud-free counts), one data variable each.
 
     Time stays numeric with its ``units`` (``days since 1900-01-01`` in the EOG/NighttimeLights.jl
@@ -133,7 +146,9 @@ def open_monthly(radiance_path: str, counts_path: str, *, chunks: dict | None = 
             raise InvalidRasterError(f"{p}: cannot be opened as netCDF ({exc}).") from exc
         names = [v for v in ds.data_vars if ds[v].ndim == 3]
         if len(names) != 1:
-            raise InvalidRasterError(f"{p}: expected one (time, y, x) variable, found {names}. Select it yourself and pass DataArrays.")
+            raise InvalidRasterError(
+                f"{p}: expected one (time, y, x) variable, found {names}. Select it yourself and pass DataArrays."
+            )
         da = ds[names[0]]
         if da.dtype.kind in "iu":
             da = da.astype(np.float32) if p == radiance_path else da

@@ -15,7 +15,8 @@ with a 1-pixel overlap for the 3×3 test) and keeps coords, attrs and CRS.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -54,7 +55,9 @@ def clean(
     neg = _NEG[negatives]
     fl = -np.inf if floor is None else float(floor)
     if fl != -np.inf and fl > 100:
-        raise UnitsError(f"clean: floor={floor} nW/cm²/sr is implausibly high for a noise floor (VNL v2 uses 0.6). Is it in other units?")
+        raise UnitsError(
+            f"clean: floor={floor} nW/cm²/sr is implausibly high for a noise floor (VNL v2 uses 0.6). Is it in other units?"
+        )
 
     def run(b: np.ndarray, c: float) -> np.ndarray:
         check_radiance(b, name)
@@ -90,7 +93,10 @@ def _percentile_value(radiance: ArrayLike, q: float) -> Any:
         edges = np.concatenate([[-np.inf], np.logspace(-3, 6, 4097), [np.inf]])
         hist = dsa.map_blocks(
             lambda b: np.histogram(b[np.isfinite(b)], bins=edges)[0][None, None, :].astype(np.int64),
-            x, dtype=np.int64, new_axis=2, chunks=((1,) * x.numblocks[0], (1,) * x.numblocks[1], (edges.size - 1,)),
+            x,
+            dtype=np.int64,
+            new_axis=2,
+            chunks=((1,) * x.numblocks[0], (1,) * x.numblocks[1], (edges.size - 1,)),
         ).sum(axis=(0, 1))
 
         def pick(h: np.ndarray) -> np.ndarray:
@@ -138,17 +144,23 @@ def cap_outliers(
     else:
         if isinstance(core, (list, tuple)) and len(core) == 4 and not isinstance(core[0], (np.ndarray, xr.DataArray)):
             if not isinstance(radiance, xr.DataArray):
-                raise GridMismatchError("cap_outliers: core= as a box needs a georeferenced DataArray; pass a boolean mask for plain arrays.")
+                raise GridMismatchError(
+                    "cap_outliers: core= as a box needs a georeferenced DataArray; pass a boolean mask for plain arrays."
+                )
             sub = radiance.rio.clip_box(*core)
             cap = sub.max(skipna=True)
             cap = cap.data if hasattr(cap.data, "dask") else float(cap)
         else:
             m = core
             if np.shape(m) != np.shape(radiance):
-                raise GridMismatchError(f"cap_outliers: core mask shape {np.shape(m)} differs from the radiance shape {np.shape(radiance)}.")
+                raise GridMismatchError(
+                    f"cap_outliers: core mask shape {np.shape(m)} differs from the radiance shape {np.shape(radiance)}."
+                )
             if isinstance(radiance, xr.DataArray):
                 mm = m if isinstance(m, xr.DataArray) else radiance.copy(data=np.asarray(m, dtype=bool))
-                cap = radiance.where(mm.data.astype(bool) if not isinstance(mm, xr.DataArray) else mm.astype(bool)).max(skipna=True)
+                cap = radiance.where(mm.data.astype(bool) if not isinstance(mm, xr.DataArray) else mm.astype(bool)).max(
+                    skipna=True
+                )
                 cap = cap.data if hasattr(cap.data, "dask") else float(cap)
             else:
                 cap = float(np.nanmax(np.where(np.asarray(m, bool), radiance, np.nan)))

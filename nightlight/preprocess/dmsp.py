@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import warnings
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
@@ -54,7 +54,9 @@ def _available(model: str | None = None) -> str:
     )
 
 
-def calibration_steps(satellite: str, year: int, model: str = "elvidge2014", *, allow_suspect: bool = False) -> list[dict]:
+def calibration_steps(
+    satellite: str, year: int, model: str = "elvidge2014", *, allow_suspect: bool = False
+) -> list[dict]:
     """Catalog rows (ordered steps) calibrating ``satellite``/``year`` with ``model``.
 
     Raises
@@ -68,8 +70,10 @@ def calibration_steps(satellite: str, year: int, model: str = "elvidge2014", *, 
     if model not in {r["model"] for r in rows}:
         raise CatalogError(f"model={model!r} is not in the calibration catalog. Available models: {_available()}.")
     sat = satellite.upper()
-    hit = sorted((r for r in rows if r["model"] == model and r["satellite"] == sat and r["year"] == int(year)),
-                 key=lambda r: r["step"])
+    hit = sorted(
+        (r for r in rows if r["model"] == model and r["satellite"] == sat and r["year"] == int(year)),
+        key=lambda r: r["step"],
+    )
     if not hit:
         raise CatalogError(
             f"model={model!r} has no coefficients for satellite={satellite!r}, year={year}. "
@@ -87,6 +91,7 @@ def calibration_steps(satellite: str, year: int, model: str = "elvidge2014", *, 
 # ---------------------------------------------------------------------------
 # DMSP inter-calibration
 # ---------------------------------------------------------------------------
+
 
 def _intercalibrate_one(dn: ArrayLike, steps: list[dict], keep_zero: bool, name: str) -> ArrayLike:
     coefs = np.array([[r["c0"], r["c1"], r["c2"]] for r in steps], dtype=np.float64)
@@ -157,7 +162,9 @@ def intercalibrate(
             for n, o in zip(names[1:], outs[1:]):
                 require_same_grid(outs[0], o, names=(f"dmsp[{names[0]!r}]", f"dmsp[{n!r}]"))
         elif len({np.shape(o) for o in outs}) > 1:
-            raise GridMismatchError(f"intercalibrate: the satellites' arrays differ in shape: {[np.shape(o) for o in outs]}.")
+            raise GridMismatchError(
+                f"intercalibrate: the satellites' arrays differ in shape: {[np.shape(o) for o in outs]}."
+            )
         if isinstance(outs[0], xr.DataArray):
             stacked = xr.Variable.concat([o.variable for o in outs], dim="satellite")
             mean = stacked.mean("satellite", skipna=True)
@@ -170,12 +177,11 @@ def intercalibrate(
             res.attrs.update({"calibration": f"{model} {'+'.join(names)} {year}", "units": "DN"})
         return res
     if satellite is None:
-        raise CatalogError(f"intercalibrate: satellite= is required. Available for {model}: {_available(model.lower())}.")
+        raise CatalogError(
+            f"intercalibrate: satellite= is required. Available for {model}: {_available(model.lower())}."
+        )
     steps = calibration_steps(satellite, year, model, allow_suspect=allow_suspect)
     res = _intercalibrate_one(dmsp, steps, keep_zero, "dmsp")
     if isinstance(res, xr.DataArray):
         res.attrs.update({"calibration": f"{model} {satellite} {year}", "units": "DN"})
     return res
-
-
-

@@ -134,7 +134,10 @@ def aggregate(data: ArrayLike, *, factor: int = 2, alignment: str = "centers") -
             coords = {ydim: ys[::2], xdim: xs[::2]}
         else:
             ny, nx = out.shape
-            coords = {ydim: (ys[0:2 * ny:2] + ys[1:2 * ny:2]) / 2, xdim: (xs[0:2 * nx:2] + xs[1:2 * nx:2]) / 2}
+            coords = {
+                ydim: (ys[0 : 2 * ny : 2] + ys[1 : 2 * ny : 2]) / 2,
+                xdim: (xs[0 : 2 * nx : 2] + xs[1 : 2 * nx : 2]) / 2,
+            }
     res = xr.DataArray(out, dims=(ydim, xdim), coords=coords, attrs=dict(data.attrs), name=data.name)
     if data.rio.crs is not None:
         t = data.rio.transform(recalc=False)
@@ -158,9 +161,17 @@ def aggregate_to(viirs: xr.DataArray, target: xr.DataArray | Grid) -> xr.DataArr
     if src.crs != tgt.crs:
         problems.append("their CRSs differ")
     sa, se, ta, te = src.transform.a, src.transform.e, tgt.transform.a, tgt.transform.e
-    if abs(ta - 2 * sa) > PIXEL_TOLERANCE * abs(ta) or abs(te - 2 * se) > PIXEL_TOLERANCE * abs(te) \
-            or src.transform.b or src.transform.d or tgt.transform.b or tgt.transform.d:
-        problems.append(f"the target pixel ({ta:.9g} x {te:.9g}) is not exactly twice the VIIRS pixel ({sa:.9g} x {se:.9g})")
+    if (
+        abs(ta - 2 * sa) > PIXEL_TOLERANCE * abs(ta)
+        or abs(te - 2 * se) > PIXEL_TOLERANCE * abs(te)
+        or src.transform.b
+        or src.transform.d
+        or tgt.transform.b
+        or tgt.transform.d
+    ):
+        problems.append(
+            f"the target pixel ({ta:.9g} x {te:.9g}) is not exactly twice the VIIRS pixel ({sa:.9g} x {se:.9g})"
+        )
     fc = fr = 0.0
     mode = None
     if not problems:
@@ -196,8 +207,13 @@ def aggregate_to(viirs: xr.DataArray, target: xr.DataArray | Grid) -> xr.DataArr
     window = _window(arr, rows, cols)
     out = _coarsen2(window) if mode == "edges" else _smooth121(window)[1::2, 1::2]
     if isinstance(target, xr.DataArray):
-        res = xr.DataArray(out, dims=target.dims[-2:], coords={d: target[d] for d in target.dims[-2:] if d in target.coords},
-                           attrs=dict(viirs.attrs), name=viirs.name)
+        res = xr.DataArray(
+            out,
+            dims=target.dims[-2:],
+            coords={d: target[d] for d in target.dims[-2:] if d in target.coords},
+            attrs=dict(viirs.attrs),
+            name=viirs.name,
+        )
     else:
         xs = tgt.transform.c + (np.arange(W) + 0.5) * tgt.transform.a
         ys = tgt.transform.f + (np.arange(H) + 0.5) * tgt.transform.e
@@ -210,7 +226,7 @@ def _window(arr: Any, rows: tuple[int, int], cols: tuple[int, int]) -> Any:
     """``arr[rows, cols]`` with NaN where the window runs past the array."""
     ny, nx = arr.shape
     pads = ((max(0, -rows[0]), max(0, rows[1] - ny)), (max(0, -cols[0]), max(0, cols[1] - nx)))
-    sub = arr[max(rows[0], 0):min(rows[1], ny), max(cols[0], 0):min(cols[1], nx)]
+    sub = arr[max(rows[0], 0) : min(rows[1], ny), max(cols[0], 0) : min(cols[1], nx)]
     if any(p for pp in pads for p in pp):
         if hasattr(sub, "dask"):
             import dask.array as dsa

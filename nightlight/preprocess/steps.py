@@ -43,7 +43,8 @@ the nightlight version, so a reader of the output knows what was done.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -52,10 +53,19 @@ from nightlight._backend import map_pixels
 from nightlight._version import __version__
 from nightlight.errors import CatalogError, UnitsError
 from nightlight.preprocess import denoise, harmonize
-from nightlight.preprocess.dmsp import intercalibrate
 from nightlight.preprocess.calibration import Calibration
+from nightlight.preprocess.dmsp import intercalibrate
 
-_VIIRS_STEPS = {"negatives_to_zero", "negatives_to_nan", "noise_floor", "cap", "background", "flare_mask", "blur", "aggregate"}
+_VIIRS_STEPS = {
+    "negatives_to_zero",
+    "negatives_to_nan",
+    "noise_floor",
+    "cap",
+    "background",
+    "flare_mask",
+    "blur",
+    "aggregate",
+}
 _DMSP_STEPS = {"intercalibrate"}
 STEP_NAMES = tuple(sorted(_VIIRS_STEPS | _DMSP_STEPS | {"calibration", "log1p"}))
 
@@ -83,7 +93,11 @@ def parse_steps(text: str) -> list[str | dict]:
     for item in (s.strip() for s in text.split(",")):
         if not item:
             continue
-        if ":" in item and (item.index(":") < item.index("=") if "=" in item else True) and not item.startswith("calibration="):
+        if (
+            ":" in item
+            and (item.index(":") < item.index("=") if "=" in item else True)
+            and not item.startswith("calibration=")
+        ):
             name, *kvs = item.split(":")
             params = {}
             for kv in kvs:
@@ -106,7 +120,7 @@ def _step_name(step: str | Mapping) -> tuple[str, Any]:
     if isinstance(step, str):
         name, params = step, None
     elif isinstance(step, Mapping) and len(step) == 1:
-        (name, params), = step.items()
+        ((name, params),) = step.items()
     else:
         raise CatalogError(f"apply_steps: a step must be a name or a one-key mapping {{name: params}}, got {step!r}.")
     if name not in STEP_NAMES:
@@ -162,7 +176,11 @@ def apply_steps(
         elif name == "negatives_to_nan":
             out = denoise.clean(out, negatives="nan")
         elif name == "noise_floor":
-            floor = float(params if not isinstance(params, Mapping) else params.get("floor", 0.6)) if params is not None else 0.6
+            floor = (
+                float(params if not isinstance(params, Mapping) else params.get("floor", 0.6))
+                if params is not None
+                else 0.6
+            )
             out = denoise.clean(out, negatives="keep", floor=floor)
             rec_params = floor
         elif name == "cap":
@@ -182,7 +200,10 @@ def apply_steps(
         elif name == "calibration":
             cal = params if isinstance(params, Calibration) else Calibration.from_json(params)
             out = cal.apply(out)
-            rec_params = {"source": str(params) if not isinstance(params, Calibration) else "in-memory", **cal.to_dict()}
+            rec_params = {
+                "source": str(params) if not isinstance(params, Calibration) else "in-memory",
+                **cal.to_dict(),
+            }
         elif name == "blur":
             p = dict(params or {})
             out = harmonize.gaussian_blur(out, **p)
@@ -197,5 +218,3 @@ def apply_steps(
     if isinstance(out, xr.DataArray):
         out.attrs["nightlight_steps"] = json.dumps(record)
     return out, record
-
-

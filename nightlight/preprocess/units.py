@@ -1,5 +1,4 @@
-"""Units checks: DMSP DN (0–63) vs VIIRS radiance (nW/cm²/sr) mix-ups.
-"""
+"""Units checks: DMSP DN (0–63) vs VIIRS radiance (nW/cm²/sr) mix-ups."""
 
 from __future__ import annotations
 
@@ -25,9 +24,12 @@ def check_dn(block: np.ndarray, name: str = "dmsp") -> None:
     if lo < 0 or hi > DMSP_MAX_DN:
         raise UnitsError(
             f"{name}: values span [{lo:.4g}, {hi:.4g}] but DMSP-OLS DN must lie in 0–63. "
-            + ("Negative values and values above 63 look like VIIRS radiance (nW/cm²/sr): "
-               "for VIIRS use nightlight.preprocess.harmonize.harmonize_viirs / the denoise steps, not DMSP inter-calibration. "
-               if hi > DMSP_MAX_DN or lo < 0 else "")
+            + (
+                "Negative values and values above 63 look like VIIRS radiance (nW/cm²/sr): "
+                "for VIIRS use nightlight.preprocess.harmonize.harmonize_viirs / the denoise steps, not DMSP inter-calibration. "
+                if hi > DMSP_MAX_DN or lo < 0
+                else ""
+            )
             + "Fix: pass the DMSP stable-lights DN band (0–63)."
         )
     frac = np.mean(v != np.round(v))
@@ -50,13 +52,15 @@ def check_radiance(block: np.ndarray, name: str = "viirs") -> None:
     v = block[np.isfinite(block)]
     if v.size < 16:
         return
-    if float(v.max()) == DMSP_MAX_DN and v.min() >= 0 and np.all(v == np.round(v)) and np.mean(v == DMSP_MAX_DN) >= 0.01:
+    if (
+        float(v.max()) == DMSP_MAX_DN
+        and v.min() >= 0
+        and np.all(v == np.round(v))
+        and np.mean(v == DMSP_MAX_DN) >= 0.01
+    ):
         warnings.warn(
             f"{name}: whole numbers 0–63 with {np.mean(v == DMSP_MAX_DN):.1%} of pixels at exactly 63 — this looks like "
             "DMSP-OLS DN, not VIIRS radiance (nW/cm²/sr). Use nightlight.preprocess.intercalibrate for DMSP.",
             UserWarning,
             stacklevel=3,
         )
-
-
-

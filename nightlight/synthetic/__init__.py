@@ -46,7 +46,6 @@ its DN show; its ``kind`` follows that change. With more than two years, year t
 uses factor ``1 + (f − 1)·p_t`` with a monotone-ish progress p_t from 0 to 1.
 """
 
-
 from nightlight.synthetic.make import make_world
 from nightlight.synthetic.model import (
     CHANGE_RANGES,

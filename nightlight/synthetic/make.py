@@ -1,10 +1,9 @@
-""":func:`make_world`: build a synthetic world with planted shrinking cities.
-"""
+""":func:`make_world`: build a synthetic world with planted shrinking cities."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -87,9 +86,13 @@ def make_world(
         raise NightlightError(f"seed={seed!r}: give an int in [0, 2**63).")
     years_t = tuple(sorted({int(y) for y in years}))
     if len(years_t) < 2:
-        raise NightlightError(f"years={tuple(years)!r}: need at least two distinct years (a base year and a later one).")
+        raise NightlightError(
+            f"years={tuple(years)!r}: need at least two distinct years (a base year and a later one)."
+        )
     if abs(sum(shares) - 1.0) > 1e-9 or min(shares) < 0:
-        raise NightlightError(f"shares={shares!r}: three non-negative fractions (shrinking, stable, growing) summing to 1.")
+        raise NightlightError(
+            f"shares={shares!r}: three non-negative fractions (shrinking, stable, growing) summing to 1."
+        )
     res = RESOLUTION[sensor]
     grid, origin = _grid_for(bounds, res, sensor)
     lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
@@ -134,17 +137,33 @@ def make_world(
     progress = _progress(rng, n, len(years_t))
     s = _SENSORS[sensor]
     model = _Model(
-        code=K.VIIRS if sensor == "viirs" else K.DMSP, res=res, threshold=LIT_THRESHOLD[sensor],
-        background=s["background"], sigma0=s["sigma0"], sigma_rel=s["sigma_rel"], gain=s["gain"], x0=s["x0"],
+        code=K.VIIRS if sensor == "viirs" else K.DMSP,
+        res=res,
+        threshold=LIT_THRESHOLD[sensor],
+        background=s["background"],
+        sigma0=s["sigma0"],
+        sigma_rel=s["sigma_rel"],
+        gain=s["gain"],
+        x0=s["x0"],
     )
     cities = _city_matrix(cat, sensor)
     factors, changes, lit_px, lit_area, base_sum = K.city_truth(
-        cities, res, model.code, model.threshold, model.background, model.gain, model.x0,
-        planted, progress, 10.0,
+        cities,
+        res,
+        model.code,
+        model.threshold,
+        model.background,
+        model.gain,
+        model.x0,
+        planted,
+        progress,
+        10.0,
     )
     true_change = changes[:, -1]
     kind = np.where(
-        true_change <= SHRINK_THRESHOLD, "shrinking", np.where(true_change >= CHANGE_RANGES["growing"][0], "growing", "stable")
+        true_change <= SHRINK_THRESHOLD,
+        "shrinking",
+        np.where(true_change >= CHANGE_RANGES["growing"][0], "growing", "stable"),
     )
     truth = pd.DataFrame(
         {
@@ -170,12 +189,26 @@ def make_world(
         truth[f"factor_{y}"] = factors[:, t]
     for t, y in enumerate(years_t):
         truth[f"change_{y}"] = changes[:, t]
-    truth.attrs.update({"sensor": sensor, "seed": int(seed), "years": list(years_t), "lit_threshold": model.threshold,
-                        "units": UNITS[sensor], "min_area_km2": MIN_CITY_AREA_KM2})
-    return World(
-        seed=int(seed), sensor=sensor, years=years_t, grid=grid, truth=truth, lit_threshold=model.threshold,
-        chunks=_chunk_pair(chunks), _model=model, _cities=cities, _factors=factors, _origin=origin,
+    truth.attrs.update(
+        {
+            "sensor": sensor,
+            "seed": int(seed),
+            "years": list(years_t),
+            "lit_threshold": model.threshold,
+            "units": UNITS[sensor],
+            "min_area_km2": MIN_CITY_AREA_KM2,
+        }
     )
-
-
-
+    return World(
+        seed=int(seed),
+        sensor=sensor,
+        years=years_t,
+        grid=grid,
+        truth=truth,
+        lit_threshold=model.threshold,
+        chunks=_chunk_pair(chunks),
+        _model=model,
+        _cities=cities,
+        _factors=factors,
+        _origin=origin,
+    )

@@ -1,5 +1,4 @@
-"""Sensor models and the city catalogue of the synthetic world (constants, draws, analytic truth).
-"""
+"""Sensor models and the city catalogue of the synthetic world (constants, draws, analytic truth)."""
 
 from __future__ import annotations
 
@@ -71,8 +70,6 @@ class _Model:
     x0: float
 
 
-
-
 def _key(seed: int, year: int, stream: int) -> np.uint64:
     # np.uint64 so the kernels always see an unsigned key (a Python int above 2**63
     # would not fit numba's int64, one below would make uint64 arithmetic float64)
@@ -116,8 +113,12 @@ def _draw_catalogue(rng: np.random.Generator, n_cities: int, n_flares: int) -> d
     is_flare[n_cities:] = True
     cat = {
         "is_flare": is_flare,
-        "radius_km": np.zeros(n), "aspect": np.ones(n), "theta": np.zeros(n), "core": np.ones(n),
-        "core_s": np.ones(n), "peak": np.zeros(n),
+        "radius_km": np.zeros(n),
+        "aspect": np.ones(n),
+        "theta": np.zeros(n),
+        "core": np.ones(n),
+        "core_s": np.ones(n),
+        "peak": np.zeros(n),
     }
 
     def draw(idx: np.ndarray) -> None:
@@ -199,8 +200,9 @@ def _analytic_lit_area(cat: dict, sensor: str, threshold: float | None = None) -
     """Continuous base-year lit area (km²): the ellipse rho <= rho_T, by bisection on rho."""
     t = LIT_THRESHOLD[sensor] if threshold is None else threshold
     need = _light_needed(sensor, t) / cat["peak"]
-    rho_t = K.lit_rhos(need, cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor).astype(float),
-                       _rho_max(cat, sensor).astype(float))
+    rho_t = K.lit_rhos(
+        need, cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor).astype(float), _rho_max(cat, sensor).astype(float)
+    )
     a = cat["radius_km"] * np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
     b = cat["radius_km"] / np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
     return math.pi * a * b * rho_t**2
@@ -266,8 +268,21 @@ def _city_windows(cities: np.ndarray, res: float):
 
 def _render(grow0, gcol0, h, w, model: _Model, cities, key, noise) -> np.ndarray:
     return K.render_chunk(
-        grow0, gcol0, h, w, model.res, cities, model.code, key, noise,
-        model.background, model.sigma0, model.sigma_rel, model.gain, model.x0, _NORMAL_TABLE,
+        grow0,
+        gcol0,
+        h,
+        w,
+        model.res,
+        cities,
+        model.code,
+        key,
+        noise,
+        model.background,
+        model.sigma0,
+        model.sigma_rel,
+        model.gain,
+        model.x0,
+        _NORMAL_TABLE,
     )
 
 
@@ -291,7 +306,6 @@ def _splits(n: int, step: int) -> tuple[int, ...]:
 def _token(world: World, year: int, noise: bool, ch) -> str:
     from dask.base import tokenize
 
-    return tokenize(world.seed, world.sensor, world.grid.transform, world.grid.shape, year, noise, ch,
-                    world._cities, world._factors)
-
-
+    return tokenize(
+        world.seed, world.sensor, world.grid.transform, world.grid.shape, year, noise, ch, world._cities, world._factors
+    )

@@ -65,9 +65,14 @@ def score_against_truth(result: gpd.GeoDataFrame, truth: pd.DataFrame, *, declin
         "detected_shrinking": len(detected),
         "truth_shrinking": len(truth_shrinking),
         "matched": int(hit["truth_id"].nunique()),
-        "expected": int(truth["expected_natural_city"].astype(bool).sum() - (truth["expected_natural_city"].astype(bool) & truth["is_flare"].astype(bool)).sum()),
+        "expected": int(
+            truth["expected_natural_city"].astype(bool).sum()
+            - (truth["expected_natural_city"].astype(bool) & truth["is_flare"].astype(bool)).sum()
+        ),
         "in_scope": int(len(planted)),
         "false_positive_city_ids": false_pos,
         "false_negative_truth_ids": false_neg,
-        "median_abs_change_error": float(np.nanmedian(np.abs(measured - hit["true_change"].to_numpy()))) if len(hit) else float("nan"),
+        "median_abs_change_error": float(np.nanmedian(np.abs(measured - hit["true_change"].to_numpy())))
+        if len(hit)
+        else float("nan"),
     }

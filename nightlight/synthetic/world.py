@@ -1,12 +1,11 @@
-""":class:`World`: lazy synthetic mosaics per year plus their ground truth.
-"""
+""":class:`World`: lazy synthetic mosaics per year plus their ground truth."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import dask.array as dsa
 import numpy as np
@@ -188,14 +187,25 @@ class World:
             da_year = self.mosaic(year)
             path = out_dir / f"{self.sensor}_{year}.tif"
             profile = dict(
-                driver="GTiff", width=w, height=h, count=1, dtype=dtype, crs=self.grid.crs,
-                transform=self.grid.transform, compress="deflate",
+                driver="GTiff",
+                width=w,
+                height=h,
+                count=1,
+                dtype=dtype,
+                crs=self.grid.crs,
+                transform=self.grid.transform,
+                compress="deflate",
             )
             if h >= tile and w >= tile:
                 profile.update(tiled=True, blockxsize=tile, blockysize=tile)
             with rasterio.open(path, "w", **profile) as dst:
-                dst.update_tags(sensor=self.sensor, year=str(year), seed=str(self.seed), units=UNITS[self.sensor],
-                                synthetic="nightlight.synthetic")
+                dst.update_tags(
+                    sensor=self.sensor,
+                    year=str(year),
+                    seed=str(self.seed),
+                    units=UNITS[self.sensor],
+                    synthetic="nightlight.synthetic",
+                )
                 r0 = 0
                 blocks = da_year.data.to_delayed()
                 for i, hh in enumerate(da_year.data.chunks[0]):
@@ -207,6 +217,3 @@ class World:
                     r0 += hh
             paths[int(year)] = path
         return paths
-
-
-
