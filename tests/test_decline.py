@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -183,9 +180,9 @@ def test_preprocess_hook_calls_apply_steps(monkeypatch):
         calls.append(tuple(steps))
         return da * 2, {"steps": list(steps)}
 
-    fake = types.ModuleType("nightlight.preprocess.steps")
-    fake.apply_steps = apply_steps
-    monkeypatch.setitem(sys.modules, "nightlight.preprocess.steps", fake)
+    import nightlight.change.decline as decline_module
+
+    monkeypatch.setattr(decline_module, "apply_steps", apply_steps)
     polys, b, a = scene()
     r = nightlight.detect_shrinking(polys, b, a, preprocess=["denoise"])
     assert calls == [("denoise",), ("denoise",)]

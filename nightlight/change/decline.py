@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -20,10 +21,13 @@ import pandas as pd
 import xarray as xr
 
 from nightlight._version import __version__
+from nightlight.change.shape import shrink_shapes
+from nightlight.change.trend import trend_test
 from nightlight.change.zonal import zonal_stats_many
 from nightlight.grid import Grid, require_same_grid
 from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
 from nightlight.io.vector import VectorSource, read_polygons
+from nightlight.preprocess.steps import apply_steps
 
 #: Default noise floor for ``status="too_dark"``: mean base-year value per pixel, mosaic
 #: units. 0.5 suits VIIRS radiance (VNL v2 zeroes cells averaging < 0.6 nW/cm²/sr,
@@ -45,8 +49,6 @@ def _open(src: Any, chunks: Any, preprocess: Any, label: str) -> tuple[xr.DataAr
     da = open_mosaic(src, chunks=chunks)
     record = None
     if preprocess:
-        from nightlight.preprocess.steps import apply_steps
-
         da, record = apply_steps(da, preprocess)
     return da, record
 
@@ -187,6 +189,41 @@ def detect_shrinking(
     ValueError
         ``threshold`` or ``alpha`` outside (0, 1); fewer than two mosaics.
     """
+    _check_levels(threshold, alpha)
+    inputs = _open_inputs(before, after, series, years, chunks=chunks, preprocess=preprocess)
+    cities = read_polygons(city_polygons, target_crs=inputs.grid.crs, id_column=id_column)
+    stats = zonal_stats_many(cities, inputs.mosaics, floor=lit_floor, method=method, names=inputs.names)
+    out = _decline_table(cities, stats[0], stats[1], threshold=threshold, dark_floor=dark_floor)
+    if inputs.series_years:
+        _add_trend(out, inputs.series_years, stats[2:], alpha=alpha)
+    out["shrink_shape"] = _shrink_shapes(out, cities, inputs, threshold=threshold, lit_floor=lit_floor, enabled=shapes)
+    result = _with_geometry(out, cities)
+    result.attrs["nightlight"] = _run_metadata(
+        result,
+        inputs,
+        threshold=threshold,
+        alpha=alpha,
+        lit_floor=lit_floor,
+        dark_floor=dark_floor,
+        method=method,
+        preprocess=preprocess,
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- phases of detect_shrinking
+@dataclass
+class _Inputs:
+    """The opened mosaics of one run: before, after, then the series years (if any)."""
+
+    grid: Grid
+    mosaics: list[xr.DataArray]
+    names: list[str]
+    records: list[Any]
+    series_years: list[Any] = field(default_factory=list)
+
+
+def _check_levels(threshold: float, alpha: float) -> None:
     if not (0.0 < float(threshold) < 1.0):
         raise ValueError(
             f"threshold={threshold!r}: must be a relative decline strictly between 0 and 1 "
@@ -195,49 +232,65 @@ def detect_shrinking(
     if not (0.0 < float(alpha) < 1.0):
         raise ValueError(f"alpha={alpha!r}: must be a significance level strictly between 0 and 1 (e.g. 0.05).")
 
+
+def _series_items(
+    before: Any, after: Any, series: Mapping[int, Any] | Sequence[Any] | None, years: Sequence[int] | None
+) -> tuple[Any, Any, list[tuple[Any, Any]]]:
+    """(before, after, sorted [(year, mosaic)]) from the two calling conventions."""
     if series is None and isinstance(before, (Mapping, list, tuple)) and after is None:
         series, before = before, None
-    series_items: list[tuple[Any, Any]] = []
+    items: list[tuple[Any, Any]] = []
     if series is not None:
         if isinstance(series, Mapping):
-            series_items = sorted(series.items(), key=lambda kv: kv[0])
+            items = sorted(series.items(), key=lambda kv: kv[0])
         else:
             if years is None or len(years) != len(series):
                 raise ValueError(
                     "series: a list of mosaics needs `years=` of the same length (or pass a dict {year: mosaic})."
                 )
-            series_items = sorted(zip(years, series), key=lambda kv: kv[0])
-        if before is None:
-            before = series_items[0][1]
-        if after is None:
-            after = series_items[-1][1]
+            items = sorted(zip(years, series), key=lambda kv: kv[0])
+        before = items[0][1] if before is None else before
+        after = items[-1][1] if after is None else after
     if before is None or after is None:
         raise ValueError("detect_shrinking needs two mosaics: pass `before` and `after` (or a `series` of years).")
+    return before, after, items
 
+
+def _open_inputs(
+    before: Any,
+    after: Any,
+    series: Mapping[int, Any] | Sequence[Any] | None,
+    years: Sequence[int] | None,
+    *,
+    chunks: Any,
+    preprocess: Sequence[Any] | None,
+) -> _Inputs:
+    """Open before, after and the series lazily, preprocess them, and check they share one grid."""
+    before, after, items = _series_items(before, after, series, years)
     lb, la = _src_label(before, "before"), _src_label(after, "after")
     b_da, b_rec = _open(before, chunks, preprocess, lb)
     a_da, a_rec = _open(after, chunks, preprocess, la)
-    grid = require_same_grid(b_da, a_da, names=(lb, la))
-    mosaics = [b_da, a_da]
-    names = [lb, la]
-    records = [b_rec, a_rec]
-    for yr, src in series_items:
-        if src is before or src is after:
-            mosaics.append(b_da if src is before else a_da)
-            names.append(lb if src is before else la)
-            records.append(None)
+    inputs = _Inputs(require_same_grid(b_da, a_da, names=(lb, la)), [b_da, a_da], [lb, la], [b_rec, a_rec])
+    for yr, src in items:
+        inputs.series_years.append(yr)
+        if src is before or src is after:  # the same object: reuse it, do not read it twice
+            inputs.mosaics.append(b_da if src is before else a_da)
+            inputs.names.append(lb if src is before else la)
+            inputs.records.append(None)
             continue
         lab = _src_label(src, f"series[{yr}]")
         da, rec = _open(src, chunks, preprocess, lab)
         require_same_grid(b_da, da, names=(lb, lab))
-        mosaics.append(da)
-        names.append(lab)
-        records.append(rec)
+        inputs.mosaics.append(da)
+        inputs.names.append(lab)
+        inputs.records.append(rec)
+    return inputs
 
-    cities = read_polygons(city_polygons, target_crs=grid.crs, id_column=id_column)
-    stats = zonal_stats_many(cities, mosaics, floor=lit_floor, method=method, names=names)
-    sb, sa = stats[0], stats[1]
 
+def _decline_table(
+    cities: gpd.GeoDataFrame, sb: pd.DataFrame, sa: pd.DataFrame, *, threshold: float, dark_floor: float
+) -> pd.DataFrame:
+    """Per-city light before/after, change, status, shrinking and the zonal statistics."""
     out = pd.DataFrame({"city_id": cities["city_id"].to_numpy()})
     out["light_before"] = sb["sum"].to_numpy()
     out["light_after"] = sa["sum"].to_numpy()
@@ -261,52 +314,63 @@ def detect_shrinking(
     out["inside_share"] = sb["inside_share"].to_numpy()
     out["pixels"] = sb["pixels"].to_numpy()
     out["area_km2"] = sb["area_km2"].to_numpy()
+    return out
 
-    if series_items:
-        yrs = [int(y) if float(y).is_integer() else y for y, _ in series_items]
-        table = pd.DataFrame({f"light_{y}": s["sum"].to_numpy() for y, s in zip(yrs, stats[2:])})
-        for c in table.columns:
-            out[c] = table[c].to_numpy()
-        from nightlight.change.trend import trend_test
 
-        tr = trend_test(table.to_numpy(), [float(y) for y in yrs])
-        out["trend_slope"] = tr["trend_slope"].to_numpy()
-        out["mk_p"] = tr["mk_p"].to_numpy()
-        out["significant_decline"] = (
-            out["shrinking"].to_numpy() & (tr["trend_slope"].to_numpy() < 0) & (tr["mk_p"].to_numpy() < alpha)
-        )
+def _add_trend(out: pd.DataFrame, series_years: list[Any], stats: list[pd.DataFrame], *, alpha: float) -> None:
+    """``light_<year>`` columns, Theil–Sen slope, Mann–Kendall p and ``significant_decline``."""
+    yrs = [int(y) if float(y).is_integer() else y for y in series_years]
+    table = pd.DataFrame({f"light_{y}": s["sum"].to_numpy() for y, s in zip(yrs, stats)})
+    for c in table.columns:
+        out[c] = table[c].to_numpy()
+    tr = trend_test(table.to_numpy(), [float(y) for y in yrs])
+    out["trend_slope"] = tr["trend_slope"].to_numpy()
+    out["mk_p"] = tr["mk_p"].to_numpy()
+    out["significant_decline"] = (
+        out["shrinking"].to_numpy() & (tr["trend_slope"].to_numpy() < 0) & (tr["mk_p"].to_numpy() < alpha)
+    )
 
+
+def _shrink_shapes(
+    out: pd.DataFrame, cities: gpd.GeoDataFrame, inputs: _Inputs, *, threshold: float, lit_floor: float, enabled: bool
+) -> np.ndarray:
+    """The shape of shrinkage of each shrinking city (None for the others)."""
     shape_col = np.full(len(out), None, dtype=object)
-    if shapes and out["shrinking"].any():
-        from nightlight.change.shape import shrink_shapes
-
+    if enabled and out["shrinking"].any():
         idx = np.flatnonzero(out["shrinking"].to_numpy())
+        b_da, a_da = inputs.mosaics[0], inputs.mosaics[1]
         shape_col[idx] = shrink_shapes(
             cities.geometry.to_numpy()[idx], b_da, a_da, threshold=threshold, floor=lit_floor
         )
-    out["shrink_shape"] = shape_col
+    return shape_col
 
-    extra = [c for c in cities.columns if c not in out.columns and c != cities.geometry.name]
-    for c in extra:
-        out[c] = cities[c].to_numpy()
-    result = gpd.GeoDataFrame(out, geometry=cities.geometry.to_numpy(), crs=cities.crs)
-    result.attrs["nightlight"] = {
+
+def _with_geometry(out: pd.DataFrame, cities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The result table with the input's other columns and geometries, in the mosaics' CRS."""
+    for c in cities.columns:
+        if c not in out.columns and c != cities.geometry.name:
+            out[c] = cities[c].to_numpy()
+    return gpd.GeoDataFrame(out, geometry=cities.geometry.to_numpy(), crs=cities.crs)
+
+
+def _run_metadata(result: gpd.GeoDataFrame, inputs: _Inputs, *, preprocess: Any, **levels: Any) -> dict:
+    series = inputs.series_years
+    return {
         "version": __version__,
         "method": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4): total light in fixed base-year extent",
-        "threshold": float(threshold),
-        "alpha": float(alpha),
-        "lit_floor": float(lit_floor),
-        "dark_floor": float(dark_floor),
-        "zonal_method": method,
-        "before": lb,
-        "after": la,
-        "series": {str(y): n for (y, _), n in zip(series_items, names[2:])} if series_items else None,
-        "grid": _grid_meta(grid),
+        "threshold": float(levels["threshold"]),
+        "alpha": float(levels["alpha"]),
+        "lit_floor": float(levels["lit_floor"]),
+        "dark_floor": float(levels["dark_floor"]),
+        "zonal_method": levels["method"],
+        "before": inputs.names[0],
+        "after": inputs.names[1],
+        "series": {str(y): n for y, n in zip(series, inputs.names[2:])} if series else None,
+        "grid": _grid_meta(inputs.grid),
         "n_cities": int(len(result)),
         "n_shrinking": int(result["shrinking"].sum()),
-        "preprocess": [r for r in records if r is not None] if preprocess else None,
+        "preprocess": [r for r in inputs.records if r is not None] if preprocess else None,
     }
-    return result
 
 
 def _grid_meta(grid: Grid) -> dict:

@@ -69,27 +69,39 @@ def read_polygons(
         geometry in ``target_crs``.
     """
     label = _label(source)
+    gdf = _load(source, label, layer=layer)
+    _require_crs_and_rows(gdf, label)
+    gdf = _assign_ids(gdf.reset_index(drop=True), label, id_column)
+    gdf = _check_geometries(gdf, label)
+    if target_crs is not None and not gdf.crs.equals(target_crs):
+        gdf = gdf.to_crs(target_crs)
+    return gdf
+
+
+# --------------------------------------------------------------------------- phases of read_polygons
+def _load(source: VectorSource, label: str, *, layer: str | int | None) -> gpd.GeoDataFrame:
     if isinstance(source, gpd.GeoSeries):
-        gdf = gpd.GeoDataFrame(geometry=source)
-    elif isinstance(source, gpd.GeoDataFrame):
-        gdf = source.copy()
-    elif isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        try:
-            if path.lower().endswith((".parquet", ".geoparquet")):
-                gdf = gpd.read_parquet(path)
-            else:
-                gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
-        except Exception as exc:  # pyogrio/pyarrow raise many types for unreadable files
-            raise InvalidVectorError(
-                f"{label}: cannot be read as a vector layer ({exc}). Check the path and that the file is a "
-                "GeoPackage, GeoParquet, Shapefile (with .shx/.dbf/.prj beside it) or GeoJSON."
-            ) from exc
-    else:
+        return gpd.GeoDataFrame(geometry=source)
+    if isinstance(source, gpd.GeoDataFrame):
+        return source.copy()
+    if not isinstance(source, (str, os.PathLike)):
         raise InvalidVectorError(
             f"city_polygons: expected a GeoDataFrame or a vector file path, got {type(source).__name__}. "
             "Pass e.g. `geopandas.read_file(...)` or the file's path."
         )
+    path = os.fspath(source)
+    try:
+        if path.lower().endswith((".parquet", ".geoparquet")):
+            return gpd.read_parquet(path)
+        return gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio/pyarrow raise many types for unreadable files
+        raise InvalidVectorError(
+            f"{label}: cannot be read as a vector layer ({exc}). Check the path and that the file is a "
+            "GeoPackage, GeoParquet, Shapefile (with .shx/.dbf/.prj beside it) or GeoJSON."
+        ) from exc
+
+
+def _require_crs_and_rows(gdf: gpd.GeoDataFrame, label: str) -> None:
     if gdf.crs is None:
         raise MissingCRSError(
             f"{label}: the polygons have no CRS. Set it with `gdf = gdf.set_crs('EPSG:4326')` (or their real CRS), "
@@ -98,27 +110,31 @@ def read_polygons(
     if len(gdf) == 0:
         raise InvalidVectorError(f"{label}: contains no polygons. Pass a layer with at least one city polygon.")
 
-    gdf = gdf.reset_index(drop=True)
+
+def _assign_ids(gdf: gpd.GeoDataFrame, label: str, id_column: str | None) -> gpd.GeoDataFrame:
+    """A unique ``city_id`` column: from ``id_column``, else an id-like column, else the row number."""
     if id_column is None:
         id_column = next((c for c in ID_CANDIDATES if c in gdf.columns), None)
     if id_column is None:
         gdf["city_id"] = np.arange(len(gdf))
-    else:
-        if id_column not in gdf.columns:
-            raise InvalidVectorError(
-                f"{label}: id_column={id_column!r} is not a column; columns are {list(gdf.columns)}."
-            )
-        if gdf[id_column].duplicated().any():
-            dup = gdf.loc[gdf[id_column].duplicated(), id_column].unique()
-            raise InvalidVectorError(
-                f"{label}: ids in column {id_column!r} are not unique (e.g. {_ids_text(dup)}). "
-                "Pass a unique `id_column=` or drop the duplicates."
-            )
-        if id_column != "city_id":
-            if "city_id" in gdf.columns:
-                gdf = gdf.drop(columns="city_id")
-            gdf["city_id"] = gdf[id_column].to_numpy()
+        return gdf
+    if id_column not in gdf.columns:
+        raise InvalidVectorError(f"{label}: id_column={id_column!r} is not a column; columns are {list(gdf.columns)}.")
+    if gdf[id_column].duplicated().any():
+        dup = gdf.loc[gdf[id_column].duplicated(), id_column].unique()
+        raise InvalidVectorError(
+            f"{label}: ids in column {id_column!r} are not unique (e.g. {_ids_text(dup)}). "
+            "Pass a unique `id_column=` or drop the duplicates."
+        )
+    if id_column != "city_id":
+        if "city_id" in gdf.columns:
+            gdf = gdf.drop(columns="city_id")
+        gdf["city_id"] = gdf[id_column].to_numpy()
+    return gdf
 
+
+def _check_geometries(gdf: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
+    """Empty geometries kept (warned), non-polygons refused, invalid ones repaired (warned)."""
     geoms = gdf.geometry.array
     empty = shapely.is_empty(geoms) | shapely.is_missing(geoms)
     if empty.all():
@@ -128,10 +144,9 @@ def read_polygons(
             f"{label}: {int(empty.sum())} empty geometries (city_id {_ids_text(gdf['city_id'][empty])}); "
             "they are kept with status='empty_geometry' and NaN statistics.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
-    kinds = shapely.get_type_id(geoms)
-    polygonal = np.isin(kinds, (3, 6)) | empty  # Polygon, MultiPolygon
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6)) | empty  # Polygon, MultiPolygon
     if not polygonal.all():
         bad = gdf["city_id"][~polygonal]
         raise InvalidVectorError(
@@ -145,14 +160,12 @@ def read_polygons(
             f"{label}: {int(invalid.sum())} invalid geometries (e.g. self-intersections) repaired with "
             f"shapely.make_valid: city_id {_ids_text(gdf['city_id'][invalid])}.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
         fixed = shapely.make_valid(geoms[invalid])
         # make_valid may return a GeometryCollection with stray lines: keep the areal part
         fixed = np.array([_polygonal_part(g) for g in fixed], dtype=object)
         gdf.loc[invalid, gdf.geometry.name] = fixed
-    if target_crs is not None and not gdf.crs.equals(target_crs):
-        gdf = gdf.to_crs(target_crs)
     return gdf
 
 

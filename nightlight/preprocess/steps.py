@@ -43,7 +43,8 @@ the nightlight version, so a reader of the output knows what was done.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,18 +57,73 @@ from nightlight.preprocess import denoise, harmonize
 from nightlight.preprocess.calibration import Calibration
 from nightlight.preprocess.dmsp import intercalibrate
 
-_VIIRS_STEPS = {
-    "negatives_to_zero",
-    "negatives_to_nan",
-    "noise_floor",
-    "cap",
-    "background",
-    "flare_mask",
-    "blur",
-    "aggregate",
+
+@dataclass(frozen=True)
+class Step:
+    """A named pre-processing step: which sensor it belongs to and how to run it.
+
+    ``run(mosaic, params)`` returns the new mosaic and the parameters to record.
+    """
+
+    sensor: str | None  # "viirs", "dmsp" or None (either)
+    run: Callable[[Any, Any], tuple[Any, Any]]
+
+
+def _mapping(params: Any, default: dict | None = None) -> dict:
+    return dict(params) if params else dict(default or {})
+
+
+def _noise_floor(da: Any, params: Any) -> tuple[Any, Any]:
+    floor = 0.6 if params is None else float(params.get("floor", 0.6) if isinstance(params, Mapping) else params)
+    return denoise.clean(da, negatives="keep", floor=floor), floor
+
+
+def _cap(da: Any, params: Any) -> tuple[Any, Any]:
+    p = _mapping(params, {"percentile": 99.99})
+    return denoise.cap_outliers(da, **p), p
+
+
+def _background(da: Any, params: Any) -> tuple[Any, Any]:
+    p = dict(params) if isinstance(params, Mapping) else {"threshold": params}
+    return denoise.background_test(da, **p), p
+
+
+def _flare_mask(da: Any, params: Any) -> tuple[Any, Any]:
+    p = _mapping(params)
+    return denoise.mask_flares(da, **p), {k: str(v) for k, v in p.items()}
+
+
+def _calibration(da: Any, params: Any) -> tuple[Any, Any]:
+    cal = params if isinstance(params, Calibration) else Calibration.from_json(params)
+    source = "in-memory" if isinstance(params, Calibration) else str(params)
+    return cal.apply(da), {"source": source, **cal.to_dict()}
+
+
+def _with_params(func: Callable[..., Any]) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """A step that passes its mapping of parameters to ``func`` as keywords and records them."""
+
+    def run(da: Any, params: Any) -> tuple[Any, Any]:
+        p = _mapping(params)
+        return func(da, **p), p
+
+    return run
+
+
+#: The registry: step name → :class:`Step`. Add a step here (and to the table above).
+STEPS: dict[str, Step] = {
+    "negatives_to_zero": Step("viirs", lambda da, p: (denoise.clean(da, negatives="zero"), p)),
+    "negatives_to_nan": Step("viirs", lambda da, p: (denoise.clean(da, negatives="nan"), p)),
+    "noise_floor": Step("viirs", _noise_floor),
+    "cap": Step("viirs", _cap),
+    "background": Step("viirs", _background),
+    "flare_mask": Step("viirs", _flare_mask),
+    "blur": Step("viirs", _with_params(harmonize.gaussian_blur)),
+    "aggregate": Step("viirs", _with_params(harmonize.aggregate)),
+    "intercalibrate": Step("dmsp", lambda da, p: (intercalibrate(da, **_mapping(p)), p)),
+    "calibration": Step(None, _calibration),
+    "log1p": Step(None, lambda da, p: (map_pixels(da, np.log1p), p)),
 }
-_DMSP_STEPS = {"intercalibrate"}
-STEP_NAMES = tuple(sorted(_VIIRS_STEPS | _DMSP_STEPS | {"calibration", "log1p"}))
+STEP_NAMES = tuple(sorted(STEPS))
 
 
 def _scalar(text: str) -> Any:
@@ -160,61 +216,24 @@ def apply_steps(
     out = mosaic
     for step in steps:
         name, params = _step_name(step)
-        if sensor == "dmsp" and name in _VIIRS_STEPS:
-            raise UnitsError(
-                f"apply_steps: step {name!r} is a VIIRS radiance step but sensor='dmsp'. "
-                "DMSP DN need 'intercalibrate'; if the mosaic really is VIIRS, pass sensor='viirs'."
-            )
-        if sensor == "viirs" and name in _DMSP_STEPS:
-            raise UnitsError(
-                f"apply_steps: step {name!r} calibrates DMSP DN (0–63) but sensor='viirs'. "
-                "For VIIRS → DMSP-like use the 'calibration' step with a fitted sigmoid (nightlight.preprocess.harmonize)."
-            )
-        rec_params: Any = params
-        if name == "negatives_to_zero":
-            out = denoise.clean(out, negatives="zero")
-        elif name == "negatives_to_nan":
-            out = denoise.clean(out, negatives="nan")
-        elif name == "noise_floor":
-            floor = (
-                float(params if not isinstance(params, Mapping) else params.get("floor", 0.6))
-                if params is not None
-                else 0.6
-            )
-            out = denoise.clean(out, negatives="keep", floor=floor)
-            rec_params = floor
-        elif name == "cap":
-            out = denoise.cap_outliers(out, **dict(params or {"percentile": 99.99}))
-            rec_params = dict(params or {"percentile": 99.99})
-        elif name == "background":
-            p = dict(params) if isinstance(params, Mapping) else {"threshold": params}
-            out = denoise.background_test(out, **p)
-            rec_params = p
-        elif name == "flare_mask":
-            p = dict(params or {})
-            out = denoise.mask_flares(out, **p)
-            rec_params = {k: str(v) for k, v in p.items()}
-        elif name == "intercalibrate":
-            p = dict(params or {})
-            out = intercalibrate(out, **p)
-        elif name == "calibration":
-            cal = params if isinstance(params, Calibration) else Calibration.from_json(params)
-            out = cal.apply(out)
-            rec_params = {
-                "source": str(params) if not isinstance(params, Calibration) else "in-memory",
-                **cal.to_dict(),
-            }
-        elif name == "blur":
-            p = dict(params or {})
-            out = harmonize.gaussian_blur(out, **p)
-            rec_params = p
-        elif name == "log1p":
-            out = map_pixels(out, np.log1p)
-        elif name == "aggregate":
-            p = dict(params or {})
-            out = harmonize.aggregate(out, **p)
-            rec_params = p
+        _check_sensor(name, sensor)
+        out, rec_params = STEPS[name].run(out, params)
         record.append({"step": name, "params": rec_params, "nightlight_version": __version__})
     if isinstance(out, xr.DataArray):
         out.attrs["nightlight_steps"] = json.dumps(record)
     return out, record
+
+
+def _check_sensor(name: str, sensor: str | None) -> None:
+    """Refuse a step of the other sensor family when the caller named the sensor."""
+    owner = STEPS[name].sensor
+    if sensor == "dmsp" and owner == "viirs":
+        raise UnitsError(
+            f"apply_steps: step {name!r} is a VIIRS radiance step but sensor='dmsp'. "
+            "DMSP DN need 'intercalibrate'; if the mosaic really is VIIRS, pass sensor='viirs'."
+        )
+    if sensor == "viirs" and owner == "dmsp":
+        raise UnitsError(
+            f"apply_steps: step {name!r} calibrates DMSP DN (0–63) but sensor='viirs'. For VIIRS → DMSP-like "
+            "use the 'calibration' step with a fitted sigmoid (nightlight.preprocess.harmonize)."
+        )
