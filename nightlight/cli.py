@@ -83,8 +83,34 @@ def main() -> None:
 @click.option("--align", default=None, help="Resample AFTER onto BEFORE's grid first (nearest, average, bilinear …).")
 @click.option("--preprocess", default=None, help="Calibration steps, e.g. 'negatives_to_zero,noise_floor=0.6'.")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address, or 'local' for a LocalCluster.")
+@click.option(
+    "--min-valid-share",
+    default=0.8,
+    show_default=True,
+    type=float,
+    help="Least share of a city's pixels valid in both years; below it status=partial_data.",
+)
+@click.option("--allow-blank", is_flag=True, help="Accept a mosaic without any light (else an error).")
+@click.option(
+    "--allow-common-shift",
+    is_flag=True,
+    help="Accept nearly all cities moving together beyond --decline (else an error: a product change).",
+)
 def detect(
-    before, after, out, threshold_lit, min_area_km2, decline, connectivity, chunks, align, preprocess, scheduler
+    before,
+    after,
+    out,
+    threshold_lit,
+    min_area_km2,
+    decline,
+    connectivity,
+    chunks,
+    align,
+    preprocess,
+    scheduler,
+    min_valid_share,
+    allow_blank,
+    allow_common_shift,
 ):
     """Natural cities of BEFORE, and which of them shrank by AFTER."""
     t0 = time.perf_counter()
@@ -101,6 +127,9 @@ def detect(
                 chunks=chunks,
                 align=align,
                 preprocess=preprocess,
+                min_valid_share=min_valid_share,
+                allow_blank=allow_blank,
+                allow_common_shift=allow_common_shift,
             )
     except NightlightError as exc:
         raise click.ClickException(str(exc)) from exc

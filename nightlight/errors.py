@@ -46,3 +46,15 @@ class CatalogError(NightlightError, KeyError):
 
 class FitError(NightlightError, ValueError):
     """A calibration fit cannot be made (too few valid pixels, no convergence)."""
+
+
+class ParameterError(NightlightError, ValueError):
+    """A parameter is out of range or of the wrong type; raised before any work is done."""
+
+
+class BlankMosaicError(NightlightError, ValueError):
+    """A mosaic holds no light at all (all zero or all nodata): a broken or blank year, not darkness."""
+
+
+class ProductChangeError(NightlightError, ValueError):
+    """Nearly all cities moved together by more than the decline threshold: a product change, not shrinking."""

@@ -17,7 +17,7 @@ import geopandas as gpd
 import xarray as xr
 
 from nightlight._version import __version__
-from nightlight.change.decline import detect_shrinking
+from nightlight.change.decline import MIN_VALID_SHARE, detect_shrinking
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.cities.threshold import Threshold
 from nightlight.grid import require_same_grid
@@ -47,6 +47,8 @@ class DetectParams:
         Resample AFTER onto BEFORE's grid with this GDAL method first (never implicit).
     preprocess : str or None
         Calibration steps in the CLI form (:func:`nightlight.preprocess.parse_steps`).
+    min_valid_share, allow_blank, allow_common_shift
+        As in :func:`nightlight.detect_shrinking`.
     """
 
     threshold_lit: Threshold = "headtail"
@@ -56,6 +58,9 @@ class DetectParams:
     chunks: int = DEFAULT_CHUNK
     align: str | None = None
     preprocess: str | None = None
+    min_valid_share: float = MIN_VALID_SHARE
+    allow_blank: bool = False
+    allow_common_shift: bool = False
 
 
 def open_pair(before: str, after: str, params: DetectParams) -> tuple[xr.DataArray, xr.DataArray]:
@@ -113,7 +118,14 @@ def run_detect(
         b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity
     )
     result = detect_shrinking(
-        cities[["city_id", "area_km2", "geometry"]], b, a, threshold=p.decline, id_column="city_id"
+        cities[["city_id", "area_km2", "geometry"]],
+        b,
+        a,
+        threshold=p.decline,
+        id_column="city_id",
+        min_valid_share=p.min_valid_share,
+        allow_blank=p.allow_blank,
+        allow_common_shift=p.allow_common_shift,
     )
     metadata = {
         "command": "detect",

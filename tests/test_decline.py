@@ -180,9 +180,9 @@ def test_preprocess_hook_calls_apply_steps(monkeypatch):
         calls.append(tuple(steps))
         return da * 2, {"steps": list(steps)}
 
-    import nightlight.change.decline as decline_module
+    import nightlight.change.inputs as inputs_module
 
-    monkeypatch.setattr(decline_module, "apply_steps", apply_steps)
+    monkeypatch.setattr(inputs_module, "apply_steps", apply_steps)
     polys, b, a = scene()
     r = nightlight.detect_shrinking(polys, b, a, preprocess=["denoise"])
     assert calls == [("denoise",), ("denoise",)]

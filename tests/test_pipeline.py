@@ -94,7 +94,9 @@ def test_cli_preprocess_steps_are_applied_and_recorded(shared_data, tmp_path):
     a = real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2016.tif")
     args = ["detect", str(b), str(a), "--threshold-lit", "10"]
     plain = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain")])
-    floored = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "floor"), "--preprocess", "noise_floor=30"])
+    floored = CliRunner().invoke(
+        main, [*args, "--out", str(tmp_path / "floor"), "--preprocess", "noise_floor=30", "--allow-common-shift"]
+    )
     assert plain.exit_code == 0 and floored.exit_code == 0, floored.output
     meta = read_metadata(tmp_path / "floor" / "cities.parquet")
     steps = meta["preprocess"][0]["steps"]

@@ -10,9 +10,7 @@ the trend to agree (METHOD.md).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -21,36 +19,41 @@ import pandas as pd
 import xarray as xr
 
 from nightlight._version import __version__
+from nightlight.change.inputs import (
+    RunInputs,
+    check_fraction,
+    check_not_blank,
+    mosaic_totals,
+    on_common_pixels,
+    open_inputs,
+)
 from nightlight.change.shape import shrink_shapes
 from nightlight.change.trend import trend_test
 from nightlight.change.zonal import zonal_stats_many
-from nightlight.grid import Grid, require_same_grid
-from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
+from nightlight.errors import ProductChangeError
+from nightlight.grid import Grid
+from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
-from nightlight.preprocess.steps import apply_steps
 
 #: Default noise floor for ``status="too_dark"``: mean base-year value per pixel, mosaic
 #: units. 0.5 suits VIIRS radiance (VNL v2 zeroes cells averaging < 0.6 nW/cm²/sr,
 #: Elvidge et al. 2021); for DMSP DN pass ``dark_floor=7`` (advised use DN > 7, Li et al. 2020).
 DARK_FLOOR = 0.5
 
-STATUSES = ("ok", "too_dark", "no_data", "outside", "empty_geometry")
+#: Least share of a city's pixels that must be valid in every year of the run (the
+#: common valid mask) for the city to be classified; below it ``status="partial_data"``.
+#: 0.8: a fifth of a city missing in some year leaves the change measured on a part
+#: that need not represent the whole (an edge lost to a swath gap is not random).
+MIN_VALID_SHARE = 0.8
 
+#: When at least this share of the classified cities (and at least
+#: :data:`COMMON_SHIFT_MIN_CITIES` of them) move by more than the decline threshold in
+#: the same direction, the run is refused as a product change (gain, calibration,
+#: processing version) rather than read as shrinking cities.
+COMMON_SHIFT_SHARE = 0.9
+COMMON_SHIFT_MIN_CITIES = 10
 
-def _src_label(src: Any, fallback: str) -> str:
-    if isinstance(src, (str, os.PathLike)):
-        return os.fspath(src)
-    if isinstance(src, xr.DataArray):
-        return str(src.attrs.get("source", src.name or fallback))
-    return fallback
-
-
-def _open(src: Any, chunks: Any, preprocess: Any, label: str) -> tuple[xr.DataArray, Any]:
-    da = open_mosaic(src, chunks=chunks)
-    record = None
-    if preprocess:
-        da, record = apply_steps(da, preprocess)
-    return da, record
+STATUSES = ("ok", "too_dark", "partial_data", "no_data", "outside", "empty_geometry")
 
 
 def classify_decline(
@@ -59,6 +62,7 @@ def classify_decline(
     *,
     threshold: float,
     too_dark: np.ndarray | None = None,
+    partial: np.ndarray | None = None,
     no_data: np.ndarray | None = None,
     outside: np.ndarray | None = None,
     empty: np.ndarray | None = None,
@@ -75,9 +79,10 @@ def classify_decline(
         Total light in the fixed base-year extent (DN or nW/cm²/sr × pixels).
     threshold : float
         Relative decline that counts as shrinking (0.10 = 10 %).
-    too_dark, no_data, outside, empty : bool arrays, optional
+    too_dark, partial, no_data, outside, empty : bool arrays, optional
         Cities not to classify; the later flags win when several apply. ``change``
-        is NaN for all but ``too_dark`` (measured, but at the noise floor).
+        is NaN for all but ``too_dark`` (measured, but at the noise floor) and
+        ``partial`` (``partial_data``: measured on too small a part of the city).
 
     Returns
     -------
@@ -86,7 +91,14 @@ def classify_decline(
     before = np.asarray(light_before, dtype=np.float64)
     after = np.asarray(light_after, dtype=np.float64)
     status = np.full(before.shape, "ok", dtype=object)
-    for flag, name in ((too_dark, "too_dark"), (no_data, "no_data"), (outside, "outside"), (empty, "empty_geometry")):
+    flags = (
+        (too_dark, "too_dark"),
+        (partial, "partial_data"),
+        (no_data, "no_data"),
+        (outside, "outside"),
+        (empty, "empty_geometry"),
+    )
+    for flag, name in flags:
         if flag is not None:
             status[np.asarray(flag, dtype=bool)] = name
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -113,6 +125,9 @@ def detect_shrinking(
     method: str = "exact",
     preprocess: Sequence[Any] | None = None,
     chunks: Any = DEFAULT_CHUNK,
+    min_valid_share: float = MIN_VALID_SHARE,
+    allow_blank: bool = False,
+    allow_common_shift: bool = False,
 ) -> gpd.GeoDataFrame:
     """Classify cities as shrinking from the change of their total night light.
 
@@ -152,6 +167,16 @@ def detect_shrinking(
         ``nightlight.preprocess.apply_steps`` (records kept in the metadata).
     chunks : int or tuple
         Dask chunk edge for mosaics opened from paths.
+    min_valid_share : float in [0, 1]
+        Least share of a city's pixels valid in *every* year of the run; cities below
+        it get ``status="partial_data"`` and are not classified (:data:`MIN_VALID_SHARE`).
+    allow_blank : bool
+        Accept a mosaic with no light at all (all zero or all nodata) instead of
+        raising :class:`~nightlight.errors.BlankMosaicError`.
+    allow_common_shift : bool
+        Accept a run where nearly all cities move together by more than ``threshold``
+        (:data:`COMMON_SHIFT_SHARE`) instead of raising
+        :class:`~nightlight.errors.ProductChangeError`; it is still recorded in the metadata.
 
     Returns
     -------
@@ -160,16 +185,20 @@ def detect_shrinking(
 
         - ``city_id``: from the input, else the row number;
         - ``light_before``, ``light_after``: total light inside the polygon (sum of
-          pixel values: nW/cm²/sr × pixels for VIIRS, DN × pixels for DMSP);
+          pixel values: nW/cm²/sr × pixels for VIIRS, DN × pixels for DMSP), over the
+          pixels valid in every year of the run (the common valid mask) — a pixel
+          missing in one year is left out of every year, never counted as dark;
         - ``change``: (light_after − light_before)/light_before (unitless; NaN when
           unmeasurable);
         - ``shrinking``: bool, ``change ≤ −threshold`` and ``status == "ok"``;
         - ``status``: one of :data:`STATUSES` (``outside``: no pixel of the grid;
-          ``no_data``: only NaN pixels in a year; ``too_dark``: base mean < ``dark_floor``;
+          ``no_data``: no pixel valid in every year; ``partial_data``: fewer than
+          ``min_valid_share`` of them; ``too_dark``: base mean < ``dark_floor``;
           ``empty_geometry``);
         - ``mean_before/after`` (per valid pixel), ``max_before/after`` (brightest
           pixel), ``lit_area_before/after_km2`` (km² of pixels > ``lit_floor``),
-          ``valid_share_before/after`` (non-NaN share), ``inside_share`` (share of the
+          ``valid_share_before/after`` (non-NaN share of each year), ``valid_share``
+          (share valid in every year: what the sums cover), ``inside_share`` (share of the
           polygon inside the grid: sums cover only that part), ``pixels`` (covered pixels),
           ``area_km2`` (covered ground area);
         - with a series: ``light_<year>`` per year, ``trend_slope`` (light per year),
@@ -186,25 +215,43 @@ def detect_shrinking(
         Polygons without CRS, empty polygon set, non-polygon geometries.
     GridMismatchError
         ``before``/``after`` (or series years) on different grids.
-    ValueError
-        ``threshold`` or ``alpha`` outside (0, 1); fewer than two mosaics.
+    ParameterError
+        ``threshold`` or ``alpha`` outside (0, 1); fewer than two mosaics; a series
+        with one year or a duplicated year (all checked before any work).
+    BlankMosaicError, ProductChangeError
+        A blank year; nearly all cities moving together (unless allowed).
     """
-    _check_levels(threshold, alpha)
-    inputs = _open_inputs(before, after, series, years, chunks=chunks, preprocess=preprocess)
+    check_fraction("threshold", threshold, example="0.10 for the 10 % rule of Jiang et al. 2020")
+    check_fraction("alpha", alpha, example="0.05")
+    check_fraction("min_valid_share", min_valid_share, example="0.8", closed=True)
+    inputs = open_inputs(before, after, series, years, chunks=chunks, preprocess=preprocess)
     cities = read_polygons(city_polygons, target_crs=inputs.grid.crs, id_column=id_column)
-    stats = zonal_stats_many(cities, inputs.mosaics, floor=lit_floor, method=method, names=inputs.names)
-    out = _decline_table(cities, stats[0], stats[1], threshold=threshold, dark_floor=dark_floor)
+    totals = mosaic_totals(inputs)
+    warnings_ = check_not_blank(totals, allow_blank=allow_blank)
+    common = on_common_pixels(inputs)
+    # own validity of before/after first (diagnostics), then every mosaic on the common pixels
+    stats = zonal_stats_many(
+        cities, inputs.mosaics[:2] + common, floor=lit_floor, method=method, names=inputs.names[:2] + inputs.names
+    )
+    own, stats = stats[:2], stats[2:]
+    out = _decline_table(
+        cities, stats[0], stats[1], own, threshold=threshold, dark_floor=dark_floor, min_valid_share=min_valid_share
+    )
     if inputs.series_years:
         _add_trend(out, inputs.series_years, stats[2:], alpha=alpha)
-    out["shrink_shape"] = _shrink_shapes(out, cities, inputs, threshold=threshold, lit_floor=lit_floor, enabled=shapes)
+    warnings_ += _check_common_shift(out, threshold, allow=allow_common_shift)
+    out["shrink_shape"] = _shrink_shapes(out, cities, common, threshold=threshold, lit_floor=lit_floor, enabled=shapes)
     result = _with_geometry(out, cities)
     result.attrs["nightlight"] = _run_metadata(
         result,
         inputs,
+        totals,
+        warnings_,
         threshold=threshold,
         alpha=alpha,
         lit_floor=lit_floor,
         dark_floor=dark_floor,
+        min_valid_share=min_valid_share,
         method=method,
         preprocess=preprocess,
     )
@@ -212,85 +259,18 @@ def detect_shrinking(
 
 
 # --------------------------------------------------------------------------- phases of detect_shrinking
-@dataclass
-class _Inputs:
-    """The opened mosaics of one run: before, after, then the series years (if any)."""
-
-    grid: Grid
-    mosaics: list[xr.DataArray]
-    names: list[str]
-    records: list[Any]
-    series_years: list[Any] = field(default_factory=list)
-
-
-def _check_levels(threshold: float, alpha: float) -> None:
-    if not (0.0 < float(threshold) < 1.0):
-        raise ValueError(
-            f"threshold={threshold!r}: must be a relative decline strictly between 0 and 1 "
-            "(e.g. 0.10 for the 10 % rule of Jiang et al. 2020)."
-        )
-    if not (0.0 < float(alpha) < 1.0):
-        raise ValueError(f"alpha={alpha!r}: must be a significance level strictly between 0 and 1 (e.g. 0.05).")
-
-
-def _series_items(
-    before: Any, after: Any, series: Mapping[int, Any] | Sequence[Any] | None, years: Sequence[int] | None
-) -> tuple[Any, Any, list[tuple[Any, Any]]]:
-    """(before, after, sorted [(year, mosaic)]) from the two calling conventions."""
-    if series is None and isinstance(before, (Mapping, list, tuple)) and after is None:
-        series, before = before, None
-    items: list[tuple[Any, Any]] = []
-    if series is not None:
-        if isinstance(series, Mapping):
-            items = sorted(series.items(), key=lambda kv: kv[0])
-        else:
-            if years is None or len(years) != len(series):
-                raise ValueError(
-                    "series: a list of mosaics needs `years=` of the same length (or pass a dict {year: mosaic})."
-                )
-            items = sorted(zip(years, series), key=lambda kv: kv[0])
-        before = items[0][1] if before is None else before
-        after = items[-1][1] if after is None else after
-    if before is None or after is None:
-        raise ValueError("detect_shrinking needs two mosaics: pass `before` and `after` (or a `series` of years).")
-    return before, after, items
-
-
-def _open_inputs(
-    before: Any,
-    after: Any,
-    series: Mapping[int, Any] | Sequence[Any] | None,
-    years: Sequence[int] | None,
-    *,
-    chunks: Any,
-    preprocess: Sequence[Any] | None,
-) -> _Inputs:
-    """Open before, after and the series lazily, preprocess them, and check they share one grid."""
-    before, after, items = _series_items(before, after, series, years)
-    lb, la = _src_label(before, "before"), _src_label(after, "after")
-    b_da, b_rec = _open(before, chunks, preprocess, lb)
-    a_da, a_rec = _open(after, chunks, preprocess, la)
-    inputs = _Inputs(require_same_grid(b_da, a_da, names=(lb, la)), [b_da, a_da], [lb, la], [b_rec, a_rec])
-    for yr, src in items:
-        inputs.series_years.append(yr)
-        if src is before or src is after:  # the same object: reuse it, do not read it twice
-            inputs.mosaics.append(b_da if src is before else a_da)
-            inputs.names.append(lb if src is before else la)
-            inputs.records.append(None)
-            continue
-        lab = _src_label(src, f"series[{yr}]")
-        da, rec = _open(src, chunks, preprocess, lab)
-        require_same_grid(b_da, da, names=(lb, lab))
-        inputs.mosaics.append(da)
-        inputs.names.append(lab)
-        inputs.records.append(rec)
-    return inputs
-
-
 def _decline_table(
-    cities: gpd.GeoDataFrame, sb: pd.DataFrame, sa: pd.DataFrame, *, threshold: float, dark_floor: float
+    cities: gpd.GeoDataFrame,
+    sb: pd.DataFrame,
+    sa: pd.DataFrame,
+    own: list[pd.DataFrame],
+    *,
+    threshold: float,
+    dark_floor: float,
+    min_valid_share: float,
 ) -> pd.DataFrame:
-    """Per-city light before/after, change, status, shrinking and the zonal statistics."""
+    """Per-city light before/after (common pixels), change, status, shrinking and the zonal statistics."""
+    common_share = sb["valid_share"].fillna(0).to_numpy()
     out = pd.DataFrame({"city_id": cities["city_id"].to_numpy()})
     out["light_before"] = sb["sum"].to_numpy()
     out["light_after"] = sa["sum"].to_numpy()
@@ -299,18 +279,20 @@ def _decline_table(
         out["light_after"].to_numpy(),
         threshold=threshold,
         too_dark=~(sb["mean"].to_numpy() >= dark_floor),
-        no_data=(sb["valid_share"].fillna(0).to_numpy() == 0) | (sa["valid_share"].fillna(0).to_numpy() == 0),
+        partial=common_share < min_valid_share,
+        no_data=common_share == 0,
         outside=sb["pixels"].to_numpy() == 0,
         empty=cities.geometry.is_empty.to_numpy() | cities.geometry.isna().to_numpy(),
     )
     out["change"] = change
     out["shrinking"] = shrinking
     out["status"] = status
-    for tag, s in (("before", sb), ("after", sa)):
+    for tag, s, s_own in (("before", sb, own[0]), ("after", sa, own[1])):
         out[f"mean_{tag}"] = s["mean"].to_numpy()
         out[f"max_{tag}"] = s["max"].to_numpy()
         out[f"lit_area_{tag}_km2"] = s["lit_area_km2"].to_numpy()
-        out[f"valid_share_{tag}"] = s["valid_share"].to_numpy()
+        out[f"valid_share_{tag}"] = s_own["valid_share"].to_numpy()
+    out["valid_share"] = sb["valid_share"].to_numpy()
     out["inside_share"] = sb["inside_share"].to_numpy()
     out["pixels"] = sb["pixels"].to_numpy()
     out["area_km2"] = sb["area_km2"].to_numpy()
@@ -331,14 +313,42 @@ def _add_trend(out: pd.DataFrame, series_years: list[Any], stats: list[pd.DataFr
     )
 
 
+def _check_common_shift(out: pd.DataFrame, threshold: float, *, allow: bool) -> list[str]:
+    """Refuse (or, when allowed, record) a run in which nearly all cities move together."""
+    change = out.loc[out["status"] == "ok", "change"].to_numpy()
+    n = change.size
+    if n < COMMON_SHIFT_MIN_CITIES:
+        return []
+    down, up = float(np.mean(change <= -threshold)), float(np.mean(change >= threshold))
+    share, way = (down, "lost") if down >= up else (up, "gained")
+    if share < COMMON_SHIFT_SHARE:
+        return []
+    msg = (
+        f"{share:.0%} of the {n} classified cities {way} at least {threshold:.0%} of their light together "
+        f"(median change {np.median(change):+.1%}): that is a change of the product between the two years "
+        "(sensor gain, calibration, processing version, a scaled or clipped copy), not shrinking cities. "
+        "Harmonize the years first (e.g. a calibration step fitted on stable pixels, --preprocess) or pass "
+        "allow_common_shift=True (CLI --allow-common-shift) if the change is real."
+    )
+    if not allow:
+        raise ProductChangeError(msg)
+    return [msg]
+
+
 def _shrink_shapes(
-    out: pd.DataFrame, cities: gpd.GeoDataFrame, inputs: _Inputs, *, threshold: float, lit_floor: float, enabled: bool
+    out: pd.DataFrame,
+    cities: gpd.GeoDataFrame,
+    common: list[xr.DataArray],
+    *,
+    threshold: float,
+    lit_floor: float,
+    enabled: bool,
 ) -> np.ndarray:
-    """The shape of shrinkage of each shrinking city (None for the others)."""
+    """The shape of shrinkage of each shrinking city (None for the others), on the common valid pixels."""
     shape_col = np.full(len(out), None, dtype=object)
     if enabled and out["shrinking"].any():
         idx = np.flatnonzero(out["shrinking"].to_numpy())
-        b_da, a_da = inputs.mosaics[0], inputs.mosaics[1]
+        b_da, a_da = common[0], common[1]
         shape_col[idx] = shrink_shapes(
             cities.geometry.to_numpy()[idx], b_da, a_da, threshold=threshold, floor=lit_floor
         )
@@ -353,8 +363,18 @@ def _with_geometry(out: pd.DataFrame, cities: gpd.GeoDataFrame) -> gpd.GeoDataFr
     return gpd.GeoDataFrame(out, geometry=cities.geometry.to_numpy(), crs=cities.crs)
 
 
-def _run_metadata(result: gpd.GeoDataFrame, inputs: _Inputs, *, preprocess: Any, **levels: Any) -> dict:
+def _run_metadata(
+    result: gpd.GeoDataFrame,
+    inputs: RunInputs,
+    totals: pd.DataFrame,
+    warnings_: list[str],
+    *,
+    preprocess: Any,
+    **levels: Any,
+) -> dict:
     series = inputs.series_years
+    status = result["status"].value_counts()
+    tb, ta = (float(totals.loc[totals["mosaic"] == n, "total"].iloc[0]) for n in inputs.names[:2])
     return {
         "version": __version__,
         "method": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4): total light in fixed base-year extent",
@@ -362,6 +382,7 @@ def _run_metadata(result: gpd.GeoDataFrame, inputs: _Inputs, *, preprocess: Any,
         "alpha": float(levels["alpha"]),
         "lit_floor": float(levels["lit_floor"]),
         "dark_floor": float(levels["dark_floor"]),
+        "min_valid_share": float(levels["min_valid_share"]),
         "zonal_method": levels["method"],
         "before": inputs.names[0],
         "after": inputs.names[1],
@@ -369,6 +390,11 @@ def _run_metadata(result: gpd.GeoDataFrame, inputs: _Inputs, *, preprocess: Any,
         "grid": _grid_meta(inputs.grid),
         "n_cities": int(len(result)),
         "n_shrinking": int(result["shrinking"].sum()),
+        "n_classified": int(status.get("ok", 0)),
+        "status_counts": {str(k): int(v) for k, v in status.items()},
+        "mosaic_totals": totals.to_dict(orient="records"),
+        "mosaic_change": (ta - tb) / tb if tb > 0 else None,
+        "warnings": warnings_,
         "preprocess": [r for r in inputs.records if r is not None] if preprocess else None,
     }
 

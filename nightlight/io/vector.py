@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -24,7 +24,7 @@ import shapely
 
 from nightlight.errors import InvalidVectorError, MissingCRSError
 
-VectorSource = gpd.GeoDataFrame | gpd.GeoSeries | str | os.PathLike
+VectorSource: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries | str | os.PathLike
 
 #: Input columns used as the city id when the caller names none, in this order.
 ID_CANDIDATES = ("city_id", "id", "ID", "fid", "AdCode", "adcode", "GID_2", "GID_1", "GID_0", "code")
