@@ -49,6 +49,8 @@ class RunInputs:
 
 def check_fraction(name: str, value: Any, *, example: str, closed: bool = False) -> float:
     """``value`` as a float in (0, 1) (``[0, 1]`` when ``closed``), else :class:`ParameterError`."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise ParameterError(f"{name}={value!r}: must be a number (not {type(value).__name__}), e.g. {example}.")
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -1,0 +1,147 @@
+"""Issue 10: inputs that used to give a wrong answer with status ok now give a clear error or status.
+
+Each test states the old (wrong) behaviour it guards against.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import xarray as xr
+from affine import Affine
+
+import nightlight
+from nightlight.errors import BlankMosaicError, ParameterError, ProductChangeError
+
+RES = 0.01
+T = Affine(RES, 0, 10.0, 0, -RES, 50.0)
+
+
+def raster(v, chunks=(40, 48)):
+    h, w = v.shape
+    x = T.c + (np.arange(w) + 0.5) * T.a
+    y = T.f + (np.arange(h) + 0.5) * T.e
+    da = xr.DataArray(v.astype(np.float32), dims=("y", "x"), coords={"y": y, "x": x})
+    return da.rio.write_crs("EPSG:4326").rio.write_transform(T).chunk({"y": chunks[0], "x": chunks[1]})
+
+
+def box_px(c0, r0, c1, r1):
+    x0, y0 = T @ (c0, r0)
+    x1, y1 = T @ (c1, r1)
+    return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+def one_city(after_level=19.2, before_level=20.0):
+    """A 30 × 30 px city at 20 → 19.2 (−4 %) on a dark background, plus a second bright city."""
+    b = np.zeros((100, 120))
+    a = np.zeros((100, 120))
+    b[10:40, 10:40], a[10:40, 10:40] = before_level, after_level
+    b[50:80, 60:90], a[50:80, 60:90] = 30.0, 30.0
+    polys = gpd.GeoDataFrame({"city_id": [1, 2]}, geometry=[box_px(10, 10, 40, 40), box_px(60, 50, 90, 80)],
+                             crs="EPSG:4326")
+    return polys, b, a
+
+
+def test_nan_patch_in_one_year_is_not_darkness():
+    """Old: a NaN patch over 10 % of the city in the after year turned −4 % into −13.6 %, status ok, shrinking."""
+    polys, b, a = one_city()
+    a[10:13, 10:40] = np.nan  # 3 of 30 rows missing in the after year only
+    r = nightlight.detect_shrinking(polys, raster(b), raster(a))
+    row = r.set_index("city_id").loc[1]
+    assert row["change"] == pytest.approx(-0.04, abs=1e-6)  # measured on the pixels valid in both years
+    assert row["status"] == "ok" and not row["shrinking"]
+    assert row["valid_share"] == pytest.approx(0.9, abs=1e-6)
+    assert row["valid_share_after"] == pytest.approx(0.9, abs=1e-6) and row["valid_share_before"] == 1.0
+    # the light is summed over the same 810 pixels in both years
+    assert row["light_before"] == pytest.approx(20.0 * 27 * 30, rel=1e-6)
+
+
+def test_city_mostly_missing_in_one_year_gets_its_own_status():
+    polys, b, a = one_city()
+    a[10:25, 10:40] = np.nan  # half the city missing
+    r = nightlight.detect_shrinking(polys, raster(b), raster(a))
+    row = r.set_index("city_id").loc[1]
+    assert row["status"] == "partial_data" and not row["shrinking"]
+    assert r.attrs["nightlight"]["status_counts"]["partial_data"] == 1
+    # a lower documented minimum classifies it again
+    r2 = nightlight.detect_shrinking(polys, raster(b), raster(a), min_valid_share=0.4)
+    assert r2.set_index("city_id").loc[1, "status"] == "ok"
+
+
+def test_all_zero_after_year_is_a_blank_mosaic():
+    """Old: every city 'shrank' 100 % with status ok and no warning."""
+    polys, b, _ = one_city()
+    with pytest.raises(BlankMosaicError, match="every valid pixel is 0"):
+        nightlight.detect_shrinking(polys, raster(b), raster(np.zeros_like(b)))
+    r = nightlight.detect_shrinking(polys, raster(b), raster(np.zeros_like(b)), allow_blank=True)
+    assert r.attrs["nightlight"]["warnings"] and "blank" in r.attrs["nightlight"]["warnings"][0]
+
+
+def test_all_nodata_after_year_is_a_blank_mosaic():
+    polys, b, _ = one_city()
+    with pytest.raises(BlankMosaicError, match="every pixel is nodata"):
+        nightlight.detect_shrinking(polys, raster(b), raster(np.full_like(b, np.nan)))
+
+
+def test_nearly_all_cities_moving_together_is_a_product_change():
+    """Old: a 30 % gain drop of the whole product read as 12 of 12 shrinking cities."""
+    b = np.zeros((100, 130))
+    boxes = []
+    for k in range(12):
+        r0, c0 = 5 + 30 * (k // 4), 5 + 30 * (k % 4)
+        b[r0 : r0 + 20, c0 : c0 + 20] = 10.0 + k
+        boxes.append(box_px(c0, r0, c0 + 20, r0 + 20))
+    polys = gpd.GeoDataFrame({"city_id": range(12)}, geometry=boxes, crs="EPSG:4326")
+    with pytest.raises(ProductChangeError, match="12 classified cities lost at least 10%"):
+        nightlight.detect_shrinking(polys, raster(b), raster(0.7 * b))
+    r = nightlight.detect_shrinking(polys, raster(b), raster(0.7 * b), allow_common_shift=True)
+    meta = r.attrs["nightlight"]
+    assert r["shrinking"].all() and "product" in meta["warnings"][0]
+    assert meta["mosaic_change"] == pytest.approx(-0.3, abs=1e-6)
+
+
+def test_whole_mosaic_totals_are_in_the_metadata():
+    polys, b, a = one_city()
+    meta = nightlight.detect_shrinking(polys, raster(b), raster(a)).attrs["nightlight"]
+    totals = {row["mosaic"]: row for row in meta["mosaic_totals"]}
+    assert len(totals) == 2
+    before = next(iter(totals.values()))
+    assert before["total"] == pytest.approx(20 * 900 + 30 * 900) and before["valid_pixels"] == b.size
+    assert meta["mosaic_change"] == pytest.approx((19.2 * 900 - 20 * 900) / (50 * 900), rel=1e-6)
+
+
+def test_one_year_series_is_refused_up_front():
+    """Old: compared the year with itself and returned 'ok' rows."""
+    polys, b, _ = one_city()
+    with pytest.raises(ParameterError, match="at least two years"):
+        nightlight.detect_shrinking(polys, series={2013: raster(b)})
+
+
+def test_same_mosaic_twice_is_refused():
+    polys, b, _ = one_city()
+    da = raster(b)
+    with pytest.raises(ParameterError, match="same mosaic"):
+        nightlight.detect_shrinking(polys, da, da)
+
+
+def test_duplicated_years_fail_before_any_zonal_work(monkeypatch):
+    """Old: an unrelated shape error after all the zonal sums."""
+    import nightlight.change.decline as decline
+
+    def boom(*a, **k):
+        raise AssertionError("zonal work started")
+
+    monkeypatch.setattr(decline, "zonal_stats_many", boom)
+    polys, b, a = one_city()
+    with pytest.raises(ParameterError, match=r"year\(s\) \[2013\] appear more than once"):
+        nightlight.detect_shrinking(polys, series=[raster(b), raster(a), raster(a)], years=[2013, 2013, 2016])
+
+
+@pytest.mark.parametrize("bad", ["0.1", None, 1.5, 0, float("nan")])
+def test_threshold_of_the_wrong_type_or_range_is_a_parameter_error(bad):
+    """Old: '0.1' or None gave a TypeError after the zonal sums."""
+    polys, b, a = one_city()
+    with pytest.raises(ParameterError, match="threshold="):
+        nightlight.detect_shrinking(polys, raster(b), raster(a), threshold=bad)
