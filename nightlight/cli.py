@@ -52,8 +52,22 @@ def _peak_rss_mb() -> float:
 
 
 def _shrink_line(result, decline: float) -> str:
+    """The headline: shrinking among the *classified* cities, and how many were not classified."""
     n = int(result["shrinking"].sum())
-    return f"{n} of {len(result)} natural cities shrank (≥{decline:.0%} decline)"
+    status = result["status"].value_counts()
+    classified = int(status.get("ok", 0))
+    if classified == len(result):
+        return f"{n} of {len(result)} natural cities shrank (≥{decline:.0%} decline)"
+    others = ", ".join(f"{k} {v}" for k, v in status.items() if k != "ok")
+    return (
+        f"{n} of {classified} classified natural cities shrank (≥{decline:.0%} decline); "
+        f"{len(result) - classified} of {len(result)} not classified ({others})"
+    )
+
+
+def _mosaic_line(result) -> str | None:
+    change = result.attrs.get("nightlight", {}).get("mosaic_change")
+    return None if change is None else f"whole-mosaic total light changed by {change:+.1%} between the two years"
 
 
 @click.group()
@@ -134,6 +148,8 @@ def detect(
     except NightlightError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(_shrink_line(result, decline))
+    if line := _mosaic_line(result):
+        console.print(line)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())} in {time.perf_counter() - t0:.1f} s")
 
 

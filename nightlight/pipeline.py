@@ -24,6 +24,7 @@ from nightlight.grid import require_same_grid
 from nightlight.io.align import align_to
 from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
 from nightlight.outputs.bundle import write_outputs
+from nightlight.outputs.folder import OutputFolder
 from nightlight.preprocess.steps import apply_steps, parse_steps
 
 
@@ -111,30 +112,37 @@ def run_detect(
         The per-city decline table, the natural cities of BEFORE, and the written files.
     """
     p = DetectParams(**{**asdict(params or DetectParams()), **overrides})
-    b, a = open_pair(before, after, p)
-    b, a, steps_record = preprocess_pair(b, a, p.preprocess)
-    a = common_grid(b, a, before, after, p.align)
-    cities = extract_natural_cities(
-        b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity
-    )
-    result = detect_shrinking(
-        cities[["city_id", "area_km2", "geometry"]],
-        b,
-        a,
-        threshold=p.decline,
-        id_column="city_id",
-        min_valid_share=p.min_valid_share,
-        allow_blank=p.allow_blank,
-        allow_common_shift=p.allow_common_shift,
-    )
-    metadata = {
-        "command": "detect",
-        "before": str(before),
-        "after": str(after),
-        "natural_cities": cities.attrs.get("nightlight", {}),
-        "decline_threshold": p.decline,
-        "align": p.align,
-        "preprocess": steps_record,
-        "nightlight_version": __version__,
-    }
-    return result, cities, write_outputs(result, out, metadata=metadata)
+    run = {"command": "detect", "before": str(before), "after": str(after), "parameters": asdict(p)}
+    # The folder is checked, locked and cleaned before anything is computed.
+    with OutputFolder(out, run=run) as folder:
+        b, a = open_pair(before, after, p)
+        b, a, steps_record = preprocess_pair(b, a, p.preprocess)
+        a = common_grid(b, a, before, after, p.align)
+        cities = extract_natural_cities(
+            b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity
+        )
+        result = detect_shrinking(
+            cities[["city_id", "area_km2", "geometry"]],
+            b,
+            a,
+            threshold=p.decline,
+            id_column="city_id",
+            min_valid_share=p.min_valid_share,
+            allow_blank=p.allow_blank,
+            allow_common_shift=p.allow_common_shift,
+        )
+        metadata = {
+            **run,
+            "natural_cities": cities.attrs.get("nightlight", {}),
+            "decline_threshold": p.decline,
+            "align": p.align,
+            "preprocess": steps_record,
+            "nightlight_version": __version__,
+        }
+        staged = write_outputs(result, folder.staging, metadata=metadata)
+        meta = result.attrs.get("nightlight", {})
+        published = folder.publish(
+            {key: meta.get(key) for key in ("mosaic_totals", "mosaic_change", "status_counts", "warnings")}
+        )
+    paths = {key: published[path.name] for key, path in staged.items()}
+    return result, cities, paths
