@@ -4,6 +4,10 @@
 tests each for decline, and writes ``cities.parquet``, ``summary.csv`` and
 ``map.png``; ``nightlight demo`` does the same on the built-in synthetic world and
 scores the result against the planted truth.
+
+Errors: every failure is one line ``Error: …`` naming the option or file, the
+problem and the fix — exit code 2 for usage errors (a bad option), 1 for data errors
+(a file, a grid, a blank year); ``nightlight --debug …`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -12,28 +16,92 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
-import nightlight
-from nightlight.errors import NightlightError
+from nightlight._version import __version__
+from nightlight.errors import NightlightError, ParameterError
 from nightlight.pipeline import run_detect
 
 console = Console(stderr=True, highlight=False)
 
+#: GDAL resampling methods ``--align`` accepts (rasterio.enums.Resampling names that make sense here).
+ALIGN_METHODS = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med", "sum")
+#: Chunks smaller than this make more dask tasks than they save (overhead ~1 ms a task).
+MIN_CHUNK = 64
 
-def _threshold(value: str) -> float | str:
+
+class NightlightGroup(click.Group):
+    """A click group whose errors are one line and whose tracebacks need ``--debug``."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, **kwargs: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            return super().main(args=argv, prog_name=prog_name, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:  # usage errors (2) and our data errors (1)
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Error: aborted.", err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug or an unforeseen failure: say so in one line
+            if debug:
+                raise
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {exc} (run `nightlight --debug …` for the traceback "
+                "and report it)",
+                err=True,
+            )
+            sys.exit(1)
+
+
+class DataError(click.ClickException):
+    """A failure of the inputs (exit code 1), as opposed to a usage error (exit code 2)."""
+
+    exit_code = 1
+
+
+@contextmanager
+def _as_cli_errors() -> Iterator[None]:
+    """Library errors become one-line CLI errors: parameter errors exit 2, data errors exit 1."""
+    debug = click.get_current_context().find_root().params.get("debug", False)
+    try:
+        yield
+    except ParameterError as exc:
+        if debug:
+            raise
+        raise click.UsageError(str(exc)) from exc
+    except NightlightError as exc:
+        if debug:
+            raise
+        raise DataError(str(exc)) from exc
+
+
+def _threshold(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
     if value == "headtail":
         return value
     try:
-        return float(value)
+        v = float(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r}: a number in the mosaic's units (DN or nW/cm²/sr) or 'headtail'.")
+        raise click.BadParameter(
+            f"{value!r}: a number in the mosaic's units (DN or nW/cm²/sr) or 'headtail'."
+        ) from None
+    if not v > 0:  # also refuses NaN
+        raise click.BadParameter(
+            f"{value!r}: a lit threshold must be > 0 (at ≤ 0 every pixel is lit and the whole mosaic is one city)."
+        )
+    return v
 
 
-def _scheduler(address: str | None):
+def _scheduler(address: str | None, timeout: float = 10.0) -> Any:
     """A dask.distributed client for ``--scheduler`` (an address, or 'local'); else the threaded
     scheduler with a progress bar on terminals."""
     if not address:
@@ -44,7 +112,14 @@ def _scheduler(address: str | None):
 
     if address == "local":
         return Client(LocalCluster(processes=False))
-    return Client(address)
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise DataError(
+            f"--scheduler {address}: no dask scheduler answered within {timeout:g} s ({type(exc).__name__}). "
+            "Check the address and that the scheduler runs (`dask scheduler`), raise --scheduler-timeout, "
+            "or omit --scheduler to run on this machine."
+        ) from None
 
 
 def _peak_rss_mb() -> float:
@@ -70,9 +145,10 @@ def _mosaic_line(result) -> str | None:
     return None if change is None else f"whole-mosaic total light changed by {change:+.1%} between the two years"
 
 
-@click.group()
-@click.version_option(nightlight.__version__)
-def main() -> None:
+@click.group(cls=NightlightGroup)
+@click.version_option(__version__)
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an error.")
+def main(debug: bool) -> None:
     """nightlight: find shrinking cities in night-light mosaics (DMSP-OLS, VIIRS)."""
 
 
@@ -84,24 +160,53 @@ def main() -> None:
     "--threshold-lit",
     default="headtail",
     show_default=True,
-    help="Lit level in the mosaic's units (DN or nW/cm²/sr), or 'headtail' (Jiang's head/tail breaks).",
+    callback=_threshold,
+    help="Lit level in the mosaic's units (DN or nW/cm²/sr, > 0), or 'headtail' (Jiang's head/tail breaks).",
 )
 @click.option(
-    "--min-area-km2", default=5.0, show_default=True, type=float, help="Natural cities are larger than this (km²)."
+    "--min-area-km2",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Natural cities are larger than this (km², > 0).",
 )
 @click.option(
-    "--decline", default=0.10, show_default=True, type=float, help="Relative decline that counts as shrinking."
+    "--decline",
+    default=0.10,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Relative decline that counts as shrinking, in (0, 1).",
 )
-@click.option("--connectivity", default=8, show_default=True, type=click.Choice(["4", "8"]), help="Pixel connectivity.")
-@click.option("--chunks", default=2048, show_default=True, type=int, help="Dask chunk edge in pixels.")
-@click.option("--align", default=None, help="Resample AFTER onto BEFORE's grid first (nearest, average, bilinear …).")
+@click.option(
+    "--connectivity", default="8", show_default=True, type=click.Choice(["4", "8"]), help="Pixel connectivity."
+)
+@click.option(
+    "--chunks",
+    default=2048,
+    show_default=True,
+    type=click.IntRange(min=MIN_CHUNK),
+    help=f"Dask chunk edge in pixels (≥ {MIN_CHUNK}; 1024–4096 suit most machines).",
+)
+@click.option(
+    "--align",
+    default=None,
+    type=click.Choice(ALIGN_METHODS),
+    help="Resample AFTER onto BEFORE's grid first with this method ('average' keeps totals, 'nearest' keeps DN).",
+)
 @click.option("--preprocess", default=None, help="Calibration steps, e.g. 'negatives_to_zero,noise_floor=0.6'.")
 @click.option("--scheduler", default=None, help="dask.distributed scheduler address, or 'local' for a LocalCluster.")
+@click.option(
+    "--scheduler-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for --scheduler to answer.",
+)
 @click.option(
     "--min-valid-share",
     default=0.8,
     show_default=True,
-    type=float,
+    type=click.FloatRange(0, 1),
     help="Least share of a city's pixels valid in both years; below it status=partial_data.",
 )
 @click.option("--allow-blank", is_flag=True, help="Accept a mosaic without any light (else an error).")
@@ -110,44 +215,22 @@ def main() -> None:
     is_flag=True,
     help="Accept nearly all cities moving together beyond --decline (else an error: a product change).",
 )
-def detect(
-    before,
-    after,
-    out,
-    threshold_lit,
-    min_area_km2,
-    decline,
-    connectivity,
-    chunks,
-    align,
-    preprocess,
-    scheduler,
-    min_valid_share,
-    allow_blank,
-    allow_common_shift,
-):
+def detect(before: str, after: str, out: Path, scheduler: str | None, scheduler_timeout: float, **options: Any) -> None:
     """Natural cities of BEFORE, and which of them shrank by AFTER."""
     t0 = time.perf_counter()
-    try:
-        with _scheduler(scheduler):
-            result, _, paths = run_detect(
-                before,
-                after,
-                out,
-                threshold_lit=_threshold(threshold_lit),
-                min_area_km2=min_area_km2,
-                decline=decline,
-                connectivity=int(connectivity),
-                chunks=chunks,
-                align=align,
-                preprocess=preprocess,
-                min_valid_share=min_valid_share,
-                allow_blank=allow_blank,
-                allow_common_shift=allow_common_shift,
-            )
-    except NightlightError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(_shrink_line(result, decline))
+    options["connectivity"] = int(options["connectivity"])
+    with _as_cli_errors():
+        if options["preprocess"]:
+            from nightlight.errors import CatalogError
+            from nightlight.preprocess.steps import parse_steps
+
+            try:
+                parse_steps(options["preprocess"])  # a bad step name fails here, before any work
+            except CatalogError as exc:
+                raise click.BadParameter(str(exc), param_hint="--preprocess") from None
+        with _scheduler(scheduler, scheduler_timeout):
+            result, _, paths = run_detect(before, after, out, **options)
+    click.echo(_shrink_line(result, options["decline"]))
     if line := _mosaic_line(result):
         console.print(line)
     console.print(f"wrote {', '.join(str(p) for p in paths.values())} in {time.perf_counter() - t0:.1f} s")
@@ -159,7 +242,7 @@ def detect(
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the synthetic world.")
 @click.option("--sensor", default="viirs", show_default=True, type=click.Choice(["viirs", "dmsp"]))
-@click.option("--decline", default=0.10, show_default=True, type=float)
+@click.option("--decline", default=0.10, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
 def demo(out, seed, sensor, decline):
     """Run `detect` on the built-in synthetic world and score it against the planted truth."""
     from nightlight.synthetic import make_world
@@ -173,7 +256,7 @@ def demo(out, seed, sensor, decline):
         f"synthetic {sensor} world, seed {seed}: {world.grid.shape[0]} x {world.grid.shape[1]} px, "
         f"{len(world.truth)} planted lights, years {first} -> {last}"
     )
-    with _scheduler(None):
+    with _as_cli_errors(), _scheduler(None):
         result, cities, _ = run_detect(
             str(files[first]), str(files[last]), Path(out), threshold_lit=world.lit_threshold, decline=decline
         )
@@ -182,7 +265,8 @@ def demo(out, seed, sensor, decline):
     click.echo(
         f"precision {score['precision']:.3f}, recall {score['recall']:.3f} "
         f"(planted shrinking: {score['truth_shrinking']}, detected: {score['detected_shrinking']}, "
-        f"true positives: {score['true_positives']}; planted cities matched: {score['matched']} of {score['in_scope']} in scope)"
+        f"true positives: {score['true_positives']}; "
+        f"planted cities matched: {score['matched']} of {score['in_scope']} in scope)"
     )
     (Path(out) / "score.json").write_text(json.dumps(score, indent=2))
     console.print(f"outputs in {out}/ — wall {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB")
@@ -219,11 +303,8 @@ def replicate(out, data_dir, window, no_sensitivity, scheduler):
         + (f" --window {window}" if window else "")
         + (" --no-sensitivity" if no_sensitivity else "")
     )
-    try:
-        with _scheduler(scheduler):
-            res = run_replication(out, data_dir=data_dir, window=window, sensitivity=not no_sensitivity, command=cmd)
-    except NightlightError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _as_cli_errors(), _scheduler(scheduler):
+        res = run_replication(out, data_dir=data_dir, window=window, sensitivity=not no_sensitivity, command=cmd)
     for pair, r in res["china"].items():
         click.echo(
             f"China DMSP-like {pair}: {r['shrinking']} of {r['classified']} natural cities shrank ({r['share']:.1%})"
@@ -231,8 +312,8 @@ def replicate(out, data_dir, window, no_sensitivity, scheduler):
     if "shanghai" in res:
         sh = res["shanghai"]
         click.echo(
-            f"Shanghai VIIRS-like 2013->2016: {sh['light']['shrinking']} of {sh['light']['classified']} lit natural cities, "
-            f"{sh['mgup']['shrinking']} of {sh['mgup']['classified']} MGUP natural cities shrank"
+            f"Shanghai VIIRS-like 2013->2016: {sh['light']['shrinking']} of {sh['light']['classified']} "
+            f"lit natural cities, {sh['mgup']['shrinking']} of {sh['mgup']['classified']} MGUP natural cities shrank"
         )
     console.print(
         f"wrote {Path(out)}.md and {out}/ in {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB"
