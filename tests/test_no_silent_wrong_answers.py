@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+import shapely.ops
 import xarray as xr
 from affine import Affine
 
@@ -39,8 +40,9 @@ def one_city(after_level=19.2, before_level=20.0):
     a = np.zeros((100, 120))
     b[10:40, 10:40], a[10:40, 10:40] = before_level, after_level
     b[50:80, 60:90], a[50:80, 60:90] = 30.0, 30.0
-    polys = gpd.GeoDataFrame({"city_id": [1, 2]}, geometry=[box_px(10, 10, 40, 40), box_px(60, 50, 90, 80)],
-                             crs="EPSG:4326")
+    polys = gpd.GeoDataFrame(
+        {"city_id": [1, 2]}, geometry=[box_px(10, 10, 40, 40), box_px(60, 50, 90, 80)], crs="EPSG:4326"
+    )
     return polys, b, a
 
 
@@ -145,3 +147,45 @@ def test_threshold_of_the_wrong_type_or_range_is_a_parameter_error(bad):
     polys, b, a = one_city()
     with pytest.raises(ParameterError, match="threshold="):
         nightlight.detect_shrinking(polys, raster(b), raster(a), threshold=bad)
+
+
+def _with_negatives():
+    polys, b, a = one_city()
+    b[10:20, 10:40] = -1.0  # a third of city 1 is negative noise in the base year
+    return polys, b, a
+
+
+@pytest.mark.parametrize(
+    "policy, before_sum",
+    [("keep", 20.0 * 600 - 1.0 * 300), ("zero", 20.0 * 600), ("nan", 20.0 * 600)],
+)
+def test_negative_radiance_has_a_policy_and_is_counted(policy, before_sum):
+    """Old: negative radiance was summed silently, with no count anywhere."""
+    polys, b, a = _with_negatives()
+    r = nightlight.detect_shrinking(polys, raster(b), raster(a), negative_radiance=policy, min_valid_share=0.5)
+    row = r.set_index("city_id").loc[1]
+    assert row["negative_pixels_before"] == pytest.approx(300) and row["negative_pixels_after"] == 0
+    assert row["light_before"] == pytest.approx(before_sum, rel=1e-6)
+    meta = r.attrs["nightlight"]
+    assert meta["negative_radiance"] == policy
+    assert next(iter(meta["mosaic_totals"]))["negative_pixels"] == 300
+    if policy == "nan":  # dropped from both years through the common mask
+        assert row["valid_share"] == pytest.approx(2 / 3, abs=1e-6)
+        assert row["light_after"] == pytest.approx(19.2 * 600, rel=1e-6)
+
+
+def test_unknown_negative_policy_is_a_parameter_error():
+    polys, b, a = one_city()
+    with pytest.raises(ParameterError, match="negative_radiance"):
+        nightlight.detect_shrinking(polys, raster(b), raster(a), negative_radiance="drop")
+
+
+def test_polygons_all_outside_the_mosaic_are_an_error_with_both_bounds():
+    """Old: only 'outside' rows (often a wrong CRS label), exit 0."""
+    from nightlight.errors import InvalidVectorError
+
+    polys, b, a = one_city()
+    # lon/lat swapped: the boxes land at 'longitude' ~49, 'latitude' ~10
+    swapped = polys.set_geometry(polys.geometry.map(lambda g: shapely.ops.transform(lambda x, y: (y, x), g)))
+    with pytest.raises(InvalidVectorError, match=r"none of the 2 polygons overlaps the mosaic.*CRS label"):
+        nightlight.detect_shrinking(swapped, raster(b), raster(a))

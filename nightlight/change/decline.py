@@ -20,17 +20,21 @@ import xarray as xr
 
 from nightlight._version import __version__
 from nightlight.change.inputs import (
+    NEGATIVE_POLICIES,
     RunInputs,
+    apply_negative_policy,
     check_fraction,
     check_not_blank,
     mosaic_totals,
     on_common_pixels,
     open_inputs,
+    require_overlap,
+    src_label,
 )
 from nightlight.change.shape import shrink_shapes
 from nightlight.change.trend import trend_test
 from nightlight.change.zonal import zonal_stats_many
-from nightlight.errors import ProductChangeError
+from nightlight.errors import ParameterError, ProductChangeError
 from nightlight.grid import Grid
 from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
@@ -128,6 +132,7 @@ def detect_shrinking(
     min_valid_share: float = MIN_VALID_SHARE,
     allow_blank: bool = False,
     allow_common_shift: bool = False,
+    negative_radiance: str = "keep",
 ) -> gpd.GeoDataFrame:
     """Classify cities as shrinking from the change of their total night light.
 
@@ -177,6 +182,11 @@ def detect_shrinking(
         Accept a run where nearly all cities move together by more than ``threshold``
         (:data:`COMMON_SHIFT_SHARE`) instead of raising
         :class:`~nightlight.errors.ProductChangeError`; it is still recorded in the metadata.
+    negative_radiance : {"keep", "zero", "nan"}
+        What to do with negative values (VIIRS noise around darkness): ``keep`` sums
+        them (unbiased totals; default), ``zero`` sets them to 0, ``nan`` drops those
+        pixels from every year. Counted per city either way (``negative_pixels_*``)
+        and per mosaic in the metadata (:func:`nightlight.change.inputs.apply_negative_policy`).
 
     Returns
     -------
@@ -203,6 +213,8 @@ def detect_shrinking(
           ``area_km2`` (covered ground area);
         - with a series: ``light_<year>`` per year, ``trend_slope`` (light per year),
           ``mk_p``, ``significant_decline`` (shrinking and slope < 0 and mk_p < alpha);
+        - ``negative_pixels_before/after``: covered pixels with negative values (before
+          the ``negative_radiance`` policy);
         - ``shrink_shape`` (shrinking cities only, else None);
         - ``geometry``.
 
@@ -224,22 +236,24 @@ def detect_shrinking(
     check_fraction("threshold", threshold, example="0.10 for the 10 % rule of Jiang et al. 2020")
     check_fraction("alpha", alpha, example="0.05")
     check_fraction("min_valid_share", min_valid_share, example="0.8", closed=True)
+    if negative_radiance not in NEGATIVE_POLICIES:
+        raise ParameterError(f"negative_radiance={negative_radiance!r}: use one of {', '.join(NEGATIVE_POLICIES)}.")
     inputs = open_inputs(before, after, series, years, chunks=chunks, preprocess=preprocess)
     cities = read_polygons(city_polygons, target_crs=inputs.grid.crs, id_column=id_column)
+    require_overlap(cities, inputs.grid, polygons_label=src_label(city_polygons, "city_polygons"))
     totals = mosaic_totals(inputs)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank)
-    common = on_common_pixels(inputs)
-    # own validity of before/after first (diagnostics), then every mosaic on the common pixels
-    stats = zonal_stats_many(
-        cities, inputs.mosaics[:2] + common, floor=lit_floor, method=method, names=inputs.names[:2] + inputs.names
+    stats, own, negatives = _zonal_on_common_pixels(
+        cities, inputs, totals, negative_radiance=negative_radiance, lit_floor=lit_floor, method=method
     )
-    own, stats = stats[:2], stats[2:]
     out = _decline_table(
         cities, stats[0], stats[1], own, threshold=threshold, dark_floor=dark_floor, min_valid_share=min_valid_share
     )
+    out["negative_pixels_before"], out["negative_pixels_after"] = negatives
     if inputs.series_years:
         _add_trend(out, inputs.series_years, stats[2:], alpha=alpha)
     warnings_ += _check_common_shift(out, threshold, allow=allow_common_shift)
+    common = inputs.common or inputs.mosaics
     out["shrink_shape"] = _shrink_shapes(out, cities, common, threshold=threshold, lit_floor=lit_floor, enabled=shapes)
     result = _with_geometry(out, cities)
     result.attrs["nightlight"] = _run_metadata(
@@ -252,10 +266,49 @@ def detect_shrinking(
         lit_floor=lit_floor,
         dark_floor=dark_floor,
         min_valid_share=min_valid_share,
+        negative_radiance=negative_radiance,
         method=method,
         preprocess=preprocess,
     )
     return result
+
+
+def _zonal_on_common_pixels(
+    cities: gpd.GeoDataFrame,
+    inputs: RunInputs,
+    totals: pd.DataFrame,
+    *,
+    negative_radiance: str,
+    lit_floor: float,
+    method: str,
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame], tuple[np.ndarray, np.ndarray]]:
+    """Zonal statistics of every year on the common valid pixels, in one pass over the mosaics.
+
+    Returns the per-year statistics, the before/after statistics on each year's own
+    valid pixels (for ``valid_share_before/after``) and the per-city count of negative
+    pixels before/after (counted before the negative policy is applied). Extra mosaics
+    are added to the pass only when the whole-mosaic totals show nodata or negatives.
+    """
+    extra: list[xr.DataArray] = []
+    has_negatives = bool((totals["negative_pixels"] > 0).any())
+    if has_negatives:
+        extra += [(m < 0).astype(np.float32) for m in inputs.mosaics[:2]]
+    apply_negative_policy(inputs, negative_radiance, totals)
+    forced_mask = has_negatives and negative_radiance == "nan"
+    inputs.common = on_common_pixels(inputs, None if forced_mask else totals)
+    masked = any(c is not m for c, m in zip(inputs.common, inputs.mosaics))
+    own_mosaics = inputs.mosaics[:2] if masked else []
+    layers = inputs.common + own_mosaics + extra
+    names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_mosaics)]]
+    names += [f"{n} (negative pixels)" for n in inputs.names[: len(extra)]]
+    stats = zonal_stats_many(cities, layers, floor=lit_floor, method=method, names=names)
+    n = len(inputs.common)
+    per_year, own = stats[:n], (stats[n : n + 2] if masked else stats[:2])
+    zero = np.zeros(len(cities))
+    negatives = (
+        (stats[-2]["sum"].fillna(0).to_numpy(), stats[-1]["sum"].fillna(0).to_numpy()) if extra else (zero, zero)
+    )
+    return per_year, own, negatives
 
 
 # --------------------------------------------------------------------------- phases of detect_shrinking
@@ -383,6 +436,7 @@ def _run_metadata(
         "lit_floor": float(levels["lit_floor"]),
         "dark_floor": float(levels["dark_floor"]),
         "min_valid_share": float(levels["min_valid_share"]),
+        "negative_radiance": levels["negative_radiance"],
         "zonal_method": levels["method"],
         "before": inputs.names[0],
         "after": inputs.names[1],

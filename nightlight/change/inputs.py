@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nightlight.errors import BlankMosaicError, ParameterError
+from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
 from nightlight.grid import Grid, require_same_grid
 from nightlight.io.raster import open_mosaic
 from nightlight.preprocess.steps import apply_steps
@@ -38,6 +38,8 @@ class RunInputs:
     names: list[str]
     records: list[Any]
     series_years: list[Any] = field(default_factory=list)
+    #: the mosaics on the common valid pixels (set by the decline test)
+    common: list[xr.DataArray] = field(default_factory=list)
 
     def distinct(self) -> list[tuple[str, xr.DataArray]]:
         """(name, mosaic) once per distinct mosaic (a series may reuse before/after)."""
@@ -159,8 +161,38 @@ def open_inputs(
     return inputs
 
 
-def on_common_pixels(inputs: RunInputs) -> list[xr.DataArray]:
-    """Every mosaic of the run masked (NaN) where any mosaic of the run has no value (lazy)."""
+#: What :func:`apply_negative_policy` can do with negative values (VIIRS radiance noise).
+NEGATIVE_POLICIES = ("keep", "zero", "nan")
+
+
+def apply_negative_policy(inputs: RunInputs, policy: str, totals: pd.DataFrame) -> None:
+    """Apply the negative-value policy to every mosaic of the run, lazily (only where negatives exist).
+
+    ``keep`` (default) sums negative radiance as it is: around darkness the noise is
+    centred on zero, so keeping it leaves total light unbiased, while zeroing it adds
+    the positive half of the noise (Elvidge et al. 2021 zero it for *maps*, not sums);
+    ``zero`` sets it to 0 (what Rnightlights and VNL v2 masks do); ``nan`` drops those
+    pixels as nodata (and so, through the common mask, from every year).
+    """
+    if policy not in NEGATIVE_POLICIES:
+        raise ParameterError(f"negative_radiance={policy!r}: use one of {', '.join(NEGATIVE_POLICIES)}.")
+    if policy == "keep" or not (totals["negative_pixels"] > 0).any():
+        return
+    replaced: dict[int, xr.DataArray] = {}
+    for da in inputs.mosaics:
+        if id(da) not in replaced:
+            replaced[id(da)] = da.where(~(da < 0), 0.0 if policy == "zero" else np.nan)
+    inputs.mosaics = [replaced[id(da)] for da in inputs.mosaics]
+
+
+def on_common_pixels(inputs: RunInputs, totals: pd.DataFrame | None = None) -> list[xr.DataArray]:
+    """Every mosaic of the run masked (NaN) where any mosaic of the run has no value (lazy).
+
+    When ``totals`` show no nodata pixel in any mosaic the mosaics are returned as they
+    are (the mask would change nothing and cost a pass).
+    """
+    if totals is not None and not (totals["nodata_pixels"] > 0).any():
+        return list(inputs.mosaics)
     distinct = [da for _, da in inputs.distinct()]
     valid = distinct[0].notnull()
     for da in distinct[1:]:
@@ -176,24 +208,27 @@ def mosaic_totals(inputs: RunInputs) -> pd.DataFrame:
     -------
     DataFrame
         ``mosaic`` (name), ``total`` (sum of valid values, mosaic units × pixels),
-        ``valid_pixels``, ``lit_pixels`` (> 0), and ``year`` where the mosaic is a series year.
+        ``valid_pixels``, ``nodata_pixels``, ``lit_pixels`` (> 0), ``negative_pixels``
+        (< 0: VIIRS noise around darkness), and ``year`` where the mosaic is a series year.
     """
     distinct = inputs.distinct()
     tasks = []
     for _, da in distinct:
-        tasks += [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data]
+        tasks += [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data, (da < 0).sum().data]
     values = dask.compute(*tasks)
     year_of = {n: y for y, n in zip(inputs.series_years, inputs.names[2:])}
     rows = []
-    for k, (name, _) in enumerate(distinct):
-        total, valid, lit = (float(v) for v in values[3 * k : 3 * k + 3])
+    for k, (name, da) in enumerate(distinct):
+        total, valid, lit, negative = (float(v) for v in values[4 * k : 4 * k + 4])
         rows.append(
             {
                 "mosaic": name,
                 "year": year_of.get(name),
                 "total": total,
                 "valid_pixels": int(valid),
+                "nodata_pixels": int(da.size - valid),
                 "lit_pixels": int(lit),
+                "negative_pixels": int(negative),
             }
         )
     return pd.DataFrame(rows)
@@ -219,3 +254,25 @@ def check_not_blank(totals: pd.DataFrame, *, allow_blank: bool) -> list[str]:
     if not allow_blank:
         raise BlankMosaicError(msg)
     return [msg]
+
+
+def require_overlap(cities: Any, grid: Grid, *, polygons_label: str) -> None:
+    """Refuse polygons none of which touches the grid — almost always a wrong CRS label.
+
+    Raises :class:`~nightlight.errors.InvalidVectorError` with both bounds and a CRS hint.
+    """
+    import shapely
+
+    g_box = shapely.box(*grid.bounds)
+    geoms = cities.geometry.array
+    live = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
+    if not live.any() or shapely.intersects(geoms[live], g_box).any():
+        return
+    pb = tuple(round(float(v), 6) for v in cities.total_bounds)
+    gb = tuple(round(float(v), 6) for v in grid.bounds)
+    raise InvalidVectorError(
+        f"{polygons_label}: none of the {int(live.sum())} polygons overlaps the mosaic. Polygon bounds {pb} vs mosaic "
+        f"bounds {gb} (both in {grid.crs.to_string()}). The polygons' CRS label is probably wrong (e.g. lon/lat "
+        "swapped, or projected metres labelled EPSG:4326): fix it with `gdf.set_crs(..., allow_override=True)`, "
+        "or pass polygons of the mosaic's region."
+    )
