@@ -58,3 +58,7 @@ class BlankMosaicError(NightlightError, ValueError):
 
 class ProductChangeError(NightlightError, ValueError):
     """Nearly all cities moved together by more than the decline threshold: a product change, not shrinking."""
+
+
+class ImplausibleValueError(NightlightError, ValueError):
+    """A mosaic holds values no night-light product produces (undeclared nodata, wrong units)."""

@@ -29,6 +29,7 @@ LAYERS = [
     ("nightlight.errors", 0),
     ("nightlight.grid", 1),
     ("nightlight.area", 2),
+    ("nightlight.units", 2),
     ("nightlight._backend", 2),
     ("nightlight.progress", 2),
     ("nightlight.io", 3),

@@ -189,3 +189,43 @@ def test_polygons_all_outside_the_mosaic_are_an_error_with_both_bounds():
     swapped = polys.set_geometry(polys.geometry.map(lambda g: shapely.ops.transform(lambda x, y: (y, x), g)))
     with pytest.raises(InvalidVectorError, match=r"none of the 2 polygons overlaps the mosaic.*CRS label"):
         nightlight.detect_shrinking(swapped, raster(b), raster(a))
+
+
+def _with_units(da, units):
+    da.attrs["units"] = units
+    return da
+
+
+def test_dn_against_radiance_is_refused_with_both_names():
+    """Old: DMSP DN (0–63) against VIIRS radiance read as a 53 % decline, exit code 0."""
+    from nightlight.errors import UnitsError
+
+    polys, b, a = one_city()
+    dn = _with_units(raster(np.clip(b, 0, 63)), "DN")
+    dn.attrs["source"] = "dmsp_2013.tif"
+    rad = _with_units(raster(a * 0.47), "nW/cm2/sr")
+    rad.attrs["source"] = "viirs_2016.tif"
+    with pytest.raises(UnitsError, match=r"dmsp_2013.tif: DN; viirs_2016.tif: nW/cm2/sr.*harmonize"):
+        nightlight.detect_shrinking(polys, dn, rad)
+
+
+@pytest.mark.parametrize("units, floor", [("DN", 7.0), ("nW/cm2/sr", 0.5)])
+def test_dark_floor_default_follows_the_units(units, floor):
+    polys, b, a = one_city()
+    b[10:40, 10:40], a[10:40, 10:40] = 3.0, 3.0  # dim: too dark as DN (< 7), classified as radiance (> 0.5)
+    r = nightlight.detect_shrinking(polys, _with_units(raster(b), units), _with_units(raster(a), units))
+    assert r.attrs["nightlight"]["dark_floor"] == floor and r.attrs["nightlight"]["units"] == units
+    assert r.set_index("city_id").loc[1, "status"] == ("too_dark" if units == "DN" else "ok")
+
+
+def test_saturated_dmsp_cities_are_flagged():
+    """Old: saturated DMSP pixels (DN 63) were not reported."""
+    polys, b, a = one_city()
+    b[10:40, 10:40], a[10:40, 10:40] = 63.0, 63.0
+    b[10:14, 10:40] = 40.0  # a dimmer fringe
+    r = nightlight.detect_shrinking(polys, _with_units(raster(b), "DN"), _with_units(raster(a), "DN"))
+    row = r.set_index("city_id").loc[1]
+    assert row["saturated_pixels_before"] == pytest.approx(26 * 30)
+    assert row["saturated_share_before"] == pytest.approx(26 / 30, abs=1e-6) and row["saturation_dominated"]
+    assert not r.set_index("city_id").loc[2, "saturation_dominated"]
+    assert r.attrs["nightlight"]["n_saturation_dominated"] == 1

@@ -38,10 +38,11 @@ from nightlight.errors import ParameterError, ProductChangeError
 from nightlight.grid import Grid
 from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
+from nightlight.units import DN, UNKNOWN, dark_floor_for, require_same_units
 
-#: Default noise floor for ``status="too_dark"``: mean base-year value per pixel, mosaic
-#: units. 0.5 suits VIIRS radiance (VNL v2 zeroes cells averaging < 0.6 nW/cm²/sr,
-#: Elvidge et al. 2021); for DMSP DN pass ``dark_floor=7`` (advised use DN > 7, Li et al. 2020).
+#: Default noise floor for ``status="too_dark"`` of radiance mosaics (mean base-year value
+#: per pixel, nW/cm²/sr; VNL v2 zeroes cells averaging < 0.6, Elvidge et al. 2021). The
+#: default now follows the mosaics' units (:data:`nightlight.units.DARK_FLOOR`: DN → 7).
 DARK_FLOOR = 0.5
 
 #: Least share of a city's pixels that must be valid in every year of the run (the
@@ -56,6 +57,13 @@ MIN_VALID_SHARE = 0.8
 #: processing version) rather than read as shrinking cities.
 COMMON_SHIFT_SHARE = 0.9
 COMMON_SHIFT_MIN_CITIES = 10
+
+#: DMSP-OLS DN saturate at 63 in bright cores (METHOD.md): a saturated pixel cannot show
+#: decline until it falls below 63, so decline in a mostly saturated city is understated.
+DMSP_SATURATED_DN = 63.0
+#: Cities whose base-year pixels are at least this share saturated are flagged
+#: (``saturation_dominated``): their change measures the unsaturated fringe only.
+SATURATION_DOMINATED = 0.5
 
 STATUSES = ("ok", "too_dark", "partial_data", "no_data", "outside", "empty_geometry")
 
@@ -123,7 +131,7 @@ def detect_shrinking(
     years: Sequence[int] | None = None,
     id_column: str | None = None,
     lit_floor: float = 0.0,
-    dark_floor: float = DARK_FLOOR,
+    dark_floor: float | None = None,
     alpha: float = 0.05,
     shapes: bool = True,
     method: str = "exact",
@@ -157,9 +165,10 @@ def detect_shrinking(
         Column to use as ``city_id``.
     lit_floor : float
         A pixel is lit when its value is > ``lit_floor`` (mosaic units) — for ``lit_area_*``.
-    dark_floor : float
+    dark_floor : float, optional
         Cities whose mean base-year value per valid pixel is below this are
-        ``status="too_dark"`` and not classified (see :data:`DARK_FLOOR`).
+        ``status="too_dark"`` and not classified. Default: by the mosaics' units,
+        0.5 nW/cm²/sr for radiance, 7 for DMSP DN (:data:`nightlight.units.DARK_FLOOR`).
     alpha : float
         Significance level of the Mann–Kendall test for ``significant_decline``.
     shapes : bool
@@ -215,6 +224,8 @@ def detect_shrinking(
           ``mk_p``, ``significant_decline`` (shrinking and slope < 0 and mk_p < alpha);
         - ``negative_pixels_before/after``: covered pixels with negative values (before
           the ``negative_radiance`` policy);
+        - DMSP DN only: ``saturated_pixels_before/after`` (DN 63), ``saturated_share_before``
+          and ``saturation_dominated`` (share ≥ :data:`SATURATION_DOMINATED`);
         - ``shrink_shape`` (shrinking cities only, else None);
         - ``geometry``.
 
@@ -239,17 +250,19 @@ def detect_shrinking(
     if negative_radiance not in NEGATIVE_POLICIES:
         raise ParameterError(f"negative_radiance={negative_radiance!r}: use one of {', '.join(NEGATIVE_POLICIES)}.")
     inputs = open_inputs(before, after, series, years, chunks=chunks, preprocess=preprocess)
+    units = require_same_units(inputs.names, [da.attrs.get("units", UNKNOWN) for da in inputs.mosaics])
+    dark_floor = dark_floor_for(units) if dark_floor is None else float(dark_floor)
     cities = read_polygons(city_polygons, target_crs=inputs.grid.crs, id_column=id_column)
     require_overlap(cities, inputs.grid, polygons_label=src_label(city_polygons, "city_polygons"))
     totals = mosaic_totals(inputs)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank)
-    stats, own, negatives = _zonal_on_common_pixels(
-        cities, inputs, totals, negative_radiance=negative_radiance, lit_floor=lit_floor, method=method
+    stats, own, counts = _zonal_on_common_pixels(
+        cities, inputs, totals, units=units, negative_radiance=negative_radiance, lit_floor=lit_floor, method=method
     )
     out = _decline_table(
         cities, stats[0], stats[1], own, threshold=threshold, dark_floor=dark_floor, min_valid_share=min_valid_share
     )
-    out["negative_pixels_before"], out["negative_pixels_after"] = negatives
+    _add_pixel_counts(out, counts)
     if inputs.series_years:
         _add_trend(out, inputs.series_years, stats[2:], alpha=alpha)
     warnings_ += _check_common_shift(out, threshold, allow=allow_common_shift)
@@ -267,6 +280,7 @@ def detect_shrinking(
         dark_floor=dark_floor,
         min_valid_share=min_valid_share,
         negative_radiance=negative_radiance,
+        units=units,
         method=method,
         preprocess=preprocess,
     )
@@ -278,37 +292,40 @@ def _zonal_on_common_pixels(
     inputs: RunInputs,
     totals: pd.DataFrame,
     *,
+    units: str,
     negative_radiance: str,
     lit_floor: float,
     method: str,
-) -> tuple[list[pd.DataFrame], list[pd.DataFrame], tuple[np.ndarray, np.ndarray]]:
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
     """Zonal statistics of every year on the common valid pixels, in one pass over the mosaics.
 
     Returns the per-year statistics, the before/after statistics on each year's own
-    valid pixels (for ``valid_share_before/after``) and the per-city count of negative
-    pixels before/after (counted before the negative policy is applied). Extra mosaics
-    are added to the pass only when the whole-mosaic totals show nodata or negatives.
+    valid pixels (for ``valid_share_before/after``) and per-city pixel counts
+    (``negative_pixels_*`` counted before the negative policy; ``saturated_pixels_*``
+    at DN 63 for DMSP). Extra layers join the pass only when needed: own validity when
+    the totals show nodata, negatives when there are any, saturation for DN mosaics.
     """
-    extra: list[xr.DataArray] = []
-    has_negatives = bool((totals["negative_pixels"] > 0).any())
-    if has_negatives:
-        extra += [(m < 0).astype(np.float32) for m in inputs.mosaics[:2]]
+    counts: dict[str, xr.DataArray] = {}
+    if (totals["negative_pixels"] > 0).any():
+        for tag, m in zip(("before", "after"), inputs.mosaics[:2]):
+            counts[f"negative_pixels_{tag}"] = (m < 0).astype(np.float32)
+    if units == DN:
+        for tag, m in zip(("before", "after"), inputs.mosaics[:2]):
+            counts[f"saturated_pixels_{tag}"] = (m >= DMSP_SATURATED_DN).astype(np.float32)
     apply_negative_policy(inputs, negative_radiance, totals)
-    forced_mask = has_negatives and negative_radiance == "nan"
-    inputs.common = on_common_pixels(inputs, None if forced_mask else totals)
+    nan_policy = bool((totals["negative_pixels"] > 0).any()) and negative_radiance == "nan"
+    inputs.common = on_common_pixels(inputs, None if nan_policy else totals)
     masked = any(c is not m for c, m in zip(inputs.common, inputs.mosaics))
-    own_mosaics = inputs.mosaics[:2] if masked else []
-    layers = inputs.common + own_mosaics + extra
-    names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_mosaics)]]
-    names += [f"{n} (negative pixels)" for n in inputs.names[: len(extra)]]
+    own_layers = inputs.mosaics[:2] if masked else []
+    layers = inputs.common + own_layers + list(counts.values())
+    names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_layers)]] + list(counts)
     stats = zonal_stats_many(cities, layers, floor=lit_floor, method=method, names=names)
-    n = len(inputs.common)
-    per_year, own = stats[:n], (stats[n : n + 2] if masked else stats[:2])
-    zero = np.zeros(len(cities))
-    negatives = (
-        (stats[-2]["sum"].fillna(0).to_numpy(), stats[-1]["sum"].fillna(0).to_numpy()) if extra else (zero, zero)
-    )
-    return per_year, own, negatives
+    n, k = len(inputs.common), len(own_layers)
+    per_year, own = stats[:n], (stats[n : n + k] if masked else stats[:2])
+    extra = {name: s["sum"].fillna(0).to_numpy() for name, s in zip(counts, stats[n + k :])}
+    for name in ("negative_pixels_before", "negative_pixels_after"):
+        extra.setdefault(name, np.zeros(len(cities)))
+    return per_year, own, extra
 
 
 # --------------------------------------------------------------------------- phases of detect_shrinking
@@ -364,6 +381,18 @@ def _add_trend(out: pd.DataFrame, series_years: list[Any], stats: list[pd.DataFr
     out["significant_decline"] = (
         out["shrinking"].to_numpy() & (tr["trend_slope"].to_numpy() < 0) & (tr["mk_p"].to_numpy() < alpha)
     )
+
+
+def _add_pixel_counts(out: pd.DataFrame, counts: dict[str, np.ndarray]) -> None:
+    """Negative and (DMSP) saturated pixel counts; the saturated share and its flag."""
+    for name, values in counts.items():
+        out[name] = values
+    if "saturated_pixels_before" in counts:
+        pixels = out["pixels"].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(pixels > 0, counts["saturated_pixels_before"] / pixels, np.nan)
+        out["saturated_share_before"] = share
+        out["saturation_dominated"] = share >= SATURATION_DOMINATED
 
 
 def _check_common_shift(out: pd.DataFrame, threshold: float, *, allow: bool) -> list[str]:
@@ -435,6 +464,7 @@ def _run_metadata(
         "alpha": float(levels["alpha"]),
         "lit_floor": float(levels["lit_floor"]),
         "dark_floor": float(levels["dark_floor"]),
+        "units": levels["units"],
         "min_valid_share": float(levels["min_valid_share"]),
         "negative_radiance": levels["negative_radiance"],
         "zonal_method": levels["method"],
@@ -445,6 +475,7 @@ def _run_metadata(
         "n_cities": int(len(result)),
         "n_shrinking": int(result["shrinking"].sum()),
         "n_classified": int(status.get("ok", 0)),
+        "n_saturation_dominated": int(result["saturation_dominated"].sum()) if "saturation_dominated" in result else 0,
         "status_counts": {str(k): int(v) for k, v in status.items()},
         "mosaic_totals": totals.to_dict(orient="records"),
         "mosaic_change": (ta - tb) / tb if tb > 0 else None,
