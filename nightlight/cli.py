@@ -39,7 +39,7 @@ MIN_CHUNK = 64
 class NightlightGroup(click.Group):
     """A click group whose errors are one line and whose tracebacks need ``--debug``."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, **kwargs: Any) -> Any:
+    def main(self, args: Any = None, prog_name: str | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
         try:
