@@ -1,25 +1,23 @@
 """The study's method on the real data in ``../shared/data`` (``nightlight replicate``).
 
-Uses the pipeline; nothing in the pipeline imports this package.
+One job per module: :mod:`.params` (the study's figures, file names, :class:`Params`),
+:mod:`.data` (opening the real files, grid helpers), :mod:`.china`, :mod:`.regions`,
+:mod:`.shanghai`, :mod:`.sensitivity` (the analyses), :mod:`.figures`, :mod:`.tables`
+and :mod:`.report` (``report_template.md`` filled from the results), :mod:`.run`
+(:func:`run_replication`, the phases in order). Uses the pipeline's stages; nothing in
+the pipeline imports this package.
 """
 
-from nightlight.replication.run import (
-    CHINA_FILES,
-    WINDOWS,
-    Params,
-    check_dmsp_dn,
-    china_change,
-    china_inputs,
-    classify_change,
-    grid_offset_m,
-    md_table,
-    open_china_year,
-    read_provinces,
-    run_replication,
-)
+from nightlight.replication.china import china_change, china_inputs, classify_change
+from nightlight.replication.data import check_dmsp_dn, grid_offset_m, open_china_year, read_provinces
+from nightlight.replication.params import CHINA_FILES, STUDY, WINDOWS, Params
+from nightlight.replication.report import render_markdown
+from nightlight.replication.run import run_replication
+from nightlight.replication.tables import md_table
 
 __all__ = [
     "CHINA_FILES",
+    "STUDY",
     "WINDOWS",
     "Params",
     "check_dmsp_dn",
@@ -30,5 +28,6 @@ __all__ = [
     "md_table",
     "open_china_year",
     "read_provinces",
+    "render_markdown",
     "run_replication",
 ]

@@ -1,0 +1,359 @@
+"""The replication report: ``report_template.md`` filled from the results of the run.
+
+The template is data (shipped with the package): named sections, each a
+:class:`string.Template`. ``report`` is the page; the others are blocks included only
+when their result exists (Shanghai, sensitivity, …) or inline alternatives. Every
+number in the prose is a placeholder filled here from ``res`` (``results.json``):
+this run's counts, the parameters, the grids' offsets, the machine, and the study's
+quoted figures (``res["study"]``). What stays literal in the template is citations
+(authors, years of publication, journal volumes, DOIs) and product names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import cache
+from importlib.resources import files
+from string import Template
+
+from nightlight.replication import tables as T
+from nightlight.replication.params import CHINA_TARGET_YEAR, HEADLINE_BASE_YEAR, WINDOWS
+
+_SECTION = re.compile(r"^<!-- section: (\w+) -->\n", re.M)
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+@cache
+def sections() -> dict[str, Template]:
+    """The template's sections by name (``report_template.md`` next to this module)."""
+    text = files("nightlight.replication").joinpath("report_template.md").read_text(encoding="utf-8")
+    parts = _SECTION.split(text)  # ["", name, body, name, body, ...]
+    return {name: Template(body.rstrip("\n")) for name, body in zip(parts[1::2], parts[2::2])}
+
+
+# --------------------------------------------------------------------------- number formats
+def _pct0(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def _signed(x: float, digits: int = 1) -> str:
+    return f"{100 * x:+.{digits}f}%"
+
+
+def _minus(s: str) -> str:
+    return s.replace("-", "−")
+
+
+def _arrow(years: str) -> str:
+    return years.replace("–", "→")
+
+
+def _word(n: int) -> str:
+    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else f"{n:,}"
+
+
+def _span(n: int) -> str:
+    return f"{_word(n)} year" + ("" if n == 1 else "s")
+
+
+def _length(m: float) -> str:
+    return f"{m / 1000:g} km" if m >= 1000 else f"{m:.0f} m"
+
+
+def _about(m: float) -> str:
+    """~ one significant digit: 463 m → ``~500 m``."""
+    return f"~{round(m, -int(math.floor(math.log10(abs(m))))):.0f} m" if m else "~0 m"
+
+
+# --------------------------------------------------------------------------- context
+def _study(st: dict, p: dict) -> dict[str, str]:
+    pa, iv, gl, zh, lit = st["paper"], st["interview"], st["global_dmsp"], st["zhai2022"], st["lit_dn_literature"]
+    return {
+        "paper_ref": pa["ref"],
+        "study_min_area": f"{pa['min_area_km2']:g}",
+        "study_sensor": pa["sensor"],
+        "study_base": str(pa["base"]),
+        "study_target": str(pa["target"]),
+        "study_years": pa["years"],
+        "study_arrow": _arrow(pa["years"]),
+        "study_decline": _pct0(pa["decline"]),
+        "study_pixel": pa["pixel"],
+        "interview_shrinking": f"{iv['shrinking']:,}",
+        "interview_cities": f"{iv['cities']:,}",
+        "interview_share": _pct0(iv["shrinking"] / iv["cities"]),
+        "interview_share_tight": f"{iv['shrinking'] / iv['cities']:.0%}",
+        "interview_arrow": _arrow(iv["years"]),
+        "paper_shrinking": f"{pa['shrinking']:,}",
+        "paper_cities": f"{pa['cities']:,}",
+        "paper_share": _pct0(pa["shrinking"] / pa["cities"]),
+        "paper_share_tight": f"{pa['shrinking'] / pa['cities']:.0%}",
+        "paper_share_1": T.pct(pa["shrinking"] / pa["cities"]),
+        "global_years": gl["years"],
+        "global_arrow": _arrow(gl["years"]),
+        "global_share": _pct0(gl["share"]),
+        "global_cities": f"{gl['cities']:,}",
+        "zhai_share": _pct0(zh["share"]),
+        "zhai_years": zh["years"],
+        "zhai_arrow": _arrow(zh["years"]),
+        "lit_lo": f"{lit['low']:g}",
+        "lit_hi": f"{lit['high']:g}",
+        "lit_readme": f"{lit['data_readme']:g}",
+    }
+
+
+def _params(p: dict) -> dict[str, str]:
+    return {
+        "lit_dn": f"{p['lit_dn']:g}",
+        "min_area": f"{p['min_area_km2']:g}",
+        "connectivity": str(p["connectivity"]),
+        "decline_tight": f"{p['decline']:.0%}",
+        "decline_pct": f"{100 * p['decline']:g} %",
+        "dark_floor": f"{p['dark_floor_dn']:g}",
+        "viirs_dark_floor": f"{p['viirs_dark_floor']:g}",
+        "mask_resampling": p["mask_resampling"],
+        "light_resampling": p["light_resampling"],
+    }
+
+
+def _china(res: dict, head: str) -> dict[str, str]:
+    ch, h = res["china"], res["china"][head]
+    target = h["target_year"]
+    aligned = [r["base_year"] for r in ch.values() if r.get("aligned")]
+    same = sorted({r["base_year"] for r in ch.values() if not r.get("aligned")} | {target})
+    native = res["native_counts"]
+    nodata = [f"{y} declares {_minus(f'{v:g}')}" for y, v in res["china_nodata"].items() if v is not None]
+    c = {
+        "china_target": str(target),
+        "china_bases": "/".join(str(r["base_year"]) for r in ch.values()),
+        "china_pixel": _length(h["pixel_m"][0]),
+        "head_base": str(h["base_year"]),
+        "head_span": _word(target - h["base_year"]),
+        "head_years": f"{h['base_year']}–{target}",
+        "h_shrinking": f"{h['shrinking']:,}",
+        "h_classified": f"{h['classified']:,}",
+        "h_share": T.pct(h["share"]),
+        "other_pairs": "; ".join(
+            f"{k} ({_span(r['target_year'] - r['base_year'])}): {T.pct(r['share'])}" for k, r in ch.items() if k != head
+        ),
+        "map_png": f"china_{h['base_year']}_{target}.png",
+        "native_counts": ", ".join(f"{k}: {v:,}" for k, v in native.items()),
+        "native_counts_short": ", ".join(f"{k[:4]}: {v:,}" for k, v in native.items()),
+        "native_equal": "equal"
+        if all(ch[f"{y}→{target}"]["cities"] == v for y, v in native.items() if f"{y}→{target}" in ch)
+        else "not equal",
+        "nodata_note": ", ".join(nodata) or "no file declares a nodata value",
+        "aligned_years": "/".join(map(str, aligned)),
+        "same_grid_years": "/".join(map(str, same)),
+        "crossing_pairs": ", ".join(k for k, r in ch.items() if r.get("aligned")),
+        "same_grid_pairs": ", ".join(k for k, r in ch.items() if not r.get("aligned")),
+        "same_grid_span": " and ".join(
+            _span(r["target_year"] - r["base_year"]) for r in ch.values() if not r.get("aligned")
+        ),
+    }
+    al = h.get("aligned") or next((r["aligned"] for r in ch.values() if r.get("aligned")), None)
+    if al:
+        px, py = h["pixel_m"]
+        dx, dy = al["offset_x_m"], al["offset_y_m"]
+        c.update(
+            offset_x=f"{dx:+.1f}",
+            offset_y=f"{dy:+.1f}",
+            offset_x_round=_minus(f"{dx:+.0f}"),
+            offset_y_round=_minus(f"{dy:+.0f}"),
+            offset_px=f"{abs(dx) / px:.2f} and {abs(dy) / py:.2f}",
+            nearest_shift=f"{al['nearest_shift_m'] / 1000:.2f} km",
+        )
+    yt = {int(r["year"]): r for r in res["year_totals"]}
+    if aligned and max(aligned) < same[0] and max(aligned) in yt and same[0] in yt:
+        y0, y1 = max(aligned), same[0]
+        c.update(
+            break_y0=str(y0),
+            break_y1=str(y1),
+            d_lit=_signed(yt[y1]["lit_pixels"] / yt[y0]["lit_pixels"] - 1),
+            d_tot=_signed(yt[y1]["total_dn"] / yt[y0]["total_dn"] - 1),
+        )
+    if res.get("largest"):
+        big = res["largest"][0]
+        c.update(
+            big_area=f"{big['area_km2']:,.0f}",
+            big_share=T.pct(big["share_of_city_light"]),
+            big_province=big["province_of_point"],
+        )
+    return c
+
+
+def _shanghai(sh: dict) -> dict[str, str]:
+    years = sorted(int(y) for y in sh["series_total"])
+    first, last, era = years[0], years[-1], sh["viirs_era"]
+    tot = {int(k): v for k, v in sh["series_total"].items()}
+    light, mgup = sh["light"], sh["mgup"]
+    return {
+        "sh_base": str(sh["base"]),
+        "sh_target": str(sh["target"]),
+        "sh_first": str(first),
+        "sh_last": str(last),
+        "sh_era": str(era),
+        "sh_era_prev": str(era - 1),
+        "sh_lit": T.fmt(sh["lit_threshold"]),
+        "sh_pixel": _about(sh["grid"]["pixel_m_at_equator"]),
+        "sh_min_positive": f"{sh['grid']['min_positive_base']:.2g}",
+        "sh_seconds": f"{sh['seconds']:.0f}",
+        "mgup_year": str(sh["mgup_year"]),
+        "alpha": f"{sh['alpha']:g}",
+        "sh_light_shrinking": str(light["shrinking"]),
+        "sh_light_classified": str(light["classified"]),
+        "sh_mgup_shrinking": str(mgup["shrinking"]),
+        "sh_mgup_classified": str(mgup["classified"]),
+        "sh_light_sig": str(light["significant_decline"]),
+        "sh_mgup_sig": str(mgup["significant_decline"]),
+        "sh_light_sig_era": str(light.get("significant_decline_2013_2020")),
+        "sh_mgup_sig_era": str(mgup.get("significant_decline_2013_2020")),
+        "sh_change_study": _signed(tot[sh["target"]] / tot[sh["base"]] - 1),
+        "sh_change_after": _signed(tot[last] / tot[sh["target"]] - 1),
+        "series_list": ", ".join(f"{y}: {tot[y] / 1e3:.1f}" for y in years),
+        "shanghai_table": T.shanghai_units(sh, years=f"{first}–{last}", era_years=f"{era}–{last}"),
+        "shanghai_largest_table": T.shanghai_largest(light["table"]),
+        "districts_table": T.districts(sh["districts"]["table"]),
+    }
+
+
+def _sensitivity(res: dict, target: int) -> dict[str, str]:
+    d = res["sensitivity_design"]
+    ext = f"{d['china_extraction_base']}→{target}"
+    rows = [r for r in res["sensitivity_china"] if r["pair"] == ext]
+    shares = [r["share"] for r in rows if "gain" not in r["variant"]]
+    return {
+        "sens_seconds": f"{res.get('sensitivity_china_seconds', 0):.0f}",
+        "cropped": " (cropped)" if res.get("window") else "",
+        "ext_pair": ext,
+        "resampling_pairs": " and ".join(f"{y}→{target}" for y in d["china_resampling_bases"]),
+        "conn_alt": str(d["connectivity"]),
+        "bigger_area": f"{d['bigger_area_km2']:g}",
+        "sens_lit_lo": f"{min(d['china_lit_dn']):g}",
+        "sens_lit_hi": f"{max(d['china_lit_dn']):g}",
+        "noise_floor": f"{d['shanghai_noise_floor']:g}",
+        "city_min": f"{min(r['cities'] for r in rows):,}",
+        "city_max": f"{max(r['cities'] for r in rows):,}",
+        "share_lo": T.pct(min(shares)),
+        "share_hi": T.pct(max(shares)),
+        "sensitivity_table": T.sensitivity(res["sensitivity_china"]),
+    }
+
+
+def _context(res: dict, head: str, *, fig_prefix: str, command: str) -> dict[str, str]:
+    p = res["params"]
+    w = res.get("window")
+    ctx = {
+        "command": command,
+        "version": res["run"]["nightlight"],
+        "seconds_total": f"{res['seconds_total']:.0f}",
+        "peak_rss_mb": f"{res.get('peak_rss_mb', 0):,}",
+        "cpu_count": str(res["run"]["cpu_count"]),
+        "window": str(w),
+        "window_box": str(WINDOWS.get(w, "")) if isinstance(w, str) else "",
+        "prefix": fig_prefix,
+        "dmsp_max": f"{res['definitions']['dmsp_max_dn']:g}",
+        "places_max_km": f"{res['definitions']['places_max_km']:g}",
+        **_study(res["study"], p),
+        **_params(p),
+        **_china(res, head),
+        "china_table": T.china_pairs(res["china"], decline=p["decline"], growing_pct=res["definitions"]["growing_pct"]),
+        "this_run_rows": T.this_run_rows(res["china"]),
+        "year_totals_table": T.year_totals(res["year_totals"], lit_dn=p["lit_dn"]),
+        "crosscheck_table": T.crosscheck(res["crosscheck"]),
+        "places_tables": T.places(res["places"]),
+    }
+    if res.get("largest"):
+        ctx["largest_table"] = T.largest(res["largest"])
+    if res.get("provinces_2018_2021"):
+        ctx["provinces_table"] = T.provinces(res["provinces_2018_2021"])
+    if res.get("shanghai"):
+        ctx.update(_shanghai(res["shanghai"]))
+        ctx["sh_vs_study"] = (
+            "the study's years"
+            if (ctx["sh_base"], ctx["sh_target"]) == (ctx["study_base"], ctx["study_target"])
+            else f"not the study's {ctx['study_years']}"
+        )
+    if res.get("sensitivity_china"):
+        ctx.update(_sensitivity(res, int(ctx["china_target"])))
+    return ctx
+
+
+# --------------------------------------------------------------------------- which blocks apply
+def _places_context(res: dict, head: str) -> dict[str, str]:
+    lines = []
+    for k, recs in res["places"].items():
+        shr = [r["name"] for r in recs if r.get("shrinking")]
+        lines.append(f"{k}: {', '.join(shr) if shr else 'none'}")
+    recs = res["places"].get(head, [])
+    return {
+        "places_lines": "; ".join(lines),
+        "places_head_shrinking": str(sum(bool(r.get("shrinking")) for r in recs)),
+        "places_head_n": str(len(recs)),
+    }
+
+
+def _noise_changes_nothing(rows: list[dict]) -> bool:
+    keys = ("cities", "classified", "shrinking")
+    noise = [r for r in rows if r["variant"].startswith("noise floor")]
+    return bool(noise) and all(r[k] == rows[0][k] for r in noise for k in keys)
+
+
+def render_markdown(
+    res: dict, *, fig_prefix: str = "replication", command: str = "nightlight replicate --out docs/replication"
+) -> str:
+    """The replication report; every number is read from ``res`` (the output of this run)."""
+    S = sections()
+    head = f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
+    if head not in res["china"]:
+        head = next(iter(res["china"]))
+    ctx = _context(res, head, fig_prefix=fig_prefix, command=command)
+    s_rows = {(r["pair"], r["variant"]): r for r in res.get("sensitivity_china", [])}
+    nn = s_rows.get((head, "nearest for mask and light"))
+    if nn:
+        ctx.update(nn_shrinking=f"{nn['shrinking']:,}", nn_share=T.pct(nn["share"]))
+    if res.get("places"):
+        ctx.update(_places_context(res, head))
+    has = {
+        "shanghai": bool(res.get("shanghai")),
+        "sensitivity": bool(res.get("sensitivity_china")),
+        "sensitivity_shanghai": bool(res.get("sensitivity_shanghai")),
+        "grids": "offset_x" in ctx,
+        "break": "break_y0" in ctx,
+        "largest": bool(res.get("largest")),
+        "provinces": bool(res.get("provinces_2018_2021")),
+        "window": bool(res.get("window")),
+    }
+
+    def fill(name: str, when: bool = True) -> str:
+        return S[name].substitute(ctx) if when else ""
+
+    if has["sensitivity_shanghai"]:
+        quiet = _noise_changes_nothing(res["sensitivity_shanghai"])
+        ctx["noise_effect"] = fill("noise_changes_nothing" if quiet else "noise_changes_counts")
+        ctx["sensitivity_shanghai_table"] = T.sensitivity(res["sensitivity_shanghai"])
+    ctx["cities_range"] = fill("disc_cities_range", has["sensitivity"])
+    ctx["lit_shanghai"] = fill("lit_shanghai", has["shanghai"])
+    ctx["window_note"] = fill("window_note", has["window"])
+    ctx["break_note"] = fill("break_note", has["break"])
+    ctx["intro_more"] = _lines(fill("intro_shanghai", has["shanghai"]), fill("intro_sensitivity", has["sensitivity"]))
+    for name in ("grids", "largest", "provinces", "shanghai", "sensitivity", "sensitivity_shanghai"):
+        ctx[name] = fill(name, has[name])
+    ctx["discussion"] = _lines(
+        fill("disc_headline"),
+        fill("disc_cities"),
+        fill("disc_blooming", has["largest"]),
+        fill("disc_break", has["break"]),
+        fill("disc_sensor"),
+        fill("disc_resampling", nn is not None and "nearest_shift" in ctx),
+        fill("disc_robustness", has["sensitivity"]),
+        fill("disc_places", bool(res.get("places"))),
+        fill("disc_shanghai", has["shanghai"]),
+        fill("disc_not_done"),
+    )
+    md = fill("report")
+    return re.sub(r"\n{3,}", "\n\n", md).rstrip("\n") + "\n"  # an absent block leaves no gap
+
+
+def _lines(*blocks: str) -> str:
+    return "\n".join(b for b in blocks if b)
