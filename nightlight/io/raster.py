@@ -82,7 +82,9 @@ def open_mosaic(
 
 
 class _Header(NamedTuple):
-    count: int
+    """What open_mosaic needs from the file's header (read without touching pixels)."""
+
+    n_bands: int
     crs: Any
     nodata: float | None
     dtype: str | None
@@ -118,8 +120,8 @@ def _read_header(label: str, gdal_path: str, band: int) -> _Header:
             f"{label}: cannot be opened as a raster ({exc}). Check that the path/URL is right and the file "
             "is a complete GeoTIFF/COG (a truncated download fails here: download it again)."
         ) from exc
-    if band < 1 or band > header.count:
-        raise InvalidRasterError(f"{label}: has {header.count} band(s); band={band} does not exist.")
+    if band < 1 or band > header.n_bands:
+        raise InvalidRasterError(f"{label}: has {header.n_bands} band(s); band={band} does not exist.")
     return header
 
 
