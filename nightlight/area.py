@@ -11,13 +11,30 @@
   ``pyproj.Geod`` is the independent reference in the tests.
 * **Equal-area projections** (Albers, Lambert azimuthal/cylindrical equal-area,
   Mollweide, sinusoidal, Equal Earth …): every pixel has the same area.
-* **Other projections** (UTM, Web Mercator …) distort area; they are refused unless
-  the caller opts into per-pixel areas from pyproj's areal scale factor
-  (``area="pyproj"``).
+* **Other projections** (UTM, Web Mercator …) distort area.
+
+One rule for every function that reports km² (``extract_natural_cities``,
+``label_components``, the zonal ``area_km2``/``lit_area_km2`` columns of
+``detect_shrinking``), chosen with ``area=``:
+
+``"exact"`` (default)
+    geographic → exact ellipsoidal cell area; equal-area → the constant pixel area;
+    any other CRS → :class:`~nightlight.errors.UnsupportedCRSError` naming the CRS and the fixes.
+``"pyproj"``
+    as ``"exact"``, but other CRSs get per-pixel areas: nominal pixel area divided by
+    pyproj's areal scale factor at the pixel centre.
+``"nominal"``
+    as ``"exact"``, but other CRSs get the nominal pixel size (|Δx·Δy|, CRS units → m)
+    as the area, with a :class:`NominalAreaWarning` (light sums are unaffected; areas
+    are off by the projection's areal distortion, ~0.1 % across a UTM zone, far more for Web Mercator).
+
+:func:`resolve_area` applies the rule once per public call (raise, warn, or pass);
+:func:`pixel_areas_km2` then computes areas block by block without warning again.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import Literal
 
@@ -27,7 +44,14 @@ import pyproj
 from nightlight.errors import UnsupportedCRSError
 from nightlight.grid import Grid
 
-AreaMode = Literal["auto", "pyproj"]
+#: ``"auto"`` is the former name of ``"exact"`` (nightlight ≤ 0.2) and still accepted.
+AreaMode = Literal["exact", "pyproj", "nominal", "auto"]
+AREA_MODES = ("exact", "pyproj", "nominal")
+
+
+class NominalAreaWarning(UserWarning):
+    """Areas on an area-distorting CRS are nominal pixel sizes (``area="nominal"``)."""
+
 
 _EQUAL_AREA_WORDS = (
     "equal area",
@@ -96,30 +120,97 @@ def geographic_row_areas_km2(grid: Grid, row0: int = 0, row1: int | None = None)
     return np.abs(a * a * dlon * (q[1:] - q[:-1]) / 2.0) / 1e6
 
 
-def pixel_areas_km2(grid: Grid, row0: int, row1: int, col0: int, col1: int, *, area: AreaMode = "auto") -> np.ndarray:
-    """Ground area (km²) of the pixels of the window ``[row0:row1, col0:col1]``.
+def resolve_area(grid: Grid, area: str = "exact", *, name: str = "mosaic", stacklevel: int = 3) -> str:
+    """Apply the area rule to a grid once, at the top of a public function.
 
-    Returns an ``(h, 1)`` array when the area depends on the row only (geographic and
-    equal-area grids), else ``(h, w)`` (``area="pyproj"`` on other projections).
+    Parameters
+    ----------
+    grid : Grid
+        The mosaic's grid.
+    area : {"exact", "pyproj", "nominal"}
+        See the module docstring (``"auto"`` = ``"exact"``).
+    name : str
+        How to call the mosaic in messages (file name, argument name).
+
+    Returns
+    -------
+    str
+        The mode to pass to :func:`pixel_areas_km2` for every block.
 
     Raises
     ------
     UnsupportedCRSError
-        A projected CRS that is not equal-area, and ``area`` is not ``"pyproj"``.
+        ``area="exact"`` on a CRS that is neither geographic nor equal-area.
+    ValueError
+        An unknown ``area``.
     """
-    kind, _, _, unit = _crs_facts(_crs_key(grid.crs))
+    mode = _mode(area)
+    if crs_area_kind(grid.crs) != "other":
+        return mode
+    if mode == "exact":
+        raise _refusal(grid, name)
+    if mode == "nominal":
+        warnings.warn(
+            f"{name}: CRS '{_crs_name(grid)}' does not preserve area; area='nominal' takes the nominal pixel size "
+            f"({_nominal_km2(grid):.6g} km²) as every pixel's area, so km² columns carry the projection's "
+            "areal distortion. Reproject to an equal-area CRS or EPSG:4326 (or pass area='pyproj') for true areas.",
+            NominalAreaWarning,
+            stacklevel=stacklevel,
+        )
+    return mode
+
+
+def _mode(area: str) -> str:
+    mode = "exact" if area == "auto" else area
+    if mode not in AREA_MODES:
+        raise ValueError(f"area={area!r}: use 'exact' (default), 'pyproj' or 'nominal' (see nightlight.area).")
+    return mode
+
+
+def _crs_name(grid: Grid) -> str:
+    return pyproj.CRS.from_user_input(grid.crs).name
+
+
+def _refusal(grid: Grid, name: str) -> UnsupportedCRSError:
+    return UnsupportedCRSError(
+        f"{name}: CRS '{_crs_name(grid)}' is a projection that does not preserve area, so pixel counts are not "
+        "ground areas. Fix: pass area='pyproj' (per-pixel areas from pyproj's areal scale factor), "
+        f"area='nominal' (take the nominal pixel size, {_nominal_km2(grid):.6g} km², as every pixel's area), "
+        "or reproject the mosaic to an equal-area CRS or EPSG:4326."
+    )
+
+
+def _nominal_km2(grid: Grid) -> float:
+    unit = _crs_facts(_crs_key(grid.crs))[3]
+    return abs(grid.transform.a * grid.transform.e) * unit * unit / 1e6
+
+
+def pixel_areas_km2(grid: Grid, row0: int, row1: int, col0: int, col1: int, *, area: AreaMode = "exact") -> np.ndarray:
+    """Ground area (km²) of the pixels of the window ``[row0:row1, col0:col1]``.
+
+    The block-level half of the area rule (:func:`resolve_area` is the per-call half:
+    it warns for ``"nominal"``, this does not).
+
+    Returns
+    -------
+    ndarray
+        ``(h, 1)`` when the area depends on the row only (geographic and equal-area
+        grids, ``area="nominal"``), else ``(h, w)`` (``area="pyproj"`` on other projections).
+
+    Raises
+    ------
+    UnsupportedCRSError
+        A CRS that is neither geographic nor equal-area, and ``area="exact"``.
+    """
+    mode, kind = _mode(area), crs_area_kind(grid.crs)
     h = row1 - row0
     if kind == "geographic":
         return geographic_row_areas_km2(grid, row0, row1)[:, None]
-    nominal = abs(grid.transform.a * grid.transform.e) * unit * unit / 1e6
-    if kind == "equal_area":
+    nominal = _nominal_km2(grid)
+    if kind == "equal_area" or mode == "nominal":
         return np.full((h, 1), nominal)
-    if area != "pyproj":
-        raise UnsupportedCRSError(
-            f"CRS '{pyproj.CRS.from_user_input(grid.crs).name}' is a projection that does not preserve area, "
-            "so pixel counts are not ground areas. Reproject the mosaic to an equal-area CRS or EPSG:4326, "
-            "or pass area='pyproj' to use per-pixel areas from pyproj's areal scale factor."
-        )
+    if mode == "exact":
+        raise _refusal(grid, "mosaic")
     t = grid.transform
     cols = np.arange(col0, col1) + 0.5
     rows = np.arange(row0, row1) + 0.5

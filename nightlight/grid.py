@@ -1,26 +1,81 @@
 """A pixel grid as an object (CRS + affine transform + shape), and alignment checks.
 
+All pixel ↔ CRS arithmetic of the package lives here (the odc-geo ``GeoBox``
+practice): pixel-centre coordinates (:meth:`Grid.coords`), bounding box → pixel window
+(:meth:`Grid.window`), sub-grids (:meth:`Grid.slice`), dask chunk edges
+(:meth:`Grid.chunk_edges`, :meth:`Grid.blocks`), georeferenced DataArrays
+(:meth:`Grid.wrap`) and origin offsets (:meth:`Grid.offset_to`).
+
 Two mosaics are compared pixel by pixel only after :func:`require_same_grid` has
-checked that they share CRS, transform and shape — never by shape alone (the
-odc-geo ``GeoBox`` practice). The China DMSP-like 2019 and 2020 files are the
-real case this guards: same shape, same CRS, origins ~144 m / ~334 m apart.
+checked that they share CRS, transform and shape — never by shape alone. The China
+DMSP-like 2019 and 2020 files are the real case this guards: same shape, same CRS,
+origins ~144 m / ~334 m apart.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
+import pyproj
 import rasterio.crs
+import rasterio.windows
 import xarray as xr
 from affine import Affine
 
-from nightlight.errors import GridMismatchError, MissingCRSError
+from nightlight.errors import GridMismatchError, InvalidRasterError, MissingCRSError
 
 #: Transforms closer than this fraction of a pixel count as equal (float noise in
-#: GeoTIFF headers written by different tools).
+#: GeoTIFF headers written by different tools); also the slack of :meth:`Grid.window`'s rounding.
 PIXEL_TOLERANCE = 1e-6
+
+
+class PixelWindow(NamedTuple):
+    """Rows ``row0:row1`` and columns ``col0:col1`` of a grid (half-open, in pixels)."""
+
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.row1 - self.row0, self.col1 - self.col0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, cols)`` slices: ``array[win.slices]`` reads the window."""
+        return slice(self.row0, self.row1), slice(self.col0, self.col1)
+
+    def to_rasterio(self) -> rasterio.windows.Window:
+        """The same window as a ``rasterio.windows.Window`` (col_off, row_off, width, height)."""
+        return rasterio.windows.Window(self.col0, self.row0, self.col1 - self.col0, self.row1 - self.row0)
+
+
+class GridOffset(NamedTuple):
+    """Where another grid's origin lies relative to this one's (``other − self``)."""
+
+    dx: float  #: CRS units (metres on a projected grid, degrees on a geographic one)
+    dy: float
+    dx_px: float  #: ``dx`` / pixel width: the same offset in this grid's pixels
+    dy_px: float  #: ``dy`` / pixel height (positive = towards larger CRS y)
+
+
+@lru_cache(maxsize=32)
+def _transformer(src_wkt: str, dst_wkt: str) -> pyproj.Transformer:
+    # Cached: building a transformer costs ~ms and align_to asks once per block.
+    # pyproj ≥ 3.1 transformers are thread-safe.
+    return pyproj.Transformer.from_crs(src_wkt, dst_wkt, always_xy=True)
+
+
+def chunk_edges(chunks: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column edges of a 2-D dask chunking: ``rows[i]:rows[i+1]`` is block row ``i``."""
+    rows, cols = (np.concatenate([[0], np.cumsum(c)]).astype(np.int64) for c in chunks[-2:])
+    return rows, cols
 
 
 @dataclass(frozen=True)
@@ -80,11 +135,150 @@ class Grid:
             f"{crs}, origin ({t.c:.6f}, {t.f:.6f}), pixel {t.a:.9g} x {t.e:.9g}, {self.shape[0]} x {self.shape[1]} px"
         )
 
+    def _north_up(self, what: str) -> Affine:
+        t = self.transform
+        if t.b or t.d:
+            raise InvalidRasterError(
+                f"{self.describe()}: {what} needs a grid without rotation or shear (transform b = d = 0). "
+                "Fix: warp the mosaic to a north-up grid first (e.g. `gdalwarp` or `rio.reproject`)."
+            )
+        return t
+
+    # ------------------------------------------------------------------ pixels → CRS
+    def coords(self) -> dict[str, np.ndarray]:
+        """Pixel-centre coordinates ``{"y": (h,), "x": (w,)}`` in CRS units.
+
+        Computed as rioxarray computes them when it opens a GeoTIFF (the transform
+        shifted by half a pixel, then ``index · a + c``), to the last bit: an array
+        wrapped on a grid and a file of that grid opened by :func:`nightlight.open_mosaic`
+        have identical indexes, so xarray arithmetic aligns them instead of dropping
+        pixels whose coordinates differ by 1 ulp.
+        """
+        self._north_up("coords()")
+        centre = self.transform @ Affine.translation(0.5, 0.5)
+        h, w = self.shape
+        return {"y": np.arange(h) * centre.e + centre.f, "x": np.arange(w) * centre.a + centre.c}
+
     def row_centers_y(self, row0: int = 0, row1: int | None = None) -> np.ndarray:
-        """CRS y coordinate of pixel centers for rows ``row0:row1``."""
-        row1 = self.shape[0] if row1 is None else row1
-        rows = np.arange(row0, row1, dtype=np.float64) + 0.5
-        return self.transform.f + rows * self.transform.e
+        """CRS y coordinate of pixel centres for rows ``row0:row1``."""
+        return self.coords()["y"][row0:row1]
+
+    def georeference(self, da: xr.DataArray) -> xr.DataArray:
+        """Write this grid's CRS and transform onto ``da``, whose y/x coordinates already are this grid's."""
+        if tuple(da.shape[-2:]) != tuple(self.shape):
+            raise GridMismatchError(f"georeference: array shape {da.shape[-2:]} is not the grid's {self.shape}.")
+        return da.rio.write_crs(self.crs).rio.write_transform(self.transform)
+
+    def wrap(self, array: Any, *, name: str | None = None, attrs: dict | None = None) -> xr.DataArray:
+        """A NumPy or dask ``(h, w)`` array as a georeferenced ``(y, x)`` DataArray on this grid.
+
+        Coordinates are the pixel centres (:meth:`coords`); CRS and transform are
+        written with rioxarray. The array is not copied or computed.
+        """
+        if tuple(np.shape(array)) != tuple(self.shape):
+            raise GridMismatchError(f"wrap: array shape {np.shape(array)} is not the grid's {self.shape}.")
+        da = xr.DataArray(array, dims=("y", "x"), coords=self.coords(), name=name, attrs=dict(attrs or {}))
+        return self.georeference(da)
+
+    # ------------------------------------------------------------------ CRS → pixels
+    def window(self, bounds: Sequence[float], crs: Any = None, *, densify_pts: int = 48) -> PixelWindow:
+        """The pixel window covering a bounding box, clipped to the grid.
+
+        Parameters
+        ----------
+        bounds : (left, bottom, right, top)
+            In this grid's CRS, or in ``crs`` (e.g. ``"EPSG:4326"``: lon/lat degrees).
+        crs : optional
+            CRS of ``bounds``. The box's edges are densified with ``densify_pts``
+            points between corners and transformed with pyproj's ``transform_bounds``
+            (so curved edges and the poles are handled); the window covers the
+            transformed points' bounding box.
+        densify_pts : int
+            Points added along each edge (48: 50 points an edge, corners included).
+
+        Returns
+        -------
+        PixelWindow
+            Rounding rule: every pixel the box overlaps by more than
+            :data:`PIXEL_TOLERANCE` of a pixel is in — ``row0 = floor(top_row + tol)``,
+            ``row1 = ceil(bottom_row − tol)`` (columns alike), so edges on pixel
+            edges take no extra pixel despite float noise. Then clipped to the grid;
+            a box outside the grid gives an empty window (``row0 == row1`` or ``col0 == col1``).
+        """
+        left, bottom, right, top = (float(v) for v in bounds)
+        if not (left <= right and bottom <= top):
+            raise ValueError(f"window: bounds={tuple(bounds)} must be (left, bottom, right, top) with left ≤ right.")
+        if crs is not None and rasterio.crs.CRS.from_user_input(crs) != self.crs:
+            src = rasterio.crs.CRS.from_user_input(crs)
+            tr = _transformer(src.to_wkt(), self.crs.to_wkt())
+            left, bottom, right, top = tr.transform_bounds(left, bottom, right, top, densify_pts=densify_pts)
+            if left > right:
+                raise ValueError(
+                    f"window: bounds={tuple(bounds)} in {src.to_string()} cross the antimeridian of the grid's CRS; "
+                    "split the box in two at ±180°."
+                )
+        t = self._north_up("window()")
+        cols = sorted(((left - t.c) / t.a, (right - t.c) / t.a))
+        rows = sorted(((top - t.f) / t.e, (bottom - t.f) / t.e))
+        h, w = self.shape
+        r0 = min(max(0, math.floor(rows[0] + PIXEL_TOLERANCE)), h)
+        c0 = min(max(0, math.floor(cols[0] + PIXEL_TOLERANCE)), w)
+        r1 = max(min(h, math.ceil(rows[1] - PIXEL_TOLERANCE)), r0)
+        c1 = max(min(w, math.ceil(cols[1] - PIXEL_TOLERANCE)), c0)
+        return PixelWindow(int(r0), int(r1), int(c0), int(c1))
+
+    def window_bounds(self, window: PixelWindow | Sequence[int]) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in CRS units of a pixel window ``(row0, row1, col0, col1)``.
+
+        The inverse of :meth:`window`: ``grid.window(grid.window_bounds(w)) == w``.
+        """
+        r0, r1, c0, c1 = window
+        x0, y0 = self.transform @ (c0, r0)
+        x1, y1 = self.transform @ (c1, r1)
+        return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+    def slice(self, window: PixelWindow | rasterio.windows.Window | Sequence[int]) -> Grid:
+        """The sub-grid of ``window`` (a :class:`PixelWindow`, ``(row0, row1, col0, col1)`` or rasterio Window)."""
+        if isinstance(window, rasterio.windows.Window):
+            r0, c0 = int(window.row_off), int(window.col_off)
+            r1, c1 = r0 + int(window.height), c0 + int(window.width)
+        else:
+            r0, r1, c0, c1 = (int(v) for v in window)
+        if not (0 <= r0 <= r1 <= self.shape[0] and 0 <= c0 <= c1 <= self.shape[1]):
+            raise ValueError(f"slice: window rows {r0}:{r1}, cols {c0}:{c1} is not inside the grid {self.shape}.")
+        return Grid(self.crs, self.transform @ Affine.translation(c0, r0), (r1 - r0, c1 - c0))
+
+    # ------------------------------------------------------------------ chunks
+    def chunk_edges(self, chunks: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column edges (int64, ``len = nblocks + 1``) of a dask chunking of this grid."""
+        rows, cols = chunk_edges(chunks)
+        if (int(rows[-1]), int(cols[-1])) != tuple(self.shape):
+            raise GridMismatchError(
+                f"chunk_edges: chunks add up to {int(rows[-1])} x {int(cols[-1])} px, the grid is {self.shape}."
+            )
+        return rows, cols
+
+    def blocks(self, chunks: Sequence[Sequence[int]]) -> Iterator[tuple[int, int, PixelWindow]]:
+        """``(i, j, window)`` of every block of a dask chunking, row-major."""
+        rows, cols = self.chunk_edges(chunks)
+        for i in range(len(rows) - 1):
+            for j in range(len(cols) - 1):
+                yield i, j, PixelWindow(int(rows[i]), int(rows[i + 1]), int(cols[j]), int(cols[j + 1]))
+
+    # ------------------------------------------------------------------ comparisons
+    def offset_to(self, other: Grid) -> GridOffset:
+        """Origin of ``other`` minus origin of this grid, in CRS units and in this grid's pixels.
+
+        Both grids must share a CRS (an offset between CRSs has no single unit).
+        """
+        if other.crs != self.crs:
+            raise GridMismatchError(
+                f"offset_to: the grids are in different CRSs ({self.crs.to_string()} vs {other.crs.to_string()}); "
+                "reproject one onto the other first (nightlight.align_to)."
+            )
+        dx = float(other.transform.c - self.transform.c)
+        dy = float(other.transform.f - self.transform.f)
+        return GridOffset(dx, dy, dx / self.res[0], dy / self.res[1])
 
     def same_as(self, other: Grid) -> bool:
         """True when CRS, shape and transform agree to :data:`PIXEL_TOLERANCE`."""
@@ -122,11 +316,11 @@ def require_same_grid(a: Any, b: Any, *, names: tuple[str, str] = ("before", "af
     ta, tb = ga.transform, gb.transform
     if (ta.a, ta.e) != (tb.a, tb.e) and not np.allclose((ta.a, ta.e), (tb.a, tb.e)):
         problems.append(f"their pixel sizes differ ({ta.a:.9g} vs {tb.a:.9g})")
-    dx, dy = tb.c - ta.c, tb.f - ta.f
-    if abs(dx) > PIXEL_TOLERANCE * ga.res[0] or abs(dy) > PIXEL_TOLERANCE * ga.res[1]:
+    off = ga.offset_to(gb) if ga.crs == gb.crs else None
+    if off is not None and (abs(off.dx_px) > PIXEL_TOLERANCE or abs(off.dy_px) > PIXEL_TOLERANCE):
         problems.append(
-            f"their origins are offset by ({dx:.6g}, {dy:.6g}) CRS units "
-            f"= ({dx / ga.res[0]:.3f}, {dy / ga.res[1]:.3f}) pixels"
+            f"their origins are offset by ({off.dx:.6g}, {off.dy:.6g}) CRS units "
+            f"= ({off.dx_px:.3f}, {off.dy_px:.3f}) pixels"
         )
     raise GridMismatchError(
         f"{names[0]} and {names[1]} are not on the same pixel grid: {'; '.join(problems)}.\n"

@@ -10,12 +10,13 @@ import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 
-from nightlight.change.zonal import overlap_layers, pixel_area_km2, zonal_stats, zonal_stats_many
+from nightlight.area import pixel_areas_km2
+from nightlight.change.zonal import overlap_layers, zonal_stats, zonal_stats_many
 from nightlight.grid import Grid
 from nightlight.kernels import zonal as kz
 
 RES = 100.0  # m
-CRS_M = CRS.from_epsg(32633)
+CRS_M = CRS.from_epsg(6933)  # equal-area (EASE-Grid 2.0): 100 m pixels are exactly 0.01 km² (nightlight.area)
 T = Affine(RES, 0, 500_000.0, 0, -RES, 5_000_000.0)
 
 
@@ -215,7 +216,7 @@ def test_many_mosaics_share_one_pass():
 
 def test_pixel_area_geographic_sums_to_the_wgs84_ellipsoid():
     g = Grid(CRS.from_epsg(4326), Affine(1.0, 0, -180, 0, -1.0, 90), (180, 360))
-    total = pixel_area_km2(g).sum() * 360
+    total = pixel_areas_km2(g, 0, 180, 0, 1)[:, 0].sum() * 360
     assert total == pytest.approx(510_065_621.724, rel=1e-9)  # WGS84 surface area, km²
 
 

@@ -26,7 +26,6 @@ grid (years of a series) share one rasterization per block.
 from __future__ import annotations
 
 import uuid
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,7 +38,8 @@ import shapely
 import xarray as xr
 from affine import Affine
 
-from nightlight.area import crs_area_kind, pixel_areas_km2
+from nightlight._backend import as_dask, is_dask
+from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
 from nightlight.grid import Grid, require_same_grid
 from nightlight.kernels import zonal as kz
 
@@ -58,26 +58,7 @@ class _Plan:
     layers: list[tuple[np.ndarray, np.ndarray, shapely.STRtree]]  # (geoms, ids, tree) without interior overlaps
     exact: tuple[np.ndarray, np.ndarray, shapely.STRtree] | None  # measured by exact coverage
     floor: float
-
-
-def pixel_area_km2(grid: Grid, row0: int = 0, row1: int | None = None) -> np.ndarray:
-    """Ground area of one pixel in each row ``row0:row1``, km² (see :mod:`nightlight.area`).
-
-    Exact ellipsoidal cell area on geographic grids, the constant pixel area on
-    equal-area projections. On other projections light sums are unaffected but areas
-    are only nominal (pixel size²): a warning says so rather than refusing the run.
-    """
-    row1 = grid.shape[0] if row1 is None else row1
-    if crs_area_kind(grid.crs) == "other":
-        warnings.warn(
-            f"{grid.describe()}: the CRS does not preserve area, so area_km2/lit_area columns use the nominal "
-            "pixel size. Reproject to an equal-area CRS or EPSG:4326 for true areas.",
-            stacklevel=2,
-        )
-        t = grid.transform
-        factor = grid.crs.linear_units_factor[1] if grid.crs.linear_units_factor else 1.0
-        return np.full(row1 - row0, abs(t.a * t.e) * factor**2 / 1e6)
-    return pixel_areas_km2(grid, row0, row1, 0, 1)[:, 0]
+    area: str  # the mode resolve_area returned: pixel areas follow nightlight.area's one rule
 
 
 def overlap_layers(geoms: np.ndarray) -> np.ndarray:
@@ -114,7 +95,7 @@ def overlap_layers(geoms: np.ndarray) -> np.ndarray:
     return layer
 
 
-def _make_plan(geoms: np.ndarray, grid: Grid, floor: float, method: str) -> _Plan:
+def _make_plan(geoms: np.ndarray, grid: Grid, floor: float, method: str, area: str) -> _Plan:
     n = len(geoms)
     ok = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
     if method == "exact":
@@ -138,14 +119,7 @@ def _make_plan(geoms: np.ndarray, grid: Grid, floor: float, method: str) -> _Pla
     if len(ids_exact):
         g = geoms[ids_exact]
         ex = (g, ids_exact, shapely.STRtree(g))
-    return _Plan(grid=grid, n=n, layers=layers, exact=ex, floor=float(floor))
-
-
-def _block_box(grid: Grid, r0: int, r1: int, c0: int, c1: int) -> shapely.Geometry:
-    t = grid.transform
-    x0, y0 = t @ (c0, r0)
-    x1, y1 = t @ (c1, r1)
-    return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    return _Plan(grid=grid, n=n, layers=layers, exact=ex, floor=float(floor), area=area)
 
 
 def _edges(geoms: np.ndarray, local: np.ndarray, box: tuple[float, float, float, float], t: Affine, h: int, w: int):
@@ -206,10 +180,10 @@ def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
     touches, never with the whole polygon set.
     """
     h, w = blocks[0].shape
-    r1, c1 = r0 + h, c0 + w
-    t = plan.grid.transform @ Affine.translation(c0, r0)
-    row_area = pixel_area_km2(plan.grid, r0, r1)
-    box = _block_box(plan.grid, r0, r1, c0, c1)
+    win = (r0, r0 + h, c0, c0 + w)
+    t = plan.grid.slice(win).transform
+    areas = pixel_areas_km2(plan.grid, *win, area=plan.area)
+    box = shapely.box(*plan.grid.window_bounds(win))
     hits = [(geoms, ids, tree.query(box, predicate="intersects")) for geoms, ids, tree in plan.layers]
     ex_hit = None
     if plan.exact is not None:
@@ -231,16 +205,43 @@ def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
             all_touched=False,
             dtype="int32",
         )
-        for vals, (acc, vmax) in zip(blocks, out):
-            kz.accumulate_labels(vals, labels, row_area, plan.floor, acc, vmax)
+        _accumulate(kz.accumulate_labels, (labels,), blocks, out, areas, plan.floor)
     if ex_hit is not None and len(ex_hit):
         geoms, ids, _ = plan.exact
         local = np.searchsorted(gids, ids[ex_hit])
         edges = _edges(geoms[ex_hit], local, shapely.bounds(box), t, h, w)
         if edges is not None:
-            for vals, (acc, vmax) in zip(blocks, out):
-                kz.accumulate_coverage(vals, *edges, row_area, plan.floor, acc, vmax)
+            _accumulate(kz.accumulate_coverage, edges, blocks, out, areas, plan.floor)
     return gids, out
+
+
+def _accumulate(kernel, args: tuple, blocks, out, areas: np.ndarray, floor: float) -> None:
+    """``kernel(values, *args, row_area_km2, floor, acc, vmax)`` on every mosaic's block, with pixel areas.
+
+    The kernels weight km² by row. Per-pixel areas (``area="pyproj"`` on a distorting
+    projection, ``areas`` of shape (h, w)) are summed as *values* instead: a pass over
+    the area map gives ``area_km2``, a pass over "area where lit, 0 where dark, NaN
+    where nodata" gives ``lit_area_km2`` — the same sums the kernel would make.
+    """
+
+    def run(values, row_area, acc, vmax):
+        kernel(values, *args, row_area, floor, acc, vmax)
+
+    if areas.shape[1] == 1:
+        for vals, (acc, vmax) in zip(blocks, out):
+            run(vals, areas[:, 0], acc, vmax)
+        return
+    zero = np.zeros(areas.shape[0])
+    n = len(out[0][1])
+    total = kz.new_accumulator(n)
+    run(areas, zero, *total)
+    for vals, (acc, vmax) in zip(blocks, out):
+        run(vals, zero, acc, vmax)
+        lit = kz.new_accumulator(n)
+        with np.errstate(invalid="ignore"):
+            run(np.where(np.isnan(vals), np.nan, np.where(vals > floor, areas, 0.0)), zero, *lit)
+        acc[:, kz.AREA_KM2] += total[0][:, kz.SUM]
+        acc[:, kz.LIT_KM2] += lit[0][:, kz.SUM]
 
 
 def _combine(n: int, *parts):
@@ -284,6 +285,7 @@ def zonal_stats_many(
     floor: float = 0.0,
     method: str = "exact",
     names: Sequence[str] | None = None,
+    area: AreaMode = "exact",
 ) -> list[pd.DataFrame]:
     """Zonal statistics of the same polygons on several mosaics of one grid, in one pass.
 
@@ -299,6 +301,9 @@ def zonal_stats_many(
         Exact fractional coverage (default) or the pixel-centre rule (module docstring).
     names : optional
         Names of the mosaics for error messages.
+    area : {"exact", "pyproj", "nominal"}
+        Pixel-area rule of the km² columns, the same as :func:`nightlight.extract_natural_cities`'s
+        (:mod:`nightlight.area`): a CRS that distorts area is refused unless ``"pyproj"`` or ``"nominal"``.
 
     Returns
     -------
@@ -316,41 +321,30 @@ def zonal_stats_many(
     grid = Grid.of(mosaics[0], name=names[0])
     for m, nm in zip(mosaics[1:], names[1:]):
         require_same_grid(mosaics[0], m, names=(names[0], nm))
+    area = resolve_area(grid, area, name=names[0])
     geoms = np.asarray(polygons.geometry.array if hasattr(polygons, "geometry") else polygons.array, dtype=object)
     if method not in ("exact", "centre"):
         raise ValueError(f"method={method!r}: use 'exact' (fractional coverage) or 'centre' (pixel-centre rule).")
-    plan = _make_plan(geoms, grid, floor, method)
+    plan = _make_plan(geoms, grid, floor, method, area)
     # polygon area in pixels (CRS units): the share of it inside the grid flags partial coverage
     area_px = shapely.area(geoms) / abs(grid.transform.a * grid.transform.e)
 
-    arrays = [m.data for m in mosaics]
-    if not any(hasattr(a, "dask") for a in arrays):
-        res = _combine(plan.n, _block_stats(plan, 0, 0, *[np.asarray(a) for a in arrays]))
+    if not is_dask(*mosaics):
+        res = _combine(plan.n, _block_stats(plan, 0, 0, *[np.asarray(m.data) for m in mosaics]))
         return [_to_frame(acc, vmax, area_px) for acc, vmax in res]
 
-    import dask.array as dsa
-
-    arrays = [
-        a if hasattr(a, "dask") else dsa.from_array(a, chunks=arrays[0].chunks if hasattr(arrays[0], "chunks") else -1)
-        for a in arrays
-    ]
     # align chunking on the first dask array so blocks correspond
-    ref = next(a for a in arrays if hasattr(a, "dask"))
-    arrays = [a.rechunk(ref.chunks) for a in arrays]
-    row_off = np.concatenate([[0], np.cumsum(ref.chunks[0])])
-    col_off = np.concatenate([[0], np.cumsum(ref.chunks[1])])
+    ref = next(as_dask(m) for m in mosaics if is_dask(m))
+    arrays = [as_dask(m, chunks=ref.chunks).rechunk(ref.chunks) for m in mosaics]
     # a name skips tokenizing the geometries (hashing 10⁴ polygons costs more than the sums)
     plan_d = dask.delayed(plan, name=f"nightlight-zonal-plan-{uuid.uuid4().hex}")
     delayed_blocks = [a.to_delayed() for a in arrays]
     parts = []
-    for bi in range(len(ref.chunks[0])):
-        for bj in range(len(ref.chunks[1])):
-            r0, c0 = int(row_off[bi]), int(col_off[bj])
-            # skip blocks no polygon meets (cheap: one STRtree query per layer)
-            bbox = _block_box(grid, r0, int(row_off[bi + 1]), c0, int(col_off[bj + 1]))
-            if not _any_hit(plan, bbox):
-                continue
-            parts.append(dask.delayed(_block_stats)(plan_d, r0, c0, *[d[bi, bj] for d in delayed_blocks]))
+    for bi, bj, win in grid.blocks(ref.chunks):
+        # skip blocks no polygon meets (cheap: one STRtree query per layer)
+        if not _any_hit(plan, shapely.box(*grid.window_bounds(win))):
+            continue
+        parts.append(dask.delayed(_block_stats)(plan_d, win.row0, win.col0, *[d[bi, bj] for d in delayed_blocks]))
     if not parts:
         return [_to_frame(*kz.new_accumulator(plan.n), area_px) for _ in mosaics]
     res = dask.delayed(_combine)(plan.n, *parts).compute()
@@ -368,6 +362,7 @@ def zonal_stats(
     *,
     floor: float = 0.0,
     method: str = "exact",
+    area: AreaMode = "exact",
 ) -> pd.DataFrame:
     """Zonal statistics of polygons on one mosaic (see :func:`zonal_stats_many`)."""
-    return zonal_stats_many(polygons, [mosaic], floor=floor, method=method)[0]
+    return zonal_stats_many(polygons, [mosaic], floor=floor, method=method, area=area)[0]

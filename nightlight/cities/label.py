@@ -31,7 +31,8 @@ import pandas as pd
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
-from nightlight.area import AreaMode, pixel_areas_km2
+from nightlight._backend import as_dask
+from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
 from nightlight.cities.threshold import Threshold, _resolve_threshold
 from nightlight.errors import InvalidRasterError
 from nightlight.grid import Grid, require_same_grid
@@ -171,7 +172,7 @@ def label_components(
     mask: xr.DataArray | str | None = None,
     values: Mapping[str, xr.DataArray] | Sequence[xr.DataArray] | None = None,
     connectivity: int = 8,
-    area: AreaMode = "auto",
+    area: AreaMode = "exact",
     headtail_level: int = 1,
 ) -> Components:
     """Label the connected components of a lit or built-up mask, chunk by chunk.
@@ -191,8 +192,9 @@ def label_components(
         More bands (e.g. other years) on the same grid, summed per component as
         ``light_<name>``.
     connectivity : {4, 8}
-    area : {"auto", "pyproj"}
-        See :func:`nightlight.area.pixel_areas_km2`.
+    area : {"exact", "pyproj", "nominal"}
+        Pixel-area rule (:mod:`nightlight.area`); a CRS that distorts area is refused
+        unless ``"pyproj"`` or ``"nominal"``.
 
     Returns
     -------
@@ -213,7 +215,6 @@ def label_components(
             )
         src = open_mosaic(mask)
         label_name = str(mask) if isinstance(mask, str) else "mask"
-        thr = None
     else:
         if mosaic is None:
             raise ValueError("Pass a mosaic (with threshold=) or a mask=.")
@@ -224,18 +225,16 @@ def label_components(
             )
         src = mosaic
         label_name = "mosaic"
-        thr = _resolve_threshold(mosaic, threshold, headtail_level)
     for dim_check in [src, *bands.values()]:
         if dim_check.ndim != 2:
             raise InvalidRasterError(f"{dim_check.name}: expected a 2-D (y, x) raster, got dims {dim_check.dims}.")
     grid = Grid.of(src, name=label_name)
     for name, da in bands.items():
         require_same_grid(grid, da, names=(label_name, name))
-    if src.chunks is None:
-        src = src.chunk()
-    src_data = src.data
-    chunks = src_data.chunks
-    value_data = [dsa.asarray(da.data).rechunk(chunks) for da in bands.values()]
+    area = resolve_area(grid, area, name=label_name)  # before any pass over the pixels
+    thr = None if mask is not None else _resolve_threshold(mosaic, threshold, headtail_level)
+    src_data = as_dask(src, chunks=-1)  # a NumPy mosaic is one block
+    value_data = [as_dask(da).rechunk(src_data.chunks) for da in bands.values()]
     plan, results = _run_stats(src_data, value_data, grid, connectivity, thr, area)
     table, label_component = _merge(plan, results, grid, connectivity, list(bands))
     return Components(
@@ -285,8 +284,7 @@ def _as_cell(func, src, value_blocks, row0, col0, *args):
 
 
 def _run_stats(src_data, value_data, grid, connectivity, thr, area):
-    row_edges = np.concatenate([[0], np.cumsum(src_data.chunks[0])])
-    col_edges = np.concatenate([[0], np.cumsum(src_data.chunks[1])])
+    row_edges, col_edges = grid.chunk_edges(src_data.chunks)
     results = _per_block(
         _stats_task, "nightlight-label", src_data, value_data, row_edges, col_edges, grid, connectivity, thr, area
     ).compute()

@@ -39,7 +39,7 @@ def extract_natural_cities(
     mask: xr.DataArray | str | None = None,
     values: Mapping[str, xr.DataArray] | Sequence[xr.DataArray] | None = None,
     polygons: bool = True,
-    area: AreaMode = "auto",
+    area: AreaMode = "exact",
     headtail_level: int = 1,
 ) -> gpd.GeoDataFrame:
     """Natural cities: connected lit/built-up patches whose true ground area exceeds ``min_area_km2``.
@@ -63,8 +63,12 @@ def extract_natural_cities(
     polygons : bool
         Vectorise city outlines (default). ``False`` returns centroids as points —
         a statistics-only mode that skips the second pass over the mosaic.
-    area : {"auto", "pyproj"}
-        Pixel area rule, see :mod:`nightlight.area`.
+    area : {"exact", "pyproj", "nominal"}
+        Pixel-area rule (:mod:`nightlight.area`), the same as for the km² columns of
+        :func:`nightlight.detect_shrinking` (:func:`nightlight.change.zonal.zonal_stats`):
+        ``"exact"`` (default) refuses a CRS that distorts area (UTM, Web Mercator) with
+        :class:`~nightlight.errors.UnsupportedCRSError`; ``"pyproj"`` uses per-pixel areas from
+        pyproj's areal scale factor; ``"nominal"`` takes the nominal pixel size, with a warning.
 
     Returns
     -------
@@ -125,13 +129,4 @@ def city_label_raster(comps: Components, min_area_km2: float = 5.0) -> xr.DataAr
         )
         return K.relabel(labels, lookups[(i, j)])
 
-    data = src.map_blocks(block, dtype=np.int32)
-    t = comps.grid.transform
-    h, w = comps.grid.shape
-    da = xr.DataArray(
-        data,
-        dims=("y", "x"),
-        coords={"y": t.f + (np.arange(h) + 0.5) * t.e, "x": t.c + (np.arange(w) + 0.5) * t.a},
-        name="city_id",
-    )
-    return da.rio.write_crs(comps.grid.crs).rio.write_transform(t)
+    return comps.grid.wrap(src.map_blocks(block, dtype=np.int32), name="city_id")

@@ -9,6 +9,7 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from nightlight._backend import as_dask
 from nightlight.errors import NightlightError
 
 Threshold = float | Literal["headtail"] | None
@@ -26,7 +27,7 @@ def headtail_breaks(mosaic: xr.DataArray, *, max_levels: int = 10, head_share: f
     list of float
         The successive means (thresholds), in the mosaic's units.
     """
-    data = mosaic.data if isinstance(mosaic.data, dsa.Array) else dsa.from_array(np.asarray(mosaic.data))
+    data = as_dask(mosaic)
     breaks: list[float] = []
     cut = 0.0
     prev_n = None

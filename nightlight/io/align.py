@@ -8,7 +8,6 @@ margin for the resampling kernel), so a global mosaic aligns in bounded memory.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import dask
@@ -17,10 +16,10 @@ import numpy as np
 import rasterio.errors
 import rasterio.warp
 import xarray as xr
-from affine import Affine
 from rasterio.enums import Resampling
 
-from nightlight.grid import Grid
+from nightlight._backend import as_dask
+from nightlight.grid import Grid, PixelWindow
 from nightlight.io.raster import open_mosaic
 
 #: Source pixels added around each block's footprint: enough for cubic/lanczos kernels.
@@ -49,21 +48,12 @@ def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst
     return out
 
 
-def _source_window(src: Grid, dst: Grid, row0: int, row1: int, col0: int, col1: int) -> tuple[int, int, int, int]:
-    t = dst.transform
-    left, top = t @ (col0, row0)
-    right, bottom = t @ (col1, row1)
-    bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
-    if src.crs != dst.crs:
-        bounds = rasterio.warp.transform_bounds(dst.crs, src.crs, *bounds, densify_pts=21)
-    inv = ~src.transform
-    xs, ys = zip(*(inv @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])))
+def _source_window(src: Grid, dst: Grid, block: PixelWindow) -> PixelWindow:
+    """The window of ``src`` under a block of ``dst``, plus :data:`MARGIN` pixels, clipped to ``src``."""
+    win = src.window(dst.window_bounds(block), crs=dst.crs)
     h, w = src.shape
-    r0 = max(0, int(math.floor(min(ys))) - MARGIN)
-    r1 = min(h, int(math.ceil(max(ys))) + MARGIN)
-    c0 = max(0, int(math.floor(min(xs))) - MARGIN)
-    c1 = min(w, int(math.ceil(max(xs))) + MARGIN)
-    return r0, max(r0, r1), c0, max(c0, c1)
+    r0, c0 = max(0, win.row0 - MARGIN), max(0, win.col0 - MARGIN)
+    return PixelWindow(r0, max(r0, min(h, win.row1 + MARGIN)), c0, max(c0, min(w, win.col1 + MARGIN)))
 
 
 def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling: str = "nearest") -> xr.DataArray:
@@ -95,29 +85,23 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     src = open_mosaic(source)
     dst = open_mosaic(like)
     sg, dg = Grid.of(src, name="source"), Grid.of(dst, name="like")
-    if dst.chunks is None:
-        dst = dst.chunk()
-    row_edges = np.concatenate([[0], np.cumsum(dst.chunks[0])])
-    col_edges = np.concatenate([[0], np.cumsum(dst.chunks[1])])
-    src_data = src.data if isinstance(src.data, dsa.Array) else dsa.from_array(src.data)
-    rows = []
-    for i in range(len(row_edges) - 1):
-        row = []
-        for j in range(len(col_edges) - 1):
-            r0, r1, c0, c1 = int(row_edges[i]), int(row_edges[i + 1]), int(col_edges[j]), int(col_edges[j + 1])
-            sr0, sr1, sc0, sc1 = _source_window(sg, dg, r0, r1, c0, c1)
-            block = dask.delayed(_warp_block)(
-                src_data[sr0:sr1, sc0:sc1],
-                sg.transform @ Affine.translation(sc0, sr0),
-                sg.crs,
-                (r1 - r0, c1 - c0),
-                dg.transform @ Affine.translation(c0, r0),
-                dg.crs,
-                method,
-            )
-            row.append(dsa.from_delayed(block, shape=(r1 - r0, c1 - c0), dtype=np.float64))
-        rows.append(row)
+    src_data = as_dask(src)
+    rows: list[list[dsa.Array]] = []
+    for i, j, win in dg.blocks(as_dask(dst, chunks=-1).chunks):  # a NumPy `like` is one block
+        if j == 0:
+            rows.append([])
+        swin = _source_window(sg, dg, win)
+        block = dask.delayed(_warp_block)(
+            src_data[swin.slices],
+            sg.slice(swin).transform,
+            sg.crs,
+            win.shape,
+            dg.slice(win).transform,
+            dg.crs,
+            method,
+        )
+        rows[i].append(dsa.from_delayed(block, shape=win.shape, dtype=np.float64))
     out = xr.DataArray(dsa.block(rows), dims=dst.dims, coords=dst.coords, name=src.name, attrs=dict(src.attrs))
     out.attrs["aligned_to"] = str(dst.attrs.get("source", dst.name))
     out.attrs["resampling"] = resampling
-    return out.rio.write_crs(dg.crs).rio.write_transform(dg.transform)
+    return dg.georeference(out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import rasterio
@@ -19,7 +19,9 @@ import rasterio.errors
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
+from nightlight._backend import is_dask
 from nightlight.errors import InvalidRasterError, MissingCRSError
+from nightlight.grid import Grid, chunk_edges
 
 #: Default chunk edge in pixels: ~16 MiB of float32 per chunk, small enough that
 #: (chunks × workers) stays far below a laptop's memory, large enough to amortize
@@ -27,10 +29,6 @@ from nightlight.errors import InvalidRasterError, MissingCRSError
 DEFAULT_CHUNK = 2048
 
 Source = str | os.PathLike | xr.DataArray
-
-
-def _describe(source: Any) -> str:
-    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
 
 
 def open_mosaic(
@@ -71,64 +69,90 @@ def open_mosaic(
         The file has no CRS and ``crs`` was not given.
     """
     if isinstance(source, xr.DataArray):
-        da = source
-        label = str(da.attrs.get("source", da.name or "DataArray"))
-        if da.ndim == 3 and da.sizes.get("band", 0) == 1:
-            da = da.squeeze("band", drop=True)
-        if da.ndim != 2:
-            raise InvalidRasterError(
-                f"{label}: expected a 2-D (y, x) raster, got dims {da.dims}. Select one band/year first."
-            )
-        if da.rio.crs is None:
-            if crs is None:
-                raise MissingCRSError(
-                    f"{label}: CRS not found. Set it with `da.rio.write_crs(...)` or pass `crs=` to open_mosaic."
-                )
-            da = da.rio.write_crs(crs)
-        if chunks is not None and da.chunks is None:
-            da = da.chunk(_chunk_dict(chunks, da.dims))
-        return da
-
+        return _checked_dataarray(source, chunks=chunks, crs=crs)
     path = os.fspath(source)
-    label = path
     gdal_path = _gdal_path(path)
+    header = _read_header(path, gdal_path, band)
+    _check_crs(path, header, crs)
+    da = _open_band(path, gdal_path, band, chunks, None if header.crs is not None else crs)
+    values = _mask_nodata(da, header)
+    values.name = name or Path(path).stem
+    values.attrs.update({"source": path, "source_dtype": str(header.dtype), "source_nodata": header.nodata})
+    return values
+
+
+class _Header(NamedTuple):
+    """What open_mosaic needs from the file's header (read without touching pixels)."""
+
+    n_bands: int
+    crs: Any
+    nodata: float | None
+    dtype: str | None
+
+
+def _checked_dataarray(da: xr.DataArray, *, chunks: Any, crs: Any) -> xr.DataArray:
+    """A DataArray passed in: one band, 2-D, a CRS (``crs`` assumed only when it has none), chunked."""
+    label = str(da.attrs.get("source", da.name or "DataArray"))
+    if da.ndim == 3 and da.sizes.get("band", 0) == 1:
+        da = da.squeeze("band", drop=True)
+    if da.ndim != 2:
+        raise InvalidRasterError(
+            f"{label}: expected a 2-D (y, x) raster, got dims {da.dims}. Select one band/year first."
+        )
+    if da.rio.crs is None:
+        if crs is None:
+            raise MissingCRSError(
+                f"{label}: CRS not found. Set it with `da.rio.write_crs(...)` or pass `crs=` to open_mosaic."
+            )
+        da = da.rio.write_crs(crs)
+    if chunks is not None and not is_dask(da):
+        da = da.chunk(_chunk_dict(chunks, da.dims))
+    return da
+
+
+def _read_header(label: str, gdal_path: str, band: int) -> _Header:
+    """Band count, CRS, nodata and dtype of the band, from the header only."""
     try:
         with rasterio.open(gdal_path) as src:
-            count, file_crs, nodata, dtype = (
-                src.count,
-                src.crs,
-                src.nodata,
-                src.dtypes[band - 1] if band <= src.count else None,
-            )
+            header = _Header(src.count, src.crs, src.nodata, src.dtypes[band - 1] if band <= src.count else None)
     except rasterio.errors.RasterioIOError as exc:
         raise InvalidRasterError(
             f"{label}: cannot be opened as a raster ({exc}). Check that the path/URL is right and the file "
             "is a complete GeoTIFF/COG (a truncated download fails here: download it again)."
         ) from exc
-    if band < 1 or band > count:
-        raise InvalidRasterError(f"{label}: has {count} band(s); band={band} does not exist.")
-    if file_crs is None and crs is None:
+    if band < 1 or band > header.n_bands:
+        raise InvalidRasterError(f"{label}: has {header.n_bands} band(s); band={band} does not exist.")
+    return header
+
+
+def _check_crs(label: str, header: _Header, crs: Any) -> None:
+    if header.crs is None and crs is None:
         raise MissingCRSError(
             f"{label}: the file has no CRS. Pass `crs=` (e.g. crs='EPSG:4326' for a lat/lon mosaic) "
             "or fix the file with `gdal_edit.py -a_srs EPSG:4326 FILE`."
         )
+
+
+def _open_band(label: str, gdal_path: str, band: int, chunks: Any, assume_crs: Any) -> xr.DataArray:
+    """The band as a (lazily chunked) DataArray in the file's dtype; ``assume_crs`` written when the file has none."""
     rio_chunks = None if chunks is None else {"band": 1, **_chunk_dict(chunks, ("y", "x"))}
     try:
         da = rioxarray.open_rasterio(gdal_path, chunks=rio_chunks, masked=False, lock=False, cache=False)
     except Exception as exc:  # rioxarray re-raises GDAL errors under several types
         raise InvalidRasterError(f"{label}: cannot be read as a raster ({exc}).") from exc
     da = da.isel(band=band - 1, drop=True)
-    if file_crs is None:
-        da = da.rio.write_crs(crs)
-    out_dtype = np.float64 if np.dtype(dtype) == np.float64 else np.float32
+    return da if assume_crs is None else da.rio.write_crs(assume_crs)
+
+
+def _mask_nodata(da: xr.DataArray, header: _Header) -> xr.DataArray:
+    """float32 (float64 kept) with the file's nodata as NaN, georeferenced on the file's own grid."""
+    out_dtype = np.float64 if np.dtype(header.dtype) == np.float64 else np.float32
     values = da.astype(out_dtype)
-    if nodata is not None and not np.isnan(nodata):
-        values = values.where(da != nodata)
+    if header.nodata is not None and not np.isnan(header.nodata):
+        values = values.where(da != header.nodata)
     values = values.rio.write_nodata(np.nan, encoded=False)
-    values = values.rio.write_crs(da.rio.crs).rio.write_transform(da.rio.transform())
-    values.name = name or Path(path).stem
-    values.attrs.update({"source": path, "source_dtype": str(dtype), "source_nodata": nodata})
-    return values
+    # the transform the file states (recalc=False), not one re-derived from coordinates
+    return Grid(da.rio.crs, da.rio.transform(), tuple(da.shape)).georeference(values)
 
 
 def _chunk_dict(chunks: int | tuple[int, int] | dict, dims: tuple) -> dict:
@@ -180,10 +204,8 @@ class WindowReader:
         self._data = da.data
         self._max = max_blocks
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        chunks = getattr(self._data, "chunks", None)
-        if chunks is not None:
-            self._rows = np.concatenate([[0], np.cumsum(chunks[0])])
-            self._cols = np.concatenate([[0], np.cumsum(chunks[1])])
+        # NumPy data is sliced directly; dask data is read through the chunk cache
+        self._edges = chunk_edges(self._data.chunks) if is_dask(self._data) else None
 
     def _block(self, i: int, j: int) -> np.ndarray:
         if (i, j) in self._cache:
@@ -197,16 +219,17 @@ class WindowReader:
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Pixels ``[r0:r1, c0:c1]`` as a NumPy array."""
-        if not hasattr(self, "_rows"):
+        if self._edges is None:
             return np.asarray(self._data[r0:r1, c0:c1])
+        rows, cols = self._edges
         out = np.empty((r1 - r0, c1 - c0), dtype=self._data.dtype)
-        bi0, bi1 = np.searchsorted(self._rows, r0, "right") - 1, np.searchsorted(self._rows, r1, "left")
-        bj0, bj1 = np.searchsorted(self._cols, c0, "right") - 1, np.searchsorted(self._cols, c1, "left")
+        bi0, bi1 = np.searchsorted(rows, r0, "right") - 1, np.searchsorted(rows, r1, "left")
+        bj0, bj1 = np.searchsorted(cols, c0, "right") - 1, np.searchsorted(cols, c1, "left")
         for i in range(bi0, bi1):
             for j in range(bj0, bj1):
-                br0, bc0 = self._rows[i], self._cols[j]
-                rr0, rr1 = max(r0, br0), min(r1, self._rows[i + 1])
-                cc0, cc1 = max(c0, bc0), min(c1, self._cols[j + 1])
+                br0, bc0 = rows[i], cols[j]
+                rr0, rr1 = max(r0, br0), min(r1, rows[i + 1])
+                cc0, cc1 = max(c0, bc0), min(c1, cols[j + 1])
                 out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = self._block(i, j)[
                     rr0 - br0 : rr1 - br0, cc0 - bc0 : cc1 - bc0
                 ]

@@ -12,12 +12,11 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from nightlight._backend import ArrayLike, _as2d, map_pixels
+from nightlight._backend import ArrayLike, _as2d, as_dask, is_dask, map_pixels
 from nightlight._resources import catalog_path
 from nightlight._version import __version__
 from nightlight.errors import CatalogError, FitError, GridMismatchError
@@ -195,10 +194,6 @@ def _fit_params(model: str, x: np.ndarray, y: np.ndarray, p0: Sequence[float] | 
     return tuple(float(v) for v in popt)
 
 
-def _is_dask(a: Any) -> bool:
-    return isinstance(a, xr.DataArray) and hasattr(a.data, "dask")
-
-
 def _sample_block(s: np.ndarray, t: np.ndarray, m: np.ndarray | None, p: float, seed: int, k: int) -> np.ndarray:
     rng = np.random.default_rng([seed, k])
     s = np.asarray(s, dtype=np.float64).ravel()
@@ -235,17 +230,12 @@ def _pairs(
         )
     size = int(np.prod(np.shape(source)))
     p = 1.0 if sample is None or sample >= size else sample / size
-    if _is_dask(source) or _is_dask(target):
+    if is_dask(source, target):
         import dask
-        import dask.array as dsa
 
-        s = source.data if _is_dask(source) else dsa.from_array(np.asarray(source), chunks=2048)
-        t = (target.data if isinstance(target, xr.DataArray) else dsa.asarray(target)).rechunk(s.chunks)
-        mm = (
-            None
-            if mask is None
-            else dsa.asarray(mask.data if isinstance(mask, xr.DataArray) else mask).rechunk(s.chunks)
-        )
+        s = as_dask(source, chunks=2048)
+        t = as_dask(target).rechunk(s.chunks)
+        mm = None if mask is None else as_dask(mask).rechunk(s.chunks)
         tasks = []
         for k, idx in enumerate(np.ndindex(*s.numblocks)):
             tasks.append(
@@ -316,7 +306,8 @@ def fit(
     masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(srcs)
     if len(srcs) != len(tgts) or len(masks) != len(srcs):
         raise FitError(
-            f"fit: {len(srcs)} source arrays but {len(tgts)} target arrays (and {len(masks)} masks); pair them one to one."
+            f"fit: {len(srcs)} source arrays but {len(tgts)} target arrays (and {len(masks)} masks); "
+            "pair them one to one."
         )
     per = None if sample is None else max(1, sample // len(srcs))
     pairs = np.concatenate(
@@ -330,7 +321,8 @@ def fit(
     if n < max(min_pixels, _N_PARAMS[model] + 2):
         raise FitError(
             f"fit: only {n} valid overlapping pixels (source and target both finite"
-            f"{', inside mask' if mask is not None else ''}); at least {max(min_pixels, _N_PARAMS[model] + 2)} are needed. "
+            f"{', inside mask' if mask is not None else ''}); "
+            f"at least {max(min_pixels, _N_PARAMS[model] + 2)} are needed. "
             "Use a larger area, more years, or a looser mask."
         )
     rng = np.random.default_rng(seed)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from nightlight._backend import as_dask, dispatch
 from nightlight.errors import GridMismatchError, InvalidRasterError, UnitsError
 from nightlight.kernels import composite as kcomp
 
@@ -30,7 +31,8 @@ def _years(time: xr.DataArray) -> np.ndarray:
     units = time.attrs.get("units", "days since 1900-01-01")
     if not units.startswith("days since"):
         raise UnitsError(
-            f"time: units {units!r} are not understood; decode times first (xr.decode_cf) or use 'days since YYYY-MM-DD'."
+            f"time: units {units!r} are not understood; "
+            "decode times first (xr.decode_cf) or use 'days since YYYY-MM-DD'."
         )
     origin = pd.Timestamp(units.split("since", 1)[1].strip())
     return (origin + pd.to_timedelta(vals, unit="D")).year.to_numpy()
@@ -97,17 +99,17 @@ def annual_composite(
     rad = radiance.isel({time_dim: sel}).transpose(time_dim, ...)
     cnt = counts.isel({time_dim: sel}).transpose(time_dim, ...)
     spatial = [d for d in rad.dims if d != time_dim]
-    if hasattr(rad.data, "dask") or hasattr(cnt.data, "dask"):
+
+    def run_dask(r, c):
         import dask.array as dsa
 
-        r = dsa.asarray(rad.data)
-        r = r.rechunk({0: -1})
-        c = dsa.asarray(cnt.data).rechunk(r.chunks)
-        out = dsa.map_blocks(
+        r = r.rechunk({0: -1})  # every month of a pixel in one block
+        c = as_dask(c).rechunk(r.chunks)
+        return dsa.map_blocks(
             lambda a, b: _block(a, b, min_count), r, c, dtype=np.float64, chunks=((3,),) + r.chunks[1:]
         )
-    else:
-        out = _block(rad.values, cnt.values, min_count)
+
+    out = dispatch(rad.data, lambda r, c: _block(r, np.asarray(c), min_count), run_dask, cnt.data)
     coords = {d: rad[d] for d in spatial if d in rad.coords}
     ds = xr.Dataset(
         {

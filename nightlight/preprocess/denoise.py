@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from affine import Affine
 
-from nightlight._backend import ArrayLike, _as2d, map_pixels
+from nightlight._backend import ArrayLike, _as2d, as_dask, dispatch, float_dtype, is_dask
 from nightlight.errors import GridMismatchError, InvalidVectorError, UnitsError
 from nightlight.kernels import denoise as kd
 from nightlight.preprocess.units import check_radiance
@@ -56,23 +55,28 @@ def clean(
     fl = -np.inf if floor is None else float(floor)
     if fl != -np.inf and fl > 100:
         raise UnitsError(
-            f"clean: floor={floor} nW/cm²/sr is implausibly high for a noise floor (VNL v2 uses 0.6). Is it in other units?"
+            f"clean: floor={floor} nW/cm²/sr is implausibly high for a noise floor (VNL v2 uses 0.6). "
+            "Is it in other units?"
         )
 
     def run(b: np.ndarray, c: float) -> np.ndarray:
         check_radiance(b, name)
         return _as2d(lambda x, out: kd.clean_radiance(x, neg, fl, c, out))(b)
 
-    if cap is not None and hasattr(cap, "dask"):
-        # A lazily computed cap (e.g. a percentile): pass it through the graph.
+    def run_dask(x, c):
+        # `c` may be a lazily computed cap (a 0-d dask array, e.g. a percentile): map_blocks
+        # passes it through the graph, so the cap is computed once, with the result.
         import dask.array as dsa
 
-        da_in = radiance.data if isinstance(radiance, xr.DataArray) else dsa.asarray(radiance)
-        dt = np.float64 if da_in.dtype == np.float64 else np.float32
-        new = dsa.map_blocks(lambda b, c: run(np.asarray(b, dtype=dt), float(c)), da_in, cap, dtype=dt)
-        return radiance.copy(data=new) if isinstance(radiance, xr.DataArray) else new
-    c = np.inf if cap is None else float(cap)
-    return map_pixels(radiance, lambda b: run(b, c))
+        dt = float_dtype(x.dtype)
+        return dsa.map_blocks(lambda b, cc: run(np.asarray(b, dtype=dt), float(cc)), x, c, dtype=dt)
+
+    return dispatch(
+        radiance,
+        lambda x, c: run(x.astype(float_dtype(x.dtype), copy=False), float(c)),
+        run_dask,
+        np.inf if cap is None else cap,
+    )
 
 
 def _percentile_value(radiance: ArrayLike, q: float) -> Any:
@@ -86,10 +90,10 @@ def _percentile_value(radiance: ArrayLike, q: float) -> Any:
     """
     if not 0 < q <= 100:
         raise UnitsError(f"cap_outliers: percentile={q} must be in (0, 100], e.g. 99.99.")
-    if isinstance(radiance, xr.DataArray) and hasattr(radiance.data, "dask"):
+    if is_dask(radiance):
         import dask.array as dsa
 
-        x = radiance.data
+        x = as_dask(radiance)
         edges = np.concatenate([[-np.inf], np.logspace(-3, 6, 4097), [np.inf]])
         hist = dsa.map_blocks(
             lambda b: np.histogram(b[np.isfinite(b)], bins=edges)[0][None, None, :].astype(np.int64),
@@ -145,11 +149,12 @@ def cap_outliers(
         if isinstance(core, (list, tuple)) and len(core) == 4 and not isinstance(core[0], (np.ndarray, xr.DataArray)):
             if not isinstance(radiance, xr.DataArray):
                 raise GridMismatchError(
-                    "cap_outliers: core= as a box needs a georeferenced DataArray; pass a boolean mask for plain arrays."
+                    "cap_outliers: core= as a box needs a georeferenced DataArray; "
+                    "pass a boolean mask for plain arrays."
                 )
             sub = radiance.rio.clip_box(*core)
             cap = sub.max(skipna=True)
-            cap = cap.data if hasattr(cap.data, "dask") else float(cap)
+            cap = cap.data if is_dask(cap) else float(cap)
         else:
             m = core
             if np.shape(m) != np.shape(radiance):
@@ -161,7 +166,7 @@ def cap_outliers(
                 cap = radiance.where(mm.data.astype(bool) if not isinstance(mm, xr.DataArray) else mm.astype(bool)).max(
                     skipna=True
                 )
-                cap = cap.data if hasattr(cap.data, "dask") else float(cap)
+                cap = cap.data if is_dask(cap) else float(cap)
             else:
                 cap = float(np.nanmax(np.where(np.asarray(m, bool), radiance, np.nan)))
     return clean(radiance, negatives="keep", floor=None, cap=cap)
@@ -190,24 +195,21 @@ def background_test(
         t = thr if c is None else thr * np.sqrt(np.maximum(reference_count / np.maximum(c, 1e-9), 1.0))
         return np.where(np.isfinite(b) & (rng < t), 0, b).astype(b.dtype)
 
-    if isinstance(radiance, xr.DataArray) and hasattr(radiance.data, "dask"):
+    def run_numpy(b: np.ndarray, counts: ArrayLike | None) -> np.ndarray:
+        return run(b.astype(float_dtype(b.dtype)), None if counts is None else np.asarray(counts, dtype=np.float64))
+
+    def run_dask(x, counts):
         import dask.array as dsa
 
-        x = radiance.data
         if counts is None:
-            new = x.map_overlap(run, depth=1, boundary="none", dtype=x.dtype)
-        else:
-            c = (counts.data if isinstance(counts, xr.DataArray) else dsa.asarray(counts)).rechunk(x.chunks)
-            # only the radiance needs the halo; counts is used at the centre pixel
-            c = dsa.overlap.overlap(c.astype(np.float64), depth=1, boundary="none")
-            xo = dsa.overlap.overlap(x, depth=1, boundary="none")
-            new = dsa.overlap.trim_internal(dsa.map_blocks(run, xo, c, dtype=x.dtype), {0: 1, 1: 1}, boundary="none")
-        return radiance.copy(data=new)
-    b = np.asarray(radiance)
-    b = b.astype(np.float64 if b.dtype == np.float64 else np.float32)
-    c = None if counts is None else np.asarray(counts, dtype=np.float64)
-    res = run(b, c)
-    return radiance.copy(data=res) if isinstance(radiance, xr.DataArray) else res
+            return x.map_overlap(run, depth=1, boundary="none", dtype=x.dtype)
+        c = as_dask(counts).rechunk(x.chunks)
+        # only the radiance needs the halo; counts is used at the centre pixel
+        c = dsa.overlap.overlap(c.astype(np.float64), depth=1, boundary="none")
+        xo = dsa.overlap.overlap(x, depth=1, boundary="none")
+        return dsa.overlap.trim_internal(dsa.map_blocks(run, xo, c, dtype=x.dtype), {0: 1, 1: 1}, boundary="none")
+
+    return dispatch(radiance, run_numpy, run_dask, counts)
 
 
 def mask_flares(
@@ -237,10 +239,8 @@ def mask_flares(
         m = open_mosaic(raster, chunks=None) if not isinstance(raster, xr.DataArray) else raster
         require_same_grid(radiance, m, names=("radiance", "flare raster"))
         mdata = m.data
-        if hasattr(radiance.data, "dask"):
-            import dask.array as dsa
-
-            mdata = dsa.asarray(mdata).rechunk(radiance.data.chunks)
+        if is_dask(radiance):
+            mdata = as_dask(mdata).rechunk(radiance.data.chunks)
         flag = (mdata != 0) & ~np.isnan(mdata) if np.issubdtype(np.dtype(m.dtype), np.floating) else (mdata != 0)
         return radiance.where(~flag)
     import geopandas as gpd
@@ -266,14 +266,10 @@ def mask_flares(
     shapes = [g.buffer(radius) if radius > 0 else g.buffer(res * 1e-6) for g in geoms]
     from rasterio.features import geometry_mask
 
-    t = grid.transform
-
     def block_mask(b: np.ndarray, block_info=None) -> np.ndarray:
-        (r0, _), (c0, _) = block_info[0]["array-location"] if block_info else ((0, 0), (0, 0))
-        bt = t @ Affine.translation(c0, r0)
+        (r0, r1), (c0, c1) = block_info[0]["array-location"] if block_info else ((0, b.shape[0]), (0, b.shape[1]))
+        bt = grid.slice((r0, r1, c0, c1)).transform
         m = geometry_mask(shapes, out_shape=b.shape, transform=bt, invert=True, all_touched=True)
         return np.where(m, np.nan, b).astype(b.dtype)
 
-    if hasattr(radiance.data, "dask"):
-        return radiance.copy(data=radiance.data.map_blocks(block_mask, dtype=radiance.dtype))
-    return radiance.copy(data=block_mask(np.asarray(radiance.values)))
+    return dispatch(radiance, block_mask, lambda x: x.map_blocks(block_mask, dtype=x.dtype))

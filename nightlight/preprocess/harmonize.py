@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from nightlight._backend import ArrayLike, _as2d, map_pixels
+from nightlight._backend import ArrayLike, _as2d, dispatch, float_dtype, is_dask, map_pixels
 from nightlight.errors import GridMismatchError, UnitsError
 from nightlight.grid import PIXEL_TOLERANCE, Grid
 from nightlight.kernels import resample as kr
@@ -57,20 +57,19 @@ def gaussian_blur(data: ArrayLike, *, sigma: float = 2.0, truncate: float = 2.5)
     """
     if sigma <= 0:
         raise UnitsError(f"gaussian_blur: sigma={sigma} px must be > 0.")
-    if isinstance(data, xr.DataArray) and hasattr(data.data, "dask"):
+
+    def run_dask(x):
+        x = x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
         d = blur_depth(sigma, truncate)
-        x = data.data
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float32)
-        new = x.map_overlap(_blur_block, depth=d, boundary="none", dtype=x.dtype, sigma=sigma, truncate=truncate)
-        return data.copy(data=new)
-    return map_pixels(data, lambda b: _blur_block(b, sigma, truncate))
+        return x.map_overlap(_blur_block, depth=d, boundary="none", dtype=x.dtype, sigma=sigma, truncate=truncate)
+
+    return dispatch(data, lambda x: _blur_block(x.astype(float_dtype(x.dtype), copy=False), sigma, truncate), run_dask)
 
 
 def _smooth121(data: Any) -> Any:
-    if hasattr(data, "dask"):
-        return data.map_overlap(_as2d(kr.smooth121), depth=1, boundary="none", dtype=data.dtype)
-    return _as2d(kr.smooth121)(data)
+    return dispatch(
+        data, _as2d(kr.smooth121), lambda x: x.map_overlap(_as2d(kr.smooth121), depth=1, boundary="none", dtype=x.dtype)
+    )
 
 
 def _coarsen2(data: Any) -> Any:
@@ -81,11 +80,11 @@ def _coarsen2(data: Any) -> Any:
         out = np.empty((b.shape[0] // 2, b.shape[1] // 2), dtype=b.dtype)
         return kr.coarsen_mean2(np.ascontiguousarray(b), out)
 
-    if hasattr(data, "dask"):
-        even = tuple(tuple(_even_chunks(c)) for c in data.chunks)
-        data = data.rechunk(even)
-        return data.map_blocks(run, dtype=data.dtype, chunks=tuple(tuple(c // 2 for c in cs) for cs in even))
-    return run(np.asarray(data))
+    def run_dask(x):
+        even = tuple(tuple(_even_chunks(c)) for c in x.chunks)
+        return x.rechunk(even).map_blocks(run, dtype=x.dtype, chunks=tuple(tuple(c // 2 for c in cs) for cs in even))
+
+    return dispatch(data, run, run_dask)
 
 
 def _even_chunks(chunks: tuple[int, ...]) -> list[int]:
@@ -143,7 +142,7 @@ def aggregate(data: ArrayLike, *, factor: int = 2, alignment: str = "centers") -
         t = data.rio.transform(recalc=False)
         shift = -0.5 if alignment == "centers" else 0.0
         nt = Affine(t.a * 2, t.b, t.c + shift * t.a, t.d, t.e * 2, t.f + shift * t.e)
-        res = res.rio.write_crs(data.rio.crs).rio.write_transform(nt)
+        res = Grid(data.rio.crs, nt, tuple(out.shape)).georeference(res)
     return res
 
 
@@ -206,20 +205,13 @@ def aggregate_to(viirs: xr.DataArray, target: xr.DataArray | Grid) -> xr.DataArr
         rows, cols = (r0, r0 + 2 * H + 1), (c0, c0 + 2 * W + 1)
     window = _window(arr, rows, cols)
     out = _coarsen2(window) if mode == "edges" else _smooth121(window)[1::2, 1::2]
-    if isinstance(target, xr.DataArray):
-        res = xr.DataArray(
-            out,
-            dims=target.dims[-2:],
-            coords={d: target[d] for d in target.dims[-2:] if d in target.coords},
-            attrs=dict(viirs.attrs),
-            name=viirs.name,
-        )
-    else:
-        xs = tgt.transform.c + (np.arange(W) + 0.5) * tgt.transform.a
-        ys = tgt.transform.f + (np.arange(H) + 0.5) * tgt.transform.e
-        res = xr.DataArray(out, dims=("y", "x"), coords={"y": ys, "x": xs}, attrs=dict(viirs.attrs), name=viirs.name)
-    res.attrs["aggregation"] = f"15″ → 30″ exact ({mode})"
-    return res.rio.write_crs(tgt.crs).rio.write_transform(tgt.transform)
+    attrs = {**viirs.attrs, "aggregation": f"15″ → 30″ exact ({mode})"}
+    if not isinstance(target, xr.DataArray):
+        return tgt.wrap(out, name=viirs.name, attrs=attrs)
+    # the target's own coordinates (not recomputed), so results align with it exactly in xarray arithmetic
+    coords = {d: target[d] for d in target.dims[-2:] if d in target.coords}
+    res = xr.DataArray(out, dims=target.dims[-2:], coords=coords, attrs=attrs, name=viirs.name)
+    return tgt.georeference(res)
 
 
 def _window(arr: Any, rows: tuple[int, int], cols: tuple[int, int]) -> Any:
@@ -228,12 +220,10 @@ def _window(arr: Any, rows: tuple[int, int], cols: tuple[int, int]) -> Any:
     pads = ((max(0, -rows[0]), max(0, rows[1] - ny)), (max(0, -cols[0]), max(0, cols[1] - nx)))
     sub = arr[max(rows[0], 0) : min(rows[1], ny), max(cols[0], 0) : min(cols[1], nx)]
     if any(p for pp in pads for p in pp):
-        if hasattr(sub, "dask"):
-            import dask.array as dsa
+        import dask.array as dsa
 
-            sub = dsa.pad(sub, pads, mode="constant", constant_values=np.nan)
-        else:
-            sub = np.pad(sub, pads, mode="constant", constant_values=np.nan)
+        pad = dsa.pad if is_dask(sub) else np.pad
+        sub = pad(sub, pads, mode="constant", constant_values=np.nan)
     return sub
 
 
@@ -285,7 +275,7 @@ def fit_harmonization(
     if masks is not None and not isinstance(masks, list):
         masks = [masks]
     for i, d in enumerate(ds):
-        if not (isinstance(d, xr.DataArray) and hasattr(d.data, "dask")):
+        if not is_dask(d):
             check_dn(np.asarray(d, dtype=np.float64), f"dmsp[{i}]")
     if min_dn is not None:
         # stays lazy for dask-backed DMSP (fit samples it per chunk)

@@ -146,22 +146,16 @@ class World:
             r0 += hh
         graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
         data = dsa.Array(graph, name, chunks=(row_chunks, col_chunks), dtype=np.float32)
-        t = self.grid.transform
-        xs = t.c + (np.arange(w) + 0.5) * t.a
-        ys = t.f + (np.arange(h) + 0.5) * t.e
-        out = xr.DataArray(data, dims=("y", "x"), coords={"y": ys, "x": xs}, name=f"{self.sensor}_{year}")
-        out.attrs.update(
-            {
-                "units": UNITS[self.sensor],
-                "sensor": self.sensor,
-                "year": int(year),
-                "seed": int(self.seed),
-                "synthetic": "nightlight.synthetic",
-                "noise": int(noise),
-                "lit_threshold": self.lit_threshold,
-            }
-        )
-        out = out.rio.write_crs("EPSG:4326").rio.write_transform(t)
+        attrs = {
+            "units": UNITS[self.sensor],
+            "sensor": self.sensor,
+            "year": int(year),
+            "seed": int(self.seed),
+            "synthetic": "nightlight.synthetic",
+            "noise": int(noise),
+            "lit_threshold": self.lit_threshold,
+        }
+        out = self.grid.wrap(data, name=f"{self.sensor}_{year}", attrs=attrs)
         return out.rio.write_nodata(np.nan, encoded=False)
 
     def mosaics(self, **kwargs) -> dict[int, xr.DataArray]:
