@@ -209,6 +209,13 @@ def main(debug: bool) -> None:
     type=click.FloatRange(0, 1),
     help="Least share of a city's pixels valid in both years; below it status=partial_data.",
 )
+@click.option(
+    "--area",
+    default="exact",
+    show_default=True,
+    type=click.Choice(["exact", "pyproj", "nominal"]),
+    help="Ground area rule: exact ellipsoid (geographic/equal-area grids), pyproj scale factor, or nominal pixel size.",
+)
 @click.option("--allow-blank", is_flag=True, help="Accept a mosaic without any light (else an error).")
 @click.option(
     "--allow-common-shift",

@@ -17,6 +17,7 @@ import geopandas as gpd
 import xarray as xr
 
 from nightlight._version import __version__
+from nightlight.area import AreaMode
 from nightlight.change.decline import MIN_VALID_SHARE, detect_shrinking
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.cities.threshold import Threshold
@@ -48,8 +49,8 @@ class DetectParams:
         Resample AFTER onto BEFORE's grid with this GDAL method first (never implicit).
     preprocess : str or None
         Calibration steps in the CLI form (:func:`nightlight.preprocess.parse_steps`).
-    min_valid_share, allow_blank, allow_common_shift
-        As in :func:`nightlight.detect_shrinking`.
+    min_valid_share, allow_blank, allow_common_shift, area
+        As in :func:`nightlight.detect_shrinking` (``area`` also for the natural cities).
     """
 
     threshold_lit: Threshold = "headtail"
@@ -62,6 +63,7 @@ class DetectParams:
     min_valid_share: float = MIN_VALID_SHARE
     allow_blank: bool = False
     allow_common_shift: bool = False
+    area: AreaMode = "exact"
 
 
 def open_pair(before: str, after: str, params: DetectParams) -> tuple[xr.DataArray, xr.DataArray]:
@@ -119,7 +121,7 @@ def run_detect(
         b, a, steps_record = preprocess_pair(b, a, p.preprocess)
         a = common_grid(b, a, before, after, p.align)
         cities = extract_natural_cities(
-            b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity
+            b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity, area=p.area
         )
         result = detect_shrinking(
             cities[["city_id", "area_km2", "geometry"]],
@@ -130,6 +132,7 @@ def run_detect(
             min_valid_share=p.min_valid_share,
             allow_blank=p.allow_blank,
             allow_common_shift=p.allow_common_shift,
+            area=p.area,
         )
         metadata = {
             **run,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import dask
@@ -186,10 +185,6 @@ def test_resolve_area_modes_and_messages():
         resolve_area(geo, "bogus")
 
 
-@pytest.mark.skipif(
-    "area" not in inspect.signature(nightlight.detect_shrinking).parameters,
-    reason="detect_shrinking gets area= when change/decline.py passes it to zonal_stats_many (merge step)",
-)
 @pytest.mark.parametrize("area", ["pyproj", "nominal"])
 def test_detect_shrinking_area_option_matches_extract_natural_cities(area):
     before, after = _scene("EPSG:32650"), _scene("EPSG:32650", factor=0.5)

@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from nightlight._version import __version__
+from nightlight.area import AreaMode
 from nightlight.change.inputs import (
     NEGATIVE_POLICIES,
     RunInputs,
@@ -141,6 +142,7 @@ def detect_shrinking(
     allow_blank: bool = False,
     allow_common_shift: bool = False,
     negative_radiance: str = "keep",
+    area: AreaMode = "exact",
 ) -> gpd.GeoDataFrame:
     """Classify cities as shrinking from the change of their total night light.
 
@@ -196,6 +198,11 @@ def detect_shrinking(
         them (unbiased totals; default), ``zero`` sets them to 0, ``nan`` drops those
         pixels from every year. Counted per city either way (``negative_pixels_*``)
         and per mosaic in the metadata (:func:`nightlight.change.inputs.apply_negative_policy`).
+    area : {"exact", "pyproj", "nominal"}
+        How ``area_km2``/``lit_area_*_km2`` are measured — the one area rule of
+        :mod:`nightlight.area`, shared with :func:`nightlight.extract_natural_cities`:
+        exact ellipsoid on geographic and equal-area grids, else an error unless
+        ``"pyproj"`` (areal scale factor) or ``"nominal"`` (nominal pixel size, warned).
 
     Returns
     -------
@@ -257,7 +264,14 @@ def detect_shrinking(
     totals = mosaic_totals(inputs)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank)
     stats, own, counts = _zonal_on_common_pixels(
-        cities, inputs, totals, units=units, negative_radiance=negative_radiance, lit_floor=lit_floor, method=method
+        cities,
+        inputs,
+        totals,
+        units=units,
+        negative_radiance=negative_radiance,
+        lit_floor=lit_floor,
+        method=method,
+        area=area,
     )
     out = _decline_table(
         cities, stats[0], stats[1], own, threshold=threshold, dark_floor=dark_floor, min_valid_share=min_valid_share
@@ -282,6 +296,7 @@ def detect_shrinking(
         negative_radiance=negative_radiance,
         units=units,
         method=method,
+        area=area,
         preprocess=preprocess,
     )
     return result
@@ -296,6 +311,7 @@ def _zonal_on_common_pixels(
     negative_radiance: str,
     lit_floor: float,
     method: str,
+    area: AreaMode,
 ) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
     """Zonal statistics of every year on the common valid pixels, in one pass over the mosaics.
 
@@ -319,7 +335,7 @@ def _zonal_on_common_pixels(
     own_layers = inputs.mosaics[:2] if masked else []
     layers = inputs.common + own_layers + list(counts.values())
     names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_layers)]] + list(counts)
-    stats = zonal_stats_many(cities, layers, floor=lit_floor, method=method, names=names)
+    stats = zonal_stats_many(cities, layers, floor=lit_floor, method=method, names=names, area=area)
     n, k = len(inputs.common), len(own_layers)
     per_year, own = stats[:n], (stats[n : n + k] if masked else stats[:2])
     extra = {name: s["sum"].fillna(0).to_numpy() for name, s in zip(counts, stats[n + k :])}
@@ -468,6 +484,7 @@ def _run_metadata(
         "min_valid_share": float(levels["min_valid_share"]),
         "negative_radiance": levels["negative_radiance"],
         "zonal_method": levels["method"],
+        "area": levels["area"],
         "before": inputs.names[0],
         "after": inputs.names[1],
         "series": {str(y): n for y, n in zip(series, inputs.names[2:])} if series else None,
