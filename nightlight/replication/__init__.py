@@ -9,7 +9,7 @@ the pipeline imports this package.
 """
 
 from nightlight.replication.china import china_change, china_inputs, classify_change
-from nightlight.replication.data import check_dmsp_dn, grid_offset_m, open_china_year, read_provinces
+from nightlight.replication.data import check_dmsp_dn, open_china_year, read_provinces
 from nightlight.replication.params import CHINA_FILES, STUDY, WINDOWS, Params
 from nightlight.replication.report import render_markdown
 from nightlight.replication.run import run_replication
@@ -24,7 +24,6 @@ __all__ = [
     "china_change",
     "china_inputs",
     "classify_change",
-    "grid_offset_m",
     "md_table",
     "open_china_year",
     "read_provinces",

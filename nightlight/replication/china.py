@@ -23,7 +23,6 @@ from nightlight.io.align import align_to
 from nightlight.replication.data import (
     Box,
     crop,
-    grid_offset_m,
     lonlat_window,
     nearest_shift_m,
     open_china_year,
@@ -75,7 +74,8 @@ def china_inputs(
         base_mask = base_light = crop(base, win)
         record["aligned"] = None
     else:
-        dx, dy = grid_offset_m(base, target)
+        off = Grid.of(target).offset_to(Grid.of(base))
+        dx, dy = off.dx, off.dy
         base_mask = align_to(base, target_c, resampling=mask_resampling)
         base_light = (
             base_mask if light_resampling == mask_resampling else align_to(base, target_c, resampling=light_resampling)

@@ -14,7 +14,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pyproj import Transformer
 from rasterio.windows import Window
 
 from nightlight._backend import map_pixels
@@ -75,12 +74,6 @@ def china_nodata(data_dir: str | Path) -> dict[str, float | None]:
 
 
 # --------------------------------------------------------------------------- grids
-def grid_offset_m(a: xr.DataArray, b: xr.DataArray) -> tuple[float, float]:
-    """(dx, dy) of ``a``'s grid origin minus ``b``'s, in CRS units (metres here)."""
-    ta, tb = Grid.of(a).transform, Grid.of(b).transform
-    return float(ta.c - tb.c), float(ta.f - tb.f)
-
-
 def nearest_shift_m(dx: float, dy: float, res_x: float, res_y: float) -> float:
     """How far nearest-neighbour re-indexing moves every pixel, in CRS units (metres here).
 
@@ -94,25 +87,8 @@ def nearest_shift_m(dx: float, dy: float, res_x: float, res_y: float) -> float:
 
 
 def lonlat_window(da: xr.DataArray, box: Box) -> Window:
-    """Pixel window of ``da`` covering a lon/lat box (densified edges, clipped to the raster)."""
-    g = Grid.of(da)
-    tr = Transformer.from_crs("EPSG:4326", g.crs, always_xy=True)
-    w, s, e, n = box
-    u = np.linspace(0, 1, 50)
-    lon = np.concatenate([w + (e - w) * u, np.full_like(u, e), e - (e - w) * u, np.full_like(u, w)])
-    lat = np.concatenate([np.full_like(u, s), s + (n - s) * u, np.full_like(u, n), n - (n - s) * u])
-    x, y = tr.transform(lon, lat)
-    t = g.transform
-    if t.b or t.d:
-        raise InvalidRasterError(
-            f"{da.attrs.get('source', da.name)}: rotated grids are not supported by lonlat_window."
-        )
-    cols = (np.asarray(x) - t.c) / t.a
-    rows = (np.asarray(y) - t.f) / t.e
-    h, wd = g.shape
-    r0, r1 = max(0, int(math.floor(rows.min()))), min(h, int(math.ceil(rows.max())))
-    c0, c1 = max(0, int(math.floor(cols.min()))), min(wd, int(math.ceil(cols.max())))
-    return Window(c0, r0, c1 - c0, r1 - r0)
+    """Pixel window of ``da`` covering a lon/lat box (:meth:`nightlight.grid.Grid.window`, clipped)."""
+    return Grid.of(da).window(box, crs="EPSG:4326").to_rasterio()
 
 
 def resolve_window(window: Box | str | None) -> Box | None:
