@@ -8,20 +8,26 @@ chunk is computed.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import rasterio
+import rasterio.crs
 import rasterio.errors
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from nightlight._backend import is_dask
-from nightlight.errors import InvalidRasterError, MissingCRSError
+from nightlight.errors import InvalidRasterError, MissingCRSError, ParameterError
 from nightlight.grid import Grid, chunk_edges
+from nightlight.io.blocks import BandSource, band_array, source_options
+from nightlight.io.remote import gdal_path
+from nightlight.units import UNKNOWN, canonical_units, resolve_units
 
 #: Default chunk edge in pixels: ~16 MiB of float32 per chunk, small enough that
 #: (chunks × workers) stays far below a laptop's memory, large enough to amortize
@@ -31,6 +37,17 @@ DEFAULT_CHUNK = 2048
 Source = str | os.PathLike | xr.DataArray
 
 
+#: A chunking that makes more blocks than this is refused (each block is a task with
+#: ~1 ms of scheduler overhead: 250,000 tasks are minutes of pure overhead).
+MAX_BLOCKS = 250_000
+#: Above this many blocks, chunks under :data:`SMALL_CHUNK` px get a warning.
+MANY_BLOCKS = 10_000
+SMALL_CHUNK = 256
+
+#: ``nodata="file"`` (default): use the nodata value the file declares.
+FILE_NODATA = "file"
+
+
 def open_mosaic(
     source: Source,
     *,
@@ -38,6 +55,9 @@ def open_mosaic(
     band: int = 1,
     crs: Any = None,
     name: str | None = None,
+    nodata: float | str | None = FILE_NODATA,
+    units: str | None = None,
+    gdal_options: dict[str, Any] | None = None,
 ) -> xr.DataArray:
     """Open a night-light mosaic lazily.
 
@@ -48,37 +68,81 @@ def open_mosaic(
         DataArray that is returned checked (and chunked if it is not yet).
     chunks : int, (int, int), dict or None
         Dask chunk edge in pixels (default 2048). ``None`` reads eagerly (small rasters).
+        Chunkings of more than :data:`MAX_BLOCKS` blocks are refused.
     band : int
         1-based band to read.
     crs : optional
         CRS to assume **only** when the file has none (e.g. ``"EPSG:4326"``).
     name : str, optional
         Name of the returned DataArray (default: file stem).
+    nodata : float, None or "file"
+        Which value means "no data" (→ NaN): ``"file"`` (default) the value the file
+        declares; a number overrides it (undeclared −999, 65535 …); ``None`` means
+        the file has no nodata — every value is data (e.g. a 0 declared nodata that
+        really means *dark*, as in the China VIIRS-like 8-bit copies).
+    units : str, optional
+        ``"nW/cm2/sr"`` (VIIRS radiance) or ``"DN"`` (DMSP-OLS); default from the file's
+        metadata, else inferred with a warning (:mod:`nightlight.units`).
+        ``attrs["units"]`` carries the result; every chunk is checked against the
+        plausible range of its units when it is read.
+    gdal_options : dict, optional
+        GDAL configuration for the reads (HTTP timeouts, retries…), over
+        :data:`nightlight.io.remote.GDAL_DEFAULTS`.
 
     Returns
     -------
     xarray.DataArray
         2-D ``(y, x)`` float32 (float64 if the file is float64), with nodata as NaN,
-        CRS and transform set (rioxarray), ``attrs["source"]`` the path/URL.
+        CRS and transform set (rioxarray), ``attrs["source"]`` the path/URL,
+        ``attrs["units"]``.
 
     Raises
     ------
     InvalidRasterError
-        Not a raster, truncated or corrupt file; the band does not exist.
+        Not a raster, truncated or corrupt file (also when a chunk is computed later:
+        the message names the file and the pixel block); the band does not exist.
+    ImplausibleValueError
+        A chunk holds values no night-light product produces (undeclared nodata).
     MissingCRSError
         The file has no CRS and ``crs`` was not given.
+    ParameterError
+        ``source`` is not a path, URL or DataArray; unusable ``chunks``.
     """
     if isinstance(source, xr.DataArray):
-        return _checked_dataarray(source, chunks=chunks, crs=crs)
+        return _checked_dataarray(source, chunks=chunks, crs=crs, units=units, nodata=nodata)
+    if not isinstance(source, (str, os.PathLike)):
+        raise ParameterError(
+            f"open_mosaic: source={source!r} ({type(source).__name__}) is not a path, URL or DataArray. "
+            "Pass e.g. 'VNL_2016.tif', 'https://…/VNL_2016.tif' or an xarray.DataArray."
+        )
     path = os.fspath(source)
-    gdal_path = _gdal_path(path)
-    header = _read_header(path, gdal_path, band)
+    options = source_options(gdal_options)
+    header = _read_header(path, gdal_path(path), band, options)
     _check_crs(path, header, crs)
-    da = _open_band(path, gdal_path, band, chunks, None if header.crs is not None else crs)
-    values = _mask_nodata(da, header)
-    values.name = name or Path(path).stem
-    values.attrs.update({"source": path, "source_dtype": str(header.dtype), "source_nodata": header.nodata})
-    return values
+    grid = Grid(
+        header.crs if header.crs is not None else rasterio.crs.CRS.from_user_input(crs), header.transform, header.shape
+    )
+    chunk_pair = _chunk_pair(chunks, grid.shape, label=path)
+    unit, how = resolve_units(units, header.units, None, Path(path).name, header.dtype)
+    src = BandSource(
+        label=path,
+        gdal_path=gdal_path(path),
+        band=band,
+        out_dtype="float64" if np.dtype(header.dtype) == np.float64 else "float32",
+        nodata=_nodata_value(nodata, header.nodata, path),
+        units=unit,
+        gdal_options=options,
+    )
+    attrs = {
+        "source": path,
+        "source_dtype": str(header.dtype),
+        "source_nodata": header.nodata,
+        "nodata_used": src.nodata,
+        "units": unit,
+        "units_from": how,
+    }
+    da = grid.wrap(band_array(src, grid, chunk_pair), name=name or Path(path).stem, attrs=attrs)
+    return da.rio.write_nodata(np.nan, encoded=False)
 
 
 class _Header(NamedTuple):
@@ -87,11 +151,58 @@ class _Header(NamedTuple):
     n_bands: int
     crs: Any
     nodata: float | None
-    dtype: str | None
+    dtype: str
+    transform: Any
+    shape: tuple[int, int]
+    units: str | None
 
 
-def _checked_dataarray(da: xr.DataArray, *, chunks: Any, crs: Any) -> xr.DataArray:
-    """A DataArray passed in: one band, 2-D, a CRS (``crs`` assumed only when it has none), chunked."""
+def _nodata_value(nodata: float | str | None, declared: float | None, label: str) -> float | None:
+    if nodata == FILE_NODATA:
+        return None if declared is None else float(declared)
+    if nodata is None:
+        return None
+    if isinstance(nodata, (str, bytes, bool)):
+        raise ParameterError(f"{label}: nodata={nodata!r}: pass a number, None (no nodata) or 'file'.")
+    return float(nodata)
+
+
+def _chunk_pair(chunks: Any, shape: tuple[int, int], *, label: str) -> tuple[int, int] | None:
+    """(rows, cols) chunk edge from the accepted forms, checked for a sane number of tasks."""
+    if chunks is None:
+        return None
+    if isinstance(chunks, dict):
+        chunks = (chunks.get("y", DEFAULT_CHUNK), chunks.get("x", DEFAULT_CHUNK))
+    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool):
+        chunks = (int(chunks), int(chunks))
+    try:
+        ch, cw = (int(c) for c in chunks)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"{label}: chunks={chunks!r}: pass an edge in pixels (e.g. 2048) or (rows, cols)."
+        ) from None
+    if ch < 1 or cw < 1:
+        raise ParameterError(f"{label}: chunks={chunks!r}: chunk edges must be ≥ 1 pixel (use e.g. 2048).")
+    _check_block_count(shape, (ch, cw), label)
+    return ch, cw
+
+
+def _check_block_count(shape: tuple[int, int], edge: tuple[int, int], label: str) -> None:
+    n = math.ceil(shape[0] / edge[0]) * math.ceil(shape[1] / edge[1])
+    advice = f"use chunks={DEFAULT_CHUNK} (the default) or at least {SMALL_CHUNK}"
+    if n > MAX_BLOCKS:
+        raise ParameterError(
+            f"{label}: chunks={edge} on a {shape[0]} x {shape[1]} raster make {n:,} blocks (> {MAX_BLOCKS:,}): "
+            f"the run would be scheduler overhead for minutes. {advice.capitalize()}."
+        )
+    if n > MANY_BLOCKS and min(edge) < SMALL_CHUNK:
+        warnings.warn(f"{label}: chunks={edge} make {n:,} small blocks; {advice}.", UserWarning, stacklevel=4)
+
+
+def _checked_dataarray(
+    da: xr.DataArray, *, chunks: Any, crs: Any, units: str | None, nodata: float | str | None
+) -> xr.DataArray:
+    """A DataArray passed in: one band, 2-D, a CRS (``crs`` assumed only when it has none), units, chunked."""
     label = str(da.attrs.get("source", da.name or "DataArray"))
     if da.ndim == 3 and da.sizes.get("band", 0) == 1:
         da = da.squeeze("band", drop=True)
@@ -105,16 +216,34 @@ def _checked_dataarray(da: xr.DataArray, *, chunks: Any, crs: Any) -> xr.DataArr
                 f"{label}: CRS not found. Set it with `da.rio.write_crs(...)` or pass `crs=` to open_mosaic."
             )
         da = da.rio.write_crs(crs)
+    if nodata not in (FILE_NODATA, None):
+        da = da.where(da != _nodata_value(nodata, None, label))
+    if units is not None or "units" not in da.attrs:
+        # an in-memory array without units stays "unknown" (no warning: nothing to infer from)
+        da = da.copy(deep=False)
+        da.attrs["units"] = canonical_units(units) if units is not None else UNKNOWN
     if chunks is not None and not is_dask(da):
         da = da.chunk(_chunk_dict(chunks, da.dims))
+    if is_dask(da):
+        _check_block_count(tuple(da.shape), tuple(max(c) for c in da.data.chunks), label)
     return da
 
 
-def _read_header(label: str, gdal_path: str, band: int) -> _Header:
-    """Band count, CRS, nodata and dtype of the band, from the header only."""
+def _read_header(label: str, gdal_path: str, band: int, options: tuple[tuple[str, str], ...]) -> _Header:
+    """Band count, CRS, nodata, dtype, grid and units metadata of the band, from the header only."""
     try:
-        with rasterio.open(gdal_path) as src:
-            header = _Header(src.count, src.crs, src.nodata, src.dtypes[band - 1] if band <= src.count else None)
+        with rasterio.Env(**dict(options)), rasterio.open(gdal_path) as src:
+            ok = 1 <= band <= src.count
+            meta_units = (src.units[band - 1] if ok else None) or src.tags(band if ok else 0).get("units")
+            header = _Header(
+                src.count,
+                src.crs,
+                src.nodata,
+                src.dtypes[band - 1] if ok else "float32",
+                src.transform,
+                (src.height, src.width),
+                meta_units or src.tags().get("units"),
+            )
     except rasterio.errors.RasterioIOError as exc:
         raise InvalidRasterError(
             f"{label}: cannot be opened as a raster ({exc}). Check that the path/URL is right and the file "
@@ -133,47 +262,12 @@ def _check_crs(label: str, header: _Header, crs: Any) -> None:
         )
 
 
-def _open_band(label: str, gdal_path: str, band: int, chunks: Any, assume_crs: Any) -> xr.DataArray:
-    """The band as a (lazily chunked) DataArray in the file's dtype; ``assume_crs`` written when the file has none."""
-    rio_chunks = None if chunks is None else {"band": 1, **_chunk_dict(chunks, ("y", "x"))}
-    try:
-        da = rioxarray.open_rasterio(gdal_path, chunks=rio_chunks, masked=False, lock=False, cache=False)
-    except Exception as exc:  # rioxarray re-raises GDAL errors under several types
-        raise InvalidRasterError(f"{label}: cannot be read as a raster ({exc}).") from exc
-    da = da.isel(band=band - 1, drop=True)
-    return da if assume_crs is None else da.rio.write_crs(assume_crs)
-
-
-def _mask_nodata(da: xr.DataArray, header: _Header) -> xr.DataArray:
-    """float32 (float64 kept) with the file's nodata as NaN, georeferenced on the file's own grid."""
-    out_dtype = np.float64 if np.dtype(header.dtype) == np.float64 else np.float32
-    values = da.astype(out_dtype)
-    if header.nodata is not None and not np.isnan(header.nodata):
-        values = values.where(da != header.nodata)
-    values = values.rio.write_nodata(np.nan, encoded=False)
-    # the transform the file states (recalc=False), not one re-derived from coordinates
-    return Grid(da.rio.crs, da.rio.transform(), tuple(da.shape)).georeference(values)
-
-
 def _chunk_dict(chunks: int | tuple[int, int] | dict, dims: tuple) -> dict:
     if isinstance(chunks, dict):
         return chunks
     if isinstance(chunks, int):
         chunks = (chunks, chunks)
     return dict(zip(dims[-2:], chunks))
-
-
-def _gdal_path(path: str) -> str:
-    """Turn URLs into GDAL virtual paths; local paths are returned as they are."""
-    if path.startswith(("http://", "https://")):
-        return "/vsicurl/" + path
-    if path.startswith("s3://"):
-        return "/vsis3/" + path[len("s3://") :]
-    if path.startswith("gs://"):
-        return "/vsigs/" + path[len("gs://") :]
-    if path.startswith("file://"):
-        return path[len("file://") :]
-    return path
 
 
 def verify_readable(da: xr.DataArray) -> None:

@@ -1,0 +1,53 @@
+"""GDAL options for reading remote mosaics: timeouts and retries by default.
+
+GDAL's own defaults wait for an HTTP server for ever: a server that accepts the
+connection and never answers hangs a run (seen: killed after 180 s). Every read in
+nightlight runs under these options (``rasterio.Env``):
+
+========================  =======  ===============================================
+option                    default  meaning
+========================  =======  ===============================================
+GDAL_HTTP_CONNECTTIMEOUT  10       seconds to establish the connection
+GDAL_HTTP_TIMEOUT         30       seconds for a whole request (a COG range read)
+GDAL_HTTP_MAX_RETRY       3        retries of a failed request (HTTP 429, 5xx, timeouts)
+GDAL_HTTP_RETRY_DELAY     1        seconds before the first retry (GDAL backs off)
+========================  =======  ===============================================
+
+Override them per call (``open_mosaic(url, gdal_options={"GDAL_HTTP_TIMEOUT": "120"})``)
+or for a whole session through the environment (``export GDAL_HTTP_TIMEOUT=120``): an
+option already set in the environment wins over the default, an explicit
+``gdal_options`` entry wins over both.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+#: nightlight's defaults (see the module docstring).
+GDAL_DEFAULTS = {
+    "GDAL_HTTP_CONNECTTIMEOUT": "10",
+    "GDAL_HTTP_TIMEOUT": "30",
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "1",
+}
+
+
+def gdal_env(overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """The GDAL options for a read: defaults, then the environment, then ``overrides``."""
+    env = {k: os.environ.get(k, v) for k, v in GDAL_DEFAULTS.items()}
+    env.update({str(k): str(v) for k, v in (overrides or {}).items()})
+    return env
+
+
+def gdal_path(path: str) -> str:
+    """Turn URLs into GDAL virtual paths; local paths are returned as they are."""
+    if path.startswith(("http://", "https://")):
+        return "/vsicurl/" + path
+    if path.startswith("s3://"):
+        return "/vsis3/" + path[len("s3://") :]
+    if path.startswith("gs://"):
+        return "/vsigs/" + path[len("gs://") :]
+    if path.startswith("file://"):
+        return path[len("file://") :]
+    return path
