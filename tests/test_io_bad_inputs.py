@@ -1,0 +1,177 @@
+"""Issue 10 cases 1, 3, 6, 7, 8 at the reading stage: every failure names the file, the problem and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+import nightlight
+from nightlight.errors import ImplausibleValueError, InvalidRasterError, ParameterError, UnitsError
+
+T = from_origin(10.0, 50.0, 0.01, 0.01)
+
+
+def write_tif(path, data, *, nodata=None, units=None, tiled=True):
+    profile = dict(
+        driver="GTiff",
+        height=data.shape[0],
+        width=data.shape[1],
+        count=1,
+        dtype=data.dtype,
+        crs="EPSG:4326",
+        transform=T,
+        nodata=nodata,
+    )
+    if tiled:
+        profile.update(tiled=True, blockxsize=64, blockysize=64, compress="deflate")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+        if units:
+            dst.update_tags(units=units)
+    return path
+
+
+def city_scene(tmp_path, after_patch=None, dtype=np.float32, nodata=None, units="nW/cm2/sr"):
+    b = np.zeros((256, 256), dtype)
+    b[40:100, 40:100] = 20
+    a = b.copy()
+    if after_patch is not None:
+        a[60:80, 60:80] = after_patch
+    return (
+        write_tif(tmp_path / "before.tif", b, nodata=nodata, units=units),
+        write_tif(tmp_path / "after.tif", a, nodata=nodata, units=units),
+    )
+
+
+def test_undeclared_minus_999_is_an_error_naming_file_value_place_and_fix(tmp_path):
+    """Old: a block of −999 in the after year gave a city change of −411 %, status ok, shrinking."""
+    b, a = city_scene(tmp_path, after_patch=-999.0)
+    with pytest.raises(ImplausibleValueError) as err:
+        cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+        nightlight.detect_shrinking(cities, b, a)
+    msg = str(err.value)
+    assert "after.tif" in msg and "-999" in msg and "rows 0–256" in msg and "nodata=-999" in msg
+
+
+def test_nodata_override_makes_it_nodata(tmp_path):
+    b, a = city_scene(tmp_path, after_patch=-999.0)
+    after = nightlight.open_mosaic(a, nodata=-999)
+    assert int(after.isnull().sum()) == 400 and after.attrs["nodata_used"] == -999
+    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+    r = nightlight.detect_shrinking(cities, b, after)
+    assert r["change"].iloc[0] == pytest.approx(0.0) and r["status"].iloc[0] == "ok"  # 400 px missing, rest equal
+
+
+def test_undeclared_65535_in_uint16_never_becomes_a_city(tmp_path):
+    """Old: a uint16 file with undeclared 65535 created an 85 km² 'city' in the sea."""
+    v = np.zeros((256, 256), np.uint16)
+    v[40:100, 40:100] = 30
+    v[150:250, 150:250] = 65535  # the sea, as an undeclared fill value
+    p = write_tif(tmp_path / "vnl.tif", v)
+    with pytest.raises(ImplausibleValueError, match=r"vnl\.tif: value 65535 .*nodata=65535"):
+        nightlight.extract_natural_cities(nightlight.open_mosaic(p, units="nW/cm2/sr"), threshold=5)
+    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(p, nodata=65535, units="nW/cm2/sr"), threshold=5)
+    assert len(cities) == 1
+
+
+def test_dn_outside_0_63_is_refused(tmp_path):
+    v = np.zeros((128, 128), np.int16)
+    v[10:20, 10:20] = 200
+    p = write_tif(tmp_path / "F162007.tif", v)
+    with pytest.warns(UserWarning, match="names DMSP"):
+        da = nightlight.open_mosaic(p)
+    assert da.attrs["units"] == "DN"
+    with pytest.raises(ImplausibleValueError, match="plausible range 0 … 63 of DN"):
+        da.compute()
+
+
+def test_units_come_from_the_file_or_the_caller_and_mixed_units_are_refused(tmp_path):
+    """Old: DMSP DN against VIIRS radiance read as a 53 % decline, exit code 0."""
+    b, _ = city_scene(tmp_path, units="DN")
+    a = write_tif(tmp_path / "viirs_2016.tif", np.full((256, 256), 2.0, np.float32), units="nW/cm2/sr")
+    assert nightlight.open_mosaic(b).attrs["units"] == "DN"
+    assert nightlight.open_mosaic(b, units="nW/cm2/sr").attrs["units"] == "nW/cm2/sr"
+    with pytest.raises(UnitsError, match=r"before.tif: DN; .*viirs_2016.tif: nW/cm2/sr"):
+        cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+        nightlight.detect_shrinking(cities, b, a)
+    with pytest.raises(UnitsError, match="not a night-light unit"):
+        nightlight.open_mosaic(b, units="watts")
+
+
+def test_truncated_file_fails_with_the_file_and_block_in_any_stage(tmp_path):
+    """Old: a bare `RasterioIOError: Read failed` in a 78-line traceback, mid-compute."""
+    good = write_tif(tmp_path / "full.tif", np.random.default_rng(0).random((512, 512)).astype(np.float32) * 30)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    da = nightlight.open_mosaic(cut, chunks=128, units="nW/cm2/sr")  # the header opens
+    with pytest.raises(InvalidRasterError, match=r"cut\.tif: pixel data at rows \d+–\d+, cols \d+–\d+ cannot be read"):
+        nightlight.extract_natural_cities(da, threshold=10)
+
+
+@pytest.mark.parametrize("chunks", [0, -5, "big", (1, 2, 3)])
+def test_bad_chunks_are_parameter_errors_not_file_errors(tmp_path, chunks):
+    """Old: 'cannot be read as a raster (integer division or modulo by zero)' blamed the file."""
+    b, _ = city_scene(tmp_path)
+    with pytest.raises(ParameterError, match="chunks="):
+        nightlight.open_mosaic(b, chunks=chunks)
+
+
+def test_chunks_of_one_pixel_are_refused_with_advice(tmp_path):
+    """Old: chunks=1 on a small raster ran for minutes with no output."""
+    b = write_tif(tmp_path / "b.tif", np.zeros((600, 600), np.float32), units="nW/cm2/sr")
+    with pytest.raises(ParameterError, match=r"360,000 blocks.*chunks=2048"):
+        nightlight.open_mosaic(b, chunks=1)
+
+
+def test_open_mosaic_none_is_a_parameter_error():
+    with pytest.raises(ParameterError, match="source=None"):
+        nightlight.open_mosaic(None)
+
+
+SILENT_SERVER = textwrap.dedent(
+    """
+    import socket, sys, time
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0)); s.listen(16)
+    print(s.getsockname()[1], flush=True)
+    conns = []
+    t0 = time.time()
+    s.settimeout(0.5)
+    while time.time() - t0 < 60:  # accepts, never answers; stops by itself
+        try:
+            conns.append(s.accept()[0])
+        except OSError:
+            pass
+    """
+)
+
+
+def test_a_server_that_never_answers_times_out(tmp_path):
+    """Old: hung for ever (killed at 180 s)."""
+    server = subprocess.Popen([sys.executable, "-c", SILENT_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        url = f"http://127.0.0.1:{port}/VNL_2016.tif"
+        t0 = time.perf_counter()
+        with pytest.raises(InvalidRasterError, match="VNL_2016.tif"):
+            nightlight.open_mosaic(url, gdal_options={"GDAL_HTTP_TIMEOUT": "2", "GDAL_HTTP_MAX_RETRY": "0"})
+        assert time.perf_counter() - t0 < 20
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_gdal_defaults_are_set_and_overridable(monkeypatch):
+    from nightlight.io.remote import gdal_env
+
+    assert gdal_env()["GDAL_HTTP_TIMEOUT"] == "30" and gdal_env()["GDAL_HTTP_MAX_RETRY"] == "3"
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "120")
+    assert gdal_env()["GDAL_HTTP_TIMEOUT"] == "120"
+    assert gdal_env({"GDAL_HTTP_TIMEOUT": 5})["GDAL_HTTP_TIMEOUT"] == "5"
