@@ -21,7 +21,7 @@ from nightlight.area import AreaMode
 from nightlight.change.decline import MIN_VALID_SHARE, detect_shrinking
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.cities.threshold import Threshold
-from nightlight.grid import require_same_grid
+from nightlight.grid import Grid, snap_to_grid
 from nightlight.io.align import align_to
 from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
 from nightlight.outputs.bundle import write_outputs
@@ -82,10 +82,11 @@ def preprocess_pair(b: xr.DataArray, a: xr.DataArray, steps: str | None) -> tupl
 
 
 def common_grid(b: xr.DataArray, a: xr.DataArray, before: str, after: str, align: str | None) -> xr.DataArray:
-    """Phase 2b (io.align): AFTER on BEFORE's grid — resampled only when asked, else checked."""
+    """Phase 2b (io.align): AFTER on BEFORE's grid — resampled only when asked, else checked (and snapped
+    when the origins differ by at most :data:`nightlight.grid.GRID_TOLERANCE_PX`)."""
     if align:
         a = align_to(a, b, resampling=align)
-    require_same_grid(b, a, names=(str(before), str(after)))
+    a, _ = snap_to_grid(a, Grid.of(b, name=str(before)), names=(str(before), str(after)))
     return a
 
 

@@ -175,3 +175,61 @@ def test_gdal_defaults_are_set_and_overridable(monkeypatch):
     monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "120")
     assert gdal_env()["GDAL_HTTP_TIMEOUT"] == "120"
     assert gdal_env({"GDAL_HTTP_TIMEOUT": 5})["GDAL_HTTP_TIMEOUT"] == "5"
+
+
+def _shifted(tmp_path, name, dx_px):
+    v = np.zeros((128, 128), np.float32)
+    v[20:60, 20:60] = 25.0
+    t = from_origin(10.0 + dx_px * 0.01, 50.0, 0.01, 0.01)
+    with rasterio.open(
+        tmp_path / name,
+        "w",
+        driver="GTiff",
+        height=128,
+        width=128,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=t,
+    ) as dst:
+        dst.write(v, 1)
+        dst.update_tags(units="nW/cm2/sr")
+    return tmp_path / name
+
+
+def test_grids_within_the_tolerance_are_snapped_and_recorded(tmp_path):
+    """Old: an offset of 0.017 px (China VIIRS-like 2013 vs 2014) was a hard GridMismatchError."""
+    b, a = _shifted(tmp_path, "b.tif", 0.0), _shifted(tmp_path, "a.tif", 0.017)
+    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+    r = nightlight.detect_shrinking(cities, b, a)
+    assert r["change"].iloc[0] == pytest.approx(0.0) and r["status"].iloc[0] == "ok"
+    ((name, (dx, dy)),) = r.attrs["nightlight"]["grid_snapped_px"].items()
+    assert name.endswith("a.tif") and dx == pytest.approx(0.017, abs=1e-6) and dy == pytest.approx(0.0, abs=1e-9)
+
+
+def test_grids_beyond_the_tolerance_ask_for_align_to(tmp_path):
+    from nightlight.errors import GridMismatchError
+
+    b, a = _shifted(tmp_path, "b.tif", 0.0), _shifted(tmp_path, "a.tif", 0.22)
+    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+    with pytest.raises(GridMismatchError, match=r"(?s)0\.220, 0\.000\) pixels \(up to 0\.05 px is accepted.*align_to"):
+        nightlight.detect_shrinking(cities, b, a)
+
+
+@pytest.mark.realdata
+def test_real_china_viirs_like_offsets(shared_data):
+    """The data README: 2013 is 0.017 px east of 2014–2021; 2012 and 2022 ~0.22 px north of the rest."""
+    from conftest import real_file
+
+    from nightlight.errors import GridMismatchError
+    from nightlight.grid import Grid, snap_to_grid
+
+    d = "china-viirslike-15s"
+    y13, y14, y12 = (
+        nightlight.open_mosaic(real_file(shared_data, d, f"{y}_8bit.tif"), nodata=None, units="nW/cm2/sr")
+        for y in (2013, 2014, 2012)
+    )
+    _, off = snap_to_grid(y14, Grid.of(y13))
+    assert off is not None and abs(off.dx_px) == pytest.approx(0.017, abs=0.002) and abs(off.dx_px) < 0.05
+    with pytest.raises(GridMismatchError, match="align_to"):
+        snap_to_grid(y12, Grid.of(y13))

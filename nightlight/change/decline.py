@@ -489,6 +489,7 @@ def _run_metadata(
         "after": inputs.names[1],
         "series": {str(y): n for y, n in zip(series, inputs.names[2:])} if series else None,
         "grid": _grid_meta(inputs.grid),
+        "grid_snapped_px": {k: list(v) for k, v in inputs.snapped.items()},
         "n_cities": int(len(result)),
         "n_shrinking": int(result["shrinking"].sum()),
         "n_classified": int(status.get("ok", 0)),

@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
-from nightlight.grid import Grid, require_same_grid
+from nightlight.grid import Grid, snap_to_grid
 from nightlight.io.raster import open_mosaic
 from nightlight.preprocess.steps import apply_steps
 
@@ -40,6 +40,17 @@ class RunInputs:
     series_years: list[Any] = field(default_factory=list)
     #: the mosaics on the common valid pixels (set by the decline test)
     common: list[xr.DataArray] = field(default_factory=list)
+    #: name → origin offset (pixels) snapped away, for mosaics within GRID_TOLERANCE_PX of the base grid
+    snapped: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def add(self, da: xr.DataArray, name: str, record: Any) -> None:
+        """Append a mosaic after checking it is on the base grid (snapped when within tolerance)."""
+        da, off = snap_to_grid(da, self.grid, names=(self.names[0], name))
+        if off is not None:
+            self.snapped[name] = (off.dx_px, off.dy_px)
+        self.mosaics.append(da)
+        self.names.append(name)
+        self.records.append(record)
 
     def distinct(self) -> list[tuple[str, xr.DataArray]]:
         """(name, mosaic) once per distinct mosaic (a series may reuse before/after)."""
@@ -144,20 +155,18 @@ def open_inputs(
     lb, la = src_label(before, "before"), src_label(after, "after")
     b_da, b_rec = _open(before, chunks, preprocess)
     a_da, a_rec = _open(after, chunks, preprocess)
-    inputs = RunInputs(require_same_grid(b_da, a_da, names=(lb, la)), [b_da, a_da], [lb, la], [b_rec, a_rec])
+    inputs = RunInputs(Grid.of(b_da, name=lb), [b_da], [lb], [b_rec])
+    inputs.add(a_da, la, a_rec)
     for yr, src in items:
         inputs.series_years.append(yr)
         if src is before or src is after:  # the same object: reuse it, do not read it twice
-            inputs.mosaics.append(b_da if src is before else a_da)
+            inputs.mosaics.append(inputs.mosaics[0] if src is before else inputs.mosaics[1])
             inputs.names.append(lb if src is before else la)
             inputs.records.append(None)
             continue
         lab = src_label(src, f"series[{yr}]")
         da, rec = _open(src, chunks, preprocess)
-        require_same_grid(b_da, da, names=(lb, lab))
-        inputs.mosaics.append(da)
-        inputs.names.append(lab)
-        inputs.records.append(rec)
+        inputs.add(da, lab, rec)
     return inputs
 
 

@@ -26,7 +26,8 @@ def check_dn(block: np.ndarray, name: str = "dmsp") -> None:
             f"{name}: values span [{lo:.4g}, {hi:.4g}] but DMSP-OLS DN must lie in 0–63. "
             + (
                 "Negative values and values above 63 look like VIIRS radiance (nW/cm²/sr): "
-                "for VIIRS use nightlight.preprocess.harmonize.harmonize_viirs / the denoise steps, not DMSP inter-calibration. "
+                "for VIIRS use nightlight.preprocess.harmonize.harmonize_viirs / the denoise steps, "
+                "not DMSP inter-calibration. "
                 if hi > DMSP_MAX_DN or lo < 0
                 else ""
             )
@@ -59,8 +60,8 @@ def check_radiance(block: np.ndarray, name: str = "viirs") -> None:
         and np.mean(v == DMSP_MAX_DN) >= 0.01
     ):
         warnings.warn(
-            f"{name}: whole numbers 0–63 with {np.mean(v == DMSP_MAX_DN):.1%} of pixels at exactly 63 — this looks like "
-            "DMSP-OLS DN, not VIIRS radiance (nW/cm²/sr). Use nightlight.preprocess.intercalibrate for DMSP.",
+            f"{name}: whole numbers 0–63 with {np.mean(v == DMSP_MAX_DN):.1%} of pixels at exactly 63 — this looks "
+            "like DMSP-OLS DN, not VIIRS radiance (nW/cm²/sr). Use nightlight.preprocess.intercalibrate for DMSP.",
             UserWarning,
             stacklevel=3,
         )
