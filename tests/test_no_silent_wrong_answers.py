@@ -229,3 +229,11 @@ def test_saturated_dmsp_cities_are_flagged():
     assert row["saturated_share_before"] == pytest.approx(26 / 30, abs=1e-6) and row["saturation_dominated"]
     assert not r.set_index("city_id").loc[2, "saturation_dominated"]
     assert r.attrs["nightlight"]["n_saturation_dominated"] == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "bright"])
+def test_lit_threshold_must_be_positive(bad):
+    """Old: ≤ 0 made the whole mosaic one city; NaN gave 0 cities or a misleading 'contains no polygons'."""
+    _, b, _ = one_city()
+    with pytest.raises(ParameterError, match="threshold="):
+        nightlight.extract_natural_cities(raster(b), threshold=bad)

@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from nightlight._backend import as_dask
-from nightlight.errors import NightlightError
+from nightlight.errors import NightlightError, ParameterError
 
 Threshold = float | Literal["headtail"] | None
 
@@ -48,9 +48,19 @@ def headtail_breaks(mosaic: xr.DataArray, *, max_levels: int = 10, head_share: f
 def _resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_level: int) -> float:
     if isinstance(threshold, str):
         if threshold != "headtail":
-            raise ValueError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.")
+            raise ParameterError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.")
         breaks = headtail_breaks(mosaic)
         if not breaks:
             raise NightlightError("threshold='headtail': the mosaic has fewer than 2 lit pixels (value > 0).")
         return breaks[min(headtail_level, len(breaks)) - 1]
-    return float(threshold)
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise ParameterError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.") from None
+    if not value > 0:  # also NaN
+        raise ParameterError(
+            f"threshold={threshold!r}: a lit threshold must be a number > 0 in the mosaic's units — at ≤ 0 every "
+            "pixel is lit and the whole mosaic becomes one city; NaN lights nothing. For a built-up mask pass "
+            "mask= (or threshold=None with a 0/1 raster)."
+        )
+    return value
