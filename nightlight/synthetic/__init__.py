@@ -2,7 +2,7 @@
 
 ``make_world(seed=...)`` builds a catalogue of cities on a real geographic grid
 (EPSG:4326) and returns a :class:`World` whose mosaics are generated lazily, chunk by
-chunk, by numba kernels (``nightlight.kernels.synth``). A pixel's value is a pure
+chunk, by numba kernels (``nightlight.kernels.synth*``). A pixel's value is a pure
 function of (seed, year, global row, global column): the mosaic does not depend on
 its chunking, and a global 15″ mosaic (86,400 × 33,600 px) never sits in memory.
 

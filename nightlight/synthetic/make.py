@@ -10,7 +10,8 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 
 from nightlight.errors import CatalogError, NightlightError
-from nightlight.kernels import synth as K
+from nightlight.kernels import synth_city as kcity
+from nightlight.kernels import synth_truth as ktruth
 from nightlight.synthetic.model import (
     _SENSORS,
     CHANGE_RANGES,
@@ -114,7 +115,7 @@ def make_world(
     order = np.argsort(-cat["disc_km"], kind="stable")
     for k in cat:
         cat[k] = cat[k][order]
-    lon, lat, placed = K.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
+    lon, lat, placed = kcity.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
     if not placed.all():
         warnings.warn(
             f"make_world: only {int(placed.sum())} of {placed.size} cities fit in bounds={bounds} without "
@@ -137,7 +138,7 @@ def make_world(
     progress = _progress(rng, n, len(years_t))
     s = _SENSORS[sensor]
     model = _Model(
-        code=K.VIIRS if sensor == "viirs" else K.DMSP,
+        code=kcity.VIIRS if sensor == "viirs" else kcity.DMSP,
         res=res,
         threshold=LIT_THRESHOLD[sensor],
         background=s["background"],
@@ -147,7 +148,7 @@ def make_world(
         x0=s["x0"],
     )
     cities = _city_matrix(cat, sensor)
-    factors, changes, lit_px, lit_area, base_sum = K.city_truth(
+    factors, changes, lit_px, lit_area, base_sum = ktruth.city_truth(
         cities,
         res,
         model.code,

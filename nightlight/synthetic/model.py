@@ -14,7 +14,9 @@ from affine import Affine
 
 from nightlight.errors import GridMismatchError, NightlightError
 from nightlight.grid import Grid
-from nightlight.kernels import synth as K
+from nightlight.kernels import synth as ksynth
+from nightlight.kernels import synth_city as kcity
+from nightlight.kernels import synth_noise as knoise
 
 if TYPE_CHECKING:
     from nightlight.synthetic.world import World
@@ -53,7 +55,7 @@ NEAR_BOUNDARY_RANGE = (-0.13, -0.07)
 SHRINK_THRESHOLD = -0.10
 
 #: Normal quantile table of the noise kernel (built once, 33 kB).
-_NORMAL_TABLE = K.normal_table()
+_NORMAL_TABLE = knoise.normal_table()
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class _Model:
 def _key(seed: int, year: int, stream: int) -> np.uint64:
     # np.uint64 so the kernels always see an unsigned key (a Python int above 2**63
     # would not fit numba's int64, one below would make uint64 arithmetic float64)
-    return np.uint64(K.stream_key(seed, year, stream))
+    return np.uint64(knoise.stream_key(seed, year, stream))
 
 
 def _grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
@@ -102,7 +104,7 @@ def _grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
 
 
 def _box_area_km2(lon0, lat0, lon1, lat1) -> float:
-    r = K.R_AUTHALIC_KM
+    r = kcity.R_AUTHALIC_KM
     return r * r * math.radians(lon1 - lon0) * (math.sin(math.radians(lat1)) - math.sin(math.radians(lat0)))
 
 
@@ -200,7 +202,7 @@ def _analytic_lit_area(cat: dict, sensor: str, threshold: float | None = None) -
     """Continuous base-year lit area (km²): the ellipse rho <= rho_T, by bisection on rho."""
     t = LIT_THRESHOLD[sensor] if threshold is None else threshold
     need = _light_needed(sensor, t) / cat["peak"]
-    rho_t = K.lit_rhos(
+    rho_t = kcity.lit_rhos(
         need, cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor).astype(float), _rho_max(cat, sensor).astype(float)
     )
     a = cat["radius_km"] * np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
@@ -235,39 +237,39 @@ def _progress(rng, n: int, n_years: int) -> np.ndarray:
 
 def _city_matrix(cat: dict, sensor: str) -> np.ndarray:
     n = cat["lon"].size
-    c = np.zeros((n, K.N_CITY_COLS))
+    c = np.zeros((n, kcity.N_CITY_COLS))
     bloom = _bloom(cat, sensor)
-    c[:, K.C_LON] = cat["lon"]
-    c[:, K.C_LAT] = cat["lat"]
-    c[:, K.C_COS] = np.cos(cat["theta"])
-    c[:, K.C_SIN] = np.sin(cat["theta"])
-    c[:, K.C_INV_A] = 1.0 / (cat["a_km"] * bloom)
-    c[:, K.C_INV_B] = 1.0 / (cat["b_km"] * bloom)
-    c[:, K.C_CORE] = cat["core"]
-    c[:, K.C_INV_S] = 1.0 / cat["core_s"]
-    c[:, K.C_EDGE_W] = _edge_w(cat, sensor)
-    c[:, K.C_RHO_MAX] = _rho_max(cat, sensor)
-    c[:, K.C_AMP] = cat["peak"]
-    c[:, K.C_SUPPORT_KM] = _support_km(cat, sensor)
-    c[:, K.C_KMX] = K.KM_PER_DEG_LON * np.cos(np.radians(cat["lat"]))
+    c[:, kcity.C_LON] = cat["lon"]
+    c[:, kcity.C_LAT] = cat["lat"]
+    c[:, kcity.C_COS] = np.cos(cat["theta"])
+    c[:, kcity.C_SIN] = np.sin(cat["theta"])
+    c[:, kcity.C_INV_A] = 1.0 / (cat["a_km"] * bloom)
+    c[:, kcity.C_INV_B] = 1.0 / (cat["b_km"] * bloom)
+    c[:, kcity.C_CORE] = cat["core"]
+    c[:, kcity.C_INV_S] = 1.0 / cat["core_s"]
+    c[:, kcity.C_EDGE_W] = _edge_w(cat, sensor)
+    c[:, kcity.C_RHO_MAX] = _rho_max(cat, sensor)
+    c[:, kcity.C_AMP] = cat["peak"]
+    c[:, kcity.C_SUPPORT_KM] = _support_km(cat, sensor)
+    c[:, kcity.C_KMX] = kcity.KM_PER_DEG_LON * np.cos(np.radians(cat["lat"]))
     return c
 
 
 def _city_windows(cities: np.ndarray, res: float):
-    """Vectorized twin of ``K.city_window`` (global pixel rows/cols of each support)."""
-    r_km = cities[:, K.C_SUPPORT_KM]
-    lat = cities[:, K.C_LAT]
-    dlat = r_km / K.KM_PER_DEG_LAT
-    dlon = r_km / cities[:, K.C_KMX]
+    """Vectorized twin of ``kcity.city_window`` (global pixel rows/cols of each support)."""
+    r_km = cities[:, kcity.C_SUPPORT_KM]
+    lat = cities[:, kcity.C_LAT]
+    dlat = r_km / kcity.KM_PER_DEG_LAT
+    dlon = r_km / cities[:, kcity.C_KMX]
     row0 = np.floor((90.0 - (lat + dlat)) / res) - 1
     row1 = np.ceil((90.0 - (lat - dlat)) / res) + 1
-    col0 = np.floor((cities[:, K.C_LON] - dlon + 180.0) / res) - 1
-    col1 = np.ceil((cities[:, K.C_LON] + dlon + 180.0) / res) + 1
+    col0 = np.floor((cities[:, kcity.C_LON] - dlon + 180.0) / res) - 1
+    col1 = np.ceil((cities[:, kcity.C_LON] + dlon + 180.0) / res) + 1
     return row0, row1, col0, col1
 
 
 def _render(grow0, gcol0, h, w, model: _Model, cities, key, noise) -> np.ndarray:
-    return K.render_chunk(
+    return ksynth.render_chunk(
         grow0,
         gcol0,
         h,
