@@ -1,4 +1,4 @@
-""":class:`World`: lazy synthetic mosaics per year plus their ground truth."""
+""":class:`World`: a synthetic world's lazy mosaics per year, its ground truth, and GeoTIFF export."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from dask.highlevelgraph import HighLevelGraph
 from nightlight.errors import CatalogError
 from nightlight.grid import Grid
 from nightlight.kernels.synth_city import C_AMP
-from nightlight.synthetic.model import UNITS, _chunk_pair, _city_windows, _key, _Model, _render, _splits, _token
+from nightlight.synthetic.chunks import _chunk_pair, _city_windows, _render, _splits, _token
+from nightlight.synthetic.model import UNITS, _key, _Model
 
 
 @dataclass
