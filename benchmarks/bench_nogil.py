@@ -20,7 +20,10 @@ when the GIL does not matter) and the peak RSS while each variant computes (Linu
 the high-water mark is reset before every compute through ``/proc/self/clear_refs``;
 elsewhere the process's peak); "RSS at rest" is the process with its inputs in
 memory, between computes. The load average is printed before and after: the cores
-may be shared.
+may be shared, and on a loaded machine the time ratio is noise. The last two columns
+do not depend on the load: during one more compute of each variant a Python thread
+that wakes every 0.5 ms records how long it waited (a kernel holding the GIL blocks
+it for a whole block) and the share of the time it spent in waits over 2 ms.
 """
 
 from __future__ import annotations
@@ -137,6 +140,34 @@ def _rss_mib() -> float:
         return float("nan")
 
 
+def _gil_stalls(compute) -> tuple[float, float]:
+    """Run ``compute()`` while a Python thread wakes every 0.5 ms; (longest wait, share of time waited > 2 ms).
+
+    Load-independent evidence of the GIL: a kernel that holds it stalls every other
+    Python thread for a whole block; one that releases it lets them run (only the
+    OS scheduler delays them).
+    """
+    import threading
+
+    stop = threading.Event()
+    gaps: list[float] = []
+
+    def probe() -> None:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            time.sleep(0.0005)
+            gaps.append(time.perf_counter() - t0)
+
+    th = threading.Thread(target=probe, daemon=True)
+    t0 = time.perf_counter()
+    th.start()
+    compute()
+    stop.set()
+    th.join()
+    wall = time.perf_counter() - t0
+    return max(gaps, default=0.0), sum(g for g in gaps if g > 0.002) / wall
+
+
 def run_one(name: str, n: int, chunk: int, threads: int, repeat: int) -> dict:
     """Time both variants of one kernel in this process, alternating; the dict is printed as JSON."""
     import dask
@@ -158,7 +189,8 @@ def run_one(name: str, n: int, chunk: int, threads: int, repeat: int) -> dict:
                 arrays[variant].compute()
                 best[variant] = min(best[variant], time.perf_counter() - t0)
                 peak[variant] = max(peak[variant], _peak_rss_mib())
-    return {"px": px, "seconds": best, "peak_rss_mib": peak, "rss_inputs_mib": rss_inputs}
+        stalls = {v: _gil_stalls(arr.compute) for v, arr in arrays.items()}  # untimed extra compute
+    return {"px": px, "seconds": best, "peak_rss_mib": peak, "rss_inputs_mib": rss_inputs, "stalls": stalls}
 
 
 def main() -> None:
@@ -180,18 +212,22 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average {load0[0]:.2f} / {load0[1]:.2f} / {load0[2]:.2f} (1/5/15 min)\n"
     )
     print(
-        "| kernel | nogil Mpx/s | gil Mpx/s | ratio gil/nogil time | peak RSS nogil / gil (MiB) | RSS at rest (MiB) |"
+        "| kernel | nogil Mpx/s | gil Mpx/s | ratio gil/nogil time | peak RSS nogil / gil (MiB) | RSS at rest (MiB) ",
+        end="",
     )
-    print("|---|---|---|---|---|---|")
+    print("| longest Python-thread stall nogil / gil (ms) | time stalled > 2 ms nogil / gil |")
+    print("|---|---|---|---|---|---|---|---|")
     base = [sys.executable, __file__, "--size", str(a.size), "--chunk", str(a.chunk)]
     base += ["--threads", str(a.threads), "--repeat", str(a.repeat)]
     for name in a.kernels:
         out = subprocess.run([*base, "--one", name], check=True, capture_output=True, text=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
-        t, rss = res["seconds"], res["peak_rss_mib"]
+        t, rss, st = res["seconds"], res["peak_rss_mib"], res["stalls"]
         print(
             f"| {name} | {res['px'] / t['nogil'] / 1e6:.0f} | {res['px'] / t['gil'] / 1e6:.0f} | "
-            f"{t['gil'] / t['nogil']:.2f}× | {rss['nogil']:.0f} / {rss['gil']:.0f} | {res['rss_inputs_mib']:.0f} |",
+            f"{t['gil'] / t['nogil']:.2f}× | {rss['nogil']:.0f} / {rss['gil']:.0f} | {res['rss_inputs_mib']:.0f} | "
+            f"{st['nogil'][0] * 1e3:.0f} / {st['gil'][0] * 1e3:.0f} | "
+            f"{st['nogil'][1]:.0%} / {st['gil'][1]:.0%} |",
             flush=True,
         )
     load1 = os.getloadavg()
