@@ -1,7 +1,8 @@
 """Monthly → annual composite kernel (numba) on plain NumPy arrays (VNL v2 style, Elvidge et al. 2021).
 
-No xarray, no dask, no I/O; ``nightlight.preprocess.composite`` wraps it. It has a
-NumPy twin in the tests.
+No xarray, no dask, no I/O; ``nightlight.preprocess.composite`` wraps it. Compiled
+``nogil=True`` (dask's threads run chunks in parallel); its NumPy twin is in
+``tests/test_composite.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def composite(rad, counts, min_count, mean_out, median_out, nobs_out):
     """Monthly → annual composite per pixel.
 

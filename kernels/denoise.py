@@ -1,7 +1,10 @@
 """VIIRS denoising kernels (numba) on plain NumPy arrays (Elvidge et al. 2021, Remote Sens. 13:922).
 
-No xarray, no dask, no I/O; ``nightlight.preprocess.denoise`` wraps them.
-Each has a NumPy twin in the tests.
+No xarray, no dask, no I/O; ``nightlight.preprocess.denoise`` wraps them. A
+per-pixel clean-up (:func:`clean_radiance`) and the 3×3 background test
+(:func:`data_range3x3`); each writes into a caller-allocated ``out``, is compiled
+``nogil=True`` (dask's threads run chunks in parallel) and has a NumPy twin in
+``tests/test_denoise.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from numba import njit
 NEG_ZERO, NEG_NAN, NEG_KEEP = 0, 1, 2
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def clean_radiance(x, negatives, floor, cap, out):
     """One pass of the per-pixel VIIRS clean-up (radiance in nW/cm²/sr).
 
@@ -44,7 +47,7 @@ def clean_radiance(x, negatives, floor, cap, out):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def data_range3x3(x, out):
     """Data range (max − min) of the valid values in each pixel's 3×3 neighbourhood.
 

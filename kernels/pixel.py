@@ -1,10 +1,12 @@
-"""Per-pixel calibration kernels (numba) on plain NumPy arrays.
+"""Per-pixel calibration kernels (numba) on plain NumPy arrays: fitted models, DMSP inter-calibration.
 
-No xarray, no dask, no I/O: ``nightlight.preprocess`` wraps
-these per chunk. Every kernel writes into a caller-allocated ``out`` (so dask blocks
-reuse one allocation) and leaves NaN (nodata) as NaN. ``error_model="numpy"``: a
-float division by zero gives inf/NaN instead of raising, which also lets LLVM
-vectorize the loops (the Python error model's zero check blocks it). Each has a NumPy twin in the tests.
+No xarray, no dask, no I/O: ``nightlight.preprocess.calibration`` (:func:`apply_model`)
+and ``nightlight.preprocess.dmsp`` (:func:`dmsp_chain`) wrap these per chunk. Every
+kernel writes into a caller-allocated ``out`` (so dask blocks reuse one allocation)
+and leaves NaN (nodata) as NaN. ``error_model="numpy"``: a float division by zero
+gives inf/NaN instead of raising, which also lets LLVM vectorize the loops (the
+Python error model's zero check blocks it). ``nogil=True``: dask's threads run
+chunks in parallel. The NumPy twins are in ``tests/test_calibrate.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ MODEL_IDS = {"linear": LINEAR, "quadratic": QUADRATIC, "power": POWER, "sigmoid"
 FORM_IDS = {"quadratic": 0, "power": 1}
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _model(x, model, p):
     if model == LINEAR:
         return p[0] + p[1] * x
@@ -40,7 +42,7 @@ def _model(x, model, p):
     return p[0] / (1.0 + math.exp(z)) + p[3]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def apply_model(x, model, params, lo, hi, out):
     """``out = clip(f(x), lo, hi)`` for a fitted model; NaN in → NaN out.
 
@@ -67,7 +69,7 @@ def apply_model(x, model, params, lo, hi, out):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def dmsp_chain(dn, coefs, forms, keep_zero, out):
     """Inter-calibrate DMSP DN through one or more steps, clipping to [0, 63] after each.
 

@@ -2,7 +2,8 @@
 
 No xarray, no dask, no I/O: ``nightlight.preprocess.harmonize`` wraps these per
 chunk (Li et al. 2020, Sci. Data 7:168, aggregate 15″ VIIRS onto the 30″ DMSP grid).
-Each writes into a caller-allocated ``out`` and has a NumPy twin in the tests.
+Each writes into a caller-allocated ``out``, is compiled ``nogil=True`` (dask's threads
+run chunks in parallel) and has a NumPy twin in ``tests/test_harmonize.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def coarsen_mean2(src, out):
     """NaN-aware 2×2 block mean: ``out[i, j]`` = mean of valid ``src[2i:2i+2, 2j:2j+2]``.
 
@@ -35,7 +36,7 @@ def coarsen_mean2(src, out):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def smooth121(src, out):
     """NaN-aware 3×3 weighted mean with weights [1, 2, 1] ⊗ [1, 2, 1].
 

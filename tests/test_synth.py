@@ -21,7 +21,8 @@ from scipy import ndimage, special, stats
 import nightlight
 from nightlight.errors import CatalogError, GridMismatchError, NightlightError
 from nightlight.grid import Grid
-from nightlight.kernels import synth as K
+from nightlight.kernels import synth_city as K
+from nightlight.kernels import synth_noise as N
 from nightlight.synthetic import LIT_THRESHOLD, World, make_world
 
 SMALL = (12.0, 45.0, 13.5, 46.0)  # 360 x 240 px at 15″, a handful of cities
@@ -114,20 +115,20 @@ def centroid_labels(world: World, lab: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ kernels
 def test_normal_ppf_matches_scipy():
     p = np.concatenate([np.linspace(1e-9, 1 - 1e-9, 2001), [1e-6, 0.02, 0.0243, 0.0244, 0.5, 0.98, 1 - 1e-6]])
-    ours = np.array([K.normal_ppf(x) for x in p])
+    ours = np.array([N.normal_ppf(x) for x in p])
     np.testing.assert_allclose(ours, special.ndtri(p), rtol=2e-8, atol=2e-8)
 
 
 def test_hash_normal_matches_python_twin():
-    key = int(np.uint64(K.stream_key(11, 2013, 1)))
-    z = K.hash_normal(np.uint64(key), 1000, 5000, 7, 9, K.normal_table())
+    key = int(np.uint64(N.stream_key(11, 2013, 1)))
+    z = N.hash_normal(np.uint64(key), 1000, 5000, 7, 9, N.normal_table())
     ref = np.array([[special.ndtri(hash_uniform32_py(key, 1000 + i, 5000 + j)) for j in range(9)] for i in range(7)])
     # table interpolation: < 2e-4 sigma by design
     np.testing.assert_allclose(z, ref, atol=2e-4)
 
 
 def test_hash_normal_is_standard_normal():
-    z = K.hash_normal(np.uint64(K.stream_key(5, 2016, 1)), 0, 0, 300, 400, K.normal_table()).ravel()
+    z = N.hash_normal(np.uint64(N.stream_key(5, 2016, 1)), 0, 0, 300, 400, N.normal_table()).ravel()
     assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
     assert stats.kstest(z, "norm").pvalue > 1e-4
     # neighbours are independent (no structure along rows or columns)
@@ -157,7 +158,7 @@ def test_render_noiseless_matches_numpy_twin(world_name, request):
 
 def test_place_discs_no_overlap_inside_bounds():
     r = np.sort(1.5 * np.random.default_rng(1).pareto(2.0, 300) + 2.0)[::-1].copy()
-    lon, lat, ok = K.place_discs(r, 10.0, 44.0, 14.0, 47.0, np.uint64(K.stream_key(1, 0, 7)), 400)
+    lon, lat, ok = K.place_discs(r, 10.0, 44.0, 14.0, 47.0, np.uint64(N.stream_key(1, 0, 7)), 400)
     assert ok.sum() > 250
     lon, lat, r = lon[ok], lat[ok], r[ok]
     dx = (lon[:, None] - lon[None]) * K.KM_PER_DEG_LON * np.cos(np.radians(0.5 * (lat[:, None] + lat[None])))
@@ -167,6 +168,24 @@ def test_place_discs_no_overlap_inside_bounds():
     assert (lat - r / K.KM_PER_DEG_LAT >= 44.0).all() and (lat + r / K.KM_PER_DEG_LAT <= 47.0).all()
     dlon = r / (K.KM_PER_DEG_LON * np.cos(np.radians(lat)))
     assert (lon - dlon >= 10.0 - 1e-9).all() and (lon + dlon <= 14.0 + 1e-9).all()
+
+
+def test_synth_kernels_release_the_gil():
+    """Every kernel of the synthetic world is compiled nogil: dask's threads render chunks in parallel."""
+    import importlib
+
+    from numba.core.dispatcher import Dispatcher
+
+    found, held = [], []
+    for name in ("synth", "synth_city", "synth_noise", "synth_truth"):
+        mod = importlib.import_module(f"nightlight.kernels.{name}")
+        for attr, f in vars(mod).items():
+            if isinstance(f, Dispatcher) and f.py_func.__module__ == mod.__name__:
+                found.append(f"{name}.{attr}")
+                if not f.targetoptions.get("nogil"):
+                    held.append(f"{name}.{attr}")
+    assert len(found) >= 20, found  # the kernels are still found (the check itself works)
+    assert not held, f"compile these with @njit(nogil=True): {held}"
 
 
 # ------------------------------------------------------- API and georeferencing

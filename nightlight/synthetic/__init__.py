@@ -2,9 +2,14 @@
 
 ``make_world(seed=...)`` builds a catalogue of cities on a real geographic grid
 (EPSG:4326) and returns a :class:`World` whose mosaics are generated lazily, chunk by
-chunk, by numba kernels (``nightlight.kernels.synth``). A pixel's value is a pure
+chunk, by numba kernels (``nightlight.kernels.synth*``). A pixel's value is a pure
 function of (seed, year, global row, global column): the mosaic does not depend on
 its chunking, and a global 15″ mosaic (86,400 × 33,600 px) never sits in memory.
+
+Modules: ``make`` (:func:`make_world`, which runs the phases in order), ``model``
+(sensor constants, grid, catalogue draws, planted changes), ``chunks`` (the dask
+graph's chunks and the renderer call), ``world`` (:class:`World`: lazy mosaics,
+truth, GeoTIFF export), ``validate`` (:func:`score_against_truth`).
 
 The model
 ---------
@@ -40,10 +45,11 @@ applied as a brightness factor (no spatial growth). ``true_change`` is the chang
 of the sum of noiseless sensor values inside the base-year lit extent — what a
 correct detector measures — and it equals the planted change exactly (to 1e-12):
 VIIRS solves the factor in closed form (the constant background is part of the
-sum), DMSP by bisection through the saturating response. A DMSP city so saturated
-that growth cannot show gets the planted radiance factor and the (smaller) change
-its DN show; its ``kind`` follows that change. With more than two years, year t
-uses factor ``1 + (f − 1)·p_t`` with a monotone-ish progress p_t from 0 to 1.
+sum), DMSP by a bracketed root search (Illinois regula falsi) through the
+saturating response. A DMSP city so saturated that growth cannot show gets the
+planted radiance factor and the (smaller) change its DN show; its ``kind`` follows
+that change. With more than two years, year t uses factor ``1 + (f − 1)·p_t``
+with a monotone-ish progress p_t from 0 to 1.
 """
 
 from nightlight.synthetic.make import make_world

@@ -1,4 +1,19 @@
-""":func:`make_world`: build a synthetic world with planted shrinking cities."""
+""":func:`make_world`: build a synthetic world with planted shrinking cities.
+
+:func:`make_world` only coordinates; each phase is a function below, run in this
+order (the random draws of the catalogue and the changes share one generator, so
+the order is part of the result):
+
+1. ``_check_arguments`` — the arguments that no later phase checks;
+2. grid — ``model._grid_for``: the box on the sensor's global grid;
+3. ``_city_counts`` — default and checked numbers of cities and flares;
+4. ``_catalogue`` — draw the cities, place them without overlap, number them;
+5. ``_changes`` — planted changes and their yearly progress;
+6. ``model._sensor_model``, ``model._city_matrix`` — the kernels' sensor constants
+   and per-city parameters;
+7. ``_truth`` — the exact truth table and brightness factors (kernel ``synth_truth``);
+8. the :class:`World` that renders the mosaics lazily.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +22,16 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-import rioxarray  # noqa: F401  (registers the .rio accessor)
 
 from nightlight.errors import CatalogError, NightlightError
-from nightlight.kernels import synth as K
+from nightlight.kernels import synth_city as kcity
+from nightlight.kernels import synth_truth as ktruth
+from nightlight.synthetic.chunks import _chunk_pair
 from nightlight.synthetic.model import (
     _SENSORS,
     CHANGE_RANGES,
     CITY_DENSITY_PER_KM2,
     DEFAULT_BOUNDS,
-    LIT_THRESHOLD,
     MAX_DEFAULT_CITIES,
     MIN_CITY_AREA_KM2,
     RESOLUTION,
@@ -24,7 +39,6 @@ from nightlight.synthetic.model import (
     UNITS,
     Sensor,
     _box_area_km2,
-    _chunk_pair,
     _city_matrix,
     _draw_catalogue,
     _grid_for,
@@ -32,11 +46,15 @@ from nightlight.synthetic.model import (
     _Model,
     _plant_changes,
     _progress,
+    _sensor_model,
 )
 from nightlight.synthetic.world import World
 
+#: Largest brightness factor the truth solver tries: a (saturated DMSP) city whose planted
+#: change is out of reach below it keeps the factor 1 + change (``synth_truth.city_truth``).
+_F_MAX = 10.0
 
-# ---------------------------------------------------------------------- building
+
 def make_world(
     *,
     seed: int = 0,
@@ -80,6 +98,33 @@ def make_world(
     -------
     World
     """
+    years_t = _check_arguments(seed, sensor, years, shares)
+    grid, origin = _grid_for(bounds, RESOLUTION[sensor], sensor)
+    n_cities, n_flares = _city_counts(bounds, n_cities, n_flares, n_near_boundary)
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    cat = _catalogue(rng, seed, bounds, n_cities, n_flares)
+    planted, progress = _changes(rng, cat, shares, n_near_boundary, len(years_t))
+    model = _sensor_model(sensor)
+    cities = _city_matrix(cat, sensor)
+    truth, factors = _truth(cat, cities, model, planted, progress, years_t, sensor, seed)
+    return World(
+        seed=int(seed),
+        sensor=sensor,
+        years=years_t,
+        grid=grid,
+        truth=truth,
+        lit_threshold=model.threshold,
+        chunks=_chunk_pair(chunks),
+        _model=model,
+        _cities=cities,
+        _factors=factors,
+        _origin=origin,
+    )
+
+
+# ------------------------------------------------------------------- phases
+def _check_arguments(seed, sensor, years, shares) -> tuple[int, ...]:
+    """Check sensor, seed, years and shares; return the sorted distinct years."""
     if sensor not in _SENSORS:
         raise CatalogError(f"sensor={sensor!r} is not a synthetic sensor; use one of {sorted(_SENSORS)}.")
     if not (isinstance(seed, (int, np.integer)) and 0 <= int(seed) < 2**63):
@@ -93,8 +138,11 @@ def make_world(
         raise NightlightError(
             f"shares={shares!r}: three non-negative fractions (shrinking, stable, growing) summing to 1."
         )
-    res = RESOLUTION[sensor]
-    grid, origin = _grid_for(bounds, res, sensor)
+    return years_t
+
+
+def _city_counts(bounds, n_cities: int | None, n_flares: int | None, n_near_boundary: int) -> tuple[int, int]:
+    """Numbers of cities and flares: the given ones, or the defaults for the box's area (km²)."""
     lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
     area_km2 = _box_area_km2(lon0, lat0, lon1, lat1)
     if n_cities is None:
@@ -106,20 +154,28 @@ def make_world(
             f"n_cities={n_cities}, n_flares={n_flares}, n_near_boundary={n_near_boundary}: "
             "counts must be ≥ 0 and n_near_boundary ≤ n_cities."
         )
+    return n_cities, n_flares
 
-    rng = np.random.default_rng([int(seed), 0x5EED])
+
+def _catalogue(rng: np.random.Generator, seed: int, bounds, n_cities: int, n_flares: int) -> dict[str, np.ndarray]:
+    """Draw the cities, place them without touching, and order them north-west first (ids 1…n).
+
+    Cities that find no free spot are dropped with a warning (to the caller of
+    :func:`make_world`).
+    """
+    lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
     cat = _draw_catalogue(rng, n_cities, n_flares)
     # place largest first: discs cover both sensors' supports, so one seed gives the
     # same cities to a VIIRS and a DMSP world
     order = np.argsort(-cat["disc_km"], kind="stable")
     for k in cat:
         cat[k] = cat[k][order]
-    lon, lat, placed = K.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
+    lon, lat, placed = kcity.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
     if not placed.all():
         warnings.warn(
             f"make_world: only {int(placed.sum())} of {placed.size} cities fit in bounds={bounds} without "
             "touching; pass a smaller n_cities or larger bounds.",
-            stacklevel=2,
+            stacklevel=3,  # make_world's caller
         )
     keep = np.flatnonzero(placed)
     for k in cat:
@@ -129,27 +185,32 @@ def make_world(
     reorder = np.lexsort((cat["lon"], -cat["lat"]))
     for k in cat:
         cat[k] = cat[k][reorder]
-    n = cat["lon"].size
+    return cat
 
+
+def _changes(rng: np.random.Generator, cat: dict, shares, n_near_boundary: int, n_years: int):
+    """Planted relative change of each city's light (first → last year) and its (n, n_years) progress."""
     # the planted kind is implied by the planted change; the reported kind follows the
     # true change (they differ only for saturated DMSP cities that cannot show growth)
     _, planted = _plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
-    progress = _progress(rng, n, len(years_t))
-    s = _SENSORS[sensor]
-    model = _Model(
-        code=K.VIIRS if sensor == "viirs" else K.DMSP,
-        res=res,
-        threshold=LIT_THRESHOLD[sensor],
-        background=s["background"],
-        sigma0=s["sigma0"],
-        sigma_rel=s["sigma_rel"],
-        gain=s["gain"],
-        x0=s["x0"],
-    )
-    cities = _city_matrix(cat, sensor)
-    factors, changes, lit_px, lit_area, base_sum = K.city_truth(
+    progress = _progress(rng, cat["lon"].size, n_years)
+    return planted, progress
+
+
+def _truth(
+    cat: dict,
+    cities: np.ndarray,
+    model: _Model,
+    planted: np.ndarray,
+    progress: np.ndarray,
+    years: tuple[int, ...],
+    sensor: str,
+    seed: int,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The truth table (one row per city, see :class:`World`) and the (n, n_years) brightness factors."""
+    factors, changes, lit_px, lit_area, base_sum = ktruth.city_truth(
         cities,
-        res,
+        model.res,
         model.code,
         model.threshold,
         model.background,
@@ -157,8 +218,9 @@ def make_world(
         model.x0,
         planted,
         progress,
-        10.0,
+        _F_MAX,
     )
+    n = cat["lon"].size
     true_change = changes[:, -1]
     kind = np.where(
         true_change <= SHRINK_THRESHOLD,
@@ -185,30 +247,18 @@ def make_world(
             "expected_natural_city": lit_area > MIN_CITY_AREA_KM2,
         }
     )
-    for t, y in enumerate(years_t):
+    for t, y in enumerate(years):
         truth[f"factor_{y}"] = factors[:, t]
-    for t, y in enumerate(years_t):
+    for t, y in enumerate(years):
         truth[f"change_{y}"] = changes[:, t]
     truth.attrs.update(
         {
             "sensor": sensor,
             "seed": int(seed),
-            "years": list(years_t),
+            "years": list(years),
             "lit_threshold": model.threshold,
             "units": UNITS[sensor],
             "min_area_km2": MIN_CITY_AREA_KM2,
         }
     )
-    return World(
-        seed=int(seed),
-        sensor=sensor,
-        years=years_t,
-        grid=grid,
-        truth=truth,
-        lit_threshold=model.threshold,
-        chunks=_chunk_pair(chunks),
-        _model=model,
-        _cities=cities,
-        _factors=factors,
-        _origin=origin,
-    )
+    return truth, factors

@@ -1,24 +1,29 @@
-"""Sensor models and the city catalogue of the synthetic world (constants, draws, analytic truth)."""
+"""The synthetic world's model: sensors, grids, the city catalogue and its planted changes.
+
+Constants of the two synthetic sensors (grid resolution, lit threshold, units,
+noise and blooming) and of the city population; the grid of a box on a sensor's
+global grid (:func:`_grid_for`); the sensor-independent catalogue draw, redrawn
+where noise could move a city's lit area across the 5 km² natural-city rule
+(:func:`_draw_catalogue`, with the analytic lit area it needs); the planted changes
+and their yearly progress; the per-city parameter matrix of the kernels
+(:func:`_city_matrix`). :func:`make_world` (``make.py``) runs these in order; the
+kernels are ``nightlight.kernels.synth_*``.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
-import rasterio
 import rasterio.crs
-import rioxarray  # noqa: F401  (registers the .rio accessor)
 from affine import Affine
 
-from nightlight.errors import GridMismatchError, NightlightError
+from nightlight.errors import GridMismatchError
 from nightlight.grid import Grid
-from nightlight.kernels import synth as K
-
-if TYPE_CHECKING:
-    from nightlight.synthetic.world import World
-
+from nightlight.kernels import synth_city as kcity
+from nightlight.kernels import synth_noise as knoise
 
 Sensor = Literal["viirs", "dmsp"]
 
@@ -40,7 +45,7 @@ CITY_DENSITY_PER_KM2 = 1.5e-3
 #: study counted ~16,000 natural cities).
 MAX_DEFAULT_CITIES = 20_000
 
-# Sensor characters (see module docstring).
+# Sensor characters (see the package docstring, ``nightlight.synthetic``).
 _VIIRS = dict(background=0.2, sigma0=0.3, sigma_rel=0.02, gain=0.0, x0=1.0, bloom=1.0, flare_bloom=1.0, edge_w=0.25)
 _DMSP = dict(background=0.0, sigma0=0.5, sigma_rel=0.0, gain=14.0, x0=1.0, bloom=1.3, flare_bloom=2.5, edge_w=0.4)
 _SENSORS = {"viirs": _VIIRS, "dmsp": _DMSP}
@@ -51,9 +56,6 @@ _FLARE_A_KM = 0.35  # Gaussian σ = a/√2 ≈ 0.25 km
 CHANGE_RANGES = {"shrinking": (-0.50, -0.15), "stable": (-0.04, 0.04), "growing": (0.05, 0.60)}
 NEAR_BOUNDARY_RANGE = (-0.13, -0.07)
 SHRINK_THRESHOLD = -0.10
-
-#: Normal quantile table of the noise kernel (built once, 33 kB).
-_NORMAL_TABLE = K.normal_table()
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,25 @@ class _Model:
     x0: float
 
 
+def _sensor_model(sensor: str) -> _Model:
+    """The kernels' constants of one sensor."""
+    s = _SENSORS[sensor]
+    return _Model(
+        code=kcity.VIIRS if sensor == "viirs" else kcity.DMSP,
+        res=RESOLUTION[sensor],
+        threshold=LIT_THRESHOLD[sensor],
+        background=s["background"],
+        sigma0=s["sigma0"],
+        sigma_rel=s["sigma_rel"],
+        gain=s["gain"],
+        x0=s["x0"],
+    )
+
+
 def _key(seed: int, year: int, stream: int) -> np.uint64:
     # np.uint64 so the kernels always see an unsigned key (a Python int above 2**63
     # would not fit numba's int64, one below would make uint64 arithmetic float64)
-    return np.uint64(K.stream_key(seed, year, stream))
+    return np.uint64(knoise.stream_key(seed, year, stream))
 
 
 def _grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
@@ -102,7 +119,7 @@ def _grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
 
 
 def _box_area_km2(lon0, lat0, lon1, lat1) -> float:
-    r = K.R_AUTHALIC_KM
+    r = kcity.R_AUTHALIC_KM
     return r * r * math.radians(lon1 - lon0) * (math.sin(math.radians(lat1)) - math.sin(math.radians(lat0)))
 
 
@@ -200,7 +217,7 @@ def _analytic_lit_area(cat: dict, sensor: str, threshold: float | None = None) -
     """Continuous base-year lit area (km²): the ellipse rho <= rho_T, by bisection on rho."""
     t = LIT_THRESHOLD[sensor] if threshold is None else threshold
     need = _light_needed(sensor, t) / cat["peak"]
-    rho_t = K.lit_rhos(
+    rho_t = kcity.lit_rhos(
         need, cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor).astype(float), _rho_max(cat, sensor).astype(float)
     )
     a = cat["radius_km"] * np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
@@ -235,77 +252,19 @@ def _progress(rng, n: int, n_years: int) -> np.ndarray:
 
 def _city_matrix(cat: dict, sensor: str) -> np.ndarray:
     n = cat["lon"].size
-    c = np.zeros((n, K.N_CITY_COLS))
+    c = np.zeros((n, kcity.N_CITY_COLS))
     bloom = _bloom(cat, sensor)
-    c[:, K.C_LON] = cat["lon"]
-    c[:, K.C_LAT] = cat["lat"]
-    c[:, K.C_COS] = np.cos(cat["theta"])
-    c[:, K.C_SIN] = np.sin(cat["theta"])
-    c[:, K.C_INV_A] = 1.0 / (cat["a_km"] * bloom)
-    c[:, K.C_INV_B] = 1.0 / (cat["b_km"] * bloom)
-    c[:, K.C_CORE] = cat["core"]
-    c[:, K.C_INV_S] = 1.0 / cat["core_s"]
-    c[:, K.C_EDGE_W] = _edge_w(cat, sensor)
-    c[:, K.C_RHO_MAX] = _rho_max(cat, sensor)
-    c[:, K.C_AMP] = cat["peak"]
-    c[:, K.C_SUPPORT_KM] = _support_km(cat, sensor)
-    c[:, K.C_KMX] = K.KM_PER_DEG_LON * np.cos(np.radians(cat["lat"]))
+    c[:, kcity.C_LON] = cat["lon"]
+    c[:, kcity.C_LAT] = cat["lat"]
+    c[:, kcity.C_COS] = np.cos(cat["theta"])
+    c[:, kcity.C_SIN] = np.sin(cat["theta"])
+    c[:, kcity.C_INV_A] = 1.0 / (cat["a_km"] * bloom)
+    c[:, kcity.C_INV_B] = 1.0 / (cat["b_km"] * bloom)
+    c[:, kcity.C_CORE] = cat["core"]
+    c[:, kcity.C_INV_S] = 1.0 / cat["core_s"]
+    c[:, kcity.C_EDGE_W] = _edge_w(cat, sensor)
+    c[:, kcity.C_RHO_MAX] = _rho_max(cat, sensor)
+    c[:, kcity.C_AMP] = cat["peak"]
+    c[:, kcity.C_SUPPORT_KM] = _support_km(cat, sensor)
+    c[:, kcity.C_KMX] = kcity.KM_PER_DEG_LON * np.cos(np.radians(cat["lat"]))
     return c
-
-
-def _city_windows(cities: np.ndarray, res: float):
-    """Vectorized twin of ``K.city_window`` (global pixel rows/cols of each support)."""
-    r_km = cities[:, K.C_SUPPORT_KM]
-    lat = cities[:, K.C_LAT]
-    dlat = r_km / K.KM_PER_DEG_LAT
-    dlon = r_km / cities[:, K.C_KMX]
-    row0 = np.floor((90.0 - (lat + dlat)) / res) - 1
-    row1 = np.ceil((90.0 - (lat - dlat)) / res) + 1
-    col0 = np.floor((cities[:, K.C_LON] - dlon + 180.0) / res) - 1
-    col1 = np.ceil((cities[:, K.C_LON] + dlon + 180.0) / res) + 1
-    return row0, row1, col0, col1
-
-
-def _render(grow0, gcol0, h, w, model: _Model, cities, key, noise) -> np.ndarray:
-    return K.render_chunk(
-        grow0,
-        gcol0,
-        h,
-        w,
-        model.res,
-        cities,
-        model.code,
-        key,
-        noise,
-        model.background,
-        model.sigma0,
-        model.sigma_rel,
-        model.gain,
-        model.x0,
-        _NORMAL_TABLE,
-    )
-
-
-def _chunk_pair(chunks) -> tuple[int, int]:
-    if isinstance(chunks, (int, np.integer)):
-        chunks = (int(chunks), int(chunks))
-    try:
-        ch = (int(chunks[0]), int(chunks[1]))
-    except (TypeError, ValueError, IndexError):
-        raise NightlightError(f"chunks={chunks!r}: give an int or a (rows, cols) pair of positive ints.") from None
-    if min(ch) < 1:
-        raise NightlightError(f"chunks={chunks!r}: chunk edges must be positive.")
-    return ch
-
-
-def _splits(n: int, step: int) -> tuple[int, ...]:
-    full, rest = divmod(n, step)
-    return (step,) * full + ((rest,) if rest else ())
-
-
-def _token(world: World, year: int, noise: bool, ch) -> str:
-    from dask.base import tokenize
-
-    return tokenize(
-        world.seed, world.sensor, world.grid.transform, world.grid.shape, year, noise, ch, world._cities, world._factors
-    )

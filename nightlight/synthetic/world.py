@@ -1,4 +1,4 @@
-""":class:`World`: lazy synthetic mosaics per year plus their ground truth."""
+""":class:`World`: a synthetic world's lazy mosaics per year, its ground truth, and GeoTIFF export."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from dask.highlevelgraph import HighLevelGraph
 
 from nightlight.errors import CatalogError
 from nightlight.grid import Grid
-from nightlight.kernels import synth as K
-from nightlight.synthetic.model import UNITS, _chunk_pair, _city_windows, _key, _Model, _render, _splits, _token
+from nightlight.kernels.synth_city import C_AMP
+from nightlight.synthetic.chunks import _chunk_pair, _city_windows, _render, _splits, _token
+from nightlight.synthetic.model import UNITS, _key, _Model
 
 
 @dataclass
@@ -89,7 +90,7 @@ class World:
 
     def _year_cities(self, year: int) -> np.ndarray:
         cities = self._cities.copy()
-        cities[:, K.C_AMP] *= self._factors[:, self._year_index(year)]
+        cities[:, C_AMP] *= self._factors[:, self._year_index(year)]
         return cities
 
     def mosaic(self, year: int, *, noise: bool = True, chunks: int | tuple[int, int] | None = None) -> xr.DataArray:
