@@ -196,3 +196,24 @@ def test_old_module_names_still_import():
         assert mod is importlib.import_module(new), old
         assert mod.__spec__.name == new
         assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught), old
+
+
+def test_every_kernel_releases_the_gil():
+    """Kernels run in dask's threads: one that holds the GIL stalls every other thread for a whole block."""
+    held = []
+    for path in sorted((ROOT / "kernels").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for dec in node.decorator_list:
+                call = dec if isinstance(dec, ast.Call) else None
+                name = ast.unparse(call.func if call else dec)
+                if name.split(".")[-1] not in ("njit", "jit", "vectorize", "guvectorize"):
+                    continue
+                nogil = call is not None and any(
+                    k.arg == "nogil" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in call.keywords
+                )
+                if not nogil:
+                    held.append(f"{path.name}:{node.lineno} {node.name}")
+    assert not held, "kernels without nogil=True: " + ", ".join(held)
