@@ -1,4 +1,4 @@
-"""Natural cities: contiguous lit (or built-up) patches over 5 km², at any scale.
+"""Block labeling + border merge: connected components of a mask as statistics, at any scale.
 
 A *natural city* (Jiang & Miao 2015, *The evolution of natural cities from the
 perspective of location-based social media*; Jiang, Zhai, Meng & Long 2020, J. Urban

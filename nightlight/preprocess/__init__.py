@@ -1,6 +1,5 @@
 """Stage 2: make brightness comparable across years and sensors (METHOD.md, "Cross-sensor calibration").
 
-- :mod:`.units` — DN vs radiance checks;
 - :mod:`.dmsp` — DMSP-OLS satellite-year inter-calibration from published tables;
 - :mod:`.calibration` — fitted ``target ≈ f(source)`` calibrations (:class:`Calibration`);
 - :mod:`.harmonize` — DMSP ↔ VIIRS harmonisation (Li et al. 2020);
@@ -16,7 +15,7 @@ from nightlight.preprocess import composite, denoise, harmonize
 from nightlight.preprocess.calibration import MODELS_FIT, Calibration, fit
 from nightlight.preprocess.dmsp import calibration_steps, coefficients, intercalibrate
 from nightlight.preprocess.steps import STEP_NAMES, apply_steps, parse_steps
-from nightlight.preprocess.units import DMSP_MAX_DN, check_dn, check_radiance
+from nightlight.units import DMSP_MAX_DN, check_dn, check_radiance
 
 __all__ = [
     "DMSP_MAX_DN",

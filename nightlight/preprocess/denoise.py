@@ -24,7 +24,7 @@ import xarray as xr
 from nightlight._backend import ArrayLike, _as2d, as_dask, dispatch, float_dtype, is_dask
 from nightlight.errors import GridMismatchError, InvalidVectorError, UnitsError
 from nightlight.kernels import denoise as kd
-from nightlight.preprocess.units import check_radiance
+from nightlight.units import check_radiance
 
 _NEG = {"zero": kd.NEG_ZERO, "nan": kd.NEG_NAN, "keep": kd.NEG_KEEP}
 

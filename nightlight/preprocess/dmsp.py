@@ -18,7 +18,7 @@ from nightlight._backend import ArrayLike, _as2d, map_pixels
 from nightlight._resources import catalog_path
 from nightlight.errors import CatalogError, GridMismatchError
 from nightlight.kernels import pixel as kc
-from nightlight.preprocess.units import check_dn
+from nightlight.units import check_dn
 
 _TABLE: list[dict] | None = None
 

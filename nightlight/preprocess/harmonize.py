@@ -26,7 +26,7 @@ from nightlight.errors import GridMismatchError, UnitsError
 from nightlight.grid import PIXEL_TOLERANCE, Grid
 from nightlight.kernels import resample as kr
 from nightlight.preprocess.calibration import Calibration, fit
-from nightlight.preprocess.units import check_dn
+from nightlight.units import check_dn
 
 
 def blur_depth(sigma: float, truncate: float = 2.5) -> int:

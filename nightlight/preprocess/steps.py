@@ -1,18 +1,6 @@
-"""Make brightness comparable across years and sensors (METHOD.md, "Cross-sensor calibration").
+"""The step registry: named pre-processing steps → the functions of the other preprocess modules.
 
-The step registry: names → functions of the other preprocess modules. Nothing
-imports this module back.
-
-- :func:`intercalibrate` — DMSP-OLS DN inter-calibration per satellite-year from the
-  published tables in ``catalog/calibration/`` (Elvidge 2009/2014, Liu 2012, Wu 2013,
-  Li & Zhou 2017), clipped to [0, 63] DN, averaged after calibration when two
-  satellites cover a year.
-- :func:`fit` → :class:`Calibration` — fit ``target ≈ f(source)`` (linear, quadratic,
-  power, sigmoid) on valid overlapping pixels, with R² / RMSE / bias on held-out
-  pixels; :meth:`Calibration.apply` is lazy; :meth:`Calibration.to_json` makes a run
-  reproducible.
-- :func:`apply_steps` / :func:`parse_steps` — the one entry point the CLI and
-  ``detect_shrinking`` use to run named pre-processing steps and record them.
+Nothing imports this module back (:data:`STEPS` maps each name to its runner).
 
 Step names understood by :func:`apply_steps` (string, or ``{name: params}``; CLI form
 ``name``, ``name=value`` or ``name:key=value:key=value``, comma-separated):

@@ -21,7 +21,6 @@ from nightlight._resources import catalog_path
 from nightlight.errors import InvalidRasterError, InvalidVectorError
 from nightlight.grid import Grid
 from nightlight.io.raster import open_mosaic
-from nightlight.preprocess.units import check_dn
 from nightlight.replication.params import (
     CHINA_FILES,
     CHINA_LONLAT,
@@ -32,6 +31,7 @@ from nightlight.replication.params import (
     SHANGHAI_YEARS,
     WINDOWS,
 )
+from nightlight.units import check_dn
 
 Box = tuple[float, float, float, float]
 
@@ -41,7 +41,7 @@ def check_dmsp_dn(da: xr.DataArray, *, name: str | None = None) -> xr.DataArray:
     """Lazily refuse values outside DMSP DN 0–63 (raises :class:`UnitsError` when a chunk is computed).
 
     Nodata is already NaN (``open_mosaic``); NaN passes. The check is
-    :func:`nightlight.preprocess.units.check_dn` run per chunk through
+    :func:`nightlight.units.check_dn` run per chunk through
     :func:`nightlight._backend.map_pixels`, so a whole-China mosaic is never loaded at
     once; an in-memory array is checked at once.
     """

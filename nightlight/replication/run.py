@@ -34,7 +34,6 @@ import geopandas as gpd
 
 from nightlight._version import __version__
 from nightlight.outputs.write import json_default
-from nightlight.preprocess.units import DMSP_MAX_DN
 from nightlight.replication import figures as plots
 from nightlight.replication.china import (
     GROWING_PCT,
@@ -57,6 +56,7 @@ from nightlight.replication.regions import largest_cities, locate_places, provin
 from nightlight.replication.report import render_markdown
 from nightlight.replication.sensitivity import DESIGN, china_sensitivity, shanghai_sensitivity
 from nightlight.replication.shanghai import shanghai_record, shanghai_run
+from nightlight.units import DMSP_MAX_DN
 
 Pairs = dict[str, gpd.GeoDataFrame]
 
