@@ -103,7 +103,7 @@ import shapely
 import xarray as xr
 from affine import Affine
 
-from nightlight.grid import Grid, require_same_grid
+from nightlight.grid import Grid, PixelWindow, require_same_grid
 from nightlight.io.raster import WindowReader
 
 PATTERNS = ("complete", "central", "peripheral", "unilateral", "local", "scatter")
@@ -304,23 +304,15 @@ def classify_pattern(
     return pattern_of(pattern_features(declining, usable, inside))
 
 
-def _windows(geoms, grid: Grid) -> dict[int, tuple[int, int, int, int]]:
-    """Pixel bounding box (r0, r1, c0, c1) of each geometry that touches the grid."""
-    inv = ~grid.transform
-    h, w = grid.shape
-    windows: dict[int, tuple[int, int, int, int]] = {}
+def _windows(geoms, grid: Grid) -> dict[int, PixelWindow]:
+    """Pixel bounding box (row0, row1, col0, col1) of each geometry that touches the grid."""
+    windows: dict[int, PixelWindow] = {}
     for i, g in enumerate(geoms):
         if g is None or shapely.is_empty(g):
             continue
-        minx, miny, maxx, maxy = g.bounds
-        c0, r0 = inv @ (minx, maxy)
-        c1, r1 = inv @ (maxx, miny)
-        c0, c1 = sorted((c0, c1))
-        r0, r1 = sorted((r0, r1))
-        c0, r0 = max(int(np.floor(c0)), 0), max(int(np.floor(r0)), 0)
-        c1, r1 = min(int(np.ceil(c1)), w), min(int(np.ceil(r1)), h)
-        if c0 < c1 and r0 < r1:
-            windows[i] = (r0, r1, c0, c1)
+        win = grid.window(g.bounds)
+        if win.row0 < win.row1 and win.col0 < win.col1:
+            windows[i] = win
     return windows
 
 
