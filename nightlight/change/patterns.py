@@ -64,7 +64,7 @@ class          rule                                       why this threshold
                                                           ring; below it *where* is undefined (none and
                                                           complete need no geometry, so come first)
 ``central``    Δρ ≤ −0.20 and δ ≤ 0.25                    a core disc of any radius has Δρ ≤ −⅓ exactly
-                                                          (planted ≤ −0.33); random sets |Δρ| ≤ 0.09; δ
+                                                          (planted ≤ −0.33); planted scatter |Δρ| ≤ 0.09; δ
                                                           keeps an inner but off-centre patch out (planted
                                                           central δ ≤ 0.09)
 ``peripheral`` Δρ ≥ +0.20 and coverage ≥ 0.75             an edge ring has Δρ ≥ +⅓ (planted ≥ 0.27); it
@@ -82,10 +82,11 @@ class          rule                                       why this threshold
 ``scatter``    otherwise                                  dispersed: several patches or isolated pixels
 =============  =========================================  ===================================================
 
-Recovery of the planted classes (300 each): ≥ 99.7 % for 6–18 px radius with 3 %
-noise; with 6 % noise local falls to 93 % (the rest → scatter) and a noise-only city
-is scatter, not none; for 3–6 px radius (28–113 pixels) local patches of 3–10
-pixels are recovered 65 % of the time (→ scatter), the others ≥ 96 %.
+Recovery of the planted classes (300 cities each): at 6–18 px radius with 3 % noise
+every pattern ≥ 99.7 % (a noise-only city is none 96 %, else scatter); with 6 % noise
+local falls to 93 % (→ scatter) and noise alone is scatter, not none; at 3–6 px
+radius (28–113 pixels) local patches of 3–10 pixels are found 65 % of the time
+(→ scatter), none 81 %, the other patterns ≥ 96.7 %.
 
 ``too_small`` and ``none`` are *statuses*, not patterns: :data:`PATTERNS` holds the
 six, :data:`STATUSES` the two. The thresholds are module constants; the features are
