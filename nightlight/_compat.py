@@ -27,7 +27,7 @@ MOVED = {
     "nightlight.zonal": "nightlight.change.zonal",
     "nightlight.decline": "nightlight.change.decline",
     "nightlight.trend": "nightlight.change.trend",
-    "nightlight.shape": "nightlight.change.shape",
+    "nightlight.shape": "nightlight.change.patterns",
     "nightlight.report": "nightlight.outputs",
     "nightlight.synth": "nightlight.synthetic",
     "nightlight.validate": "nightlight.synthetic.validate",

@@ -67,8 +67,8 @@ def test_known_changes_and_classification():
     assert r.loc["shrinks20", "shrinking"] and not r.loc["grows", "shrinking"] and not r.loc["edge9", "shrinking"]
     assert r.loc["dark", "status"] == "too_dark" and not r.loc["dark", "shrinking"]
     assert (r.loc[["shrinks20", "grows", "edge9"], "status"] == "ok").all()
-    assert r.loc["shrinks20", "shrink_shape"] == "complete"
-    assert pd.isna(r.loc["grows", "shrink_shape"])
+    assert r.loc["shrinks20", "shrink_pattern"] == "complete"
+    assert pd.isna(r.loc["grows", "shrink_pattern"])
     # lit area on a geographic grid: the WGS84 ellipsoidal area of the 0.3° box at
     # ~49.7°N, from pyproj's geodesic polygon area (parallels densified)
     x0, y0, x1, y1 = box_px(*CITIES["shrinks20"][0]).bounds

@@ -1,21 +1,22 @@
-"""Stage 4: has each city's light declined? Zonal sums, the decline rule, trend tests, shapes.
+"""Stage 4: has each city's light declined? Zonal sums, the decline rule, trend tests, patterns.
 
 - :mod:`.zonal` — exact fractional-coverage zonal sums (numba), block by block;
 - :mod:`.decline` — :func:`detect_shrinking`, :func:`classify_decline`;
 - :mod:`.trend` — Theil–Sen slope + Mann–Kendall p over yearly series;
-- :mod:`.shape` — where inside a city the light went.
+- :mod:`.patterns` — where inside a city the light went: the six shrinkage patterns of Jiang et al. 2020.
 """
 
 from nightlight.change.decline import classify_decline, detect_shrinking
-from nightlight.change.shape import classify_shape, shrink_shapes
+from nightlight.change.patterns import PATTERNS, classify_pattern, shrinkage_patterns
 from nightlight.change.trend import trend_test
 from nightlight.change.zonal import zonal_stats, zonal_stats_many
 
 __all__ = [
+    "PATTERNS",
     "classify_decline",
-    "classify_shape",
+    "classify_pattern",
     "detect_shrinking",
-    "shrink_shapes",
+    "shrinkage_patterns",
     "trend_test",
     "zonal_stats",
     "zonal_stats_many",

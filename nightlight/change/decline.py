@@ -32,7 +32,7 @@ from nightlight.change.inputs import (
     require_overlap,
     src_label,
 )
-from nightlight.change.shape import shrink_shapes
+from nightlight.change.patterns import shrinkage_patterns
 from nightlight.change.trend import trend_test
 from nightlight.change.zonal import zonal_stats_many
 from nightlight.errors import ParameterError, ProductChangeError
@@ -174,7 +174,7 @@ def detect_shrinking(
     alpha : float
         Significance level of the Mann–Kendall test for ``significant_decline``.
     shapes : bool
-        Classify the shape of shrinkage (:mod:`nightlight.change.shape`) of shrinking cities.
+        Classify the shrinkage pattern (:mod:`nightlight.change.patterns`) of shrinking cities.
     method : {"exact", "centre"}
         Pixel weighting of the zonal sums: exact fractional coverage (default) or
         the pixel-centre rule (see :mod:`nightlight.change.zonal`).
@@ -233,7 +233,7 @@ def detect_shrinking(
           the ``negative_radiance`` policy);
         - DMSP DN only: ``saturated_pixels_before/after`` (DN 63), ``saturated_share_before``
           and ``saturation_dominated`` (share ≥ :data:`SATURATION_DOMINATED`);
-        - ``shrink_shape`` (shrinking cities only, else None);
+        - ``shrink_pattern``: :mod:`nightlight.change.patterns` (shrinking cities only, else None);
         - ``geometry``.
 
         ``result.attrs["nightlight"]`` holds the run metadata (threshold, sources,
@@ -281,7 +281,7 @@ def detect_shrinking(
         _add_trend(out, inputs.series_years, stats[2:], alpha=alpha)
     warnings_ += _check_common_shift(out, threshold, allow=allow_common_shift)
     common = inputs.common or inputs.mosaics
-    out["shrink_shape"] = _shrink_shapes(out, cities, common, threshold=threshold, lit_floor=lit_floor, enabled=shapes)
+    out["shrink_pattern"] = _patterns(out, cities, common, threshold=threshold, lit_floor=lit_floor, enabled=shapes)
     result = _with_geometry(out, cities)
     result.attrs["nightlight"] = _run_metadata(
         result,
@@ -433,7 +433,7 @@ def _check_common_shift(out: pd.DataFrame, threshold: float, *, allow: bool) -> 
     return [msg]
 
 
-def _shrink_shapes(
+def _patterns(
     out: pd.DataFrame,
     cities: gpd.GeoDataFrame,
     common: list[xr.DataArray],
@@ -442,12 +442,12 @@ def _shrink_shapes(
     lit_floor: float,
     enabled: bool,
 ) -> np.ndarray:
-    """The shape of shrinkage of each shrinking city (None for the others), on the common valid pixels."""
+    """The shrinkage pattern of each shrinking city (None for the others), on the common valid pixels."""
     shape_col = np.full(len(out), None, dtype=object)
     if enabled and out["shrinking"].any():
         idx = np.flatnonzero(out["shrinking"].to_numpy())
         b_da, a_da = common[0], common[1]
-        shape_col[idx] = shrink_shapes(
+        shape_col[idx] = shrinkage_patterns(
             cities.geometry.to_numpy()[idx], b_da, a_da, threshold=threshold, floor=lit_floor
         )
     return shape_col

@@ -20,7 +20,7 @@ def summary_table(result: gpd.GeoDataFrame) -> pd.DataFrame:
     if name:
         cols.insert(1, name)
     cols += [
-        c for c in ("shrink_shape", "trend_slope", "mk_p", "significant_decline", "area_km2") if c in result.columns
+        c for c in ("shrink_pattern", "trend_slope", "mk_p", "significant_decline", "area_km2") if c in result.columns
     ]
     return pd.DataFrame(result[cols])
 
