@@ -18,7 +18,8 @@ import xarray as xr
 
 from nightlight._version import __version__
 from nightlight.area import AreaMode
-from nightlight.change.decline import MIN_VALID_SHARE, detect_shrinking
+from nightlight.change.decline import detect_shrinking
+from nightlight.change.rule import MIN_VALID_SHARE
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.cities.threshold import Threshold
 from nightlight.grid import Grid, snap_to_grid

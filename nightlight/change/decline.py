@@ -23,103 +23,36 @@ from nightlight.area import AreaMode
 from nightlight.change.inputs import (
     NEGATIVE_POLICIES,
     RunInputs,
-    apply_negative_policy,
     check_fraction,
     check_not_blank,
     mosaic_totals,
-    on_common_pixels,
     open_inputs,
     require_overlap,
     src_label,
 )
+from nightlight.change.measure import add_pixel_counts, decline_table, zonal_on_common_pixels
 from nightlight.change.patterns import shrinkage_patterns
+from nightlight.change.rule import (  # noqa: F401  (re-exported: the decline rule's names, as before the split)
+    COMMON_SHIFT_MIN_CITIES,
+    COMMON_SHIFT_SHARE,
+    DMSP_SATURATED_DN,
+    MIN_VALID_SHARE,
+    SATURATION_DOMINATED,
+    STATUSES,
+    check_common_shift,
+    classify_decline,
+)
 from nightlight.change.trend import trend_test
-from nightlight.change.zonal import zonal_stats_many
-from nightlight.errors import ParameterError, ProductChangeError
+from nightlight.errors import ParameterError
 from nightlight.grid import Grid
 from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
-from nightlight.units import DN, UNKNOWN, dark_floor_for, require_same_units
+from nightlight.units import UNKNOWN, dark_floor_for, require_same_units
 
 #: Default noise floor for ``status="too_dark"`` of radiance mosaics (mean base-year value
 #: per pixel, nW/cm²/sr; VNL v2 zeroes cells averaging < 0.6, Elvidge et al. 2021). The
 #: default now follows the mosaics' units (:data:`nightlight.units.DARK_FLOOR`: DN → 7).
 DARK_FLOOR = 0.5
-
-#: Least share of a city's pixels that must be valid in every year of the run (the
-#: common valid mask) for the city to be classified; below it ``status="partial_data"``.
-#: 0.8: a fifth of a city missing in some year leaves the change measured on a part
-#: that need not represent the whole (an edge lost to a swath gap is not random).
-MIN_VALID_SHARE = 0.8
-
-#: When at least this share of the classified cities (and at least
-#: :data:`COMMON_SHIFT_MIN_CITIES` of them) move by more than the decline threshold in
-#: the same direction, the run is refused as a product change (gain, calibration,
-#: processing version) rather than read as shrinking cities.
-COMMON_SHIFT_SHARE = 0.9
-COMMON_SHIFT_MIN_CITIES = 10
-
-#: DMSP-OLS DN saturate at 63 in bright cores (METHOD.md): a saturated pixel cannot show
-#: decline until it falls below 63, so decline in a mostly saturated city is understated.
-DMSP_SATURATED_DN = 63.0
-#: Cities whose base-year pixels are at least this share saturated are flagged
-#: (``saturation_dominated``): their change measures the unsaturated fringe only.
-SATURATION_DOMINATED = 0.5
-
-STATUSES = ("ok", "too_dark", "partial_data", "no_data", "outside", "empty_geometry")
-
-
-def classify_decline(
-    light_before: np.ndarray,
-    light_after: np.ndarray,
-    *,
-    threshold: float,
-    too_dark: np.ndarray | None = None,
-    partial: np.ndarray | None = None,
-    no_data: np.ndarray | None = None,
-    outside: np.ndarray | None = None,
-    empty: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The decline rule of Jiang, Zhai, Meng & Long (2020) on per-city light totals.
-
-    ``change = (after − before) / before`` (computed this way, not ``after/before − 1``:
-    DN sums are whole numbers, an exact −10 % occurs, and the ratio form lands one
-    ulp above it); ``shrinking = status == "ok" and change ≤ −threshold``.
-
-    Parameters
-    ----------
-    light_before, light_after : arrays
-        Total light in the fixed base-year extent (DN or nW/cm²/sr × pixels).
-    threshold : float
-        Relative decline that counts as shrinking (0.10 = 10 %).
-    too_dark, partial, no_data, outside, empty : bool arrays, optional
-        Cities not to classify; the later flags win when several apply. ``change``
-        is NaN for all but ``too_dark`` (measured, but at the noise floor) and
-        ``partial`` (``partial_data``: measured on too small a part of the city).
-
-    Returns
-    -------
-    change, status, shrinking : arrays (float, object of :data:`STATUSES`, bool)
-    """
-    before = np.asarray(light_before, dtype=np.float64)
-    after = np.asarray(light_after, dtype=np.float64)
-    status = np.full(before.shape, "ok", dtype=object)
-    flags = (
-        (too_dark, "too_dark"),
-        (partial, "partial_data"),
-        (no_data, "no_data"),
-        (outside, "outside"),
-        (empty, "empty_geometry"),
-    )
-    for flag, name in flags:
-        if flag is not None:
-            status[np.asarray(flag, dtype=bool)] = name
-    with np.errstate(invalid="ignore", divide="ignore"):
-        change = (after - before) / before
-    measurable = ~np.isin(status, ("no_data", "outside", "empty_geometry")) & (before > 0)
-    change = np.where(measurable, change, np.nan)
-    shrinking = (status == "ok") & (change <= -threshold)
-    return change, status, shrinking
 
 
 def detect_shrinking(
@@ -263,7 +196,7 @@ def detect_shrinking(
     require_overlap(cities, inputs.grid, polygons_label=src_label(city_polygons, "city_polygons"))
     totals = mosaic_totals(inputs)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank)
-    stats, own, counts = _zonal_on_common_pixels(
+    stats, own, counts = zonal_on_common_pixels(
         cities,
         inputs,
         totals,
@@ -273,13 +206,13 @@ def detect_shrinking(
         method=method,
         area=area,
     )
-    out = _decline_table(
+    out = decline_table(
         cities, stats[0], stats[1], own, threshold=threshold, dark_floor=dark_floor, min_valid_share=min_valid_share
     )
-    _add_pixel_counts(out, counts)
+    add_pixel_counts(out, counts)
     if inputs.series_years:
         _add_trend(out, inputs.series_years, stats[2:], alpha=alpha)
-    warnings_ += _check_common_shift(out, threshold, allow=allow_common_shift)
+    warnings_ += check_common_shift(out, threshold, allow=allow_common_shift)
     common = inputs.common or inputs.mosaics
     out["shrink_pattern"] = _patterns(out, cities, common, threshold=threshold, lit_floor=lit_floor, enabled=shapes)
     result = _with_geometry(out, cities)
@@ -302,89 +235,7 @@ def detect_shrinking(
     return result
 
 
-def _zonal_on_common_pixels(
-    cities: gpd.GeoDataFrame,
-    inputs: RunInputs,
-    totals: pd.DataFrame,
-    *,
-    units: str,
-    negative_radiance: str,
-    lit_floor: float,
-    method: str,
-    area: AreaMode,
-) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
-    """Zonal statistics of every year on the common valid pixels, in one pass over the mosaics.
-
-    Returns the per-year statistics, the before/after statistics on each year's own
-    valid pixels (for ``valid_share_before/after``) and per-city pixel counts
-    (``negative_pixels_*`` counted before the negative policy; ``saturated_pixels_*``
-    at DN 63 for DMSP). Extra layers join the pass only when needed: own validity when
-    the totals show nodata, negatives when there are any, saturation for DN mosaics.
-    """
-    counts: dict[str, xr.DataArray] = {}
-    if (totals["negative_pixels"] > 0).any():
-        for tag, m in zip(("before", "after"), inputs.mosaics[:2]):
-            counts[f"negative_pixels_{tag}"] = (m < 0).astype(np.float32)
-    if units == DN:
-        for tag, m in zip(("before", "after"), inputs.mosaics[:2]):
-            counts[f"saturated_pixels_{tag}"] = (m >= DMSP_SATURATED_DN).astype(np.float32)
-    apply_negative_policy(inputs, negative_radiance, totals)
-    nan_policy = bool((totals["negative_pixels"] > 0).any()) and negative_radiance == "nan"
-    inputs.common = on_common_pixels(inputs, None if nan_policy else totals)
-    masked = any(c is not m for c, m in zip(inputs.common, inputs.mosaics))
-    own_layers = inputs.mosaics[:2] if masked else []
-    layers = inputs.common + own_layers + list(counts.values())
-    names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_layers)]] + list(counts)
-    stats = zonal_stats_many(cities, layers, floor=lit_floor, method=method, names=names, area=area)
-    n, k = len(inputs.common), len(own_layers)
-    per_year, own = stats[:n], (stats[n : n + k] if masked else stats[:2])
-    extra = {name: s["sum"].fillna(0).to_numpy() for name, s in zip(counts, stats[n + k :])}
-    for name in ("negative_pixels_before", "negative_pixels_after"):
-        extra.setdefault(name, np.zeros(len(cities)))
-    return per_year, own, extra
-
-
 # --------------------------------------------------------------------------- phases of detect_shrinking
-def _decline_table(
-    cities: gpd.GeoDataFrame,
-    sb: pd.DataFrame,
-    sa: pd.DataFrame,
-    own: list[pd.DataFrame],
-    *,
-    threshold: float,
-    dark_floor: float,
-    min_valid_share: float,
-) -> pd.DataFrame:
-    """Per-city light before/after (common pixels), change, status, shrinking and the zonal statistics."""
-    common_share = sb["valid_share"].fillna(0).to_numpy()
-    out = pd.DataFrame({"city_id": cities["city_id"].to_numpy()})
-    out["light_before"] = sb["sum"].to_numpy()
-    out["light_after"] = sa["sum"].to_numpy()
-    change, status, shrinking = classify_decline(
-        out["light_before"].to_numpy(),
-        out["light_after"].to_numpy(),
-        threshold=threshold,
-        too_dark=~(sb["mean"].to_numpy() >= dark_floor),
-        partial=common_share < min_valid_share,
-        no_data=common_share == 0,
-        outside=sb["pixels"].to_numpy() == 0,
-        empty=cities.geometry.is_empty.to_numpy() | cities.geometry.isna().to_numpy(),
-    )
-    out["change"] = change
-    out["shrinking"] = shrinking
-    out["status"] = status
-    for tag, s, s_own in (("before", sb, own[0]), ("after", sa, own[1])):
-        out[f"mean_{tag}"] = s["mean"].to_numpy()
-        out[f"max_{tag}"] = s["max"].to_numpy()
-        out[f"lit_area_{tag}_km2"] = s["lit_area_km2"].to_numpy()
-        out[f"valid_share_{tag}"] = s_own["valid_share"].to_numpy()
-    out["valid_share"] = sb["valid_share"].to_numpy()
-    out["inside_share"] = sb["inside_share"].to_numpy()
-    out["pixels"] = sb["pixels"].to_numpy()
-    out["area_km2"] = sb["area_km2"].to_numpy()
-    return out
-
-
 def _add_trend(out: pd.DataFrame, series_years: list[Any], stats: list[pd.DataFrame], *, alpha: float) -> None:
     """``light_<year>`` columns, Theil–Sen slope, Mann–Kendall p and ``significant_decline``."""
     yrs = [int(y) if float(y).is_integer() else y for y in series_years]
@@ -397,40 +248,6 @@ def _add_trend(out: pd.DataFrame, series_years: list[Any], stats: list[pd.DataFr
     out["significant_decline"] = (
         out["shrinking"].to_numpy() & (tr["trend_slope"].to_numpy() < 0) & (tr["mk_p"].to_numpy() < alpha)
     )
-
-
-def _add_pixel_counts(out: pd.DataFrame, counts: dict[str, np.ndarray]) -> None:
-    """Negative and (DMSP) saturated pixel counts; the saturated share and its flag."""
-    for name, values in counts.items():
-        out[name] = values
-    if "saturated_pixels_before" in counts:
-        pixels = out["pixels"].to_numpy()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(pixels > 0, counts["saturated_pixels_before"] / pixels, np.nan)
-        out["saturated_share_before"] = share
-        out["saturation_dominated"] = share >= SATURATION_DOMINATED
-
-
-def _check_common_shift(out: pd.DataFrame, threshold: float, *, allow: bool) -> list[str]:
-    """Refuse (or, when allowed, record) a run in which nearly all cities move together."""
-    change = out.loc[out["status"] == "ok", "change"].to_numpy()
-    n = change.size
-    if n < COMMON_SHIFT_MIN_CITIES:
-        return []
-    down, up = float(np.mean(change <= -threshold)), float(np.mean(change >= threshold))
-    share, way = (down, "lost") if down >= up else (up, "gained")
-    if share < COMMON_SHIFT_SHARE:
-        return []
-    msg = (
-        f"{share:.0%} of the {n} classified cities {way} at least {threshold:.0%} of their light together "
-        f"(median change {np.median(change):+.1%}): that is a change of the product between the two years "
-        "(sensor gain, calibration, processing version, a scaled or clipped copy), not shrinking cities. "
-        "Harmonize the years first (e.g. a calibration step fitted on stable pixels, --preprocess) or pass "
-        "allow_common_shift=True (CLI --allow-common-shift) if the change is real."
-    )
-    if not allow:
-        raise ProductChangeError(msg)
-    return [msg]
 
 
 def _patterns(

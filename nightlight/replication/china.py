@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nightlight.change.decline import classify_decline, detect_shrinking
+from nightlight.change.decline import detect_shrinking
+from nightlight.change.rule import classify_decline
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.grid import Grid, require_same_grid
 from nightlight.io.align import align_to

@@ -47,7 +47,7 @@ TABLE_COLUMNS = (
     "trend_slope",
     "mk_p",
     "significant_decline",
-    "shrink_shape",
+    "shrink_pattern",
 )
 
 

@@ -148,7 +148,7 @@ def shanghai_units(sh: dict, *, years: str, era_years: str) -> str:
     return md_table(pd.DataFrame(rows))
 
 
-_TREND = ("trend_slope", "mk_p", "significant_decline", "shrink_shape")
+_TREND = ("trend_slope", "mk_p", "significant_decline", "shrink_pattern")
 
 
 def shanghai_largest(recs: list[dict], n: int = 5) -> str:

@@ -1,0 +1,117 @@
+"""Per-city measurement of a decline run: zonal statistics on the common valid pixels, the decline table.
+
+One pass over the mosaics computes every year's sums on the pixels valid in every year
+(:func:`nightlight.change.inputs.on_common_pixels`), the before/after validity of each
+year on its own, and the per-city counts of negative (and, for DMSP, saturated) pixels.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from nightlight.area import AreaMode
+from nightlight.change.inputs import (
+    RunInputs,
+    apply_negative_policy,
+    on_common_pixels,
+)
+from nightlight.change.rule import DMSP_SATURATED_DN, SATURATION_DOMINATED, classify_decline
+from nightlight.change.zonal import zonal_stats_many
+from nightlight.units import DN
+
+
+def zonal_on_common_pixels(
+    cities: gpd.GeoDataFrame,
+    inputs: RunInputs,
+    totals: pd.DataFrame,
+    *,
+    units: str,
+    negative_radiance: str,
+    lit_floor: float,
+    method: str,
+    area: AreaMode,
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
+    """Zonal statistics of every year on the common valid pixels, in one pass over the mosaics.
+
+    Returns the per-year statistics, the before/after statistics on each year's own
+    valid pixels (for ``valid_share_before/after``) and per-city pixel counts
+    (``negative_pixels_*`` counted before the negative policy; ``saturated_pixels_*``
+    at DN 63 for DMSP). Extra layers join the pass only when needed: own validity when
+    the totals show nodata, negatives when there are any, saturation for DN mosaics.
+    """
+    counts: dict[str, xr.DataArray] = {}
+    if (totals["negative_pixels"] > 0).any():
+        for tag, m in zip(("before", "after"), inputs.mosaics[:2]):
+            counts[f"negative_pixels_{tag}"] = (m < 0).astype(np.float32)
+    if units == DN:
+        for tag, m in zip(("before", "after"), inputs.mosaics[:2]):
+            counts[f"saturated_pixels_{tag}"] = (m >= DMSP_SATURATED_DN).astype(np.float32)
+    apply_negative_policy(inputs, negative_radiance, totals)
+    nan_policy = bool((totals["negative_pixels"] > 0).any()) and negative_radiance == "nan"
+    inputs.common = on_common_pixels(inputs, None if nan_policy else totals)
+    masked = any(c is not m for c, m in zip(inputs.common, inputs.mosaics))
+    own_layers = inputs.mosaics[:2] if masked else []
+    layers = inputs.common + own_layers + list(counts.values())
+    names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_layers)]] + list(counts)
+    stats = zonal_stats_many(cities, layers, floor=lit_floor, method=method, names=names, area=area)
+    n, k = len(inputs.common), len(own_layers)
+    per_year, own = stats[:n], (stats[n : n + k] if masked else stats[:2])
+    extra = {name: s["sum"].fillna(0).to_numpy() for name, s in zip(counts, stats[n + k :])}
+    for name in ("negative_pixels_before", "negative_pixels_after"):
+        extra.setdefault(name, np.zeros(len(cities)))
+    return per_year, own, extra
+
+
+def decline_table(
+    cities: gpd.GeoDataFrame,
+    sb: pd.DataFrame,
+    sa: pd.DataFrame,
+    own: list[pd.DataFrame],
+    *,
+    threshold: float,
+    dark_floor: float,
+    min_valid_share: float,
+) -> pd.DataFrame:
+    """Per-city light before/after (common pixels), change, status, shrinking and the zonal statistics."""
+    common_share = sb["valid_share"].fillna(0).to_numpy()
+    out = pd.DataFrame({"city_id": cities["city_id"].to_numpy()})
+    out["light_before"] = sb["sum"].to_numpy()
+    out["light_after"] = sa["sum"].to_numpy()
+    change, status, shrinking = classify_decline(
+        out["light_before"].to_numpy(),
+        out["light_after"].to_numpy(),
+        threshold=threshold,
+        too_dark=~(sb["mean"].to_numpy() >= dark_floor),
+        partial=common_share < min_valid_share,
+        no_data=common_share == 0,
+        outside=sb["pixels"].to_numpy() == 0,
+        empty=cities.geometry.is_empty.to_numpy() | cities.geometry.isna().to_numpy(),
+    )
+    out["change"] = change
+    out["shrinking"] = shrinking
+    out["status"] = status
+    for tag, s, s_own in (("before", sb, own[0]), ("after", sa, own[1])):
+        out[f"mean_{tag}"] = s["mean"].to_numpy()
+        out[f"max_{tag}"] = s["max"].to_numpy()
+        out[f"lit_area_{tag}_km2"] = s["lit_area_km2"].to_numpy()
+        out[f"valid_share_{tag}"] = s_own["valid_share"].to_numpy()
+    out["valid_share"] = sb["valid_share"].to_numpy()
+    out["inside_share"] = sb["inside_share"].to_numpy()
+    out["pixels"] = sb["pixels"].to_numpy()
+    out["area_km2"] = sb["area_km2"].to_numpy()
+    return out
+
+
+def add_pixel_counts(out: pd.DataFrame, counts: dict[str, np.ndarray]) -> None:
+    """Negative and (DMSP) saturated pixel counts; the saturated share and its flag."""
+    for name, values in counts.items():
+        out[name] = values
+    if "saturated_pixels_before" in counts:
+        pixels = out["pixels"].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(pixels > 0, counts["saturated_pixels_before"] / pixels, np.nan)
+        out["saturated_share_before"] = share
+        out["saturation_dominated"] = share >= SATURATION_DOMINATED
