@@ -26,7 +26,7 @@ from rich.console import Console
 
 from nightlight._version import __version__
 from nightlight.errors import NightlightError, ParameterError
-from nightlight.pipeline import run_detect
+from nightlight.pipeline import DetectParams, run_detect
 
 console = Console(stderr=True, highlight=False)
 
@@ -34,6 +34,8 @@ console = Console(stderr=True, highlight=False)
 ALIGN_METHODS = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med", "sum")
 #: Chunks smaller than this make more dask tasks than they save (overhead ~1 ms a task).
 MIN_CHUNK = 64
+#: The job's defaults, one place (nightlight.pipeline.DetectParams).
+DEFAULTS = DetectParams()
 
 
 class NightlightGroup(click.Group):
@@ -158,31 +160,35 @@ def main(debug: bool) -> None:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option(
     "--threshold-lit",
-    default="headtail",
+    default=str(DEFAULTS.threshold_lit),
     show_default=True,
     callback=_threshold,
     help="Lit level in the mosaic's units (DN or nW/cm²/sr, > 0), or 'headtail' (Jiang's head/tail breaks).",
 )
 @click.option(
     "--min-area-km2",
-    default=5.0,
+    default=DEFAULTS.min_area_km2,
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
     help="Natural cities are larger than this (km², > 0).",
 )
 @click.option(
     "--decline",
-    default=0.10,
+    default=DEFAULTS.decline,
     show_default=True,
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     help="Relative decline that counts as shrinking, in (0, 1).",
 )
 @click.option(
-    "--connectivity", default="8", show_default=True, type=click.Choice(["4", "8"]), help="Pixel connectivity."
+    "--connectivity",
+    default=str(DEFAULTS.connectivity),
+    show_default=True,
+    type=click.Choice(["4", "8"]),
+    help="Pixel connectivity.",
 )
 @click.option(
     "--chunks",
-    default=2048,
+    default=DEFAULTS.chunks,
     show_default=True,
     type=click.IntRange(min=MIN_CHUNK),
     help=f"Dask chunk edge in pixels (≥ {MIN_CHUNK}; 1024–4096 suit most machines).",
@@ -204,14 +210,14 @@ def main(debug: bool) -> None:
 )
 @click.option(
     "--min-valid-share",
-    default=0.8,
+    default=DEFAULTS.min_valid_share,
     show_default=True,
     type=click.FloatRange(0, 1),
     help="Least share of a city's pixels valid in both years; below it status=partial_data.",
 )
 @click.option(
     "--area",
-    default="exact",
+    default=DEFAULTS.area,
     show_default=True,
     type=click.Choice(["exact", "pyproj", "nominal"]),
     help="Ground area rule: exact ellipsoid (geographic/equal-area grids), pyproj scale factor, or nominal pixel size.",
