@@ -180,7 +180,8 @@ def main() -> None:
         results[tool] = info
     base = results.get("exactextract")
     print(
-        f"{'tool':<18} {'median s':>8} {'warm-up s':>9} {'× exactextract':>15} {'peak RSS MiB':>13} {'median |Δ| vs exactextract':>27}"
+        f"{'tool':<18} {'median s':>8} {'warm-up s':>9} {'× exactextract':>15} "
+        f"{'peak RSS MiB':>13} {'median |Δ| vs exactextract':>27}"
     )
     for tool, info in results.items():
         ratio = base["seconds"] / info["seconds"] if base else float("nan")
@@ -193,7 +194,8 @@ def main() -> None:
         else:
             diff = "-"
         print(
-            f"{tool:<18} {info['seconds']:8.2f} {info['warmup_seconds']:9.2f} {ratio:14.2f}x {info['peak_rss_mib']:13.0f} {diff:>27}"
+            f"{tool:<18} {info['seconds']:8.2f} {info['warmup_seconds']:9.2f} "
+            f"{ratio:14.2f}x {info['peak_rss_mib']:13.0f} {diff:>27}"
             f"   runs: {', '.join(f'{x:.2f}' for x in info['all_seconds'])}"
             + (
                 f" (timed on {info['measured_polygons']} polygons, scaled)"

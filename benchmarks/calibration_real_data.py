@@ -39,8 +39,14 @@ def city_results(city: str, *, exclude_saturated: bool = False) -> dict:
     if exclude_saturated:
         kw["mask"] = [x < 63 for x in d]
     meta = {
-        "source": f"../shared/data/harmonized-regions/{city}/VIIRS/ntl_2012,2013.npy (VIIRS-like, likely Chen et al. 2021 ESSD 13:889)",
-        "target": f"../shared/data/harmonized-regions/{city}/DMSP/ntl_2012,2013.npy (DMSP-like, likely Li et al. 2020 Sci Data 7:168)",
+        "source": (
+            f"../shared/data/harmonized-regions/{city}/VIIRS/ntl_2012,2013.npy "
+            "(VIIRS-like, likely Chen et al. 2021 ESSD 13:889)"
+        ),
+        "target": (
+            f"../shared/data/harmonized-regions/{city}/DMSP/ntl_2012,2013.npy "
+            "(DMSP-like, likely Li et al. 2020 Sci Data 7:168)"
+        ),
         "years": list(FIT_YEARS),
         "method": "Li et al. 2020 sigmoid on log1p(radiance); arrays downsampled x32, no blur/aggregation",
         "pixels": "all valid" if not exclude_saturated else "DN < 63 only",
@@ -104,26 +110,30 @@ def main() -> None:
             out(
                 f"Grid {r['shape'][0]} × {r['shape'][1]} px; saturated (DN = 63) share in the fit years: "
                 f"{r['sat_share_fit']:.1%}. Fit: n_train = {cal.n_train}, n_test = {cal.n_test}; "
-                f"sigmoid L = {cal.params[0]:.3f}, k = {cal.params[1]:.3f}, x0 = {cal.params[2]:.3f}, b = {cal.params[3]:.3f}.\n"
+                f"sigmoid L = {cal.params[0]:.3f}, k = {cal.params[1]:.3f}, "
+                f"x0 = {cal.params[2]:.3f}, b = {cal.params[3]:.3f}.\n"
             )
             out(
                 f"**Held-out (2012–2013): R² = {m['r2']:.3f}, RMSE = {m['rmse']:.2f} DN, bias = {m['bias']:+.2f} DN** "
                 f"(training: R² = {m['r2_train']:.3f}, RMSE = {m['rmse_train']:.2f} DN).\n"
             )
             out(
-                "| year | R² | RMSE (DN) | bias (DN) | Σ calibrated / Σ DMSP-like | R² on DN < 63 | RMSE on DN < 63 | saturated share |"
+                "| year | R² | RMSE (DN) | bias (DN) | Σ calibrated / Σ "
+                "DMSP-like | R² on DN < 63 | RMSE on DN < 63 | saturated share |"
             )
             out("|---|---|---|---|---|---|---|---|")
             for row in r["rows"]:
                 out(
-                    f"| {row['year']} | {row['r2']:.3f} | {row['rmse']:.2f} | {row['bias']:+.2f} | {row['sum_ratio']:.3f} | "
+                    f"| {row['year']} | {row['r2']:.3f} | {row['rmse']:.2f} "
+                    f"| {row['bias']:+.2f} | {row['sum_ratio']:.3f} | "
                     f"{row['r2_unsat']:.3f} | {row['rmse_unsat']:.2f} | {row['sat_share']:.1%} |"
                 )
             r2s = [row["r2"] for row in r["rows"]]
             ratios = [row["sum_ratio"] for row in r["rows"]]
             worst = max(r["rows"], key=lambda row: abs(row["sum_ratio"] - 1))
             out(
-                f"\nTracking 2014–2020: per-pixel R² {min(r2s):.3f}–{max(r2s):.3f}; the city total of calibrated VIIRS-like "
+                f"\nTracking 2014–2020: per-pixel R² {min(r2s):.3f}–{max(r2s):.3f}; "
+                "the city total of calibrated VIIRS-like "
                 f"is {min(ratios):.3f}–{max(ratios):.3f} × the DMSP-like total (worst {worst['year']}: "
                 f"{worst['sum_ratio'] - 1:+.1%}, to compare with the −10% shrinking threshold).\n"
             )
@@ -159,7 +169,8 @@ sum of light that matters: the column Σ calibrated / Σ DMSP-like shows how far
         "radiance as published (negative monthly values kept, no floor), sums over all pixels in nW/cm²/sr.\n"
     )
     out(
-        "| composite | total 2013 | total 2016 | relative change 2013 → 2016 | pixels with no cloud-free month (2013 / 2016) |"
+        "| composite | total 2013 | total 2016 | relative change 2013 "
+        "→ 2016 | pixels with no cloud-free month (2013 / 2016) |"
     )
     out("|---|---|---|---|---|")
     for v in ("mean", "median"):
@@ -173,7 +184,8 @@ sum of light that matters: the column Σ calibrated / Σ DMSP-like shows how far
     for y in (2013, 2016):
         clean[y] = float(clean_fn(comp[y]["mean"], negatives="zero", floor=0.6).sum(skipna=True))
     out(
-        f"| count-weighted mean, then negatives → 0 and floor 0.6 nW/cm²/sr | {clean[2013]:,.1f} | {clean[2016]:,.1f} | "
+        "| count-weighted mean, then negatives → 0 and floor 0.6 "
+        f"nW/cm²/sr | {clean[2013]:,.1f} | {clean[2016]:,.1f} | "
         f"{(clean[2016] - clean[2013]) / clean[2013]:+.2%} | |"
     )
     nobs = {y: float(comp[y]["nobs"].mean()) for y in (2013, 2016)}

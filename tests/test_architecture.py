@@ -131,7 +131,8 @@ def test_imports_point_down_the_pipeline():
                 )
             elif target not in EXEMPT and _layer(target) > _layer(mod):
                 upward.append(
-                    f"{path.relative_to(ROOT)}:{line} {mod} (layer {_layer(mod)}) imports {target} (layer {_layer(target)})"
+                    f"{path.relative_to(ROOT)}:{line} {mod} (layer "
+                    f"{_layer(mod)}) imports {target} (layer {_layer(target)})"
                 )
     assert not upward, "upward imports:\n" + "\n".join(upward)
 

@@ -157,7 +157,7 @@ def test_series_trend_and_significant_decline():
     series = {}
     for k, yr in enumerate(years):
         v = np.zeros((H, W))
-        for cid, ((c0, r0, c1, r1), lb, la) in CITIES.items():
+        for cid, ((c0, r0, c1, r1), _lb, _la) in CITIES.items():
             # shrinks20 falls steadily, grows rises, edge9 wobbles, dark stays dark
             level = {"shrinks20": 20 - 1.0 * k, "grows": 20 + k, "edge9": 30 + (-1) ** k, "dark": 0.2}[cid]
             v[r0:r1, c0:c1] = level
