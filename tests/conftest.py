@@ -1,8 +1,13 @@
-"""Shared fixtures: the real-data folder (skipped cleanly when absent) and hypothesis profiles."""
+"""Shared fixtures: the real-data folder (skipped cleanly when absent) and hypothesis profiles.
+
+Georeferenced builders and hypothesis strategies live in :mod:`nightlight.testing`
+(shipped with the package); test modules import from there, never from each other.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,8 +33,17 @@ def shared_data() -> Path:
 
 
 def real_file(shared: Path, *parts: str) -> Path:
-    """A file under ``../shared/data``; skips the test with its path when it is missing."""
+    """A file under ``../shared/data``; skips the test with its path when it is missing.
+
+    Tests take the :func:`shared_file` fixture instead of importing this.
+    """
     path = shared.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"real data file {path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_file(shared_data: Path) -> Callable[..., Path]:
+    """``shared_file("fixtures", "x.tif")``: a path under ``../shared/data``; skips the test when it is missing."""
+    return lambda *parts: real_file(shared_data, *parts)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
-import rioxarray  # noqa: F401
-import xarray as xr
-from affine import Affine
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -17,20 +15,10 @@ import nightlight.preprocess as C
 import nightlight.preprocess.calibration as F
 from nightlight.errors import CatalogError, FitError, GridMismatchError, UnitsError
 from nightlight.kernels import pixel as kc
+from nightlight.testing import georeferenced
 
-
-def georef(arr, *, x0=100.0, y0=40.0, res=1 / 120, chunks=None, crs="EPSG:4326"):
-    ny, nx = arr.shape
-    da = xr.DataArray(
-        arr,
-        dims=("y", "x"),
-        coords={"y": y0 - (np.arange(ny) + 0.5) * res, "x": x0 + (np.arange(nx) + 0.5) * res},
-    )
-    da = da.rio.write_crs(crs).rio.write_transform(Affine(res, 0, x0, 0, -res, y0))
-    if chunks is None:
-        return da
-    cy, cx = (chunks, chunks) if isinstance(chunks, int) else chunks
-    return da.chunk({"y": cy, "x": cx})
+#: 30″ pixels from (100°E, 40°N)
+georef = partial(georeferenced, origin=(100.0, 40.0), res=1 / 120)
 
 
 # -- NumPy twins of the kernels --------------------------------------------------------------
@@ -133,7 +121,7 @@ def test_two_satellites_averaged_after_calibration():
     np.testing.assert_allclose(out.values[1:], ((ea + eb) / 2)[1:], rtol=1e-6)
     assert out.values[0, 0] == pytest.approx(eb[0, 0])  # NaN-aware mean
     with pytest.raises(GridMismatchError):
-        C.intercalibrate({"F15": georef(a), "F16": georef(b, x0=101)}, year=2005)
+        C.intercalibrate({"F15": georef(a), "F16": georef(b, origin=(101.0, 40.0))}, year=2005)
 
 
 def test_intercalibrate_bad_input_messages():
@@ -203,7 +191,7 @@ def test_fit_errors():
     with pytest.raises(FitError, match="only 5 valid"):
         C.fit(x, x, model="linear")
     with pytest.raises(GridMismatchError, match="not on the same pixel grid"):
-        C.fit(georef(np.ones((5, 5))), georef(np.ones((5, 5)), x0=100.001), model="linear")
+        C.fit(georef(np.ones((5, 5))), georef(np.ones((5, 5)), origin=(100.001, 40.0)), model="linear")
     with pytest.raises(GridMismatchError, match="shape"):
         C.fit(np.ones((5, 5)), np.ones((5, 6)), model="linear")
     with pytest.raises(CatalogError, match="sigmoid"):

@@ -5,12 +5,10 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
-import rioxarray  # noqa: F401
 import shapely
 import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
 import nightlight
@@ -19,18 +17,13 @@ from nightlight.cities import city_label_raster, extract_natural_cities, headtai
 from nightlight.errors import GridMismatchError, InvalidRasterError, MissingCRSError, UnsupportedCRSError
 from nightlight.grid import Grid
 from nightlight.kernels.label import label_block
+from nightlight.testing import chunkings, georeferenced, masks
 
 RES = 1 / 240  # 15 arc-seconds
 
 
 def geo(a: np.ndarray, *, lat0: float = 50.0, lon0: float = 10.0, res: float = RES, chunks=None) -> xr.DataArray:
-    h, w = a.shape
-    da = xr.DataArray(
-        a,
-        dims=("y", "x"),
-        coords={"y": lat0 - (np.arange(h) + 0.5) * res, "x": lon0 + (np.arange(w) + 0.5) * res},
-    ).rio.write_crs("EPSG:4326")
-    return da.chunk({"y": chunks[0], "x": chunks[1]}) if chunks else da
+    return georeferenced(a, origin=(lon0, lat0), res=res, chunks=chunks)
 
 
 def scipy_reference(mask: np.ndarray, connectivity: int, values: np.ndarray, row_area: np.ndarray):
@@ -43,27 +36,12 @@ def scipy_reference(mask: np.ndarray, connectivity: int, values: np.ndarray, row
     return lab, n, counts, area, sums
 
 
-masks = st.integers(min_value=1, max_value=40).flatmap(
-    lambda h: st.integers(min_value=1, max_value=40).flatmap(lambda w: arrays(np.bool_, (h, w), elements=st.booleans()))
-)
-
-
-def draw_chunks(data, h: int, w: int) -> tuple[int, int]:
-    """Chunk shape that need not divide the array; 1-pixel chunks on small arrays.
-
-    At most ~12 blocks a side keeps an example fast; the fixed tests below cover
-    1×1 chunks on larger arrays.
-    """
-    return (
-        data.draw(st.integers(max(1, h // 12), h), label="chunk_rows"),
-        data.draw(st.integers(max(1, w // 12), w), label="chunk_cols"),
-    )
-
-
-@given(mask=masks, data=st.data(), connectivity=st.sampled_from([4, 8]))
+# At most 12 blocks a side keeps an example fast (1-pixel chunks on small arrays);
+# the fixed tests below cover 1×1 chunks on larger arrays.
+@given(mask=masks(40), data=st.data(), connectivity=st.sampled_from([4, 8]))
 def test_chunked_labels_equal_scipy_for_any_chunking(mask, data, connectivity):
     h, w = mask.shape
-    ch = draw_chunks(data, h, w)
+    ch = data.draw(chunkings((h, w)), label="chunks")
     values = np.arange(h * w, dtype=np.float64).reshape(h, w) % 7 + 0.25
     lit = geo(mask.astype(np.float32), chunks=ch)
     comps = label_components(lit, threshold=0.5, connectivity=connectivity, values={"v": geo(values, chunks=ch)})
@@ -79,10 +57,10 @@ def test_chunked_labels_equal_scipy_for_any_chunking(mask, data, connectivity):
     np.testing.assert_array_equal(t["first_row"] * w + t["first_col"], np.asarray(firsts, dtype=np.int64))
 
 
-@given(mask=masks, data=st.data(), connectivity=st.sampled_from([4, 8]))
+@given(mask=masks(40), data=st.data(), connectivity=st.sampled_from([4, 8]))
 def test_city_ids_and_label_raster_do_not_depend_on_chunks(mask, data, connectivity):
     h, w = mask.shape
-    chunks_a = draw_chunks(data, h, w)
+    chunks_a = data.draw(chunkings((h, w)), label="chunks")
     lit = mask.astype(np.float32)
     rasters = []
     for ch in (chunks_a, (h, w)):
@@ -159,10 +137,9 @@ def test_polygons_dissolve_across_chunks_and_match_pixel_area():
 def test_equal_area_projection_uses_constant_pixel_area():
     a = np.zeros((20, 20), np.float32)
     a[2:8, 2:8] = 1
-    da = xr.DataArray(
-        a, dims=("y", "x"), coords={"y": 5e5 - (np.arange(20) + 0.5) * 1000, "x": (np.arange(20) + 0.5) * 1000}
+    da = georeferenced(
+        a, crs="+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +datum=WGS84 +units=m", res=1000, origin=(0, 5e5)
     )
-    da = da.rio.write_crs("+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +datum=WGS84 +units=m")
     g = extract_natural_cities(da, threshold=1)
     assert g["area_km2"].tolist() == [36.0]
     utm = da.rio.write_crs("EPSG:32650")
@@ -211,10 +188,8 @@ def test_all_dark_mosaic_gives_empty_frame_with_columns():
 
 
 @pytest.mark.realdata
-def test_china_dmsplike_2020_chunk_invariant_and_equal_to_scipy(shared_data):
-    from conftest import real_file
-
-    path = real_file(shared_data, "china-dmsplike-1km", "DMSP-like2020.tif")
+def test_china_dmsplike_2020_chunk_invariant_and_equal_to_scipy(shared_file):
+    path = shared_file("china-dmsplike-1km", "DMSP-like2020.tif")
     results = {}
     for ch in (256, 1024, 4096):
         g = extract_natural_cities(nightlight.open_mosaic(path, chunks=ch), threshold=10, polygons=False)
@@ -229,14 +204,10 @@ def test_china_dmsplike_2020_chunk_invariant_and_equal_to_scipy(shared_data):
 
 
 @pytest.mark.realdata
-def test_shanghai_builtup_mask_natural_cities_equal_scipy(shared_data):
-    from conftest import real_file
-
-    mgup = nightlight.open_mosaic(
-        real_file(shared_data, "shanghai-viirs-like", "builtup", "real_sh_MGUP2018.tif"), chunks=100
-    )
+def test_shanghai_builtup_mask_natural_cities_equal_scipy(shared_file):
+    mgup = nightlight.open_mosaic(shared_file("shanghai-viirs-like", "builtup", "real_sh_MGUP2018.tif"), chunks=100)
     light = nightlight.open_mosaic(
-        real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2018.tif"), chunks=100
+        shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2018.tif"), chunks=100
     )
     g = extract_natural_cities(light, mask=mgup)
     m = mgup.values == 1  # 255 is nodata (NaN after open_mosaic)

@@ -73,12 +73,10 @@ def test_annual_composite_year_selection_and_dask():
 
 
 @pytest.mark.realdata
-def test_mumbai_2013_2016(shared_data):
-    from conftest import real_file
-
+def test_mumbai_2013_2016(shared_file):
     rad, cnt = open_monthly(
-        str(real_file(shared_data, "mumbai-viirs-monthly", "mumbai_radiance.nc")),
-        str(real_file(shared_data, "mumbai-viirs-monthly", "mumbai_clouds.nc")),
+        str(shared_file("mumbai-viirs-monthly", "mumbai_radiance.nc")),
+        str(shared_file("mumbai-viirs-monthly", "mumbai_clouds.nc")),
     )
     assert rad.shape == cnt.shape == (131, 101, 48)
     tot = {}

@@ -8,12 +8,11 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
-import xarray as xr
 from affine import Affine
-from conftest import real_file
 
 import nightlight
 from nightlight.errors import GridMismatchError, InvalidVectorError, MissingCRSError
+from nightlight.testing import georeferenced
 
 RES = 0.01  # degrees
 T = Affine(RES, 0, 10.0, 0, -RES, 50.0)
@@ -21,12 +20,7 @@ H, W = 120, 150
 
 
 def raster(v, transform=T, crs="EPSG:4326", chunks=(50, 64)):
-    h, w = v.shape
-    x = transform.c + (np.arange(w) + 0.5) * transform.a
-    y = transform.f + (np.arange(h) + 0.5) * transform.e
-    da = xr.DataArray(v.astype(np.float32), dims=("y", "x"), coords={"y": y, "x": x})
-    da = da.rio.write_crs(crs).rio.write_transform(transform)
-    return da.chunk({"y": chunks[0], "x": chunks[1]}) if chunks else da
+    return georeferenced(v.astype(np.float32), crs=crs, transform=transform, chunks=chunks or None)
 
 
 def box_px(c0, r0, c1, r1):
@@ -192,12 +186,12 @@ def test_preprocess_hook_calls_apply_steps(monkeypatch):
 
 # ---------------------------------------------------------------- real data
 @pytest.mark.realdata
-def test_shanghai_districts_2013_2016(shared_data):
+def test_shanghai_districts_2013_2016(shared_file):
     """Shanghai's 16 districts on the NPP-VIIRS-like data (Chen et al. 2021, ESSD 13:889)."""
     d = "shanghai-viirs-like"
-    shp = real_file(shared_data, d, "boundaries", "shanghai_districts_boundary.shp")
-    b = real_file(shared_data, d, "annual", "NTL_Shanghai_2000_2020_2013.tif")
-    a = real_file(shared_data, d, "annual", "NTL_Shanghai_2000_2020_2016.tif")
+    shp = shared_file(d, "boundaries", "shanghai_districts_boundary.shp")
+    b = shared_file(d, "annual", "NTL_Shanghai_2000_2020_2013.tif")
+    a = shared_file(d, "annual", "NTL_Shanghai_2000_2020_2016.tif")
     r = nightlight.detect_shrinking(shp, b, a)
     assert len(r) == 16 and (r["status"] == "ok").all()
     assert r["city_id"].tolist()[:2] == [310101, 310104]  # AdCode kept as the id
@@ -213,7 +207,7 @@ def test_shanghai_districts_2013_2016(shared_data):
 
 
 @pytest.mark.realdata
-def test_saotome_totals_match_rnightlights(shared_data):
+def test_saotome_totals_match_rnightlights(shared_file):
     """Rnightlights' district table (GADM 2.8 admin-2) vs our sums on the same rasters.
 
     The district polygons are not in the folder, so per-district sums cannot be
@@ -224,13 +218,9 @@ def test_saotome_totals_match_rnightlights(shared_data):
     """
 
     d = ("fixtures", "saotome")
-    table = pd.read_csv(real_file(shared_data, *d, "NL_DATA_STP_ADM2_GADM-2.8-SHPZIP.csv"))
-    viirs = nightlight.open_mosaic(
-        real_file(shared_data, *d, "NL_STP_VIIRS.M_201401_VCMCFG_GADM-2.8-SHPZIP.tif"), chunks=None
-    )
-    dmsp = nightlight.open_mosaic(
-        real_file(shared_data, *d, "NL_STP_OLS.Y_1992_STABLE_LIGHTS_GADM-2.8-SHPZIP.tif"), chunks=None
-    )
+    table = pd.read_csv(shared_file(*d, "NL_DATA_STP_ADM2_GADM-2.8-SHPZIP.csv"))
+    viirs = nightlight.open_mosaic(shared_file(*d, "NL_STP_VIIRS.M_201401_VCMCFG_GADM-2.8-SHPZIP.tif"), chunks=None)
+    dmsp = nightlight.open_mosaic(shared_file(*d, "NL_STP_OLS.Y_1992_STABLE_LIGHTS_GADM-2.8-SHPZIP.tif"), chunks=None)
     from nightlight.change.zonal import zonal_stats
 
     def whole(da):

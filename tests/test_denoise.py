@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -10,11 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
-from test_calibrate import georef
 
 import nightlight.preprocess.denoise as D
 from nightlight.errors import GridMismatchError, UnitsError
 from nightlight.kernels import denoise as kd
+from nightlight.testing import georeferenced
+
+#: 30″ pixels from (100°E, 40°N)
+georef = partial(georeferenced, origin=(100.0, 40.0), res=1 / 120)
 
 vals = st.one_of(st.floats(-3, 500, width=32), st.just(float("nan")))
 
@@ -116,7 +120,7 @@ def test_mask_flares_points_and_raster():
     out3 = D.mask_flares(da, raster=georef(m)).values
     assert np.isnan(out3[3, 4]) and np.isnan(out3).sum() == 1
     with pytest.raises(GridMismatchError):
-        D.mask_flares(da, raster=georef(m, x0=101))
+        D.mask_flares(da, raster=georef(m, origin=(101.0, 40.0)))
 
 
 def test_dn_passed_as_radiance_warns():
@@ -129,12 +133,10 @@ def test_dn_passed_as_radiance_warns():
         D.clean(dn + 0.25, floor=0.6)
 
 
-def test_real_burundi_negatives(shared_data):
-    from conftest import real_file
-
+def test_real_burundi_negatives(shared_file):
     from nightlight import open_mosaic
 
-    path = real_file(shared_data, "fixtures", "burundi-viirs")
+    path = shared_file("fixtures", "burundi-viirs")
     tif = sorted(path.glob("*.tif"))
     if not tif:
         pytest.skip(f"no GeoTIFF in {path}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from affine import Affine
@@ -9,13 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
-from test_calibrate import georef
 
 import nightlight.preprocess.harmonize as H
 from nightlight.errors import GridMismatchError
 from nightlight.grid import Grid
 from nightlight.kernels import resample as kr
 from nightlight.preprocess.calibration import Calibration, _predict_np, _scores
+from nightlight.testing import georeferenced
+
+#: 30″ pixels from (100°E, 40°N) unless res= says otherwise
+georef = partial(georeferenced, origin=(100.0, 40.0), res=1 / 120)
 
 V = 1 / 240  # 15″ in degrees
 nanvals = st.one_of(st.floats(0, 100), st.just(float("nan")))
@@ -115,7 +120,7 @@ def test_harmonization_recovers_a_synthetic_sigmoid_chunk_invariant():
     dmsp = np.round(
         np.clip(_predict_np("sigmoid", true, x.values) + rng.normal(0, 0.7, x.shape), 0, 63)
     )  # DN are integers
-    d = georef(dmsp, x0=float(x.rio.transform().c), y0=float(x.rio.transform().f), res=2 * V)
+    d = georef(dmsp, origin=(float(x.rio.transform().c), float(x.rio.transform().f)), res=2 * V)
     cal = H.fit_harmonization(v, d, sample=None)
     np.testing.assert_allclose(cal.params, true, rtol=0.1, atol=0.3)
     xs = np.linspace(np.nanmin(x.values), np.nanmax(x.values), 200)
@@ -128,12 +133,11 @@ def test_harmonization_recovers_a_synthetic_sigmoid_chunk_invariant():
 
 
 @pytest.mark.realdata
-def test_real_harmonized_regions_fit_and_tracking(shared_data):
+def test_real_harmonized_regions_fit_and_tracking(shared_file):
     """Loose pins of docs/calibration-results.md (benchmarks/calibration_real_data.py)."""
-    from conftest import real_file
 
     def load(city, sensor, y):
-        return np.load(real_file(shared_data, "harmonized-regions", city, sensor, f"ntl_{y}.npy"))
+        return np.load(shared_file("harmonized-regions", city, sensor, f"ntl_{y}.npy"))
 
     expect = {"abidjan": (0.80, 10.0, 0.75), "paris": (0.70, 4.5, 0.55)}
     for city, (r2_min, rmse_max, r2_later) in expect.items():

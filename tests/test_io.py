@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
 
 import nightlight
 from nightlight.errors import GridMismatchError, InvalidRasterError, MissingCRSError
+from nightlight.testing import write_geotiff
 
-
-def write_tif(path, data, *, crs="EPSG:4326", nodata=None, transform=Affine(0.5, 0, 10, 0, -0.5, 50)):
-    profile = dict(
-        driver="GTiff",
-        width=data.shape[1],
-        height=data.shape[0],
-        count=1,
-        dtype=data.dtype.name,
-        transform=transform,
-        nodata=nodata,
-    )
-    if crs is not None:
-        profile["crs"] = crs
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
-    return path
+#: 0.5° pixels from (10°E, 50°N): Affine(0.5, 0, 10, 0, -0.5, 50)
+write_tif = partial(write_geotiff, res=0.5, origin=(10.0, 50.0))
 
 
 def test_open_is_lazy_chunked_and_masks_nodata(tmp_path):
@@ -70,20 +58,16 @@ def test_missing_file_names_it(tmp_path):
 
 
 @pytest.mark.realdata
-def test_real_viirs_fixture_reads_with_negatives(shared_data):
-    from conftest import real_file
-
-    da = nightlight.open_mosaic(real_file(shared_data, "fixtures", "burundi-viirs", "ntl.tif"), chunks=256)
+def test_real_viirs_fixture_reads_with_negatives(shared_file):
+    da = nightlight.open_mosaic(shared_file("fixtures", "burundi-viirs", "ntl.tif"), chunks=256)
     assert da.shape == (520, 445) and da.rio.crs.to_epsg() == 4326
     assert float(da.min()) < 0  # the real VIIRS fixture has small negative radiances
 
 
 @pytest.mark.realdata
-def test_china_2019_vs_2020_grid_shift_is_detected_and_alignable(shared_data):
-    from conftest import real_file
-
-    a = nightlight.open_mosaic(real_file(shared_data, "china-dmsplike-1km", "DMSP-like2019.tif"), chunks=1024)
-    b = nightlight.open_mosaic(real_file(shared_data, "china-dmsplike-1km", "DMSP-like2020.tif"), chunks=1024)
+def test_china_2019_vs_2020_grid_shift_is_detected_and_alignable(shared_file):
+    a = nightlight.open_mosaic(shared_file("china-dmsplike-1km", "DMSP-like2019.tif"), chunks=1024)
+    b = nightlight.open_mosaic(shared_file("china-dmsplike-1km", "DMSP-like2020.tif"), chunks=1024)
     with pytest.raises(GridMismatchError, match=r"offset by \(-143\.9.*334\.2") as err:
         nightlight.require_same_grid(a, b, names=("DMSP-like2019.tif", "DMSP-like2020.tif"))
     assert "DMSP-like2019.tif" in str(err.value) and "align_to" in str(err.value)

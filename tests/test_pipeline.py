@@ -52,11 +52,9 @@ def test_scoring_can_fail_when_the_detector_is_wrong():
 
 
 @pytest.mark.realdata
-def test_cli_refuses_misaligned_real_grids_and_writes_nothing(shared_data, tmp_path):
-    from conftest import real_file
-
-    b = real_file(shared_data, "china-dmsplike-1km", "DMSP-like2019.tif")
-    a = real_file(shared_data, "china-dmsplike-1km", "DMSP-like2020.tif")
+def test_cli_refuses_misaligned_real_grids_and_writes_nothing(shared_file, tmp_path):
+    b = shared_file("china-dmsplike-1km", "DMSP-like2019.tif")
+    a = shared_file("china-dmsplike-1km", "DMSP-like2020.tif")
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["detect", str(b), str(a), "--out", str(out), "--threshold-lit", "10"])
     assert res.exit_code != 0
@@ -65,11 +63,9 @@ def test_cli_refuses_misaligned_real_grids_and_writes_nothing(shared_data, tmp_p
 
 
 @pytest.mark.realdata
-def test_cli_detect_on_real_shanghai_viirs_like(shared_data, tmp_path):
-    from conftest import real_file
-
-    b = real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
-    a = real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2016.tif")
+def test_cli_detect_on_real_shanghai_viirs_like(shared_file, tmp_path):
+    b = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
+    a = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2016.tif")
     res = CliRunner().invoke(main, ["detect", str(b), str(a), "--out", str(tmp_path), "--threshold-lit", "10"])
     assert res.exit_code == 0, res.output
     cities = gpd.read_parquet(tmp_path / "cities.parquet")
@@ -87,11 +83,9 @@ def test_cli_bad_raster_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.realdata
-def test_cli_preprocess_steps_are_applied_and_recorded(shared_data, tmp_path):
-    from conftest import real_file
-
-    b = real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
-    a = real_file(shared_data, "shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2016.tif")
+def test_cli_preprocess_steps_are_applied_and_recorded(shared_file, tmp_path):
+    b = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
+    a = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2016.tif")
     args = ["detect", str(b), str(a), "--threshold-lit", "10"]
     plain = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain")])
     floored = CliRunner().invoke(

@@ -14,6 +14,7 @@ from nightlight.area import pixel_areas_km2
 from nightlight.change.zonal import overlap_layers, zonal_stats, zonal_stats_many
 from nightlight.grid import Grid
 from nightlight.kernels import zonal as kz
+from nightlight.testing import georeferenced
 
 RES = 100.0  # m
 CRS_M = CRS.from_epsg(6933)  # equal-area (EASE-Grid 2.0): 100 m pixels are exactly 0.01 km² (nightlight.area)
@@ -24,11 +25,7 @@ def mosaic(h=300, w=340, seed=0, nan_share=0.02, chunks=None) -> xr.DataArray:
     rng = np.random.default_rng(seed)
     v = rng.lognormal(1.0, 1.0, (h, w)).astype(np.float32)
     v[rng.random((h, w)) < nan_share] = np.nan
-    x = T.c + (np.arange(w) + 0.5) * T.a
-    y = T.f + (np.arange(h) + 0.5) * T.e
-    da = xr.DataArray(v, dims=("y", "x"), coords={"y": y, "x": x}, name="m")
-    da = da.rio.write_crs(CRS_M).rio.write_transform(T)
-    return da.chunk({"y": chunks[0], "x": chunks[1]}) if chunks else da
+    return georeferenced(v, crs=CRS_M, transform=T, chunks=chunks or None, name="m")
 
 
 def px(col, row):
