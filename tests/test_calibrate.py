@@ -15,7 +15,7 @@ import nightlight.preprocess as C
 import nightlight.preprocess.calibration as F
 from nightlight.errors import CatalogError, FitError, GridMismatchError, UnitsError
 from nightlight.kernels import pixel as kc
-from nightlight.testing import georeferenced
+from nightlight.testing import assert_chunk_invariant, chunkings, georeferenced, mosaics
 
 #: 30″ pixels from (100°E, 40°N)
 georef = partial(georeferenced, origin=(100.0, 40.0), res=1 / 120)
@@ -110,6 +110,29 @@ def test_intercalibrate_chunking_does_not_matter():
         assert hasattr(got.data, "dask")
         np.testing.assert_array_equal(got.values, ref)
         assert got.rio.crs is not None
+
+
+dn_values = st.one_of(st.integers(0, 63).map(float), st.just(float("nan")))
+
+
+@given(
+    st.tuples(st.integers(1, 30), st.integers(1, 30)).flatmap(lambda s: arrays(np.float32, s, elements=dn_values)),
+    st.data(),
+)
+def test_intercalibrate_numpy_equals_dask_for_any_chunking(dn, data):
+    ch = data.draw(chunkings(dn.shape, max_blocks=6), label="chunks")
+    model = data.draw(st.sampled_from(["elvidge2014", "lizhou2017"]), label="model")
+    assert_chunk_invariant(lambda d: C.intercalibrate(d, "F16", 2007, model), georef(dn), [ch])
+
+
+@given(mosaics(24, min_value=-1.0, max_value=80.0), st.data())
+def test_calibration_and_steps_numpy_equal_dask_for_any_chunking(x, data):
+    ch = data.draw(chunkings(x.shape, max_blocks=6), label="chunks")
+    model = data.draw(st.sampled_from(sorted(TRUE)), label="model")
+    cal = C.Calibration(model, TRUE[model], clip=(0, 63))
+    assert_chunk_invariant(cal.apply, georef(x), [ch])
+    steps = ["negatives_to_zero", {"noise_floor": 0.6}, {"cap": {"value": 70.0}}, {"background": 0.5}, "log1p"]
+    assert_chunk_invariant(lambda d: C.apply_steps(d, steps, sensor="viirs")[0], georef(x), [ch])
 
 
 def test_two_satellites_averaged_after_calibration():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import shapely
 import xarray as xr
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
@@ -17,7 +17,7 @@ from nightlight.cities import city_label_raster, extract_natural_cities, headtai
 from nightlight.errors import GridMismatchError, InvalidRasterError, MissingCRSError, UnsupportedCRSError
 from nightlight.grid import Grid
 from nightlight.kernels.label import label_block
-from nightlight.testing import chunkings, georeferenced, masks
+from nightlight.testing import assert_chunk_invariant, chunkings, georeferenced, masks, mosaics
 
 RES = 1 / 240  # 15 arc-seconds
 
@@ -163,6 +163,17 @@ def test_headtail_threshold_and_mask_input():
     gm = extract_natural_cities(geo(a), mask=built, min_area_km2=0.1)
     assert sorted(gm["n_pixels"]) == [64, 100]
     assert gm["light"].sum() == pytest.approx(64 * 50 + 100 * 10)
+
+
+# One lazy pass per head/tail level (up to 10) per example: 30 examples.
+@settings(max_examples=30)
+@given(mosaics(30), st.data())
+def test_headtail_breaks_do_not_depend_on_chunks(x, data):
+    ch = data.draw(chunkings(x.shape, max_blocks=6), label="chunks")
+    breaks = assert_chunk_invariant(headtail_breaks, geo(x), [ch], rtol=1e-12)
+    lit = x[x > 0].astype(np.float64)
+    if lit.size >= 2:  # the first break is the mean of the lit pixels
+        assert breaks[0] == pytest.approx(lit.mean(), rel=1e-9)
 
 
 def test_bad_inputs_have_clear_errors():

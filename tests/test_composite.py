@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from nightlight.errors import GridMismatchError, InvalidRasterError
 from nightlight.kernels import composite as kcomp
 from nightlight.preprocess.composite import annual_composite, open_monthly
+from nightlight.testing import assert_chunk_invariant, chunkings
 
 
 def twin(rad, cnt, min_count):
@@ -70,6 +71,15 @@ def test_annual_composite_year_selection_and_dask():
         annual_composite(rad, cnt, 2020)
     with pytest.raises(GridMismatchError):
         annual_composite(rad, cnt.isel(x=slice(0, 5)), 2014)
+
+
+@settings(max_examples=30)  # a 36 × 9 × 11 stack through dask per example (~0.1 s)
+@given(st.integers(0, 2**16), st.data())
+def test_annual_composite_does_not_depend_on_chunks(seed, data):
+    rad, cnt = monthly(seed=seed)
+    rad = rad.where(np.random.default_rng(seed).random(rad.shape) > 0.1)  # some NaN months
+    ch = data.draw(chunkings(rad.shape, max_blocks=4), label="chunks")
+    assert_chunk_invariant(lambda r, c: annual_composite(r, c, 2014, min_count=2), (rad, cnt), [ch], rtol=1e-12)
 
 
 @pytest.mark.realdata

@@ -9,10 +9,12 @@ import pyproj
 import pytest
 import shapely
 from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nightlight
 from nightlight.errors import GridMismatchError, InvalidVectorError, MissingCRSError
-from nightlight.testing import georeferenced
+from nightlight.testing import assert_chunk_invariant, chunkings, georeferenced
 
 RES = 0.01  # degrees
 T = Affine(RES, 0, 10.0, 0, -RES, 50.0)
@@ -76,6 +78,25 @@ def test_known_changes_and_classification():
     assert meta["threshold"] == 0.10 and meta["n_shrinking"] == 1 and meta["grid"]["shape"] == [H, W]
     # a threshold of 0.25 spares the −20 % city
     assert not nightlight.detect_shrinking(polys, b, a, threshold=0.25)["shrinking"].any()
+
+
+# Each example runs detect_shrinking twice on 120 × 150 px (~0.2 s alone): 15 examples
+# keep it to a few seconds; the zonal sums underneath get 60 in test_zonal_properties.
+@settings(max_examples=15)
+@given(st.data())
+def test_detect_shrinking_does_not_depend_on_chunks(data):
+    polys, b, a = scene()
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    noise = rng.lognormal(0, 0.5, (2, H, W))  # non-uniform cities: block sums are real float sums
+    b, a = raster(b.values + noise[0], chunks=None), raster(a.values + noise[1], chunks=None)
+    ch = data.draw(chunkings((H, W), max_blocks=8), label="chunks")
+    # the after mosaic chunked alike or differently (it is then rechunked onto the before one)
+    other = data.draw(st.one_of(st.just(ch), chunkings((H, W), max_blocks=8)), label="after chunks")
+
+    def detect(b, a):
+        return nightlight.detect_shrinking(polys, b, a if a.chunks is None else a.chunk(dict(zip(a.dims, other))))
+
+    assert_chunk_invariant(detect, (b, a), [ch], rtol=1e-9)
 
 
 def test_polygons_in_another_crs_are_reprojected_and_ids_kept():

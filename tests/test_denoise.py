@@ -7,7 +7,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
@@ -15,7 +15,7 @@ from scipy import ndimage
 import nightlight.preprocess.denoise as D
 from nightlight.errors import GridMismatchError, UnitsError
 from nightlight.kernels import denoise as kd
-from nightlight.testing import georeferenced
+from nightlight.testing import assert_chunk_invariant, chunkings, georeferenced, mosaics
 
 #: 30″ pixels from (100°E, 40°N)
 georef = partial(georeferenced, origin=(100.0, 40.0), res=1 / 120)
@@ -81,6 +81,22 @@ def test_background_test_chunk_invariant_and_correct():
     np.testing.assert_array_equal(strict, np.where(np.isfinite(x) & (r < thr), 0, x))
     got = D.background_test(georef(x, chunks=13), threshold=1.0, counts=georef(counts, chunks=13))
     np.testing.assert_array_equal(got.values, strict)
+
+
+# Three lazy pipelines (two with a 1-pixel halo) per example, ~0.1 s: 30 examples.
+@settings(max_examples=30)
+@given(mosaics(24), st.data())
+def test_background_and_core_cap_numpy_equal_dask_for_any_chunking(x, data):
+    """The 3×3 test (1-pixel halo) and the core cap on chunks that need not divide the mosaic."""
+    ch = data.draw(chunkings(x.shape, max_blocks=6), label="chunks")
+    counts = data.draw(arrays(np.float64, x.shape, elements=st.integers(0, 20).map(float)), label="counts")
+    assert_chunk_invariant(lambda d: D.background_test(d, threshold=1.0), georef(x), [ch])
+    assert_chunk_invariant(
+        lambda d, c: D.background_test(d, threshold=1.0, counts=c), (georef(x), georef(counts)), [ch]
+    )
+    core = np.zeros(x.shape, bool)
+    core[: max(1, x.shape[0] // 2), : max(1, x.shape[1] // 2)] = True
+    assert_chunk_invariant(lambda d: D.cap_outliers(d, core=core), georef(x), [ch])
 
 
 def test_cap_percentile_value_and_core():

@@ -17,7 +17,7 @@ from nightlight.errors import GridMismatchError
 from nightlight.grid import Grid
 from nightlight.kernels import resample as kr
 from nightlight.preprocess.calibration import Calibration, _predict_np, _scores
-from nightlight.testing import georeferenced
+from nightlight.testing import assert_chunk_invariant, chunkings, georeferenced, mosaics
 
 #: 30″ pixels from (100°E, 40°N) unless res= says otherwise
 georef = partial(georeferenced, origin=(100.0, 40.0), res=1 / 120)
@@ -65,6 +65,16 @@ def test_blur_depth_and_chunk_invariance():
     for ch in (9, (30, 71), 83):
         got = H.gaussian_blur(georef(x, chunks=ch), sigma=2.0)
         np.testing.assert_allclose(got.values, ref, rtol=1e-6)
+
+
+# min_side 6 > the largest halo (blur_depth(2.0) = 5 px): dask's map_overlap refuses a
+# halo deeper than the whole array (a 1-pixel mosaic fails on dask, works in memory).
+@given(mosaics(24, min_side=6, min_value=0.0, max_value=200.0), st.data())
+def test_blur_numpy_equals_dask_for_any_chunking(x, data):
+    """The halo is blur_depth(σ) pixels; chunks smaller than it still give the whole-array blur."""
+    ch = data.draw(chunkings(x.shape, max_blocks=6), label="chunks")
+    sigma = data.draw(st.sampled_from([0.5, 1.0, 2.0]), label="sigma")
+    assert_chunk_invariant(lambda d: H.gaussian_blur(d, sigma=sigma), georef(x, res=V), [ch], rtol=1e-6, atol=1e-6)
 
 
 def test_aggregate_centers_and_edges_chunk_invariant():
