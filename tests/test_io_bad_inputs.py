@@ -9,33 +9,19 @@ import time
 
 import numpy as np
 import pytest
-import rasterio
 from rasterio.transform import from_origin
 
 import nightlight
 from nightlight.errors import ImplausibleValueError, InvalidRasterError, ParameterError, UnitsError
+from nightlight.testing import write_geotiff
 
 T = from_origin(10.0, 50.0, 0.01, 0.01)
 
 
 def write_tif(path, data, *, nodata=None, units=None, tiled=True):
-    profile = dict(
-        driver="GTiff",
-        height=data.shape[0],
-        width=data.shape[1],
-        count=1,
-        dtype=data.dtype,
-        crs="EPSG:4326",
-        transform=T,
-        nodata=nodata,
-    )
-    if tiled:
-        profile.update(tiled=True, blockxsize=64, blockysize=64, compress="deflate")
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
-        if units:
-            dst.update_tags(units=units)
-    return path
+    tiling = dict(tiled=True, blockxsize=64, blockysize=64, compress="deflate") if tiled else {}
+    tags = {"units": units} if units else None
+    return write_geotiff(path, data, transform=T, nodata=nodata, tags=tags, **tiling)
 
 
 def city_scene(tmp_path, after_patch=None, dtype=np.float32, nodata=None, units="nW/cm2/sr"):
@@ -181,20 +167,7 @@ def _shifted(tmp_path, name, dx_px):
     v = np.zeros((128, 128), np.float32)
     v[20:60, 20:60] = 25.0
     t = from_origin(10.0 + dx_px * 0.01, 50.0, 0.01, 0.01)
-    with rasterio.open(
-        tmp_path / name,
-        "w",
-        driver="GTiff",
-        height=128,
-        width=128,
-        count=1,
-        dtype="float32",
-        crs="EPSG:4326",
-        transform=t,
-    ) as dst:
-        dst.write(v, 1)
-        dst.update_tags(units="nW/cm2/sr")
-    return tmp_path / name
+    return write_geotiff(tmp_path / name, v, transform=t, tags={"units": "nW/cm2/sr"})
 
 
 def test_grids_within_the_tolerance_are_snapped_and_recorded(tmp_path):
@@ -217,16 +190,14 @@ def test_grids_beyond_the_tolerance_ask_for_align_to(tmp_path):
 
 
 @pytest.mark.realdata
-def test_real_china_viirs_like_offsets(shared_data):
+def test_real_china_viirs_like_offsets(shared_file):
     """The data README: 2013 is 0.017 px east of 2014–2021; 2012 and 2022 ~0.22 px north of the rest."""
-    from conftest import real_file
-
     from nightlight.errors import GridMismatchError
     from nightlight.grid import Grid, snap_to_grid
 
     d = "china-viirslike-15s"
     y13, y14, y12 = (
-        nightlight.open_mosaic(real_file(shared_data, d, f"{y}_8bit.tif"), nodata=None, units="nW/cm2/sr")
+        nightlight.open_mosaic(shared_file(d, f"{y}_8bit.tif"), nodata=None, units="nW/cm2/sr")
         for y in (2013, 2014, 2012)
     )
     _, off = snap_to_grid(y14, Grid.of(y13))

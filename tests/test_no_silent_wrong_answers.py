@@ -10,22 +10,18 @@ import numpy as np
 import pytest
 import shapely
 import shapely.ops
-import xarray as xr
 from affine import Affine
 
 import nightlight
 from nightlight.errors import BlankMosaicError, ParameterError, ProductChangeError
+from nightlight.testing import georeferenced
 
 RES = 0.01
 T = Affine(RES, 0, 10.0, 0, -RES, 50.0)
 
 
 def raster(v, chunks=(40, 48)):
-    h, w = v.shape
-    x = T.c + (np.arange(w) + 0.5) * T.a
-    y = T.f + (np.arange(h) + 0.5) * T.e
-    da = xr.DataArray(v.astype(np.float32), dims=("y", "x"), coords={"y": y, "x": x})
-    return da.rio.write_crs("EPSG:4326").rio.write_transform(T).chunk({"y": chunks[0], "x": chunks[1]})
+    return georeferenced(v.astype(np.float32), transform=T, chunks=chunks)
 
 
 def box_px(c0, r0, c1, r1):

@@ -120,6 +120,7 @@ def write_geotiff(
     transform: Affine | None = None,
     nodata: float | None = None,
     dtype: Any = None,
+    tags: Mapping[str, Any] | None = None,
     **creation_options: Any,
 ) -> Path:
     """Write a one-band GeoTIFF (plain, untiled, uncompressed unless told) and return its path.
@@ -140,6 +141,8 @@ def write_geotiff(
         The file's nodata value.
     dtype : optional
         On-disk data type (default: the array's).
+    tags : mapping, optional
+        Dataset metadata tags, e.g. ``{"units": "nW/cm2/sr"}`` (how a file declares its units).
     **creation_options
         Extra rasterio/GDAL profile entries, e.g. ``tiled=True, compress="deflate"``.
     """
@@ -168,4 +171,6 @@ def write_geotiff(
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(values, 1)
+        if tags:
+            dst.update_tags(**{k: str(v) for k, v in tags.items()})
     return Path(path)
