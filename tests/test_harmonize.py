@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 from affine import Affine
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
@@ -69,6 +69,7 @@ def test_blur_depth_and_chunk_invariance():
 
 # min_side 6 > the largest halo (blur_depth(2.0) = 5 px): dask's map_overlap refuses a
 # halo deeper than the whole array (a 1-pixel mosaic fails on dask, works in memory).
+@settings(max_examples=30)  # map_overlap with a halo up to 5 px, ~60 ms an example
 @given(mosaics(24, min_side=6, min_value=0.0, max_value=200.0), st.data())
 def test_blur_numpy_equals_dask_for_any_chunking(x, data):
     """The halo is blur_depth(σ) pixels; chunks smaller than it still give the whole-array blur."""
