@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections import deque
 
-import dask.array as da
 import numpy as np
 import pytest
 import shapely
-import xarray as xr
-from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
@@ -32,6 +29,7 @@ from nightlight.change.patterns import (
     shrinkage_patterns,
 )
 from nightlight.errors import GridMismatchError
+from nightlight.testing import georeferenced
 
 NOISE = 0.03
 
@@ -347,15 +345,8 @@ def test_thresholds_are_the_documented_ones():
 
 
 # --------------------------------------------------------------------------- georeferenced mosaics
-def _mosaic(v, *, chunks=None, x0=0.0):
-    n = v.shape[0]
-    t = Affine(1.0, 0, x0, 0, -1.0, float(n))
-    x = x0 + np.arange(v.shape[1]) + 0.5
-    y = n - (np.arange(n) + 0.5)
-    data = da.from_array(v, chunks=chunks) if chunks else v
-    return (
-        xr.DataArray(data, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:32633").rio.write_transform(t)
-    )
+def _mosaic(v, *, chunks=None, x0=0.0):  # 1 m pixels, upper-left corner at (x0, rows)
+    return georeferenced(v, crs="EPSG:32633", res=1.0, origin=(x0, float(v.shape[0])), chunks=chunks or None)
 
 
 @pytest.mark.parametrize("chunks", [None, 7])
