@@ -45,36 +45,6 @@ def scenes(draw):
     return da, gpd.GeoDataFrame(geometry=geoms, crs=CRS_EA), chunks
 
 
-def block_boxes(da, chunks=None) -> list[tuple[float, float, float, float]]:
-    """Bounds of the whole raster and of every block of ``chunks`` (CRS units)."""
-    g = Grid.of(da)
-    t = g.transform
-    boxes = [g.bounds]
-    if chunks is not None:
-        row_chunks, col_chunks = da.chunk(dict(zip(da.dims, chunks))).chunks
-        rows, cols = np.cumsum([0, *row_chunks]), np.cumsum([0, *col_chunks])
-        for r0, r1 in zip(rows[:-1], rows[1:]):
-            for c0, c1 in zip(cols[:-1], cols[1:]):
-                boxes.append((t.c + c0 * t.a, t.f + r1 * t.e, t.c + c1 * t.a, t.f + r0 * t.e))
-    return boxes
-
-
-def clip_by_rect_is_right(geoms, boxes) -> bool:
-    """False where GEOS clip_by_rect (used by zonal's ``_edges``) returns the wrong part.
-
-    It does when a polygon edge lies along a side of the rectangle and ends at its
-    corner (libgeos/geos#605; see the xfail test below). Examples hitting it are
-    discarded here so the properties test everything else; remove this when
-    nightlight.change.zonal no longer clips with clip_by_rect.
-    """
-    for box in boxes:
-        clipped = shapely.area(shapely.clip_by_rect(geoms, *box))
-        exact = shapely.area(shapely.intersection(geoms, shapely.box(*box)))
-        if not np.allclose(clipped, exact, rtol=1e-9, atol=1e-9 * abs(box[2] - box[0]) * abs(box[3] - box[1])):
-            return False
-    return True
-
-
 def cell_coverage(da, geoms) -> np.ndarray:
     """Independent twin: area of every cell inside every geometry, shape (n_geoms, h, w), in CRS units²."""
     g = Grid.of(da)
@@ -132,7 +102,6 @@ def reference():
 def test_exact_sums_equal_exactextract_for_any_polygon_and_chunking(reference, scene):
     da, polys, chunks = scene
     note(f"transform {da.rio.transform()!r}\nvalues {da.values.tolist()}\npolygons {polys.geometry.to_wkt().tolist()}")
-    assume(clip_by_rect_is_right(polys.geometry.array, block_boxes(da, chunks)))
     ours = zonal_stats(polys, da)
     chunked = zonal_stats(polys, da.chunk(dict(zip(da.dims, chunks))))
     cols = ["sum", "pixels", "valid_share", "inside_share"]
@@ -158,7 +127,6 @@ def test_exact_sums_equal_exactextract_for_any_polygon_and_chunking(reference, s
 @given(scenes())
 def test_covered_pixels_equal_shapely_intersection_area(scene):
     da, polys, _ = scene  # in memory: the test above shows chunked == in memory
-    assume(clip_by_rect_is_right(polys.geometry.array, block_boxes(da)))
     st_ = zonal_stats(polys, da)
     grid = Grid.of(da)
     px_area = abs(grid.transform.determinant)
@@ -171,12 +139,8 @@ def test_covered_pixels_equal_shapely_intersection_area(scene):
     np.testing.assert_allclose(st_["valid_share"][some], valid[some] / inside[some], rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GEOS clip_by_rect returns the complement when an edge runs along a block side into its corner "
-    "(libgeos/geos#605); nightlight.change.zonal._edges clips with it. Found by the properties above.",
-)
 def test_edge_along_the_raster_side_ending_at_its_corner():
+    """GEOS clip_by_rect returned the complement here (libgeos/geos#605); found by the properties above."""
     da = georeferenced(np.ones((1, 1)), crs=CRS_EA, res=1000.0, origin=(0.0, 1000.0))
     # pixel [0, 1000]²; the edge (1000, -2000) → (1000, 1000) runs up its right side into the corner
     geom = shapely.Polygon([(-500, 1500), (-500, -500), (1000, -2000), (1000, 1000), (500, 500), (-500, 1500)])
