@@ -5,17 +5,18 @@
 - :mod:`.rule` — the decline rule :func:`classify_decline` and the common-shift check;
 - :mod:`.measure` — per-city zonal measurement on the common valid pixels;
 - :mod:`.decline` — :func:`detect_shrinking`, the coordinator;
-- :mod:`.trend` — Theil–Sen slope + Mann–Kendall p over yearly series;
+- :mod:`.trend` — Theil–Sen slope + Mann–Kendall p over yearly series, Benjamini–Hochberg q;
 - :mod:`.patterns` — where inside a city the light went: the six shrinkage patterns of Jiang et al. 2020.
 """
 
 from nightlight.change.decline import detect_shrinking
 from nightlight.change.patterns import PATTERNS, classify_pattern, shrinkage_patterns
 from nightlight.change.rule import classify_decline
-from nightlight.change.trend import trend_test
+from nightlight.change.trend import benjamini_hochberg, trend_test
 from nightlight.change.zonal import zonal_stats, zonal_stats_many
 
 __all__ = [
+    "benjamini_hochberg",
     "PATTERNS",
     "classify_decline",
     "classify_pattern",

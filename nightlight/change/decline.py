@@ -42,7 +42,7 @@ from nightlight.change.rule import (  # noqa: F401  (re-exported: the decline ru
     check_common_shift,
     classify_decline,
 )
-from nightlight.change.trend import trend_test
+from nightlight.change.trend import benjamini_hochberg, trend_test
 from nightlight.errors import ParameterError
 from nightlight.grid import Grid
 from nightlight.io.raster import DEFAULT_CHUNK
@@ -245,9 +245,6 @@ def _add_trend(out: pd.DataFrame, series_years: list[Any], stats: list[pd.DataFr
     discovery rate among the cities so flagged is at most ``alpha``, where
     ``significant_decline`` (``mk_p < alpha``) controls each city's error alone.
     """
-    # imported here so this change stays inside this function (decline.py is edited in parallel)
-    from nightlight.change.trend import benjamini_hochberg
-
     yrs = [int(y) if float(y).is_integer() else y for y in series_years]
     table = pd.DataFrame({f"light_{y}": s["sum"].to_numpy() for y, s in zip(yrs, stats)})
     for c in table.columns:

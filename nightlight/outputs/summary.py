@@ -19,9 +19,8 @@ def summary_table(result: gpd.GeoDataFrame) -> pd.DataFrame:
     name = next((c for c in ("name", "Name", "NAME", "NAME_2") if c in result.columns), None)
     if name:
         cols.insert(1, name)
-    cols += [
-        c for c in ("shrink_pattern", "trend_slope", "mk_p", "significant_decline", "area_km2") if c in result.columns
-    ]
+    extra = ("shrink_pattern", "trend_slope", "mk_p", "mk_q", "significant_decline", "significant_decline_fdr")
+    cols += [c for c in (*extra, "valid_share", "area_km2") if c in result.columns]
     return pd.DataFrame(result[cols])
 
 
