@@ -156,26 +156,28 @@ def intercalibrate(
         for sat, mosaic in dmsp.items():
             steps = calibration_steps(sat, year, model, allow_suspect=allow_suspect)
             outs.append(_intercalibrate_one(mosaic, steps, keep_zero, f"dmsp[{sat!r}]"))
-        if all(isinstance(o, xr.DataArray) for o in outs) and outs[0].rio.crs is not None:
+        # the result is a DataArray only when every satellite's mosaic is one: a mix of kinds
+        # takes the array path whatever the mapping's order (it has no grid to check or keep)
+        das = [o for o in outs if isinstance(o, xr.DataArray)]
+        all_da = len(das) == len(outs)
+        if all_da and das[0].rio.crs is not None:
             from nightlight.grid import require_same_grid
 
-            for n, o in zip(names[1:], outs[1:]):
-                require_same_grid(outs[0], o, names=(f"dmsp[{names[0]!r}]", f"dmsp[{n!r}]"))
+            for n, o in zip(names[1:], das[1:]):
+                require_same_grid(das[0], o, names=(f"dmsp[{names[0]!r}]", f"dmsp[{n!r}]"))
         elif len({np.shape(o) for o in outs}) > 1:
             raise GridMismatchError(
                 f"intercalibrate: the satellites' arrays differ in shape: {[np.shape(o) for o in outs]}."
             )
-        if isinstance(outs[0], xr.DataArray):
-            stacked = xr.Variable.concat([o.variable for o in outs], dim="satellite")
+        if all_da:
+            stacked = xr.Variable.concat([o.variable for o in das], dim="satellite")
             mean = stacked.mean("satellite", skipna=True)
-            res = outs[0].copy(data=mean.data)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = np.nanmean(np.stack(outs), axis=0).astype(np.float32)
-        if isinstance(res, xr.DataArray):
-            res.attrs.update({"calibration": f"{model} {'+'.join(names)} {year}", "units": "DN"})
-        return res
+            res_da = das[0].copy(data=mean.data)
+            res_da.attrs.update({"calibration": f"{model} {'+'.join(names)} {year}", "units": "DN"})
+            return res_da
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(np.stack(outs), axis=0).astype(np.float32)
     if satellite is None:
         raise CatalogError(
             f"intercalibrate: satellite= is required. Available for {model}: {_available(model.lower())}."
