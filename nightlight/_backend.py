@@ -89,7 +89,9 @@ def map_pixels(data: ArrayLike, func: Callable[[np.ndarray], np.ndarray]) -> Arr
 
     def run_dask(a: dsa.Array) -> dsa.Array:
         dt = float_dtype(a.dtype)
-        return a.map_blocks(lambda b: func(np.asarray(b, dtype=dt)), dtype=dt)
+        # the module-level function, which Array.map_blocks calls: the method is wrapped by
+        # functools.wraps, whose stub (_Wrapped) does not bind ``self``, so mypy rejects its calls
+        return dsa.map_blocks(lambda b: func(np.asarray(b, dtype=dt)), a, dtype=dt)
 
     return dispatch(data, lambda a: func(a.astype(float_dtype(a.dtype), copy=False)), run_dask)
 

@@ -46,7 +46,9 @@ from nightlight.grid import Grid
 
 #: ``"auto"`` is the former name of ``"exact"`` (nightlight ≤ 0.2) and still accepted.
 AreaMode = Literal["exact", "pyproj", "nominal", "auto"]
-AREA_MODES = ("exact", "pyproj", "nominal")
+AREA_MODES: tuple[AreaMode, ...] = ("exact", "pyproj", "nominal")
+#: How pixel area behaves on a CRS (:func:`crs_area_kind`).
+AreaKind = Literal["geographic", "equal_area", "other"]
 
 
 class NominalAreaWarning(UserWarning):
@@ -65,7 +67,7 @@ _EQUAL_AREA_WORDS = (
 )
 
 
-def crs_area_kind(crs) -> Literal["geographic", "equal_area", "other"]:
+def crs_area_kind(crs) -> AreaKind:
     """Classify a CRS by how pixel area behaves on it."""
     return _crs_facts(_crs_key(crs))[0]
 
@@ -75,7 +77,7 @@ def _crs_key(crs) -> str:
 
 
 @lru_cache(maxsize=64)
-def _crs_facts(key: str) -> tuple[str, float, float, float]:
+def _crs_facts(key: str) -> tuple[AreaKind, float, float, float]:
     """(area kind, semi-major axis m, eccentricity, linear unit in m) of a CRS.
 
     Cached: every block of a mosaic asks, and building a pyproj CRS costs ~1 ms.
@@ -90,7 +92,7 @@ def _crs_facts(key: str) -> tuple[str, float, float, float]:
     return _area_kind(pcrs), a, e, unit
 
 
-def _area_kind(pcrs: pyproj.CRS) -> Literal["geographic", "equal_area", "other"]:
+def _area_kind(pcrs: pyproj.CRS) -> AreaKind:
     if pcrs.is_geographic:
         return "geographic"
     op = pcrs.coordinate_operation
@@ -120,7 +122,7 @@ def geographic_row_areas_km2(grid: Grid, row0: int = 0, row1: int | None = None)
     return np.abs(a * a * dlon * (q[1:] - q[:-1]) / 2.0) / 1e6
 
 
-def resolve_area(grid: Grid, area: str = "exact", *, name: str = "mosaic", stacklevel: int = 3) -> str:
+def resolve_area(grid: Grid, area: str = "exact", *, name: str = "mosaic", stacklevel: int = 3) -> AreaMode:
     """Apply the area rule to a grid once, at the top of a public function.
 
     Parameters
@@ -134,7 +136,7 @@ def resolve_area(grid: Grid, area: str = "exact", *, name: str = "mosaic", stack
 
     Returns
     -------
-    str
+    AreaMode
         The mode to pass to :func:`pixel_areas_km2` for every block.
 
     Raises
@@ -160,11 +162,11 @@ def resolve_area(grid: Grid, area: str = "exact", *, name: str = "mosaic", stack
     return mode
 
 
-def _mode(area: str) -> str:
+def _mode(area: str) -> AreaMode:
     mode = "exact" if area == "auto" else area
-    if mode not in AREA_MODES:
-        raise ValueError(f"area={area!r}: use 'exact' (default), 'pyproj' or 'nominal' (see nightlight.area).")
-    return mode
+    if mode in AREA_MODES:
+        return mode
+    raise ValueError(f"area={area!r}: use 'exact' (default), 'pyproj' or 'nominal' (see nightlight.area).")
 
 
 def _crs_name(grid: Grid) -> str:

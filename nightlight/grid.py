@@ -15,7 +15,7 @@ origins ~144 m / ~334 m apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -119,7 +119,7 @@ class Grid:
         # recalc=True: derive the transform from the coordinates, not a GeoTransform
         # cached on spatial_ref, which can describe a parent array after slicing
         # (rioxarray 0.19 already prefers the coordinates; older releases did not).
-        return cls(crs=crs, transform=da.rio.transform(recalc=True), shape=tuple(da.shape[-2:]))
+        return cls(crs=crs, transform=da.rio.transform(recalc=True), shape=(int(da.shape[-2]), int(da.shape[-1])))
 
     @property
     def res(self) -> tuple[float, float]:
@@ -180,7 +180,7 @@ class Grid:
             raise GridMismatchError(f"georeference: array shape {da.shape[-2:]} is not the grid's {self.shape}.")
         return da.rio.write_crs(self.crs).rio.write_transform(self.transform)
 
-    def wrap(self, array: Any, *, name: str | None = None, attrs: dict | None = None) -> xr.DataArray:
+    def wrap(self, array: Any, *, name: Hashable | None = None, attrs: dict | None = None) -> xr.DataArray:
         """A NumPy or dask ``(h, w)`` array as a georeferenced ``(y, x)`` DataArray on this grid.
 
         Coordinates are the pixel centres (:meth:`coords`); CRS and transform are

@@ -12,7 +12,7 @@ import threading
 
 from dask.callbacks import Callback
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 
 class RichDaskProgress(Callback):
@@ -24,7 +24,7 @@ class RichDaskProgress(Callback):
         self.description = description
         self._lock = threading.Lock()
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self):
         if self.enabled:

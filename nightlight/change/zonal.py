@@ -58,7 +58,7 @@ class _Plan:
     layers: list[tuple[np.ndarray, np.ndarray, shapely.STRtree]]  # (geoms, ids, tree) without interior overlaps
     exact: tuple[np.ndarray, np.ndarray, shapely.STRtree] | None  # measured by exact coverage
     floor: float
-    area: str  # the mode resolve_area returned: pixel areas follow nightlight.area's one rule
+    area: AreaMode  # the mode resolve_area returned: pixel areas follow nightlight.area's one rule
 
 
 def overlap_layers(geoms: np.ndarray) -> np.ndarray:
@@ -95,7 +95,7 @@ def overlap_layers(geoms: np.ndarray) -> np.ndarray:
     return layer
 
 
-def _make_plan(geoms: np.ndarray, grid: Grid, floor: float, method: str, area: str) -> _Plan:
+def _make_plan(geoms: np.ndarray, grid: Grid, floor: float, method: str, area: AreaMode) -> _Plan:
     n = len(geoms)
     ok = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
     if method == "exact":
@@ -194,10 +194,13 @@ def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
     areas = pixel_areas_km2(plan.grid, *win, area=plan.area)
     box = shapely.box(*plan.grid.window_bounds(win))
     hits = [(geoms, ids, tree.query(box, predicate="intersects")) for geoms, ids, tree in plan.layers]
-    ex_hit = None
+    ex_hit = None  # (geoms, ids, hit) of the exact-coverage polygons, when there are any
     if plan.exact is not None:
-        ex_hit = plan.exact[2].query(box, predicate="intersects")
-    touched = [ids[hit] for _, ids, hit in hits] + ([plan.exact[1][ex_hit]] if ex_hit is not None else [])
+        ex_geoms, ex_ids, ex_tree = plan.exact
+        ex_hit = (ex_geoms, ex_ids, ex_tree.query(box, predicate="intersects"))
+    touched = [ids[hit] for _, ids, hit in hits]
+    if ex_hit is not None:
+        touched.append(ex_hit[1][ex_hit[2]])
     gids = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
     out = [kz.new_accumulator(len(gids)) for _ in blocks]
     if not len(gids):
@@ -215,10 +218,10 @@ def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
             dtype="int32",
         )
         _accumulate(kz.accumulate_labels, (labels,), blocks, out, areas, plan.floor)
-    if ex_hit is not None and len(ex_hit):
-        geoms, ids, _ = plan.exact
-        local = np.searchsorted(gids, ids[ex_hit])
-        edges = _edges(geoms[ex_hit], local, shapely.bounds(box), t, h, w)
+    if ex_hit is not None and len(ex_hit[2]):
+        geoms, ids, hit = ex_hit
+        local = np.searchsorted(gids, ids[hit])
+        edges = _edges(geoms[hit], local, shapely.bounds(box), t, h, w)
         if edges is not None:
             _accumulate(kz.accumulate_coverage, edges, blocks, out, areas, plan.floor)
     return gids, out
@@ -355,7 +358,8 @@ def zonal_stats_many(
             continue
         parts.append(dask.delayed(_block_stats)(plan_d, win.row0, win.col0, *[d[bi, bj] for d in delayed_blocks]))
     if not parts:
-        return [_to_frame(*kz.new_accumulator(plan.n), area_px) for _ in mosaics]
+        empty = [kz.new_accumulator(plan.n) for _ in mosaics]
+        return [_to_frame(acc, vmax, area_px) for acc, vmax in empty]
     res = dask.delayed(_combine)(plan.n, *parts).compute()
     return [_to_frame(acc, vmax, area_px) for acc, vmax in res]
 

@@ -75,9 +75,9 @@ class Components:
     table: pd.DataFrame
     connectivity: int
     threshold: float | None = None
-    _blocks: _BlockPlan = field(default=None, repr=False)
-    _label_component: np.ndarray = field(default=None, repr=False)  # global label -> component row
-    _src: dsa.Array = field(default=None, repr=False)  # the lazy mask source, for later passes
+    _blocks: _BlockPlan = field(kw_only=True, repr=False)  # required (never None): every later pass reads these
+    _label_component: np.ndarray = field(kw_only=True, repr=False)  # global label -> component row
+    _src: dsa.Array = field(kw_only=True, repr=False)  # the lazy mask source, for later passes
 
     def block_lookup(self, bi: int, bj: int, component_ids: np.ndarray) -> np.ndarray:
         """Local label → output id table of block (bi, bj); ``component_ids`` is per table row."""
@@ -232,7 +232,7 @@ def label_components(
     for name, da in bands.items():
         require_same_grid(grid, da, names=(label_name, name))
     area = resolve_area(grid, area, name=label_name)  # before any pass over the pixels
-    thr = None if mask is not None else _resolve_threshold(mosaic, threshold, headtail_level)
+    thr = None if mask is not None else _resolve_threshold(src, threshold, headtail_level)  # src is the mosaic
     src_data = as_dask(src, chunks=-1)  # a NumPy mosaic is one block
     value_data = [as_dask(da).rechunk(src_data.chunks) for da in bands.values()]
     plan, results = _run_stats(src_data, value_data, grid, connectivity, thr, area)
@@ -253,14 +253,13 @@ def _per_block(
 ) -> dsa.Array:
     """A (nby, nbx) object dask array whose block (i, j) is ``func(src[i, j], values[i, j], row0, col0, *args)``.
 
-    The graph is written by hand (as dask-image does) rather than with one
-    ``dask.delayed`` call per block: that tokenizes every argument per block and
-    costs ~3 ms a block, which dominates on small mosaics.
+    The graph is written by hand (as dask-image does) rather than with one ``dask.delayed`` call per block: that
+    tokenizes every argument per block and costs ~3 ms a block, which dominates on small mosaics.
     """
     token = dask.base.tokenize(src_data, *value_data, args)
     key = f"{name}-{token}"
     nby, nbx = len(row_edges) - 1, len(col_edges) - 1
-    dsk = {
+    dsk: dask.typing.Graph = {  # annotated: Graph's key type is a union, and dict keys are invariant
         (key, i, j): (
             _as_cell,
             func,
@@ -273,7 +272,8 @@ def _per_block(
         for i in range(nby)
         for j in range(nbx)
     }
-    graph = HighLevelGraph.from_collections(key, dsk, dependencies=[src_data, *value_data])
+    # ignore: dask.typing.DaskCollection wants __dask_scheduler__ a staticmethod, dask.array.Array's reads as a function
+    graph = HighLevelGraph.from_collections(key, dsk, dependencies=[src_data, *value_data])  # type: ignore[list-item]
     return dsa.Array(graph, key, chunks=((1,) * nby, (1,) * nbx), dtype=object)
 
 

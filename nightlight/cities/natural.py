@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import dask.array as dsa
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -122,11 +123,13 @@ def city_label_raster(comps: Components, min_area_km2: float = 5.0) -> xr.DataAr
         (i, j): comps.block_lookup(i, j, component_city).astype(np.int32) for i in range(nby) for j in range(nbx)
     }
 
-    def block(x, block_id=None):
+    def block(x: np.ndarray, block_id: tuple[int, int]) -> np.ndarray:  # dask passes block_id
         i, j = block_id
         labels, *_ = _label_one_block(
             x, [], int(plan.row_edges[i]), int(plan.col_edges[j]), comps.grid, comps.connectivity, comps.threshold, None
         )
         return K.relabel(labels, lookups[(i, j)])
 
-    return comps.grid.wrap(src.map_blocks(block, dtype=np.int32), name="city_id")
+    # the module-level map_blocks (what Array.map_blocks calls): the method's functools.wraps
+    # stub (_Wrapped) does not bind ``self``, so mypy cannot check calls to it
+    return comps.grid.wrap(dsa.map_blocks(block, src, dtype=np.int32), name="city_id")

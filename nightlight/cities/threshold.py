@@ -53,10 +53,13 @@ def _resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_leve
         if not breaks:
             raise NightlightError("threshold='headtail': the mosaic has fewer than 2 lit pixels (value > 0).")
         return breaks[min(headtail_level, len(breaks)) - 1]
+    not_a_number = ParameterError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.")
+    if threshold is None:
+        raise not_a_number
     try:
         value = float(threshold)
     except (TypeError, ValueError):
-        raise ParameterError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.") from None
+        raise not_a_number from None
     if not value > 0:  # also NaN
         raise ParameterError(
             f"threshold={threshold!r}: a lit threshold must be a number > 0 in the mosaic's units — at ≤ 0 every "

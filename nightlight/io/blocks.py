@@ -18,7 +18,7 @@ they arrive. Here every chunk is one task that
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.array as dsa
 import numpy as np
@@ -32,6 +32,9 @@ from nightlight.errors import InvalidRasterError
 from nightlight.grid import Grid
 from nightlight.io.remote import gdal_env
 from nightlight.units import check_plausible
+
+if TYPE_CHECKING:
+    from dask.typing import Graph
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def band_array(source: BandSource, grid: Grid, chunks: tuple[int, int] | None) -
         return source.read(0, h, 0, w)
     rows, cols = grid.chunk_edges(_regular(grid.shape, chunks))
     name = "read-" + tokenize(source, grid.shape, chunks)
-    layer = {
+    layer: Graph = {  # annotated: Graph's key type is a union, and dict keys are invariant
         (name, i, j): (_read_task, source, int(rows[i]), int(rows[i + 1]), int(cols[j]), int(cols[j + 1]))
         for i in range(len(rows) - 1)
         for j in range(len(cols) - 1)

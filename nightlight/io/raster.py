@@ -225,7 +225,8 @@ def _checked_dataarray(
     if chunks is not None and not is_dask(da):
         da = da.chunk(_chunk_dict(chunks, da.dims))
     if is_dask(da):
-        _check_block_count(tuple(da.shape), tuple(max(c) for c in da.data.chunks), label)
+        row_chunks, col_chunks = da.data.chunks  # 2-D, checked above
+        _check_block_count((da.shape[0], da.shape[1]), (max(row_chunks), max(col_chunks)), label)
     return da
 
 

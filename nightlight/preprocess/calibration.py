@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -168,17 +168,24 @@ def _fit_params(model: str, x: np.ndarray, y: np.ndarray, p0: Sequence[float] | 
     if model in ("linear", "quadratic"):
         deg = 1 if model == "linear" else 2
         return tuple(np.polynomial.polynomial.polyfit(x, y, deg))
+    f: Callable[..., np.ndarray]  # the power and sigmoid models take different numbers of parameters
     if model == "power":
-        f = lambda x, a, b: a * np.power(np.maximum(x + 1.0, 0.0), b) - 1.0  # noqa: E731
+
+        def power(x, a, b):
+            return a * np.power(np.maximum(x + 1.0, 0.0), b) - 1.0
+
+        f = power
         if p0 is None:
             ok = (x + 1 > 0) & (y + 1 > 0)
             b, loga = np.polyfit(np.log(x[ok] + 1), np.log(y[ok] + 1), 1) if ok.sum() > 2 else (1.0, 0.0)
             p0 = (math.exp(loga), b)
     else:
 
-        def f(x, L, k, x0, b):
+        def sigmoid(x, L, k, x0, b):
             with np.errstate(over="ignore"):
                 return L / (1.0 + np.exp(-k * (x - x0))) + b
+
+        f = sigmoid
 
         if p0 is None:
             lo, hi = np.percentile(y, [1, 99])
@@ -237,10 +244,10 @@ def _pairs(
         t = as_dask(target).rechunk(s.chunks)
         mm = None if mask is None else as_dask(mask).rechunk(s.chunks)
         tasks = []
-        for k, idx in enumerate(np.ndindex(*s.numblocks)):
+        for k, block in enumerate(np.ndindex(*s.numblocks)):
             tasks.append(
                 dask.delayed(_sample_block)(
-                    s.blocks[idx], t.blocks[idx], None if mm is None else mm.blocks[idx], p, seed, k
+                    s.blocks[block], t.blocks[block], None if mm is None else mm.blocks[block], p, seed, k
                 )
             )
         parts = dask.compute(*tasks)
@@ -253,6 +260,11 @@ def _pairs(
         idx = np.random.default_rng([seed, 0]).choice(pr.shape[1], size=sample, replace=False)
         pr = pr[:, np.sort(idx)]
     return pr
+
+
+def _pooled(x: ArrayLike | Sequence[ArrayLike]) -> list[ArrayLike]:
+    """The arrays ``fit`` pools: a Sequence (list, tuple) holds several; an array (NumPy, DataArray, dask) is one."""
+    return list(x) if isinstance(x, Sequence) else [x]
 
 
 def fit(
@@ -301,9 +313,9 @@ def fit(
         raise CatalogError(f"fit: model={model!r} is unknown. Available: {', '.join(MODELS_FIT)}.")
     if not 0.0 < test_fraction < 1.0:
         raise FitError(f"fit: test_fraction={test_fraction} must be between 0 and 1 (e.g. 0.25).")
-    srcs = list(source) if isinstance(source, (list, tuple)) else [source]
-    tgts = list(target) if isinstance(target, (list, tuple)) else [target]
-    masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(srcs)
+    srcs = _pooled(source)
+    tgts = _pooled(target)
+    masks: list[ArrayLike | None] = list(mask) if isinstance(mask, Sequence) else [mask] * len(srcs)
     if len(srcs) != len(tgts) or len(masks) != len(srcs):
         raise FitError(
             f"fit: {len(srcs)} source arrays but {len(tgts)} target arrays (and {len(masks)} masks); "

@@ -152,21 +152,19 @@ def cap_outliers(
                     "cap_outliers: core= as a box needs a georeferenced DataArray; "
                     "pass a boolean mask for plain arrays."
                 )
-            sub = radiance.rio.clip_box(*core)
-            cap = sub.max(skipna=True)
-            cap = cap.data if is_dask(cap) else float(cap)
+            peak = radiance.rio.clip_box(*core).max(skipna=True)
+            cap = peak.data if is_dask(peak) else float(peak)
         else:
             m = core
+            assert m is not None  # for the type checker: the check above leaves core as the one given
             if np.shape(m) != np.shape(radiance):
                 raise GridMismatchError(
                     f"cap_outliers: core mask shape {np.shape(m)} differs from the radiance shape {np.shape(radiance)}."
                 )
             if isinstance(radiance, xr.DataArray):
                 mm = m if isinstance(m, xr.DataArray) else radiance.copy(data=np.asarray(m, dtype=bool))
-                cap = radiance.where(mm.data.astype(bool) if not isinstance(mm, xr.DataArray) else mm.astype(bool)).max(
-                    skipna=True
-                )
-                cap = cap.data if is_dask(cap) else float(cap)
+                peak = radiance.where(mm.astype(bool)).max(skipna=True)
+                cap = peak.data if is_dask(peak) else float(peak)
             else:
                 cap = float(np.nanmax(np.where(np.asarray(m, bool), radiance, np.nan)))
     return clean(radiance, negatives="keep", floor=None, cap=cap)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import dask.array as dsa
 import numpy as np
@@ -21,6 +22,9 @@ from nightlight.grid import Grid
 from nightlight.kernels.synth_city import C_AMP
 from nightlight.synthetic.chunks import _chunk_pair, _city_windows, _render, _splits, _token
 from nightlight.synthetic.model import UNITS, _key, _Model
+
+if TYPE_CHECKING:
+    from dask.typing import Key
 
 
 @dataclass
@@ -125,7 +129,7 @@ class World:
         # filter), so the graph stays small for a global world and each chunk is
         # generated on its own.
         rows_lo, rows_hi, cols_lo, cols_hi = _city_windows(cities, m.res)
-        dsk = {}
+        dsk: dict[Key, Any] = {}  # annotated: dask's Key is a union, and dict keys are invariant
         r0 = 0
         for i, hh in enumerate(row_chunks):
             c0 = 0
