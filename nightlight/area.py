@@ -163,9 +163,10 @@ def resolve_area(grid: Grid, area: str = "exact", *, name: str = "mosaic", stack
 
 
 def _mode(area: str) -> AreaMode:
-    mode = "exact" if area == "auto" else area
-    if mode in AREA_MODES:
-        return mode
+    wanted = "exact" if area == "auto" else area
+    for mode in AREA_MODES:  # a loop, not `in`: mypy < 1.11 narrows no str to a Literal with `in`
+        if wanted == mode:
+            return mode
     raise ValueError(f"area={area!r}: use 'exact' (default), 'pyproj' or 'nominal' (see nightlight.area).")
 
 

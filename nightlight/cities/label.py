@@ -272,8 +272,8 @@ def _per_block(
         for i in range(nby)
         for j in range(nbx)
     }
-    # ignore: dask.typing.DaskCollection wants __dask_scheduler__ a staticmethod, dask.array.Array's reads as a function
-    graph = HighLevelGraph.from_collections(key, dsk, dependencies=[src_data, *value_data])  # type: ignore[list-item]
+    # dask.typing.DaskCollection wants __dask_scheduler__ a staticmethod; Array's reads as a function (not in mypy 1.10)
+    graph = HighLevelGraph.from_collections(key, dsk, dependencies=[src_data, *value_data])  # type: ignore[list-item, unused-ignore]
     return dsa.Array(graph, key, chunks=((1,) * nby, (1,) * nbx), dtype=object)
 
 

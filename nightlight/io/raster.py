@@ -216,8 +216,9 @@ def _checked_dataarray(
                 f"{label}: CRS not found. Set it with `da.rio.write_crs(...)` or pass `crs=` to open_mosaic."
             )
         da = da.rio.write_crs(crs)
-    if nodata not in (FILE_NODATA, None):
-        da = da.where(da != _nodata_value(nodata, None, label))
+    fill = _nodata_value(nodata, None, label)  # None for nodata=None and for "file" (an in-memory array declares none)
+    if fill is not None:
+        da = da.where(da != fill)
     if units is not None or "units" not in da.attrs:
         # an in-memory array without units stays "unknown" (no warning: nothing to infer from)
         da = da.copy(deep=False)

@@ -177,7 +177,7 @@ def _fit_params(model: str, x: np.ndarray, y: np.ndarray, p0: Sequence[float] | 
         f = power
         if p0 is None:
             ok = (x + 1 > 0) & (y + 1 > 0)
-            b, loga = np.polyfit(np.log(x[ok] + 1), np.log(y[ok] + 1), 1) if ok.sum() > 2 else (1.0, 0.0)
+            b, loga = tuple(np.polyfit(np.log(x[ok] + 1), np.log(y[ok] + 1), 1)) if ok.sum() > 2 else (1.0, 0.0)
             p0 = (math.exp(loga), b)
     else:
 
