@@ -88,7 +88,7 @@ def georeferenced(
         Coordinates at pixel centres (``y`` decreasing for a north-up grid), CRS and
         ``GeoTransform`` set, so :meth:`nightlight.Grid.of` reads back ``transform``.
     """
-    arr = values if isinstance(values, dsa.Array) else np.asarray(values)
+    arr: Any = values if isinstance(values, dsa.Array) else np.asarray(values)
     if arr.ndim < 2 or arr.ndim != len(dims):
         raise ValueError(f"values of shape {arr.shape} do not match dims={dims}: give a (y, x) array or matching dims.")
     t = _transform(res, origin) if transform is None else transform
