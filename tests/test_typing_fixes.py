@@ -119,3 +119,16 @@ def test_fit_pools_a_sequence_and_takes_one_array_of_any_kind():
     for cal in (one, lazy, pooled):
         np.testing.assert_allclose(cal.params, (2.0, 0.5), rtol=1e-9)
         assert cal.n_train + cal.n_test == x.size
+
+
+def test_gaussian_blur_on_dask_smaller_than_its_halo_equals_numpy():
+    """Found by the property tests: map_overlap refused an array smaller than the blur depth."""
+    import dask.array as dsa
+    import numpy as np
+
+    from nightlight.preprocess.harmonize import gaussian_blur
+
+    x = np.random.default_rng(1).random((3, 5)).astype(np.float32) * 10
+    np.testing.assert_allclose(
+        np.asarray(gaussian_blur(dsa.from_array(x, chunks=2)).compute()), gaussian_blur(x), rtol=1e-6
+    )
