@@ -345,16 +345,15 @@ def catalog_list() -> None:
     from rich.table import Table
 
     from nightlight.io.catalog import load_catalog
+    from nightlight.io.catalog_text import LIST_COLUMNS, list_rows
 
     with _as_cli_errors():
         products = load_catalog()
     table = Table(title=f"{len(products)} products (use NAME:KEY, e.g. viirs-vnl-v2.1:2016)")
-    for col in ("name", "kind", "units", "keys", "access", "title"):
+    for col in LIST_COLUMNS:
         table.add_column(col, overflow="fold")
-    for p in sorted(products.values(), key=lambda p: p.name):
-        keys = p.keys()
-        span = f"{keys[0]} … {keys[-1]}" if len(keys) > 1 else (keys[0] if keys else "")
-        table.add_row(p.name, p.kind, p.units, span, p.access.get("mode", ""), p.title)
+    for row in list_rows(products):
+        table.add_row(*row)
     Console(highlight=False, width=max(Console().width, 160)).print(table)
 
 
@@ -363,6 +362,7 @@ def catalog_list() -> None:
 def catalog_show(name: str) -> None:
     """Everything the catalog says about NAME (or NAME:KEY: also where its file is)."""
     from nightlight.io.catalog import get_product, parse_request
+    from nightlight.io.catalog_text import describe
     from nightlight.io.resolve import ProductNotFoundError, resolve
 
     with _as_cli_errors():
@@ -370,26 +370,7 @@ def catalog_show(name: str) -> None:
         req = parse_request(name) if ":" in name else None
     out = Console(highlight=False)
     out.print(f"[bold]{product.name}[/bold] — {product.title}")
-    rows = {
-        "kind": product.kind,
-        "units": product.units,
-        "dtype": product.dtype,
-        "scale factor": f"{product.scale_factor:g} (physical = stored × scale factor)",
-        "nodata": f"{product.nodata!r}, means {product.nodata_means} → open_mosaic(nodata={product.open_nodata!r})",
-        "period / years": f"{product.period}, {product.years[0]}–{product.years[1]}",
-        "bands": ", ".join(product.bands) + (f" (default {product.default_band})" if product.default_band else ""),
-        "grid": f"{product.crs}, resolution {product.resolution}, extent {product.extent}"
-        + (f" ({product.extent_crs})" if product.extent_crs else "")
-        + (f", {product.shape[0]} × {product.shape[1]} px" if product.shape else ""),
-        "file name": product.file_name,
-        "url": product.url or "",
-        "local": product.local or "",
-        "access": ", ".join(f"{k}={v}" for k, v in product.access.items()),
-        "license": f"{product.license['id']} {product.license.get('url', '')}",
-        "citation": product.license["citation"],
-        "description": product.description,
-        "notes": product.notes,
-    }
+    rows = describe(product)
     for key, value in rows.items():
         if value:
             out.print(f"  {key:15s} {value}")
