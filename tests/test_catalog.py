@@ -218,3 +218,11 @@ def test_cli_detect_takes_catalog_names(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "natural cities shrank" in res.output
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["before"] == "shanghai-viirs-like:2013"
+
+    import pystac
+
+    item = pystac.Item.from_file(str(tmp_path / "o" / "item.json"))
+    assert item.id == manifest["run_id"] and set(item.assets) == set(manifest["files"])
+    assert item.properties["nightlight:before"] == "shanghai-viirs-like:2013"
