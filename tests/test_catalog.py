@@ -226,3 +226,13 @@ def test_cli_detect_takes_catalog_names(tmp_path):
     item = pystac.Item.from_file(str(tmp_path / "o" / "item.json"))
     assert item.id == manifest["run_id"] and set(item.assets) == set(manifest["files"])
     assert item.properties["nightlight:before"] == "shanghai-viirs-like:2013"
+
+
+def test_cli_detect_with_a_product_that_is_not_here_is_a_one_line_data_error(tmp_path):
+    res = CliRunner().invoke(
+        main, ["detect", "viirs-vnl-v2.1:2013", "viirs-vnl-v2.1:2016", "--out", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 1
+    line = res.output.strip()
+    assert line.startswith("Error: viirs-vnl-v2.1:2013") and "VNL_v21_npp_2013_global_vcmcfg_c*" in line
+    assert "\n" not in line and "eogdata.mines.edu" in line

@@ -9,7 +9,7 @@ LIST_COLUMNS = ("name", "kind", "units", "keys", "access", "title")
 
 def list_rows(products: dict[str, Product]) -> list[tuple[str, ...]]:
     """One row per product (sorted by name) for :data:`LIST_COLUMNS`."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for p in sorted(products.values(), key=lambda p: p.name):
         keys = p.keys()
         span = f"{keys[0]} … {keys[-1]}" if len(keys) > 1 else (keys[0] if keys else "")
