@@ -146,10 +146,11 @@ LOCAL = [p for p in load_catalog().values() if p.kind == "local"]
 def test_local_entries_match_the_real_files(product):
     if not SHARED.is_dir():
         pytest.skip("../shared/data is absent")
-    for key in product.keys():
-        path = SHARED / parse_request(f"{product.name}:{key}").local()
-        if not path.is_file():
-            pytest.skip(f"{path} is absent")
+    present = {k: SHARED / parse_request(f"{product.name}:{k}").local() for k in product.keys()}
+    present = {k: p for k, p in present.items() if p.is_file()}
+    if not present:
+        pytest.skip(f"no file of {product.name} under {SHARED}")
+    for key, path in present.items():
         with rasterio.open(path) as src:
             assert src.crs == CRS.from_user_input(product.crs), (key, src.crs)
             assert src.res == pytest.approx(product.resolution, rel=1e-9), key
