@@ -69,7 +69,7 @@ def test_leftovers_of_a_killed_run_are_cleaned(tmp_path):
     (out / ".staging-20260101T000000-deadbeef").mkdir()
     with OutputFolder(out) as folder:
         _write(folder, **{"a.csv": "1"})
-    assert sorted(p.name for p in out.iterdir()) == ["a.csv", MANIFEST_NAME]
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "item.json", MANIFEST_NAME]  # item.json: the STAC Item
 
 
 def test_a_failed_run_leaves_the_previous_set_unchanged(tmp_path):

@@ -58,14 +58,18 @@ def open_mosaic(
     nodata: float | str | None = FILE_NODATA,
     units: str | None = None,
     gdal_options: dict[str, Any] | None = None,
+    region: tuple[float, float, float, float] | None = None,
 ) -> xr.DataArray:
     """Open a night-light mosaic lazily.
 
     Parameters
     ----------
     source : str, path-like or xarray.DataArray
-        A GeoTIFF/COG path or URL (``https://…``, ``s3://…``, ``/vsicurl/…``), or a
-        DataArray that is returned checked (and chunked if it is not yet).
+        A GeoTIFF/COG path or URL (``https://…``, ``s3://…``, ``/vsicurl/…``), a catalog
+        name ``NAME:KEY`` (``"viirs-vnl-v2.1:2016"``, ``nightlight catalog list``; found
+        locally or fetched by :func:`nightlight.io.resolve.resolve`, its units and nodata
+        from the catalog unless given here), or a DataArray that is returned checked (and
+        chunked if it is not yet).
     chunks : int, (int, int), dict or None
         Dask chunk edge in pixels (default 2048). ``None`` reads eagerly (small rasters).
         Chunkings of more than :data:`MAX_BLOCKS` blocks are refused.
@@ -88,6 +92,9 @@ def open_mosaic(
     gdal_options : dict, optional
         GDAL configuration for the reads (HTTP timeouts, retries…), over
         :data:`nightlight.io.remote.GDAL_DEFAULTS`.
+    region : (west, south, east, north), optional
+        Crop to this lon/lat box (degrees, EPSG:4326), lazily: every pixel the box
+        overlaps (:meth:`nightlight.grid.Grid.window`).
 
     Returns
     -------
@@ -116,6 +123,12 @@ def open_mosaic(
             "Pass e.g. 'VNL_2016.tif', 'https://…/VNL_2016.tif' or an xarray.DataArray."
         )
     path = os.fspath(source)
+    catalog_attrs: dict[str, Any] = {}
+    if isinstance(source, str) and (named := _catalog_source(source)) is not None:
+        path, name = named.path, name or source.replace(":", "_")
+        units = units if units is not None else named.units
+        nodata = named.nodata if nodata == FILE_NODATA else nodata
+        catalog_attrs = {"product": source, "scale_factor": named.product.scale_factor, "found": named.found}
     options = source_options(gdal_options)
     header = _read_header(path, gdal_path(path), band, options)
     _check_crs(path, header, crs)
@@ -140,9 +153,37 @@ def open_mosaic(
         "nodata_used": src.nodata,
         "units": unit,
         "units_from": how,
+        **catalog_attrs,
     }
     da = grid.wrap(band_array(src, grid, chunk_pair), name=name or Path(path).stem, attrs=attrs)
+    if region is not None:
+        da = _crop(da, grid, region, path)
     return da.rio.write_nodata(np.nan, encoded=False)
+
+
+def _catalog_source(source: str) -> Any:
+    """The :class:`~nightlight.io.resolve.Resolved` of a catalog name, None for a path or URL."""
+    from nightlight.io.catalog import split_source  # the catalog is read only for NAME:KEY strings
+    from nightlight.io.resolve import resolve
+
+    return resolve(source) if split_source(source) is not None else None
+
+
+def _crop(da: xr.DataArray, grid: Grid, region: Any, label: str) -> xr.DataArray:
+    """``da`` cut lazily to the pixels of a lon/lat box."""
+    try:
+        window = grid.window(tuple(float(v) for v in region), crs="EPSG:4326")
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"{label}: region={region!r}: pass (west, south, east, north) in degrees ({exc})."
+        ) from exc
+    if window.shape[0] == 0 or window.shape[1] == 0:
+        raise ParameterError(
+            f"{label}: region={tuple(region)} does not overlap the mosaic ({grid.describe()}); "
+            "check the order (west, south, east, north)."
+        )
+    rows, cols = window.slices
+    return grid.slice(window).georeference(da.isel(y=rows, x=cols))
 
 
 class _Header(NamedTuple):

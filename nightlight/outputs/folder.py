@@ -35,6 +35,7 @@ from typing import Any
 
 from nightlight._version import __version__
 from nightlight.errors import NightlightError
+from nightlight.outputs.stac import write_run_item
 
 LOCK_NAME = ".nightlight.lock"
 MANIFEST_NAME = "manifest.json"
@@ -175,6 +176,7 @@ class OutputFolder:
         tmp = self.path / f".{MANIFEST_NAME}.tmp"
         tmp.write_text(json.dumps(manifest, indent=2, default=str))
         os.replace(tmp, self.path / MANIFEST_NAME)
+        write_run_item(self.path, manifest)  # the same set as a STAC Item, beside the manifest
         self.published = {name: self.path / name for name in entries}
         return self.published
 

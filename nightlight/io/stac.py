@@ -1,0 +1,93 @@
+"""The product catalog as a STAC catalog (one Collection per product), written with pystac.
+
+``nightlight catalog stac OUT_DIR`` → ``OUT_DIR/catalog.json`` and
+``OUT_DIR/<product>/collection.json``. Each collection carries the lon/lat bounding box
+and the years, the licence, the provider's pages as links, and nightlight's fields as
+``nightlight:*`` summaries (units, nodata, dtype, scale factor, period, file name
+template, access); the citation and DOI use the ``sci`` extension's field names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyproj
+
+from nightlight.io.catalog import Product, load_catalog
+
+STAC_SCI = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
+#: STAC wants an SPDX id, "other" or "proprietary".
+_NOT_SPDX = {"public-domain", "other-open"}
+
+
+def _bbox(p: Product) -> list[float]:
+    w, s, e, n = p.extent
+    crs = p.extent_crs or p.crs
+    if pyproj.CRS.from_user_input(crs).to_epsg() == 4326:
+        return [w, s, e, n]
+    t = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return list(t.transform_bounds(w, s, e, n, densify_pts=21))
+
+
+def product_collection(p: Product):
+    """A ``pystac.Collection`` describing one catalog product."""
+    import pystac
+
+    y0, y1 = p.years
+    extent = pystac.Extent(
+        pystac.SpatialExtent([_bbox(p)]),
+        pystac.TemporalExtent(
+            [[dt.datetime(y0, 1, 1, tzinfo=dt.UTC), dt.datetime(y1, 12, 31, 23, 59, 59, tzinfo=dt.UTC)]]
+        ),
+    )
+    summaries = {
+        "nightlight:units": [p.units],
+        "nightlight:dtype": [p.dtype],
+        "nightlight:scale_factor": [p.scale_factor],
+        "nightlight:nodata": [p.nodata],
+        "nightlight:nodata_means": [p.nodata_means],
+        "nightlight:period": [p.period],
+        "nightlight:kind": [p.kind],
+        "nightlight:access": [p.access.get("mode")],
+        "nightlight:file_name": [p.file_name],
+        "proj:code": [p.crs if p.crs.upper().startswith("EPSG:") else None],
+        "gsd_crs_units": [list(p.resolution)],
+    }
+    if p.bands:
+        summaries["nightlight:bands"] = list(p.bands)
+    col = pystac.Collection(
+        id=p.name,
+        title=p.title,
+        description=" ".join(x for x in (p.description, p.notes) if x) or p.title,
+        extent=extent,
+        license="other" if p.license["id"] in _NOT_SPDX else p.license["id"],
+        summaries=pystac.Summaries(summaries),
+        extra_fields={
+            "sci:citation": p.license["citation"],
+            **({"sci:doi": p.license["doi"]} if "doi" in p.license else {}),
+        },
+        stac_extensions=[STAC_SCI],
+    )
+    for rel, key in (("license", "url"),):
+        if p.license.get(key):
+            col.add_link(pystac.Link(rel, p.license[key], title=p.license["id"]))
+    for key, rel in (("landing_page", "about"), ("login_url", "via")):
+        if p.access.get(key):
+            col.add_link(pystac.Link(rel, p.access[key]))
+    if p.url:
+        col.add_link(pystac.Link("via", p.url.split("{")[0], title="provider's files"))
+    return col
+
+
+def write_stac(out_dir: str | Path) -> Path:
+    """Write the whole product catalog as a self-contained STAC catalog; the path of ``catalog.json``."""
+    import pystac
+
+    out = Path(out_dir)
+    cat = pystac.Catalog(id="nightlight-products", description="Night-light products nightlight knows by name.")
+    for product in load_catalog().values():
+        cat.add_child(product_collection(product))
+    cat.normalize_hrefs(str(out))
+    cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return out / "catalog.json"

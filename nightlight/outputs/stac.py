@@ -1,0 +1,72 @@
+"""A STAC Item describing one run's output folder, written beside ``manifest.json`` (``item.json``).
+
+The item's id is the run id, its datetime the time the run finished; each published
+file is an asset (href relative to the folder, ``file:size`` and ``file:checksum`` as a
+SHA-256 multihash, a role from its extension); the command, inputs and parameters are
+``nightlight:*`` properties. The run's footprint is not recorded in the manifest, so the
+geometry is null (allowed by STAC for items without a known footprint).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+ITEM_NAME = "item.json"
+STAC_FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+_ROLES = {".parquet": "data", ".csv": "data", ".png": "overview", ".json": "metadata", ".md": "metadata"}
+_TYPES = {
+    ".parquet": "application/vnd.apache.parquet",
+    ".csv": "text/csv",
+    ".png": "image/png",
+    ".json": "application/json",
+    ".md": "text/markdown",
+}
+
+
+def run_item(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The STAC Item (as a dict, validated by building it with pystac) of a run's manifest."""
+    import pystac
+
+    finished = manifest.get("finished")
+    try:
+        when = dt.datetime.strptime(str(finished), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        when = dt.datetime.now(dt.UTC)
+    props = {
+        f"nightlight:{k}": manifest[k]
+        for k in ("command", "before", "after", "parameters", "nightlight_version", "status_counts")
+        if k in manifest
+    }
+    item = pystac.Item(
+        id=str(manifest.get("run_id", "run")),
+        geometry=None,
+        bbox=None,
+        datetime=when,
+        properties=json.loads(json.dumps(props, default=str)),
+        stac_extensions=[STAC_FILE],
+    )
+    for name, info in sorted(manifest.get("files", {}).items()):
+        ext = Path(name).suffix.lower()
+        item.add_asset(
+            name,
+            pystac.Asset(
+                href=f"./{name}",
+                media_type=_TYPES.get(ext),
+                roles=[_ROLES.get(ext, "data")],
+                extra_fields={"file:size": info.get("bytes"), "file:checksum": "1220" + str(info.get("sha256"))},
+            ),
+        )
+    return item.to_dict(include_self_link=False, transform_hrefs=False)
+
+
+def write_run_item(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
+    """Write ``item.json`` into ``folder`` atomically (temp file, rename); its path."""
+    path = Path(folder) / ITEM_NAME
+    tmp = path.with_name(f".{ITEM_NAME}.tmp")
+    tmp.write_text(json.dumps(run_item(manifest), indent=2))
+    os.replace(tmp, path)
+    return path

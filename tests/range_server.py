@@ -1,0 +1,112 @@
+"""A small HTTP file server for the remote-read tests, run as a subprocess (``python range_server.py DIR LOG``).
+
+It honours single ``Range: bytes=a-b`` requests (206 with ``Content-Range``), answers
+HEAD, and prints its port on the first line of stdout. Test hooks, by path:
+
+- ``/cut/NAME``: the first GET of NAME stops after ``CUT_BYTES`` bytes (the connection is
+  closed with the full ``Content-Length`` announced), later GETs are served normally;
+- ``/redirect/HOST/NAME``: 302 to ``http://HOST:PORT/NAME`` (HOST e.g. ``localhost``, a
+  different host name for the same server);
+- ``/token/NAME``: 401 unless ``Authorization: Bearer secret``.
+
+Every request is appended to LOG as a JSON line (path, host, range, authorization).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+CUT_BYTES = 3000
+ROOT, LOG = sys.argv[1], sys.argv[2]
+_cut_done: set[str] = set()
+
+
+class Handler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _log(self):
+        with open(LOG, "a") as f:
+            f.write(
+                json.dumps(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "host": self.headers.get("Host"),
+                        "range": self.headers.get("Range"),
+                        "authorization": self.headers.get("Authorization"),
+                    }
+                )
+                + "\n"
+            )
+
+    def do_HEAD(self):
+        self._serve(body=False)
+
+    def do_GET(self):
+        self._serve(body=True)
+
+    def _serve(self, body: bool):
+        self._log()
+        path = self.path.split("?")[0]
+        cut = False
+        if path.startswith("/redirect/"):
+            host, _, rest = path[len("/redirect/") :].partition("/")
+            self.send_response(302)
+            self.send_header("Location", f"http://{host}:{self.server.server_port}/{rest}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if path.startswith("/token/"):
+            if self.headers.get("Authorization") != "Bearer secret":
+                self.send_error(401)
+                return
+            path = "/" + path[len("/token/") :]
+        if path.startswith("/cut/"):
+            path = "/" + path[len("/cut/") :]
+            cut = body and path not in _cut_done
+            _cut_done.add(path)
+        file = os.path.join(ROOT, path.lstrip("/"))
+        if not os.path.isfile(file):
+            self.send_error(404)
+            return
+        data = open(file, "rb").read()
+        start, end = 0, len(data) - 1
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes="):
+            a, _, b = rng[len("bytes=") :].partition("-")
+            start = int(a) if a else len(data) - int(b)
+            end = min(int(b), len(data) - 1) if a and b else len(data) - 1
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        if not body:
+            return
+        chunk = data[start : end + 1]
+        if cut:
+            self.wfile.write(chunk[:CUT_BYTES])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(chunk)
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(server.server_port, flush=True)
+    server.serve_forever()

@@ -1,0 +1,227 @@
+"""Remote reads and downloads against a real HTTP server on 127.0.0.1 (a subprocess, Range-capable).
+
+The server (tests/range_server.py) runs in its own process because rasterio holds the
+GIL while GDAL opens a URL: a server thread in this process would never answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+import nightlight
+from nightlight.io.download import DownloadError, download
+from nightlight.io.resolve import ProductNotFoundError, resolve
+
+SERVER = Path(__file__).with_name("range_server.py")
+SHAPE = (96, 128)
+ORIGIN = (10.0, 50.0)
+RES = 0.01
+
+
+def _write_cog(path: Path, data: np.ndarray, **extra) -> None:
+    profile = dict(
+        driver="COG",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=data.dtype,
+        crs="EPSG:4326",
+        transform=from_origin(*ORIGIN, RES, RES),
+        blocksize=32,
+        compress="NONE",
+        **extra,
+    )
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(base URL, served folder, request log, the array in x.tif)."""
+    root = tmp_path_factory.mktemp("served")
+    log = root / "requests.jsonl"
+    rng = np.random.default_rng(13)
+    data = rng.uniform(0, 60, SHAPE).astype("float32")
+    data[5, 7] = -999.0  # undeclared nodata the catalog entry declares
+    for name in ("x.tif", "y.tif", "z.tif", "test-2016.tif"):
+        _write_cog(root / name, data)
+    proc = subprocess.Popen([sys.executable, str(SERVER), str(root), str(log)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        yield f"http://127.0.0.1:{port}", root, log, data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def _requests(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def _expected(data: np.ndarray) -> np.ndarray:
+    out = data.copy()
+    out[5, 7] = np.nan
+    return out
+
+
+def test_open_mosaic_reads_a_cog_over_http_by_range_requests(served):
+    base, _, log, data = served
+    da = nightlight.open_mosaic(f"{base}/x.tif", chunks=32, units="nW/cm2/sr", nodata=-999)
+    np.testing.assert_array_equal(da.values, _expected(data))
+    gets = [r for r in _requests(log) if r["path"] == "/x.tif" and r["method"] == "GET"]
+    assert gets and all(r["range"] for r in gets), "GDAL must read the COG by range requests"
+
+
+@pytest.fixture
+def test_catalog(served, tmp_path, monkeypatch):
+    """A test-only catalog folder (NIGHTLIGHT_CATALOG) whose URLs point at the local server."""
+    base, root, _, data = served
+    sha = hashlib.sha256((root / "z.tif").read_bytes()).hexdigest()
+    common = """
+        kind = "remote"
+        units = "nW/cm2/sr"
+        dtype = "float32"
+        nodata = -999
+        nodata_means = "missing"
+        period = "year"
+        years = [2015, 2016]
+        [grid]
+        crs = "EPSG:4326"
+        resolution = [0.01, 0.01]
+        extent = [10.0, 49.04, 11.28, 50.0]
+        [license]
+        id = "CC0-1.0"
+        citation = "test"
+    """
+    entries = {
+        "test-cog": f'url = "{base}/test-{{year}}.tif"\naccess_mode = "anonymous"',
+        "test-token": f'url = "{base}/token/z.tif"\naccess_mode = "token"\nsha = "sha256:{sha}"',
+        "test-badsum": f'url = "{base}/y.tif"\naccess_mode = "token"\nsha = "sha256:{"0" * 64}"',
+        "test-offline": 'url = "http://127.0.0.1:9/x.tif"\naccess_mode = "token"',
+    }
+    folder = tmp_path / "products"
+    folder.mkdir()
+    for name, spec in entries.items():
+        lines = dict(line.split(" = ", 1) for line in spec.splitlines())
+        text = f'name = "{name}"\ntitle = "{name}"\n' + textwrap.dedent(common)
+        text += f'[files]\nname = "{name}-{{year}}.tif"\nurl = {lines["url"]}\n'
+        text += f"[access]\nmode = {lines['access_mode']}\n"
+        if lines["access_mode"] == '"token"':
+            text += 'token_env = "NIGHTLIGHT_TEST_TOKEN"\n'
+        if "sha" in lines:
+            text += f"[checksums]\n2016 = {lines['sha']}\n"
+        (folder / f"{name}.toml").write_text(text)
+    monkeypatch.setenv("NIGHTLIGHT_CATALOG", str(folder))
+    monkeypatch.setenv("NIGHTLIGHT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NIGHTLIGHT_DATA", str(tmp_path / "nodata"))
+    monkeypatch.delenv("NIGHTLIGHT_TEST_TOKEN", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path
+
+
+def test_catalog_name_reads_remotely_with_the_catalogs_units_and_nodata(served, test_catalog):
+    _, _, _, data = served
+    found = resolve("test-cog:2016")
+    assert found.found == "remote (range reads)" and found.path.endswith("/test-2016.tif")
+    da = nightlight.open_mosaic("test-cog:2016", chunks=32)
+    # the file declares no nodata: -999 becomes NaN only because the catalog says so (else ImplausibleValueError)
+    np.testing.assert_array_equal(da.values, _expected(data))
+    assert da.attrs["units"] == "nW/cm2/sr" and da.attrs["units_from"] == "given"
+    assert da.attrs["nodata_used"] == -999.0 and da.attrs["product"] == "test-cog:2016"
+    assert not (test_catalog / "cache").exists(), "an anonymous COG is range-read, not downloaded"
+
+
+def test_region_crop_is_lazy_and_matches_the_pixels(served, test_catalog):
+    _, _, _, data = served
+    da = nightlight.open_mosaic("test-cog:2016", chunks=32, region=(10.205, 49.5, 10.5, 49.8))
+    assert da.chunks is not None  # still dask: nothing read
+    # pixels overlapped: cols floor(20.5)=20 .. ceil(50)=50, rows 20 .. 50
+    np.testing.assert_array_equal(da.values, _expected(data)[20:50, 20:50])
+    assert da.rio.transform().c == pytest.approx(10.2) and da.rio.transform().f == pytest.approx(49.8)
+
+
+def test_token_product_downloads_into_the_cache_verified(served, test_catalog, monkeypatch):
+    _, root, log, data = served
+    with pytest.raises(ProductNotFoundError, match=r"NIGHTLIGHT_TEST_TOKEN"):
+        resolve("test-token:2016")
+    monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
+    found = resolve("test-token:2016")
+    assert found.found == "downloaded"
+    cached = test_catalog / "cache" / "test-token" / "test-token-2016.tif"
+    assert Path(found.path) == cached and cached.read_bytes() == (root / "z.tif").read_bytes()
+    assert resolve("test-token:2016").found == "cache"  # second time: no download
+    np.testing.assert_array_equal(nightlight.open_mosaic("test-token:2016").values, _expected(data))
+    assert any(r["authorization"] == "Bearer secret" for r in _requests(log) if r["path"] == "/token/z.tif")
+
+
+def test_checksum_mismatch_leaves_nothing_in_the_cache(served, test_catalog, monkeypatch):
+    monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
+    with pytest.raises(ProductNotFoundError, match="SHA-256"):
+        resolve("test-badsum:2016")
+    folder = test_catalog / "cache" / "test-badsum"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_offline_error_names_product_file_and_source(test_catalog, monkeypatch):
+    monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
+    with pytest.raises(ProductNotFoundError) as exc:
+        resolve("test-offline:2016")
+    msg = str(exc.value)
+    assert "test-offline:2016" in msg and "test-offline-2016.tif" in msg and "http://127.0.0.1:9/x.tif" in msg
+
+
+def test_truncated_download_is_caught_then_resumed(served, tmp_path):
+    base, root, log, _ = served
+    dest = tmp_path / "y.tif"
+    with pytest.raises(DownloadError, match="kept"):
+        download(f"{base}/cut/y.tif", dest, retries=0)
+    part = dest.with_name("y.tif.part")
+    assert not dest.exists() and 0 < part.stat().st_size < (root / "y.tif").stat().st_size
+    done = part.stat().st_size
+    download(f"{base}/cut/y.tif", dest, retries=0)  # the server no longer cuts: resume from the .part
+    assert dest.read_bytes() == (root / "y.tif").read_bytes() and not part.exists()
+    assert any(r["range"] == f"bytes={done}-" for r in _requests(log) if r["path"] == "/cut/y.tif")
+
+
+def test_interrupted_download_resumes_within_one_call(served, tmp_path):
+    base, root, log, _ = served
+    dest = download(f"{base}/cut/x.tif", tmp_path / "x.tif", retries=2)
+    assert dest.read_bytes() == (root / "x.tif").read_bytes()
+    ranges = [r["range"] for r in _requests(log) if r["path"] == "/cut/x.tif"]
+    assert ranges[0] is None and ranges[1] is not None and ranges[1].startswith("bytes=")
+
+
+def test_checksum_given_and_right_passes(served, tmp_path):
+    base, root, _, _ = served
+    sha = hashlib.sha256((root / "y.tif").read_bytes()).hexdigest()
+    assert download(f"{base}/y.tif", tmp_path / "ok.tif", sha256=f"sha256:{sha}").is_file()
+    with pytest.raises(DownloadError, match="SHA-256"):
+        download(f"{base}/y.tif", tmp_path / "bad.tif", sha256="1" * 64)
+    assert list(tmp_path.glob("bad.tif*")) == []
+
+
+def test_redirect_to_another_host_drops_the_token(served, tmp_path):
+    base, root, log, _ = served
+    port = base.rsplit(":", 1)[1]
+    # same host: the token follows the redirect and the protected file arrives
+    download(f"{base}/redirect/127.0.0.1/token/z.tif", tmp_path / "same.tif", token="secret")
+    assert (tmp_path / "same.tif").read_bytes() == (root / "z.tif").read_bytes()
+    # another host name: no Authorization there, so the server refuses (401)
+    with pytest.raises(DownloadError, match="401"):
+        download(f"{base}/redirect/localhost/token/z.tif", tmp_path / "other.tif", token="secret")
+    hits = [r for r in _requests(log) if r["path"] == "/token/z.tif" and r["host"] == f"localhost:{port}"]
+    assert hits and all(r["authorization"] is None for r in hits)
+    first = [r for r in _requests(log) if r["path"] == "/redirect/localhost/token/z.tif"]
+    assert first and first[0]["authorization"] == "Bearer secret"
+    assert not (tmp_path / "other.tif").exists()

@@ -1,0 +1,35 @@
+"""The STAC Item written beside manifest.json lists the same files, sizes and checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pystac
+
+from nightlight.outputs.folder import MANIFEST_NAME, OutputFolder
+
+
+def test_item_lists_the_published_set(tmp_path):
+    out = tmp_path / "out"
+    with OutputFolder(out, run={"command": "detect", "before": "a:2013", "after": "a:2016"}) as folder:
+        (folder.staging / "summary.csv").write_text("city_id,decline\n1,0.2\n")
+        (folder.staging / "map.png").write_bytes(b"\x89PNG fake")
+        folder.publish()
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    item = pystac.Item.from_file(str(out / "item.json"))
+    assert item.id == manifest["run_id"] and item.geometry is None
+    assert item.properties["nightlight:before"] == "a:2013"
+    assert set(item.assets) == {"summary.csv", "map.png"}
+    csv = item.assets["summary.csv"]
+    data = (out / "summary.csv").read_bytes()
+    assert csv.roles == ["data"] and csv.media_type == "text/csv"
+    assert csv.extra_fields["file:size"] == len(data)
+    assert csv.extra_fields["file:checksum"] == "1220" + hashlib.sha256(data).hexdigest()  # sha2-256 multihash
+    assert item.assets["map.png"].roles == ["overview"]
+    assert (out / csv.href).resolve() == (out / "summary.csv").resolve()
+    # a second run with fewer files: the item follows the new manifest
+    with OutputFolder(out) as folder:
+        (folder.staging / "summary.csv").write_text("city_id,decline\n")
+        folder.publish()
+    assert set(pystac.Item.from_file(str(out / "item.json")).assets) == {"summary.csv"}
