@@ -22,7 +22,6 @@ How it scales (the dask-image scheme, without a global label image):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import dask
 import dask.array as dsa
@@ -33,6 +32,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from nightlight._backend import as_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
+from nightlight.cities.components import Components, _BlockPlan, _BlockResult
 from nightlight.cities.threshold import Threshold, _resolve_threshold
 from nightlight.errors import InvalidRasterError
 from nightlight.grid import Grid, require_same_grid
@@ -53,67 +53,6 @@ CITY_COLUMNS = [
     "col_min",
     "col_max",
 ]
-
-
-@dataclass
-class Components:
-    """Connected components of a mask, as statistics only (no label image).
-
-    Attributes
-    ----------
-    grid : Grid
-        The mosaic's pixel grid.
-    table : pandas.DataFrame
-        One row per component, sorted by first pixel (row-major): ``n_pixels``,
-        ``area_km2``, first pixel, bounding box, centroid (pixel units),
-        ``light_<band>`` sums and ``n_valid_<band>`` counts.
-    connectivity : int
-        4 or 8.
-    """
-
-    grid: Grid
-    table: pd.DataFrame
-    connectivity: int
-    threshold: float | None = None
-    _blocks: _BlockPlan = field(kw_only=True, repr=False)  # required (never None): every later pass reads these
-    _label_component: np.ndarray = field(kw_only=True, repr=False)  # global label -> component row
-    _src: dsa.Array = field(kw_only=True, repr=False)  # the lazy mask source, for later passes
-
-    def block_lookup(self, bi: int, bj: int, component_ids: np.ndarray) -> np.ndarray:
-        """Local label → output id table of block (bi, bj); ``component_ids`` is per table row."""
-        offset, n = self._blocks.offset(bi, bj), self._blocks.count(bi, bj)
-        lookup = np.zeros(n + 1, np.int64)
-        lookup[1:] = component_ids[self._label_component[offset + 1 : offset + n + 1]]
-        return lookup
-
-
-@dataclass
-class _BlockPlan:
-    """Where blocks are and how many labels each holds (for global label offsets)."""
-
-    row_edges: np.ndarray
-    col_edges: np.ndarray
-    counts: np.ndarray  # (nby, nbx)
-    offsets: np.ndarray  # (nby, nbx) global label of a block's label 0
-
-    def offset(self, bi: int, bj: int) -> int:
-        return int(self.offsets[bi, bj])
-
-    def count(self, bi: int, bj: int) -> int:
-        return int(self.counts[bi, bj])
-
-
-@dataclass
-class _BlockResult:
-    n: int
-    istats: np.ndarray
-    fstats: np.ndarray
-    sums: np.ndarray
-    nvalid: np.ndarray
-    top: np.ndarray
-    bottom: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
 
 
 def _block_mask(src: np.ndarray, threshold: float | None) -> np.ndarray:

@@ -11,7 +11,8 @@ import pandas as pd
 import xarray as xr
 
 from nightlight.area import AreaMode
-from nightlight.cities.label import Components, _label_one_block, label_components
+from nightlight.cities.components import Components
+from nightlight.cities.label import _label_one_block, label_components
 from nightlight.cities.polygons import city_polygons
 from nightlight.cities.threshold import Threshold
 from nightlight.kernels import label as K
@@ -116,20 +117,17 @@ def extract_natural_cities(
 def city_label_raster(comps: Components, min_area_km2: float = 5.0) -> xr.DataArray:
     """A lazily computed label raster of city ids (0 = not a city), on the mosaic's grid."""
     _, component_city = _cities_frame(comps, min_area_km2)
-    plan = comps._blocks
-    src = comps._src
-    nby, nbx = len(plan.row_edges) - 1, len(plan.col_edges) - 1
+    nby, nbx = comps.n_blocks
     lookups = {
         (i, j): comps.block_lookup(i, j, component_city).astype(np.int32) for i in range(nby) for j in range(nbx)
     }
 
     def block(x: np.ndarray, block_id: tuple[int, int]) -> np.ndarray:  # dask passes block_id
         i, j = block_id
-        labels, *_ = _label_one_block(
-            x, [], int(plan.row_edges[i]), int(plan.col_edges[j]), comps.grid, comps.connectivity, comps.threshold, None
-        )
+        row0, col0 = comps.block_origin(i, j)
+        labels, *_ = _label_one_block(x, [], row0, col0, comps.grid, comps.connectivity, comps.threshold, None)
         return K.relabel(labels, lookups[(i, j)])
 
     # the module-level map_blocks (what Array.map_blocks calls): the method's functools.wraps
     # stub (_Wrapped) does not bind ``self``, so mypy cannot check calls to it
-    return comps.grid.wrap(dsa.map_blocks(block, src, dtype=np.int32), name="city_id")
+    return comps.grid.wrap(dsa.map_blocks(block, comps.source, dtype=np.int32), name="city_id")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dask
 import numpy as np
 import rasterio.errors
@@ -10,13 +12,15 @@ import shapely
 import shapely.affinity
 from affine import Affine
 
-from nightlight.cities.label import Components, _label_one_block
+from nightlight.cities.components import Components
+from nightlight.cities.label import _label_one_block
 from nightlight.kernels import label as K
 
 # rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
 # says so on every call; polygons are built in pixel coordinates on purpose (see
 # city_polygons). Filtered once here, narrowly: `warnings.catch_warnings` around each
 # call is not thread-safe, and blocks are vectorised in threads.
+warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning, module=r"rasterio\.features")
 
 
 def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
@@ -32,27 +36,17 @@ def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, sh
     ``component_city`` maps each row of ``comps.table`` to a city id (0 = not a city).
     Only blocks that hold part of a city are vectorised.
     """
-    plan = comps._blocks
-    src_blocks = comps._src.to_delayed()
+    src_blocks = comps.source.to_delayed()
     task = dask.delayed(_polygon_task, pure=True)
     tasks = []
-    nby, nbx = src_blocks.shape
+    nby, nbx = comps.n_blocks
     for i in range(nby):
         for j in range(nbx):
             lookup = comps.block_lookup(i, j, component_city)
             if not lookup.any():
                 continue
-            tasks.append(
-                task(
-                    src_blocks[i, j],
-                    int(plan.row_edges[i]),
-                    int(plan.col_edges[j]),
-                    comps.grid,
-                    comps.connectivity,
-                    comps.threshold,
-                    lookup,
-                )
-            )
+            row0, col0 = comps.block_origin(i, j)
+            tasks.append(task(src_blocks[i, j], row0, col0, comps.grid, comps.connectivity, comps.threshold, lookup))
     pieces: dict[int, list] = {}
     for block_pieces in dask.compute(*tasks):
         for cid, geom in block_pieces:

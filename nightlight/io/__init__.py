@@ -2,8 +2,12 @@
 
 - :mod:`.raster` — :func:`open_mosaic` (GeoTIFF/COG, local or remote → dask-chunked
   DataArray, nodata → NaN), :class:`WindowReader` (chunk cache for many small windows);
-- :mod:`.vector` — :func:`read_polygons` (any OGR format, validated, ids checked);
-- :mod:`.align` — :func:`align_to` (lazy block-wise reprojection, never implicit).
+- :mod:`.blocks` — one read task per chunk (nodata, plausibility check, errors naming file and block);
+- :mod:`.remote` — GDAL HTTP timeouts and retries; URLs → GDAL virtual paths;
+- :mod:`.vector` — :func:`read_polygons` (any OGR format or a CSV with WKT, validated, ids checked);
+- :mod:`.align` — :func:`align_to` (lazy block-wise reprojection, never implicit);
+- :mod:`.catalog`, :mod:`.resolve`, :mod:`.download`, :mod:`.catalog_text`, :mod:`.stac` — product names
+  (``"NAME:YEAR"``) → local files, remote COGs or a verified download cache; listings; STAC.
 """
 
 from nightlight.io.align import align_to
