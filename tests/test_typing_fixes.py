@@ -132,3 +132,20 @@ def test_gaussian_blur_on_dask_smaller_than_its_halo_equals_numpy():
     np.testing.assert_allclose(
         np.asarray(gaussian_blur(dsa.from_array(x, chunks=2)).compute()), gaussian_blur(x), rtol=1e-6
     )
+
+
+def test_zonal_stats_on_an_invalid_polygon_is_a_clear_error():
+    """Found by the property tests: a bow-tie reached GEOS and failed with a bare GEOSException."""
+    import geopandas as gpd
+    import numpy as np
+    import pytest
+    import shapely
+
+    from nightlight.change.zonal import zonal_stats
+    from nightlight.errors import InvalidVectorError
+    from nightlight.testing import georeferenced
+
+    da = georeferenced(np.ones((10, 10)), res=0.1, origin=(0.0, 1.0))
+    bowtie = shapely.Polygon([(0.1, 0.1), (0.9, 0.9), (0.9, 0.1), (0.1, 0.9)])
+    with pytest.raises(InvalidVectorError, match=r"invalid polygon\(s\) \(rows \[0\].*read_polygons"):
+        zonal_stats(gpd.GeoDataFrame(geometry=[bowtie], crs="EPSG:4326"), da)

@@ -40,6 +40,7 @@ from affine import Affine
 
 from nightlight._backend import as_dask, is_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
+from nightlight.errors import InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
 from nightlight.kernels import zonal as kz
 
@@ -335,6 +336,14 @@ def zonal_stats_many(
         require_same_grid(mosaics[0], m, names=(names[0], nm))
     area = resolve_area(grid, area, name=names[0])
     geoms = np.asarray(polygons.geometry.array if hasattr(polygons, "geometry") else polygons.array, dtype=object)
+    live = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
+    invalid = live & ~shapely.is_valid(geoms)
+    if invalid.any():  # GEOS would fail mid-way with a bare GEOSException
+        raise InvalidVectorError(
+            f"zonal_stats: {int(invalid.sum())} invalid polygon(s) (rows {np.flatnonzero(invalid)[:10].tolist()}, "
+            "e.g. self-intersections). Pass them through nightlight.read_polygons (it repairs them with "
+            "shapely.make_valid and says which) or repair them yourself."
+        )
     if method not in ("exact", "centre"):
         raise ValueError(f"method={method!r}: use 'exact' (fractional coverage) or 'centre' (pixel-centre rule).")
     plan = _make_plan(geoms, grid, floor, method, area)
