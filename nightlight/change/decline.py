@@ -237,17 +237,30 @@ def detect_shrinking(
 
 # --------------------------------------------------------------------------- phases of detect_shrinking
 def _add_trend(out: pd.DataFrame, series_years: list[Any], stats: list[pd.DataFrame], *, alpha: float) -> None:
-    """``light_<year>`` columns, Theil–Sen slope, Mann–Kendall p and ``significant_decline``."""
+    """``light_<year>`` columns, Theil–Sen slope, Mann–Kendall p and q, ``significant_decline(_fdr)``.
+
+    ``mk_q``: Benjamini–Hochberg q-value of ``mk_p`` over every city with a p-value
+    (all cities tested, whatever their status: the conservative family).
+    ``significant_decline_fdr``: shrinking, slope < 0 and ``mk_q < alpha`` — the false
+    discovery rate among the cities so flagged is at most ``alpha``, where
+    ``significant_decline`` (``mk_p < alpha``) controls each city's error alone.
+    """
+    # imported here so this change stays inside this function (decline.py is edited in parallel)
+    from nightlight.change.trend import benjamini_hochberg
+
     yrs = [int(y) if float(y).is_integer() else y for y in series_years]
     table = pd.DataFrame({f"light_{y}": s["sum"].to_numpy() for y, s in zip(yrs, stats)})
     for c in table.columns:
         out[c] = table[c].to_numpy()
     tr = trend_test(table.to_numpy(), [float(y) for y in yrs])
-    out["trend_slope"] = tr["trend_slope"].to_numpy()
-    out["mk_p"] = tr["mk_p"].to_numpy()
-    out["significant_decline"] = (
-        out["shrinking"].to_numpy() & (tr["trend_slope"].to_numpy() < 0) & (tr["mk_p"].to_numpy() < alpha)
-    )
+    slope, p = tr["trend_slope"].to_numpy(), tr["mk_p"].to_numpy()
+    q = benjamini_hochberg(p)
+    out["trend_slope"] = slope
+    out["mk_p"] = p
+    out["mk_q"] = q
+    declining = out["shrinking"].to_numpy() & (slope < 0)
+    out["significant_decline"] = declining & (p < alpha)
+    out["significant_decline_fdr"] = declining & (q < alpha)
 
 
 def _patterns(

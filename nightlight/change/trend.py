@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from nightlight.kernels.trend import theil_sen_mann_kendall
 
@@ -55,3 +56,50 @@ def trend_test(
         raise ValueError(f"years: must be strictly increasing, got {list(years)}. Sort the series by year.")
     slope, s, z, p = theil_sen_mann_kendall(y, t, int(min_years))
     return pd.DataFrame({"trend_slope": slope, "mk_s": s, "mk_z": z, "mk_p": p}, index=index)
+
+
+def benjamini_hochberg(p: ArrayLike) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values), NaN-aware.
+
+    ``q_(i) = min_{j ≥ i} min(1, m · p_(j) / j)`` over the p-values sorted
+    ascending, m = the number of finite p-values (Benjamini & Hochberg 1995, the
+    step-up rule; the same as ``scipy.stats.false_discovery_control(p, method="bh")``
+    on the finite values). Rejecting ``q < α`` controls the false discovery rate at α
+    for independent or positively dependent tests.
+
+    Parameters
+    ----------
+    p : array-like of float
+        p-values in [0, 1], any shape; NaN marks "no test" (e.g. a city with fewer
+        than :data:`MIN_YEARS` valid years): it stays NaN and is not counted in m.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        q-values, same shape as ``p``; q ≥ p, and the q-values keep the order of the p-values.
+
+    Raises
+    ------
+    ValueError
+        A finite p-value outside [0, 1] (or ±inf).
+    """
+    arr = np.asarray(p, dtype=np.float64)
+    q = np.full(arr.shape, np.nan)
+    flat = arr.ravel()
+    finite = ~np.isnan(flat)
+    vals = flat[finite]
+    if np.any(~np.isfinite(vals)) or np.any((vals < 0) | (vals > 1)):
+        bad = vals[~np.isfinite(vals) | (vals < 0) | (vals > 1)]
+        raise ValueError(f"benjamini_hochberg: p-values must lie in [0, 1] (NaN = no test); got e.g. {bad[:3]}.")
+    m = vals.size
+    if m == 0:
+        return q
+    order = np.argsort(vals, kind="stable")
+    scaled = vals[order] * (m / np.arange(1, m + 1))  # m/rank ≥ 1, so q ≥ p holds in floating point too
+    # step-up: each q is the smallest scaled p at its rank or above
+    adj = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    out = np.empty(m)
+    out[order] = adj
+    qf = q.ravel()
+    qf[finite] = out
+    return qf.reshape(arr.shape)

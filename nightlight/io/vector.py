@@ -10,6 +10,10 @@ Policy for bad geometries (decided here once, used by every zonal function):
   ``shapely.make_valid`` (polygonal part kept), with a warning naming their ids;
   repair never drops a row;
 * non-polygonal geometries (points, lines) → :class:`InvalidVectorError`.
+
+CSV files with a WKT column (e.g. the census table of Dong, Du & Liu 2022, polygons
+in a ``coord`` column) are read too; a CSV carries no CRS, so ``crs=`` names it
+(EPSG:4326 is assumed, with a warning, when it is not given).
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ VectorSource: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries | str | os.PathLike
 #: Input columns used as the city id when the caller names none, in this order.
 ID_CANDIDATES = ("city_id", "id", "ID", "fid", "AdCode", "adcode", "GID_2", "GID_1", "GID_0", "code")
 
+#: File endings read as CSV tables with a WKT column.
+CSV_SUFFIXES = (".csv", ".csv.gz")
+#: CSV columns taken as WKT when the caller names none (case-insensitive), in this order.
+WKT_CANDIDATES = ("wkt", "geometry", "geom", "coord")
+
 
 def _label(source: Any) -> str:
     return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"city_polygons ({type(source).__name__})"
@@ -46,14 +55,17 @@ def read_polygons(
     target_crs: Any = None,
     id_column: str | None = None,
     layer: str | int | None = None,
+    wkt_column: str | None = None,
+    crs: Any = None,
 ) -> gpd.GeoDataFrame:
     """Read city polygons, check them, repair what can be repaired, reproject.
 
     Parameters
     ----------
     source : GeoDataFrame, GeoSeries or path
-        GeoPackage, GeoParquet (``.parquet``/``.geoparquet``), Shapefile, GeoJSON or
-        anything pyogrio reads.
+        GeoPackage, GeoParquet (``.parquet``/``.geoparquet``), Shapefile, GeoJSON,
+        anything pyogrio reads, or a CSV (``.csv``, ``.csv.gz``; UTF-8, with or
+        without BOM) whose polygons are WKT text in one column.
     target_crs : optional
         CRS of the mosaic grid; polygons are reprojected to it.
     id_column : str, optional
@@ -61,6 +73,15 @@ def read_polygons(
         present, else the row number (0 … n−1).
     layer : optional
         Layer of a multi-layer file (GeoPackage).
+    wkt_column : str, optional
+        CSV only: the column holding WKT. Default: the first of
+        :data:`WKT_CANDIDATES` present (case-insensitive), else the first column
+        whose values parse as WKT.
+    crs : optional
+        CRS of the coordinates when the source carries none (a CSV never does):
+        default for a CSV is EPSG:4326, with a :class:`UserWarning` saying it was
+        assumed. A source that has a CRS must agree with it (else
+        :class:`InvalidVectorError`).
 
     Returns
     -------
@@ -69,7 +90,7 @@ def read_polygons(
         geometry in ``target_crs``.
     """
     label = _label(source)
-    gdf = _load(source, label, layer=layer)
+    gdf = _load(source, label, layer=layer, wkt_column=wkt_column, crs=crs)
     _require_crs_and_rows(gdf, label)
     gdf = _assign_ids(gdf.reset_index(drop=True), label, id_column)
     gdf = _check_geometries(gdf, label)
@@ -79,7 +100,29 @@ def read_polygons(
 
 
 # --------------------------------------------------------------------------- phases of read_polygons
-def _load(source: VectorSource, label: str, *, layer: str | int | None) -> gpd.GeoDataFrame:
+def _load(
+    source: VectorSource, label: str, *, layer: str | int | None, wkt_column: str | None = None, crs: Any = None
+) -> gpd.GeoDataFrame:
+    is_csv = isinstance(source, (str, os.PathLike)) and os.fspath(source).lower().endswith(CSV_SUFFIXES)
+    if wkt_column is not None and not is_csv:
+        raise InvalidVectorError(
+            f"{label}: wkt_column={wkt_column!r} applies to CSV files (.csv) only; drop it for this source."
+        )
+    if is_csv:
+        return _read_wkt_csv(os.fspath(source), label, wkt_column=wkt_column, crs=crs)
+    gdf = _load_vector(source, label, layer=layer)
+    if crs is not None:
+        if gdf.crs is None:
+            gdf = gdf.set_crs(crs)
+        elif not gdf.crs.equals(crs):
+            raise InvalidVectorError(
+                f"{label}: has CRS {gdf.crs.to_string()} but crs={crs!r} was given. `crs=` only names the CRS of "
+                "a source that has none (a CSV): drop it, or reproject the polygons first."
+            )
+    return gdf
+
+
+def _load_vector(source: VectorSource, label: str, *, layer: str | int | None) -> gpd.GeoDataFrame:
     if isinstance(source, gpd.GeoSeries):
         return gpd.GeoDataFrame(geometry=source)
     if isinstance(source, gpd.GeoDataFrame):
@@ -99,6 +142,67 @@ def _load(source: VectorSource, label: str, *, layer: str | int | None) -> gpd.G
             f"{label}: cannot be read as a vector layer ({exc}). Check the path and that the file is a "
             "GeoPackage, GeoParquet, Shapefile (with .shx/.dbf/.prj beside it) or GeoJSON."
         ) from exc
+
+
+def _read_wkt_csv(path: str, label: str, *, wkt_column: str | None, crs: Any) -> gpd.GeoDataFrame:
+    """A CSV with polygons as WKT text in one column → GeoDataFrame (the CRS from ``crs``, else EPSG:4326)."""
+    import pandas as pd
+
+    try:
+        # utf-8-sig strips the byte-order mark Excel and many exports put first, which
+        # would otherwise glue itself to the first column's name
+        df = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InvalidVectorError(
+            f"{label}: cannot be read as a CSV table ({exc}). Check the path, that the file is UTF-8 and "
+            "comma-separated with a header row."
+        ) from exc
+    col = _wkt_column(df, label, wkt_column)
+    text = df[col].to_numpy(dtype=object)
+    given = np.array([isinstance(v, str) and v.strip() != "" for v in text])
+    geoms = np.full(len(df), None, dtype=object)
+    if given.any():
+        geoms[given] = shapely.from_wkt(text[given].astype(str), on_invalid="ignore")
+    bad = np.flatnonzero(given & shapely.is_missing(geoms))
+    if bad.size:
+        # CSV line = data row + 2 (1-based, after the header line)
+        rows = ", ".join(f"row {i} (line {i + 2}): {str(text[i])[:60]!r}" for i in bad[:5])
+        more = f" … (+{bad.size - 5} more)" if bad.size > 5 else ""
+        raise InvalidVectorError(
+            f"{label}: {bad.size} value(s) of column {col!r} are not valid WKT — {rows}{more}. "
+            "Fix or drop those rows, or name the right column with wkt_column=."
+        )
+    if crs is None:
+        warnings.warn(
+            f"{label}: a CSV carries no CRS; EPSG:4326 (longitude/latitude) was assumed for column {col!r}. "
+            "Pass crs= (e.g. crs='EPSG:4326') to say so and silence this warning.",
+            UserWarning,
+            stacklevel=4,
+        )
+        crs = "EPSG:4326"
+    return gpd.GeoDataFrame(df.drop(columns=col), geometry=gpd.GeoSeries(geoms, index=df.index), crs=crs)
+
+
+def _wkt_column(df: Any, label: str, wkt_column: str | None) -> str:
+    """The WKT column: the one named, else a conventional name, else the first column that parses as WKT."""
+    if wkt_column is not None:
+        if wkt_column not in df.columns:
+            raise InvalidVectorError(
+                f"{label}: wkt_column={wkt_column!r} is not a column; columns are {list(df.columns)}."
+            )
+        return wkt_column
+    lower = {str(c).lower(): c for c in df.columns}
+    for name in WKT_CANDIDATES:
+        if name.lower() in lower:
+            return lower[name.lower()]
+    for c in df.columns:
+        sample = [v for v in df[c].head(50) if isinstance(v, str) and v.strip()][:10]
+        if sample and not shapely.is_missing(shapely.from_wkt(sample, on_invalid="ignore")).any():
+            return c
+    raise InvalidVectorError(
+        f"{label}: no column holds WKT geometries (looked for {', '.join(WKT_CANDIDATES)} and for values "
+        f"like 'POLYGON((…))'); columns are {list(df.columns)}. Name it with wkt_column=."
+    )
 
 
 def _require_crs_and_rows(gdf: gpd.GeoDataFrame, label: str) -> None:
