@@ -5,6 +5,8 @@
 - :mod:`.harmonize` — DMSP ↔ VIIRS harmonisation (Li et al. 2020);
 - :mod:`.denoise` — VIIRS negatives, noise floor, outliers, background, flares;
 - :mod:`.composite` — monthly → annual composites;
+- :mod:`.normalise` — brightness correction between years on pseudo-invariant pixels
+  (:func:`fit_normalisation` → :class:`Normalisation`, :func:`normalise_to`);
 - :mod:`.steps` — the registry of named steps (``--preprocess``, ``detect_shrinking(preprocess=)``).
 
 ``nightlight.calibrate`` (the old module name) is this package.
@@ -14,6 +16,7 @@ from nightlight._backend import map_pixels
 from nightlight.preprocess import composite, denoise, harmonize
 from nightlight.preprocess.calibration import MODELS_FIT, Calibration, fit
 from nightlight.preprocess.dmsp import calibration_steps, coefficients, intercalibrate
+from nightlight.preprocess.normalise import Normalisation, fit_normalisation, normalise_to
 from nightlight.preprocess.steps import STEP_NAMES, apply_steps, parse_steps
 from nightlight.units import DMSP_MAX_DN, check_dn, check_radiance
 
@@ -22,6 +25,7 @@ __all__ = [
     "MODELS_FIT",
     "STEP_NAMES",
     "Calibration",
+    "Normalisation",
     "apply_steps",
     "calibration_steps",
     "check_dn",
@@ -30,8 +34,10 @@ __all__ = [
     "composite",
     "denoise",
     "fit",
+    "fit_normalisation",
     "harmonize",
     "intercalibrate",
     "map_pixels",
+    "normalise_to",
     "parse_steps",
 ]

@@ -22,6 +22,11 @@ Step names understood by :func:`apply_steps` (string, or ``{name: params}``; CLI
 ``blur``                    Gaussian blur mimicking DMSP's footprint: ``{"sigma": 2.0, "truncate": 2.5}`` (px)
 ``log1p``                   ``log(1 + x)``
 ``aggregate``               15″ → 30″: ``{"factor": 2, "alignment": "centers" | "edges"}``
+``normalise``               brightness correction to a reference year on pseudo-invariant pixels:
+                            ``{"reference": PATH, "level": L, "exclude": POLYGONS_OR_MASK, "buffer": 2,
+                            "model": "gain" | "linear", "align": None | "nearest"}`` — the reference year
+                            passes unchanged, every other year is fitted to it (:func:`normalise_step`,
+                            :func:`nightlight.preprocess.normalise.fit_normalisation`)
 ==========================  =========================================================================
 
 The record returned with the result lists, per step, its name, its parameters and
@@ -31,6 +36,7 @@ the nightlight version, so a reader of the output knows what was done.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,10 +46,11 @@ import xarray as xr
 
 from nightlight._backend import map_pixels
 from nightlight._version import __version__
-from nightlight.errors import CatalogError, UnitsError
+from nightlight.errors import CatalogError, ParameterError, UnitsError
 from nightlight.preprocess import denoise, harmonize
 from nightlight.preprocess.calibration import Calibration
 from nightlight.preprocess.dmsp import intercalibrate
+from nightlight.preprocess.normalise import fit_normalisation
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,73 @@ def _calibration(da: Any, params: Any) -> tuple[Any, Any]:
     return cal.apply(da), {"source": source, **cal.to_dict()}
 
 
+#: Parameters of the ``normalise`` step (``reference`` and ``align`` are its own, the rest go to the fit).
+NORMALISE_KEYS = frozenset("reference align level exclude buffer model k max_iter sample seed min_pixels".split())
+
+
+def normalise_step(mosaic: xr.DataArray, params: Any) -> tuple[xr.DataArray, dict]:
+    """The ``normalise`` step: put ``mosaic`` on a reference year's radiometry (pseudo-invariant pixels).
+
+    ``params``: ``{"reference": PATH_OR_DATAARRAY, "level": L, "exclude": POLYGONS_OR_MASK,
+    "buffer": 2, "model": "gain", "align": None | "nearest" | …, "k", "sample", "seed"}``.
+    The same steps run on every mosaic of a run, so every year is fitted to the one
+    reference; the reference itself (the same object or the same file) passes through
+    unchanged. ``align`` resamples the reference onto the mosaic's grid for the fit
+    only (``nightlight.align_to``), for years whose grids differ by a fraction of a pixel.
+    The fit reads both mosaics once, when the step is applied. A path reference is
+    read as it is on disk: put ``normalise`` first among the steps (or pass a
+    reference DataArray prepared like the other years).
+    """
+    from nightlight.io.raster import open_mosaic
+
+    p = dict(params) if isinstance(params, Mapping) else {"reference": params}
+    if p.get("reference") is None or "level" not in p:
+        raise ParameterError(
+            "normalise step: needs `reference` (the base-year mosaic: path or DataArray) and `level` (lit level in "
+            "mosaic units), e.g. {'normalise': {'reference': '2013.tif', 'level': 3, 'exclude': 'cities.gpkg'}} "
+            "or on the command line normalise:reference=2013.tif:level=3:exclude=cities.gpkg."
+        )
+    unknown = sorted(set(p) - NORMALISE_KEYS)
+    if unknown:
+        raise ParameterError(f"normalise step: unknown parameter(s) {unknown}; known: {sorted(NORMALISE_KEYS)}.")
+    ref, align, exclude = p.pop("reference"), p.pop("align", None), p.get("exclude")
+    label = _label(ref)
+    record = {"reference": label, "exclude": None if exclude is None else _label(exclude), "align": align}
+    record.update({key: v for key, v in p.items() if key != "exclude"})
+    if _same_source(mosaic, ref):
+        return mosaic, {**record, "identity": True}
+    ref_da = open_mosaic(ref, chunks=mosaic.data.chunksize if hasattr(mosaic.data, "dask") else None)
+    if align:
+        from nightlight.io.align import align_to
+
+        ref_da = align_to(ref_da, mosaic, resampling=str(align))
+    fit = fit_normalisation(ref_da, mosaic, meta={"reference": label, "exclude": record["exclude"]}, **p)
+    out: Any = fit.apply(mosaic)
+    return out, {**record, "identity": False, "fit": fit.to_dict()}
+
+
+def _label(obj: Any) -> str:
+    """How to record a reference or an exclusion: its path, a DataArray's source, or its type and size."""
+    if isinstance(obj, (str, os.PathLike)):
+        return os.fspath(obj)
+    if isinstance(obj, xr.DataArray):
+        return str(obj.attrs.get("source", obj.name or "DataArray"))
+    return f"{type(obj).__name__} ({len(obj)} rows)" if hasattr(obj, "__len__") else type(obj).__name__
+
+
+def _same_source(mosaic: xr.DataArray, ref: Any) -> bool:
+    """True when ``mosaic`` is the reference: the same object, or read from the same file/URL."""
+    if mosaic is ref:
+        return True
+    src = mosaic.attrs.get("source")
+    other = os.fspath(ref) if isinstance(ref, (str, os.PathLike)) else getattr(ref, "attrs", {}).get("source")
+    if not src or not other:
+        return False
+    if "://" in str(src) or "://" in str(other):
+        return str(src) == str(other)
+    return os.path.realpath(str(src)) == os.path.realpath(str(other))
+
+
 def _with_params(func: Callable[..., Any]) -> Callable[[Any, Any], tuple[Any, Any]]:
     """A step that passes its mapping of parameters to ``func`` as keywords and records them."""
 
@@ -110,6 +184,7 @@ STEPS: dict[str, Step] = {
     "intercalibrate": Step("dmsp", lambda da, p: (intercalibrate(da, **_mapping(p)), p)),
     "calibration": Step(None, _calibration),
     "log1p": Step(None, lambda da, p: (map_pixels(da, np.log1p), p)),
+    "normalise": Step(None, normalise_step),
 }
 STEP_NAMES = tuple(sorted(STEPS))
 

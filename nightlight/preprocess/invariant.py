@@ -1,0 +1,201 @@
+"""Pseudo-invariant pixel candidates for :mod:`nightlight.preprocess.normalise`: exclusion mask and sample.
+
+* :func:`exclusion_mask` — the pixels never to use (the cities under test), from a
+  boolean/label raster or from polygons, dilated by a few pixels; lazy per block.
+* :func:`candidates` — one pass over both mosaics, block by block: the pixels lit in
+  the reference (``before ≥ level``), valid in both years and outside the mask, as a
+  seeded sample that does not depend on the chunking. Each block keeps its
+  candidates with the smallest values of a 64-bit hash of (seed, global pixel index),
+  at most ``sample``; the ``sample`` smallest overall are then a uniform sample of all
+  candidates, identical for NumPy input and any dask chunking (the same pixels in the
+  same order, so the same fit).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from affine import Affine
+
+from nightlight._backend import ArrayLike
+from nightlight.errors import GridMismatchError, ParameterError
+from nightlight.grid import Grid, require_same_grid
+
+_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc")
+
+
+# --------------------------------------------------------------------------- hashing
+def splitmix64(z: Any) -> np.ndarray:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014): a well-mixed 64-bit hash, vectorised."""
+    with np.errstate(over="ignore"):  # modular 64-bit arithmetic is the point
+        z = np.asarray(z, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def uniform(h: np.ndarray, stream: int) -> np.ndarray:
+    """A uniform [0, 1) number per hash, independent for each ``stream`` (53-bit mantissa)."""
+    return (splitmix64(h ^ splitmix64(np.uint64(stream))) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+# --------------------------------------------------------------------------- the exclusion mask
+def exclusion_mask(exclude: Any, like: ArrayLike, *, buffer: int = 0) -> ArrayLike | None:
+    """Boolean mask (True = excluded) on ``like``'s grid and chunks, dilated by ``buffer`` px; lazy for dask.
+
+    ``exclude``: None; a boolean or label DataArray/ndarray (nonzero, non-NaN =
+    excluded) or a raster path on ``like``'s grid; or polygons (GeoDataFrame,
+    GeoSeries, vector or CSV path), reprojected to the grid, every pixel they touch
+    excluded. The dilation is a (2·buffer + 1)² square.
+    """
+    if exclude is None:
+        return None
+    like_data: Any = like.data if isinstance(like, xr.DataArray) else like
+    is_dask = hasattr(like_data, "dask")
+    if isinstance(exclude, (str, os.PathLike)) and os.fspath(exclude).lower().endswith(_RASTER_SUFFIXES):
+        from nightlight.io.raster import open_mosaic
+
+        exclude = open_mosaic(exclude, chunks=like_data.chunksize if is_dask else None)
+    if not isinstance(exclude, (xr.DataArray, np.ndarray)):
+        return _polygon_mask(exclude, like, is_dask, buffer)
+    if isinstance(exclude, xr.DataArray) and isinstance(like, xr.DataArray) and exclude.rio.crs is not None:
+        require_same_grid(like, exclude, names=("mosaic", "exclude mask"))
+    if np.shape(exclude) != np.shape(like):
+        raise GridMismatchError(
+            f"exclude: mask shape {np.shape(exclude)} differs from the mosaic's {np.shape(like)}; put it on the "
+            "mosaic's grid first (nightlight.align_to(mask, mosaic, resampling='nearest'))."
+        )
+    data: Any = exclude.data if isinstance(exclude, xr.DataArray) else exclude
+    if is_dask:
+        import dask.array as dsa
+
+        data = dsa.asarray(data).rechunk(like_data.chunks)
+    flag = (data != 0) & ~np.isnan(data) if np.issubdtype(data.dtype, np.floating) else data != 0
+    if buffer == 0:
+        return flag
+    if is_dask:
+        return flag.map_overlap(_dilate, depth=buffer, boundary="none", dtype=bool, r=buffer)
+    return _dilate(np.asarray(flag), buffer)
+
+
+def _dilate(block: np.ndarray, r: int) -> np.ndarray:
+    from scipy.ndimage import maximum_filter
+
+    return maximum_filter(np.asarray(block, dtype=np.uint8), size=2 * r + 1, mode="constant").astype(bool)
+
+
+def _polygon_mask(polygons: Any, like: ArrayLike, is_dask: bool, buffer: int) -> Any:
+    """Polygons rasterized per block (pixels touched count), dilated by ``buffer`` px within each block's halo."""
+    import shapely
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.features import rasterize
+
+    from nightlight.io.vector import read_polygons
+
+    if not isinstance(like, xr.DataArray):
+        raise ParameterError(
+            "exclude: polygons need a georeferenced mosaic (a DataArray with a CRS); with plain arrays pass a "
+            "boolean mask of the same shape."
+        )
+    grid = Grid.of(like, name="mosaic")
+    geoms = read_polygons(polygons, target_crs=grid.crs).geometry.to_numpy()
+    geoms = geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
+    tree = shapely.STRtree(geoms)
+
+    def block(block_info: Any = None) -> np.ndarray:
+        (r0, r1), (c0, c1) = (
+            block_info[None]["array-location"] if block_info else ((0, grid.shape[0]), (0, grid.shape[1]))
+        )
+        # rasterize the block plus a halo of `buffer` px, dilate, crop: no neighbouring block is needed
+        shape = (r1 - r0 + 2 * buffer, c1 - c0 + 2 * buffer)
+        t = grid.transform @ Affine.translation(c0 - buffer, r0 - buffer)
+        (x0, y0), (x1, y1) = t @ (0, 0), t @ (shape[1], shape[0])
+        hit = tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+        if hit.size == 0:
+            return np.zeros((r1 - r0, c1 - c0), bool)
+        with warnings.catch_warnings():
+            # GDAL's in-memory dataset trips rasterio's "no geotransform" check although the transform is passed
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            out = rasterize(geoms[hit], out_shape=shape, transform=t, all_touched=True, dtype="uint8")
+        out = _dilate(out, buffer) if buffer > 0 else out.astype(bool)
+        return out[buffer : buffer + r1 - r0, buffer : buffer + c1 - c0]
+
+    if is_dask:
+        import dask.array as dsa
+
+        data: Any = like.data
+        return dsa.map_blocks(block, dtype=bool, chunks=data.chunks, meta=np.array((), dtype=bool))
+    return block()
+
+
+# --------------------------------------------------------------------------- the sample
+def _block_candidates(x, y, m, r0: int, c0: int, width: int, level: float, cap: int, seed: int) -> tuple:
+    x, y = np.asarray(x), np.asarray(y)
+    rr, cc = np.nonzero(x >= level)  # NaN compares False; only the reference's lit pixels go further
+    xv, yv = x[rr, cc].astype(np.float64), y[rr, cc].astype(np.float64)
+    ok = np.isfinite(xv) & np.isfinite(yv)
+    excl = ok & np.asarray(m)[rr, cc].astype(bool) if m is not None else np.zeros(ok.shape, bool)
+    ok &= ~excl
+    rr, cc, xv, yv = rr[ok], cc[ok], xv[ok], yv[ok]
+    idx = (rr + r0).astype(np.int64) * width + (cc + c0)
+    h = splitmix64(idx.astype(np.uint64) ^ splitmix64(np.uint64(seed)))
+    n_cand = int(h.size)
+    if h.size > cap:  # the block's `cap` smallest hashes: a superset of its share of the global sample
+        sel = np.argpartition(h, cap - 1)[:cap]
+        idx, h, xv, yv = idx[sel], h[sel], xv[sel], yv[sel]
+    return h, idx, xv, yv, n_cand, int(excl.sum())
+
+
+def candidates(before: ArrayLike, after: ArrayLike, mask: Any, *, level: float, sample: int, seed: int) -> dict:
+    """The sampled candidate pixels, sorted by hash, and the whole-mosaic counts.
+
+    Returns
+    -------
+    dict
+        ``hash`` (uint64), ``index`` (global row-major pixel index), ``before``,
+        ``after`` (float64 values), ``n_candidates`` (all candidates in the mosaic),
+        ``n_excluded`` (reference-lit, valid pixels inside the mask).
+    """
+    if isinstance(before, xr.DataArray) and isinstance(after, xr.DataArray) and before.rio.crs is not None:
+        require_same_grid(before, after, names=("before (reference)", "after"))
+    if np.shape(before) != np.shape(after) or len(np.shape(before)) != 2:
+        raise GridMismatchError(
+            f"fit_normalisation: before has shape {np.shape(before)} and after {np.shape(after)}; they must be "
+            "the same 2-D pixels. Resample one onto the other first (nightlight.align_to)."
+        )
+    width = int(np.shape(before)[1])
+    raw: list[Any] = [v.data if isinstance(v, xr.DataArray) else v for v in (before, after)]
+    lazy = [hasattr(v, "dask") for v in raw]
+    if any(lazy):
+        import dask
+        import dask.array as dsa
+
+        b = raw[0] if lazy[0] else dsa.from_array(np.asarray(raw[0]), chunks=2048)
+        a = dsa.asarray(raw[1]).rechunk(b.chunks)
+        m = None if mask is None else dsa.asarray(mask).rechunk(b.chunks)
+        rows, cols = np.cumsum((0,) + b.chunks[0]), np.cumsum((0,) + b.chunks[1])
+        args = (width, level, sample, seed)
+        tasks = [
+            dask.delayed(_block_candidates)(
+                b.blocks[i, j], a.blocks[i, j], None if m is None else m.blocks[i, j], int(rows[i]), int(cols[j]), *args
+            )
+            for i, j in np.ndindex(*b.numblocks)
+        ]
+        parts = dask.compute(*tasks)
+    else:
+        arr = lambda v: None if v is None else np.asarray(v.data if isinstance(v, xr.DataArray) else v)  # noqa: E731
+        parts = [_block_candidates(arr(before), arr(after), arr(mask), 0, 0, width, level, sample, seed)]
+    h, idx, x, y = (np.concatenate([p[q] for p in parts]) for q in range(4))
+    order = np.lexsort((idx, h))[:sample]
+    return {
+        "hash": h[order],
+        "index": idx[order],
+        "before": x[order],
+        "after": y[order],
+        "n_candidates": sum(p[4] for p in parts),
+        "n_excluded": sum(p[5] for p in parts),
+    }
