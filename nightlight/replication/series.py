@@ -107,7 +107,7 @@ def national_series(
         ``mosaics``: every year on the 2013 grid (reused for the prefectures).
     """
     ph = Phases()
-    with ph("open"):
+    with ph("open_and_resample"):  # align_to of 2012 and 2022, computed once
         mos, grids = viirs_years(
             data_dir,
             VIIRS_YEARS,

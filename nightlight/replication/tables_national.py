@@ -10,7 +10,6 @@ import pandas as pd
 from nightlight.replication import tables as T
 from nightlight.replication.tables import fmt, md_table, pct, signed_pct
 
-_M_PER_DEG = 111_320.0  # metres per degree of longitude at the equator (pixel size in the text)
 PAPER_PATTERNS = {  # the paper's words for each class (Jiang et al. 2020)
     "complete": "only 5 %",
     "central": "majority (with scatter, local)",
@@ -229,6 +228,11 @@ def association_table(c: dict, decline: str) -> str:
     return md_table(pd.DataFrame(rows))
 
 
+def _change(v: Any) -> str:
+    """A change with two decimals: near the −10 % line one decimal would show −10.0 % for −9.99 %."""
+    return "–" if v is None or pd.isna(v) else f"{100 * v:+.2f} %"
+
+
 def _trend(v: Any) -> str:
     return "–" if v is None or pd.isna(v) else f"{100 * v:+.1f} %/yr"
 
@@ -241,7 +245,7 @@ def northeast_table(recs: list[dict]) -> str:
             "pop. 2010": fmt(float(r["popu_2010"])) if pd.notna(r["popu_2010"]) else "–",
             "pop. 2020": fmt(float(r["popu_2020"])) if pd.notna(r["popu_2020"]) else "–",
             "pop. change": signed_pct(r["pop_change"]),
-            "light": signed_pct(r["light_change"]),
+            "light": _change(r["light_change"]),
             "light ≥ 10 % down": fmt(bool(r["light_shrinking"])) if pd.notna(r["light_shrinking"]) else "–",
             "cities' light": signed_pct(r.get("city_light_change", math.nan)),
             "natural cities": r.get("natural_cities", "–"),
@@ -263,7 +267,7 @@ def seeds_table(recs: list[dict]) -> str:
                 "name_zh": r["name_zh"],
                 "prefecture": r["city"] if found else "(outside the prefectures run)",
                 "pop. change": signed_pct(r["pop_change"]) if found else "–",
-                "light": signed_pct(r["light_change"]) if found else "–",
+                "light": _change(r["light_change"]) if found else "–",
                 "light ≥ 10 % down": fmt(bool(r["light_shrinking"])) if found else "–",
                 "cities' light": signed_pct(r.get("city_light_change", math.nan)) if found else "–",
                 "trend": _trend(r.get("trend_rel_slope")) if found else "–",
