@@ -23,6 +23,12 @@ STUDY = {
         "min_area_km2": 5.0,
         "decline": 0.10,
         "ref": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4)",
+        "area_km2": 53275,  # all 2,862 natural cities
+        "shrinking_area_km2": 13839,  # the 798 shrinking ones
+        "territory_share": 0.005,  # "about 0.5 % of the national territory"
+        "complete_share": 0.05,  # "only 5 % are complete shrinkage"
+        "majority_patterns": ["scatter", "central", "local"],
+        "rest_patterns": ["unilateral", "peripheral"],
     },
     "global_dmsp": {"share": 0.20, "cities": 16000, "years": "2000–2012", "sensor": "DMSP-OLS"},
     "zhai2022": {"share": 0.25, "years": "2013–2018", "ref": "Zhai … Long 2022, iScience 25:104411"},
@@ -118,3 +124,74 @@ class Params:
     viirs_threshold: float | str = "headtail"
     viirs_dark_floor: float = 0.5
     normalise: bool = False
+
+
+# --------------------------------------------------------------------------- national VIIRS-like (issue 11)
+#: China VIIRS-like annual light, 8-bit scaled copies (Chen, Yu et al. 2021, ESSD 13:889, "LongNTL").
+VIIRS_FILE = "china-viirslike-15s/{year}_8bit.tif"
+VIIRS_YEARS = tuple(range(2012, 2023))
+#: 8-bit value ≈ this × the product's radiance-like value, floored (data README; constant across years).
+VIIRS_SCALE = 0.5
+#: The producers simulate the VIIRS-like series from DMSP-OLS before this year (Chen et al. 2021).
+VIIRS_ERA = 2013
+CENSUS_FILE = "china-census-2010-2020/census_city_2010-2020_v1.csv"
+#: Provinces of the Northeast (the census ``province`` column).
+NORTHEAST_PROVINCES = ("黑龙江省", "吉林省", "辽宁省")
+#: Taiwan in lon/lat (west, south, east, north), with Penghu: in the VIIRS-like mosaic, not in the census.
+TAIWAN_LONLAT = (119.3, 21.8, 122.1, 25.4)
+#: An equal-area CRS for distances and maps of China (the DMSP-like product's Albers).
+CHINA_ALBERS = "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +datum=WGS84 +units=m +no_defs"
+
+
+@dataclass(frozen=True)
+class NationalParams:
+    """Parameters of the national VIIRS-like run, fixed before any count was looked at.
+
+    Attributes
+    ----------
+    base_year, target_year : int
+        The study's years, 2013 → 2016.
+    lit : "headtail" or float
+        Lit rule for the natural cities of the base year: Jiang's head/tail breaks,
+        first level, of the base year's non-zero 8-bit values **over the whole
+        mosaic** (also when a window is run, so a window is a crop of the national
+        run, not a run of its own). It is the natural-city method's own threshold
+        (Jiang 2013; Jiang & Miao 2015) and the one the Shanghai section uses; a float
+        is a fixed level in 8-bit units (× 2 for nW/cm²/sr).
+    min_area_km2, connectivity, decline : float, int, float
+        > 5 km² on the ellipsoid, 8-connectivity, ≥ 10 % decline (Jiang et al. 2020).
+    correction_model : str
+        Brightness correction of the target year (``fit_normalisation`` model):
+        ``"gain"`` — a product change scales radiance; the dim invariant pixels cannot
+        pin an offset.
+    correction_buffer_px : int
+        Pixels around the natural cities left out of the invariant set (their fringes).
+    headline : {"corrected", "raw"}
+        Which of the two is the headline: the study corrected brightness first.
+    prefecture_dark_floor : float
+        ``dark_floor`` (mean 8-bit value per pixel) for the census prefectures: any
+        light at all. The default floor (0.5, meant for radiance cities) would drop
+        prefectures whose light sits in a few towns among dark land.
+    alpha : float
+        Significance level of the Mann–Kendall trend test and of the FDR (q < α).
+    align_resampling : str
+        How the 2012 and 2022 grids (~0.22 px off) are put on the 2013 grid:
+        ``average`` (overlap-weighted; keeps totals).
+    calibrate_area : bool
+        Also run the *calibrated* variant: the lit threshold at which the natural
+        cities cover the paper's 53,275 km² (whole-country runs only).
+    """
+
+    base_year: int = 2013
+    target_year: int = 2016
+    lit: float | str = "headtail"
+    min_area_km2: float = 5.0
+    connectivity: int = 8
+    decline: float = 0.10
+    correction_model: str = "gain"
+    correction_buffer_px: int = 2
+    headline: str = "corrected"
+    prefecture_dark_floor: float = 1e-6
+    alpha: float = 0.05
+    align_resampling: str = "average"
+    calibrate_area: bool = True

@@ -19,6 +19,7 @@ from string import Template
 
 from nightlight.replication import tables as T
 from nightlight.replication.params import CHINA_TARGET_YEAR, HEADLINE_BASE_YEAR, WINDOWS
+from nightlight.replication.report_national import national_context
 
 _SECTION = re.compile(r"^<!-- section: (\w+) -->\n", re.M)
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -276,6 +277,12 @@ def _context(res: dict, head: str, *, fig_prefix: str, command: str) -> dict[str
         )
     if res.get("sensitivity_china"):
         ctx.update(_sensitivity(res, int(ctx["china_target"])))
+    if res.get("national"):
+        nat = national_context(res, prefix=fig_prefix)
+        clash = sorted(set(ctx) & set(nat))
+        if clash:  # a national placeholder would overwrite another section's number
+            raise KeyError(f"report: national placeholders {clash} collide with other sections'; rename them.")
+        ctx.update(nat)
     return ctx
 
 
@@ -323,7 +330,9 @@ def render_markdown(
         "largest": bool(res.get("largest")),
         "provinces": bool(res.get("provinces_2018_2021")),
         "window": bool(res.get("window")),
+        "national": bool(res.get("national")),
     }
+    nat = res.get("national") or {}
 
     def fill(name: str, when: bool = True) -> str:
         return S[name].substitute(ctx) if when else ""
@@ -337,9 +346,24 @@ def render_markdown(
     ctx["window_note"] = fill("window_note", has["window"])
     ctx["break_note"] = fill("break_note", has["break"])
     ctx["intro_more"] = _lines(fill("intro_shanghai", has["shanghai"]), fill("intro_sensitivity", has["sensitivity"]))
+    ctx["intro_national"] = fill("intro_national" if has["national"] else "intro_no_national")
+    ctx["params_heading"] = (
+        "DMSP-like and Shanghai runs: parameters, fixed before any count was looked at"
+        if has["national"]
+        else "Parameters, fixed before any count was looked at"
+    )
+    if has["national"]:
+        ctx["n_window_note"] = fill("national_window_note", bool(nat.get("window")))
+        ctx["n_calibrated"] = fill("national_calibrated", "calibrated" in nat)
+        ctx["n_series"] = fill("national_series", "series" in nat)
+        ctx["n_census"] = fill("national_census", "census" in nat)
+    ctx["national"] = fill("national", has["national"])
     for name in ("grids", "largest", "provinces", "shanghai", "sensitivity", "sensitivity_shanghai"):
         ctx[name] = fill(name, has[name])
     ctx["discussion"] = _lines(
+        fill("disc_national", has["national"]),
+        fill("disc_national_series", "series" in nat),
+        fill("disc_national_census", "census" in nat),
         fill("disc_headline"),
         fill("disc_cities"),
         fill("disc_blooming", has["largest"]),
@@ -349,7 +373,7 @@ def render_markdown(
         fill("disc_robustness", has["sensitivity"]),
         fill("disc_places", bool(res.get("places"))),
         fill("disc_shanghai", has["shanghai"]),
-        fill("disc_not_done"),
+        fill("disc_not_done_national" if has["national"] else "disc_not_done"),
     )
     md = fill("report")
     return re.sub(r"\n{3,}", "\n\n", md).rstrip("\n") + "\n"  # an absent block leaves no gap

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -44,18 +43,21 @@ from nightlight.replication.china import (
     year_totals,
 )
 from nightlight.replication.data import Box, china_nodata, read_places, read_provinces
+from nightlight.replication.national_job import albers_points, run_national
 from nightlight.replication.params import (
     CHINA_BASE_YEARS,
     CHINA_TARGET_YEAR,
     HEADLINE_BASE_YEAR,
     PLACES_MAX_KM,
     STUDY,
+    NationalParams,
     Params,
 )
 from nightlight.replication.regions import largest_cities, locate_places, province_table
 from nightlight.replication.report import render_markdown
 from nightlight.replication.sensitivity import DESIGN, china_sensitivity, shanghai_sensitivity
 from nightlight.replication.shanghai import shanghai_record, shanghai_run
+from nightlight.replication.timing import process_peak_rss_mb
 from nightlight.units import DMSP_MAX_DN
 
 Pairs = dict[str, gpd.GeoDataFrame]
@@ -69,6 +71,8 @@ def run_replication(
     window: Box | str | None = None,
     sensitivity: bool = True,
     shanghai: bool = True,
+    national: bool = True,
+    national_params: NationalParams = NationalParams(),
     figures: bool = True,
     markdown: bool = True,
     command: str = "nightlight replicate --out docs/replication",
@@ -85,9 +89,12 @@ def run_replication(
     params : Params
         The fixed parameters (defaults = the study's rules, see :class:`Params`).
     window : lon/lat box or name in :data:`WINDOWS`, optional
-        Crop the China runs (tests use ``"northeast"``).
-    sensitivity, shanghai, figures, markdown : bool
-        Parts to run / write.
+        Crop the China runs, DMSP-like and national (tests use ``"northeast"``).
+    sensitivity, shanghai, national, figures, markdown : bool
+        Parts to run / write. ``national``: the VIIRS-like 2013 → 2016 run over all
+        of China, its series and the census check (:mod:`.national_job`).
+    national_params : NationalParams
+        The national run's fixed parameters.
     command : str
         The command line recorded in the report.
 
@@ -100,6 +107,8 @@ def run_replication(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     res: dict[str, Any] = {"params": asdict(params), "window": window, "study": STUDY, "data_dir": str(data_dir)}
+    if national:  # first, so its memory is measured on a fresh process, not on the DMSP runs' leftovers
+        _national(res, data_dir, national_params, window, out, figures=figures)
     pairs = _china_pairs(res, data_dir, params, window, out)
     provinces = _regions(res, data_dir, pairs, out)
     _crosscheck(res, data_dir, pairs, params, window)
@@ -174,6 +183,25 @@ def _shanghai(res: dict, data_dir: str | Path, params: Params, out: Path, *, sen
     return sh
 
 
+def _national(
+    res: dict, data_dir: str | Path, params: NationalParams, window: Any, out: Path, *, figures: bool
+) -> None:
+    """Phase 0: the national VIIRS-like run, its series and the census check; its map."""
+    rec, frames = run_national(data_dir, out, params=params, window=window)
+    res["national"] = rec
+    if figures:
+        h = rec["study"]
+        title = (
+            f"VIIRS-like natural cities of {params.base_year} (8-bit ≥ {h['threshold_effective']}, "
+            f"> {params.min_area_km2:g} km²), change to {params.target_year} ({h['headline']})"
+        )
+        png = out / f"national_{params.base_year}_{params.target_year}.png"
+        plots.plot_china_map(
+            albers_points(frames["cities"]), read_provinces(data_dir), png, title=title, decline=params.decline
+        )
+        rec["figure"] = png.name
+
+
 def _figures(pairs: Pairs, provinces: gpd.GeoDataFrame, sh: dict | None, params: Params, out: Path) -> None:
     """Phase 6: the PNG figures."""
     title = (
@@ -195,7 +223,7 @@ def _write(res: dict, t_all: float, out: Path, *, command: str | None) -> None:
     res["china_nodata"] = china_nodata(res["data_dir"])
     res["run"] = {"nightlight": __version__, "cpu_count": os.cpu_count()}
     res["seconds_total"] = round(time.perf_counter() - t_all, 1)
-    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    res["peak_rss_mb"] = round(process_peak_rss_mb())  # ru_maxrss, and the peaks before any reset of it
     (out / "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=json_default))
     if command is not None:
         md = render_markdown(res, fig_prefix=out.name, command=command)
