@@ -372,8 +372,13 @@ def require_same_grid(
     if off is not None and (abs(off.dx_px) > PIXEL_TOLERANCE or abs(off.dy_px) > PIXEL_TOLERANCE):
         problems.append(
             f"their origins are offset by ({off.dx:.6g}, {off.dy:.6g}) CRS units "
-            f"= ({off.dx_px:.3f}, {off.dy_px:.3f}) pixels (up to {GRID_TOLERANCE_PX:g} px is accepted as the "
-            "same grid and snapped; this is more)"
+            f"= ({off.dx_px:.3f}, {off.dy_px:.3f}) pixels"
+            + (
+                f" (up to {tolerance_px:g} px is accepted as the same grid and snapped; this is more)"
+                if tolerance_px >= GRID_TOLERANCE_PX
+                else " (this step needs identical grids: snap offsets up to "
+                f"{GRID_TOLERANCE_PX:g} px with nightlight.grid.snap_to_grid, or resample)"
+            )
         )
     raise GridMismatchError(
         f"{names[0]} and {names[1]} are not on the same pixel grid: {'; '.join(problems)}.\n"

@@ -264,3 +264,18 @@ def test_clear_errors(world):
     x = rng.uniform(5, 6, (100, 100))  # a narrow range of brightness cannot fix an offset
     with pytest.warns(UserWarning, match="too little brightness to fix an offset"):
         fit_normalisation(x, x * np.exp(rng.normal(0, 0.05, x.shape)), level=5, model="linear")
+
+
+def test_a_reference_within_the_snap_tolerance_is_accepted():
+    """The China VIIRS-like 2013 grid sits 0.017 px off 2016's: the same pixels for the fit (GRID_TOLERANCE_PX)."""
+    import numpy as np
+
+    from nightlight.preprocess.normalise import fit_normalisation
+    from nightlight.testing import georeferenced
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(5, 50, (64, 64))
+    before = georeferenced(x, res=0.01, origin=(10.0, 50.0))
+    after = georeferenced(1.1 * x, res=0.01, origin=(10.0 + 0.017 * 0.01, 50.0))
+    fit = fit_normalisation(before, after, level=1.0)
+    assert fit.gain == pytest.approx(1.1, rel=1e-3)

@@ -21,9 +21,9 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from nightlight._backend import ArrayLike
+from nightlight._backend import ArrayLike, is_dask
 from nightlight.errors import GridMismatchError, ParameterError
-from nightlight.grid import Grid, require_same_grid
+from nightlight.grid import GRID_TOLERANCE_PX, Grid, chunk_edges, require_same_grid
 
 _RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc")
 
@@ -55,29 +55,29 @@ def exclusion_mask(exclude: Any, like: ArrayLike, *, buffer: int = 0) -> ArrayLi
     if exclude is None:
         return None
     like_data: Any = like.data if isinstance(like, xr.DataArray) else like
-    is_dask = hasattr(like_data, "dask")
+    lazy = is_dask(like_data)
     if isinstance(exclude, (str, os.PathLike)) and os.fspath(exclude).lower().endswith(_RASTER_SUFFIXES):
         from nightlight.io.raster import open_mosaic
 
-        exclude = open_mosaic(exclude, chunks=like_data.chunksize if is_dask else None)
+        exclude = open_mosaic(exclude, chunks=like_data.chunksize if lazy else None)
     if not isinstance(exclude, (xr.DataArray, np.ndarray)):
-        return _polygon_mask(exclude, like, is_dask, buffer)
+        return _polygon_mask(exclude, like, lazy, buffer)
     if isinstance(exclude, xr.DataArray) and isinstance(like, xr.DataArray) and exclude.rio.crs is not None:
-        require_same_grid(like, exclude, names=("mosaic", "exclude mask"))
+        require_same_grid(like, exclude, names=("mosaic", "exclude mask"), tolerance_px=GRID_TOLERANCE_PX)
     if np.shape(exclude) != np.shape(like):
         raise GridMismatchError(
             f"exclude: mask shape {np.shape(exclude)} differs from the mosaic's {np.shape(like)}; put it on the "
             "mosaic's grid first (nightlight.align_to(mask, mosaic, resampling='nearest'))."
         )
     data: Any = exclude.data if isinstance(exclude, xr.DataArray) else exclude
-    if is_dask:
+    if lazy:
         import dask.array as dsa
 
         data = dsa.asarray(data).rechunk(like_data.chunks)
     flag = (data != 0) & ~np.isnan(data) if np.issubdtype(data.dtype, np.floating) else data != 0
     if buffer == 0:
         return flag
-    if is_dask:
+    if lazy:
         return flag.map_overlap(_dilate, depth=buffer, boundary="none", dtype=bool, r=buffer)
     return _dilate(np.asarray(flag), buffer)
 
@@ -161,7 +161,8 @@ def candidates(before: ArrayLike, after: ArrayLike, mask: Any, *, level: float, 
         ``n_excluded`` (reference-lit, valid pixels inside the mask).
     """
     if isinstance(before, xr.DataArray) and isinstance(after, xr.DataArray) and before.rio.crs is not None:
-        require_same_grid(before, after, names=("before (reference)", "after"))
+        # the sample is taken by pixel position: grids within the snap tolerance are the same pixels
+        require_same_grid(before, after, names=("before (reference)", "after"), tolerance_px=GRID_TOLERANCE_PX)
     if np.shape(before) != np.shape(after) or len(np.shape(before)) != 2:
         raise GridMismatchError(
             f"fit_normalisation: before has shape {np.shape(before)} and after {np.shape(after)}; they must be "
@@ -169,7 +170,7 @@ def candidates(before: ArrayLike, after: ArrayLike, mask: Any, *, level: float, 
         )
     width = int(np.shape(before)[1])
     raw: list[Any] = [v.data if isinstance(v, xr.DataArray) else v for v in (before, after)]
-    lazy = [hasattr(v, "dask") for v in raw]
+    lazy = [is_dask(v) for v in raw]
     if any(lazy):
         import dask
         import dask.array as dsa
@@ -177,7 +178,7 @@ def candidates(before: ArrayLike, after: ArrayLike, mask: Any, *, level: float, 
         b = raw[0] if lazy[0] else dsa.from_array(np.asarray(raw[0]), chunks=2048)
         a = dsa.asarray(raw[1]).rechunk(b.chunks)
         m = None if mask is None else dsa.asarray(mask).rechunk(b.chunks)
-        rows, cols = np.cumsum((0,) + b.chunks[0]), np.cumsum((0,) + b.chunks[1])
+        rows, cols = chunk_edges(b.chunks)
         args = (width, level, sample, seed)
         tasks = [
             dask.delayed(_block_candidates)(

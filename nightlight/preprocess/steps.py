@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from nightlight._backend import map_pixels
+from nightlight._backend import is_dask, map_pixels
 from nightlight._version import __version__
 from nightlight.errors import CatalogError, ParameterError, UnitsError
 from nightlight.preprocess import denoise, harmonize
@@ -129,7 +129,7 @@ def normalise_step(mosaic: xr.DataArray, params: Any) -> tuple[xr.DataArray, dic
     record.update({key: v for key, v in p.items() if key != "exclude"})
     if _same_source(mosaic, ref):
         return mosaic, {**record, "identity": True}
-    ref_da = open_mosaic(ref, chunks=mosaic.data.chunksize if hasattr(mosaic.data, "dask") else None)
+    ref_da = open_mosaic(ref, chunks=mosaic.data.chunksize if is_dask(mosaic) else None)
     if align:
         from nightlight.io.align import align_to
 
