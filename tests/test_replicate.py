@@ -45,7 +45,8 @@ def ne_run(data_dir, tmp_path_factory):
         data_dir=data_dir,
         window="northeast",
         sensitivity=False,
-        command="nightlight replicate --out replication --window northeast --no-sensitivity",
+        national=False,  # the national section has its own tests (test_replicate_national.py)
+        command="nightlight replicate --out replication --window northeast --no-sensitivity --no-national",
     )
     return out, res
 
@@ -212,7 +213,18 @@ def test_cli_replicate_northeast_writes_report(data_dir, tmp_path):
 
     out = tmp_path / "rep"
     r = CliRunner().invoke(
-        main, ["replicate", "--out", str(out), "--data-dir", str(data_dir), "--window", "northeast", "--no-sensitivity"]
+        main,
+        [
+            "replicate",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data_dir),
+            "--window",
+            "northeast",
+            "--no-sensitivity",
+            "--no-national",
+        ],
     )
     assert r.exit_code == 0, r.output
     cities, shrinking = NE_PINNED[2018]
