@@ -1,0 +1,70 @@
+"""``nightlight catalog list | show | stac``: the products nightlight knows by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from nightlight.cli.group import _as_cli_errors, main
+
+
+# --------------------------------------------------------------------------- catalog: name a product, get the data
+@main.group()
+def catalog() -> None:
+    """The night-light products nightlight knows by name (NAME:KEY in detect and open_mosaic)."""
+
+
+@catalog.command("list")
+def catalog_list() -> None:
+    """One line per product: name, kind, units, years, access."""
+    from rich.table import Table
+
+    from nightlight.io.catalog import load_catalog
+    from nightlight.io.catalog_text import LIST_COLUMNS, list_rows
+
+    with _as_cli_errors():
+        products = load_catalog()
+    table = Table(title=f"{len(products)} products (use NAME:KEY, e.g. viirs-vnl-v2.1:2016)")
+    for col in LIST_COLUMNS:
+        table.add_column(col, overflow="fold")
+    for row in list_rows(products):
+        table.add_row(*row)
+    Console(highlight=False, width=max(Console().width, 160)).print(table)
+
+
+@catalog.command("show")
+@click.argument("name")
+def catalog_show(name: str) -> None:
+    """Everything the catalog says about NAME (or NAME:KEY: also where its file is)."""
+    from nightlight.io.catalog import get_product, parse_request
+    from nightlight.io.catalog_text import describe
+    from nightlight.io.resolve import ProductNotFoundError, resolve
+
+    with _as_cli_errors():
+        product = get_product(name.partition(":")[0])
+        req = parse_request(name) if ":" in name else None
+    out = Console(highlight=False)
+    out.print(f"[bold]{product.name}[/bold] — {product.title}")
+    rows = describe(product)
+    for key, value in rows.items():
+        if value:
+            out.print(f"  {key:15s} {value}")
+    if req is not None:
+        try:
+            found = resolve(name, fetch=False)
+            out.print(f"  {'file':15s} {found.path} ({found.found})")
+        except ProductNotFoundError as exc:
+            out.print(f"  {'file':15s} not local: {exc}")
+
+
+@catalog.command("stac")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+def catalog_stac(out_dir: Path) -> None:
+    """Write the product catalog as a STAC catalog (one collection per product) into OUT_DIR."""
+    from nightlight.io.stac import write_stac
+
+    with _as_cli_errors():
+        path = write_stac(out_dir)
+    click.echo(f"wrote {path}")

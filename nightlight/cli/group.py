@@ -1,0 +1,98 @@
+"""The ``nightlight`` command group and its error handling: one line ``Error: …``, exit 2 or 1, ``--debug``."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+
+from nightlight._version import __version__
+from nightlight.errors import NightlightError, ParameterError
+
+console = Console(stderr=True, highlight=False)
+
+
+class NightlightGroup(click.Group):
+    """A click group whose errors are one line and whose tracebacks need ``--debug``."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            return super().main(args=argv, prog_name=prog_name, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:  # usage errors (2) and our data errors (1)
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Error: aborted.", err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug or an unforeseen failure: say so in one line
+            if debug:
+                raise
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {exc} (run `nightlight --debug …` for the traceback "
+                "and report it)",
+                err=True,
+            )
+            sys.exit(1)
+
+
+class DataError(click.ClickException):
+    """A failure of the inputs (exit code 1), as opposed to a usage error (exit code 2)."""
+
+    exit_code = 1
+
+
+@contextmanager
+def _as_cli_errors() -> Iterator[None]:
+    """Library errors become one-line CLI errors: parameter errors exit 2, data errors exit 1."""
+    debug = click.get_current_context().find_root().params.get("debug", False)
+    try:
+        yield
+    except ParameterError as exc:
+        if debug:
+            raise
+        raise click.UsageError(str(exc)) from exc
+    except NightlightError as exc:
+        if debug:
+            raise
+        raise DataError(str(exc)) from exc
+
+
+def _scheduler(address: str | None, timeout: float = 10.0) -> Any:
+    """A dask.distributed client for ``--scheduler`` (an address, or 'local'); else the threaded
+    scheduler with a progress bar on terminals."""
+    if not address:
+        from nightlight.progress import RichDaskProgress
+
+        return RichDaskProgress("nightlight")
+    from dask.distributed import Client, LocalCluster
+
+    if address == "local":
+        return Client(LocalCluster(processes=False))
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise DataError(
+            f"--scheduler {address}: no dask scheduler answered within {timeout:g} s ({type(exc).__name__}). "
+            "Check the address and that the scheduler runs (`dask scheduler`), raise --scheduler-timeout, "
+            "or omit --scheduler to run on this machine."
+        ) from None
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@click.group(cls=NightlightGroup)
+@click.version_option(__version__)
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an error.")
+def main(debug: bool) -> None:
+    """nightlight: find shrinking cities in night-light mosaics (DMSP-OLS, VIIRS)."""
