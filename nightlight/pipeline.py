@@ -50,8 +50,10 @@ class DetectParams:
         Resample AFTER onto BEFORE's grid with this GDAL method first (never implicit).
     preprocess : str or None
         Calibration steps in the CLI form (:func:`nightlight.preprocess.parse_steps`).
-    min_valid_share, allow_blank, allow_common_shift, area
+    min_valid_share, allow_blank, allow_common_shift, area, dark_floor, negative_radiance
         As in :func:`nightlight.detect_shrinking` (``area`` also for the natural cities).
+    nodata, units
+        As in :func:`nightlight.open_mosaic`, for both mosaics (``nodata="file"``: the declared value).
     """
 
     threshold_lit: Threshold = "headtail"
@@ -65,11 +67,19 @@ class DetectParams:
     allow_blank: bool = False
     allow_common_shift: bool = False
     area: AreaMode = "exact"
+    nodata: float | str | None = "file"
+    units: str | None = None
+    dark_floor: float | None = None
+    negative_radiance: str = "keep"
 
 
 def open_pair(before: str, after: str, params: DetectParams) -> tuple[xr.DataArray, xr.DataArray]:
     """Phase 1 (io): both mosaics, lazily."""
-    return open_mosaic(before, chunks=params.chunks), open_mosaic(after, chunks=params.chunks)
+
+    def one(path: str) -> xr.DataArray:
+        return open_mosaic(path, chunks=params.chunks, nodata=params.nodata, units=params.units)
+
+    return one(before), one(after)
 
 
 def preprocess_pair(b: xr.DataArray, a: xr.DataArray, steps: str | None) -> tuple[xr.DataArray, xr.DataArray, list]:
@@ -135,6 +145,8 @@ def run_detect(
             allow_blank=p.allow_blank,
             allow_common_shift=p.allow_common_shift,
             area=p.area,
+            dark_floor=p.dark_floor,
+            negative_radiance=p.negative_radiance,
         )
         metadata = {
             **run,

@@ -124,3 +124,29 @@ def test_blank_after_year_is_a_data_error_and_can_be_allowed(pair, tmp_path):
         "--allow-common-shift",
     )
     assert both.exit_code == 0 and "shrank" in both.output, both.output
+
+
+def test_nodata_units_and_dark_floor_options_reach_the_run(pair, tmp_path):
+    """The error messages say `--nodata` and `--units`: the options exist and are applied."""
+    from nightlight.outputs.write import read_metadata
+
+    res = run(
+        "detect",
+        *pair,
+        "--out",
+        str(tmp_path / "o"),
+        "--threshold-lit",
+        "5",
+        "--units",
+        "nW/cm2/sr",
+        "--nodata",
+        "-999",
+        "--dark-floor",
+        "2",
+        "--negative-radiance",
+        "zero",
+    )
+    assert res.exit_code == 0, res.output
+    meta = read_metadata(tmp_path / "o" / "cities.parquet")
+    assert meta["units"] == "nW/cm2/sr" and meta["dark_floor"] == 2.0 and meta["negative_radiance"] == "zero"
+    one_line_error(run("detect", *pair, "--out", str(tmp_path / "p"), "--nodata", "lots"), 2, "--nodata", "number")

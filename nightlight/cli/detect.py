@@ -36,6 +36,15 @@ def _threshold(ctx: click.Context, param: click.Parameter, value: str) -> float 
     return v
 
 
+def _nodata(value: str) -> float | str | None:
+    if value in ("file", "none"):
+        return None if value == "none" else value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: 'file', 'none' or a number such as -999.") from None
+
+
 def _shrink_line(result, decline: float) -> str:
     """The headline: shrinking among the *classified* cities, and how many were not classified."""
     n = int(result["shrinking"].sum())
@@ -122,6 +131,32 @@ def _mosaic_line(result) -> str | None:
     show_default=True,
     type=click.Choice(["exact", "pyproj", "nominal"]),
     help="Ground area rule: exact ellipsoid (geographic/equal-area grids), pyproj scale factor, or nominal pixel size.",
+)
+@click.option(
+    "--nodata",
+    default="file",
+    show_default=True,
+    callback=lambda ctx, param, v: _nodata(v),
+    help="Nodata value of both mosaics: 'file' (as declared), 'none' (every value is data), or a number (e.g. -999).",
+)
+@click.option(
+    "--units",
+    default=None,
+    type=click.Choice(["nW/cm2/sr", "DN"]),
+    help="Units of both mosaics (default: from the files, else inferred with a warning).",
+)
+@click.option(
+    "--dark-floor",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="Cities whose mean base-year value is below this are too_dark (default by units: 0.5 nW/cm²/sr, 7 DN).",
+)
+@click.option(
+    "--negative-radiance",
+    default="keep",
+    show_default=True,
+    type=click.Choice(["keep", "zero", "nan"]),
+    help="Negative values: summed as they are, set to 0, or dropped from every year.",
 )
 @click.option("--allow-blank", is_flag=True, help="Accept a mosaic without any light (else an error).")
 @click.option(
