@@ -24,6 +24,7 @@ import dask.array as dsa
 import numpy as np
 import rasterio
 import rasterio.errors
+from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from rasterio.windows import Window
@@ -61,11 +62,8 @@ class BandSource:
                 "truncated or corrupt (or the server stopped answering): download or write it again."
             ) from exc
         values = raw.astype(self.out_dtype, copy=False)
-        if self.nodata is not None:
-            nodata_mask = np.isnan(raw) if np.isnan(self.nodata) else raw == self.nodata
-            if nodata_mask.any():
-                values = values.copy() if values is raw else values
-                values[nodata_mask] = np.nan
+        if self.nodata is not None:  # raw is this task's own buffer: writing into it (values is raw) is safe
+            values[np.isnan(raw) if np.isnan(self.nodata) else raw == self.nodata] = np.nan
         check_plausible(values, self.units, source=self.label, where=where)
         return values
 
@@ -76,27 +74,16 @@ def _read_task(source: BandSource, r0: int, r1: int, c0: int, c1: int) -> np.nda
 
 def band_array(source: BandSource, grid: Grid, chunks: tuple[int, int] | None) -> Any:
     """The band as a dask array on ``grid`` (``chunks`` = (rows, cols) edge), or NumPy when ``chunks`` is None."""
-    h, w = grid.shape
     if chunks is None:
+        h, w = grid.shape
         return source.read(0, h, 0, w)
-    rows, cols = grid.chunk_edges(_regular(grid.shape, chunks))
+    dask_chunks = normalize_chunks(chunks, grid.shape)
     name = "read-" + tokenize(source, grid.shape, chunks)
     layer: Graph = {  # annotated: Graph's key type is a union, and dict keys are invariant
-        (name, i, j): (_read_task, source, int(rows[i]), int(rows[i + 1]), int(cols[j]), int(cols[j + 1]))
-        for i in range(len(rows) - 1)
-        for j in range(len(cols) - 1)
+        (name, i, j): (_read_task, source, *win) for i, j, win in grid.blocks(dask_chunks)
     }
     graph = HighLevelGraph.from_collections(name, layer, dependencies=())
-    return dsa.Array(graph, name, chunks=_regular(grid.shape, chunks), dtype=np.dtype(source.out_dtype))
-
-
-def _regular(shape: tuple[int, int], chunks: tuple[int, int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Dask's chunk tuples for edges ``chunks`` over ``shape`` (the last chunk takes the remainder)."""
-    out = []
-    for n, c in zip(shape, chunks):
-        c = max(1, min(int(c), n))
-        out.append(tuple([c] * (n // c) + ([n % c] if n % c else [])))
-    return out[0], out[1]
+    return dsa.Array(graph, name, chunks=dask_chunks, dtype=np.dtype(source.out_dtype))
 
 
 def source_options(overrides: dict[str, Any] | None = None) -> tuple[tuple[str, str], ...]:
