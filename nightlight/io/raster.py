@@ -130,7 +130,8 @@ def open_mosaic(
         nodata = named.nodata if nodata == FILE_NODATA else nodata
         catalog_attrs = {"product": source, "scale_factor": named.product.scale_factor, "found": named.found}
     options = source_options(gdal_options)
-    header = _read_header(path, gdal_path(path), band, options)
+    vsi_path = gdal_path(path)
+    header = _read_header(path, vsi_path, band, options)
     _check_crs(path, header, crs)
     grid = Grid(
         header.crs if header.crs is not None else rasterio.crs.CRS.from_user_input(crs), header.transform, header.shape
@@ -139,7 +140,7 @@ def open_mosaic(
     unit, how = resolve_units(units, header.units, None, Path(path).name, header.dtype)
     src = BandSource(
         label=path,
-        gdal_path=gdal_path(path),
+        gdal_path=vsi_path,
         band=band,
         out_dtype="float64" if np.dtype(header.dtype) == np.float64 else "float32",
         nodata=_nodata_value(nodata, header.nodata, path),

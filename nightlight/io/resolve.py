@@ -145,15 +145,8 @@ def resolve(text: str, *, fetch: bool = True) -> Resolved:
     elif product.access.get("mode") == "login":
         why = "the provider needs a login in a browser"
     if why is None and url is not None:
-        if (
-            product.access.get("mode") == "anonymous"
-            and product.compression == "none"
-            and product.file_format
-            in (
-                "GeoTIFF",
-                "COG",
-            )
-        ):
+        anonymous = product.access.get("mode") == "anonymous"
+        if anonymous and product.compression == "none" and product.file_format in ("GeoTIFF", "COG"):
             return done(url, "remote (range reads)")
         token = None
         if product.access.get("mode") == "token":
