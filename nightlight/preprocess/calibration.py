@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -20,6 +21,7 @@ from nightlight._backend import ArrayLike, _as2d, as_dask, is_dask, map_pixels
 from nightlight._resources import catalog_path
 from nightlight._version import __version__
 from nightlight.errors import CatalogError, FitError, GridMismatchError
+from nightlight.grid import chunk_edges, require_same_grid
 from nightlight.kernels import pixel as kc
 
 MODELS_FIT = ("linear", "quadratic", "power", "sigmoid")
@@ -213,6 +215,24 @@ def _sample_block(s: np.ndarray, t: np.ndarray, m: np.ndarray | None, p: float, 
     return np.stack([s[keep], t[keep]])
 
 
+def aligned_blocks(
+    first: ArrayLike, second: ArrayLike, mask: ArrayLike | None
+) -> Iterator[tuple[tuple[Any, Any, Any], int, int]]:
+    """The dask blocks of ``first``, ``second`` and ``mask`` (or None) on one chunking, row-major.
+
+    The chunking is ``first``'s (2048 × 2048 for NumPy input); the others are
+    rechunked to it. Yields ``((first_block, second_block, mask_block), row0, col0)``,
+    the block's offset in the mosaic — the per-block walk of the pixel-pair samplers
+    (:func:`_pairs` here, :func:`nightlight.preprocess.invariant.candidates`).
+    """
+    f = as_dask(first, chunks=2048)
+    s = as_dask(second).rechunk(f.chunks)
+    m = None if mask is None else as_dask(mask).rechunk(f.chunks)
+    rows, cols = chunk_edges(f.chunks)
+    for i, j in np.ndindex(*f.numblocks):
+        yield (f.blocks[i, j], s.blocks[i, j], None if m is None else m.blocks[i, j]), int(rows[i]), int(cols[j])
+
+
 def _pairs(
     source: ArrayLike, target: ArrayLike, mask: ArrayLike | None, sample: int | None, seed: int, label: str
 ) -> np.ndarray:
@@ -223,8 +243,6 @@ def _pairs(
         and source.rio.crs is not None
         and target.rio.crs is not None
     ):
-        from nightlight.grid import require_same_grid
-
         require_same_grid(source, target, names=(f"source{label}", f"target{label}"))
     if np.shape(source) != np.shape(target):
         raise GridMismatchError(
@@ -240,16 +258,10 @@ def _pairs(
     if is_dask(source, target):
         import dask
 
-        s = as_dask(source, chunks=2048)
-        t = as_dask(target).rechunk(s.chunks)
-        mm = None if mask is None else as_dask(mask).rechunk(s.chunks)
-        tasks = []
-        for k, block in enumerate(np.ndindex(*s.numblocks)):
-            tasks.append(
-                dask.delayed(_sample_block)(
-                    s.blocks[block], t.blocks[block], None if mm is None else mm.blocks[block], p, seed, k
-                )
-            )
+        tasks = [
+            dask.delayed(_sample_block)(*blocks, p, seed, k)
+            for k, (blocks, _, _) in enumerate(aligned_blocks(source, target, mask))
+        ]
         parts = dask.compute(*tasks)
         return np.concatenate(parts, axis=1) if parts else np.empty((2, 0))
     m = None if mask is None else np.asarray(mask)

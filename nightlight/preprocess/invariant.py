@@ -23,7 +23,8 @@ from affine import Affine
 
 from nightlight._backend import ArrayLike, is_dask
 from nightlight.errors import GridMismatchError, ParameterError
-from nightlight.grid import GRID_TOLERANCE_PX, Grid, chunk_edges, require_same_grid
+from nightlight.grid import GRID_TOLERANCE_PX, Grid, require_same_grid
+from nightlight.preprocess.calibration import aligned_blocks
 
 _RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc")
 
@@ -170,21 +171,13 @@ def candidates(before: ArrayLike, after: ArrayLike, mask: Any, *, level: float, 
         )
     width = int(np.shape(before)[1])
     raw: list[Any] = [v.data if isinstance(v, xr.DataArray) else v for v in (before, after)]
-    lazy = [is_dask(v) for v in raw]
-    if any(lazy):
+    if is_dask(*raw):
         import dask
-        import dask.array as dsa
 
-        b = raw[0] if lazy[0] else dsa.from_array(np.asarray(raw[0]), chunks=2048)
-        a = dsa.asarray(raw[1]).rechunk(b.chunks)
-        m = None if mask is None else dsa.asarray(mask).rechunk(b.chunks)
-        rows, cols = chunk_edges(b.chunks)
         args = (width, level, sample, seed)
         tasks = [
-            dask.delayed(_block_candidates)(
-                b.blocks[i, j], a.blocks[i, j], None if m is None else m.blocks[i, j], int(rows[i]), int(cols[j]), *args
-            )
-            for i, j in np.ndindex(*b.numblocks)
+            dask.delayed(_block_candidates)(*blocks, r0, c0, *args)
+            for blocks, r0, c0 in aligned_blocks(raw[0], raw[1], mask)
         ]
         parts = dask.compute(*tasks)
     else:
