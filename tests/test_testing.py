@@ -47,6 +47,19 @@ def test_georeferenced_coords_are_rasterio_pixel_centres():
     assert da.chunks is None
 
 
+def test_georeferenced_coords_are_those_open_mosaic_reads_to_the_last_bit(tmp_path):
+    """15″ pixels are not exact in binary: a second formula for the centres would differ by an ulp,
+    and xarray arithmetic between a built array and the file it was written to would drop pixels."""
+    da = georeferenced(np.ones((300, 400), np.float32), origin=(73.60416666666667, 53.56041666666667))
+    back = nightlight.open_mosaic(write_geotiff(tmp_path / "a.tif", da), chunks=None, units="DN")
+    np.testing.assert_array_equal(da.x.values, back.x.values)
+    np.testing.assert_array_equal(da.y.values, back.y.values)
+    assert (da + back).count() == da.size  # aligned on every pixel
+    part = da[7:, 5:]  # its GeoTransform is still the parent's: the coordinates decide
+    back = nightlight.open_mosaic(write_geotiff(tmp_path / "b.tif", part), chunks=None, units="DN")
+    assert Grid.of(back).same_as(Grid.of(part))
+
+
 @pytest.mark.parametrize(
     "chunks, expected",
     [(4, ((4, 4, 2), (4, 3))), ((3, 5), ((3, 3, 3, 1), (5, 2))), ({"y": -1, "x": 2}, ((10,), (2, 2, 2, 1)))],

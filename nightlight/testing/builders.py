@@ -14,6 +14,8 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 
+from nightlight.grid import Grid
+
 #: A chunk specification: one edge for every dimension, one entry per dimension
 #: (an int, or a tuple of block sizes), or ``{dim: chunks}``.
 Chunks = int | tuple | Mapping
@@ -94,12 +96,10 @@ def georeferenced(
     t = _transform(res, origin) if transform is None else transform
     if t.b != 0 or t.d != 0:
         raise ValueError(f"transform={t!r} is rotated; nightlight grids are axis-aligned.")
-    h, w = arr.shape[-2:]
-    coords = {
-        dims[-2]: t.f + (np.arange(h) + 0.5) * t.e,
-        dims[-1]: t.c + (np.arange(w) + 0.5) * t.a,
-    }
-    da = xr.DataArray(arr, dims=dims, coords=coords, name=name)
+    # Grid.coords: the coordinates open_mosaic gives a file of this grid, to the last bit
+    # (the CRS plays no part in them, so a CRS-less array uses the same rule)
+    centres = Grid(crs=None, transform=t, shape=tuple(arr.shape[-2:])).coords()
+    da = xr.DataArray(arr, dims=dims, coords={dims[-2]: centres["y"], dims[-1]: centres["x"]}, name=name)
     if crs is not None:
         da = da.rio.write_crs(crs)
     da = da.rio.write_transform(t)
@@ -148,7 +148,13 @@ def write_geotiff(
     """
     if isinstance(data, xr.DataArray):
         crs = data.rio.crs if data.rio.crs is not None else crs
-        transform = data.rio.transform(recalc=True)
+        # The coordinates decide (a GeoTransform cached on a parent survives slicing), but the
+        # written transform is kept when it describes them: one recomputed from the coordinates
+        # is a few ulps off, and so would be the coordinates open_mosaic reads from the file.
+        shape = (int(data.shape[-2]), int(data.shape[-1]))
+        from_coords = Grid(crs=None, transform=data.rio.transform(recalc=True), shape=shape)
+        written = Grid(crs=None, transform=data.rio.transform(), shape=shape)
+        transform = written.transform if written.same_as(from_coords) else from_coords.transform
         nodata = data.rio.nodata if nodata is None else nodata
         values = np.asarray(data.values)
     else:

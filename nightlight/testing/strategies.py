@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+import shapely.affinity
 import xarray as xr
 
 from nightlight.grid import Grid
@@ -173,8 +174,8 @@ def polygons_in(
         y0, y1 = sorted(draw(st.lists(half, min_size=2, max_size=2, unique=True)))
         return shapely.box(x0 / 2, y0 / 2, x1 / 2, y1 / 2)
 
-    def to_crs(geom: shapely.Geometry) -> shapely.Geometry:
-        return shapely.transform(geom, lambda c: np.c_[t.a * c[:, 0] + t.c, t.e * c[:, 1] + t.f])
+    def to_crs(geom: shapely.Geometry) -> shapely.Geometry:  # pixel (col, row) → CRS: the grid's transform
+        return shapely.affinity.affine_transform(geom, t.to_shapely())
 
     def merge(parts: list[shapely.Geometry]) -> shapely.Geometry:
         geom = shapely.union_all(parts) if len(parts) > 1 else parts[0]
