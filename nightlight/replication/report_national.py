@@ -13,11 +13,11 @@ from typing import Any
 
 from nightlight.change.patterns import PATTERNS
 from nightlight.replication import tables_national as TN
+from nightlight.replication.params import M_PER_DEG_EQUATOR
 from nightlight.replication.tables import pct, signed_pct
 
 #: Speed and memory targets of the national run and of the series (issue 11).
 TARGETS = {"national_s": 30.0, "national_mb": 2048.0, "series_s": 180.0}
-_M_PER_DEG = 111_320.0  # metres per degree on the equator (the pixel size quoted in the text)
 
 
 def _cmp(x: float, ref: float, more: str = "more", fewer: str = "fewer") -> str:
@@ -63,7 +63,7 @@ def _params(n: dict) -> dict[str, str]:
         "n_era": str(n["definitions"]["viirs_era"]),
         "n_tol": f"{base_grid['tolerance_px']:g}",
         "n_shape": " × ".join(f"{v:,}" for v in base_grid["shape"]),
-        "n_pixel_m": f"{base_grid['pixel_deg'] * _M_PER_DEG:.0f}",
+        "n_pixel_m": f"{base_grid['pixel_deg'] * M_PER_DEG_EQUATOR:.0f}",
         "n_declared": f"{base_grid['declared_nodata']:g}" if base_grid["declared_nodata"] is not None else "none",
         "n_grid_table": TN.grid_table(base_grid["grids"]),
         "n_window": str(n.get("window")),
