@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nightlight.change.decline import detect_shrinking
 from nightlight.errors import InvalidVectorError
 from nightlight.io.vector import read_polygons
+from nightlight.replication.national import zonal_decline
 from nightlight.replication.params import CENSUS_FILE, NORTHEAST_PROVINCES, TAIWAN_LONLAT, NationalParams
 from nightlight.units import dark_floor_for
 
@@ -50,15 +50,8 @@ def prefecture_decline(
     census: gpd.GeoDataFrame, before: Any, after: Any, params: NationalParams, *, dark_floor: float | None
 ) -> gpd.GeoDataFrame:
     """``detect_shrinking`` on the prefecture polygons (exact fractional coverage)."""
-    return detect_shrinking(
-        census[["city_code", "geometry"]],
-        before,
-        after,
-        threshold=params.decline,
-        id_column="city_code",
-        dark_floor=dark_floor,
-        shapes=False,
-        allow_common_shift=True,
+    return zonal_decline(
+        census[["city_code", "geometry"]], before, after, params, id_column="city_code", dark_floor=dark_floor
     )
 
 

@@ -29,7 +29,7 @@ from nightlight.replication.data import (
     open_china_year,
     resolve_window,
 )
-from nightlight.replication.params import CHINA_FILES, WINDOWS, Params
+from nightlight.replication.params import CHINA_FILES, Params
 
 #: Cities whose light grows by at least this much are counted as growing (``growing_10pct``), %.
 GROWING_PCT = 10
@@ -49,7 +49,7 @@ def china_inputs(
     The base year is resampled explicitly with ``align_to`` when its grid differs
     (2018/2019 vs 2020/2021): once with ``mask_resampling`` (city extents) and once
     with ``light_resampling`` (base-year light sums); see :class:`Params`. Optionally
-    cropped to a lon/lat box (a name in :data:`WINDOWS` or a tuple).
+    cropped to a lon/lat box (a name in :data:`~.params.WINDOWS` or a tuple).
 
     Returns
     -------
@@ -196,7 +196,9 @@ def short_counts(c: dict) -> dict:
     }
 
 
-CITY_COLUMNS = [
+#: Columns of ``china_cities_<base>_<target>.csv.gz`` (not :data:`nightlight.cities.CITY_COLUMNS`,
+#: the labeling pass's table: this one keeps its first five and adds the change).
+CITY_TABLE = [
     "city_id",
     "area_km2",
     "n_pixels",
@@ -213,7 +215,7 @@ CITY_COLUMNS = [
 def write_city_table(result: pd.DataFrame, pair: str, out: Path) -> Path:
     """``china_cities_<base>_<target>.csv.gz``: one row per natural city (no geometry)."""
     path = out / f"china_cities_{pair.replace('→', '_')}.csv.gz"
-    result[CITY_COLUMNS].to_csv(path, index=False, float_format="%.6g")
+    result[CITY_TABLE].to_csv(path, index=False, float_format="%.6g")
     return path
 
 
@@ -222,8 +224,9 @@ def native_city_count(
 ) -> int:
     """Natural cities of a year on its own (un-resampled) grid — to show what alignment does to the count."""
     da = open_china_year(data_dir, year)
-    if window is not None:
-        da = crop(da, lonlat_window(da, WINDOWS[window] if isinstance(window, str) else window))
+    box = resolve_window(window)
+    if box is not None:
+        da = crop(da, lonlat_window(da, box))
     c = extract_natural_cities(
         da, threshold=params.lit_dn, min_area_km2=params.min_area_km2, connectivity=params.connectivity, polygons=False
     )

@@ -98,6 +98,36 @@ def correct_brightness(
     return corrected, rec
 
 
+def zonal_decline(
+    units: gpd.GeoDataFrame,
+    before: xr.DataArray,
+    after: xr.DataArray,
+    params: NationalParams,
+    *,
+    id_column: str,
+    dark_floor: float | None = None,
+    series: dict[int, Any] | None = None,
+) -> gpd.GeoDataFrame:
+    """``detect_shrinking`` with the national section's settings (cities, prefectures, the series).
+
+    No patterns (``shapes=False``: :func:`decline` computes them apart, for the shrinking
+    cities only); ``allow_common_shift=True``: the shift is recorded in the metadata, and
+    the brightness correction is the answer to it.
+    """
+    return detect_shrinking(
+        units,
+        before,
+        after,
+        series=series,
+        threshold=params.decline,
+        alpha=params.alpha,
+        id_column=id_column,
+        dark_floor=dark_floor,
+        shapes=False,
+        allow_common_shift=True,
+    )
+
+
 def decline(
     cities: gpd.GeoDataFrame,
     before: xr.DataArray,
@@ -114,15 +144,8 @@ def decline(
     common-pixel mosaics are the mosaics themselves), called apart to time it apart.
     """
     with phases("decline"):
-        res = detect_shrinking(
-            cities[["city_id", "geometry"]],
-            before,
-            after,
-            threshold=params.decline,
-            id_column="city_id",
-            dark_floor=dark_floor,
-            shapes=False,
-            allow_common_shift=True,  # recorded in the metadata; the brightness correction is the answer to it
+        res = zonal_decline(
+            cities[["city_id", "geometry"]], before, after, params, id_column="city_id", dark_floor=dark_floor
         )
     with phases("patterns"):
         idx = np.flatnonzero(res["shrinking"].to_numpy())

@@ -7,6 +7,7 @@ report reads every number from one place.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: The study's and follow-ups' published figures, quoted beside ours.
@@ -66,6 +67,9 @@ WINDOWS = {"northeast": (118.0, 40.5, 135.0, 49.0)}
 #: China's extent in lon/lat with a margin (includes the South China Sea islands):
 #: province polygons outside it mean a wrong CRS assumption.
 CHINA_LONLAT = (72.0, 2.0, 136.5, 54.5)
+
+#: Length of one degree of longitude on the WGS84 equator, m (the pixel size of a lon/lat grid quoted in the text).
+M_PER_DEG_EQUATOR = 2 * math.pi * 6378137.0 / 360.0
 
 #: A place is matched to the nearest natural city within this distance when no city contains it.
 PLACES_MAX_KM = 5.0

@@ -13,26 +13,22 @@ from typing import Any
 
 from nightlight.change.patterns import PATTERNS
 from nightlight.replication import tables_national as TN
-from nightlight.replication.tables import pct, signed_pct
+from nightlight.replication.params import M_PER_DEG_EQUATOR
+from nightlight.replication.tables import pct, signed_pct, whole
 
 #: Speed and memory targets of the national run and of the series (issue 11).
 TARGETS = {"national_s": 30.0, "national_mb": 2048.0, "series_s": 180.0}
-_M_PER_DEG = 111_320.0  # metres per degree on the equator (the pixel size quoted in the text)
 
 
 def _cmp(x: float, ref: float, more: str = "more", fewer: str = "fewer") -> str:
     return more if x > ref else (fewer if x < ref else "as many")
 
 
-def _n(x: int | float) -> str:
-    return f"{x:,.0f}"
-
-
 def _paper(st: dict) -> dict[str, str]:
     pa = st["paper"]
     return {
-        "paper_area": _n(pa["area_km2"]),
-        "paper_shrinking_area": _n(pa["shrinking_area_km2"]),
+        "paper_area": whole(pa["area_km2"]),
+        "paper_shrinking_area": whole(pa["shrinking_area_km2"]),
         "paper_mean_area": f"{pa['area_km2'] / pa['cities']:.1f}",
         "paper_complete": f"{100 * pa['complete_share']:.0f} %",
         "paper_majority": ", ".join(pa["majority_patterns"]),
@@ -63,7 +59,7 @@ def _params(n: dict) -> dict[str, str]:
         "n_era": str(n["definitions"]["viirs_era"]),
         "n_tol": f"{base_grid['tolerance_px']:g}",
         "n_shape": " × ".join(f"{v:,}" for v in base_grid["shape"]),
-        "n_pixel_m": f"{base_grid['pixel_deg'] * _M_PER_DEG:.0f}",
+        "n_pixel_m": f"{base_grid['pixel_deg'] * M_PER_DEG_EQUATOR:.0f}",
         "n_declared": f"{base_grid['declared_nodata']:g}" if base_grid["declared_nodata"] is not None else "none",
         "n_grid_table": TN.grid_table(base_grid["grids"]),
         "n_window": str(n.get("window")),
@@ -87,13 +83,13 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
     c = {
         "n_table": TN.headline_table(n, pa),
         "n_headline_label": f"{s['headline']} run",
-        "nh_shrinking": _n(h["shrinking"]),
-        "nh_cities": _n(h["cities"]),
+        "nh_shrinking": whole(h["shrinking"]),
+        "nh_cities": whole(h["cities"]),
         "nh_share": pct(h["share"]),
         "nh_area_share": pct(h["area_share"]),
-        "nh_area": _n(h["area_km2"]),
+        "nh_area": whole(h["area_km2"]),
         "nh_mean_area": f"{h['mean_area_km2']:.1f}",
-        "nr_shrinking": _n(r["shrinking"]),
+        "nr_shrinking": whole(r["shrinking"]),
         "nr_share": pct(r["share"]),
         "n_cities_cmp": f"{_cmp(h['cities'], pa['cities'])} natural cities than the paper",
         "n_mask_clause": "",
@@ -110,7 +106,7 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
         "n_gain": f"{corr['gain']:.4f}",
         "n_gain_pct": f"{100 * abs(corr['gain'] - 1):.1f} % " + ("brighter" if corr["gain"] >= 1 else "dimmer"),
         "n_r2": f"{corr['r2_test']:.2f}",
-        "n_corr_moved": _n(abs(h["shrinking"] - r["shrinking"])),
+        "n_corr_moved": whole(abs(h["shrinking"] - r["shrinking"])),
         "n_mosaic_change": signed_pct(r["mosaic_change"]),
         "n_mosaic_change_corr": signed_pct(s["corrected"]["mosaic_change"]),
         "n_patterns_table": TN.patterns_table(n, PATTERNS),
@@ -118,7 +114,7 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
         "n_complete": pct(shares["complete"]),
         "n_top_patterns": ", ".join(top),
         "n_top_share": pct(sum(shares[k] for k in top)),
-        "n_cities_too_dark": _n(h["status_counts"].get("too_dark", 0)),
+        "n_cities_too_dark": whole(h["status_counts"].get("too_dark", 0)),
         "n_size_claim": (
             "quantisation noise pushes the count up, most in the smallest class"
             if by[0]["share"] > by[2]["share"]
@@ -168,15 +164,15 @@ def _series(n: dict) -> dict[str, str]:
     ok = tm["wall_s"] <= TARGETS["series_s"]
     return {
         "s_table": TN.series_table(s, f"{100 * n['params']['decline']:g} %"),
-        "s_down_fdr": _n(a["down_fdr"]),
-        "s_up_fdr": _n(a["up_fdr"]),
-        "s_tested": _n(a["tested"]),
-        "s_both": _n(a["shrinking_and_down_fdr"]),
-        "s_era_both": _n(e["shrinking_and_down_fdr"]),
-        "s_era_down_fdr": _n(e["down_fdr"]),
+        "s_down_fdr": whole(a["down_fdr"]),
+        "s_up_fdr": whole(a["up_fdr"]),
+        "s_tested": whole(a["tested"]),
+        "s_both": whole(a["shrinking_and_down_fdr"]),
+        "s_era_both": whole(e["shrinking_and_down_fdr"]),
+        "s_era_down_fdr": whole(e["down_fdr"]),
         "s_era_years": f"{e['years'][0]}–{e['years'][1]}",
-        "s_lib_fdr": _n(s["library_columns"]["significant_decline_fdr"]),
-        "s_lib_raw_shrinking": _n(s["all_raw"]["shrinking"]),
+        "s_lib_fdr": whole(s["library_columns"]["significant_decline_fdr"]),
+        "s_lib_raw_shrinking": whole(s["all_raw"]["shrinking"]),
         "s_wall": f"{tm['wall_s']:.0f}",
         "s_align": f"{tm['phases_s'].get('open_and_resample', 0):.0f}",
         "s_rss": f"{tm['peak_rss_mb']:,}",
@@ -202,13 +198,13 @@ def _census(n: dict) -> dict[str, str]:
     )
     pops = [s["pop_change"] for s in seeds]
     out = {
-        "c_n_prefs": _n(c["window_prefectures"]),
-        "c_pop_loss": _n(c["pop_loss"]),
+        "c_n_prefs": whole(c["window_prefectures"]),
+        "c_pop_loss": whole(c["pop_loss"]),
         "c_seconds": f"{c['seconds']:.0f}",
         "c_pref_table": TN.prefecture_table(c),
         "c_assoc_table": TN.association_table(c, f"{100 * n['params']['decline']:g} %"),
-        "c_unassigned": _n(c["natural_cities_unassigned"]),
-        "c_unassigned_tw": _n(c["natural_cities_unassigned_taiwan"]),
+        "c_unassigned": whole(c["natural_cities_unassigned"]),
+        "c_unassigned_tw": whole(c["natural_cities_unassigned_taiwan"]),
         "n_taiwan_clause": (
             f" (of them {c['natural_cities_taiwan']:,} cities, {c['natural_cities_taiwan_area_km2']:,.0f} km², in "
             'Taiwan, which the paper\'s "China" may or may not include)'
@@ -236,9 +232,9 @@ def _census(n: dict) -> dict[str, str]:
             f"{n['params']['target_year']} in {len(shr)} of {len(lost)} cases"
             + (", and in none as a downward trend." if not down else f", and in {len(down)} as a downward trend.")
         ),
-        "n_too_dark_default": _n(c["too_dark_default"]),
-        "n_too_dark_chosen": _n(c["too_dark_chosen"]),
-        "n_prefs": _n(c["window_prefectures"]),
+        "n_too_dark_default": whole(c["too_dark_default"]),
+        "n_too_dark_chosen": whole(c["too_dark_chosen"]),
+        "n_prefs": whole(c["window_prefectures"]),
         "n_floor_default": f"{c['dark_floor_default']:g}",
     }
     tr = c.get("prefecture_trend")

@@ -133,9 +133,13 @@ def _china_pairs(res: dict, data_dir: str | Path, params: Params, window: Any, o
         r, rec = china_change(data_dir, y, CHINA_TARGET_YEAR, params=params, window=window, polygons=True)
         pairs[f"{y}→{CHINA_TARGET_YEAR}"] = r
         res["china"][f"{y}→{CHINA_TARGET_YEAR}"] = rec
-    res["native_counts"] = {
-        str(y): native_city_count(data_dir, y, params=params, window=window) for y in CHINA_BASE_YEARS
-    }
+    res["native_counts"] = {}
+    for y in CHINA_BASE_YEARS:
+        rec = res["china"][f"{y}→{CHINA_TARGET_YEAR}"]
+        # a base year already on the target grid was counted on its own grid above: not labelled again
+        res["native_counts"][str(y)] = (
+            rec["cities"] if rec["aligned"] is None else native_city_count(data_dir, y, params=params, window=window)
+        )
     res["year_totals"] = year_totals(data_dir, params=params).to_dict(orient="records")
     for k, r in pairs.items():
         write_city_table(r, k, out)

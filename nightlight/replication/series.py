@@ -16,9 +16,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from nightlight.change.decline import detect_shrinking
 from nightlight.change.trend import benjamini_hochberg, trend_test
 from nightlight.replication.data import Box
+from nightlight.replication.national import zonal_decline
 from nightlight.replication.params import VIIRS_ERA, VIIRS_YEARS, NationalParams
 from nightlight.replication.timing import Phases
 from nightlight.replication.viirs import viirs_years
@@ -33,17 +33,14 @@ def series_run(
     dark_floor: float | None = None,
 ) -> gpd.GeoDataFrame:
     """``detect_shrinking`` of ``base → target`` with the whole series for the trend (raw light)."""
-    return detect_shrinking(
+    return zonal_decline(
         units,
         mosaics[params.base_year],
         mosaics[params.target_year],
-        series=mosaics,
-        threshold=params.decline,
-        alpha=params.alpha,
+        params,
         id_column=id_column,
         dark_floor=dark_floor,
-        shapes=False,
-        allow_common_shift=True,
+        series=mosaics,
     )
 
 

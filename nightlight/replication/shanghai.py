@@ -6,7 +6,6 @@ Uses ``detect_shrinking`` (exact fractional coverage) with the yearly series
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from nightlight.grid import Grid, require_same_grid
 from nightlight.replication.china import counts
 from nightlight.replication.data import open_shanghai
 from nightlight.replication.params import (
+    M_PER_DEG_EQUATOR,
     SHANGHAI_BASE_YEAR,
     SHANGHAI_MGUP,
     SHANGHAI_MGUP_YEAR,
@@ -27,9 +27,6 @@ from nightlight.replication.params import (
     SHANGHAI_VIIRS_ERA,
     Params,
 )
-
-#: Length of one degree of longitude on the WGS84 equator, m (pixel size of a lon/lat grid).
-_M_PER_DEG_EQUATOR = 2 * math.pi * 6378137.0 / 360.0
 
 #: Significance level of the Mann–Kendall trend test (``significant_decline``).
 ALPHA = 0.05
@@ -106,7 +103,7 @@ def shanghai_run(
     b = np.asarray(before)
     out["grid"] = {
         "pixel_deg": float(Grid.of(before).transform.a),
-        "pixel_m_at_equator": float(Grid.of(before).transform.a * _M_PER_DEG_EQUATOR),
+        "pixel_m_at_equator": float(Grid.of(before).transform.a * M_PER_DEG_EQUATOR),
         # the smallest non-zero value of the base year: what the producer already zeroed below
         "min_positive_base": float(np.nanmin(b[b > 0])) if np.any(b > 0) else float("nan"),
     }

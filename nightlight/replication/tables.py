@@ -22,6 +22,11 @@ def fmt(v: Any) -> str:
     return "–" if v is None else str(v)
 
 
+def whole(x: float) -> str:
+    """A count or an area rounded to a whole number, with thousands separators: ``53,275``."""
+    return f"{x:,.0f}"
+
+
 def pct(x: float | None) -> str:
     """A share as ``24.6 %`` (``–`` when missing)."""
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"

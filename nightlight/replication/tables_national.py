@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from nightlight.replication import tables as T
-from nightlight.replication.tables import fmt, md_table, pct, signed_pct
+from nightlight.replication.tables import fmt, md_table, pct, signed_pct, whole
 
 PAPER_PATTERNS = {  # the paper's words for each class (Jiang et al. 2020)
     "complete": "only 5 %",
@@ -33,18 +33,14 @@ def _or(x: float | None) -> str:
     return "∞" if math.isinf(x) else f"{x:.2f}"
 
 
-def _km2(x: float) -> str:
-    return f"{x:,.0f}"
-
-
 def _counts_row(label: str, c: dict) -> dict:
     return {
         "": label,
         "natural cities": c["cities"],
-        "area km²": _km2(c["area_km2"]),
+        "area km²": whole(c["area_km2"]),
         "mean area km²": f"{c['mean_area_km2']:.1f}",
         "shrinking": c["shrinking"],
-        "shrinking area km²": _km2(c["shrinking_area_km2"]),
+        "shrinking area km²": whole(c["shrinking_area_km2"]),
         "share (cities)": pct(c["share"]),
         "share (area)": pct(c["area_share"]),
         "median change": f"{c['change_pct_p10_p25_p50_p75_p90'][2]:+.1f} %",
@@ -57,10 +53,10 @@ def headline_table(n: dict, paper: dict) -> str:
         {
             "": "Jiang et al. 2020 (paper), NPP-VIIRS",
             "natural cities": paper["cities"],
-            "area km²": _km2(paper["area_km2"]),
+            "area km²": whole(paper["area_km2"]),
             "mean area km²": f"{paper['area_km2'] / paper['cities']:.1f}",
             "shrinking": paper["shrinking"],
-            "shrinking area km²": _km2(paper["shrinking_area_km2"]),
+            "shrinking area km²": whole(paper["shrinking_area_km2"]),
             "share (cities)": pct(paper["shrinking"] / paper["cities"]),
             "share (area)": pct(paper["shrinking_area_km2"] / paper["area_km2"]),
             "median change": "–",
