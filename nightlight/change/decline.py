@@ -49,12 +49,6 @@ from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
 from nightlight.units import UNKNOWN, dark_floor_for, require_same_units
 
-#: Default noise floor for ``status="too_dark"`` of radiance mosaics (mean base-year value
-#: per pixel, nW/cm²/sr; VNL v2 zeroes cells averaging < 0.6, Elvidge et al. 2021). The
-#: default now follows the mosaics' units (:data:`nightlight.units.DARK_FLOOR`: DN → 7).
-DARK_FLOOR = 0.5
-
-
 def detect_shrinking(
     city_polygons: VectorSource,
     before: Any = None,
@@ -194,6 +188,10 @@ def detect_shrinking(
     dark_floor = dark_floor_for(units) if dark_floor is None else float(dark_floor)
     cities = read_polygons(city_polygons, target_crs=inputs.grid.crs, id_column=id_column)
     require_overlap(cities, inputs.grid, polygons_label=src_label(city_polygons, "city_polygons"))
+    # A pass of its own, on purpose: the totals decide what the zonal pass must compute (the
+    # own-validity layers only when some mosaic has nodata, the negative-pixel layers and the
+    # negative policy only when some value is < 0), and a blank year must fail here, before the
+    # zonal work. Folding them into the zonal pass would mean always computing every layer.
     totals = mosaic_totals(inputs)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank)
     stats, own, counts = zonal_on_common_pixels(

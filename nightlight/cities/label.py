@@ -34,7 +34,7 @@ from nightlight._backend import as_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
 from nightlight.cities.components import Components, _BlockPlan, _BlockResult
 from nightlight.cities.threshold import Threshold, _resolve_threshold
-from nightlight.errors import InvalidRasterError
+from nightlight.errors import InvalidRasterError, ParameterError
 from nightlight.grid import Grid, require_same_grid
 from nightlight.io.raster import open_mosaic
 from nightlight.kernels import label as K
@@ -140,7 +140,7 @@ def label_components(
     Components
     """
     if connectivity not in (4, 8):
-        raise ValueError(f"connectivity={connectivity!r}: use 4 (edges) or 8 (edges and corners).")
+        raise ParameterError(f"connectivity={connectivity!r}: use 4 (edges) or 8 (edges and corners).")
     bands: dict[str, xr.DataArray] = {}
     if mosaic is not None:
         mosaic = open_mosaic(mosaic)
@@ -149,16 +149,16 @@ def label_components(
         bands[name if name.startswith("light") else f"light_{name}"] = da
     if mask is not None:
         if threshold is not None:
-            raise ValueError(
+            raise ParameterError(
                 "Pass either threshold= (a lit mask from the mosaic) or mask= (a built-up raster), not both."
             )
         src = open_mosaic(mask)
         label_name = str(mask) if isinstance(mask, str) else "mask"
     else:
         if mosaic is None:
-            raise ValueError("Pass a mosaic (with threshold=) or a mask=.")
+            raise ParameterError("Pass a mosaic (with threshold=) or a mask=.")
         if threshold is None:
-            raise ValueError(
+            raise ParameterError(
                 "threshold is required: the lit level in the mosaic's units (e.g. DN 10 for DMSP, "
                 "5 nW/cm²/sr for VIIRS) or 'headtail'."
             )

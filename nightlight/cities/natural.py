@@ -15,6 +15,7 @@ from nightlight.cities.components import Components
 from nightlight.cities.label import _label_one_block, label_components
 from nightlight.cities.polygons import city_polygons
 from nightlight.cities.threshold import Threshold
+from nightlight.errors import ParameterError
 from nightlight.kernels import label as K
 
 
@@ -84,7 +85,7 @@ def extract_natural_cities(
         ``geometry`` (polygons, or centroids when ``polygons=False``).
     """
     if not np.isfinite(min_area_km2) or min_area_km2 <= 0:
-        raise ValueError(f"min_area_km2={min_area_km2!r}: must be a positive number of km² (the study uses 5).")
+        raise ParameterError(f"min_area_km2={min_area_km2!r}: must be a positive number of km² (the study uses 5).")
     comps = label_components(
         mosaic,
         threshold=threshold,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import dask
 import dask.array as dsa
@@ -45,14 +45,12 @@ def headtail_breaks(mosaic: xr.DataArray, *, max_levels: int = 10, head_share: f
     return breaks
 
 
-def _resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_level: int) -> float:
+def check_threshold(threshold: Any) -> float | Literal["headtail"]:
+    """``"headtail"``, or ``threshold`` as a float > 0; else :class:`ParameterError` (library and CLI)."""
     if isinstance(threshold, str):
         if threshold != "headtail":
             raise ParameterError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.")
-        breaks = headtail_breaks(mosaic)
-        if not breaks:
-            raise NightlightError("threshold='headtail': the mosaic has fewer than 2 lit pixels (value > 0).")
-        return breaks[min(headtail_level, len(breaks)) - 1]
+        return "headtail"
     not_a_number = ParameterError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.")
     if threshold is None:
         raise not_a_number
@@ -67,3 +65,13 @@ def _resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_leve
             "mask= (or threshold=None with a 0/1 raster)."
         )
     return value
+
+
+def _resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_level: int) -> float:
+    checked = check_threshold(threshold)
+    if checked != "headtail":
+        return checked
+    breaks = headtail_breaks(mosaic)
+    if not breaks:
+        raise NightlightError("threshold='headtail': the mosaic has fewer than 2 lit pixels (value > 0).")
+    return breaks[min(headtail_level, len(breaks)) - 1]

@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
+from nightlight.cities.threshold import check_threshold
 from nightlight.cli.group import _as_cli_errors, _peak_rss_mb, _scheduler, console, main
+from nightlight.errors import ParameterError
 from nightlight.pipeline import DetectParams, run_detect
 
 #: GDAL resampling methods ``--align`` accepts (rasterio.enums.Resampling names that make sense here).
@@ -21,19 +23,15 @@ DEFAULTS = DetectParams()
 
 
 def _threshold(ctx: click.Context, param: click.Parameter, value: str) -> float | str:
-    if value == "headtail":
-        return value
+    number: float | str = value
     try:
-        v = float(value)
+        number = float(value)
     except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: a number in the mosaic's units (DN or nW/cm²/sr) or 'headtail'."
-        ) from None
-    if not v > 0:  # also refuses NaN
-        raise click.BadParameter(
-            f"{value!r}: a lit threshold must be > 0 (at ≤ 0 every pixel is lit and the whole mosaic is one city)."
-        )
-    return v
+        pass  # 'headtail', or a word check_threshold refuses
+    try:
+        return check_threshold(number)
+    except ParameterError as exc:  # the library's one check and message
+        raise click.BadParameter(str(exc)) from None
 
 
 def _nodata(value: str) -> float | str | None:
