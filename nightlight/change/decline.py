@@ -49,6 +49,7 @@ from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
 from nightlight.units import UNKNOWN, dark_floor_for, require_same_units
 
+
 def detect_shrinking(
     city_polygons: VectorSource,
     before: Any = None,
