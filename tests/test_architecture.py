@@ -32,6 +32,7 @@ LAYERS = [
     ("nightlight.units", 2),
     ("nightlight._backend", 2),
     ("nightlight.progress", 2),
+    ("nightlight.checkpoint", 2),
     ("nightlight.io", 3),
     ("nightlight.preprocess", 4),
     ("nightlight.cities", 5),

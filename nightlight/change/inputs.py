@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from nightlight.checkpoint import active_stage
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
 from nightlight.grid import Grid, snap_to_grid
 from nightlight.io.raster import open_mosaic
@@ -222,9 +223,14 @@ def mosaic_totals(inputs: RunInputs) -> pd.DataFrame:
     """
     distinct = inputs.distinct()
     tasks = []
-    for _, da in distinct:
-        tasks += [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data, (da < 0).sum().data]
+    # a batch job (nightlight.checkpoint): each mosaic's totals are kept once computed
+    stage = active_stage("totals", {"inputs": [getattr(da.data, "name", da.name) for _, da in distinct]})
+    for k, (_, da) in enumerate(distinct):
+        four = [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data, (da < 0).sum().data]
+        tasks += four if stage is None else [stage.delayed(str(k), _as_tuple, *four)]
     values = dask.compute(*tasks)
+    if stage is not None:
+        values = tuple(v for four in values for v in four)
     year_of = {n: y for y, n in zip(inputs.series_years, inputs.names[2:])}
     rows = []
     for k, (name, da) in enumerate(distinct):
@@ -241,6 +247,10 @@ def mosaic_totals(inputs: RunInputs) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _as_tuple(*values: Any) -> tuple:
+    return tuple(float(v) for v in values)
 
 
 def check_not_blank(totals: pd.DataFrame, *, allow_blank: bool) -> list[str]:

@@ -8,13 +8,19 @@ margin for the resampling kernel), so a global mosaic aligns in bounded memory.
 
 from __future__ import annotations
 
+import os
+import threading
+import uuid
 import warnings
+from pathlib import Path
+from typing import Any
 
 import dask
 import dask.array as dsa
 import numpy as np
 import rasterio.errors
 import rasterio.warp
+import rasterio.windows
 import xarray as xr
 from rasterio.enums import Resampling
 
@@ -105,3 +111,71 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     out.attrs["aligned_to"] = str(dst.attrs.get("source", dst.name))
     out.attrs["resampling"] = resampling
     return dg.georeference(out)
+
+
+class _BlockWriter:
+    """A ``dask.array.store`` target writing each block into one band of an open GeoTIFF."""
+
+    def __init__(self, dst: Any, dtype: np.dtype) -> None:
+        self.dst = dst
+        self.dtype = dtype
+
+    def __setitem__(self, key: tuple[slice, slice], block: np.ndarray) -> None:
+        rows, cols = key
+        win = rasterio.windows.Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        self.dst.write(np.asarray(block, dtype=self.dtype), 1, window=win)
+
+
+def materialise(da: xr.DataArray, path: str | os.PathLike, *, dtype: Any = None) -> xr.DataArray:
+    """Compute a lazy mosaic once into a GeoTIFF (block by block, atomically) and open it again, lazily.
+
+    For resampled years: ``align_to`` warps every block from its source window, which
+    is the slow part of a series pass; summed in several passes or fed with ten other
+    years into one zonal pass, the warps are redone and their source blocks held —
+    here they are computed once, in bounded memory (one block at a time).
+
+    Parameters
+    ----------
+    da : DataArray
+        A lazy mosaic (e.g. the output of :func:`align_to`).
+    path : path
+        The GeoTIFF to write (tiled, LZW). Written under a temporary name and renamed,
+        so a file at ``path`` is always whole (a killed job leaves none).
+    dtype : optional
+        Stored dtype (default ``da``'s: float64 keeps :func:`align_to`'s values exactly).
+
+    Returns
+    -------
+    DataArray
+        The file, opened lazily with :func:`nightlight.open_mosaic` (NaN = nodata).
+    """
+    path = Path(path)
+    g = Grid.of(da)
+    h, w = g.shape
+    dt = np.dtype(dtype or da.dtype)
+    profile = {
+        "driver": "GTiff",
+        "height": h,
+        "width": w,
+        "count": 1,
+        "dtype": dt.name,
+        "crs": g.crs,
+        "transform": g.transform,
+        "nodata": float("nan"),
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "lzw",
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dsa.store(as_dask(da), _BlockWriter(dst, dt), lock=threading.Lock())  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    units = da.attrs.get("units")
+    out = open_mosaic(str(path), nodata="file", units=None if units in (None, "unknown") else str(units))
+    out.attrs.update({k: v for k, v in da.attrs.items() if k in ("aligned_to", "resampling", "value_scale")})
+    out.attrs["resampled_from"] = str(da.attrs.get("source", da.name))
+    return out
