@@ -9,7 +9,6 @@ margin for the resampling kernel), so a global mosaic aligns in bounded memory.
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 import warnings
 from pathlib import Path
@@ -113,19 +112,6 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     return dg.georeference(out)
 
 
-class _BlockWriter:
-    """A ``dask.array.store`` target writing each block into one band of an open GeoTIFF."""
-
-    def __init__(self, dst: Any, dtype: np.dtype) -> None:
-        self.dst = dst
-        self.dtype = dtype
-
-    def __setitem__(self, key: tuple[slice, slice], block: np.ndarray) -> None:
-        rows, cols = key
-        win = rasterio.windows.Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        self.dst.write(np.asarray(block, dtype=self.dtype), 1, window=win)
-
-
 def materialise(da: xr.DataArray, path: str | os.PathLike, *, dtype: Any = None) -> xr.DataArray:
     """Compute a lazy mosaic once into a GeoTIFF (block by block, atomically) and open it again, lazily.
 
@@ -168,9 +154,19 @@ def materialise(da: xr.DataArray, path: str | os.PathLike, *, dtype: Any = None)
         "compress": "lzw",
     }
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    data = as_dask(da)
+    rows: dict[int, list] = {}
+    for i, _, win in g.blocks(data.chunks):
+        rows.setdefault(i, []).append(win)
     try:
         with rasterio.open(tmp, "w", **profile) as dst:
-            dsa.store(as_dask(da), _BlockWriter(dst, dt), lock=threading.Lock())  # type: ignore[arg-type]
+            # A row of blocks at a time, written here: the open file stays in this process (a
+            # dask.distributed worker cannot write to it), and memory holds one row of blocks.
+            for i, wins in rows.items():
+                values = dask.compute(*[data.blocks[i, j] for j in range(len(wins))])
+                for win, block in zip(wins, values):
+                    window = rasterio.windows.Window(win.col0, win.row0, win.shape[1], win.shape[0])
+                    dst.write(np.asarray(block, dtype=dt), 1, window=window)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,110 @@
+"""What a batch job did, as it did it: a JSON-lines run log, stage lines on the console, a stage bar.
+
+Every line of ``run.jsonl`` (beside the outputs; appended by every run, so a killed
+run's stages stay on record) is one JSON object with ``time`` (UTC, ISO 8601),
+``run_id`` and ``event``:
+
+* ``start`` / ``finish`` / ``failed``: the run (config hash, client, error);
+* ``stage``: ``stage`` name, ``seconds``, ``blocks_computed`` / ``blocks_loaded``
+  (block tasks of the checkpointed map passes run now, or loaded from an earlier
+  run), and ``peak_rss_mb``: the peak resident memory of the driver and of every
+  worker process so far (``resource.getrusage``, MB).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nightlight.checkpoint import CheckpointStore
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class RunLog:
+    """Append events to ``path`` and show stages on ``console`` (a bar when it is a terminal)."""
+
+    def __init__(self, path: Path, *, run_id: str, n_stages: int, client: Any = None, console: Console | None = None):
+        self.path = Path(path)
+        self.run_id = run_id
+        self.client = client
+        self.console = console or Console(stderr=True, highlight=False)
+        self.stages: list[dict] = []
+        self._bar: Progress | None = None
+        if sys.stderr.isatty():
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+        self._task = None
+        self._n_stages = n_stages
+
+    def __enter__(self) -> RunLog:
+        if self._bar is not None:
+            self._bar.start()
+            self._task = self._bar.add_task("batch", total=self._n_stages)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def event(self, event: str, **fields: Any) -> dict:
+        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_id": self.run_id, "event": event}
+        rec.update(fields)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec, default=str) + "\n")
+        return rec
+
+    def memory(self) -> dict[str, float]:
+        """Peak RSS (MB) of the driver and of every worker of the client."""
+        out = {"driver": round(peak_rss_mb(), 1)}
+        if self.client is not None:
+            try:
+                for addr, mb in self.client.run(peak_rss_mb).items():
+                    out[str(addr)] = round(float(mb), 1)
+            except Exception as exc:  # a worker lost mid-call: the log says so, the job goes on
+                out["workers_error"] = str(exc)  # type: ignore[assignment]
+        return out
+
+    @contextmanager
+    def stage(self, name: str, store: CheckpointStore | None = None) -> Iterator[dict]:
+        """Time a stage; on success log it with its block counts and memory."""
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, description=name)
+        before = store.counts() if store is not None else {"loaded": 0, "computed": 0}
+        t0 = time.perf_counter()
+        extra: dict = {}
+        yield extra
+        seconds = time.perf_counter() - t0
+        after = store.counts() if store is not None else before
+        rec = self.event(
+            "stage",
+            stage=name,
+            seconds=round(seconds, 2),
+            blocks_computed=after["computed"] - before["computed"],
+            blocks_loaded=after["loaded"] - before["loaded"],
+            peak_rss_mb=self.memory(),
+            **extra,
+        )
+        self.stages.append(rec)
+        if self._bar is not None and self._task is not None:
+            self._bar.advance(self._task)
+        loaded = f", {rec['blocks_loaded']} blocks from checkpoints" if rec["blocks_loaded"] else ""
+        self.console.print(f"  {name}: {seconds:.1f} s ({rec['blocks_computed']} blocks computed{loaded})")

@@ -1,0 +1,225 @@
+"""``nightlight batch``: the configuration, equality with ``detect``, resume, refusal, a full disk.
+
+The cluster tests (a real ``dask scheduler`` with two ``dask worker`` processes, a
+killed worker, a killed batch) are in ``tests/test_batch_cluster.py``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from nightlight.batch import ConfigError, load_config, run_batch
+from nightlight.batch.state import FolderInUseError
+from nightlight.checkpoint import CheckpointError
+from nightlight.cli import main
+from nightlight.pipeline import run_detect
+from nightlight.synthetic import make_world
+
+YEARS = (2013, 2014, 2015, 2016, 2017)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def world_files(tmp_path_factory) -> tuple[dict[int, Path], float]:
+    world = make_world(seed=5, bounds=(10.0, 44.0, 11.5, 45.0), years=YEARS, chunks=128)
+    files = world.write_geotiffs(tmp_path_factory.mktemp("batch-world"))
+    return files, float(world.lit_threshold)
+
+
+def write_config(path: Path, files: dict[int, Path], lit: float, *, extra: str = "", chunks: int = 128) -> Path:
+    lines = "\n".join(f'{y} = "{p}"' for y, p in files.items())
+    path.write_text(
+        f"""[inputs.files]
+{lines}
+
+[cities]
+threshold_lit = {lit}
+
+[decline]
+base = 2013
+compare = [2014, 2016]
+threshold = 0.10
+
+[trend]
+years = "2013-2017"
+
+[run]
+chunks = {chunks}
+{extra}"""
+    )
+    return path
+
+
+def same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Equal ids, areas, sums and flags (geometry by exact equality)."""
+    assert list(a.columns) == list(b.columns)
+    for col in a.columns:
+        if col == "geometry":
+            assert all(x.equals(y) for x, y in zip(a.geometry, b.geometry))
+        elif a[col].dtype.kind == "f":
+            np.testing.assert_array_equal(a[col].to_numpy(), b[col].to_numpy(), err_msg=col)
+        else:
+            assert a[col].tolist() == b[col].tolist(), col
+
+
+# --------------------------------------------------------------------------- configuration
+def test_example_config_is_valid_from_the_repo_root(shared_data, monkeypatch):
+    monkeypatch.chdir(REPO)
+    cfg = load_config(REPO / "docs" / "examples" / "batch-china.toml")
+    assert cfg.base == 2013 and cfg.compare == (2014, 2015, 2016)
+    assert cfg.trend_years == tuple(range(2012, 2023)) and len(cfg.inputs) == 11
+    assert cfg.params.nodata is None and cfg.params.align == "average"
+
+
+@pytest.mark.parametrize(
+    "edit, key, marker",
+    [
+        (("threshold = 0.10", "threshold = 0.10\nthreshhold = 0.2"), "[decline.threshhold] unknown key", "threshhold"),
+        (("[trend]", "[trends]"), "[trends] unknown table", "[trends]"),
+        (("threshold = 0.10", "threshold = 1.5"), "[decline.threshold]", "threshold = 1.5"),
+        (("compare = [2014, 2016]", "compare = [2014, 2018]"), "has no input for 2018", "[inputs.files]"),
+        (('years = "2013-2017"', 'years = "2013-2015"'), "needs at least 4 years", "years ="),
+        (("[cities]", "[cities]\nconnectivity = 6"), "[cities.connectivity] = 6", "connectivity"),
+        (("base = 2013", 'base = "2013"'), "expected int", "base ="),
+    ],
+)
+def test_config_errors_name_the_key_and_its_line(tmp_path, world_files, edit, key, marker):
+    files, lit = world_files
+    path = write_config(tmp_path / "c.toml", files, lit)
+    path.write_text(path.read_text().replace(*edit, 1))
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith(marker))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}, line {line}: ") and key in msg, msg
+
+
+def test_a_missing_input_file_names_the_key_line_and_file(tmp_path, world_files):
+    files, lit = world_files
+    gone = {**files, 2016: tmp_path / "nope_2016.tif"}
+    path = write_config(tmp_path / "c.toml", gone, lit)
+    with pytest.raises(ConfigError, match=r"line 5: \[inputs.files.2016\] the input of 2016, .*nope_2016.tif"):
+        load_config(path)
+
+
+def test_cli_reports_config_errors_in_one_line(tmp_path, world_files):
+    files, lit = world_files
+    path = write_config(tmp_path / "c.toml", files, lit, extra="bogus = 1\n")
+    res = CliRunner().invoke(main, ["batch", str(path), "--dry-run"])
+    assert res.exit_code == 2
+    assert "[run.bogus] unknown key" in res.output and len(res.output.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- the job
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, world_files):
+    files, lit = world_files
+    root = tmp_path_factory.mktemp("batch-run")
+    cfg = load_config(write_config(root / "c.toml", files, lit))
+    return cfg, root / "out", run_batch(cfg, root / "out")
+
+
+def test_each_pair_equals_nightlight_detect_on_the_same_pair(first_run, world_files, tmp_path):
+    cfg, out, result = first_run
+    files, lit = world_files
+    for y in cfg.compare:
+        detected, _, paths = run_detect(
+            str(files[2013]), str(files[y]), tmp_path / f"d{y}", threshold_lit=lit, chunks=128
+        )
+        same_table(result.pairs[y], detected)
+        same_table(gpd.read_parquet(out / f"decline_2013_{y}" / "cities.parquet"), gpd.read_parquet(paths["cities"]))
+    assert int(result.pairs[2016]["shrinking"].sum()) > 3
+
+
+def test_the_merged_table_holds_every_year_and_the_trend(first_run):
+    cfg, out, result = first_run
+    t = gpd.read_parquet(out / "cities.parquet")
+    assert t["city_id"].is_unique and len(t) == len(result.pairs[2014]) > 5
+    for y in cfg.compare:
+        np.testing.assert_array_equal(t[f"change_{y}"], result.pairs[y]["change"])
+        assert t[f"shrinking_{y}"].tolist() == result.pairs[y]["shrinking"].tolist()
+    np.testing.assert_array_equal(t["mk_p"], result.trend["mk_p"])
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["shrinking"].tolist() == [int(result.pairs[y]["shrinking"].sum()) for y in cfg.compare]
+
+
+def test_outputs_record_the_config_checksums_versions_and_the_run_log(first_run, world_files):
+    cfg, out, result = first_run
+    files, _ = world_files
+    assert (out / "config.toml").read_text() == cfg.text
+    inputs = json.loads((out / "inputs.json").read_text())
+    assert inputs["2013"]["bytes"] == files[2013].stat().st_size and len(inputs["2013"]["sha256"]) == 64
+    assert json.loads((out / "versions.json").read_text())["dask"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config_hash"] == result.config_hash and "cities.parquet" in manifest["files"]
+    log = [json.loads(line) for line in (out / "run.jsonl").read_text().splitlines()]
+    stages = [r["stage"] for r in log if r["event"] == "stage"]
+    assert stages == ["open", "cities", "decline 2013->2014", "decline 2013->2016", "trend", "report"]
+    assert all(r["seconds"] >= 0 and r["peak_rss_mb"]["driver"] > 0 for r in log if r["event"] == "stage")
+    assert result.blocks["computed"] > 0 and result.blocks["loaded"] == 0
+
+
+def test_a_rerun_of_the_same_config_loads_every_block_and_equals_the_first(first_run):
+    cfg, out, result = first_run
+    again = run_batch(cfg, out)
+    assert again.blocks["computed"] == 0 and again.blocks["loaded"] == result.blocks["computed"]
+    same_table(again.cities, result.cities)
+    for y in cfg.compare:
+        same_table(again.pairs[y], result.pairs[y])
+
+
+def test_another_config_on_the_same_folder_is_refused_unless_overwrite(first_run, tmp_path, world_files):
+    cfg, out, result = first_run
+    files, lit = world_files
+    other = load_config(write_config(tmp_path / "other.toml", files, lit * 1.5))
+    with pytest.raises(FolderInUseError, match="another configuration.*--overwrite"):
+        run_batch(other, out)
+    assert json.loads((out / "batch.json").read_text())["config_hash"] == result.config_hash  # untouched
+    copy = tmp_path / "copy"
+    run_batch(cfg, copy)
+    replaced = run_batch(other, copy, overwrite=True)
+    assert replaced.blocks["loaded"] == 0
+    assert json.loads((copy / "batch.json").read_text())["config_hash"] == replaced.config_hash
+
+
+def test_a_detect_output_folder_is_refused(tmp_path, world_files):
+    files, lit = world_files
+    run_detect(str(files[2013]), str(files[2016]), tmp_path / "d", threshold_lit=lit, chunks=128)
+    cfg = load_config(write_config(tmp_path / "c.toml", files, lit))
+    with pytest.raises(FolderInUseError, match="another run"):
+        run_batch(cfg, tmp_path / "d")
+
+
+def test_a_full_disk_while_checkpointing_keeps_nothing_partial_and_resumes(
+    tmp_path, world_files, first_run, monkeypatch
+):
+    import nightlight.checkpoint as ck
+
+    files, lit = world_files
+    cfg = load_config(write_config(tmp_path / "c.toml", files, lit))
+    real_replace, calls = ck.os.replace, {"n": 0}
+
+    def replace(src, dst):  # the 15th checkpoint write fails as a full disk would
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(ck.os, "replace", replace)
+    with pytest.raises(CheckpointError, match="disk is full"):
+        run_batch(cfg, tmp_path / "out")
+    monkeypatch.setattr(ck.os, "replace", real_replace)
+    ckpt = tmp_path / "out" / ".checkpoints"
+    assert not list(ckpt.rglob(".*.tmp-*")), "a partial checkpoint was kept"
+    assert not (tmp_path / "out" / "cities.parquet").exists()
+    resumed = run_batch(cfg, tmp_path / "out")
+    assert resumed.blocks["loaded"] >= 10  # the finished blocks were kept
+    same_table(resumed.cities, first_run[2].cities)
