@@ -141,11 +141,18 @@ class CheckpointStore:
         for tmp in self.root.glob("*/.*.tmp-*"):  # writes cut short by a kill
             tmp.unlink(missing_ok=True)
 
-    def stage(self, name: str, record: Mapping[str, Any]) -> Stage:
-        """The next stage called ``name``, emptied first if it was written for other inputs."""
+    def stage(self, name: str, record: Mapping[str, Any], *, shared: bool = False) -> Stage:
+        """The next stage called ``name``, emptied first if it was written for other inputs.
+
+        ``shared``: one folder for every call (no sequence number), for results keyed by
+        the identity of their input (a mosaic's totals, whichever pass asks for them).
+        """
         n = self._seq[name]
         self._seq[name] += 1
-        folder = self.root / f"{name}-{n:02d}"
+        folder = self.root / (name if shared else f"{name}-{n:02d}")
+        if shared and folder in {s.path for s in self.stages}:
+            stage = next(s for s in self.stages if s.path == folder)
+            return stage
         fp = fingerprint(record)
         meta = folder / STAGE_FILE
         if folder.exists():
@@ -183,7 +190,7 @@ def checkpoints(root: str | os.PathLike) -> Iterator[CheckpointStore]:
         _ACTIVE.reset(token)
 
 
-def active_stage(name: str, record: Mapping[str, Any]) -> Stage | None:
+def active_stage(name: str, record: Mapping[str, Any], *, shared: bool = False) -> Stage | None:
     """The next stage of the active store, or None when no checkpointing is active."""
     store = _ACTIVE.get()
-    return None if store is None else store.stage(name, record)
+    return None if store is None else store.stage(name, record, shared=shared)

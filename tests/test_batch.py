@@ -1,13 +1,19 @@
 """``nightlight batch``: the configuration, equality with ``detect``, resume, refusal, a full disk.
 
-The cluster tests (a real ``dask scheduler`` with two ``dask worker`` processes, a
-killed worker, a killed batch) are in ``tests/test_batch_cluster.py``.
+The cluster tests start a real ``dask scheduler`` and two ``dask worker`` processes
+with this interpreter on 127.0.0.1 (always killed at the end), and run the batch as
+``python -m nightlight batch …`` in a subprocess, as an operator runs it.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -164,13 +170,16 @@ def test_outputs_record_the_config_checksums_versions_and_the_run_log(first_run,
     stages = [r["stage"] for r in log if r["event"] == "stage"]
     assert stages == ["open", "cities", "decline 2013->2014", "decline 2013->2016", "trend", "report"]
     assert all(r["seconds"] >= 0 and r["peak_rss_mb"]["driver"] > 0 for r in log if r["event"] == "stage")
-    assert result.blocks["computed"] > 0 and result.blocks["loaded"] == 0
+    # a mosaic's totals are computed once: the base year's again in the second pair, and the
+    # trend's years already summed in the pairs, come from the checkpoints
+    reused = (len(cfg.compare) - 1) + len({cfg.base, *cfg.compare} & set(cfg.trend_years))
+    assert result.blocks["computed"] > 0 and result.blocks["loaded"] == reused == 4
 
 
 def test_a_rerun_of_the_same_config_loads_every_block_and_equals_the_first(first_run):
     cfg, out, result = first_run
     again = run_batch(cfg, out)
-    assert again.blocks["computed"] == 0 and again.blocks["loaded"] == result.blocks["computed"]
+    assert again.blocks["computed"] == 0 and again.blocks["loaded"] == sum(result.blocks.values())
     same_table(again.cities, result.cities)
     for y in cfg.compare:
         same_table(again.pairs[y], result.pairs[y])
@@ -186,7 +195,7 @@ def test_another_config_on_the_same_folder_is_refused_unless_overwrite(first_run
     copy = tmp_path / "copy"
     run_batch(cfg, copy)
     replaced = run_batch(other, copy, overwrite=True)
-    assert replaced.blocks["loaded"] == 0
+    assert replaced.blocks["loaded"] == 4  # only the totals reused within the run (see above)
     assert json.loads((copy / "batch.json").read_text())["config_hash"] == replaced.config_hash
 
 
@@ -223,3 +232,161 @@ def test_a_full_disk_while_checkpointing_keeps_nothing_partial_and_resumes(
     resumed = run_batch(cfg, tmp_path / "out")
     assert resumed.blocks["loaded"] >= 10  # the finished blocks were kept
     same_table(resumed.cities, first_run[2].cities)
+
+
+# --------------------------------------------------------------------------- on a real cluster
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _spawn(*args: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *args], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=ENV, start_new_session=True
+    )
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    t0 = time.monotonic()
+    while not predicate():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A scheduler and two single-threaded workers; yields (address, [worker processes])."""
+    sched_file = tmp_path / "scheduler.json"
+    procs = [
+        _spawn(
+            "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            "--scheduler-file", str(sched_file), log=tmp_path / "scheduler.log",
+        )
+    ]  # fmt: skip
+    try:
+        _wait_for(sched_file.exists, 60, "the scheduler file")
+        time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        workers = [
+            _spawn(
+                "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard",
+                "--memory-limit", "2GB", "--name", f"w{i}", log=tmp_path / f"worker{i}.log",
+            )
+            for i in range(2)
+        ]  # fmt: skip
+        procs += workers
+        from distributed import Client
+
+        with Client(address, timeout=30) as c:
+            c.wait_for_workers(2, timeout=60)
+        yield address, workers
+    finally:
+        for p in procs:
+            _kill(p)
+
+
+@pytest.fixture(scope="module")
+def slow_config(tmp_path_factory, world_files):
+    """The test world in 64-px chunks: enough block tasks to interrupt the job part-way."""
+    files, lit = world_files
+    root = tmp_path_factory.mktemp("batch-cluster")
+    cfg_path = write_config(root / "c.toml", files, lit, chunks=64)
+    reference = run_batch(load_config(cfg_path), root / "reference")  # uninterrupted, threaded, in-process
+    return cfg_path, reference
+
+
+def _batch(cfg: Path, out: Path, *args: str, log: Path) -> subprocess.Popen:
+    return _spawn("-m", "nightlight", "batch", str(cfg), "--out", str(out), *args, log=log)
+
+
+def _check_equal(out: Path, reference) -> None:
+    same_table(gpd.read_parquet(out / "cities.parquet"), reference.cities)
+    for y, res in reference.pairs.items():
+        same_table(gpd.read_parquet(out / f"decline_2013_{y}" / "cities.parquet"), res.drop(columns=[]))
+
+
+def _blocks(out: Path) -> int:
+    return sum(1 for _ in (out / ".checkpoints").rglob("*.pkl")) if (out / ".checkpoints").exists() else 0
+
+
+def test_a_batch_through_a_running_scheduler_equals_the_local_run(cluster, slow_config, tmp_path):
+    address, _ = cluster
+    cfg, reference = slow_config
+    proc = _batch(cfg, tmp_path / "out", "--scheduler", address, log=tmp_path / "batch.log")
+    assert proc.wait(timeout=600) == 0, (tmp_path / "batch.log").read_text()
+    assert "dask dashboard" in (tmp_path / "batch.log").read_text()
+    _check_equal(tmp_path / "out", reference)
+    log = [json.loads(x) for x in (tmp_path / "out" / "run.jsonl").read_text().splitlines()]
+    workers = {k for r in log if r["event"] == "stage" for k in r["peak_rss_mb"] if k.startswith("tcp://")}
+    assert len(workers) == 2  # memory per worker is on record
+
+
+def test_a_killed_worker_does_not_change_the_result(cluster, slow_config, tmp_path):
+    address, workers = cluster
+    cfg, reference = slow_config
+    out = tmp_path / "out"
+    proc = _batch(cfg, out, "--scheduler", address, log=tmp_path / "batch.log")
+    try:
+        _wait_for(lambda: _blocks(out) >= 10 or proc.poll() is not None, 300, "the first checkpoints")
+        assert proc.poll() is None, (
+            "the job finished before a worker could be killed: " + (tmp_path / "batch.log").read_text()
+        )
+        _kill(workers[0])  # SIGKILL: no goodbye to the scheduler
+        assert proc.wait(timeout=600) == 0, (tmp_path / "batch.log").read_text()
+    finally:
+        _kill(proc)
+    _check_equal(out, reference)
+
+
+def test_a_killed_batch_resumes_without_losing_or_redoing_finished_work(slow_config, tmp_path):
+    cfg, reference = slow_config
+    out = tmp_path / "out"
+    first = _batch(cfg, out, "--cores", "1", log=tmp_path / "first.log")
+    try:
+        _wait_for(lambda: _blocks(out) >= 20 or first.poll() is not None, 300, "the first checkpoints")
+        assert first.poll() is None, "the job finished before it could be killed"
+    finally:
+        _kill(first)  # SIGKILL of the whole batch (its LocalCluster is in the same process group)
+    kept = _blocks(out)
+    assert kept >= 20 and not (out / "cities.parquet").exists()
+    second = _batch(cfg, out, "--cores", "1", log=tmp_path / "second.log")
+    assert second.wait(timeout=600) == 0, (tmp_path / "second.log").read_text()
+    _check_equal(out, reference)
+    runs = [json.loads(x) for x in (out / "run.jsonl").read_text().splitlines()]
+    finish = [r for r in runs if r["event"] == "finish"]
+    assert len(finish) == 1 and finish[0]["blocks"]["loaded"] >= kept - 1  # a stage may be emptied at most once
+    assert sum(finish[0]["blocks"].values()) == sum(reference.blocks.values())
+    assert [r["resumed"] for r in runs if r["event"] == "start"] == [False, True]
+    assert _blocks(out) == reference.blocks["computed"]  # nothing duplicated
+
+
+def test_an_unreachable_scheduler_is_one_clear_error_without_a_hang(slow_config, tmp_path):
+    cfg, _ = slow_config
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [sys.executable, "-m", "nightlight", "batch", str(cfg), "--out", str(tmp_path / "o"),
+         "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "2"],
+        capture_output=True, text=True, timeout=120, env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 1
+    assert "tcp://127.0.0.1:9" in res.stderr and "no dask scheduler answered within 2 s" in res.stderr
+    assert time.monotonic() - t0 < 60
+
+
+def test_dry_run_prints_the_slurm_job_script_and_submits_nothing(slow_config, tmp_path):
+    pytest.importorskip("dask_jobqueue")
+    cfg, _ = slow_config
+    res = subprocess.run(
+        [sys.executable, "-m", "nightlight", "batch", str(cfg), "--cluster", "slurm", "--workers", "4",
+         "--cores", "8", "--memory", "32GB", "--dry-run"],
+        capture_output=True, text=True, timeout=120, env=ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "#SBATCH --cpus-per-task=8" in res.stdout and "dask_worker" in res.stdout.replace("-", "_")
+    assert "configuration" in res.stdout and "valid" in res.stdout
+    assert not (tmp_path / "o").exists()

@@ -223,14 +223,14 @@ def mosaic_totals(inputs: RunInputs) -> pd.DataFrame:
     """
     distinct = inputs.distinct()
     tasks = []
-    # a batch job (nightlight.checkpoint): each mosaic's totals are kept once computed
-    stage = active_stage("totals", {"inputs": [getattr(da.data, "name", da.name) for _, da in distinct]})
-    for k, (_, da) in enumerate(distinct):
+    # A batch job (nightlight.checkpoint): a mosaic's totals are kept under its dask name (a
+    # content token), so the base year is summed once for all the pairs it is compared in.
+    stage = active_stage("totals", {"key": "dask name of the mosaic"}, shared=True)
+    for _, da in distinct:
         four = [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data, (da < 0).sum().data]
-        tasks += four if stage is None else [stage.delayed(str(k), _as_tuple, *four)]
-    values = dask.compute(*tasks)
-    if stage is not None:
-        values = tuple(v for four in values for v in four)
+        name = getattr(da.data, "name", None)
+        tasks += four if stage is None or name is None else [stage.delayed(name, _as_tuple, *four)]
+    values = tuple(v for got in dask.compute(*tasks) for v in (got if isinstance(got, tuple) else (got,)))
     year_of = {n: y for y, n in zip(inputs.series_years, inputs.names[2:])}
     rows = []
     for k, (name, da) in enumerate(distinct):
