@@ -55,6 +55,9 @@ class DetectParams:
     nodata, units, region
         As in :func:`nightlight.open_mosaic`, for both mosaics (``nodata="file"``: the declared value;
         ``region``: (west, south, east, north) in degrees, None = the whole mosaic).
+    patterns : bool
+        Classify the shrinkage pattern of shrinking cities (``detect_shrinking(shapes=)``): a pass
+        over the windows of the shrinking cities in both years.
     """
 
     threshold_lit: Threshold = "headtail"
@@ -73,6 +76,7 @@ class DetectParams:
     dark_floor: float | None = None
     negative_radiance: str = "keep"
     region: tuple[float, float, float, float] | None = None
+    patterns: bool = True
 
 
 def open_pair(before: str, after: str, params: DetectParams) -> tuple[xr.DataArray, xr.DataArray]:
@@ -175,6 +179,7 @@ def decline(
         area=p.area,
         dark_floor=p.dark_floor,
         negative_radiance=p.negative_radiance,
+        shapes=p.patterns,
     )
 
 

@@ -23,7 +23,8 @@ A configuration (``docs/examples/batch-china.toml`` is a complete one)::
     [decline]
     base = 2013
     compare = [2014, 2015, 2016]
-    threshold = 0.10         # also min_valid_share, dark_floor, negative_radiance, allow_blank, allow_common_shift
+    threshold = 0.10         # also min_valid_share, dark_floor, negative_radiance, allow_blank,
+                             # allow_common_shift, patterns (shrinkage patterns: true)
 
     [trend]                  # optional
     years = "2012-2022"      # or a list
@@ -74,6 +75,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "negative_radiance": str,
         "allow_blank": bool,
         "allow_common_shift": bool,
+        "patterns": bool,
     },
     "trend": {"years": (str, list), "alpha": (int, float)},
     "run": {"chunks": int},
@@ -299,6 +301,7 @@ def _params(raw: dict, inp: dict, cit: dict, dec: dict, fail: Any) -> DetectPara
     kw["negative_radiance"] = neg
     kw["allow_blank"] = dec.get("allow_blank", False)
     kw["allow_common_shift"] = dec.get("allow_common_shift", False)
+    kw["patterns"] = dec.get("patterns", True)
     nodata = inp.get("nodata", "file")
     if isinstance(nodata, str) and nodata not in ("file", "none"):
         raise fail("inputs.nodata", f"= {nodata!r}: 'file', 'none' or a number such as -999.")

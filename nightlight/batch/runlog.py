@@ -7,8 +7,10 @@ run's stages stay on record) is one JSON object with ``time`` (UTC, ISO 8601),
 * ``start`` / ``finish`` / ``failed``: the run (config hash, client, error);
 * ``stage``: ``stage`` name, ``seconds``, ``blocks_computed`` / ``blocks_loaded``
   (block tasks of the checkpointed map passes run now, or loaded from an earlier
-  run), and ``peak_rss_mb``: the peak resident memory of the driver and of every
-  worker process so far (``resource.getrusage``, MB).
+  run), ``tasks`` (dask tasks the scheduler finished during the stage, counted by a
+  scheduler plugin; null without a distributed client), and ``peak_rss_mb``: the peak
+  resident memory of the driver and of every worker process so far
+  (``resource.getrusage``, MB).
 """
 
 from __future__ import annotations
@@ -22,10 +24,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from distributed.diagnostics.plugin import SchedulerPlugin
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nightlight.checkpoint import CheckpointStore
+
+PLUGIN = "nightlight-task-counter"
+
+
+class TaskCounter(SchedulerPlugin):
+    """A dask scheduler plugin counting tasks that finished (processing → memory)."""
+
+    name = PLUGIN
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if start == "processing" and finish == "memory":
+            self.done += 1
+
+
+def _tasks_done(dask_scheduler: Any) -> int:
+    return int(dask_scheduler.plugins[PLUGIN].done)
 
 
 def peak_rss_mb() -> float:
@@ -54,6 +76,19 @@ class RunLog:
             )
         self._task = None
         self._n_stages = n_stages
+
+    def tasks_done(self) -> int | None:
+        """Tasks the cluster's scheduler finished since the plugin was added (None without one)."""
+        if self.client is None:
+            return None
+        try:
+            return int(self.client.run_on_scheduler(_tasks_done))
+        except Exception:
+            try:  # first call: add the plugin (the scheduler must import nightlight, as workers do)
+                self.client.register_plugin(TaskCounter())
+                return int(self.client.run_on_scheduler(_tasks_done))
+            except Exception:
+                return None
 
     def __enter__(self) -> RunLog:
         if self._bar is not None:
@@ -89,17 +124,20 @@ class RunLog:
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, description=name)
         before = store.counts() if store is not None else {"loaded": 0, "computed": 0}
+        tasks0 = self.tasks_done()
         t0 = time.perf_counter()
         extra: dict = {}
         yield extra
         seconds = time.perf_counter() - t0
         after = store.counts() if store is not None else before
+        tasks1 = self.tasks_done()
         rec = self.event(
             "stage",
             stage=name,
             seconds=round(seconds, 2),
             blocks_computed=after["computed"] - before["computed"],
             blocks_loaded=after["loaded"] - before["loaded"],
+            tasks=None if tasks0 is None or tasks1 is None else tasks1 - tasks0,
             peak_rss_mb=self.memory(),
             **extra,
         )

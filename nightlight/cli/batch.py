@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import DataError, _as_cli_errors, console, main
+from nightlight.cli.group import _as_cli_errors, console, main
 
 
 @main.command()
@@ -57,7 +57,7 @@ def batch(
     dry_run,
 ):
     """Natural cities of the base year, their decline to every compared year and their trend, from CONFIG.toml."""
-    from nightlight.batch.cluster import ClusterError, ClusterSpec, connect, job_script
+    from nightlight.batch.cluster import ClusterSpec, connect, job_script
     from nightlight.batch.config import load_config
     from nightlight.batch.run import run_batch
 
@@ -82,13 +82,10 @@ def batch(
                 click.echo(f"# job script per worker ({kind}):\n{job_script(spec)}")
             return
         console.print(f"batch {config}: {len(cfg.years)} years, base {cfg.base} → {list(cfg.compare)}, into {folder}/")
-        try:
-            with connect(spec) as client:
-                if client.dashboard_link:
-                    console.print(f"dask dashboard: {client.dashboard_link}")
-                result = run_batch(cfg, folder, overwrite=overwrite, client=client)
-        except ClusterError as exc:
-            raise DataError(str(exc)) from None
+        with connect(spec) as client:
+            if client.dashboard_link:
+                console.print(f"dask dashboard: {client.dashboard_link}")
+            result = run_batch(cfg, folder, overwrite=overwrite, client=client)
     for y, res in result.pairs.items():
         n, ok = int(res["shrinking"].sum()), int((res["status"] == "ok").sum())
         click.echo(

@@ -75,16 +75,12 @@ def _scheduler(address: str | None, timeout: float = 10.0) -> Any:
         return RichDaskProgress("nightlight")
     from dask.distributed import Client, LocalCluster
 
+    from nightlight.batch.cluster import ClusterSpec, connect
+
     if address == "local":
         return Client(LocalCluster(processes=False))
-    try:
-        return Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
-        raise DataError(
-            f"--scheduler {address}: no dask scheduler answered within {timeout:g} s ({type(exc).__name__}). "
-            "Check the address and that the scheduler runs (`dask scheduler`), raise --scheduler-timeout, "
-            "or omit --scheduler to run on this machine."
-        ) from None
+    # ClusterError is a NightlightError: the caller's _as_cli_errors makes it one line
+    return connect(ClusterSpec(scheduler=address, timeout=timeout))
 
 
 def _peak_rss_mb() -> float:
