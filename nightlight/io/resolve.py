@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from nightlight.errors import CatalogError, NightlightError
+from nightlight.io import blackmarble
 from nightlight.io.catalog import Product, Request, parse_request
 from nightlight.io.download import download
 from nightlight.io.listing import ListingError, list_folder, listing_url, pick
@@ -135,6 +136,8 @@ def resolve(text: str, *, fetch: bool = True, region: Sequence[float] | None = N
             f"{req.label}: the synthetic world is generated, not a file: use nightlight.synthetic.make_world(...) "
             "or `nightlight demo`."
         )
+    if product.file_format == "HDF5" and product.tiles:
+        return _resolve_tiles(req, fetch=fetch, region=region)
     path, found = _locate(req, fetch=fetch, listings={})
     return Resolved(path, product.units, product.open_nodata, product, req.key, found)
 
@@ -189,6 +192,35 @@ def _from_listing(url: str, product: Product, token: str | None, host: str | Non
     if folder not in listings:
         listings[folder] = list_folder(folder, listing=product.listing, token=token, token_host=host)
     return folder + urllib.parse.quote(pick(listings[folder], pattern, listing_url(folder, product.listing)))
+
+
+def _resolve_tiles(req: Request, *, fetch: bool, region: Sequence[float] | None) -> Resolved:
+    """Every tile of a tiled product the region (or the named tile) needs, as one VRT mosaic."""
+    product, tile = req.product, req.fields.get("tile")
+    if tile and tile != "*":
+        tiles = [blackmarble.tile_id(*blackmarble.parse_tile(tile))]
+    elif region is not None:
+        tiles = blackmarble.tiles_for_region(region)
+    else:
+        raise CatalogError(
+            f"{req.label}: {product.name} comes in 10° tiles: name one ({product.name}:{req.key}:h30v05) or pass "
+            "region=(west, south, east, north) (open_mosaic, --region) to mosaic the tiles it needs."
+        )
+    listings: dict[str, list[str]] = {}
+    located = [
+        _locate(Request(product, req.key, {**req.fields, "tile": t}), fetch=fetch, listings=listings) for t in tiles
+    ]
+    vrt = blackmarble.mosaic_vrt(
+        [path for path, _ in located],
+        band=req.fields.get("band") or blackmarble.DEFAULT_BAND,
+        region=region,
+        scale_factor=product.scale_factor,
+        fill_value=product.nodata if isinstance(product.nodata, float) else None,
+        folder=cache_dir() / product.name / "mosaics",
+        file_name=Request(product, req.key, {**req.fields, "tile": "{tile}"}).file_name(),
+    )
+    found = f"mosaic of {len(located)} tile(s), {', '.join(sorted({f for _, f in located}))}"
+    return Resolved(str(vrt), product.units, "file", product, req.key, found)
 
 
 def _not_found(req: Request, url: str | None, why: str, searched: list[Path]) -> ProductNotFoundError:
