@@ -256,3 +256,5 @@ def test_the_catalog_marks_every_provider_url_as_unverified():
     shown = CliRunner().invoke(main, ["catalog", "show", "blackmarble-vnp46a4"])
     text = " ".join(shown.output.split())  # rich wraps long lines
     assert shown.exit_code == 0 and "never checked against the provider" in text and "laads-json listing" in text
+    keyed = CliRunner().invoke(main, ["catalog", "show", "blackmarble-vnp46a4:2016"])  # a year, no tile: no one file
+    assert keyed.exit_code == 0 and "comes in 10° tiles" in " ".join(keyed.output.split())

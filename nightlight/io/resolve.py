@@ -204,7 +204,7 @@ def _resolve_tiles(req: Request, *, fetch: bool, region: Sequence[float] | None)
     else:
         raise CatalogError(
             f"{req.label}: {product.name} comes in 10° tiles: name one ({product.name}:{req.key}:h30v05) or pass "
-            "region=(west, south, east, north) (open_mosaic, --region) to mosaic the tiles it needs."
+            "region=(west, south, east, north) to open_mosaic to mosaic the tiles it needs."
         )
     listings: dict[str, list[str]] = {}
     located = [
