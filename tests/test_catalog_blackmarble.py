@@ -158,6 +158,19 @@ def test_a_corrupt_or_wrong_tile_is_an_error_naming_the_file_and_the_fix(tiles, 
     with pytest.raises(InvalidRasterError) as exc:
         open_tiles(paths)
     assert str(bad) in str(exc.value) and "Download it again" in str(exc.value)
+    # a tile whose header opens but whose data is damaged: the compute names the tile file and its block
+    damaged = tmp_path / "damaged" / tile_name(31, 6)
+    damaged.parent.mkdir()
+    damaged.write_bytes((folder / tile_name(31, 6)).read_bytes())
+    with h5py.File(damaged, "r") as f:  # where the first compressed chunk of the layer lies
+        chunk = f[GRID_GROUP][BAND].id.get_chunk_info(0)
+    with open(damaged, "r+b") as f:
+        f.seek(chunk.byte_offset)
+        f.write(b"\xff" * chunk.size)
+    da = open_tiles([p for p in _paths(folder) if ".h31v06." not in p.name] + [damaged])
+    with pytest.raises(InvalidRasterError) as exc:
+        da.isel(y=slice(2400, None), x=slice(2400, None)).compute()
+    assert f"rows 2400–4800, cols 2400–4800: {damaged}" in str(exc.value) and "cannot be read" in str(exc.value)
     with pytest.raises(InvalidRasterError, match="band name is wrong"):
         open_tiles(_paths(folder), band="No_Such_Layer")
     small = write_tile(tmp_path / tile_name(0, 0), np.zeros((100, 100), np.uint16))

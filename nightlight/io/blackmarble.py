@@ -321,7 +321,15 @@ def open_tiles(
     vrt = mosaic_vrt(paths, band=band, region=region, missing=missing, scale_factor=scale_factor, fill_value=fill_value)
     with rasterio.open(vrt) as src:
         whole = Grid(src.crs, src.transform, (src.height, src.width))
-    label = f"{vrt} (Black Marble {band} of {', '.join(Path(p).name for p in paths)})"
+    # a read error names the VRT and its pixel block: say which tile file holds which block
+    h0, v0 = round((whole.transform.c + 180.0) / TILE_DEG), round((90.0 - whole.transform.f) / TILE_DEG)
+    placed = []
+    for path in paths:
+        h, v = parse_tile(str(path))
+        r, c = (v - v0) * TILE_PX, (h - h0) * TILE_PX
+        if 0 <= r < whole.shape[0] and 0 <= c < whole.shape[1]:
+            placed.append(f"rows {r}–{r + TILE_PX}, cols {c}–{c + TILE_PX}: {path}")
+    label = f"{vrt} (Black Marble {band}; {'; '.join(placed)})"
     # nodata=None: the VRT already wrote NaN for the fill value and for absent tiles
     source = BandSource(label, str(vrt), 1, "float32", None, RADIANCE, source_options(gdal_options))
     data = band_array(source, whole, (chunks, chunks) if isinstance(chunks, int) else chunks)
