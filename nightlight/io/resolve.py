@@ -27,6 +27,7 @@ from (URL, login page), and whether the catalog's URL was ever checked (``url_ve
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tomllib
 import urllib.error
@@ -159,6 +160,8 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
         why = "the entry has no download URL"
     elif "*" in url.rpartition("/")[0]:
         why = "the URL's folder holds a '*' (nightlight reads one folder's listing, not a tree of folders)"
+    elif "*" in req.file_name() and not fnmatch.fnmatchcase(_url_name(url), req.file_name()):
+        why = f"the provider ships it inside {_url_name(url)!r} (an archive): unpack that by hand"
     elif mode == "login":
         why = "the provider needs a login in a browser"
     elif mode == "token" and not token:
@@ -171,7 +174,7 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
             if mode == "anonymous" and product.compression == "none" and product.file_format in ("GeoTIFF", "COG"):
                 return url, "remote (range reads)"
             name = req.file_name()
-            dest = cache_dir() / product.name / (url.rpartition("/")[2] if "*" in name else name)
+            dest = cache_dir() / product.name / (_url_name(url) if "*" in name else name)
             checksum = product.checksums.get(
                 req.key if not req.fields.get("tile") else f"{req.key}:{req.fields['tile']}"
             )
@@ -183,6 +186,10 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
         else:
             return _gdal_file(dest, product), "downloaded"
     raise _not_found(req, url, why or "", [c for c, _ in searched])
+
+
+def _url_name(url: str) -> str:
+    return urllib.parse.unquote(url.rpartition("/")[2])
 
 
 def _from_listing(url: str, product: Product, token: str | None, host: str | None, listings: dict) -> str:
