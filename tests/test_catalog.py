@@ -124,6 +124,12 @@ def test_a_file_shipped_inside_an_archive_is_not_downloaded_as_if_it_were_the_fi
     assert "url_verified = false" in msg
 
 
+def test_a_tiled_product_named_without_a_tile_is_not_fetched_as_some_tile(monkeypatch):
+    monkeypatch.setenv("EOG_TOKEN", "t")  # a token, so only the missing tile stops the fetch
+    with pytest.raises(ProductNotFoundError, match=r"comes in tiles \(75N180W, .*name one, e\.g\. viirs-monthly"):
+        resolve("viirs-monthly-vcmcfg:2014-01")
+
+
 def test_local_folders_come_first(tmp_path, monkeypatch):
     data = tmp_path / "mydata"
     (data / "viirs-vnl-v2.1").mkdir(parents=True)

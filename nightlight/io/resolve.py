@@ -158,6 +158,9 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
         why = "fetching is off"
     elif url is None:
         why = "the entry has no download URL"
+    elif req.fields.get("tile") == "*":  # else the listing's "newest stamp" would be some other tile
+        tiles = product.tiles if isinstance(product.tiles, str) else ", ".join(product.tiles)
+        why = f"the product comes in tiles ({tiles}): name one, e.g. {product.name}:{req.key}:TILE"
     elif "*" in url.rpartition("/")[0]:
         why = "the URL's folder holds a '*' (nightlight reads one folder's listing, not a tree of folders)"
     elif "*" in req.file_name() and not fnmatch.fnmatchcase(_url_name(url), req.file_name()):
