@@ -7,17 +7,22 @@ HEAD, and prints its port on the first line of stdout. Test hooks, by path:
   closed with the full ``Content-Length`` announced), later GETs are served normally;
 - ``/redirect/HOST/NAME``: 302 to ``http://HOST:PORT/NAME`` (HOST e.g. ``localhost``, a
   different host name for the same server);
-- ``/token/NAME``: 401 unless ``Authorization: Bearer secret``.
+- ``/token/NAME``: 401 unless ``Authorization: Bearer secret``;
+- ``/FOLDER/``: an Apache-style index page of FOLDER (sorting links, a parent link, a link
+  to another host, sub-folders and the files), like the providers' folders;
+- ``/FOLDER.json``: the LAADS DAAC-style JSON listing of FOLDER (``[{"name", "size"}, …]``).
 
 Every request is appended to LOG as a JSON line (path, host, range, authorization).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote
 
 CUT_BYTES = 3000
 ROOT, LOG = sys.argv[1], sys.argv[2]
@@ -70,10 +75,15 @@ class Handler(SimpleHTTPRequestHandler):
             cut = body and path not in _cut_done
             _cut_done.add(path)
         file = os.path.join(ROOT, path.lstrip("/"))
-        if not os.path.isfile(file):
+        if path.endswith("/") and os.path.isdir(file):
+            data = _index_page(file, self.server.server_port).encode()
+        elif path.endswith(".json") and not os.path.isfile(file) and os.path.isdir(file[: -len(".json")]):
+            data = _json_listing(file[: -len(".json")]).encode()
+        elif os.path.isfile(file):
+            data = open(file, "rb").read()
+        else:
             self.send_error(404)
             return
-        data = open(file, "rb").read()
         start, end = 0, len(data) - 1
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes="):
@@ -104,6 +114,25 @@ class Handler(SimpleHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         self.wfile.write(chunk)
+
+
+def _index_page(folder: str, port: int) -> str:
+    """An Apache autoindex-like page: the links a real provider's folder page has besides the files."""
+    links = [
+        '<a href="?C=N;O=D">Name</a>',
+        '<a href="?C=M;O=A">Last modified</a>',
+        '<a href="../">Parent Directory</a>',
+    ]
+    links.append(f'<a href="http://localhost:{port}/elsewhere/decoy.tif">decoy on another host</a>')
+    for name in sorted(os.listdir(folder)):
+        slash = "/" if os.path.isdir(os.path.join(folder, name)) else ""
+        links.append(f'<a href="{quote(name)}{slash}">{html.escape(name)}{slash}</a>')
+    return "<html><body><h1>Index</h1><pre>" + "\n".join(links) + "</pre></body></html>"
+
+
+def _json_listing(folder: str) -> str:
+    names = sorted(n for n in os.listdir(folder) if os.path.isfile(os.path.join(folder, n)))
+    return json.dumps([{"name": n, "size": os.path.getsize(os.path.join(folder, n))} for n in names])
 
 
 if __name__ == "__main__":

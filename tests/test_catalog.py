@@ -116,6 +116,20 @@ def test_a_stamped_remote_name_is_an_error_with_where_to_get_it():
     assert "eogdata.mines.edu/products/register" in msg and "NIGHTLIGHT_DATA" in msg
 
 
+def test_a_file_shipped_inside_an_archive_is_not_downloaded_as_if_it_were_the_file():
+    with pytest.raises(ProductNotFoundError) as exc:
+        resolve("dmsp-ols-v4:F182013")  # the URL is the satellite-year's .tar holding the .tif.gz
+    msg = str(exc.value)
+    assert "inside 'F182013.v4.tar' (an archive)" in msg and "F182013.v4*_web.stable_lights.avg_vis.tif.gz" in msg
+    assert "url_verified = false" in msg
+
+
+def test_a_tiled_product_named_without_a_tile_is_not_fetched_as_some_tile(monkeypatch):
+    monkeypatch.setenv("EOG_TOKEN", "t")  # a token, so only the missing tile stops the fetch
+    with pytest.raises(ProductNotFoundError, match=r"comes in tiles \(75N180W, .*name one, e\.g\. viirs-monthly"):
+        resolve("viirs-monthly-vcmcfg:2014-01")
+
+
 def test_local_folders_come_first(tmp_path, monkeypatch):
     data = tmp_path / "mydata"
     (data / "viirs-vnl-v2.1").mkdir(parents=True)

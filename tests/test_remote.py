@@ -20,6 +20,7 @@ from rasterio.transform import from_origin
 
 import nightlight
 from nightlight.io.download import DownloadError, download
+from nightlight.io.listing import ListingError, StampWarning, parse_html, parse_laads_json, pick
 from nightlight.io.resolve import ProductNotFoundError, resolve
 
 SERVER = Path(__file__).with_name("range_server.py")
@@ -225,3 +226,118 @@ def test_redirect_to_another_host_drops_the_token(served, tmp_path):
     first = [r for r in _requests(log) if r["path"] == "/redirect/localhost/token/z.tif"]
     assert first and first[0]["authorization"] == "Bearer secret"
     assert not (tmp_path / "other.tif").exists()
+
+
+# --------------------------------------------------------------------------- stamped names: the folder's listing
+OLD, NEW = "VNL_t_2016_c202101010000.average.tif", "VNL_t_2016_c202205302300.average.tif"
+
+
+@pytest.fixture
+def stamped(served, tmp_path, monkeypatch):
+    """Provider folders holding stamped names (two stamps of one file), and catalog entries pointing at them."""
+    base, root, _, data = served
+    for folder in ("eog/2016", "laads/2016/001"):
+        (root / folder / "sub").mkdir(parents=True, exist_ok=True)
+    old = data.copy()
+    old[0, 0] = 1.0  # the older stamp holds other values: which file arrived is visible
+    _write_cog(root / "eog" / "2016" / OLD, old)
+    _write_cog(root / "eog" / "2016" / NEW, data)
+    _write_cog(root / "eog" / "2016" / "VNL_t_2016_c202205302300.cf_cvg.tif", data)
+    _write_cog(root / "laads" / "2016" / "001" / "T.A2016001.h30v05.001.2021125134834.tif", data)
+    common = textwrap.dedent(
+        """
+        title = "t"
+        kind = "remote"
+        units = "nW/cm2/sr"
+        dtype = "float32"
+        nodata = -999
+        nodata_means = "missing"
+        period = "year"
+        years = [2016, 2016]
+        [grid]
+        crs = "EPSG:4326"
+        resolution = [0.01, 0.01]
+        extent = [10.0, 49.04, 11.28, 50.0]
+        [license]
+        id = "CC0-1.0"
+        citation = "test"
+        """
+    )
+    token = '[access]\nmode = "token"\ntoken_env = "NIGHTLIGHT_TEST_TOKEN"\n'
+    entries = {
+        "stamped-token": (f'name = "VNL_t_{{year}}_c*.average.tif"\nurl = "{base}/token/eog/{{year}}/"', token),
+        "stamped-cog": (f'name = "VNL_t_{{year}}_c*.average.tif"\nurl = "{base}/eog/{{year}}/"', "anon"),
+        "stamped-none": (f'name = "VNL_t_{{year}}_c*.median.tif"\nurl = "{base}/eog/{{year}}/"', "anon"),
+        "stamped-laads": (
+            f'name = "T.A{{year}}001.h30v05.001.*.tif"\nurl = "{base}/laads/{{year}}/001/"\nlisting = "laads-json"',
+            "anon",
+        ),
+    }
+    folder = tmp_path / "products"
+    folder.mkdir()
+    for name, (files, access) in entries.items():
+        access = '[access]\nmode = "anonymous"\nlanding_page = "https://example.org/"\n' if access == "anon" else access
+        text = f'name = "{name}"\n{common}[files]\n{files}\n{access}'
+        (folder / f"{name}.toml").write_text(text)
+    monkeypatch.setenv("NIGHTLIGHT_CATALOG", str(folder))
+    monkeypatch.setenv("NIGHTLIGHT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NIGHTLIGHT_DATA", str(tmp_path / "nodata"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
+    return tmp_path
+
+
+def test_a_stamped_name_is_found_in_the_folder_index_newest_stamp_then_downloaded(served, stamped):
+    base, root, log, data = served
+    with pytest.warns(StampWarning, match=rf"taking the newest stamp '{NEW}' \(not {OLD}\)"):
+        found = resolve("stamped-token:2016")
+    cached = stamped / "cache" / "stamped-token" / NEW
+    assert found.found == "downloaded" and Path(found.path) == cached
+    assert cached.read_bytes() == (root / "eog" / "2016" / NEW).read_bytes()
+    # the index page was asked for with the token (same host), and the index's link to another host was not followed
+    listing = [r for r in _requests(log) if r["path"] == "/token/eog/2016/"]
+    assert listing and listing[-1]["authorization"] == "Bearer secret"
+    assert not any(r["path"].startswith("/elsewhere/") for r in _requests(log))
+    # the second time the stamped glob matches the cached file: no listing, no warning
+    n_before = len(_requests(log))
+    assert resolve("stamped-token:2016").found == "cache" and len(_requests(log)) == n_before
+    np.testing.assert_array_equal(nightlight.open_mosaic("stamped-token:2016").values, _expected(data))
+
+
+def test_an_anonymous_stamped_cog_is_range_read_at_its_real_url(served, stamped):
+    base, _, _, data = served
+    with pytest.warns(StampWarning):
+        found = resolve("stamped-cog:2016")
+    assert found.found == "remote (range reads)" and found.path == f"{base}/eog/2016/{NEW}"
+    assert not (stamped / "cache").exists()
+
+
+def test_a_listing_without_a_match_names_the_url_the_glob_and_the_fix(served, stamped):
+    base = served[0]
+    with pytest.raises(ProductNotFoundError) as exc:
+        resolve("stamped-none:2016")
+    msg = str(exc.value)
+    assert f"{base}/eog/2016/ lists no file matching 'VNL_t_2016_c*.median.tif'" in msg
+    assert "files.name" in msg and "NIGHTLIGHT_DATA" in msg and NEW in msg  # what the folder does hold
+
+
+def test_a_laads_json_listing_gives_the_stamped_name(served, stamped):
+    base, _, log, _ = served
+    found = resolve("stamped-laads:2016")
+    assert found.path == f"{base}/laads/2016/001/T.A2016001.h30v05.001.2021125134834.tif"
+    assert any(r["path"] == "/laads/2016/001.json" for r in _requests(log))
+
+
+def test_listing_parsers_keep_only_the_folders_own_files():
+    folder = "https://host.example/data/2016/"
+    page = """<a href="?C=N;O=D">Name</a><a href="../">Parent</a><a href="sub/">sub/</a>
+        <a href="a%20b.tif">a b.tif</a><a href="/data/2016/c.tif">c</a><a href="https://other.example/data/2016/d.tif">d</a>
+        <A HREF="https://host.example/data/2016/e.tif">e</A><a href="x/f.tif">f</a><a name="anchor">no href</a>"""
+    assert parse_html(page, folder) == ["a b.tif", "c.tif", "e.tif"]
+    assert parse_laads_json('[{"name": "b.h5"}, {"name": "a.h5", "size": 3}]', "u") == ["a.h5", "b.h5"]
+    assert parse_laads_json('{"content": [{"name": "a.h5", "resourceType": "File"}]}', "u") == ["a.h5"]
+    with pytest.raises(ListingError, match="not a JSON listing"):
+        parse_laads_json("<html>login</html>", "https://host.example/x.json")
+    assert pick(["x_c1.tif"], "x_c*.tif", "u") == "x_c1.tif"
+    with pytest.warns(StampWarning, match="x_c2.tif"):
+        assert pick(["x_c1.tif", "x_c2.tif", "y.tif"], "x_c*.tif", "u") == "x_c2.tif"

@@ -38,6 +38,7 @@ def catalog_list() -> None:
 @click.argument("name")
 def catalog_show(name: str) -> None:
     """Everything the catalog says about NAME (or NAME:KEY: also where its file is)."""
+    from nightlight.errors import CatalogError
     from nightlight.io.catalog import get_product, parse_request
     from nightlight.io.catalog_text import describe
     from nightlight.io.resolve import ProductNotFoundError, resolve
@@ -57,6 +58,8 @@ def catalog_show(name: str) -> None:
             out.print(f"  {'file':15s} {found.path} ({found.found})")
         except ProductNotFoundError as exc:
             out.print(f"  {'file':15s} not local: {exc}")
+        except CatalogError as exc:  # a tiled product named without a tile: no one file to show
+            out.print(f"  {'file':15s} {exc}")
 
 
 @catalog.command("stac")

@@ -30,9 +30,10 @@ Schema (``*`` required; see any file in ``catalog/products/`` for an example):
                       (in ``extent_crs``, default the grid's CRS), optional ``shape`` ``[rows, cols]``
 ``[files]``\\*        ``format``, ``compression`` (``none``/``gzip``), ``name`` (template:
                       ``{year} {month} {doy} {band} {tile} {satellite} {key}``; ``*`` = any
-                      characters, e.g. a processing stamp), ``url`` (template; a URL ending in
-                      ``/`` is a folder the name is appended to), ``local`` (path under
-                      ../shared/data), ``[files.names]`` per-key name overrides
+                      characters: a stamp, found in the folder's ``listing``, ``html`` or
+                      ``laads-json``), ``url`` (template; ending in ``/``: a folder the name is
+                      appended to), ``url_verified`` (false until a file was fetched with it),
+                      ``local`` (path under ../shared/data), ``[files.names]`` per-key names
 ``[access]``\\*       ``mode`` = ``anonymous`` | ``token`` | ``login``; ``token_env`` (the
                       environment variable holding the token), ``login_url``, ``landing_page``
 ``[license]``\\*      ``id``, ``url``, ``citation``, optional ``doi``
@@ -66,6 +67,7 @@ NODATA_MEANS = ("missing", "dark", "none")
 PERIODS = ("year", "month", "satellite-year")
 ACCESS = ("anonymous", "token", "login")
 COMPRESSION = ("none", "gzip")
+LISTINGS = ("html", "laads-json")  # nightlight.io.listing
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _SHA = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SAT_KEY = re.compile(r"^(F1[0-8])(\d{4})$")
@@ -103,6 +105,8 @@ class Product:
     file_format: str = "GeoTIFF"
     compression: str = "none"
     url: str | None = None
+    listing: str = "html"
+    url_verified: bool = False
     local: str | None = None
     names: dict[str, str] = field(default_factory=dict)
     checksums: dict[str, str] = field(default_factory=dict)
@@ -175,9 +179,7 @@ def validate(raw: dict[str, Any], source: str = "<dict>") -> Product:
     res = _pair(grid["resolution"], source, "grid.resolution", 2)
     extent = _pair(grid["extent"], source, "grid.extent", 4)
     if min(res) <= 0 or not (extent[0] < extent[2] and extent[1] < extent[3]):
-        raise _fail(
-            source, f"grid: resolution {res} must be > 0 and extent {extent} must be [w, s, e, n], w < e, s < n."
-        )
+        raise _fail(source, f"grid: resolution {res} must be > 0, extent {extent} [w, s, e, n] with w < e, s < n.")
     if "name" not in files:
         raise _fail(source, "[files] lacks name (the file-name template).")
     period = _choice(raw, "period", PERIODS, source)
@@ -208,6 +210,8 @@ def validate(raw: dict[str, Any], source: str = "<dict>") -> Product:
     if bands and default_band not in bands:
         raise _fail(source, f"default_band={default_band!r} is not one of bands {list(bands)}.")
     tiles = raw.get("tiles", ())
+    if not isinstance(files.get("url_verified", False), bool):
+        raise _fail(source, f"files.url_verified={files['url_verified']!r}: write true or false.")
     known = set(Product.__dataclass_fields__) | {"grid", "files", "access", "license", "quantization"}
     return Product(
         name=name,
@@ -236,6 +240,8 @@ def validate(raw: dict[str, Any], source: str = "<dict>") -> Product:
         file_format=str(files.get("format", "GeoTIFF")),
         compression=_choice(files, "compression", COMPRESSION, source, "none"),
         url=files.get("url"),
+        listing=_choice(files, "listing", LISTINGS, source, "html"),
+        url_verified=files.get("url_verified", False),
         local=files.get("local"),
         names={str(k): str(v) for k, v in files.get("names", {}).items()},
         checksums=checksums,
@@ -279,9 +285,8 @@ def get_product(name: str) -> Product:
     """The product called ``name``; :class:`CatalogError` listing the names if there is none."""
     products = load_catalog()
     if name not in products:
-        raise CatalogError(
-            f"no product {name!r} in the catalog; known: {', '.join(sorted(products))} (`nightlight catalog list`)."
-        )
+        known = ", ".join(sorted(products))
+        raise CatalogError(f"no product {name!r} in the catalog; known: {known} (`nightlight catalog list`).")
     return products[name]
 
 
@@ -305,10 +310,8 @@ class Request:
 
     def url(self) -> str | None:
         """The file's URL (``None`` if the entry has none); may hold ``*``."""
-        if not self.product.url:
-            return None
-        url = _fill(self.product.url, self.fields, self.product)
-        return url + self.file_name() if url.endswith("/") else url
+        url = _fill(self.product.url, self.fields, self.product) if self.product.url else None
+        return url + self.file_name() if url and url.endswith("/") else url
 
     def local(self) -> str | None:
         """The path under ../shared/data for a local product."""
@@ -327,9 +330,7 @@ def _fill(template: str, fields: dict[str, Any], product: Product) -> str:
 def split_source(text: str) -> tuple[str, list[str]] | None:
     """``"NAME:KEY:…"`` → (NAME, [KEY, …]) when NAME is a catalog product, else None (a path or URL)."""
     name, sep, rest = text.partition(":")
-    if not sep or not rest or "/" in name or "\\" in name:
-        return None
-    if name not in load_catalog():
+    if not sep or not rest or "/" in name or "\\" in name or name not in load_catalog():
         return None
     return name, rest.split(":")
 
@@ -344,8 +345,7 @@ def parse_request(text: str) -> Request:
     name, (key, *rest) = parts
     product = get_product(name)
     fields = _key_fields(product, key, text)
-    fields["band"] = product.default_band or ""
-    fields["tile"] = ""
+    fields.update(band=product.default_band or "", tile="")
     for part in rest:
         if part in product.bands:
             fields["band"] = part

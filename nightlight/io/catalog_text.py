@@ -31,7 +31,13 @@ def describe(product: Product) -> dict[str, str]:
         + (f" ({product.extent_crs})" if product.extent_crs else "")
         + (f", {product.shape[0]} × {product.shape[1]} px" if product.shape else ""),
         "file name": product.file_name,
-        "url": product.url or "",
+        "url": (
+            f"{product.url} ({'checked' if product.url_verified else 'never checked against the provider'}"
+            + (f"; stamped names found in its {product.listing} listing" if "*" in product.file_name else "")
+            + ")"
+            if product.url
+            else ""
+        ),
         "local": product.local or "",
         "access": ", ".join(f"{k}={v}" for k, v in product.access.items()),
         "license": f"{product.license['id']} {product.license.get('url', '')}",

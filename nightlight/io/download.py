@@ -35,7 +35,7 @@ class DownloadError(NightlightError, OSError):
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Hand redirects back to :func:`_open` so it decides which headers the next host gets."""
+    """Hand redirects back to :func:`open_url` so it decides which headers the next host gets."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D401
         return None
@@ -44,8 +44,13 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def _open(url: str, *, start: int, token: str | None, token_host: str | None, timeout: float):
-    """GET ``url`` from byte ``start`` (following redirects by hand); the response and the final URL."""
+def open_url(url: str, *, start: int = 0, token: str | None, token_host: str | None, timeout: float):
+    """GET ``url`` from byte ``start`` (following redirects by hand); the response and the final URL.
+
+    ``Authorization: Bearer token`` goes only to ``token_host`` (also after a redirect), so a
+    provider's CDN or another site never sees it. Directory listings
+    (:mod:`nightlight.io.listing`) and downloads both go through here.
+    """
     for _ in range(MAX_REDIRECTS + 1):
         req = urllib.request.Request(url, headers={"User-Agent": "nightlight"})
         if start:
@@ -151,7 +156,7 @@ def _transfer(url: str, part: Path, *, token: str | None, token_host: str | None
     """Append to ``part`` from where it stops; True when the server's announced length is reached."""
     start = part.stat().st_size if part.exists() else 0
     try:
-        resp, final = _open(url, start=start, token=token, token_host=token_host, timeout=timeout)
+        resp, final = open_url(url, start=start, token=token, token_host=token_host, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:  # the .part already holds every byte
             return True

@@ -124,7 +124,7 @@ def open_mosaic(
         )
     path = os.fspath(source)
     catalog_attrs: dict[str, Any] = {}
-    if isinstance(source, str) and (named := _catalog_source(source)) is not None:
+    if isinstance(source, str) and (named := _catalog_source(source, region)) is not None:
         path, name = named.path, name or source.replace(":", "_")
         units = units if units is not None else named.units
         nodata = named.nodata if nodata == FILE_NODATA else nodata
@@ -162,12 +162,13 @@ def open_mosaic(
     return da.rio.write_nodata(np.nan, encoded=False)
 
 
-def _catalog_source(source: str) -> Any:
+def _catalog_source(source: str, region: Any) -> Any:
     """The :class:`~nightlight.io.resolve.Resolved` of a catalog name, None for a path or URL."""
     from nightlight.io.catalog import split_source  # the catalog is read only for NAME:KEY strings
     from nightlight.io.resolve import resolve
 
-    return resolve(source) if split_source(source) is not None else None
+    # region: a tiled product (Black Marble) resolves to the mosaic of the tiles it needs
+    return resolve(source, region=region) if split_source(source) is not None else None
 
 
 def _crop(da: xr.DataArray, grid: Grid, region: Any, label: str) -> xr.DataArray:

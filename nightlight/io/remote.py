@@ -17,12 +17,18 @@ Override them per call (``open_mosaic(url, gdal_options={"GDAL_HTTP_TIMEOUT": "1
 or for a whole session through the environment (``export GDAL_HTTP_TIMEOUT=120``): an
 option already set in the environment wins over the default, an explicit
 ``gdal_options`` entry wins over both.
+
+Downloaded files (and the VRT mosaics of Black Marble tiles) go to :func:`cache_dir`.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+
+#: The download cache folder (default ``~/.cache/nightlight``).
+ENV_CACHE = "NIGHTLIGHT_CACHE"
 
 #: nightlight's defaults (see the module docstring).
 GDAL_DEFAULTS = {
@@ -51,3 +57,8 @@ def gdal_path(path: str) -> str:
     if path.startswith("file://"):
         return path[len("file://") :]
     return path
+
+
+def cache_dir() -> Path:
+    """The download cache (``NIGHTLIGHT_CACHE``, default ``~/.cache/nightlight``)."""
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "nightlight").expanduser()

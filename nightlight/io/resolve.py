@@ -15,25 +15,36 @@ Order (first match wins) for ``NAME:KEY`` (:func:`resolve`):
    checksum when the entry has one, resume, atomic rename) and opened from there.
 
 A file name with ``*`` (a provider's processing stamp) is matched by glob in the local
-folders; it cannot be fetched, so the error says where to download it. Offline or
-missing: a :class:`ProductNotFoundError` naming the product, the expected file name, the
-folders searched and where the file comes from (URL, login page).
+folders, and on the provider's side in the folder's listing (:mod:`nightlight.io.listing`:
+the HTML index page, or LAADS DAAC's ``.json``; several matches → the newest stamp, with a
+warning), then fetched as above under its real name. Black Marble (HDF5 tiles,
+``tiles`` in the entry) resolves every tile a ``region`` needs (or the one tile named,
+``blackmarble-vnp46a4:2016:h30v05``) this way and returns a VRT mosaic of them
+(:mod:`nightlight.io.blackmarble`). Offline or missing: a :class:`ProductNotFoundError`
+naming the product, the expected file name, the folders searched and where the file comes
+from (URL, login page), and whether the catalog's URL was ever checked (``url_verified``).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tomllib
 import urllib.error
+import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from nightlight.errors import CatalogError, NightlightError
+from nightlight.io import blackmarble
 from nightlight.io.catalog import Product, Request, parse_request
 from nightlight.io.download import download
+from nightlight.io.listing import ListingError, list_folder, listing_url, pick
+from nightlight.io.remote import ENV_CACHE, cache_dir
 
 ENV_DATA = "NIGHTLIGHT_DATA"
-ENV_CACHE = "NIGHTLIGHT_CACHE"
+__all__ = ["ENV_CACHE", "ENV_DATA", "ProductNotFoundError", "Resolved", "cache_dir", "data_dirs", "resolve"]
 #: The shared real-data folder, relative to the working directory (the project root).
 SHARED_DATA = Path("..") / "shared" / "data"
 
@@ -50,7 +61,7 @@ class Resolved(NamedTuple):
     nodata: float | str | None
     product: Product
     key: str
-    found: str  # "data folder", "shared data", "cache", "remote (range reads)", "downloaded"
+    found: str  # "data folder", "shared data", "cache", "remote (range reads)", "downloaded", "mosaic of …"
 
 
 def config_file() -> Path:
@@ -71,11 +82,6 @@ def data_dirs() -> list[Path]:
         if data_dir:
             dirs.append(Path(str(data_dir)).expanduser())
     return dirs
-
-
-def cache_dir() -> Path:
-    """The download cache (``NIGHTLIGHT_CACHE``, default ``~/.cache/nightlight``)."""
-    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "nightlight").expanduser()
 
 
 def _match(candidate: Path) -> Path | None:
@@ -102,8 +108,8 @@ def _gdal_file(path: Path, product: Product) -> str:
     return f"/vsigzip/{path}" if product.compression == "gzip" else str(path)
 
 
-def resolve(text: str, *, fetch: bool = True) -> Resolved:
-    """Resolve ``NAME:KEY[:BAND][:TILE]`` to a local path, cached download or remote URL.
+def resolve(text: str, *, fetch: bool = True, region: Sequence[float] | None = None) -> Resolved:
+    """Resolve ``NAME:KEY[:BAND][:TILE]`` to a local path, cached download, remote URL or tile mosaic.
 
     Parameters
     ----------
@@ -111,13 +117,18 @@ def resolve(text: str, *, fetch: bool = True) -> Resolved:
         A catalog source name (``nightlight catalog list`` shows the names and keys).
     fetch : bool
         Download (or read remotely) when no local copy exists; ``False`` only looks locally.
+    region : (west, south, east, north), optional
+        Degrees; for a tiled product (Black Marble) the tiles to mosaic. Other products
+        ignore it (:func:`nightlight.open_mosaic` cuts the region).
 
     Raises
     ------
     CatalogError
-        Unknown product, key, band or tile (the message lists the valid ones).
+        Unknown product, key, band or tile (the message lists the valid ones); a tiled
+        product without a tile or a region.
     ProductNotFoundError
-        No local copy and it cannot be fetched (offline, a login page, a stamped name).
+        No local copy and it cannot be fetched (offline, a login page, no token, a
+        listing without a matching file).
     """
     req = parse_request(text)
     product = req.product
@@ -126,44 +137,100 @@ def resolve(text: str, *, fetch: bool = True) -> Resolved:
             f"{req.label}: the synthetic world is generated, not a file: use nightlight.synthetic.make_world(...) "
             "or `nightlight demo`."
         )
+    if product.file_format == "HDF5" and product.tiles:
+        return _resolve_tiles(req, fetch=fetch, region=region)
+    path, found = _locate(req, fetch=fetch, listings={})
+    return Resolved(path, product.units, product.open_nodata, product, req.key, found)
 
-    def done(path: str, found: str) -> Resolved:
-        return Resolved(path, product.units, product.open_nodata, product, req.key, found)
 
+def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tuple[str, str]:
+    """(GDAL path or URL, how it was found) of one file; :class:`ProductNotFoundError` if nowhere."""
+    product = req.product
     searched = _local_candidates(req)
     for candidate, found in searched:
         if hit := _match(candidate):
-            return done(_gdal_file(hit, product), found)
+            return _gdal_file(hit, product), found
     url = req.url()
+    mode = product.access.get("mode")
+    token = os.environ.get(product.access["token_env"]) if mode == "token" else None
     why = None
     if not fetch:
         why = "fetching is off"
     elif url is None:
         why = "the entry has no download URL"
-    elif "*" in url or "*" in req.file_name():
-        why = "the provider's file name holds a '*' (a processing stamp or version), so it cannot be fetched by name"
-    elif product.access.get("mode") == "login":
+    elif req.fields.get("tile") == "*":  # else the listing's "newest stamp" would be some other tile
+        tiles = product.tiles if isinstance(product.tiles, str) else ", ".join(product.tiles)
+        why = f"the product comes in tiles ({tiles}): name one, e.g. {product.name}:{req.key}:TILE"
+    elif "*" in url.rpartition("/")[0]:
+        why = "the URL's folder holds a '*' (nightlight reads one folder's listing, not a tree of folders)"
+    elif "*" in req.file_name() and not fnmatch.fnmatchcase(_url_name(url), req.file_name()):
+        why = f"the provider ships it inside {_url_name(url)!r} (an archive): unpack that by hand"
+    elif mode == "login":
         why = "the provider needs a login in a browser"
+    elif mode == "token" and not token:
+        why = f"it needs a token in ${product.access['token_env']} (get one at {product.access.get('login_url')})"
     if why is None and url is not None:
-        anonymous = product.access.get("mode") == "anonymous"
-        if anonymous and product.compression == "none" and product.file_format in ("GeoTIFF", "COG"):
-            return done(url, "remote (range reads)")
-        token = None
-        if product.access.get("mode") == "token":
-            token = os.environ.get(product.access["token_env"])
-            if not token:
-                why = (
-                    f"it needs a token in ${product.access['token_env']} (get one at {product.access.get('login_url')})"
-                )
-        if why is None:
-            dest = cache_dir() / product.name / req.file_name()
-            try:
-                download(url, dest, sha256=product.checksums.get(req.key), token=token)
-            except (urllib.error.URLError, OSError) as exc:
-                why = f"the download failed ({exc})"
-            else:
-                return done(_gdal_file(dest, product), "downloaded")
+        host = urllib.parse.urlsplit(url).hostname  # the token's own host: never sent elsewhere
+        try:
+            if "*" in url:
+                url = _from_listing(url, product, token, host, listings)
+            if mode == "anonymous" and product.compression == "none" and product.file_format in ("GeoTIFF", "COG"):
+                return url, "remote (range reads)"
+            name = req.file_name()
+            dest = cache_dir() / product.name / (_url_name(url) if "*" in name else name)
+            checksum = product.checksums.get(
+                req.key if not req.fields.get("tile") else f"{req.key}:{req.fields['tile']}"
+            )
+            download(url, dest, sha256=checksum, token=token, token_host=host)
+        except ListingError as exc:
+            why = f"the provider's listing does not give the file: {exc}"
+        except (urllib.error.URLError, OSError) as exc:
+            why = f"the download failed ({exc})"
+        else:
+            return _gdal_file(dest, product), "downloaded"
     raise _not_found(req, url, why or "", [c for c, _ in searched])
+
+
+def _url_name(url: str) -> str:
+    return urllib.parse.unquote(url.rpartition("/")[2])
+
+
+def _from_listing(url: str, product: Product, token: str | None, host: str | None, listings: dict) -> str:
+    """The real URL of a stamped ``url`` (``*`` in its last part), from its folder's listing (read once per call)."""
+    folder, _, pattern = url.rpartition("/")
+    folder += "/"
+    if folder not in listings:
+        listings[folder] = list_folder(folder, listing=product.listing, token=token, token_host=host)
+    return folder + urllib.parse.quote(pick(listings[folder], pattern, listing_url(folder, product.listing)))
+
+
+def _resolve_tiles(req: Request, *, fetch: bool, region: Sequence[float] | None) -> Resolved:
+    """Every tile of a tiled product the region (or the named tile) needs, as one VRT mosaic."""
+    product, tile = req.product, req.fields.get("tile")
+    if tile and tile != "*":
+        tiles = [blackmarble.tile_id(*blackmarble.parse_tile(tile))]
+    elif region is not None:
+        tiles = blackmarble.tiles_for_region(region)
+    else:
+        raise CatalogError(
+            f"{req.label}: {product.name} comes in 10° tiles: name one ({product.name}:{req.key}:h30v05) or pass "
+            "region=(west, south, east, north) to open_mosaic to mosaic the tiles it needs."
+        )
+    listings: dict[str, list[str]] = {}
+    located = [
+        _locate(Request(product, req.key, {**req.fields, "tile": t}), fetch=fetch, listings=listings) for t in tiles
+    ]
+    vrt = blackmarble.mosaic_vrt(
+        [path for path, _ in located],
+        band=req.fields.get("band") or blackmarble.DEFAULT_BAND,
+        region=region,
+        scale_factor=product.scale_factor,
+        fill_value=product.nodata if isinstance(product.nodata, float) else None,
+        folder=cache_dir() / product.name / "mosaics",
+        file_name=Request(product, req.key, {**req.fields, "tile": "{tile}"}).file_name(),
+    )
+    found = f"mosaic of {len(located)} tile(s), {', '.join(sorted({f for _, f in located}))}"
+    return Resolved(str(vrt), product.units, "file", product, req.key, found)
 
 
 def _not_found(req: Request, url: str | None, why: str, searched: list[Path]) -> ProductNotFoundError:
@@ -174,7 +241,13 @@ def _not_found(req: Request, url: str | None, why: str, searched: list[Path]) ->
         if v
     )
     folders = ", ".join(sorted({str(p.parent) for p in searched}))
+    unchecked = (
+        " (the catalog's URL was never checked against the provider, url_verified = false: if it is wrong, the "
+        "landing page has the right one)"
+        if url and not req.product.url_verified
+        else ""
+    )
     return ProductNotFoundError(
         f"{req.label}: no local file {req.file_name()!r} (searched {folders}) and {why}. "
-        f"Get it from {where or 'the provider'} and put it in ${ENV_DATA} (or data_dir in {config_file()})."
+        f"Get it from {where or 'the provider'}{unchecked} and put it in ${ENV_DATA} (or data_dir in {config_file()})."
     )
