@@ -27,7 +27,6 @@ checkpoint folder you did not create.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import pickle
@@ -44,6 +43,7 @@ from typing import Any
 import dask
 
 from nightlight.errors import NightlightError
+from nightlight.hashing import fingerprint
 
 STAGE_FILE = "stage.json"
 _ACTIVE: ContextVar[CheckpointStore | None] = ContextVar("nightlight_checkpoints", default=None)
@@ -51,11 +51,6 @@ _ACTIVE: ContextVar[CheckpointStore | None] = ContextVar("nightlight_checkpoints
 
 class CheckpointError(NightlightError, OSError):
     """A checkpoint could not be written or read."""
-
-
-def fingerprint(record: Mapping[str, Any]) -> str:
-    """SHA-256 of a JSON-able record (keys sorted; non-JSON values by ``str``)."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def save(path: str | os.PathLike, obj: Any) -> None:
@@ -188,6 +183,11 @@ def checkpoints(root: str | os.PathLike) -> Iterator[CheckpointStore]:
         yield store
     finally:
         _ACTIVE.reset(token)
+
+
+def checkpointed(stage: Stage | None, key: str, func: Any, *args: Any) -> Any:
+    """``dask.delayed(func)(*args)``, through ``stage`` when one is active (see :meth:`Stage.delayed`)."""
+    return dask.delayed(func)(*args) if stage is None else stage.delayed(key, func, *args)
 
 
 def active_stage(name: str, record: Mapping[str, Any], *, shared: bool = False) -> Stage | None:

@@ -27,6 +27,7 @@ LAYERS = [
     ("nightlight._compat", 0),
     ("nightlight._resources", 0),
     ("nightlight.errors", 0),
+    ("nightlight.hashing", 0),
     ("nightlight.grid", 1),
     ("nightlight.area", 2),
     ("nightlight.units", 2),

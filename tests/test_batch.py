@@ -324,6 +324,8 @@ def test_a_batch_through_a_running_scheduler_equals_the_local_run(cluster, slow_
     log = [json.loads(x) for x in (tmp_path / "out" / "run.jsonl").read_text().splitlines()]
     workers = {k for r in log if r["event"] == "stage" for k in r["peak_rss_mb"] if k.startswith("tcp://")}
     assert len(workers) == 2  # memory per worker is on record
+    tasks = [r["tasks"] for r in log if r["event"] == "stage"]
+    assert None not in tasks and sum(tasks) > 50  # counted by the scheduler plugin
 
 
 def test_a_killed_worker_does_not_change_the_result(cluster, slow_config, tmp_path):

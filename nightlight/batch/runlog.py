@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,6 +120,30 @@ class RunLog:
         return out
 
     @contextmanager
+    def _stage_bar(self, name: str, tasks0: int | None) -> Iterator[None]:
+        """On a terminal with a cluster: the stage's finished tasks, counted live (polled twice a second)."""
+        if self._bar is None or tasks0 is None:
+            yield
+            return
+        task = self._bar.add_task(f"  {name}: tasks", total=None)
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(0.5):
+                done = self.tasks_done()
+                if done is not None and self._bar is not None:
+                    self._bar.update(task, completed=done - tasks0)
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self._bar.remove_task(task)
+
+    @contextmanager
     def stage(self, name: str, store: CheckpointStore | None = None) -> Iterator[dict]:
         """Time a stage; on success log it with its block counts and memory."""
         if self._bar is not None and self._task is not None:
@@ -127,7 +152,8 @@ class RunLog:
         tasks0 = self.tasks_done()
         t0 = time.perf_counter()
         extra: dict = {}
-        yield extra
+        with self._stage_bar(name, tasks0):
+            yield extra
         seconds = time.perf_counter() - t0
         after = store.counts() if store is not None else before
         tasks1 = self.tasks_done()

@@ -25,7 +25,6 @@ grid (years of a series) share one rasterization per block.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,9 +40,10 @@ from affine import Affine
 
 from nightlight._backend import as_dask, is_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
-from nightlight.checkpoint import active_stage
+from nightlight.checkpoint import active_stage, checkpointed
 from nightlight.errors import InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
+from nightlight.hashing import wkb_token
 from nightlight.kernels import zonal as kz
 
 #: Polygons whose bounding box covers at most this many pixels use exact coverage.
@@ -362,34 +362,20 @@ def zonal_stats_many(
     # a name skips tokenizing the geometries (hashing 10⁴ polygons costs more than the sums)
     plan_d = dask.delayed(plan, name=f"nightlight-zonal-plan-{uuid.uuid4().hex}")
     delayed_blocks = [a.to_delayed() for a in arrays]
-    stage = active_stage("zonal", _stage_record(geoms, arrays, floor, method, area))  # a batch job: resumable
+    record = dict(inputs=[a.name for a in arrays], chunks=ref.chunks, polygons=wkb_token(geoms), floor=floor)
+    stage = active_stage("zonal", {**record, "method": method, "area": area})  # a batch job: resumable
     parts = []
     for bi, bj, win in grid.blocks(ref.chunks):
         # skip blocks no polygon meets (cheap: one STRtree query per layer)
         if not _any_hit(plan, shapely.box(*grid.window_bounds(win))):
             continue
         args = (plan_d, win.row0, win.col0, *[d[bi, bj] for d in delayed_blocks])
-        parts.append(
-            dask.delayed(_block_stats)(*args) if stage is None else stage.delayed(f"{bi}-{bj}", _block_stats, *args)
-        )
+        parts.append(checkpointed(stage, f"{bi}-{bj}", _block_stats, *args))
     if not parts:
         empty = [kz.new_accumulator(plan.n) for _ in mosaics]
         return [_to_frame(acc, vmax, area_px) for acc, vmax in empty]
     res = dask.delayed(_combine)(plan.n, *parts).compute()
     return [_to_frame(acc, vmax, area_px) for acc, vmax in res]
-
-
-def _stage_record(geoms: np.ndarray, arrays: list, floor: float, method: str, area: str) -> dict:
-    """What a zonal pass computes, for :func:`nightlight.checkpoint.active_stage` (polygons by their WKB)."""
-    wkb = hashlib.sha256(b"".join(shapely.to_wkb(geoms[shapely.is_missing(geoms) == False]).tolist()))  # noqa: E712
-    return {
-        "inputs": [a.name for a in arrays],
-        "chunks": arrays[0].chunks,
-        "polygons": [len(geoms), wkb.hexdigest()],
-        "floor": floor,
-        "method": method,
-        "area": area,
-    }
 
 
 def _any_hit(plan: _Plan, bbox: shapely.Geometry) -> bool:

@@ -12,9 +12,10 @@ import shapely
 import shapely.affinity
 from affine import Affine
 
-from nightlight.checkpoint import active_stage, fingerprint
+from nightlight.checkpoint import active_stage
 from nightlight.cities.components import Components
 from nightlight.cities.label import _label_one_block
+from nightlight.hashing import fingerprint
 from nightlight.kernels import label as K
 
 # rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
