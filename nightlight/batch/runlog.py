@@ -27,7 +27,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from nightlight.checkpoint import CheckpointStore
 
@@ -75,7 +75,7 @@ class RunLog:
                 console=self.console,
                 transient=True,
             )
-        self._task = None
+        self._task: TaskID | None = None
         self._n_stages = n_stages
 
     def tasks_done(self) -> int | None:
