@@ -43,6 +43,20 @@ def _nodata(value: str) -> float | str | None:
         raise click.BadParameter(f"{value!r}: 'file', 'none' or a number such as -999.") from None
 
 
+def _region(value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        w, s, e, n = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: four numbers WEST,SOUTH,EAST,NORTH in degrees, e.g. 120.8,30.6,122.2,31.9."
+        ) from None
+    if not (w < e and s < n):
+        raise click.BadParameter(f"{value!r}: WEST must be < EAST and SOUTH < NORTH.")
+    return w, s, e, n
+
+
 def _shrink_line(result, decline: float) -> str:
     """The headline: shrinking among the *classified* cities, and how many were not classified."""
     n = int(result["shrinking"].sum())
@@ -155,6 +169,12 @@ def _mosaic_line(result) -> str | None:
     show_default=True,
     type=click.Choice(["keep", "zero", "nan"]),
     help="Negative values: summed as they are, set to 0, or dropped from every year.",
+)
+@click.option(
+    "--region",
+    default=None,
+    callback=lambda ctx, param, v: _region(v),
+    help="Crop both mosaics to WEST,SOUTH,EAST,NORTH in degrees (also names tiled products, e.g. Black Marble).",
 )
 @click.option("--allow-blank", is_flag=True, help="Accept a mosaic without any light (else an error).")
 @click.option(
