@@ -52,6 +52,7 @@ from typing import Any
 from nightlight.change.inputs import NEGATIVE_POLICIES, check_fraction
 from nightlight.cities.threshold import check_threshold
 from nightlight.errors import NightlightError, ParameterError
+from nightlight.io.align import ALIGN_METHODS
 from nightlight.pipeline import DetectParams
 from nightlight.preprocess.steps import parse_steps
 
@@ -82,7 +83,6 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "outputs": {"folder": str},
 }
 REQUIRED = {"inputs": (), "decline": ("base", "compare")}
-ALIGN_METHODS = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med", "sum")
 
 
 @dataclass(frozen=True)

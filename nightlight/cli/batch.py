@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import _as_cli_errors, console, main
+from nightlight.cli.group import _as_cli_errors, console, main, scheduler_options
 
 
 @main.command()
@@ -15,14 +15,7 @@ from nightlight.cli.group import _as_cli_errors, console, main
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (overrides [outputs] folder)."
 )
-@click.option("--scheduler", default=None, help="Address of a running dask scheduler, e.g. tcp://10.0.0.5:8786.")
-@click.option(
-    "--scheduler-timeout",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds to wait for --scheduler to answer.",
-)
+@scheduler_options("Address of a running dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @click.option(
     "--cluster",
     "kind",

@@ -83,6 +83,22 @@ def _scheduler(address: str | None, timeout: float = 10.0) -> Any:
     return connect(ClusterSpec(scheduler=address, timeout=timeout))
 
 
+def scheduler_options(help: str = "dask.distributed scheduler address, or 'local' for a LocalCluster.") -> Any:
+    """The ``--scheduler`` and ``--scheduler-timeout`` options, one definition for every command."""
+
+    def decorate(f: Any) -> Any:
+        f = click.option(
+            "--scheduler-timeout",
+            default=10.0,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds to wait for --scheduler to answer.",
+        )(f)
+        return click.option("--scheduler", default=None, help=help)(f)
+
+    return decorate
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
