@@ -47,8 +47,9 @@ class TaskCounter(SchedulerPlugin):
             self.done += 1
 
 
-def _tasks_done(dask_scheduler: Any) -> int:
-    return int(dask_scheduler.plugins[PLUGIN].done)
+def _tasks_done(dask_scheduler: Any) -> int | None:
+    plugin = dask_scheduler.plugins.get(PLUGIN)
+    return None if plugin is None else int(plugin.done)
 
 
 def peak_rss_mb() -> float:
@@ -83,13 +84,13 @@ class RunLog:
         if self.client is None:
             return None
         try:
-            return int(self.client.run_on_scheduler(_tasks_done))
-        except Exception:
-            try:  # first call: add the plugin (the scheduler must import nightlight, as workers do)
+            done = self.client.run_on_scheduler(_tasks_done)
+            if done is None:  # first call: add the plugin (the scheduler must import nightlight, as workers do)
                 self.client.register_plugin(TaskCounter())
-                return int(self.client.run_on_scheduler(_tasks_done))
-            except Exception:
-                return None
+                done = self.client.run_on_scheduler(_tasks_done)
+            return None if done is None else int(done)
+        except Exception:  # a scheduler that cannot take the plugin: the log says null, the job goes on
+            return None
 
     def __enter__(self) -> RunLog:
         if self._bar is not None:
