@@ -163,8 +163,12 @@ def decline(
     *,
     series: dict[int, xr.DataArray] | None = None,
     alpha: float = 0.05,
+    patterns: bool | None = None,
 ) -> gpd.GeoDataFrame:
-    """Phase 4 (change): which of the base year's cities shrank by ``later`` (and their trend over ``series``)."""
+    """Phase 4 (change): which of the base year's cities shrank by ``later`` (and their trend over ``series``).
+
+    ``patterns`` overrides ``p.patterns`` (a batch's trend run skips them: its pairs have them).
+    """
     return detect_shrinking(
         cities[["city_id", "area_km2", "geometry"]],
         base,
@@ -179,7 +183,7 @@ def decline(
         area=p.area,
         dark_floor=p.dark_floor,
         negative_radiance=p.negative_radiance,
-        shapes=p.patterns,
+        shapes=p.patterns if patterns is None else patterns,
     )
 
 

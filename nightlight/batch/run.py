@@ -148,7 +148,10 @@ def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, 
     if config.trend_years:
         with log.stage("trend", store) as extra:
             series = {y: mosaics[y] for y in config.trend_years}
-            trend = decline(cities, base, mosaics[config.compare[-1]], p, series=series, alpha=config.alpha)
+            # the shrinkage patterns of base → last year are in that pair's table already
+            trend = decline(
+                cities, base, mosaics[config.compare[-1]], p, series=series, alpha=config.alpha, patterns=False
+            )
             extra["significant_decline_fdr"] = int(trend["significant_decline_fdr"].sum())
             write_geoparquet(
                 trend, folder.staging / "trend" / "cities.parquet", metadata=trend.attrs.get("nightlight", {})
