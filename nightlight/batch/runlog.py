@@ -16,6 +16,7 @@ run's stages stay on record) is one JSON object with ``time`` (UTC, ISO 8601),
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -50,6 +51,10 @@ class TaskCounter(SchedulerPlugin):
 def _tasks_done(dask_scheduler: Any) -> int | None:
     plugin = dask_scheduler.plugins.get(PLUGIN)
     return None if plugin is None else int(plugin.done)
+
+
+def _pid_and_peak() -> tuple[int, float]:
+    return os.getpid(), peak_rss_mb()
 
 
 def peak_rss_mb() -> float:
@@ -110,12 +115,13 @@ class RunLog:
         return rec
 
     def memory(self) -> dict[str, float]:
-        """Peak RSS (MB) of the driver and of every worker of the client."""
+        """Peak RSS (MB) of the driver and of every worker process of the client (not of in-process workers)."""
         out = {"driver": round(peak_rss_mb(), 1)}
         if self.client is not None:
             try:
-                for addr, mb in self.client.run(peak_rss_mb).items():
-                    out[str(addr)] = round(float(mb), 1)
+                for addr, (pid, mb) in self.client.run(_pid_and_peak).items():
+                    if pid != os.getpid():  # an in-process worker is the driver's memory
+                        out[str(addr)] = round(float(mb), 1)
             except Exception as exc:  # a worker lost mid-call: the log says so, the job goes on
                 out["workers_error"] = str(exc)  # type: ignore[assignment]
         return out
