@@ -392,3 +392,40 @@ def test_dry_run_prints_the_slurm_job_script_and_submits_nothing(slow_config, tm
     assert "#SBATCH --cpus-per-task=8" in res.stdout and "dask_worker" in res.stdout.replace("-", "_")
     assert "configuration" in res.stdout and "valid" in res.stdout
     assert not (tmp_path / "o").exists()
+
+
+def test_catalog_names_in_a_config_run_the_real_shanghai_series(shared_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # catalog names find ../shared/data from the repo root
+    cfg_path = tmp_path / "shanghai.toml"
+    cfg_path.write_text(
+        """[inputs]
+template = "shanghai-viirs-like:{year}"
+
+[cities]
+threshold_lit = 10.0
+
+[decline]
+base = 2013
+compare = [2016]
+
+[trend]
+years = "2013-2020"
+
+[run]
+chunks = 128
+"""
+    )
+    cfg = load_config(cfg_path)
+    result = run_batch(cfg, tmp_path / "out")
+    direct, _, _ = run_detect(
+        str(shared_data / "shanghai-viirs-like/annual/NTL_Shanghai_2000_2020_2013.tif"),
+        str(shared_data / "shanghai-viirs-like/annual/NTL_Shanghai_2000_2020_2016.tif"),
+        tmp_path / "d",
+        threshold_lit=10.0,
+        chunks=128,
+    )
+    same_table(result.pairs[2016], direct)
+    assert len(result.cities) >= 1 and result.trend["mk_p"].notna().all()
+    inputs = json.loads((tmp_path / "out" / "inputs.json").read_text())
+    assert inputs["2016"]["source"] == "shanghai-viirs-like:2016"
+    assert inputs["2016"]["resolved"].endswith("_2016.tif") and len(inputs["2016"]["sha256"]) == 64

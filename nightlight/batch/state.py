@@ -55,11 +55,25 @@ def input_checksums(config: BatchConfig, sources: dict[int, Any] | None = None) 
         given = (sources or {}).get(year)
         if given is not None and not isinstance(given, (str, os.PathLike)):  # an in-memory/lazy mosaic
             out[str(year)] = {"source": str(src), "dask_name": getattr(given.data, "name", None)}
-        elif os.path.exists(src):
-            out[str(year)] = {"source": str(src), "bytes": os.path.getsize(src), "sha256": sha256(src)}
-        else:
+        elif (path := _local_file(src)) is not None:
+            rec = {"source": str(src), "bytes": os.path.getsize(path), "sha256": sha256(path)}
+            out[str(year)] = rec if path == src else {**rec, "resolved": path}
+        else:  # a URL, or a catalog name with no local copy yet: recorded by name
             out[str(year)] = {"source": str(src)}
     return out
+
+
+def _local_file(src: str) -> str | None:
+    """``src`` if it is a local file, the local file a catalog name resolves to (never fetched), else None."""
+    if os.path.exists(src):
+        return src
+    from nightlight.io.resolve import resolve
+
+    try:
+        path = resolve(src, fetch=False).path
+    except (NightlightError, ValueError):
+        return None
+    return path if os.path.exists(path) else None
 
 
 def config_hash(config: BatchConfig, checksums: dict[str, dict]) -> str:
