@@ -111,6 +111,8 @@ def notes(record: Mapping[str, Any]) -> list[str]:
             if p.get("variants"):
                 tried = (f"{v} {_s(s) if isinstance(s, float) else s}" for v, s in p["variants"].items())
                 bits.append("variants (s): " + ", ".join(tried))
+            if p.get("info"):
+                bits.append(json.dumps(p["info"]))
             if bits:
                 out.append(f"{case['case']} / {name}: " + "; ".join(bits))
         info = case.get("nightlight", {}).get("info")
