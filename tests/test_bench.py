@@ -174,7 +174,8 @@ def test_modes_select_their_cases():
     assert {"label", "label-dask", "zonal-exact", "zonal-centre", "blur30"} <= quick
     assert "e2e-national" in default and "e2e-national" not in quick
     assert "e2e-global" in full and "e2e-global" not in default
-    assert quick < default
+    assert quick < default < full  # --full adds the global pair (and nogil) to the default suite
+    assert {"nogil-apply_model", "e2e-national", "label"} <= full
     assert [c.name for c in registry.select("quick", ["calib"])] == [n for n in registry.CASES if n.startswith("calib")]
 
 

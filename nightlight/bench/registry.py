@@ -24,10 +24,15 @@ def get_case(name: str) -> Case:
         raise KeyError(f"no benchmark case {name!r}; the cases are {', '.join(CASES)}") from None
 
 
+def runs_in(case: Case, mode: str) -> bool:
+    """Whether a case is part of a mode's suite: ``full`` is the default suite plus its own cases."""
+    return mode in case.sizes or (mode == "full" and "default" in case.sizes)
+
+
 def select(mode: str, only: list[str] | tuple[str, ...] | None = None) -> list[Case]:
     """The cases of a mode; ``only``: names or name prefixes (``calib`` selects every ``calib-*``), any mode."""
     if not only:
-        return [c for c in CASES.values() if mode in c.sizes]
+        return [c for c in CASES.values() if runs_in(c, mode)]
     picked = []
     for key in only:
         hits = [c for c in CASES.values() if c.name == key or c.name.startswith(key)]

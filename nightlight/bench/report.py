@@ -66,7 +66,11 @@ def _target(case: Mapping[str, Any], peer: str | None) -> str:
     for t in case.get("targets", []):
         if t.get("peer") == peer:
             met = t["met"]
-            out.append(f"{t['text']}: " + ("met" if met else "missed" if met is False else "not measured"))
+            verdict = "met" if met else "missed" if met is False else "not measured"
+            r = case.get("peers", {}).get(peer, {}).get("ratio") if peer else None
+            if r:  # a floor is a peer faster than nightlight: say the multiple it costs, not 0.02×
+                verdict += f" ({1 / r:.1f}× the floor)" if r < 1 else f" ({r:.1f}×)"
+            out.append(f"{t['text']}: {verdict}")
     return "; ".join(out)
 
 

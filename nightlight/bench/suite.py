@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nightlight._version import __version__
-from nightlight.bench.harness import MODES, NIGHTLIGHT, Case, Tool, threads
+from nightlight.bench.harness import MODES, NIGHTLIGHT, Case, Tool, result_path, threads
 from nightlight.bench.registry import select
 
 #: Default folder of cached inputs and nightlight's results (reused between runs).
@@ -35,9 +35,12 @@ Event = Callable[[str], None]
 
 
 def params_for(case: Case, mode: str) -> dict[str, Any]:
-    """The case's parameters in ``mode``; a case picked with ``--only`` outside its modes runs at its largest."""
+    """The case's parameters in ``mode``; ``full`` runs the default cases at their default sizes; a case
+    picked with ``--only`` outside its modes runs at its largest."""
     if mode in case.sizes:
         return dict(case.sizes[mode])
+    if mode == "full" and "default" in case.sizes:
+        return dict(case.sizes["default"])
     for m in reversed(MODES):
         if m in case.sizes:
             return dict(case.sizes[m])
@@ -152,6 +155,7 @@ def run_case(
         if prep.get("status") != "ok":
             return {**out, "status": "error", "error": prep.get("error"), "nightlight": {}, "peers": {}, "targets": []}
     say(f"{case.name}: nightlight")
+    result_path(workdir, case.name, p).unlink(missing_ok=True)  # never check peers against a stale result
     nl = _child("measure", case, p, workdir, timeout, tool=NIGHTLIGHT, env_extra=env)
     nl["label"] = case.tools[0].label
     peers: dict[str, dict[str, Any]] = {}
