@@ -203,3 +203,28 @@ def test_benchmarks_scripts_are_thin_callers():
     for script in ("bench_label.py", "bench_zonal.py", "bench_calibrate.py", "bench_nogil.py"):
         text = (root / script).read_text()
         assert '"bench"' in text and len(text.splitlines()) < 40, script
+
+
+# ---------------------------------------------------------------- the cases agree with their references (tiny)
+@pytest.mark.parametrize(
+    ("case_name", "peer", "params"),
+    [
+        ("label", "scipy", {"side": 480, "seed": 0, "chunk": 128}),
+        ("zonal-exact", "exactextract", {"size": 512, "n": 40, "chunk": 128, "subset": 40}),
+        ("calib-composite", "numpy", {"n": 64}),
+    ],
+)
+def test_a_case_and_its_reference_peer_agree_on_a_tiny_input(tmp_path, case_name, peer, params):
+    case = registry.CASES[case_name]
+    for tool in case.tools:
+        if tool.name == peer:
+            for mod in tool.requires:
+                pytest.importorskip(mod)
+    if case.prepare is not None:
+        case.prepare(params, tmp_path)
+    ours = measure(case, NIGHTLIGHT, "", params, tmp_path)
+    variant = case.tool(peer).variants[-1]
+    theirs = measure(case, peer, variant, params, tmp_path)
+    assert ours["status"] == "ok", ours
+    assert theirs["status"] == "ok", theirs
+    assert theirs["max_diff"] <= case.tolerance

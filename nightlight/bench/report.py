@@ -128,8 +128,9 @@ def notes(record: Mapping[str, Any]) -> list[str]:
 def header(record: Mapping[str, Any]) -> str:
     m = record["machine"]
     load = record.get("load_start"), record.get("load_end")
+    cmd = f"nightlight bench --{record['mode']}" + "".join(f" --only {o}" for o in record.get("only", []))
     return (
-        f"nightlight bench --{record['mode']} ({m['nightlight']}), {record['started_utc']}, {record['wall_s']:.0f} s; "
+        f"{cmd} ({m['nightlight']}), {record['started_utc']}, {record['wall_s']:.0f} s; "
         f"{m['cpu_count']} CPUs ({m['threads']} threads), {m['memory_gb']} GB, {m['platform']}, Python {m['python']}; "
         f"load average {load[0]} at the start, {load[1]} at the end"
     )

@@ -223,6 +223,7 @@ def run_suite(
     results = [run_case(c, mode, wd, params=params, timeout=timeout, on_event=on_event) for c in cases]
     return {
         "mode": mode,
+        "only": list(only or []),
         "started_utc": started.isoformat(timespec="seconds"),
         "wall_s": round(time.perf_counter() - t0, 1),
         "load_start": load_start,
