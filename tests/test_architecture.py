@@ -44,6 +44,7 @@ LAYERS = [
     ("nightlight.synthetic", 9),
     ("nightlight.testing", 10),
     ("nightlight.replication", 10),
+    ("nightlight.bench", 10),
     ("nightlight.cli", 11),
 ]
 #: re-export hubs, checked through the modules they re-export

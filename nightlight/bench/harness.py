@@ -1,0 +1,289 @@
+"""What a benchmark case is, and how one measurement is taken (inside its own process).
+
+A :class:`Case` is one task (e.g. "labeling + per-city statistics") at one size per
+mode, and the tools that do it: ``tools[0]`` is nightlight, the others are peers.
+Every (case, tool) measurement runs in a fresh Python process
+(:mod:`nightlight.bench.run`), so its peak resident memory is its own:
+
+1. ``setup`` loads the inputs (cached on disk by the case's ``prepare``; untimed);
+2. ``warmup`` runs the tool on a small piece (imports, numba cache load; untimed);
+3. the first full run is timed and its result checked against nightlight's result
+   (saved by nightlight's measurement, which always runs first): a difference beyond
+   the case's tolerance stops the measurement with status ``mismatch`` — no timing
+   is reported for a tool that computed something else;
+4. up to ``max_repeat`` runs in all while the runs so far took under
+   :func:`repeat_budget_s` (10 s; 2 s in ``--quick``); the **best** (minimum) time is reported: on a shared
+   machine the minimum is the least disturbed run.
+
+Peak RSS is the process's ``ru_maxrss`` (inputs in memory included), the larger of
+its own and its children's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import resource
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODES = ("quick", "default", "full")
+#: A tool is run again while its runs so far took less than this (seconds, wall; ``NL_BENCH_REPEAT_BUDGET``).
+REPEAT_BUDGET_S = 10.0
+#: The key of nightlight's own measurement in every case.
+NIGHTLIGHT = "nightlight"
+
+Result = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A tool ready to run: ``run()`` computes the compared result (arrays by name).
+
+    ``scale``: the run covers only ``1/scale`` of the task (a slow peer timed on a
+    subset of the polygons); reported seconds are the measured seconds × ``scale``.
+    """
+
+    run: Callable[[], Result]
+    warmup: Callable[[], Any] | None = None
+    scale: float = 1.0
+    note: str = ""
+    #: filled by ``run`` with JSON-ready details worth reporting (e.g. phase timings)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One way of doing a case's task.
+
+    Attributes
+    ----------
+    name : str
+        Key in the JSON (``"scipy"``); ``"nightlight"`` for nightlight's own.
+    label : str
+        What the table shows (``"scipy.ndimage label + sum_labels"``).
+    setup : callable
+        ``setup(params, workdir, variant) -> Prepared``; runs in the measurement process.
+    requires : tuple of str
+        Importable modules the tool needs; one missing → the tool is skipped with ``pip``.
+    pip : str
+        The install line that adds it (``pip install -e '.[bench]'``).
+    variants : tuple of str
+        Settings tried in separate measurements; the fastest that agrees is kept
+        (a peer "at its best", e.g. exactextract's two strategies).
+    max_repeat : int
+        Most timed runs.
+    """
+
+    name: str
+    label: str
+    setup: Callable[[Mapping[str, Any], Path, str], Prepared]
+    requires: tuple[str, ...] = ()
+    pip: str = ""
+    variants: tuple[str, ...] = ("",)
+    max_repeat: int = 3
+
+    def missing(self) -> list[str]:
+        """The required modules that are not importable (found without importing them)."""
+        out = []
+        for mod in self.requires:
+            try:
+                found = importlib.util.find_spec(mod) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                out.append(mod)
+        return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target of the issue, checked on the measured figures.
+
+    ``peer`` with ``min_ratio``: peer seconds ÷ nightlight seconds must reach it;
+    ``max_seconds`` / ``max_rss_mb``: nightlight's own time and peak memory.
+    """
+
+    text: str
+    peer: str | None = None
+    min_ratio: float | None = None
+    max_seconds: float | None = None
+    max_rss_mb: float | None = None
+
+    def met(self, nl: Mapping[str, Any], peers: Mapping[str, Mapping[str, Any]]) -> bool | None:
+        """True/False when measured, None when a needed figure is missing."""
+        if self.peer is not None:
+            ratio = peers.get(self.peer, {}).get("ratio")
+            return None if ratio is None or self.min_ratio is None else bool(ratio >= self.min_ratio)
+        if nl.get("seconds") is None:
+            return None
+        ok = True
+        if self.max_seconds is not None:
+            ok &= nl["seconds"] <= self.max_seconds
+        if self.max_rss_mb is not None:
+            ok &= nl.get("peak_rss_mb", np.inf) <= self.max_rss_mb
+        return bool(ok)
+
+
+def _no_reason() -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One task at one size per mode, done by nightlight (``tools[0]``) and its peers.
+
+    Attributes
+    ----------
+    name, task : str
+        ``--only`` key, and the table's task column.
+    sizes : mapping
+        Mode (``quick``/``default``/``full``) → parameters; a mode missing means the
+        case does not run in it.
+    size_label : callable
+        ``size_label(params) -> str`` for the table (e.g. ``"8192² px, 67 Mpx"``).
+    tools : tuple of Tool
+        nightlight first.
+    compare : callable
+        ``compare(nightlight_result, peer_result) -> float``: the largest difference,
+        |nightlight − peer| / max(|peer|, 1) (:func:`max_rel_diff`); ``inf`` when the
+        results differ in kind (e.g. another number of components).
+    tolerance : float
+        Largest difference accepted.
+    prepare : callable, optional
+        ``prepare(params, workdir)``: writes the cached inputs (its own process, untimed).
+    inputs : callable, optional
+        ``inputs(params, workdir) -> paths``: the cached inputs; when they all exist,
+        ``prepare`` is not started again.
+    available : callable
+        ``available() -> reason or None``: why the case cannot run here (data absent).
+    targets : tuple of Target
+    """
+
+    name: str
+    task: str
+    sizes: Mapping[str, Mapping[str, Any]]
+    size_label: Callable[[Mapping[str, Any]], str]
+    tools: tuple[Tool, ...]
+    compare: Callable[[Result, Result], float]
+    tolerance: float
+    prepare: Callable[[Mapping[str, Any], Path], None] | None = None
+    inputs: Callable[[Mapping[str, Any], Path], list[Path]] | None = None
+    available: Callable[[], str | None] = _no_reason
+    targets: tuple[Target, ...] = field(default_factory=tuple)
+
+    def tool(self, name: str) -> Tool:
+        for t in self.tools:
+            if t.name == name:
+                return t
+        raise KeyError(f"case {self.name!r} has no tool {name!r}; it has {[t.name for t in self.tools]}")
+
+
+def max_rel_diff(ours: np.ndarray, ref: np.ndarray) -> float:
+    """max |ours − ref| / max(|ref|, 1) over the elements: relative, absolute below 1 (where a relative
+    difference of rounding noise around 0 would mean nothing). NaN = NaN; a NaN on one side only, or
+    another shape → inf."""
+    a, b = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if a.shape != b.shape or (np.isnan(a) ^ np.isnan(b)).any():
+        return float("inf")
+    keep = ~np.isnan(b)
+    d = np.abs(a[keep] - b[keep]) / np.maximum(np.abs(b[keep]), 1.0)
+    return float(d.max()) if d.size else 0.0
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS of this process or its largest child, MiB (Linux reports KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024.0
+
+
+def result_path(workdir: Path, case: str, params: Mapping[str, Any]) -> Path:
+    """Where nightlight's result of a case at these parameters is kept for the peers' checks."""
+    key = hashlib.sha1(json.dumps(dict(params), sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return Path(workdir) / "results" / f"{case}-{key}-{NIGHTLIGHT}.npz"
+
+
+def measure(case: Case, tool_name: str, variant: str, params: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
+    """Take one measurement in this process (see the module docstring); a JSON-ready record."""
+    tool = case.tool(tool_name)
+    t0 = time.perf_counter()
+    prep = tool.setup(params, Path(workdir), variant)
+    if prep.warmup is not None:
+        prep.warmup()
+    setup_s = time.perf_counter() - t0
+    t, c = time.perf_counter(), time.process_time()
+    result = {k: np.asarray(v) for k, v in prep.run().items()}
+    times, cpu = [time.perf_counter() - t], [time.process_time() - c]
+    rec: dict[str, Any] = {"tool": tool.name, "variant": variant, "setup_s": round(setup_s, 3), "note": prep.note}
+    ref_file = result_path(workdir, case.name, params)
+    if tool.name == NIGHTLIGHT:
+        ref_file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(ref_file, **result)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
+        rec["max_diff"] = None
+    elif not ref_file.exists():
+        rec["max_diff"] = None
+        rec["note"] = (rec["note"] + "; " if rec["note"] else "") + "not checked: nightlight's result is missing"
+    else:
+        with np.load(ref_file) as z:
+            ref = {k: z[k] for k in z.files}
+        diff = case.compare(ref, result)
+        rec["max_diff"] = diff
+        if not diff <= case.tolerance:
+            rec.update(
+                status="mismatch",
+                error=f"results differ from nightlight's by {diff:.3g} (tolerance {case.tolerance:g}); not timed",
+                peak_rss_mb=round(peak_rss_mb()),
+            )
+            return rec
+    while len(times) < tool.max_repeat and sum(times) < repeat_budget_s():
+        t, c = time.perf_counter(), time.process_time()
+        prep.run()
+        times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    rec.update(
+        status="ok",
+        seconds=min(times) * prep.scale,
+        runs_s=[round(x * prep.scale, 4) for x in times],
+        # CPU seconds (all threads) of the best run: on a loaded machine, what the work cost regardless of waiting
+        cpu_s=round(cpu[int(np.argmin(times))] * prep.scale, 4),
+        scale=prep.scale,
+        peak_rss_mb=round(peak_rss_mb()),
+    )
+    if prep.info:
+        rec["info"] = prep.info
+    return rec
+
+
+def repeat_budget_s() -> float:
+    """Seconds of timed runs after which a tool is not run again (``NL_BENCH_REPEAT_BUDGET``)."""
+    return float(os.environ.get("NL_BENCH_REPEAT_BUDGET", str(REPEAT_BUDGET_S)))
+
+
+def threads() -> int:
+    """Worker threads of every dask compute in a measurement (``NL_BENCH_THREADS``, default: all cores)."""
+    return int(os.environ.get("NL_BENCH_THREADS", str(os.cpu_count() or 1)))
+
+
+def dumps(rec: Mapping[str, Any]) -> str:
+    """One line of JSON: NaN → null, ±inf → "inf"/"-inf" (JSON has neither)."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not np.isfinite(v):
+            return None if np.isnan(v) else ("inf" if v > 0 else "-inf")
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, np.generic):
+            return clean(v.item())
+        return v
+
+    return json.dumps(clean(dict(rec)))
