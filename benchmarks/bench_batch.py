@@ -127,7 +127,7 @@ def bench_china(out: Path | None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("case", choices=["global", "china"])
-    ap.add_argument("--chunks", type=int, default=4096, help="chunk edge of the global run, px")
+    ap.add_argument("--chunks", type=int, default=2048, help="chunk edge of the global run, px")
     ap.add_argument("--no-patterns", action="store_true", help="global: skip the shrinkage-pattern pass")
     ap.add_argument("--out", type=Path, default=None, help="china: keep the outputs here")
     args = ap.parse_args()

@@ -35,7 +35,7 @@ class WindowReader:
     batch : int
         Chunks computed together on a miss, when :meth:`plan` said which come next.
 
-    Visit windows in row-major order of their position for the best reuse.
+    Visit windows in the order of :meth:`order_key` for the best reuse.
     """
 
     def __init__(self, da: xr.DataArray, *, max_blocks: int = 16, batch: int = 4):
@@ -52,6 +52,17 @@ class WindowReader:
         bi0, bi1 = np.searchsorted(rows, r0, "right") - 1, np.searchsorted(rows, r1, "left")
         bj0, bj1 = np.searchsorted(cols, c0, "right") - 1, np.searchsorted(cols, c1, "left")
         return [(int(i), int(j)) for i in range(bi0, bi1) for j in range(bj0, bj1)]
+
+    def order_key(self, window: tuple[int, int, int, int]) -> tuple[int, ...]:
+        """Sort key visiting windows chunk by chunk (the chunk of a window's first pixel, then the window).
+
+        Row-major order of the windows themselves sweeps every chunk column for each new first row:
+        over a mosaic wider than ``max_blocks`` chunks, each window then re-computes its chunk.
+        """
+        if self._edges is None:
+            return tuple(window)
+        bi, bj = self._blocks_of(window[0], window[0] + 1, window[2], window[2] + 1)[0]
+        return (bi, bj, *window)
 
     def plan(self, windows: Iterable[tuple[int, int, int, int]]) -> None:
         """The windows (r0, r1, c0, c1) about to be read, in reading order: chunks are prefetched in batches."""
