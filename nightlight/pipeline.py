@@ -52,8 +52,12 @@ class DetectParams:
         Calibration steps in the CLI form (:func:`nightlight.preprocess.parse_steps`).
     min_valid_share, allow_blank, allow_common_shift, area, dark_floor, negative_radiance
         As in :func:`nightlight.detect_shrinking` (``area`` also for the natural cities).
-    nodata, units
-        As in :func:`nightlight.open_mosaic`, for both mosaics (``nodata="file"``: the declared value).
+    nodata, units, region
+        As in :func:`nightlight.open_mosaic`, for both mosaics (``nodata="file"``: the declared value;
+        ``region``: (west, south, east, north) in degrees, None = the whole mosaic).
+    patterns : bool
+        Classify the shrinkage pattern of shrinking cities (``detect_shrinking(shapes=)``): a pass
+        over the windows of the shrinking cities in both years.
     """
 
     threshold_lit: Threshold = "headtail"
@@ -71,15 +75,19 @@ class DetectParams:
     units: str | None = None
     dark_floor: float | None = None
     negative_radiance: str = "keep"
+    region: tuple[float, float, float, float] | None = None
+    patterns: bool = True
 
 
 def open_pair(before: str, after: str, params: DetectParams) -> tuple[xr.DataArray, xr.DataArray]:
     """Phase 1 (io): both mosaics, lazily."""
 
-    def one(path: str) -> xr.DataArray:
-        return open_mosaic(path, chunks=params.chunks, nodata=params.nodata, units=params.units)
+    return open_one(before, params), open_one(after, params)
 
-    return one(before), one(after)
+
+def open_one(source: Any, params: DetectParams) -> xr.DataArray:
+    """One mosaic (path, URL, catalog name or DataArray), lazily, as the run's parameters say."""
+    return open_mosaic(source, chunks=params.chunks, nodata=params.nodata, units=params.units, region=params.region)
 
 
 def preprocess_pair(b: xr.DataArray, a: xr.DataArray, steps: str | None) -> tuple[xr.DataArray, xr.DataArray, list]:
@@ -132,34 +140,66 @@ def run_detect(
         b, a = open_pair(before, after, p)
         b, a, steps_record = preprocess_pair(b, a, p.preprocess)
         a = common_grid(b, a, before, after, p.align)
-        cities = extract_natural_cities(
-            b, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity, area=p.area
-        )
-        result = detect_shrinking(
-            cities[["city_id", "area_km2", "geometry"]],
-            b,
-            a,
-            threshold=p.decline,
-            id_column="city_id",
-            min_valid_share=p.min_valid_share,
-            allow_blank=p.allow_blank,
-            allow_common_shift=p.allow_common_shift,
-            area=p.area,
-            dark_floor=p.dark_floor,
-            negative_radiance=p.negative_radiance,
-        )
-        metadata = {
-            **run,
-            "natural_cities": cities.attrs.get("nightlight", {}),
-            "decline_threshold": p.decline,
-            "align": p.align,
-            "preprocess": steps_record,
-            "nightlight_version": __version__,
-        }
-        staged = write_outputs(result, folder.staging, metadata=metadata)
-        meta = result.attrs.get("nightlight", {})
-        published = folder.publish(
-            {key: meta.get(key) for key in ("mosaic_totals", "mosaic_change", "status_counts", "warnings")}
-        )
+        cities = natural_cities(b, p)
+        result = decline(cities, b, a, p)
+        staged = write_outputs(result, folder.staging, metadata=run_metadata(run, cities, p, steps_record))
+        published = folder.publish(manifest_extra(result))
     paths = {key: published[path.name] for key, path in staged.items()}
     return result, cities, paths
+
+
+def natural_cities(base: xr.DataArray, p: DetectParams) -> gpd.GeoDataFrame:
+    """Phase 3 (cities): the natural cities of the base year."""
+    return extract_natural_cities(
+        base, threshold=p.threshold_lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity, area=p.area
+    )
+
+
+def decline(
+    cities: gpd.GeoDataFrame,
+    base: xr.DataArray,
+    later: xr.DataArray,
+    p: DetectParams,
+    *,
+    series: dict[int, xr.DataArray] | None = None,
+    alpha: float = 0.05,
+    patterns: bool | None = None,
+) -> gpd.GeoDataFrame:
+    """Phase 4 (change): which of the base year's cities shrank by ``later`` (and their trend over ``series``).
+
+    ``patterns`` overrides ``p.patterns`` (a batch's trend run skips them: its pairs have them).
+    """
+    return detect_shrinking(
+        cities[["city_id", "area_km2", "geometry"]],
+        base,
+        later,
+        series=series,
+        alpha=alpha,
+        threshold=p.decline,
+        id_column="city_id",
+        min_valid_share=p.min_valid_share,
+        allow_blank=p.allow_blank,
+        allow_common_shift=p.allow_common_shift,
+        area=p.area,
+        dark_floor=p.dark_floor,
+        negative_radiance=p.negative_radiance,
+        shapes=p.patterns if patterns is None else patterns,
+    )
+
+
+def run_metadata(run: dict, cities: gpd.GeoDataFrame, p: DetectParams, steps_record: list) -> dict:
+    """Phase 5 (outputs): what the GeoParquet's ``nightlight`` metadata records of the run."""
+    return {
+        **run,
+        "natural_cities": cities.attrs.get("nightlight", {}),
+        "decline_threshold": p.decline,
+        "align": p.align,
+        "preprocess": steps_record,
+        "nightlight_version": __version__,
+    }
+
+
+def manifest_extra(result: gpd.GeoDataFrame) -> dict:
+    """The whole-mosaic figures of a decline run that the output manifest repeats."""
+    meta = result.attrs.get("nightlight", {})
+    return {key: meta.get(key) for key in ("mosaic_totals", "mosaic_change", "status_counts", "warnings")}

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from nightlight.outputs.folder import LOCK_NAME, MANIFEST_NAME, OutputFolder, OutputFolderError, sha256
+from nightlight.hashing import sha256
+from nightlight.outputs.folder import LOCK_NAME, MANIFEST_NAME, OutputFolder, OutputFolderError
 
 
 def _write(folder: OutputFolder, **files: str) -> dict:

@@ -99,3 +99,33 @@ def test_cli_preprocess_steps_are_applied_and_recorded(shared_file, tmp_path):
     f = gpd.read_parquet(tmp_path / "floor" / "cities.parquet")
     # A 30 nW/cm²/sr floor zeroes the dim edges: less light, fewer or smaller cities.
     assert f["light_before"].sum() < p["light_before"].sum()
+
+
+def test_detect_region_equals_detect_on_files_cropped_by_rasterio(tmp_path):
+    import rasterio
+    import rasterio.windows
+
+    world = make_world(seed=2, bounds=(10.0, 44.0, 12.0, 45.5), chunks=256)
+    files = world.write_geotiffs(tmp_path / "m")
+    box = (10.5, 44.25, 11.75, 45.25)
+    cropped = {}
+    for y, path in files.items():  # the independent crop: a rasterio window from the same bounds
+        with rasterio.open(path) as src:
+            win = rasterio.windows.from_bounds(*box, transform=src.transform).round_offsets().round_lengths()
+            profile = {**src.profile, "height": win.height, "width": win.width, "transform": src.window_transform(win)}
+            cropped[y] = tmp_path / f"crop_{y}.tif"
+            with rasterio.open(cropped[y], "w", **profile) as dst:
+                dst.write(src.read(window=win))
+    y0, y1 = world.years[0], world.years[-1]
+    lit = str(world.lit_threshold)
+    run = CliRunner().invoke
+    a = run(main, ["detect", str(files[y0]), str(files[y1]), "--out", str(tmp_path / "a"), "--threshold-lit", lit,
+                   "--region", ",".join(map(str, box))])  # fmt: skip
+    b = run(main, ["detect", str(cropped[y0]), str(cropped[y1]), "--out", str(tmp_path / "b"), "--threshold-lit", lit])
+    assert a.exit_code == 0 and b.exit_code == 0, (a.output, b.output)
+    ta, tb = gpd.read_parquet(tmp_path / "a" / "cities.parquet"), gpd.read_parquet(tmp_path / "b" / "cities.parquet")
+    assert len(ta) == len(tb) > 3
+    np.testing.assert_allclose(ta["light_before"], tb["light_before"], rtol=1e-12)
+    assert ta["shrinking"].tolist() == tb["shrinking"].tolist()
+    bad = run(main, ["detect", str(files[y0]), str(files[y1]), "--out", str(tmp_path / "c"), "--region", "1,2,3"])
+    assert bad.exit_code == 2 and "WEST,SOUTH,EAST,NORTH" in bad.output

@@ -84,27 +84,31 @@ def test_open_mosaic_reads_a_cog_over_http_by_range_requests(served):
     assert gets and all(r["range"] for r in gets), "GDAL must read the COG by range requests"
 
 
+def _entry_common(years: str) -> str:
+    """The fields every test catalog entry shares (a remote float32 product on a small grid)."""
+    return f"""kind = "remote"
+units = "nW/cm2/sr"
+dtype = "float32"
+nodata = -999
+nodata_means = "missing"
+period = "year"
+years = {years}
+[grid]
+crs = "EPSG:4326"
+resolution = [0.01, 0.01]
+extent = [10.0, 49.04, 11.28, 50.0]
+[license]
+id = "CC0-1.0"
+citation = "test"
+"""
+
+
 @pytest.fixture
 def test_catalog(served, tmp_path, monkeypatch):
     """A test-only catalog folder (NIGHTLIGHT_CATALOG) whose URLs point at the local server."""
     base, root, _, data = served
     sha = hashlib.sha256((root / "z.tif").read_bytes()).hexdigest()
-    common = """
-        kind = "remote"
-        units = "nW/cm2/sr"
-        dtype = "float32"
-        nodata = -999
-        nodata_means = "missing"
-        period = "year"
-        years = [2015, 2016]
-        [grid]
-        crs = "EPSG:4326"
-        resolution = [0.01, 0.01]
-        extent = [10.0, 49.04, 11.28, 50.0]
-        [license]
-        id = "CC0-1.0"
-        citation = "test"
-    """
+    common = _entry_common("[2015, 2016]")
     entries = {
         "test-cog": f'url = "{base}/test-{{year}}.tif"\naccess_mode = "anonymous"',
         "test-token": f'url = "{base}/token/z.tif"\naccess_mode = "token"\nsha = "sha256:{sha}"',
@@ -244,25 +248,7 @@ def stamped(served, tmp_path, monkeypatch):
     _write_cog(root / "eog" / "2016" / NEW, data)
     _write_cog(root / "eog" / "2016" / "VNL_t_2016_c202205302300.cf_cvg.tif", data)
     _write_cog(root / "laads" / "2016" / "001" / "T.A2016001.h30v05.001.2021125134834.tif", data)
-    common = textwrap.dedent(
-        """
-        title = "t"
-        kind = "remote"
-        units = "nW/cm2/sr"
-        dtype = "float32"
-        nodata = -999
-        nodata_means = "missing"
-        period = "year"
-        years = [2016, 2016]
-        [grid]
-        crs = "EPSG:4326"
-        resolution = [0.01, 0.01]
-        extent = [10.0, 49.04, 11.28, 50.0]
-        [license]
-        id = "CC0-1.0"
-        citation = "test"
-        """
-    )
+    common = 'title = "t"\n' + _entry_common("[2016, 2016]")
     token = '[access]\nmode = "token"\ntoken_env = "NIGHTLIGHT_TEST_TOKEN"\n'
     entries = {
         "stamped-token": (f'name = "VNL_t_{{year}}_c*.average.tif"\nurl = "{base}/token/eog/{{year}}/"', token),

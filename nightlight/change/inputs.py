@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from nightlight.checkpoint import active_stage
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
 from nightlight.grid import Grid, snap_to_grid
 from nightlight.io.raster import open_mosaic
@@ -222,9 +223,14 @@ def mosaic_totals(inputs: RunInputs) -> pd.DataFrame:
     """
     distinct = inputs.distinct()
     tasks = []
+    # A batch job (nightlight.checkpoint): a mosaic's totals are kept under its dask name (a
+    # content token), so the base year is summed once for all the pairs it is compared in.
+    stage = active_stage("totals", {"key": "dask name of the mosaic"}, shared=True)
     for _, da in distinct:
-        tasks += [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data, (da < 0).sum().data]
-    values = dask.compute(*tasks)
+        four = [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data, (da < 0).sum().data]
+        name = getattr(da.data, "name", None)
+        tasks += four if stage is None or name is None else [stage.delayed(name, _as_tuple, *four)]
+    values = tuple(v for got in dask.compute(*tasks) for v in (got if isinstance(got, tuple) else (got,)))
     year_of = {n: y for y, n in zip(inputs.series_years, inputs.names[2:])}
     rows = []
     for k, (name, da) in enumerate(distinct):
@@ -241,6 +247,10 @@ def mosaic_totals(inputs: RunInputs) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _as_tuple(*values: Any) -> tuple:
+    return tuple(float(v) for v in values)
 
 
 def check_not_blank(totals: pd.DataFrame, *, allow_blank: bool) -> list[str]:

@@ -40,8 +40,10 @@ from affine import Affine
 
 from nightlight._backend import as_dask, is_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
+from nightlight.checkpoint import active_stage, checkpointed
 from nightlight.errors import InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
+from nightlight.hashing import wkb_token
 from nightlight.kernels import zonal as kz
 
 #: Polygons whose bounding box covers at most this many pixels use exact coverage.
@@ -360,12 +362,15 @@ def zonal_stats_many(
     # a name skips tokenizing the geometries (hashing 10⁴ polygons costs more than the sums)
     plan_d = dask.delayed(plan, name=f"nightlight-zonal-plan-{uuid.uuid4().hex}")
     delayed_blocks = [a.to_delayed() for a in arrays]
+    record = dict(inputs=[a.name for a in arrays], chunks=ref.chunks, polygons=wkb_token(geoms), floor=floor)
+    stage = active_stage("zonal", {**record, "method": method, "area": area})  # a batch job: resumable
     parts = []
     for bi, bj, win in grid.blocks(ref.chunks):
         # skip blocks no polygon meets (cheap: one STRtree query per layer)
         if not _any_hit(plan, shapely.box(*grid.window_bounds(win))):
             continue
-        parts.append(dask.delayed(_block_stats)(plan_d, win.row0, win.col0, *[d[bi, bj] for d in delayed_blocks]))
+        args = (plan_d, win.row0, win.col0, *[d[bi, bj] for d in delayed_blocks])
+        parts.append(checkpointed(stage, f"{bi}-{bj}", _block_stats, *args))
     if not parts:
         empty = [kz.new_accumulator(plan.n) for _ in mosaics]
         return [_to_frame(acc, vmax, area_px) for acc, vmax in empty]

@@ -32,6 +32,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from nightlight._backend import as_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
+from nightlight.checkpoint import active_stage
 from nightlight.cities.components import Components, _BlockPlan, _BlockResult
 from nightlight.cities.threshold import Threshold, _resolve_threshold
 from nightlight.errors import InvalidRasterError, ParameterError
@@ -198,18 +199,18 @@ def _per_block(
     token = dask.base.tokenize(src_data, *value_data, args)
     key = f"{name}-{token}"
     nby, nbx = len(row_edges) - 1, len(col_edges) - 1
+    # under nightlight.checkpoint (a batch job), a finished block is loaded instead, without its reads
+    stage = active_stage(
+        name, {"inputs": [src_data.name, *(v.name for v in value_data)], "chunks": src_data.chunks, "args": args}
+    )
+
+    def cell(i: int, j: int) -> tuple:
+        row0, col0 = int(row_edges[i]), int(col_edges[j])
+        task = (func, (src_data.name, i, j), [(v.name, i, j) for v in value_data], row0, col0, *args)
+        return (_as_cell, *task) if stage is None else (_as_cell_of, stage.task(f"{i}-{j}", *task))
+
     dsk: dask.typing.Graph = {  # annotated: Graph's key type is a union, and dict keys are invariant
-        (key, i, j): (
-            _as_cell,
-            func,
-            (src_data.name, i, j),
-            [(v.name, i, j) for v in value_data],
-            int(row_edges[i]),
-            int(col_edges[j]),
-            *args,
-        )
-        for i in range(nby)
-        for j in range(nbx)
+        (key, i, j): cell(i, j) for i in range(nby) for j in range(nbx)
     }
     # dask.typing.DaskCollection wants __dask_scheduler__ a staticmethod; Array's reads as a function (not in mypy 1.10)
     graph = HighLevelGraph.from_collections(key, dsk, dependencies=[src_data, *value_data])  # type: ignore[list-item, unused-ignore]
@@ -217,8 +218,12 @@ def _per_block(
 
 
 def _as_cell(func, src, value_blocks, row0, col0, *args):
+    return _as_cell_of(func(src, value_blocks, row0, col0, *args))
+
+
+def _as_cell_of(result):
     cell = np.empty((1, 1), dtype=object)
-    cell[0, 0] = func(src, value_blocks, row0, col0, *args)
+    cell[0, 0] = result
     return cell
 
 

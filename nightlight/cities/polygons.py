@@ -12,8 +12,10 @@ import shapely
 import shapely.affinity
 from affine import Affine
 
+from nightlight.checkpoint import active_stage
 from nightlight.cities.components import Components
 from nightlight.cities.label import _label_one_block
+from nightlight.hashing import fingerprint
 from nightlight.kernels import label as K
 
 # rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
@@ -40,13 +42,22 @@ def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, sh
     task = dask.delayed(_polygon_task, pure=True)
     tasks = []
     nby, nbx = comps.n_blocks
-    for i in range(nby):
-        for j in range(nbx):
-            lookup = comps.block_lookup(i, j, component_city)
-            if not lookup.any():
-                continue
-            row0, col0 = comps.block_origin(i, j)
-            tasks.append(task(src_blocks[i, j], row0, col0, comps.grid, comps.connectivity, comps.threshold, lookup))
+    lookups = {(i, j): comps.block_lookup(i, j, component_city) for i in range(nby) for j in range(nbx)}
+    lookups = {ij: lookup for ij, lookup in lookups.items() if lookup.any()}
+    stage = active_stage(  # a batch job: finished blocks are loaded, not vectorised again
+        "polygons",
+        {
+            "input": comps.source.name,
+            "chunks": comps.source.chunks,
+            "connectivity": comps.connectivity,
+            "threshold": comps.threshold,
+            "cities": fingerprint({str(ij): lookup.tolist() for ij, lookup in lookups.items()}),
+        },
+    )
+    for (i, j), lookup in lookups.items():
+        row0, col0 = comps.block_origin(i, j)
+        args = (src_blocks[i, j], row0, col0, comps.grid, comps.connectivity, comps.threshold, lookup)
+        tasks.append(task(*args) if stage is None else stage.delayed(f"{i}-{j}", _polygon_task, *args))
     pieces: dict[int, list] = {}
     for block_pieces in dask.compute(*tasks):
         for cid, geom in block_pieces:

@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
+from nightlight.change.inputs import NEGATIVE_POLICIES
 from nightlight.cities.threshold import check_threshold
-from nightlight.cli.group import _as_cli_errors, _peak_rss_mb, _scheduler, console, main
+from nightlight.cli.group import _as_cli_errors, _peak_rss_mb, _scheduler, console, main, scheduler_options
 from nightlight.errors import ParameterError
+from nightlight.io.align import ALIGN_METHODS
 from nightlight.pipeline import DetectParams, run_detect
 
-#: GDAL resampling methods ``--align`` accepts (rasterio.enums.Resampling names that make sense here).
-ALIGN_METHODS = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med", "sum")
 #: Chunks smaller than this make more dask tasks than they save (overhead ~1 ms a task).
 MIN_CHUNK = 64
 #: The job's defaults, one place (nightlight.pipeline.DetectParams).
@@ -41,6 +41,20 @@ def _nodata(value: str) -> float | str | None:
         return float(value)
     except ValueError:
         raise click.BadParameter(f"{value!r}: 'file', 'none' or a number such as -999.") from None
+
+
+def _region(value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        w, s, e, n = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: four numbers WEST,SOUTH,EAST,NORTH in degrees, e.g. 120.8,30.6,122.2,31.9."
+        ) from None
+    if not (w < e and s < n):
+        raise click.BadParameter(f"{value!r}: WEST must be < EAST and SOUTH < NORTH.")
+    return w, s, e, n
 
 
 def _shrink_line(result, decline: float) -> str:
@@ -108,14 +122,7 @@ def _mosaic_line(result) -> str | None:
     help="Resample AFTER onto BEFORE's grid first with this method ('average' keeps totals, 'nearest' keeps DN).",
 )
 @click.option("--preprocess", default=None, help="Calibration steps, e.g. 'negatives_to_zero,noise_floor=0.6'.")
-@click.option("--scheduler", default=None, help="dask.distributed scheduler address, or 'local' for a LocalCluster.")
-@click.option(
-    "--scheduler-timeout",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds to wait for --scheduler to answer.",
-)
+@scheduler_options()
 @click.option(
     "--min-valid-share",
     default=DEFAULTS.min_valid_share,
@@ -132,7 +139,7 @@ def _mosaic_line(result) -> str | None:
 )
 @click.option(
     "--nodata",
-    default="file",
+    default=str(DEFAULTS.nodata),
     show_default=True,
     callback=lambda ctx, param, v: _nodata(v),
     help="Nodata value of both mosaics: 'file' (as declared), 'none' (every value is data), or a number (e.g. -999).",
@@ -151,10 +158,16 @@ def _mosaic_line(result) -> str | None:
 )
 @click.option(
     "--negative-radiance",
-    default="keep",
+    default=DEFAULTS.negative_radiance,
     show_default=True,
-    type=click.Choice(["keep", "zero", "nan"]),
+    type=click.Choice(NEGATIVE_POLICIES),
     help="Negative values: summed as they are, set to 0, or dropped from every year.",
+)
+@click.option(
+    "--region",
+    default=None,
+    callback=lambda ctx, param, v: _region(v),
+    help="Crop both mosaics to WEST,SOUTH,EAST,NORTH in degrees (also names tiled products, e.g. Black Marble).",
 )
 @click.option("--allow-blank", is_flag=True, help="Accept a mosaic without any light (else an error).")
 @click.option(
@@ -189,7 +202,9 @@ def detect(before: str, after: str, out: Path, scheduler: str | None, scheduler_
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the synthetic world.")
 @click.option("--sensor", default="viirs", show_default=True, type=click.Choice(["viirs", "dmsp"]))
-@click.option("--decline", default=0.10, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@click.option(
+    "--decline", default=DEFAULTS.decline, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True)
+)
 def demo(out, seed, sensor, decline):
     """Run `detect` on the built-in synthetic world and score it against the planted truth."""
     from nightlight.synthetic import make_world

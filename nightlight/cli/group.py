@@ -75,16 +75,28 @@ def _scheduler(address: str | None, timeout: float = 10.0) -> Any:
         return RichDaskProgress("nightlight")
     from dask.distributed import Client, LocalCluster
 
+    from nightlight.batch.cluster import ClusterSpec, connect
+
     if address == "local":
         return Client(LocalCluster(processes=False))
-    try:
-        return Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
-        raise DataError(
-            f"--scheduler {address}: no dask scheduler answered within {timeout:g} s ({type(exc).__name__}). "
-            "Check the address and that the scheduler runs (`dask scheduler`), raise --scheduler-timeout, "
-            "or omit --scheduler to run on this machine."
-        ) from None
+    # ClusterError is a NightlightError: the caller's _as_cli_errors makes it one line
+    return connect(ClusterSpec(scheduler=address, timeout=timeout))
+
+
+def scheduler_options(help: str = "dask.distributed scheduler address, or 'local' for a LocalCluster.") -> Any:
+    """The ``--scheduler`` and ``--scheduler-timeout`` options, one definition for every command."""
+
+    def decorate(f: Any) -> Any:
+        f = click.option(
+            "--scheduler-timeout",
+            default=10.0,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds to wait for --scheduler to answer.",
+        )(f)
+        return click.option("--scheduler", default=None, help=help)(f)
+
+    return decorate
 
 
 def _peak_rss_mb() -> float:

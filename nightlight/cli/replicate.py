@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import _as_cli_errors, _peak_rss_mb, _scheduler, console, main
+from nightlight.cli.group import _as_cli_errors, _peak_rss_mb, _scheduler, console, main, scheduler_options
 
 
 @main.command()
@@ -38,8 +38,8 @@ from nightlight.cli.group import _as_cli_errors, _peak_rss_mb, _scheduler, conso
     show_default=True,
     help="The VIIRS-like 2013-2016 run over all of China, its 2012-2022 series and the census check.",
 )
-@click.option("--scheduler", default=None, help="dask.distributed scheduler address, or 'local' for a LocalCluster.")
-def replicate(out, data_dir, window, no_sensitivity, national, scheduler):
+@scheduler_options()
+def replicate(out, data_dir, window, no_sensitivity, national, scheduler, scheduler_timeout):
     """Replicate the shrinking-cities finding on the real data (China VIIRS-like 2013-2016 and census, China
     DMSP-like 2018-2021, Shanghai 2013-2016)."""
     from nightlight.replication import WINDOWS, run_replication
@@ -53,7 +53,7 @@ def replicate(out, data_dir, window, no_sensitivity, national, scheduler):
         + (" --no-sensitivity" if no_sensitivity else "")
         + ("" if national else " --no-national")
     )
-    with _as_cli_errors(), _scheduler(scheduler):
+    with _as_cli_errors(), _scheduler(scheduler, scheduler_timeout):
         res = run_replication(
             out, data_dir=data_dir, window=window, sensitivity=not no_sensitivity, national=national, command=cmd
         )

@@ -11,8 +11,9 @@
 """
 
 from nightlight.io.align import align_to
-from nightlight.io.raster import DEFAULT_CHUNK, WindowReader, open_mosaic, verify_readable
+from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic, verify_readable
 from nightlight.io.vector import ID_CANDIDATES, VectorSource, read_polygons
+from nightlight.io.windows import WindowReader
 
 __all__ = [
     "DEFAULT_CHUNK",

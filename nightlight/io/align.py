@@ -8,13 +8,18 @@ margin for the resampling kernel), so a global mosaic aligns in bounded memory.
 
 from __future__ import annotations
 
+import os
+import uuid
 import warnings
+from pathlib import Path
+from typing import Any
 
 import dask
 import dask.array as dsa
 import numpy as np
 import rasterio.errors
 import rasterio.warp
+import rasterio.windows
 import xarray as xr
 from rasterio.enums import Resampling
 
@@ -54,6 +59,10 @@ def _source_window(src: Grid, dst: Grid, block: PixelWindow) -> PixelWindow:
     h, w = src.shape
     r0, c0 = max(0, win.row0 - MARGIN), max(0, win.col0 - MARGIN)
     return PixelWindow(r0, max(r0, min(h, win.row1 + MARGIN)), c0, max(c0, min(w, win.col1 + MARGIN)))
+
+
+#: Resampling methods the CLI and batch configurations accept (rasterio.enums.Resampling names that make sense here).
+ALIGN_METHODS = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med", "sum")
 
 
 def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling: str = "nearest") -> xr.DataArray:
@@ -105,3 +114,68 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     out.attrs["aligned_to"] = str(dst.attrs.get("source", dst.name))
     out.attrs["resampling"] = resampling
     return dg.georeference(out)
+
+
+def materialise(da: xr.DataArray, path: str | os.PathLike, *, dtype: Any = None) -> xr.DataArray:
+    """Compute a lazy mosaic once into a GeoTIFF (block by block, atomically) and open it again, lazily.
+
+    For resampled years: ``align_to`` warps every block from its source window, which
+    is the slow part of a series pass; summed in several passes or fed with ten other
+    years into one zonal pass, the warps are redone and their source blocks held —
+    here they are computed once, in bounded memory (one block at a time).
+
+    Parameters
+    ----------
+    da : DataArray
+        A lazy mosaic (e.g. the output of :func:`align_to`).
+    path : path
+        The GeoTIFF to write (tiled, LZW). Written under a temporary name and renamed,
+        so a file at ``path`` is always whole (a killed job leaves none).
+    dtype : optional
+        Stored dtype (default ``da``'s: float64 keeps :func:`align_to`'s values exactly).
+
+    Returns
+    -------
+    DataArray
+        The file, opened lazily with :func:`nightlight.open_mosaic` (NaN = nodata).
+    """
+    path = Path(path)
+    g = Grid.of(da)
+    h, w = g.shape
+    dt = np.dtype(dtype or da.dtype)
+    profile = {
+        "driver": "GTiff",
+        "height": h,
+        "width": w,
+        "count": 1,
+        "dtype": dt.name,
+        "crs": g.crs,
+        "transform": g.transform,
+        "nodata": float("nan"),
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "lzw",
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    data = as_dask(da)
+    rows: dict[int, list] = {}
+    for i, _, win in g.blocks(data.chunks):
+        rows.setdefault(i, []).append(win)
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            # A row of blocks at a time, written here: the open file stays in this process (a
+            # dask.distributed worker cannot write to it), and memory holds one row of blocks.
+            for i, wins in rows.items():
+                values = dask.compute(*[data.blocks[i, j] for j in range(len(wins))])
+                for win, block in zip(wins, values):
+                    window = rasterio.windows.Window(win.col0, win.row0, win.shape[1], win.shape[0])
+                    dst.write(np.asarray(block, dtype=dt), 1, window=window)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    units = da.attrs.get("units")
+    out = open_mosaic(str(path), nodata="file", units=None if units in (None, "unknown") else str(units))
+    out.attrs.update({k: v for k, v in da.attrs.items() if k in ("aligned_to", "resampling", "value_scale")})
+    out.attrs["resampled_from"] = str(da.attrs.get("source", da.name))
+    return out

@@ -15,7 +15,6 @@ given), so a redirect to a CDN or another site never receives it. Timeouts are t
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import urllib.error
@@ -24,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from nightlight.errors import NightlightError
+from nightlight.hashing import sha256 as file_sha256
 from nightlight.io.remote import gdal_env
 
 MAX_REDIRECTS = 5
@@ -68,14 +68,6 @@ def open_url(url: str, *, start: int = 0, token: str | None, token_host: str | N
     raise DownloadError(f"{url}: more than {MAX_REDIRECTS} redirects; the server's links loop.")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download(
     url: str,
     dest: str | os.PathLike,
@@ -118,7 +110,7 @@ def download(
     dest = Path(dest)
     want = sha256.removeprefix("sha256:").lower() if sha256 else None
     if dest.is_file():
-        if want and _sha256(dest) != want:
+        if want and file_sha256(dest) != want:
             raise DownloadError(f"{dest}: in the cache but its SHA-256 is not {want}; delete it and download again.")
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +132,7 @@ def download(
             f"{retries} resumption(s) ({last}); {part} is kept: call again to resume."
         )
     if want:
-        got = _sha256(part)
+        got = file_sha256(part)
         if got != want:
             part.unlink()
             raise DownloadError(

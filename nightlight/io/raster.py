@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,7 +23,7 @@ import xarray as xr
 
 from nightlight._backend import is_dask
 from nightlight.errors import InvalidRasterError, MissingCRSError, ParameterError
-from nightlight.grid import Grid, chunk_edges
+from nightlight.grid import Grid
 from nightlight.io.blocks import BandSource, band_array, source_options
 from nightlight.io.remote import gdal_path
 from nightlight.units import UNKNOWN, canonical_units, resolve_units
@@ -328,48 +327,3 @@ def verify_readable(da: xr.DataArray) -> None:
             f"{da.attrs.get('source', da.name)}: the header opens but pixel data cannot be read ({exc}). "
             "The file is truncated or corrupt: download or write it again."
         ) from exc
-
-
-class WindowReader:
-    """Read many small pixel windows of a (dask-backed) mosaic, each chunk computed once.
-
-    Slicing a dask array per window builds and optimises one graph per window, and
-    re-reads a chunk for every window that touches it; this keeps the last
-    ``max_blocks`` computed chunks (LRU) instead. Memory: ``max_blocks`` chunks.
-    Visit windows in row-major order of their position for the best reuse.
-    """
-
-    def __init__(self, da: xr.DataArray, *, max_blocks: int = 16):
-        self._data = da.data
-        self._max = max_blocks
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        # NumPy data is sliced directly; dask data is read through the chunk cache
-        self._edges = chunk_edges(self._data.chunks) if is_dask(self._data) else None
-
-    def _block(self, i: int, j: int) -> np.ndarray:
-        if (i, j) in self._cache:
-            self._cache.move_to_end((i, j))
-            return self._cache[(i, j)]
-        block = np.asarray(self._data.blocks[i, j].compute())
-        self._cache[(i, j)] = block
-        if len(self._cache) > self._max:
-            self._cache.popitem(last=False)
-        return block
-
-    def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Pixels ``[r0:r1, c0:c1]`` as a NumPy array."""
-        if self._edges is None:
-            return np.asarray(self._data[r0:r1, c0:c1])
-        rows, cols = self._edges
-        out = np.empty((r1 - r0, c1 - c0), dtype=self._data.dtype)
-        bi0, bi1 = np.searchsorted(rows, r0, "right") - 1, np.searchsorted(rows, r1, "left")
-        bj0, bj1 = np.searchsorted(cols, c0, "right") - 1, np.searchsorted(cols, c1, "left")
-        for i in range(bi0, bi1):
-            for j in range(bj0, bj1):
-                br0, bc0 = rows[i], cols[j]
-                rr0, rr1 = max(r0, br0), min(r1, rows[i + 1])
-                cc0, cc1 = max(c0, bc0), min(c1, cols[j + 1])
-                out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = self._block(i, j)[
-                    rr0 - br0 : rr1 - br0, cc0 - bc0 : cc1 - bc0
-                ]
-        return out

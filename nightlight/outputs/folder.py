@@ -22,7 +22,6 @@ the tables of one run beside a figure of another. :class:`OutputFolder`:
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from typing import Any
 
 from nightlight._version import __version__
 from nightlight.errors import NightlightError
+from nightlight.hashing import sha256
 from nightlight.outputs.stac import write_run_item
 
 LOCK_NAME = ".nightlight.lock"
@@ -43,15 +43,6 @@ MANIFEST_NAME = "manifest.json"
 
 class OutputFolderError(NightlightError, OSError):
     """The output folder cannot be written, or another run is writing to it."""
-
-
-def sha256(path: str | os.PathLike, *, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _pid_alive(pid: int) -> bool:

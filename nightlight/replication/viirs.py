@@ -13,22 +13,17 @@ Two traps of these files are handled here, explicitly:
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-import dask.array as dsa
 import numpy as np
 import pyproj
-import rasterio
-import rasterio.windows
 import xarray as xr
 
-from nightlight._backend import as_dask
 from nightlight.cities.threshold import headtail_breaks
 from nightlight.errors import InvalidRasterError
 from nightlight.grid import GRID_TOLERANCE_PX, Grid, snap_to_grid
-from nightlight.io.align import align_to
+from nightlight.io.align import align_to, materialise
 from nightlight.io.raster import open_mosaic
 from nightlight.replication.data import Box, crop, lonlat_window, resolve_window
 from nightlight.replication.params import VIIRS_FILE, VIIRS_SCALE, VIIRS_YEARS
@@ -70,50 +65,6 @@ def _offset_record(base: Grid, other: Grid) -> dict[str, float]:
     dx_m = _GEOD.inv(lon, lat, lon + off.dx, lat)[2] * np.sign(off.dx)
     dy_m = _GEOD.inv(lon, lat, lon, lat + off.dy)[2] * np.sign(off.dy)
     return {"dx_px": off.dx_px, "dy_px": off.dy_px, "dx_m": float(dx_m), "dy_m": float(dy_m)}
-
-
-class _BlockWriter:
-    """A ``dask.array.store`` target writing each block into one band of an open GeoTIFF."""
-
-    def __init__(self, dst: Any) -> None:
-        self.dst = dst
-
-    def __setitem__(self, key: tuple[slice, slice], block: np.ndarray) -> None:
-        rows, cols = key
-        win = rasterio.windows.Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        self.dst.write(np.asarray(block, dtype=np.float32), 1, window=win)
-
-
-def materialise(da: xr.DataArray, path: Path) -> xr.DataArray:
-    """Compute a lazy mosaic once into a float32 GeoTIFF (block by block) and open it again, lazily.
-
-    For the resampled years: ``align_to`` warps every block from its source window,
-    which is the slow part of a series pass; summed in several passes (cities,
-    prefectures) or fed with ten other years into one zonal pass, the warps are redone
-    and their source blocks held — here they are computed once, in bounded memory.
-    """
-    g = Grid.of(da)
-    h, w = g.shape
-    profile = {
-        "driver": "GTiff",
-        "height": h,
-        "width": w,
-        "count": 1,
-        "dtype": "float32",
-        "crs": g.crs,
-        "transform": g.transform,
-        "nodata": float("nan"),
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "lzw",
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dsa.store(as_dask(da), _BlockWriter(dst), lock=threading.Lock())  # type: ignore[arg-type]  # has __setitem__
-    out = open_mosaic(str(path), nodata="file", units=str(da.attrs.get("units", RADIANCE)))
-    out.attrs.update({k: v for k, v in da.attrs.items() if k in ("aligned_to", "resampling", "value_scale")})
-    out.attrs["resampled_from"] = str(da.attrs.get("source", da.name))
-    return out
 
 
 def viirs_years(
@@ -164,7 +115,9 @@ def viirs_years(
             aligned = align_to(da, base_c, resampling=resampling)
             aligned.attrs["value_scale"] = VIIRS_SCALE
             if cache_dir is not None:
-                aligned = materialise(aligned, Path(cache_dir) / f"{y}_on_{base_year}_{resampling}.tif")
+                aligned = materialise(
+                    aligned, Path(cache_dir) / f"{y}_on_{base_year}_{resampling}.tif", dtype="float32"
+                )
             out[y], rec["handling"] = aligned, f"aligned ({resampling})"
         grids[str(y)] = rec
     record = {
