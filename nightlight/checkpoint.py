@@ -117,7 +117,9 @@ class Stage:
         """:func:`task` as a ``dask.delayed`` object (a done block does not depend on ``args``)."""
         if self.done(key):
             self.loaded += 1
-            return dask.delayed(load, pure=True)(self.file(key), dask_key_name=f"load-{self.path.name}-{key}")
+            # the key names the file (its path, hashed): another run's stage of the same name is another key
+            name = f"nightlight-checkpoint-{fingerprint({'file': self.file(key)})[:20]}"
+            return dask.delayed(load, pure=True)(self.file(key), dask_key_name=name)
         self.computed += 1
         return dask.delayed(compute_and_save, pure=False)(self.file(key), func, *args)
 

@@ -115,10 +115,17 @@ def test_exact_sums_equal_exactextract_for_any_polygon_and_chunking(reference, s
     valid_w = (cov * np.isfinite(v)).sum(axis=(1, 2))
     magnitude = (cov * np.nan_to_num(np.abs(v))).sum(axis=(1, 2))  # Σ w·|v|: the scale of the sum
     has = valid_w > 1e-9
-    # 1e-6 relative, to the sum or to the size of its terms (negative radiance can cancel a sum to ~0)
-    err = np.abs(ours["sum"].to_numpy()[has] - ee_sum[has])
+    # The exact twin (shapely intersection per cell) pins our sums to 1e-9 of the size of their terms.
+    twin = (cov * np.nan_to_num(v)).sum(axis=(1, 2))[has]
+    got = ours["sum"].to_numpy()[has]
+    assert np.all(np.abs(got - twin) <= 1e-9 * magnitude[has] + 1e-12), f"sums {got} vs shapely twin {twin}"
+    # exactextract agrees to 1e-6 relative, to the sum or to the size of its terms (negative radiance can
+    # cancel a sum to ~0) — except where exactextract itself is that far from the exact twin: a scene
+    # found in CI had a 0.0209504 km² sliver cell where exactextract said 0.0209504(4), shapely and we ...41.
     tol = 1e-6 * np.maximum(np.abs(ee_sum[has]), magnitude[has]) + 1e-9
-    assert np.all(err <= tol), f"sums {ours['sum'].to_numpy()[has]} vs exactextract {ee_sum[has]}"
+    ee_exact = np.abs(ee_sum[has] - twin) <= tol
+    note(f"exactextract off the exact twin on {int((~ee_exact).sum())} polygon(s): {ee_sum[has][~ee_exact]}")
+    assert np.all((np.abs(got - ee_sum[has]) <= tol) | ~ee_exact), f"sums {got} vs exactextract {ee_sum[has]}"
     assert np.all(np.isnan(ours["sum"][~has]) | (np.abs(ours["sum"][~has]) <= 1e-9 * (1 + magnitude[~has])))
     np.testing.assert_allclose(ours["valid_share"][has] * ours["pixels"][has], ee_count[has], rtol=1e-6, atol=1e-9)
 
