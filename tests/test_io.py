@@ -101,54 +101,45 @@ def test_window_reader_equals_slicing_and_reads_each_chunk_once():
     assert np.array_equal(WindowReader(xr.DataArray(data)).read(3, 9, 2, 5), data[3:9, 2:5])
 
 
-def test_window_reader_plan_prefetches_in_batches_and_equals_slicing(monkeypatch):
+def _windowed(monkeypatch, shape, n, max_size, seed):
+    """A chunked (10²) ramp, ``n`` random windows on it, and the list of chunk counts per dask.compute."""
     import dask
     import dask.array as dsa
     import xarray as xr
 
     import nightlight.io.windows as W
 
-    data = np.arange(60 * 70, dtype=np.float32).reshape(60, 70)
+    data = np.arange(shape[0] * shape[1], dtype=np.float32).reshape(shape)
     da = xr.DataArray(dsa.from_array(data, chunks=(10, 10)), dims=("y", "x"))
-    rng = np.random.default_rng(1)
-    wins = sorted(
-        (int(r0), int(r0 + rng.integers(1, 15)), int(c0), int(c0 + rng.integers(1, 15)))
-        for r0, c0 in zip(rng.integers(0, 45, 40), rng.integers(0, 55, 40))
-    )
-    computes = []
+    rng = np.random.default_rng(seed)
+    wins = [
+        (int(r0), int(r0 + rng.integers(1, max_size)), int(c0), int(c0 + rng.integers(1, max_size)))
+        for r0, c0 in zip(rng.integers(0, shape[0] - max_size, n), rng.integers(0, shape[1] - max_size, n))
+    ]
+    computes: list[int] = []
     real = dask.compute
     monkeypatch.setattr(W.dask, "compute", lambda *a, **k: computes.append(len(a)) or real(*a, **k))
-    reader = W.WindowReader(da, max_blocks=16, batch=4)
+    return W, data, da, wins, computes
+
+
+def _read_all(reader, data, wins) -> set:
     reader.plan(wins)
     for w in wins:
         np.testing.assert_array_equal(reader.read(*w), data[w[0] : w[1], w[2] : w[3]])
-    needed = {key for w in wins for key in reader._blocks_of(*w)}
+    return {key for w in wins for key in reader._blocks_of(*w)}
+
+
+def test_window_reader_plan_prefetches_in_batches_and_equals_slicing(monkeypatch):
+    W, data, da, wins, computes = _windowed(monkeypatch, (60, 70), 40, 15, seed=1)
+    needed = _read_all(W.WindowReader(da, max_blocks=16, batch=4), data, sorted(wins))
     assert len(needed) <= sum(computes) <= 1.25 * len(needed) and max(computes) == 4  # batches of up to 4
     assert len(computes) < len(needed) / 2  # fewer round trips than chunks
 
 
 def test_window_reader_order_key_keeps_a_wide_mosaic_from_recomputing_chunks(monkeypatch):
-    import dask
-    import dask.array as dsa
-    import xarray as xr
-
-    import nightlight.io.windows as W
-
-    data = np.arange(40 * 400, dtype=np.float32).reshape(40, 400)  # 4 × 40 chunks: wider than the cache
-    da = xr.DataArray(dsa.from_array(data, chunks=(10, 10)), dims=("y", "x"))
-    rng = np.random.default_rng(2)
-    wins = [
-        (int(r0), int(r0 + rng.integers(1, 6)), int(c0), int(c0 + rng.integers(1, 6)))
-        for r0, c0 in zip(rng.integers(0, 35, 600), rng.integers(0, 395, 600))
-    ]
-    computed = []
-    real = dask.compute
-    monkeypatch.setattr(W.dask, "compute", lambda *a, **k: computed.append(len(a)) or real(*a, **k))
+    # 4 × 40 chunks: wider than the cache
+    W, data, da, wins, computes = _windowed(monkeypatch, (40, 400), 600, 6, seed=2)
     reader = W.WindowReader(da, max_blocks=8, batch=2)
-    wins.sort(key=reader.order_key)
-    reader.plan(wins)
-    for w in wins:
-        np.testing.assert_array_equal(reader.read(*w), data[w[0] : w[1], w[2] : w[3]])
-    needed = {key for w in wins for key in reader._blocks_of(*w)}
+    needed = _read_all(reader, data, sorted(wins, key=reader.order_key))
     # row-major order of the windows alone recomputes chunks over and over here
-    assert sum(computed) <= 2 * len(needed), (sum(computed), len(needed))
+    assert sum(computes) <= 2 * len(needed), (sum(computes), len(needed))
