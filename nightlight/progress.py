@@ -7,6 +7,7 @@ not fill with bar redraws, so the bar is shown only when stderr is a terminal. O
 
 from __future__ import annotations
 
+import resource
 import sys
 import threading
 
@@ -55,3 +56,8 @@ class RichDaskProgress(Callback):
         if self._progress is not None and self._task is not None:
             with self._lock:
                 self._progress.advance(self._task)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started, MB (``ru_maxrss``; Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from nightlight.checkpoint import CheckpointStore
+from nightlight.progress import peak_rss_mb
 
 PLUGIN = "nightlight-task-counter"
 
@@ -55,11 +55,6 @@ def _tasks_done(dask_scheduler: Any) -> int | None:
 
 def _pid_and_peak() -> tuple[int, float]:
     return os.getpid(), peak_rss_mb()
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory, MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class RunLog:

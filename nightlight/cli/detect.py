@@ -11,10 +11,11 @@ import click
 
 from nightlight.change.inputs import NEGATIVE_POLICIES
 from nightlight.cities.threshold import check_threshold
-from nightlight.cli.group import _as_cli_errors, _peak_rss_mb, _scheduler, console, main, scheduler_options
+from nightlight.cli.group import _as_cli_errors, _scheduler, console, main, scheduler_options
 from nightlight.errors import ParameterError
 from nightlight.io.align import ALIGN_METHODS
 from nightlight.pipeline import DetectParams, run_detect
+from nightlight.progress import peak_rss_mb
 
 #: Chunks smaller than this make more dask tasks than they save (overhead ~1 ms a task).
 MIN_CHUNK = 64
@@ -231,4 +232,4 @@ def demo(out, seed, sensor, decline):
         f"planted cities matched: {score['matched']} of {score['in_scope']} in scope)"
     )
     (Path(out) / "score.json").write_text(json.dumps(score, indent=2))
-    console.print(f"outputs in {out}/ — wall {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB")
+    console.print(f"outputs in {out}/ — wall {time.perf_counter() - t0:.1f} s, peak RSS {peak_rss_mb():.0f} MB")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,10 +96,6 @@ def scheduler_options(help: str = "dask.distributed scheduler address, or 'local
         return click.option("--scheduler", default=None, help=help)(f)
 
     return decorate
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 @click.group(cls=NightlightGroup)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import _as_cli_errors, _peak_rss_mb, _scheduler, console, main, scheduler_options
+from nightlight.cli.group import _as_cli_errors, _scheduler, console, main, scheduler_options
+from nightlight.progress import peak_rss_mb
 
 
 @main.command()
@@ -75,5 +76,5 @@ def replicate(out, data_dir, window, no_sensitivity, national, scheduler, schedu
             f"lit natural cities, {sh['mgup']['shrinking']} of {sh['mgup']['classified']} MGUP natural cities shrank"
         )
     console.print(
-        f"wrote {Path(out)}.md and {out}/ in {time.perf_counter() - t0:.1f} s, peak RSS {_peak_rss_mb():.0f} MB"
+        f"wrote {Path(out)}.md and {out}/ in {time.perf_counter() - t0:.1f} s, peak RSS {peak_rss_mb():.0f} MB"
     )
