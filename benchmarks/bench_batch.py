@@ -38,12 +38,10 @@ def _global_config(folder: Path, lit: float, chunks: int, patterns: bool) -> Pat
         f"""[inputs]
 template = "synthetic:{{year}}"    # generated lazily (sources= below), no file
 units = "nW/cm2/sr"
-
-[preprocess]
-steps = "negatives_to_zero"
+preprocess = "negatives_to_zero"
 
 [cities]
-threshold_lit = {lit}
+lit_threshold = {lit}
 
 [decline]
 base = 2013

@@ -313,7 +313,7 @@ def _offset_within(ga: Grid, gb: Grid, tolerance_px: float) -> GridOffset | None
 
 def snap_to_grid(
     da: xr.DataArray,
-    grid: Grid,
+    grid: Grid | xr.DataArray,
     *,
     names: tuple[str, str] = ("base", "mosaic"),
     tolerance_px: float = GRID_TOLERANCE_PX,
@@ -321,18 +321,24 @@ def snap_to_grid(
     """``da`` on ``grid``: unchanged when the grids are equal, snapped when they differ by ≤ ``tolerance_px``.
 
     Snapping re-labels the pixels (same values, the base grid's coordinates and
-    transform) — no resampling. Returns the array and the offset that was snapped
-    away (None when there was none); beyond the tolerance :class:`GridMismatchError`
-    asks for an explicit :func:`nightlight.align_to` (see :data:`GRID_TOLERANCE_PX`).
+    transform) — no resampling. Given the base *array*, its own ``x``/``y`` coordinate
+    arrays are assigned, so the two are equal to the last bit and xarray arithmetic
+    aligns them (coordinates recomputed from a transform can differ by an ulp from a
+    cropped file's, and xarray's inner join would drop those rows and columns).
+    Returns the array and the offset that was snapped away (None when there was none);
+    beyond the tolerance :class:`GridMismatchError` asks for an explicit
+    :func:`nightlight.align_to` (see :data:`GRID_TOLERANCE_PX`).
     """
+    base = grid if isinstance(grid, Grid) else Grid.of(grid, name=names[0])
+    coords = base.coords() if isinstance(grid, Grid) else {"y": grid["y"].values, "x": grid["x"].values}
     gd = Grid.of(da, name=names[1])
-    if gd.same_as(grid):
+    same = gd.same_as(base)
+    off = None if same else _offset_within(base, gd, tolerance_px)
+    if not same and off is None:
+        require_same_grid(base, gd, names=names, tolerance_px=tolerance_px)  # raises with the full diagnosis
+    if same and all(np.array_equal(da[d].values, coords[d]) for d in ("y", "x")):
         return da, None
-    off = _offset_within(grid, gd, tolerance_px)
-    if off is None:
-        require_same_grid(grid, gd, names=names, tolerance_px=tolerance_px)  # raises with the full diagnosis
-    snapped = da.assign_coords(grid.coords())
-    return grid.georeference(snapped), off
+    return base.georeference(da.assign_coords(coords)), off
 
 
 def require_same_grid(

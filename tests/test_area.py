@@ -94,7 +94,7 @@ def _scene(crs: str, factor: float = 1.0):
 def _call_both(crs: str, **kw):
     """(cities, zonal stats on the cities' own polygons) for one mosaic and one area rule."""
     da = _scene(crs)
-    cities = extract_natural_cities(da, threshold=1, min_area_km2=1e-6, **kw)
+    cities = extract_natural_cities(da, lit_threshold=1, min_area_km2=1e-6, **kw)
     return cities, zonal_stats(cities[["city_id", "geometry"]], da, floor=0.5, **kw)
 
 
@@ -102,7 +102,7 @@ def _call_both(crs: str, **kw):
 def test_cities_and_zonal_sums_accept_and_refuse_the_same_crss(crs):
     if crs in DISTORTING:
         for call in (
-            lambda: extract_natural_cities(_scene(crs), threshold=1),
+            lambda: extract_natural_cities(_scene(crs), lit_threshold=1),
             lambda: zonal_stats(
                 gpd.GeoDataFrame(geometry=[shapely.box(*Grid.of(_scene(crs)).bounds)], crs=crs), _scene(crs)
             ),
@@ -120,12 +120,12 @@ def test_detect_shrinking_accepts_and_refuses_like_extract_natural_cities(crs):
     before, after = _scene(crs), _scene(crs, factor=0.5)
     polys = gpd.GeoDataFrame({"city_id": [1]}, geometry=[shapely.box(*Grid.of(before).bounds)], crs=crs)
     try:
-        extract_natural_cities(before, threshold=1)
+        extract_natural_cities(before, lit_threshold=1)
         cities_ok = True
     except UnsupportedCRSError:
         cities_ok = False
     try:
-        out = nightlight.detect_shrinking(polys, before, after, shapes=False)
+        out = nightlight.detect_shrinking(polys, before, after, patterns=False)
         shrinking_ok = True
     except UnsupportedCRSError:
         shrinking_ok = False
@@ -190,6 +190,6 @@ def test_detect_shrinking_area_option_matches_extract_natural_cities(area):
     before, after = _scene("EPSG:32650"), _scene("EPSG:32650", factor=0.5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NominalAreaWarning)
-        cities = extract_natural_cities(before, threshold=1, min_area_km2=1e-6, area=area)
-        out = nightlight.detect_shrinking(cities[["city_id", "geometry"]], before, after, area=area, shapes=False)
+        cities = extract_natural_cities(before, lit_threshold=1, min_area_km2=1e-6, area=area)
+        out = nightlight.detect_shrinking(cities[["city_id", "geometry"]], before, after, area=area, patterns=False)
     np.testing.assert_allclose(out["area_km2"], cities["area_km2"], rtol=1e-9)

@@ -47,12 +47,12 @@ def write_config(path: Path, files: dict[int, Path], lit: float, *, extra: str =
 {lines}
 
 [cities]
-threshold_lit = {lit}
+lit_threshold = {lit}
 
 [decline]
 base = 2013
 compare = [2014, 2016]
-threshold = 0.10
+min_decline = 0.10
 
 [trend]
 years = "2013-2017"
@@ -88,9 +88,13 @@ def test_example_config_is_valid_from_the_repo_root(shared_data, monkeypatch):
 @pytest.mark.parametrize(
     "edit, key, marker",
     [
-        (("threshold = 0.10", "threshold = 0.10\nthreshhold = 0.2"), "[decline.threshhold] unknown key", "threshhold"),
+        (
+            ("min_decline = 0.10", "min_decline = 0.10\nthreshhold = 0.2"),
+            "[decline.threshhold] unknown key",
+            "threshhold",
+        ),
         (("[trend]", "[trends]"), "[trends] unknown table", "[trends]"),
-        (("threshold = 0.10", "threshold = 1.5"), "[decline.threshold]", "threshold = 1.5"),
+        (("min_decline = 0.10", "min_decline = 1.5"), "[decline.min_decline]", "min_decline = 1.5"),
         (("compare = [2014, 2016]", "compare = [2014, 2018]"), "has no input for 2018", "[inputs.files]"),
         (('years = "2013-2017"', 'years = "2013-2015"'), "needs at least 4 years", "years ="),
         (("[cities]", "[cities]\nconnectivity = 6"), "[cities.connectivity] = 6", "connectivity"),
@@ -138,7 +142,7 @@ def test_each_pair_equals_nightlight_detect_on_the_same_pair(first_run, world_fi
     files, lit = world_files
     for y in cfg.compare:
         detected, _, paths = run_detect(
-            str(files[2013]), str(files[y]), tmp_path / f"d{y}", threshold_lit=lit, chunks=128
+            str(files[2013]), str(files[y]), tmp_path / f"d{y}", lit_threshold=lit, chunks=128
         )
         same_table(result.pairs[y], detected)
         same_table(gpd.read_parquet(out / f"decline_2013_{y}" / "cities.parquet"), gpd.read_parquet(paths["cities"]))
@@ -201,7 +205,7 @@ def test_another_config_on_the_same_folder_is_refused_unless_overwrite(first_run
 
 def test_a_detect_output_folder_is_refused(tmp_path, world_files):
     files, lit = world_files
-    run_detect(str(files[2013]), str(files[2016]), tmp_path / "d", threshold_lit=lit, chunks=128)
+    run_detect(str(files[2013]), str(files[2016]), tmp_path / "d", lit_threshold=lit, chunks=128)
     cfg = load_config(write_config(tmp_path / "c.toml", files, lit))
     with pytest.raises(FolderInUseError, match="another run"):
         run_batch(cfg, tmp_path / "d")
@@ -402,7 +406,7 @@ def test_catalog_names_in_a_config_run_the_real_shanghai_series(shared_data, tmp
 template = "shanghai-viirs-like:{year}"
 
 [cities]
-threshold_lit = 10.0
+lit_threshold = 10.0
 
 [decline]
 base = 2013
@@ -421,7 +425,7 @@ chunks = 128
         str(shared_data / "shanghai-viirs-like/annual/NTL_Shanghai_2000_2020_2013.tif"),
         str(shared_data / "shanghai-viirs-like/annual/NTL_Shanghai_2000_2020_2016.tif"),
         tmp_path / "d",
-        threshold_lit=10.0,
+        lit_threshold=10.0,
         chunks=128,
     )
     same_table(result.pairs[2016], direct)

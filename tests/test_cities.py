@@ -113,18 +113,18 @@ def test_min_area_is_strict_and_uses_true_area():
     # one covers half the ground, so only the equatorial one passes a cut between.
     res = 1 / 120  # 30″: ~0.86 km² a pixel at the equator
     block = np.ones((3, 3), np.float32)
-    eq = extract_natural_cities(geo(block, lat0=0.0, res=res), threshold=1, min_area_km2=5.0)
-    north = extract_natural_cities(geo(block, lat0=60.0, res=res), threshold=1, min_area_km2=5.0)
+    eq = extract_natural_cities(geo(block, lat0=0.0, res=res), lit_threshold=1, min_area_km2=5.0)
+    north = extract_natural_cities(geo(block, lat0=60.0, res=res), lit_threshold=1, min_area_km2=5.0)
     assert len(eq) == 1 and len(north) == 0
-    exact = extract_natural_cities(geo(block, lat0=0.0, res=res), threshold=1, min_area_km2=float(eq.area_km2[0]))
+    exact = extract_natural_cities(geo(block, lat0=0.0, res=res), lit_threshold=1, min_area_km2=float(eq.area_km2[0]))
     assert len(exact) == 0  # strictly greater
 
 
 def test_polygons_dissolve_across_chunks_and_match_pixel_area():
     rng = np.random.default_rng(3)
     m = ndimage.binary_dilation(rng.random((80, 90)) > 0.97, iterations=3).astype(np.float32)
-    whole = extract_natural_cities(geo(m, chunks=(80, 90)), threshold=1, min_area_km2=0.5)
-    tiled = extract_natural_cities(geo(m, chunks=(7, 11)), threshold=1, min_area_km2=0.5)
+    whole = extract_natural_cities(geo(m, chunks=(80, 90)), lit_threshold=1, min_area_km2=0.5)
+    tiled = extract_natural_cities(geo(m, chunks=(7, 11)), lit_threshold=1, min_area_km2=0.5)
     assert len(whole) == len(tiled) > 3
     for a, b in zip(whole.geometry, tiled.geometry):
         assert a.is_valid and b.is_valid
@@ -140,12 +140,12 @@ def test_equal_area_projection_uses_constant_pixel_area():
     da = georeferenced(
         a, crs="+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +datum=WGS84 +units=m", res=1000, origin=(0, 5e5)
     )
-    g = extract_natural_cities(da, threshold=1)
+    g = extract_natural_cities(da, lit_threshold=1)
     assert g["area_km2"].tolist() == [36.0]
     utm = da.rio.write_crs("EPSG:32650")
     with pytest.raises(UnsupportedCRSError, match="area='pyproj'"):
-        extract_natural_cities(utm, threshold=1)
-    g2 = extract_natural_cities(utm, threshold=1, area="pyproj")
+        extract_natural_cities(utm, lit_threshold=1)
+    g2 = extract_natural_cities(utm, lit_threshold=1, area="pyproj")
     assert 35.0 < g2["area_km2"][0] < 37.5  # UTM's scale factor is close to 1 near the zone's meridian
 
 
@@ -157,7 +157,7 @@ def test_headtail_threshold_and_mask_input():
     breaks = headtail_breaks(geo(a, chunks=(7, 7)))
     lit = a[a > 0]
     assert breaks[0] == pytest.approx(lit.mean())
-    g = extract_natural_cities(geo(a, chunks=(7, 7)), threshold="headtail", min_area_km2=0.1)
+    g = extract_natural_cities(geo(a, chunks=(7, 7)), lit_threshold="headtail", min_area_km2=0.1)
     assert len(g) == 1 and g["n_pixels"][0] == 64
     built = geo((a > 5).astype(np.float32), chunks=(9, 9))
     gm = extract_natural_cities(geo(a), mask=built, min_area_km2=0.1)
@@ -179,20 +179,20 @@ def test_headtail_breaks_do_not_depend_on_chunks(x, data):
 def test_bad_inputs_have_clear_errors():
     a = geo(np.ones((5, 5), np.float32))
     with pytest.raises(ValueError, match="min_area_km2"):
-        extract_natural_cities(a, threshold=1, min_area_km2=0)
+        extract_natural_cities(a, lit_threshold=1, min_area_km2=0)
     with pytest.raises(MissingCRSError, match="write_crs"):
-        extract_natural_cities(xr.DataArray(np.ones((5, 5)), dims=("y", "x")), threshold=1)
+        extract_natural_cities(xr.DataArray(np.ones((5, 5)), dims=("y", "x")), lit_threshold=1)
     with pytest.raises(InvalidRasterError, match="2-D"):
-        extract_natural_cities(xr.concat([a, a], "year"), threshold=1)
+        extract_natural_cities(xr.concat([a, a], "year"), lit_threshold=1)
     other = geo(np.ones((5, 5), np.float32), lat0=51.0)
     with pytest.raises(GridMismatchError, match="origins are offset"):
         extract_natural_cities(a, mask=other)
     with pytest.raises(ValueError, match="connectivity"):
-        extract_natural_cities(a, threshold=1, connectivity=6)
+        extract_natural_cities(a, lit_threshold=1, connectivity=6)
 
 
 def test_all_dark_mosaic_gives_empty_frame_with_columns():
-    g = extract_natural_cities(geo(np.zeros((10, 10), np.float32), chunks=(3, 3)), threshold=1)
+    g = extract_natural_cities(geo(np.zeros((10, 10), np.float32), chunks=(3, 3)), lit_threshold=1)
     assert isinstance(g, gpd.GeoDataFrame) and len(g) == 0
     assert {"city_id", "area_km2", "geometry", "light"} <= set(g.columns)
     assert g.crs.to_epsg() == 4326
@@ -203,7 +203,7 @@ def test_china_dmsplike_2020_chunk_invariant_and_equal_to_scipy(shared_file):
     path = shared_file("china-dmsplike-1km", "DMSP-like2020.tif")
     results = {}
     for ch in (256, 1024, 4096):
-        g = extract_natural_cities(nightlight.open_mosaic(path, chunks=ch), threshold=10, polygons=False)
+        g = extract_natural_cities(nightlight.open_mosaic(path, chunks=ch), lit_threshold=10, polygons=False)
         results[ch] = (len(g), float(g["area_km2"].sum()), tuple(g["first_row"] * 5000 + g["first_col"]))
     assert results[256] == results[1024] == results[4096]
     a = nightlight.open_mosaic(path, chunks=None).values
@@ -238,7 +238,7 @@ def test_sliced_mosaic_uses_its_own_grid_not_the_parents():
     da = geo(a, lat0=60.0)
     da = da.rio.write_transform(da.rio.transform())  # a GeoTransform cached on the parent
     window = da[20:30, 20:30]
-    g = extract_natural_cities(window, threshold=1, min_area_km2=0.1)
-    whole = extract_natural_cities(da, threshold=1, min_area_km2=0.1)
+    g = extract_natural_cities(window, lit_threshold=1, min_area_km2=0.1)
+    whole = extract_natural_cities(da, lit_threshold=1, min_area_km2=0.1)
     assert g["area_km2"][0] == pytest.approx(whole["area_km2"][0], rel=1e-12)
     assert g.geometry[0].normalize().equals_exact(whole.geometry[0].normalize(), tolerance=1e-9)

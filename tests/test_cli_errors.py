@@ -36,13 +36,17 @@ def one_line_error(res, code, *words):
 @pytest.mark.parametrize(
     "option, value, words",
     [
-        ("--decline", "1.5", ["--decline", "0<x<1"]),
-        ("--min-area-km2", "0", ["--min-area-km2", "x>0"]),
+        ("--min-decline", "1.5", ["--min-decline", "between 0 and 1"]),
+        ("--min-area-km2", "0", ["--min-area-km2", "> 0"]),
+        ("--min-area-km2", "inf", ["--min-area-km2", "finite"]),
+        ("--dark-floor", "nan", ["--dark-floor", "finite"]),
+        ("--dark-floor", "inf", ["--dark-floor", "finite"]),
+        ("--dark-floor", "-1", ["--dark-floor", "≥ 0"]),
         ("--align", "bogus", ["--align", "'bogus'", "average"]),
-        ("--threshold-lit", "0", ["--threshold-lit", "> 0"]),
-        ("--threshold-lit", "-3", ["--threshold-lit", "> 0"]),
-        ("--threshold-lit", "nan", ["--threshold-lit", "> 0"]),
-        ("--chunks", "1", ["--chunks", "x>=64"]),
+        ("--lit-threshold", "0", ["--lit-threshold", "> 0"]),
+        ("--lit-threshold", "-3", ["--lit-threshold", "> 0"]),
+        ("--lit-threshold", "nan", ["--lit-threshold", "> 0"]),
+        ("--chunks", "1", ["--chunks", "≥ 64"]),
         ("--min-valid-share", "2", ["--min-valid-share"]),
         ("--preprocess", "bogus", ["--preprocess", "unknown step 'bogus'", "noise_floor"]),
     ],
@@ -104,12 +108,12 @@ def test_blank_after_year_is_a_data_error_and_can_be_allowed(pair, tmp_path):
     with rasterio.open(blank, "w", **profile) as dst:
         dst.write(data, 1)
     one_line_error(
-        run("detect", pair[0], str(blank), "--out", str(tmp_path / "o"), "--threshold-lit", "5"),
+        run("detect", pair[0], str(blank), "--out", str(tmp_path / "o"), "--lit-threshold", "5"),
         1,
         "blank",
         "--allow-blank",
     )
-    ok = run("detect", pair[0], str(blank), "--out", str(tmp_path / "o"), "--threshold-lit", "5", "--allow-blank")
+    ok = run("detect", pair[0], str(blank), "--out", str(tmp_path / "o"), "--lit-threshold", "5", "--allow-blank")
     # allowed as blank, it is still every city moving together: refused as a product change
     one_line_error(ok, 1, "product", "--allow-common-shift")
     both = run(
@@ -118,7 +122,7 @@ def test_blank_after_year_is_a_data_error_and_can_be_allowed(pair, tmp_path):
         str(blank),
         "--out",
         str(tmp_path / "o"),
-        "--threshold-lit",
+        "--lit-threshold",
         "5",
         "--allow-blank",
         "--allow-common-shift",
@@ -135,7 +139,7 @@ def test_nodata_units_and_dark_floor_options_reach_the_run(pair, tmp_path):
         *pair,
         "--out",
         str(tmp_path / "o"),
-        "--threshold-lit",
+        "--lit-threshold",
         "5",
         "--units",
         "nW/cm2/sr",

@@ -75,9 +75,9 @@ def test_known_changes_and_classification():
     assert r.loc["shrinks20", "lit_area_before_km2"] == pytest.approx(geodesic_km2, rel=1e-5)
     assert r.loc["shrinks20", "max_before"] == 20.0
     meta = r.attrs["nightlight"]
-    assert meta["threshold"] == 0.10 and meta["n_shrinking"] == 1 and meta["grid"]["shape"] == [H, W]
+    assert meta["min_decline"] == 0.10 and meta["n_shrinking"] == 1 and meta["grid"]["shape"] == [H, W]
     # a threshold of 0.25 spares the −20 % city
-    assert not nightlight.detect_shrinking(polys, b, a, threshold=0.25)["shrinking"].any()
+    assert not nightlight.detect_shrinking(polys, b, a, min_decline=0.25)["shrinking"].any()
 
 
 # Each example runs detect_shrinking twice on 120 × 150 px (~0.4 s): 10 examples keep it
@@ -149,8 +149,8 @@ def test_missing_crs_empty_set_and_bad_threshold():
     with pytest.raises(InvalidVectorError, match="every geometry is empty"):
         nightlight.detect_shrinking(gpd.GeoDataFrame(geometry=[shapely.Polygon()], crs="EPSG:4326"), b, a)
     for thr in (0, 1, -0.1, 1.5):
-        with pytest.raises(ValueError, match="threshold"):
-            nightlight.detect_shrinking(polys, b, a, threshold=thr)
+        with pytest.raises(ValueError, match="min_decline"):
+            nightlight.detect_shrinking(polys, b, a, min_decline=thr)
     with pytest.raises(InvalidVectorError, match="not polygons"):
         nightlight.detect_shrinking(gpd.GeoDataFrame(geometry=[shapely.Point(10.2, 49.8)], crs="EPSG:4326"), b, a)
 
@@ -195,7 +195,7 @@ def test_preprocess_hook_calls_apply_steps(monkeypatch):
         calls.append(tuple(steps))
         return da * 2, {"steps": list(steps)}
 
-    import nightlight.change.inputs as inputs_module
+    import nightlight.preprocess.inputs as inputs_module
 
     monkeypatch.setattr(inputs_module, "apply_steps", apply_steps)
     polys, b, a = scene()

@@ -14,10 +14,10 @@ from nightlight.synthetic import make_world  # noqa: E402
 def test_natural_cities_on_a_local_process_cluster_equal_threaded():
     world = make_world(seed=3, bounds=(10.0, 44.0, 11.5, 45.0), chunks=128)
     mosaic = world.mosaic(world.years[0])
-    threaded = extract_natural_cities(mosaic, threshold=world.lit_threshold)
+    threaded = extract_natural_cities(mosaic, lit_threshold=world.lit_threshold)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with distributed.Client(cluster):
-            clustered = extract_natural_cities(mosaic, threshold=world.lit_threshold)
+            clustered = extract_natural_cities(mosaic, lit_threshold=world.lit_threshold)
     assert len(threaded) == len(clustered) > 5
     np.testing.assert_array_equal(threaded["city_id"], clustered["city_id"])
     np.testing.assert_allclose(threaded["light"], clustered["light"], rtol=1e-12)

@@ -40,7 +40,7 @@ def test_undeclared_minus_999_is_an_error_naming_file_value_place_and_fix(tmp_pa
     """Old: a block of −999 in the after year gave a city change of −411 %, status ok, shrinking."""
     b, a = city_scene(tmp_path, after_patch=-999.0)
     with pytest.raises(ImplausibleValueError) as err:
-        cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+        cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), lit_threshold=5, min_area_km2=1)
         nightlight.detect_shrinking(cities, b, a)
     msg = str(err.value)
     assert "after.tif" in msg and "-999" in msg and "rows 0–256" in msg and "nodata=-999" in msg
@@ -50,7 +50,7 @@ def test_nodata_override_makes_it_nodata(tmp_path):
     b, a = city_scene(tmp_path, after_patch=-999.0)
     after = nightlight.open_mosaic(a, nodata=-999)
     assert int(after.isnull().sum()) == 400 and after.attrs["nodata_used"] == -999
-    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), lit_threshold=5, min_area_km2=1)
     r = nightlight.detect_shrinking(cities, b, after)
     assert r["change"].iloc[0] == pytest.approx(0.0) and r["status"].iloc[0] == "ok"  # 400 px missing, rest equal
 
@@ -62,8 +62,10 @@ def test_undeclared_65535_in_uint16_never_becomes_a_city(tmp_path):
     v[150:250, 150:250] = 65535  # the sea, as an undeclared fill value
     p = write_tif(tmp_path / "vnl.tif", v)
     with pytest.raises(ImplausibleValueError, match=r"vnl\.tif: value 65535 .*nodata=65535"):
-        nightlight.extract_natural_cities(nightlight.open_mosaic(p, units="nW/cm2/sr"), threshold=5)
-    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(p, nodata=65535, units="nW/cm2/sr"), threshold=5)
+        nightlight.extract_natural_cities(nightlight.open_mosaic(p, units="nW/cm2/sr"), lit_threshold=5)
+    cities = nightlight.extract_natural_cities(
+        nightlight.open_mosaic(p, nodata=65535, units="nW/cm2/sr"), lit_threshold=5
+    )
     assert len(cities) == 1
 
 
@@ -85,7 +87,7 @@ def test_units_come_from_the_file_or_the_caller_and_mixed_units_are_refused(tmp_
     assert nightlight.open_mosaic(b).attrs["units"] == "DN"
     assert nightlight.open_mosaic(b, units="nW/cm2/sr").attrs["units"] == "nW/cm2/sr"
     with pytest.raises(UnitsError, match=r"before.tif: DN; .*viirs_2016.tif: nW/cm2/sr"):
-        cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+        cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), lit_threshold=5, min_area_km2=1)
         nightlight.detect_shrinking(cities, b, a)
     with pytest.raises(UnitsError, match="not a night-light unit"):
         nightlight.open_mosaic(b, units="watts")
@@ -98,7 +100,7 @@ def test_truncated_file_fails_with_the_file_and_block_in_any_stage(tmp_path):
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     da = nightlight.open_mosaic(cut, chunks=128, units="nW/cm2/sr")  # the header opens
     with pytest.raises(InvalidRasterError, match=r"cut\.tif: pixel data at rows \d+–\d+, cols \d+–\d+ cannot be read"):
-        nightlight.extract_natural_cities(da, threshold=10)
+        nightlight.extract_natural_cities(da, lit_threshold=10)
 
 
 @pytest.mark.parametrize("chunks", [0, -5, "big", (1, 2, 3)])
@@ -173,7 +175,7 @@ def _shifted(tmp_path, name, dx_px):
 def test_grids_within_the_tolerance_are_snapped_and_recorded(tmp_path):
     """Old: an offset of 0.017 px (China VIIRS-like 2013 vs 2014) was a hard GridMismatchError."""
     b, a = _shifted(tmp_path, "b.tif", 0.0), _shifted(tmp_path, "a.tif", 0.017)
-    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), lit_threshold=5, min_area_km2=1)
     r = nightlight.detect_shrinking(cities, b, a)
     assert r["change"].iloc[0] == pytest.approx(0.0) and r["status"].iloc[0] == "ok"
     ((name, (dx, dy)),) = r.attrs["nightlight"]["grid_snapped_px"].items()
@@ -184,7 +186,7 @@ def test_grids_beyond_the_tolerance_ask_for_align_to(tmp_path):
     from nightlight.errors import GridMismatchError
 
     b, a = _shifted(tmp_path, "b.tif", 0.0), _shifted(tmp_path, "a.tif", 0.22)
-    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+    cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), lit_threshold=5, min_area_km2=1)
     with pytest.raises(GridMismatchError, match=r"(?s)0\.220, 0\.000\) pixels \(up to 0\.05 px is accepted.*align_to"):
         nightlight.detect_shrinking(cities, b, a)
 

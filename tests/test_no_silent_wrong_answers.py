@@ -141,8 +141,8 @@ def test_duplicated_years_fail_before_any_zonal_work(monkeypatch):
 def test_threshold_of_the_wrong_type_or_range_is_a_parameter_error(bad):
     """Old: '0.1' or None gave a TypeError after the zonal sums."""
     polys, b, a = one_city()
-    with pytest.raises(ParameterError, match="threshold="):
-        nightlight.detect_shrinking(polys, raster(b), raster(a), threshold=bad)
+    with pytest.raises(ParameterError, match="min_decline="):
+        nightlight.detect_shrinking(polys, raster(b), raster(a), min_decline=bad)
 
 
 def _with_negatives():
@@ -231,5 +231,5 @@ def test_saturated_dmsp_cities_are_flagged():
 def test_lit_threshold_must_be_positive(bad):
     """Old: ≤ 0 made the whole mosaic one city; NaN gave 0 cities or a misleading 'contains no polygons'."""
     _, b, _ = one_city()
-    with pytest.raises(ParameterError, match="threshold="):
-        nightlight.extract_natural_cities(raster(b), threshold=bad)
+    with pytest.raises(ParameterError, match="lit_threshold="):
+        nightlight.extract_natural_cities(raster(b), lit_threshold=bad)

@@ -36,7 +36,7 @@ def world():
     finally:
         CHANGE_RANGES["stable"] = saved
     before = w.mosaic(2013)
-    cities = nightlight.extract_natural_cities(before, threshold=LEVEL)
+    cities = nightlight.extract_natural_cities(before, lit_threshold=LEVEL)
     hits = gpd.sjoin(cities, w.truth_points()[["kind", "geometry"]], predicate="contains")
     shrinking = cities[cities["city_id"].isin(hits.loc[hits["kind"] == "shrinking", "city_id"])]
     return w, before, w.mosaic(2016), shrinking[["city_id", "geometry"]].reset_index(drop=True)
@@ -233,11 +233,11 @@ def test_detect_shrinking_with_the_step_undoes_a_product_change(world, tmp_path)
         paths[year] = tmp_path / f"viirs_{year}.tif"
         da.rio.to_raster(paths[year])
     shrinking.to_file(tmp_path / "shrinking.gpkg")
-    cities = nightlight.extract_natural_cities(before, threshold=LEVEL)[["city_id", "geometry"]]
+    cities = nightlight.extract_natural_cities(before, lit_threshold=LEVEL)[["city_id", "geometry"]]
     with pytest.raises(ProductChangeError):
-        nightlight.detect_shrinking(cities, paths[2013], paths[2016], shapes=False)
+        nightlight.detect_shrinking(cities, paths[2013], paths[2016], patterns=False)
     step = {"normalise": {"reference": str(paths[2013]), "level": LEVEL, "exclude": str(tmp_path / "shrinking.gpkg")}}
-    r = nightlight.detect_shrinking(cities, paths[2013], paths[2016], preprocess=[step], shapes=False)
+    r = nightlight.detect_shrinking(cities, paths[2013], paths[2016], preprocess=[step], patterns=False)
     expected = r["city_id"].isin(shrinking["city_id"])
     ok = r["status"] == "ok"
     assert (r.loc[ok, "shrinking"] == expected[ok]).mean() > 0.97

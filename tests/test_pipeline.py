@@ -32,7 +32,7 @@ def test_demo_reaches_precision_and_recall_on_the_default_world(tmp_path):
     n, m = int(cities["shrinking"].sum()), len(cities)
     assert lines[0] == f"{n} of {m} natural cities shrank (≥10% decline)"
     meta = read_metadata(out / "cities.parquet")
-    assert meta["natural_cities"]["min_area_km2"] == 5.0 and meta["decline_threshold"] == 0.10
+    assert meta["natural_cities"]["min_area_km2"] == 5.0 and meta["min_decline"] == 0.10
 
 
 def test_scoring_can_fail_when_the_detector_is_wrong():
@@ -56,7 +56,7 @@ def test_cli_refuses_misaligned_real_grids_and_writes_nothing(shared_file, tmp_p
     b = shared_file("china-dmsplike-1km", "DMSP-like2019.tif")
     a = shared_file("china-dmsplike-1km", "DMSP-like2020.tif")
     out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["detect", str(b), str(a), "--out", str(out), "--threshold-lit", "10"])
+    res = CliRunner().invoke(main, ["detect", str(b), str(a), "--out", str(out), "--lit-threshold", "10"])
     assert res.exit_code != 0
     assert "not on the same pixel grid" in res.output and "--align" in res.output
     assert not (out / "cities.parquet").exists()
@@ -66,10 +66,10 @@ def test_cli_refuses_misaligned_real_grids_and_writes_nothing(shared_file, tmp_p
 def test_cli_detect_on_real_shanghai_viirs_like(shared_file, tmp_path):
     b = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
     a = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2016.tif")
-    res = CliRunner().invoke(main, ["detect", str(b), str(a), "--out", str(tmp_path), "--threshold-lit", "10"])
+    res = CliRunner().invoke(main, ["detect", str(b), str(a), "--out", str(tmp_path), "--lit-threshold", "10"])
     assert res.exit_code == 0, res.output
     cities = gpd.read_parquet(tmp_path / "cities.parquet")
-    direct = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=10)
+    direct = nightlight.extract_natural_cities(nightlight.open_mosaic(b), lit_threshold=10)
     assert len(cities) == len(direct) > 0
     # Polygon sums (zonal) equal the labeling pass's own per-component sums.
     np.testing.assert_allclose(np.sort(cities["light_before"]), np.sort(direct["light"]), rtol=1e-5)
@@ -86,7 +86,7 @@ def test_cli_bad_raster_is_a_clear_error(tmp_path):
 def test_cli_preprocess_steps_are_applied_and_recorded(shared_file, tmp_path):
     b = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
     a = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2016.tif")
-    args = ["detect", str(b), str(a), "--threshold-lit", "10"]
+    args = ["detect", str(b), str(a), "--lit-threshold", "10"]
     plain = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "plain")])
     floored = CliRunner().invoke(
         main, [*args, "--out", str(tmp_path / "floor"), "--preprocess", "noise_floor=30", "--allow-common-shift"]
@@ -119,9 +119,9 @@ def test_detect_region_equals_detect_on_files_cropped_by_rasterio(tmp_path):
     y0, y1 = world.years[0], world.years[-1]
     lit = str(world.lit_threshold)
     run = CliRunner().invoke
-    a = run(main, ["detect", str(files[y0]), str(files[y1]), "--out", str(tmp_path / "a"), "--threshold-lit", lit,
+    a = run(main, ["detect", str(files[y0]), str(files[y1]), "--out", str(tmp_path / "a"), "--lit-threshold", lit,
                    "--region", ",".join(map(str, box))])  # fmt: skip
-    b = run(main, ["detect", str(cropped[y0]), str(cropped[y1]), "--out", str(tmp_path / "b"), "--threshold-lit", lit])
+    b = run(main, ["detect", str(cropped[y0]), str(cropped[y1]), "--out", str(tmp_path / "b"), "--lit-threshold", lit])
     assert a.exit_code == 0 and b.exit_code == 0, (a.output, b.output)
     ta, tb = gpd.read_parquet(tmp_path / "a" / "cities.parquet"), gpd.read_parquet(tmp_path / "b" / "cities.parquet")
     assert len(ta) == len(tb) > 3

@@ -3,19 +3,15 @@
 A configuration (``docs/examples/batch-china.toml`` is a complete one)::
 
     [inputs]                 # one mosaic per year: paths, URLs or catalog names NAME:KEY
-    template = "../shared/data/china-viirslike-15s/{year}_8bit.tif"   # or a [inputs.files] table
+    template = "china-viirslike-8bit:{year}"   # or a [inputs.files] table of year = source
     nodata = "none"          # "file" (as declared), "none", or a number
-    units = "nW/cm2/sr"      # or "DN"; default: from the files
+    units = "nW/cm2/sr"      # or "DN"; default: from the files or the catalog
     align = "average"        # years off the base grid by more than 0.05 px are resampled so
-
-    [preprocess]
-    steps = "negatives_to_zero"   # nightlight.preprocess step names, as for `detect --preprocess`
-
-    [region]
-    bbox = "all"             # or [west, south, east, north] in degrees
+    region = "all"           # or [west, south, east, north] in degrees
+    preprocess = "negatives_to_zero"   # step names, as for `detect --preprocess`
 
     [cities]                 # natural cities of the base year
-    threshold_lit = "headtail"
+    lit_threshold = "headtail"
     min_area_km2 = 5.0
     connectivity = 8
     area = "exact"
@@ -23,7 +19,7 @@ A configuration (``docs/examples/batch-china.toml`` is a complete one)::
     [decline]
     base = 2013
     compare = [2014, 2015, 2016]
-    threshold = 0.10         # also min_valid_share, dark_floor, negative_radiance, allow_blank,
+    min_decline = 0.10       # also min_valid_share, dark_floor, negative_radiance, allow_blank,
                              # allow_common_shift, patterns (shrinkage patterns: true)
 
     [trend]                  # optional
@@ -36,52 +32,69 @@ A configuration (``docs/examples/batch-china.toml`` is a complete one)::
     [outputs]
     folder = "batch-china"   # `--out` overrides it
 
-Relative paths are taken from the directory the command runs in (the README runs the
-example from the repository root).
+Every key of ``[inputs]`` (but ``template``/``files``), ``[cities]``, ``[decline]`` (but
+``base``/``compare``) and ``[run]`` is a field of :class:`nightlight.params.Params` — the
+same name as the library's keyword and the CLI's option — checked by its one check.
+Relative input paths and ``[outputs] folder`` are taken from the configuration file's
+folder; the folder must stay inside it (``--out`` overrides it).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nightlight.change.inputs import NEGATIVE_POLICIES, check_fraction
-from nightlight.cities.threshold import check_threshold
 from nightlight.errors import NightlightError, ParameterError
-from nightlight.io.align import ALIGN_METHODS
-from nightlight.pipeline import DetectParams
-from nightlight.preprocess.steps import parse_steps
+from nightlight.params import Params, check_fraction, check_param, param_sections
 
 
 class ConfigError(ParameterError):
     """The batch configuration is invalid: the message names the file, the key and its line."""
 
 
-#: Every key a configuration may hold, per table (``None``: a table of free keys, the years).
-SCHEMA: dict[str, dict[str, Any]] = {
-    "inputs": {"template": str, "files": None, "nodata": (str, int, float), "units": str, "align": str},
-    "preprocess": {"steps": (str, list)},
-    "region": {"bbox": (str, list)},
-    "cities": {"threshold_lit": (str, int, float), "min_area_km2": (int, float), "connectivity": int, "area": str},
-    "decline": {
-        "base": int,
-        "compare": list,
-        "threshold": (int, float),
-        "min_valid_share": (int, float),
-        "dark_floor": (int, float),
-        "negative_radiance": str,
-        "allow_blank": bool,
-        "allow_common_shift": bool,
-        "patterns": bool,
-    },
+#: Keys of a configuration that are not run parameters, per table (``None``: a table of free keys, the years).
+BATCH_KEYS: dict[str, dict[str, Any]] = {
+    "inputs": {"template": str, "files": None},
+    "decline": {"base": int, "compare": list},
     "trend": {"years": (str, list), "alpha": (int, float)},
-    "run": {"chunks": int},
     "outputs": {"folder": str},
 }
+#: TOML types a parameter's value may have (text only where the parameter takes words).
+PARAM_TYPES: dict[str, Any] = {
+    "nodata": (str, int, float),
+    "units": str,
+    "band": int,
+    "region": (str, list),
+    "align": str,
+    "preprocess": (str, list),
+    "chunks": int,
+    "lit_threshold": (str, int, float),
+    "min_area_km2": (int, float),
+    "connectivity": int,
+    "area": str,
+    "min_decline": (int, float),
+    "min_valid_share": (int, float),
+    "dark_floor": (int, float),
+    "negative_radiance": str,
+    "allow_blank": bool,
+    "allow_common_shift": bool,
+    "patterns": bool,
+}
+
+
+def schema() -> dict[str, dict[str, Any]]:
+    """Every key a configuration may hold, per table: the run parameters in their tables, and the batch's own."""
+    out: dict[str, dict[str, Any]] = {t: dict(keys) for t, keys in BATCH_KEYS.items()}
+    for table, names in param_sections().items():
+        out.setdefault(table, {}).update({n: PARAM_TYPES[n] for n in names})
+    return out
+
+
 REQUIRED = {"inputs": (), "decline": ("base", "compare")}
 
 
@@ -101,7 +114,7 @@ class BatchConfig:
         Years of the trend test (empty: no trend test).
     alpha : float
         Significance level of the Mann–Kendall test.
-    params : DetectParams
+    params : Params
         Everything else, as ``nightlight detect`` takes it (the same pipeline runs).
     out : Path or None
         Output folder of the file (``--out`` overrides it).
@@ -115,7 +128,7 @@ class BatchConfig:
     compare: tuple[int, ...]
     trend_years: tuple[int, ...]
     alpha: float
-    params: DetectParams
+    params: Params
     out: Path | None
     text: str = field(repr=False)
 
@@ -163,7 +176,11 @@ def load_config(path: str | os.PathLike) -> BatchConfig:
     """Read and validate a batch configuration (:class:`ConfigError` names the key and its line)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the configuration as UTF-8."
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror or exc}).") from None
     try:
@@ -189,10 +206,10 @@ def load_config(path: str | os.PathLike) -> BatchConfig:
     if trend and base not in trend:
         raise fail("trend.years", f"{list(trend)} does not hold the base year {base}.")
     needed = sorted({base, *compare, *trend})
-    inputs = _inputs(inp, needed, fail)
-    params = _params(raw, inp, cit, dec, fail)
+    inputs = _inputs(inp, needed, fail, path.parent)
+    params = _params(raw, fail)
     alpha = _fraction(tr.get("alpha", 0.05), "trend.alpha", fail)
-    folder = raw.get("outputs", {}).get("folder")
+    folder = _folder(raw.get("outputs", {}).get("folder"), path.parent, fail)
     return BatchConfig(
         path=path,
         inputs=inputs,
@@ -201,19 +218,20 @@ def load_config(path: str | os.PathLike) -> BatchConfig:
         trend_years=trend,
         alpha=alpha,
         params=params,
-        out=Path(folder) if folder else None,
+        out=folder,
         text=text,
     )
 
 
 def _check_keys(raw: dict, fail: Any) -> None:
+    tables = schema()
     for table, value in raw.items():
-        if table not in SCHEMA:
-            raise fail(table, f"unknown table; the configuration has {', '.join(f'[{t}]' for t in SCHEMA)}.")
+        if table not in tables:
+            raise fail(table, f"unknown table; the configuration has {', '.join(f'[{t}]' for t in tables)}.")
         if not isinstance(value, dict):
             raise fail(table, "must be a table ([name] followed by keys).")
         for key, v in value.items():
-            spec = SCHEMA[table]
+            spec = tables[table]
             if key not in spec:
                 raise fail(f"{table}.{key}", f"unknown key; [{table}] takes {', '.join(spec)}.")
             kind = spec[key]
@@ -244,13 +262,17 @@ def _years(value: Any, key: str, fail: Any) -> list[int]:
     return sorted(value)
 
 
-def _inputs(inp: dict, needed: list[int], fail: Any) -> dict[int, str]:
+def _inputs(inp: dict, needed: list[int], fail: Any, here: Path) -> dict[int, str]:
     files = inp.get("files", {})
     template = inp.get("template")
     if bool(files) == bool(template):
         raise fail("inputs", "give either template = '…{year}…' or an [inputs.files] table of year = source.")
-    if template is not None and "{year}" not in template:
-        raise fail("inputs.template", f"= {template!r} has no {{year}} placeholder.")
+    if template is not None:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        if fields != {"year"}:
+            other = sorted(fields - {"year"})
+            problem = f"uses {{{other[0]}}}" if other else "has no {year} placeholder"
+            raise fail("inputs.template", f"= {template!r} {problem}; the only placeholder is {{year}}.")
     out: dict[int, str] = {}
     for key in files:
         if not re.fullmatch(r"\d{4}", key) or not isinstance(files[key], str):
@@ -259,11 +281,37 @@ def _inputs(inp: dict, needed: list[int], fail: Any) -> dict[int, str]:
         src = template.format(year=y) if template else files.get(str(y))
         if src is None:
             raise fail("inputs.files", f"has no input for {y}, which [decline]/[trend] use. Add {y} = '…'.")
-        if not _remote_or_catalog(src) and not Path(src).exists():
-            key = "inputs.template" if template else f"inputs.files.{y}"
-            raise fail(key, f"the input of {y}, {src}, does not exist (relative paths are from {os.getcwd()}).")
+        if not _remote_or_catalog(src):
+            src = _relative_to(src, here)
+            if not Path(src).exists():
+                key = "inputs.template" if template else f"inputs.files.{y}"
+                raise fail(key, f"the input of {y}, {src}, does not exist (relative paths are from {here}).")
         out[y] = src
+    same = [y for y in needed if list(out.values()).count(out[y]) > 1]
+    if same:
+        raise fail(
+            "inputs.template" if template else "inputs.files",
+            f"years {same} all read {out[same[0]]}: every year needs its own mosaic.",
+        )
     return out
+
+
+def _relative_to(src: str, here: Path) -> str:
+    """A relative path as written in the configuration: from the configuration's folder."""
+    return src if Path(src).is_absolute() else os.path.normpath(here / src)
+
+
+def _folder(folder: str | None, here: Path, fail: Any) -> Path | None:
+    """``[outputs] folder``, inside the configuration's folder (a config never writes elsewhere)."""
+    if not folder:
+        return None
+    if Path(folder).is_absolute() or ".." in Path(folder).parts:
+        raise fail(
+            "outputs.folder",
+            f"= {folder!r}: must be a folder inside the configuration's folder ({here}); "
+            "to write elsewhere, pass --out.",
+        )
+    return here / folder
 
 
 def _remote_or_catalog(src: str) -> bool:
@@ -277,57 +325,14 @@ def _fraction(value: Any, key: str, fail: Any, *, closed: bool = False) -> float
         raise fail(key, str(exc)) from None
 
 
-def _params(raw: dict, inp: dict, cit: dict, dec: dict, fail: Any) -> DetectParams:
+def _params(raw: dict, fail: Any) -> Params:
+    """The run parameters of every table, each checked by :class:`Params`'s own check."""
     kw: dict[str, Any] = {}
-    try:
-        kw["threshold_lit"] = check_threshold(cit.get("threshold_lit", "headtail"))
-    except NightlightError as exc:
-        raise fail("cities.threshold_lit", str(exc)) from None
-    if (a := cit.get("min_area_km2", 5.0)) <= 0:
-        raise fail("cities.min_area_km2", f"= {a}: must be > 0 km².")
-    kw["min_area_km2"] = float(a)
-    if (c := cit.get("connectivity", 8)) not in (4, 8):
-        raise fail("cities.connectivity", f"= {c}: use 4 or 8.")
-    kw["connectivity"] = c
-    if (area := cit.get("area", "exact")) not in ("exact", "pyproj", "nominal"):
-        raise fail("cities.area", f"= {area!r}: use 'exact', 'pyproj' or 'nominal'.")
-    kw["area"] = area
-    kw["decline"] = _fraction(dec.get("threshold", 0.10), "decline.threshold", fail)
-    kw["min_valid_share"] = _fraction(dec.get("min_valid_share", 0.8), "decline.min_valid_share", fail, closed=True)
-    if "dark_floor" in dec:
-        kw["dark_floor"] = float(dec["dark_floor"])
-    if (neg := dec.get("negative_radiance", "keep")) not in NEGATIVE_POLICIES:
-        raise fail("decline.negative_radiance", f"= {neg!r}: use one of {', '.join(NEGATIVE_POLICIES)}.")
-    kw["negative_radiance"] = neg
-    kw["allow_blank"] = dec.get("allow_blank", False)
-    kw["allow_common_shift"] = dec.get("allow_common_shift", False)
-    kw["patterns"] = dec.get("patterns", True)
-    nodata = inp.get("nodata", "file")
-    if isinstance(nodata, str) and nodata not in ("file", "none"):
-        raise fail("inputs.nodata", f"= {nodata!r}: 'file', 'none' or a number such as -999.")
-    kw["nodata"] = None if nodata == "none" else nodata
-    if (units := inp.get("units")) is not None and units not in ("nW/cm2/sr", "DN"):
-        raise fail("inputs.units", f"= {units!r}: 'nW/cm2/sr' or 'DN'.")
-    kw["units"] = units
-    if (align := inp.get("align")) is not None and align not in ALIGN_METHODS:
-        raise fail("inputs.align", f"= {align!r}: one of {', '.join(ALIGN_METHODS)}.")
-    kw["align"] = align
-    steps = raw.get("preprocess", {}).get("steps")
-    if steps:
-        steps = ",".join(steps) if isinstance(steps, list) else steps
-        try:
-            parse_steps(steps)
-        except NightlightError as exc:
-            raise fail("preprocess.steps", str(exc)) from None
-        kw["preprocess"] = steps
-    bbox = raw.get("region", {}).get("bbox", "all")
-    if bbox != "all":
-        ok = isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)
-        if not ok or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
-            raise fail("region.bbox", f"= {bbox!r}: 'all' or [west, south, east, north] in degrees, west < east.")
-        kw["region"] = tuple(float(v) for v in bbox)
-    chunks = raw.get("run", {}).get("chunks", DetectParams().chunks)
-    if chunks < 64:
-        raise fail("run.chunks", f"= {chunks}: at least 64 px (1024–4096 suit most machines).")
-    kw["chunks"] = chunks
-    return DetectParams(**kw)
+    for table, names in param_sections().items():
+        for name in names:
+            if name in raw.get(table, {}):
+                try:
+                    kw[name] = check_param(name, raw[table][name])
+                except NightlightError as exc:
+                    raise fail(f"{table}.{name}", str(exc)) from None
+    return Params(**kw)

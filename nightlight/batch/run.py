@@ -3,10 +3,11 @@
 The job runs the phases of :mod:`nightlight.pipeline` — the ones ``nightlight detect``
 runs — over the years of a :class:`~nightlight.batch.config.BatchConfig`:
 
-1. ``open``: every year lazily (:func:`nightlight.pipeline.open_one`), preprocessed,
-   on the base year's grid: snapped within :data:`nightlight.grid.GRID_TOLERANCE_PX`,
-   else resampled with the configured ``align`` method and written once into the
-   checkpoint folder (:func:`nightlight.io.align.materialise`);
+1. ``open``: every year through the one input boundary
+   (:func:`nightlight.preprocess.inputs.prepare_inputs`): lazily, preprocessed, on the
+   base year's grid — snapped within :data:`nightlight.grid.GRID_TOLERANCE_PX`, else
+   resampled with the configured ``align`` method and written once into the checkpoint
+   folder;
 2. ``cities``: :func:`nightlight.pipeline.natural_cities` of the base year;
 3. ``decline <base>→<year>``: :func:`nightlight.pipeline.decline` per compared year —
    each pair's table equals ``nightlight detect BASE YEAR`` with the same parameters;
@@ -35,15 +36,11 @@ from nightlight.batch.config import BatchConfig
 from nightlight.batch.runlog import RunLog
 from nightlight.batch.state import CHECKPOINTS, claim, config_hash, input_checksums, versions, write_state
 from nightlight.checkpoint import checkpoints
-from nightlight.errors import GridMismatchError
-from nightlight.grid import Grid, snap_to_grid
-from nightlight.io.align import align_to, materialise
-from nightlight.io.raster import open_mosaic
 from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
 from nightlight.outputs.write import write_csv, write_geoparquet
-from nightlight.pipeline import decline, manifest_extra, natural_cities, open_one, run_metadata
-from nightlight.preprocess.steps import apply_steps, parse_steps
+from nightlight.pipeline import decline, manifest_extra, natural_cities, run_metadata
+from nightlight.preprocess.inputs import Inputs, prepare_inputs
 
 RUN_LOG = "run.jsonl"
 #: Per-pair columns of the merged table (suffixed ``_<year>``).
@@ -124,7 +121,8 @@ def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, 
     p = config.params
     base_y = config.base
     with log.stage("open", store):
-        mosaics, steps_record = open_years(config, sources, folder.path / CHECKPOINTS / "aligned")
+        inputs = open_years(config, sources, folder.path / CHECKPOINTS / "aligned")
+    mosaics = dict(zip(inputs.keys, inputs.mosaics))
     base = mosaics[base_y]
     with log.stage("cities", store) as extra:
         cities = natural_cities(base, p)
@@ -141,9 +139,7 @@ def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, 
                 "after": config.inputs[y],
                 "parameters": asdict(p),
             }
-            write_outputs(
-                res, folder.staging / f"decline_{base_y}_{y}", metadata=run_metadata(run, cities, p, steps_record)
-            )
+            write_outputs(res, folder.staging / f"decline_{base_y}_{y}", metadata=run_metadata(run, cities, p, inputs))
     trend = None
     if config.trend_years:
         with log.stage("trend", store) as extra:
@@ -163,33 +159,10 @@ def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, 
     return BatchResult(cities=merged, pairs=pairs, trend=trend, files={}, config_hash="")
 
 
-def open_years(config: BatchConfig, sources: dict, aligned_dir: Path) -> tuple[dict[int, xr.DataArray], list]:
-    """Every year of the run, preprocessed, on the base year's grid (snapped, or resampled once to disk)."""
-    p = config.params
-    steps = parse_steps(p.preprocess) if p.preprocess else None
-    out: dict[int, xr.DataArray] = {}
-    records = []
-    for y in config.years:
-        da = open_one(sources.get(y, config.inputs[y]), p)
-        if steps:
-            da, rec = apply_steps(da, steps)
-            records.append({"year": y, "steps": rec})
-        out[y] = da
-    base = out[config.base]
-    grid = Grid.of(base, name=config.inputs[config.base])
-    for y in config.years[1:]:
-        names = (config.inputs[config.base], config.inputs[y])
-        try:
-            out[y], _ = snap_to_grid(out[y], grid, names=names)
-        except GridMismatchError:
-            if not p.align:
-                raise
-            aligned_dir.mkdir(parents=True, exist_ok=True)
-            path = aligned_dir / f"{y}_on_{config.base}_{p.align}.tif"
-            if not path.exists():  # else written whole by an earlier run of this configuration (atomic rename)
-                materialise(align_to(out[y], base, resampling=p.align), path)
-            out[y] = open_mosaic(str(path), chunks=p.chunks, nodata="file", units=base.attrs.get("units"))
-    return out, records
+def open_years(config: BatchConfig, sources: dict, aligned_dir: Path) -> Inputs:
+    """Every year of the run through the input boundary, keyed by year, base first."""
+    years = {y: sources.get(y, config.inputs[y]) for y in config.years}
+    return prepare_inputs(years, **config.params.input_options(), aligned_dir=aligned_dir)
 
 
 def merge_tables(

@@ -157,8 +157,8 @@ def _global(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
 
     def run(b: Any = before, a: Any = after) -> Result:
         with dask.config.set(scheduler="threads", num_workers=threads()):
-            cities = extract_natural_cities(b, threshold=world.lit_threshold)
-            res = detect_shrinking(cities[["city_id", "geometry"]], b, a, id_column="city_id", shapes=False)
+            cities = extract_natural_cities(b, lit_threshold=world.lit_threshold)
+            res = detect_shrinking(cities[["city_id", "geometry"]], b, a, id_column="city_id", patterns=False)
         return {
             "mosaic_change": np.array([res.attrs["nightlight"]["mosaic_change"]]),
             "cities": np.array([len(cities)]),

@@ -20,34 +20,17 @@ import xarray as xr
 
 from nightlight._version import __version__
 from nightlight.area import AreaMode
-from nightlight.change.inputs import (
-    NEGATIVE_POLICIES,
-    RunInputs,
-    check_fraction,
-    check_not_blank,
-    mosaic_totals,
-    open_inputs,
-    require_overlap,
-    src_label,
-)
+from nightlight.change.inputs import check_not_blank, mosaic_totals, require_overlap, series_items
 from nightlight.change.measure import add_pixel_counts, decline_table, zonal_on_common_pixels
 from nightlight.change.patterns import shrinkage_patterns
-from nightlight.change.rule import (  # noqa: F401  (re-exported: the decline rule's names, as before the split)
-    COMMON_SHIFT_MIN_CITIES,
-    COMMON_SHIFT_SHARE,
-    DMSP_SATURATED_DN,
-    MIN_VALID_SHARE,
-    SATURATION_DOMINATED,
-    STATUSES,
-    check_common_shift,
-    classify_decline,
-)
+from nightlight.change.rule import check_common_shift
 from nightlight.change.trend import benjamini_hochberg, trend_test
 from nightlight.errors import ParameterError
 from nightlight.grid import Grid
-from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
-from nightlight.units import UNKNOWN, dark_floor_for, require_same_units
+from nightlight.params import DEFAULT_CHUNK, MIN_VALID_SHARE, check_param
+from nightlight.preprocess.inputs import Inputs, prepare_inputs, source_label
+from nightlight.units import dark_floor_for
 
 
 def detect_shrinking(
@@ -55,14 +38,14 @@ def detect_shrinking(
     before: Any = None,
     after: Any = None,
     *,
-    threshold: float = 0.10,
+    min_decline: float = 0.10,
     series: Mapping[int, Any] | Sequence[Any] | None = None,
     years: Sequence[int] | None = None,
     id_column: str | None = None,
     lit_floor: float = 0.0,
     dark_floor: float | None = None,
     alpha: float = 0.05,
-    shapes: bool = True,
+    patterns: bool = True,
     method: str = "exact",
     preprocess: Sequence[Any] | None = None,
     chunks: Any = DEFAULT_CHUNK,
@@ -84,7 +67,7 @@ def detect_shrinking(
         Base-year and later-year mosaics on one grid (opened with
         :func:`nightlight.open_mosaic`). ``before`` may also be a dict ``{year: mosaic}``
         or a list (then pass ``years``) — the series mode below.
-    threshold : float in (0, 1)
+    min_decline : float in (0, 1)
         Relative decline that counts as shrinking (default 0.10 = 10 %).
     series : dict {year: mosaic} or list of mosaics, optional
         Yearly mosaics for the trend test (≥ 4 years). ``before``/``after`` default to
@@ -101,7 +84,7 @@ def detect_shrinking(
         0.5 nW/cm²/sr for radiance, 7 for DMSP DN (:data:`nightlight.units.DARK_FLOOR`).
     alpha : float
         Significance level of the Mann–Kendall test for ``significant_decline``.
-    shapes : bool
+    patterns : bool
         Classify the shrinkage pattern (:mod:`nightlight.change.patterns`) of shrinking cities.
     method : {"exact", "centre"}
         Pixel weighting of the zonal sums: exact fractional coverage (default) or
@@ -144,7 +127,7 @@ def detect_shrinking(
           missing in one year is left out of every year, never counted as dark;
         - ``change``: (light_after − light_before)/light_before (unitless; NaN when
           unmeasurable);
-        - ``shrinking``: bool, ``change ≤ −threshold`` and ``status == "ok"``;
+        - ``shrinking``: bool, ``change ≤ −min_decline`` and ``status == "ok"``;
         - ``status``: one of :data:`STATUSES` (``outside``: no pixel of the grid;
           ``no_data``: no pixel valid in every year; ``partial_data``: fewer than
           ``min_valid_share`` of them; ``too_dark``: base mean < ``dark_floor``;
@@ -174,21 +157,34 @@ def detect_shrinking(
     GridMismatchError
         ``before``/``after`` (or series years) on different grids.
     ParameterError
-        ``threshold`` or ``alpha`` outside (0, 1); fewer than two mosaics; a series
-        with one year or a duplicated year (all checked before any work).
+        ``min_decline`` or ``alpha`` outside (0, 1); fewer than two mosaics; the same
+        file as before and after; a series with one year or a duplicated year (all
+        checked before any work).
+    UnitsError
+        Mosaics in different units, or known for some and not for others.
     BlankMosaicError, ProductChangeError
         A blank year; nearly all cities moving together (unless allowed).
     """
-    check_fraction("threshold", threshold, example="0.10 for the 10 % rule of Jiang et al. 2020")
-    check_fraction("alpha", alpha, example="0.05")
-    check_fraction("min_valid_share", min_valid_share, example="0.8", closed=True)
-    if negative_radiance not in NEGATIVE_POLICIES:
-        raise ParameterError(f"negative_radiance={negative_radiance!r}: use one of {', '.join(NEGATIVE_POLICIES)}.")
-    inputs = open_inputs(before, after, series, years, chunks=chunks, preprocess=preprocess)
-    units = require_same_units(inputs.names, [da.attrs.get("units", UNKNOWN) for da in inputs.mosaics])
+    min_decline = check_param("min_decline", min_decline)
+    check_param("min_valid_share", min_valid_share)
+    check_param("negative_radiance", negative_radiance)
+    dark_floor = check_param("dark_floor", dark_floor)
+    check_param("patterns", patterns)
+    if not 0 < alpha < 1:
+        raise ParameterError(f"alpha={alpha!r}: must be strictly between 0 and 1, e.g. 0.05.")
+    before, after, items = series_items(before, after, series, years)
+    inputs = prepare_inputs(
+        {"before": before, "after": after, **dict(items)}, chunks=chunks, preprocess=preprocess, allow_repeats=True
+    )
+    if inputs.names[0] == inputs.names[1] and inputs.mosaics[0] is inputs.mosaics[1]:
+        raise ParameterError(
+            f"before and after are the same mosaic ({inputs.names[0]}): the run would compare a year with itself. "
+            "Pass two different years (a series needs at least two)."
+        )
+    units = inputs.units
     dark_floor = dark_floor_for(units) if dark_floor is None else float(dark_floor)
     cities = read_polygons(city_polygons, target_crs=inputs.grid.crs, id_column=id_column)
-    require_overlap(cities, inputs.grid, polygons_label=src_label(city_polygons, "city_polygons"))
+    require_overlap(cities, inputs.grid, polygons_label=source_label(city_polygons, "city_polygons"))
     # A pass of its own, on purpose: the totals decide what the zonal pass must compute (the
     # own-validity layers only when some mosaic has nodata, the negative-pixel layers and the
     # negative policy only when some value is < 0), and a blank year must fail here, before the
@@ -206,21 +202,21 @@ def detect_shrinking(
         area=area,
     )
     out = decline_table(
-        cities, stats[0], stats[1], own, threshold=threshold, dark_floor=dark_floor, min_valid_share=min_valid_share
+        cities, stats[0], stats[1], own, threshold=min_decline, dark_floor=dark_floor, min_valid_share=min_valid_share
     )
     add_pixel_counts(out, counts)
-    if inputs.series_years:
-        _add_trend(out, inputs.series_years, stats[2:], alpha=alpha)
-    warnings_ += check_common_shift(out, threshold, allow=allow_common_shift)
+    if items:
+        _add_trend(out, inputs.keys[2:], stats[2:], alpha=alpha)
+    warnings_ += check_common_shift(out, min_decline, allow=allow_common_shift)
     common = inputs.common or inputs.mosaics
-    out["shrink_pattern"] = _patterns(out, cities, common, threshold=threshold, lit_floor=lit_floor, enabled=shapes)
+    out["shrink_pattern"] = _patterns(out, cities, common, threshold=min_decline, lit_floor=lit_floor, enabled=patterns)
     result = _with_geometry(out, cities)
     result.attrs["nightlight"] = _run_metadata(
         result,
         inputs,
         totals,
         warnings_,
-        threshold=threshold,
+        min_decline=min_decline,
         alpha=alpha,
         lit_floor=lit_floor,
         dark_floor=dark_floor,
@@ -289,20 +285,20 @@ def _with_geometry(out: pd.DataFrame, cities: gpd.GeoDataFrame) -> gpd.GeoDataFr
 
 def _run_metadata(
     result: gpd.GeoDataFrame,
-    inputs: RunInputs,
+    inputs: Inputs,
     totals: pd.DataFrame,
     warnings_: list[str],
     *,
     preprocess: Any,
     **levels: Any,
 ) -> dict:
-    series = inputs.series_years
+    series = inputs.keys[2:]
     status = result["status"].value_counts()
     tb, ta = (float(totals.loc[totals["mosaic"] == n, "total"].iloc[0]) for n in inputs.names[:2])
     return {
         "version": __version__,
         "method": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4): total light in fixed base-year extent",
-        "threshold": float(levels["threshold"]),
+        "min_decline": float(levels["min_decline"]),
         "alpha": float(levels["alpha"]),
         "lit_floor": float(levels["lit_floor"]),
         "dark_floor": float(levels["dark_floor"]),
@@ -315,7 +311,7 @@ def _run_metadata(
         "after": inputs.names[1],
         "series": {str(y): n for y, n in zip(series, inputs.names[2:])} if series else None,
         "grid": _grid_meta(inputs.grid),
-        "grid_snapped_px": {k: list(v) for k, v in inputs.snapped.items()},
+        "grid_snapped_px": inputs.record()["grid_snapped_px"],
         "n_cities": int(len(result)),
         "n_shrinking": int(result["shrinking"].sum()),
         "n_classified": int(status.get("ok", 0)),

@@ -1,8 +1,9 @@
 """The inputs of a decline run, checked before any zonal work.
 
-Parameters and series are validated up front (a one-year series or a duplicated year
-fails here, not after the zonal sums), mosaics are opened lazily and checked to share
-one grid, and two facts of the whole mosaics are prepared for the decline test:
+Series are validated up front (a one-year series or a duplicated year fails here, not
+after the zonal sums); the mosaics come through the one input boundary
+(:func:`nightlight.preprocess.inputs.prepare_inputs`), and two facts of the whole
+mosaics are prepared for the decline test:
 
 - the **common valid mask**: a pixel counts only where every mosaic of the run has a
   value, so a NaN patch in one year never reads as darkness (Jiang et al. 2020 compare
@@ -13,9 +14,7 @@ one grid, and two facts of the whole mosaics are prepared for the decline test:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import dask
@@ -25,55 +24,9 @@ import xarray as xr
 
 from nightlight.checkpoint import active_stage
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
-from nightlight.grid import Grid, snap_to_grid
-from nightlight.io.raster import open_mosaic
-from nightlight.preprocess.steps import apply_steps
-
-
-@dataclass
-class RunInputs:
-    """The opened mosaics of one run: before, after, then the series years (if any)."""
-
-    grid: Grid
-    mosaics: list[xr.DataArray]
-    names: list[str]
-    records: list[Any]
-    series_years: list[Any] = field(default_factory=list)
-    #: the mosaics on the common valid pixels (set by the decline test)
-    common: list[xr.DataArray] = field(default_factory=list)
-    #: name → origin offset (pixels) snapped away, for mosaics within GRID_TOLERANCE_PX of the base grid
-    snapped: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def add(self, da: xr.DataArray, name: str, record: Any) -> None:
-        """Append a mosaic after checking it is on the base grid (snapped when within tolerance)."""
-        da, off = snap_to_grid(da, self.grid, names=(self.names[0], name))
-        if off is not None:
-            self.snapped[name] = (off.dx_px, off.dy_px)
-        self.mosaics.append(da)
-        self.names.append(name)
-        self.records.append(record)
-
-    def distinct(self) -> list[tuple[str, xr.DataArray]]:
-        """(name, mosaic) once per distinct mosaic (a series may reuse before/after)."""
-        seen: dict[int, tuple[str, xr.DataArray]] = {}
-        for name, da in zip(self.names, self.mosaics):
-            seen.setdefault(id(da), (name, da))
-        return list(seen.values())
-
-
-def check_fraction(name: str, value: Any, *, example: str, closed: bool = False) -> float:
-    """``value`` as a float in (0, 1) (``[0, 1]`` when ``closed``), else :class:`ParameterError`."""
-    if isinstance(value, (str, bytes, bool)) or value is None:
-        raise ParameterError(f"{name}={value!r}: must be a number (not {type(value).__name__}), e.g. {example}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r}: must be a number, e.g. {example}.") from None
-    ok = 0.0 <= v <= 1.0 if closed else 0.0 < v < 1.0
-    if not ok or np.isnan(v):
-        interval = "between 0 and 1" if closed else "strictly between 0 and 1"
-        raise ParameterError(f"{name}={value!r}: must be {interval}, e.g. {example}.")
-    return v
+from nightlight.grid import Grid
+from nightlight.params import NEGATIVE_POLICIES
+from nightlight.preprocess.inputs import Inputs
 
 
 def series_items(
@@ -125,57 +78,7 @@ def _checked_years(pairs: list[tuple[Any, Any]]) -> list[tuple[float | int, Any]
     return out
 
 
-def src_label(src: Any, fallback: str) -> str:
-    """How to call a mosaic in messages and metadata: its path, its ``source`` attribute, or ``fallback``."""
-    if isinstance(src, (str, os.PathLike)):
-        return os.fspath(src)
-    if isinstance(src, xr.DataArray):
-        return str(src.attrs.get("source", src.name or fallback))
-    return fallback
-
-
-def _open(src: Any, chunks: Any, preprocess: Any) -> tuple[xr.DataArray, Any]:
-    da = open_mosaic(src, chunks=chunks)
-    record = None
-    if preprocess:
-        da, record = apply_steps(da, preprocess)
-    return da, record
-
-
-def open_inputs(
-    before: Any,
-    after: Any,
-    series: Mapping[Any, Any] | Sequence[Any] | None,
-    years: Sequence[Any] | None,
-    *,
-    chunks: Any,
-    preprocess: Sequence[Any] | None,
-) -> RunInputs:
-    """Open before, after and the series lazily, preprocess them, and check they share one grid."""
-    before, after, items = series_items(before, after, series, years)
-    lb, la = src_label(before, "before"), src_label(after, "after")
-    b_da, b_rec = _open(before, chunks, preprocess)
-    a_da, a_rec = _open(after, chunks, preprocess)
-    inputs = RunInputs(Grid.of(b_da, name=lb), [b_da], [lb], [b_rec])
-    inputs.add(a_da, la, a_rec)
-    for yr, src in items:
-        inputs.series_years.append(yr)
-        if src is before or src is after:  # the same object: reuse it, do not read it twice
-            inputs.mosaics.append(inputs.mosaics[0] if src is before else inputs.mosaics[1])
-            inputs.names.append(lb if src is before else la)
-            inputs.records.append(None)
-            continue
-        lab = src_label(src, f"series[{yr}]")
-        da, rec = _open(src, chunks, preprocess)
-        inputs.add(da, lab, rec)
-    return inputs
-
-
-#: What :func:`apply_negative_policy` can do with negative values (VIIRS radiance noise).
-NEGATIVE_POLICIES = ("keep", "zero", "nan")
-
-
-def apply_negative_policy(inputs: RunInputs, policy: str, totals: pd.DataFrame) -> None:
+def apply_negative_policy(inputs: Inputs, policy: str, totals: pd.DataFrame) -> None:
     """Apply the negative-value policy to every mosaic of the run, lazily (only where negatives exist).
 
     ``keep`` (default) sums negative radiance as it is: around darkness the noise is
@@ -195,7 +98,7 @@ def apply_negative_policy(inputs: RunInputs, policy: str, totals: pd.DataFrame) 
     inputs.mosaics = [replaced[id(da)] for da in inputs.mosaics]
 
 
-def on_common_pixels(inputs: RunInputs, totals: pd.DataFrame | None = None) -> list[xr.DataArray]:
+def on_common_pixels(inputs: Inputs, totals: pd.DataFrame | None = None) -> list[xr.DataArray]:
     """Every mosaic of the run masked (NaN) where any mosaic of the run has no value (lazy).
 
     When ``totals`` show no nodata pixel in any mosaic the mosaics are returned as they
@@ -211,7 +114,7 @@ def on_common_pixels(inputs: RunInputs, totals: pd.DataFrame | None = None) -> l
     return [masked[id(da)] for da in inputs.mosaics]
 
 
-def mosaic_totals(inputs: RunInputs) -> pd.DataFrame:
+def mosaic_totals(inputs: Inputs) -> pd.DataFrame:
     """Whole-mosaic total light and valid pixel count of every distinct mosaic (one pass over the data).
 
     Returns
@@ -231,7 +134,7 @@ def mosaic_totals(inputs: RunInputs) -> pd.DataFrame:
         name = getattr(da.data, "name", None)
         tasks += four if stage is None or name is None else [stage.delayed(name, _as_tuple, *four)]
     values = tuple(v for got in dask.compute(*tasks) for v in (got if isinstance(got, tuple) else (got,)))
-    year_of = {n: y for y, n in zip(inputs.series_years, inputs.names[2:])}
+    year_of = {n: y for y, n in zip(inputs.keys[2:], inputs.names[2:])}
     rows = []
     for k, (name, da) in enumerate(distinct):
         total, valid, lit, negative = (float(v) for v in values[4 * k : 4 * k + 4])

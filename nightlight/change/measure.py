@@ -13,19 +13,16 @@ import pandas as pd
 import xarray as xr
 
 from nightlight.area import AreaMode
-from nightlight.change.inputs import (
-    RunInputs,
-    apply_negative_policy,
-    on_common_pixels,
-)
+from nightlight.change.inputs import apply_negative_policy, on_common_pixels
 from nightlight.change.rule import DMSP_SATURATED_DN, SATURATION_DOMINATED, classify_decline
 from nightlight.change.zonal import zonal_stats_many
+from nightlight.preprocess.inputs import Inputs
 from nightlight.units import DN
 
 
 def zonal_on_common_pixels(
     cities: gpd.GeoDataFrame,
-    inputs: RunInputs,
+    inputs: Inputs,
     totals: pd.DataFrame,
     *,
     units: str,

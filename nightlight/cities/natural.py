@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dask.array as dsa
 import geopandas as gpd
@@ -15,8 +16,9 @@ from nightlight.cities.components import Components
 from nightlight.cities.label import _label_one_block, label_components
 from nightlight.cities.polygons import city_polygons
 from nightlight.cities.threshold import Threshold
-from nightlight.errors import ParameterError
 from nightlight.kernels import label as K
+from nightlight.params import check_param
+from nightlight.preprocess.inputs import prepare_inputs
 
 
 def _cities_frame(comps: Components, min_area_km2: float) -> tuple[pd.DataFrame, np.ndarray]:
@@ -36,7 +38,7 @@ def _cities_frame(comps: Components, min_area_km2: float) -> tuple[pd.DataFrame,
 def extract_natural_cities(
     mosaic: xr.DataArray | str | None = None,
     *,
-    threshold: Threshold = None,
+    lit_threshold: Threshold = None,
     min_area_km2: float = 5.0,
     connectivity: int = 8,
     mask: xr.DataArray | str | None = None,
@@ -49,10 +51,12 @@ def extract_natural_cities(
 
     Parameters
     ----------
-    mosaic : DataArray or path
-        Night-light mosaic: DMSP DN (0–63) or VIIRS radiance (nW/cm²/sr).
-    threshold : float or "headtail"
-        Lit level in the mosaic's units: pixels with value ≥ threshold are lit.
+    mosaic : DataArray, path, URL or catalog name
+        Night-light mosaic: DMSP DN (0–63) or VIIRS radiance (nW/cm²/sr). Paths go
+        through the one input boundary (:func:`nightlight.preprocess.inputs.prepare_inputs`)
+        with ``values`` and ``mask``: opened lazily, same units, snapped onto one grid.
+    lit_threshold : float or "headtail"
+        Lit level in the mosaic's units: pixels with value ≥ lit_threshold are lit.
         ``"headtail"``: Jiang's head/tail breaks (see :func:`headtail_breaks`).
     min_area_km2 : float
         Keep components whose ellipsoidal ground area is **strictly greater** than
@@ -84,11 +88,14 @@ def extract_natural_cities(
         ``n_valid_<name>`` per extra band,
         ``geometry`` (polygons, or centroids when ``polygons=False``).
     """
-    if not np.isfinite(min_area_km2) or min_area_km2 <= 0:
-        raise ParameterError(f"min_area_km2={min_area_km2!r}: must be a positive number of km² (the study uses 5).")
+    min_area_km2 = check_param("min_area_km2", min_area_km2)
+    connectivity = check_param("connectivity", connectivity)
+    if lit_threshold is not None:
+        lit_threshold = check_param("lit_threshold", lit_threshold)
+    mosaic, mask, values = _on_one_grid(mosaic, mask, values)
     comps = label_components(
         mosaic,
-        threshold=threshold,
+        threshold=lit_threshold,
         mask=mask,
         values=values,
         connectivity=connectivity,
@@ -106,13 +113,30 @@ def extract_natural_cities(
     gdf.attrs["nightlight"] = {
         "step": "extract_natural_cities",
         "threshold": comps.threshold,
-        "threshold_rule": threshold if isinstance(threshold, str) else ("mask" if mask is not None else "fixed"),
+        "threshold_rule": lit_threshold
+        if isinstance(lit_threshold, str)
+        else ("mask" if mask is not None else "fixed"),
         "min_area_km2": min_area_km2,
         "connectivity": connectivity,
         "grid": comps.grid.describe(),
         "n_components": len(comps.table),
     }
     return gdf
+
+
+def _on_one_grid(mosaic: Any, mask: Any, values: Any) -> tuple[Any, Any, Any]:
+    """The mosaic, the mask and the extra bands through the input boundary: opened, checked, on one grid."""
+    named = dict(values) if isinstance(values, Mapping) else None
+    listed = [] if values is None or named is not None else list(values) if isinstance(values, Sequence) else [values]
+    extra: dict[str, Any] = named if named is not None else {f"values[{i}]": v for i, v in enumerate(listed)}
+    sources = {k: v for k, v in {"mosaic": mosaic, "mask": mask}.items() if v is not None}
+    if not sources:
+        return mosaic, mask, values
+    # the mask is a 0/1 raster without light units: its grid is checked, its units are not
+    light = prepare_inputs({**sources, **extra}, same_units=mask is None)
+    opened = dict(zip(light.keys, light.mosaics))
+    got = {k: opened[k] for k in extra}
+    return opened.get("mosaic"), opened.get("mask"), got if named is not None else list(got.values()) or None
 
 
 def city_label_raster(comps: Components, min_area_km2: float = 5.0) -> xr.DataArray:

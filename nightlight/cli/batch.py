@@ -82,7 +82,7 @@ def batch(
     for y, res in result.pairs.items():
         n, ok = int(res["shrinking"].sum()), int((res["status"] == "ok").sum())
         click.echo(
-            f"{cfg.base} → {y}: {n} of {ok} classified natural cities shrank (≥{cfg.params.decline:.0%} decline)"
+            f"{cfg.base} → {y}: {n} of {ok} classified natural cities shrank (≥{cfg.params.min_decline:.0%} decline)"
         )
     if result.trend is not None:
         sig = int(result.trend["significant_decline_fdr"].sum())
@@ -103,8 +103,8 @@ def _plan(cfg, folder: Path, spec) -> str:
         f"configuration {cfg.path}: valid",
         f"inputs: {', '.join(f'{y}={s}' for y, s in sorted(cfg.inputs.items()))}",
         f"base {cfg.base}; compare {list(cfg.compare)}; trend {list(cfg.trend_years) or 'none'}",
-        f"cities: threshold_lit={p.threshold_lit}, min_area_km2={p.min_area_km2}, connectivity={p.connectivity}",
-        f"decline: threshold={p.decline}, preprocess={p.preprocess}, align={p.align}, region={p.region or 'all'}",
+        f"cities: lit_threshold={p.lit_threshold}, min_area_km2={p.min_area_km2}, connectivity={p.connectivity}",
+        f"decline: min_decline={p.min_decline}, preprocess={p.preprocess}, align={p.align}, region={p.region or 'all'}",
         f"chunks {p.chunks} px; output folder {folder}/; computing on {spec.describe()}",
     ]
     return "\n".join(lines)

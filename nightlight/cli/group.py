@@ -103,3 +103,53 @@ def scheduler_options(help: str = "dask.distributed scheduler address, or 'local
 @click.option("--debug", is_flag=True, help="Show the Python traceback of an error.")
 def main(debug: bool) -> None:
     """nightlight: find shrinking cities in night-light mosaics (DMSP-OLS, VIIRS)."""
+
+
+def params_options(exclude: tuple[str, ...] = ()) -> Any:
+    """One click option per :class:`nightlight.params.Params` field (``lit_threshold`` → ``--lit-threshold``).
+
+    The options are generated, so the CLI has the library's names, defaults and checks:
+    a value is checked by the field's own check as it is parsed (a bad one is a usage
+    error naming the option); an option not given keeps the field's default.
+    """
+    from dataclasses import MISSING, fields
+
+    from nightlight.params import Params, check_param, from_text
+
+    def checked(name: str) -> Any:
+        def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+            if value is None:
+                return None
+            value = from_text(value)
+            try:
+                check_param(name, value)  # checked as it is parsed; Params converts it ('none' → None)
+            except ParameterError as exc:
+                raise click.BadParameter(str(exc)) from None
+            return value
+
+        return callback
+
+    def decorate(f: Any) -> Any:
+        for fld in reversed(fields(Params)):
+            if fld.name in exclude:
+                continue
+            flag, default = "--" + fld.name.replace("_", "-"), fld.default
+            text = fld.metadata["help"]
+            if isinstance(default, bool):
+                if default:
+                    f = click.option(f"{flag}/--no-{flag[2:]}", fld.name, default=None, help=text)(f)
+                else:
+                    f = click.option(flag, fld.name, is_flag=True, default=False, help=text)(f)
+                continue
+            shown = "" if default in (None, MISSING) else f" [default: {'none' if default is None else default}]"
+            f = click.option(flag, fld.name, default=None, callback=checked(fld.name), help=text + shown)(f)
+        return f
+
+    return decorate
+
+
+def given_params(options: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`~nightlight.params.Params` fields among a command's options that were given (others: defaults)."""
+    from nightlight.params import PARAM_NAMES
+
+    return {k: options.pop(k) for k in list(options) if k in PARAM_NAMES and options[k] is not None}

@@ -128,6 +128,14 @@ def open_mosaic(
         units = units if units is not None else named.units
         nodata = named.nodata if nodata == FILE_NODATA else nodata
         catalog_attrs = {"product": source, "scale_factor": named.product.scale_factor, "found": named.found}
+    elif (product := _catalog_file(path)) is not None:
+        # a catalog product's own file, by its path: read as its catalog name reads it (same numbers)
+        units = units if units is not None else product.units
+        nodata = product.nodata if nodata == FILE_NODATA else nodata
+        catalog_attrs = {
+            "product": product.product.name + ":" + product.key,
+            "scale_factor": product.product.scale_factor,
+        }
     options = source_options(gdal_options)
     vsi_path = gdal_path(path)
     header = _read_header(path, vsi_path, band, options)
@@ -168,6 +176,16 @@ def _catalog_source(source: str, region: Any) -> Any:
 
     # region: a tiled product (Black Marble) resolves to the mosaic of the tiles it needs
     return resolve(source, region=region) if split_source(source) is not None else None
+
+
+def _catalog_file(path: str) -> Any:
+    """The :class:`~nightlight.io.resolve.Resolved` of the catalog product whose local file ``path`` is, else None."""
+    from nightlight.io.resolve import catalog_name_of, resolve
+
+    if "://" in path or path.startswith("/vsi"):
+        return None
+    name = catalog_name_of(path)
+    return resolve(name, fetch=False) if name else None
 
 
 def _crop(da: xr.DataArray, grid: Grid, region: Any, label: str) -> xr.DataArray:

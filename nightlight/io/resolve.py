@@ -91,6 +91,30 @@ def _match(candidate: Path) -> Path | None:
     return hits[-1] if hits else None  # the newest processing stamp sorts last
 
 
+def catalog_name_of(path: str | os.PathLike) -> str | None:
+    """The catalog name ``NAME:KEY`` whose local file ``path`` is (the same file on disk), else None.
+
+    A product's local file opened by its path is then read as its catalog name reads it
+    (units, what its nodata value means), so both names give the same numbers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    from nightlight.io.catalog import load_catalog
+
+    for product in load_catalog().values():
+        if product.kind != "local" or not product.local:
+            continue
+        for key in product.keys():
+            req = parse_request(f"{product.name}:{key}")
+            if req.file_name() != path.name:
+                continue
+            for candidate, _ in _local_candidates(req):
+                if candidate.is_file() and os.path.samefile(candidate, path):
+                    return req.label
+    return None
+
+
 def _local_candidates(req: Request) -> list[tuple[Path, str]]:
     name, rel = req.file_name(), req.local()
     out = []
