@@ -246,7 +246,7 @@ class Params:
     chunks: int = _param(
         "run", _int_at_least(MIN_CHUNK, "2048"), f"Dask chunk edge in pixels (≥ {MIN_CHUNK}).", DEFAULT_CHUNK
     )
-    lit_threshold: float | str = _param(
+    lit_threshold: float | Literal["headtail"] = _param(
         "cities",
         lambda name, v: check_lit_threshold(v, name),
         "Lit level in the mosaic's units (> 0), or 'headtail' (Jiang's head/tail breaks).",
@@ -256,7 +256,9 @@ class Params:
     connectivity: int = _param(
         "cities", lambda n, v: _choice((4, 8))(n, _int_at_least(4, "8")(n, v)), "Pixel connectivity: 8 or 4.", 8
     )
-    area: str = _param("cities", _choice(AREA_RULES), "Ground-area rule: exact, pyproj or nominal.", "exact")
+    area: Literal["exact", "pyproj", "nominal"] = _param(
+        "cities", _choice(AREA_RULES), "Ground-area rule: exact, pyproj or nominal.", "exact"
+    )
     min_decline: float = _param(
         "decline",
         lambda n, v: check_fraction(n, v, example="0.10 for the 10 % rule of Jiang et al. 2020"),

@@ -14,9 +14,6 @@ from nightlight.errors import ProductChangeError
 
 #: Least share of a city's pixels that must be valid in every year of the run (the
 #: common valid mask) for the city to be classified; below it ``status="partial_data"``.
-#: 0.8: a fifth of a city missing in some year leaves the change measured on a part
-#: that need not represent the whole (an edge lost to a swath gap is not random).
-MIN_VALID_SHARE = 0.8
 
 #: When at least this share of the classified cities (and at least
 #: :data:`COMMON_SHIFT_MIN_CITIES` of them) move by more than the decline threshold in

@@ -1,0 +1,160 @@
+"""One path (issue 18): one input boundary, one parameter set with one name per idea in every layer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+import nightlight
+from nightlight.batch.config import ConfigError, load_config, schema
+from nightlight.cli import main
+from nightlight.errors import ParameterError, UnitsError
+from nightlight.params import PARAM_NAMES, Params
+from nightlight.preprocess.inputs import prepare_inputs
+from nightlight.synthetic import make_world
+from nightlight.testing.builders import write_geotiff
+
+REPO = Path(__file__).resolve().parents[1]
+CHINA = "../shared/data/china-viirslike-15s"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pair")
+    world = make_world(seed=3, bounds=(12.0, 45.0, 13.0, 46.0))
+    files = world.write_geotiffs(d)
+    return str(files[world.years[0]]), str(files[world.years[-1]]), float(world.lit_threshold)
+
+
+# --------------------------------------------------------------------------- one parameter set
+def test_every_parameter_is_an_option_of_detect_with_the_same_name():
+    detect = main.commands["detect"]
+    options = {p.name for p in detect.params}
+    assert set(PARAM_NAMES) <= options
+    flags = {o for p in detect.params for o in getattr(p, "opts", [])}
+    assert {"--" + n.replace("_", "-") for n in PARAM_NAMES} <= flags
+
+
+def test_every_parameter_is_a_key_of_the_batch_configuration_in_its_table():
+    tables = schema()
+    for f in fields(Params):
+        assert f.name in tables[f.metadata["section"]], f.name
+
+
+@pytest.mark.parametrize(
+    "table, line, words",
+    [
+        ("decline", "dark_floor = nan", "finite"),
+        ("decline", "dark_floor = inf", "finite"),
+        ("decline", 'dark_floor = "1"', "expected int or float"),
+        ("cities", "min_area_km2 = nan", "finite"),
+        ("cities", "min_area_km2 = inf", "finite"),
+        ("decline", "min_decline = 0.0", "strictly between 0 and 1"),
+    ],
+)
+def test_toml_values_are_checked_by_the_same_checks_with_their_line(tmp_path, pair, table, line, words):
+    """Old: `dark_floor = nan` passed and every city came out too_dark; `min_area_km2 = nan` failed late."""
+    before, after, lit = pair
+    cfg = tmp_path / "c.toml"
+    text = f'[inputs.files]\n2013 = "{before}"\n2016 = "{after}"\n\n[cities]\nlit_threshold = {lit}\n\n'
+    text += "[decline]\nbase = 2013\ncompare = [2016]\n"
+    text = text.replace(f"[{table}]\n", f"[{table}]\n{line}\n")
+    cfg.write_text(text)
+    n = text.splitlines().index(line) + 1
+    with pytest.raises(ConfigError) as exc:
+        load_config(cfg)
+    assert str(exc.value).startswith(f"{cfg}, line {n}: ") and words in str(exc.value), str(exc.value)
+
+
+def test_library_keywords_share_the_checks(pair):
+    before, after, lit = pair
+    cities = nightlight.extract_natural_cities(before, lit_threshold=lit)
+    with pytest.raises(ParameterError, match="dark_floor=nan"):
+        nightlight.detect_shrinking(cities, before, after, dark_floor=float("nan"))
+    with pytest.raises(ParameterError, match="unknown parameter"):
+        Params().replace(decline=0.2)
+
+
+def test_config_template_with_another_placeholder_and_non_utf8_text(tmp_path, pair):
+    before, _, _ = pair
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[inputs]\ntemplate = "x_{year}_{band}.tif"\n\n[decline]\nbase = 2013\ncompare = [2016]\n')
+    with pytest.raises(ConfigError, match=r"line 2: \[inputs.template\] .*uses \{band\}"):
+        load_config(cfg)
+    cfg.write_bytes(b'[inputs]\ntemplate = "caf\xe9_{year}.tif"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(cfg)
+
+
+def test_outputs_folder_is_resolved_from_the_config_and_kept_inside_it(tmp_path, pair, monkeypatch):
+    before, after, lit = pair
+    sub = tmp_path / "study"
+    sub.mkdir()
+    body = f'[inputs.files]\n2013 = "{before}"\n2016 = "{after}"\n\n[decline]\nbase = 2013\ncompare = [2016]\n\n'
+    (sub / "c.toml").write_text(body + '[outputs]\nfolder = "out"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config(sub / "c.toml").out == sub / "out"
+    for bad in ('"../elsewhere"', f'"{tmp_path / "abs"}"'):
+        (sub / "c.toml").write_text(body + f"[outputs]\nfolder = {bad}\n")
+        with pytest.raises(ConfigError, match="inside the configuration's folder"):
+            load_config(sub / "c.toml")
+
+
+# --------------------------------------------------------------------------- one input boundary
+def test_the_same_file_twice_is_refused_everywhere(tmp_path, pair):
+    before, _, lit = pair
+    with pytest.raises(ParameterError, match="given twice"):
+        prepare_inputs([before, str(Path(before).parent / "." / Path(before).name)])
+    res = CliRunner().invoke(main, ["detect", before, before, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "given twice" in res.output, res.output
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[inputs.files]\n2013 = "{before}"\n2016 = "{before}"\n\n[decline]\nbase = 2013\ncompare = [2016]\n'
+    )
+    with pytest.raises(ConfigError, match=r"years \[2013, 2016\] all read"):
+        load_config(cfg)
+
+
+def test_units_known_on_one_side_only_need_units(tmp_path):
+    data = np.zeros((40, 40), np.float32)
+    data[10:20, 10:20] = 30
+    known = write_geotiff(tmp_path / "mosaic_a.tif", data)
+    with rasterio.open(known, "r+") as dst:
+        dst.units = ("nW/cm2/sr",)
+    unknown = write_geotiff(tmp_path / "mosaic_b.tif", (data * 0.5).astype(np.uint8))  # 8-bit: says nothing
+    with pytest.warns(UserWarning, match="units not declared"), pytest.raises(UnitsError, match="units='nW/cm2/sr'"):
+        prepare_inputs([known, unknown])
+    assert prepare_inputs([known, unknown], units="nW/cm2/sr").units == "nW/cm2/sr"
+
+
+@pytest.mark.realdata
+def test_a_catalog_file_by_path_reads_as_its_catalog_name(shared_data, monkeypatch):
+    """Old: the path read 0 as missing (declared nodata), the name as dark; units differed."""
+    monkeypatch.chdir(REPO)
+    box = (121.0, 31.0, 121.3, 31.3)
+    by_path = nightlight.open_mosaic(f"{CHINA}/2016_8bit.tif", region=box)
+    by_name = nightlight.open_mosaic("china-viirslike-8bit:2016", region=box)
+    assert by_path.attrs["units"] == by_name.attrs["units"] == "nW/cm2/sr"
+    np.testing.assert_array_equal(by_path.values, by_name.values)
+    assert not np.isnan(by_path.values).any()  # 0 is dark, not missing
+
+
+@pytest.mark.realdata
+def test_the_national_crop_runs_and_records_the_snapped_offset(shared_data, tmp_path, monkeypatch):
+    """Old: exit 1 'not on the same pixel grid: shapes differ' — x coordinates 2.8e-14 off, inner-joined away."""
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "r"
+    args = ["detect", f"{CHINA}/2013_8bit.tif", f"{CHINA}/2016_8bit.tif", "--out", str(out)]
+    res = CliRunner().invoke(main, [*args, "--units", "nW/cm2/sr", "--region", "120,40,135,50"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads(pq.read_schema(out / "cities.parquet").metadata[b"nightlight"])
+    ((dx, dy),) = meta["inputs"]["grid_snapped_px"].values()
+    assert abs(dx + 0.0167) < 1e-3 and dy == 0.0
+    assert meta["inputs"]["resampled"] == {}
