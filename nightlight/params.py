@@ -21,16 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from nightlight.errors import ParameterError
+from nightlight.errors import NightlightError, ParameterError
+from nightlight.io.align import ALIGN_METHODS
+from nightlight.io.raster import DEFAULT_CHUNK
+from nightlight.preprocess.steps import parse_steps
 
-#: Default dask chunk edge in pixels: ~16 MiB of float32 per chunk, small enough that
-#: (chunks × workers) stays far below a laptop's memory, large enough to amortise dask's
-#: per-task overhead (docs/architecture.md, "Scale").
-DEFAULT_CHUNK = 2048
 #: Chunks smaller than this make more dask tasks than they save (overhead ~1 ms a task).
 MIN_CHUNK = 64
-#: GDAL resampling methods of :func:`nightlight.io.align.align_to`.
-ALIGN_METHODS = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med", "sum")
 #: What the decline test does with negative values (VIIRS radiance noise around darkness).
 NEGATIVE_POLICIES = ("keep", "zero", "nan")
 #: Ground-area rules of :mod:`nightlight.area`.
@@ -138,9 +135,6 @@ def _preprocess(name: str, value: Any) -> str | None:
     text = ",".join(value) if isinstance(value, (list, tuple)) else value
     if not isinstance(text, str):
         raise _fail(name, value, "name calibration steps, e.g. 'negatives_to_zero,noise_floor=0.6'.")
-    from nightlight.errors import NightlightError
-    from nightlight.preprocess.steps import parse_steps  # the step registry is imported only when steps are named
-
     try:
         parse_steps(text)  # a bad step name fails here, before any work
     except NightlightError as exc:

@@ -36,6 +36,7 @@ LAYERS = [
     ("nightlight.checkpoint", 2),
     ("nightlight.io", 3),
     ("nightlight.preprocess", 4),
+    ("nightlight.params", 4),
     ("nightlight.cities", 5),
     ("nightlight.change", 6),
     ("nightlight.outputs", 7),

@@ -82,7 +82,7 @@ def test_example_config_is_valid_from_the_repo_root(shared_data, monkeypatch):
     cfg = load_config(REPO / "docs" / "examples" / "batch-china.toml")
     assert cfg.base == 2013 and cfg.compare == (2014, 2015, 2016)
     assert cfg.trend_years == tuple(range(2012, 2023)) and len(cfg.inputs) == 11
-    assert cfg.params.nodata is None and cfg.params.align == "average"
+    assert cfg.params.nodata == "file" and cfg.params.align == "average"  # the catalog says 0 is dark
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_example_config_is_valid_from_the_repo_root(shared_data, monkeypatch):
         (("min_decline = 0.10", "min_decline = 1.5"), "[decline.min_decline]", "min_decline = 1.5"),
         (("compare = [2014, 2016]", "compare = [2014, 2018]"), "has no input for 2018", "[inputs.files]"),
         (('years = "2013-2017"', 'years = "2013-2015"'), "needs at least 4 years", "years ="),
-        (("[cities]", "[cities]\nconnectivity = 6"), "[cities.connectivity] = 6", "connectivity"),
+        (("[cities]", "[cities]\nconnectivity = 6"), "[cities.connectivity] connectivity=6", "connectivity"),
         (("base = 2013", 'base = "2013"'), "expected int", "base ="),
     ],
 )

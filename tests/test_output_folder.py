@@ -120,7 +120,7 @@ def test_detect_checks_the_folder_before_computing(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a mosaic was opened")
 
-    monkeypatch.setattr(pipeline, "open_pair", boom)
+    monkeypatch.setattr(pipeline, "prepare_inputs", boom)
     out = tmp_path / "out"
     with OutputFolder(out):
         with pytest.raises(OutputFolderError):

@@ -27,8 +27,9 @@ from nightlight.change.rule import check_common_shift
 from nightlight.change.trend import benjamini_hochberg, trend_test
 from nightlight.errors import ParameterError
 from nightlight.grid import Grid
+from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
-from nightlight.params import DEFAULT_CHUNK, MIN_VALID_SHARE, check_param
+from nightlight.params import MIN_VALID_SHARE, check_param
 from nightlight.preprocess.inputs import Inputs, prepare_inputs, source_label
 from nightlight.units import dark_floor_for
 

@@ -61,6 +61,10 @@ def _source_window(src: Grid, dst: Grid, block: PixelWindow) -> PixelWindow:
     return PixelWindow(r0, max(r0, min(h, win.row1 + MARGIN)), c0, max(c0, min(w, win.col1 + MARGIN)))
 
 
+#: Resampling methods the CLI and batch configurations accept (rasterio.enums.Resampling names that make sense here).
+ALIGN_METHODS = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med", "sum")
+
+
 def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling: str = "nearest") -> xr.DataArray:
     """Resample ``source`` onto the pixel grid of ``like`` (lazily, block by block).
 

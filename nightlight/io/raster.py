@@ -26,9 +26,12 @@ from nightlight.errors import InvalidRasterError, MissingCRSError, ParameterErro
 from nightlight.grid import Grid
 from nightlight.io.blocks import BandSource, band_array, source_options
 from nightlight.io.remote import gdal_path
-from nightlight.params import DEFAULT_CHUNK
 from nightlight.units import UNKNOWN, canonical_units, resolve_units
 
+#: Default chunk edge in pixels: ~16 MiB of float32 per chunk, small enough that
+#: (chunks × workers) stays far below a laptop's memory, large enough to amortize
+#: Dask's per-task overhead (docs/architecture.md, "Scale").
+DEFAULT_CHUNK = 2048
 
 Source = str | os.PathLike | xr.DataArray
 

@@ -34,8 +34,8 @@ from nightlight.errors import GridMismatchError, ParameterError, UnitsError
 from nightlight.grid import Grid, snap_to_grid
 from nightlight.hashing import fingerprint
 from nightlight.io.align import align_to, materialise
-from nightlight.io.raster import open_mosaic
-from nightlight.params import DEFAULT_CHUNK, check_param
+from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
+from nightlight.params import check_param
 from nightlight.preprocess.steps import apply_steps, parse_steps
 from nightlight.units import UNKNOWN
 
