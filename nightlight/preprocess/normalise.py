@@ -53,7 +53,7 @@ import xarray as xr
 
 from nightlight._backend import ArrayLike
 from nightlight.errors import FitError, ParameterError
-from nightlight.preprocess.calibration import Calibration, _scores
+from nightlight.preprocess.calibration import Calibration, fit_scores
 from nightlight.preprocess.invariant import candidates, exclusion_mask, uniform
 
 MODELS = ("gain", "linear")
@@ -175,10 +175,10 @@ def fit_normalisation(
     lit_test = np.isfinite(r_test)
     stable_test = lit_test & (np.abs(r_test - centre) <= k * sigma)
     xt, yt = x[tr][keep], y[tr][keep]
-    metrics = _scores(xs[stable_test], (ys[stable_test] - b) / a) if stable_test.sum() > 1 else {}
-    metrics.update({f"{m}_train": v for m, v in _scores(xt, (yt - b) / a).items()})
+    metrics = fit_scores(xs[stable_test], (ys[stable_test] - b) / a) if stable_test.sum() > 1 else {}
+    metrics.update({f"{m}_train": v for m, v in fit_scores(xt, (yt - b) / a).items()})
     if lit_test.sum() > 1:
-        metrics.update({f"{m}_lit": v for m, v in _scores(xs[lit_test], (ys[lit_test] - b) / a).items()})
+        metrics.update({f"{m}_lit": v for m, v in fit_scores(xs[lit_test], (ys[lit_test] - b) / a).items()})
     r2_log = float(np.corrcoef(np.log(xt), np.log(yt))[0, 1] ** 2) if xt.size > 2 else float("nan")
     if model == "linear" and not r2_log >= MIN_R2_LOG_LINEAR:
         warnings.warn(
