@@ -35,7 +35,6 @@ LAYERS = [
     ("nightlight.kernels", 0),
     ("nightlight.catalog", 0),
     ("nightlight._version", 0),
-    ("nightlight._compat", 0),
     ("nightlight._resources", 0),
     ("nightlight.errors", 0),
     ("nightlight.hashing", 0),
