@@ -30,7 +30,7 @@ from nightlight.units import UNKNOWN, canonical_units, resolve_units
 
 #: Default chunk edge in pixels: ~16 MiB of float32 per chunk, small enough that
 #: (chunks × workers) stays far below a laptop's memory, large enough to amortize
-#: Dask's per-task overhead (ARCHITECTURE.md, "Scale").
+#: Dask's per-task overhead (docs/architecture.md, "Scale").
 DEFAULT_CHUNK = 2048
 
 Source = str | os.PathLike | xr.DataArray

@@ -1,6 +1,6 @@
 """Brightness correction between years: relative radiometric normalisation on pseudo-invariant pixels.
 
-The study corrected brightness between 2013 and 2016 before comparing (METHOD.md).
+The study corrected brightness between 2013 and 2016 before comparing (docs/method.md).
 The standard way (Schott, Salvaggio & Volchok 1988; Canty & Nielsen 2008): fit
 ``after ≈ a·before + b`` on pixels that did not change, then put the later year on
 the reference's radiometry, ``after′ = (after − b) / a``.
@@ -26,7 +26,7 @@ What model, fitted how
     outside the cities they are dim: on the China VIIRS-like 2013→2016 copies the
     two regressions (2016 on 2013, 2013 on 2016) of the stable set give slopes 0.6
     and 2.0 — the offset there is set by noise. ``model="linear"`` (``a·x + b``,
-    METHOD.md's form) when the pixels do span a range; a warning says when they do not.
+    docs/method.md's form) when the pixels do span a range; a warning says when they do not.
     Each regression is a Huber M-estimate (c = 1.345 σ̂) by Gauss–Newton IRLS **on the
     log residual**: noise grows with brightness, and in log space every pixel has
     about the same leverage (d log(a·x+b)/da = x/(a·x+b) ≈ 1/a), so a few bright
