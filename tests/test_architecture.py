@@ -145,6 +145,17 @@ def imports(mod: str, mods: dict[str, Path], *, runtime_only: bool = True) -> li
                 target = _land(alias.name, mods)
                 if target:
                     out.append(Import(path, node.lineno, target, None))
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func).split(".")[-1] in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            # importlib.import_module("nightlight.cli") is an import too (a computed name cannot be checked)
+            target = _land(node.args[0].value, mods)
+            if target:
+                out.append(Import(path, node.lineno, target, None))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base_parts = package.split(".")
@@ -417,6 +428,17 @@ def test_checker_sees_a_relative_import_of_the_pipeline(tmp_path):
     )
     bad = upward_imports(tree)
     assert len(bad) == 1 and "imports nightlight.pipeline" in bad[0], bad
+
+
+def test_checker_sees_an_import_module_call(tmp_path):
+    tree = _fake_tree(
+        tmp_path,
+        {
+            "nightlight/cities/label.py": "import importlib\n\ncli = importlib.import_module('nightlight.cli.group')\n",
+            "nightlight/cli/group.py": "console = 1\n",
+        },
+    )
+    assert any("imports nightlight.cli.group" in b for b in upward_imports(tree))
 
 
 def test_checker_sees_the_core_importing_a_tool(tmp_path):
