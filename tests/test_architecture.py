@@ -16,6 +16,7 @@ and prove that it reports them: a checker that cannot fail proves nothing.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,12 @@ def modules(tree: dict[str, Path]) -> dict[str, Path]:
     return mods
 
 
+@functools.cache
+def _parse(path: Path) -> ast.Module:
+    """A file's syntax tree, parsed once per session (every check walks every file)."""
+    return ast.parse(path.read_text(), str(path))
+
+
 def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
     """All nodes except those under ``if TYPE_CHECKING:`` (annotations only, never run)."""
     for node in ast.iter_child_nodes(tree):
@@ -136,7 +143,7 @@ def imports(mod: str, mods: dict[str, Path], *, runtime_only: bool = True) -> li
     """The names ``mod`` imports from the tree, relative imports resolved."""
     path = mods[mod]
     package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
-    tree = ast.parse(path.read_text(), str(path))
+    tree = _parse(path)
     nodes = _runtime_nodes(tree) if runtime_only else ast.walk(tree)
     out: list[Import] = []
     for node in nodes:
@@ -252,7 +259,7 @@ def private_imports(tree: dict[str, Path], exceptions: dict[str, str]) -> list[s
                 continue
             if _is_private(imp.name) and f"{imp.module}.{imp.name}" not in exceptions:
                 bad.append(f"{imp.where(root)} {mod} imports {imp.module}.{imp.name}")
-        src = ast.parse(path.read_text())
+        src = _parse(path)
         package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
         for node in ast.walk(src):
             if isinstance(node, ast.Import):
@@ -281,7 +288,7 @@ def kernel_imports(tree: dict[str, Path]) -> list[str]:
     bad = []
     for mod in sorted(m for m in mods if m.startswith("nightlight.kernels")):
         path = mods[mod]
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_parse(path)):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and not node.level:
@@ -315,7 +322,7 @@ def gil_holding_jits(tree: dict[str, Path]) -> list[str]:
     held = []
     for mod in sorted(m for m in mods if m.startswith("nightlight.kernels")):
         path = mods[mod]
-        src = ast.parse(path.read_text())
+        src = _parse(path)
         numba_names = {"numba"}  # local names of the numba module
         jit_names: set[str] = set()  # local names of numba's jit decorators
         for node in ast.walk(src):
