@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-from nightlight.preprocess.calibration import _scores  # noqa: E402
+from nightlight.preprocess.calibration import fit_scores  # noqa: E402
 from nightlight.preprocess.composite import annual_composite, open_monthly  # noqa: E402
 from nightlight.preprocess.harmonize import fit_harmonization, harmonize_viirs  # noqa: E402
 
@@ -59,9 +59,9 @@ def city_results(city: str, *, exclude_saturated: bool = False) -> dict:
         dm = load(city, "DMSP", y).astype(np.float64)
         pred = np.asarray(harmonize_viirs(load(city, "VIIRS", y), cal, prepare=False), dtype=np.float64)
         ok = np.isfinite(pred) & np.isfinite(dm)
-        s = _scores(dm[ok], pred[ok])
+        s = fit_scores(dm[ok], pred[ok])
         unsat = ok & (dm < 63)
-        s_u = _scores(dm[unsat], pred[unsat])
+        s_u = fit_scores(dm[unsat], pred[unsat])
         rows.append(
             {
                 "year": y,

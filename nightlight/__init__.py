@@ -13,20 +13,17 @@ down this line::
     synthetic/   the planted world;  replication/  the study on real data (use the pipeline)
 
 Public API (a contract other tools call): :func:`open_mosaic`,
-:func:`extract_natural_cities`, :func:`detect_shrinking`, :mod:`nightlight.calibrate`
-(= :mod:`nightlight.preprocess`), :func:`align_to`, :class:`Grid`. Old flat module
-names (``nightlight.zonal`` …) still import, with a ``DeprecationWarning``
-(:mod:`nightlight._compat`).
+:func:`extract_natural_cities`, :func:`detect_shrinking`, :func:`align_to`,
+:func:`read_polygons`, :class:`Grid`, the exceptions, and the stage subpackages
+(:mod:`nightlight.preprocess` for calibration). See ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from nightlight import _compat
 from nightlight._resources import catalog_path
 from nightlight._version import __version__
+from nightlight.change import detect_shrinking
+from nightlight.cities import extract_natural_cities, label_components
 from nightlight.errors import (
     CatalogError,
     FitError,
@@ -39,36 +36,11 @@ from nightlight.errors import (
     UnsupportedCRSError,
 )
 from nightlight.grid import Grid, require_same_grid
+from nightlight.io.align import align_to
 from nightlight.io.raster import open_mosaic
-
-_compat.install()
-
-# Heavier stages load on first use so `import nightlight` stays quick and a CLI
-# call pays only for the stages it runs. name → (module, attribute or None for the module).
-_LAZY: dict[str, tuple[str, str | None]] = {
-    "extract_natural_cities": ("nightlight.cities", "extract_natural_cities"),
-    "label_components": ("nightlight.cities", "label_components"),
-    "detect_shrinking": ("nightlight.change", "detect_shrinking"),
-    "align_to": ("nightlight.io.align", "align_to"),
-    "prepare_inputs": ("nightlight.preprocess.inputs", "prepare_inputs"),
-    "Params": ("nightlight.params", "Params"),
-    "read_polygons": ("nightlight.io.vector", "read_polygons"),
-    "calibrate": ("nightlight.preprocess", None),
-    "preprocess": ("nightlight.preprocess", None),
-    "synth": ("nightlight.synthetic", None),
-    "synthetic": ("nightlight.synthetic", None),
-    "report": ("nightlight.outputs", None),
-    "outputs": ("nightlight.outputs", None),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module_name, attr = _LAZY[name]
-        module = importlib.import_module(module_name)
-        return module if attr is None else getattr(module, attr)
-    raise AttributeError(f"module 'nightlight' has no attribute {name!r}")
-
+from nightlight.io.vector import read_polygons
+from nightlight.params import Params
+from nightlight.preprocess.inputs import prepare_inputs
 
 __all__ = [
     "__version__",

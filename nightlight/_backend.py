@@ -96,7 +96,7 @@ def map_pixels(data: ArrayLike, func: Callable[[np.ndarray], np.ndarray]) -> Arr
     return dispatch(data, lambda a: func(a.astype(float_dtype(a.dtype), copy=False)), run_dask)
 
 
-def _as2d(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Callable[[np.ndarray], np.ndarray]:
+def as2d(fn: Callable[[np.ndarray, np.ndarray], Any]) -> Callable[[np.ndarray], np.ndarray]:
     """Run a 2-D kernel ``fn(block, out)`` on blocks of any dimension ≥ 1."""
 
     def run(block: np.ndarray) -> np.ndarray:

@@ -58,6 +58,16 @@ class RichDaskProgress(Callback):
                 self._progress.advance(self._task)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory since it started, MB (``ru_maxrss``; Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def peak_rss_mb(*, children: bool = False) -> float:
+    """This process's peak resident memory since it started, MiB (``ru_maxrss``; Linux reports KiB).
+
+    Parameters
+    ----------
+    children
+        Also look at the waited-for child processes and return the larger of the two
+        peaks (``nightlight bench`` runs peers that may start their own processes).
+    """
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if children:
+        kib = max(kib, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return kib / 1024.0

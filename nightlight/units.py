@@ -1,6 +1,6 @@
 """Units of night-light mosaics: what a value means, what values are plausible, and what is dark.
 
-Two families of products (METHOD.md, "Sensors"):
+Two families of products (docs/method.md, "The sensors"):
 
 ==============  =====================  ====================  ==================  ==========
 units           products               plausible values      sentinels refused   dark floor

@@ -29,6 +29,10 @@ from nightlight.cli import main
 from nightlight.pipeline import run_detect
 from nightlight.synthetic import make_world
 
+# every test here runs a batch job (some on a cluster, some killed and resumed):
+# `pytest -m "not slow"` leaves them out (CONTRIBUTING.md)
+pytestmark = pytest.mark.slow
+
 YEARS = (2013, 2014, 2015, 2016, 2017)
 REPO = Path(__file__).resolve().parents[1]
 

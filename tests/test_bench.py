@@ -17,6 +17,9 @@ from nightlight.bench.report import COLUMNS, markdown, rows, write_json, write_m
 from nightlight.bench.suite import run_suite
 from nightlight.cli import main
 
+# the harness runs each measurement in its own process: `pytest -m "not slow"` leaves them out (CONTRIBUTING.md)
+pytestmark = pytest.mark.slow
+
 TINY = {"n": 256}  # calib-apply_model on 256² px: each measurement process runs in a few seconds
 GHOST_PIP = "pip install nightlight-ghost-peer"
 

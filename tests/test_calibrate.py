@@ -128,6 +128,7 @@ def test_intercalibrate_numpy_equals_dask_for_any_chunking(dn, data):
 
 
 # Two lazy pipelines (five steps, one with a 1-pixel halo) per example, ~0.1 s: 30 examples.
+@pytest.mark.slow
 @settings(max_examples=30)
 @given(mosaics(24, min_value=-1.0, max_value=80.0), st.data())
 def test_calibration_and_steps_numpy_equal_dask_for_any_chunking(x, data):

@@ -22,6 +22,9 @@ from nightlight.io.blackmarble import GRID_GROUP, open_tiles, tile_bounds, tiles
 from nightlight.io.listing import StampWarning
 from nightlight.io.resolve import ProductNotFoundError, resolve
 
+# every test writes and mosaics HDF5 tiles through GDAL: `pytest -m "not slow"` leaves them out (CONTRIBUTING.md)
+pytestmark = pytest.mark.slow
+
 h5py = pytest.importorskip("h5py")
 
 BAND = "NearNadir_Composite_Snow_Free"

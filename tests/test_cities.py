@@ -38,6 +38,7 @@ def scipy_reference(mask: np.ndarray, connectivity: int, values: np.ndarray, row
 
 # At most 12 blocks a side keeps an example fast (1-pixel chunks on small arrays);
 # the fixed tests below cover 1×1 chunks on larger arrays.
+@pytest.mark.slow
 @given(mask=masks(40), data=st.data(), connectivity=st.sampled_from([4, 8]))
 def test_chunked_labels_equal_scipy_for_any_chunking(mask, data, connectivity):
     h, w = mask.shape
@@ -57,6 +58,7 @@ def test_chunked_labels_equal_scipy_for_any_chunking(mask, data, connectivity):
     np.testing.assert_array_equal(t["first_row"] * w + t["first_col"], np.asarray(firsts, dtype=np.int64))
 
 
+@pytest.mark.slow
 @given(mask=masks(40), data=st.data(), connectivity=st.sampled_from([4, 8]))
 def test_city_ids_and_label_raster_do_not_depend_on_chunks(mask, data, connectivity):
     h, w = mask.shape
@@ -198,6 +200,7 @@ def test_all_dark_mosaic_gives_empty_frame_with_columns():
     assert g.crs.to_epsg() == 4326
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_china_dmsplike_2020_chunk_invariant_and_equal_to_scipy(shared_file):
     path = shared_file("china-dmsplike-1km", "DMSP-like2020.tif")

@@ -69,6 +69,7 @@ def test_missing_file_names_the_file(pair, tmp_path):
     one_line_error(run("detect", pair[0], missing, "--out", str(tmp_path / "o")), 1, missing)
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_line_within_the_timeout(pair, tmp_path):
     """Old: 30 s, then 64 lines of traceback."""
     import time
@@ -81,6 +82,7 @@ def test_unreachable_scheduler_is_one_line_within_the_timeout(pair, tmp_path):
     assert time.perf_counter() - t0 < 30
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(pair, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
@@ -92,6 +94,7 @@ def test_debug_shows_the_traceback(pair, tmp_path):
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "OutputFolderError" in proc.stderr
 
 
+@pytest.mark.slow
 def test_python_dash_m_nightlight_works():
     proc = subprocess.run([sys.executable, "-m", "nightlight", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "detect" in proc.stdout

@@ -82,6 +82,7 @@ def test_known_changes_and_classification():
 
 # Each example runs detect_shrinking twice on 120 × 150 px (~0.4 s): 10 examples keep it
 # to a few seconds; the zonal sums underneath get 60 in test_zonal_properties.
+@pytest.mark.slow
 @settings(max_examples=10)
 @given(st.data())
 def test_detect_shrinking_does_not_depend_on_chunks(data):

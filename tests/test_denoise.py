@@ -84,6 +84,7 @@ def test_background_test_chunk_invariant_and_correct():
 
 
 # Three lazy pipelines (two with a 1-pixel halo) per example, ~0.1 s: 30 examples.
+@pytest.mark.slow
 @settings(max_examples=30)
 @given(mosaics(24), st.data())
 def test_background_and_core_cap_numpy_equal_dask_for_any_chunking(x, data):

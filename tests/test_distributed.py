@@ -10,6 +10,9 @@ distributed = pytest.importorskip("distributed")
 from nightlight.cities import extract_natural_cities  # noqa: E402
 from nightlight.synthetic import make_world  # noqa: E402
 
+# every test here starts a dask.distributed cluster: `pytest -m "not slow"` leaves them out (CONTRIBUTING.md)
+pytestmark = pytest.mark.slow
+
 
 def test_natural_cities_on_a_local_process_cluster_equal_threaded():
     world = make_world(seed=3, bounds=(10.0, 44.0, 11.5, 45.0), chunks=128)

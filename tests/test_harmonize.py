@@ -16,7 +16,7 @@ import nightlight.preprocess.harmonize as H
 from nightlight.errors import GridMismatchError
 from nightlight.grid import Grid
 from nightlight.kernels import resample as kr
-from nightlight.preprocess.calibration import Calibration, _predict_np, _scores
+from nightlight.preprocess.calibration import Calibration, _predict_np, fit_scores
 from nightlight.testing import assert_chunk_invariant, chunkings, georeferenced, mosaics
 
 #: 30″ pixels from (100°E, 40°N) unless res= says otherwise
@@ -159,7 +159,7 @@ def test_real_harmonized_regions_fit_and_tracking(shared_file):
         for y in (2014, 2016, 2018):
             pred = H.harmonize_viirs(load(city, "VIIRS", y), cal, prepare=False)
             dm = load(city, "DMSP", y).astype(float)
-            s = _scores(dm.ravel(), np.asarray(pred, float).ravel())
+            s = fit_scores(dm.ravel(), np.asarray(pred, float).ravel())
             assert s["r2"] > r2_later, (city, y, s)
             assert abs(pred.sum() / dm.sum() - 1) < 0.08, (city, y)
     assert np.mean(np.stack([load("paris", "DMSP", y) for y in (2012, 2013)]) == 63) > 0.5

@@ -141,6 +141,7 @@ SILENT_SERVER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_times_out(tmp_path):
     """Old: hung for ever (killed at 180 s)."""
     server = subprocess.Popen([sys.executable, "-c", SILENT_SERVER], stdout=subprocess.PIPE, text=True)

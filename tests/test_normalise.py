@@ -66,6 +66,7 @@ def test_planted_gain_recovered_by_the_gain_model(world):
     assert fit.metrics["bias"] == pytest.approx(0.0, abs=0.05) and fit.metrics["r2"] > 0.98
 
 
+@pytest.mark.slow
 def test_shrinking_cities_not_excluded_bias_the_fit(world):
     _, before, after, shrinking = world
     planted = _planted(after, 1.15)
@@ -87,6 +88,7 @@ def test_swapping_the_years_inverts_the_map(world):
     assert forward.gain * backward.gain == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_dask_equals_numpy_whatever_the_chunks(world):
     _, before, after, shrinking = world
     planted = _planted(after, 1.1, 0.3)

@@ -20,7 +20,8 @@ from nightlight import replication as R
 from nightlight.errors import UnitsError
 from nightlight.grid import Grid
 
-pytestmark = pytest.mark.realdata
+# real data, and each test runs a whole study: `pytest -m "not slow"` leaves them out (CONTRIBUTING.md)
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 # Pinned from `nightlight replicate --window northeast` (Params() defaults).
 NE_PINNED = {  # pair: (natural cities, shrinking)

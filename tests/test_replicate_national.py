@@ -28,6 +28,9 @@ from nightlight.replication.run import run_replication
 from nightlight.replication.series import trend_counts
 from nightlight.replication.timing import Phases
 
+# the national run (real data, a module fixture of ~40 s): `pytest -m "not slow"` leaves it out (CONTRIBUTING.md)
+pytestmark = pytest.mark.slow
+
 # Pinned from `nightlight replicate --window northeast` (NationalParams() defaults).
 NE_PINNED = {"cities": 135, "shrinking_raw": 50, "shrinking_corrected": 53, "prefectures": 29, "too_dark_default": 26}
 

@@ -226,6 +226,7 @@ def test_chunk_invariance(sensor):
         np.testing.assert_array_equal(w.mosaic(2016, chunks=ch).values, ref)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:make_world. only")  # a big city may leave no room for the 4th
 @settings(max_examples=20)
 @given(

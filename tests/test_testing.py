@@ -188,6 +188,7 @@ def test_assert_chunk_invariant_compares_frames_with_geometries():
     assert_chunk_invariant(frame, np.ones((1, 1)), [1])  # box(0,0,1,1) both ways
 
 
+@pytest.mark.slow
 def test_import_works_without_hypothesis():
     code = (
         "import sys; sys.modules['hypothesis'] = None\n"
@@ -198,12 +199,3 @@ def test_import_works_without_hypothesis():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-
-
-def test_old_module_names_are_errors_in_the_test_suite(monkeypatch):
-    """pyproject's filterwarnings turns nightlight's own old-name DeprecationWarning into an error."""
-    import importlib
-
-    monkeypatch.delitem(sys.modules, "nightlight.trend", raising=False)  # imported before: not warned again
-    with pytest.raises(DeprecationWarning, match="nightlight.trend moved to nightlight.change.trend"):
-        importlib.import_module("nightlight.trend")

@@ -17,7 +17,7 @@ from rasterio.crs import CRS
 import nightlight.preprocess as C
 from nightlight.change.zonal import STAT_COLUMNS, zonal_stats, zonal_stats_many
 from nightlight.cities.label import Components, label_components
-from nightlight.cities.threshold import _resolve_threshold
+from nightlight.cities.threshold import resolve_threshold
 from nightlight.errors import ParameterError
 
 RES = 100.0
@@ -96,7 +96,7 @@ def test_zonal_exact_coverage_polygons_are_counted_in_the_blocks_they_meet(metho
 
 def test_threshold_none_is_a_parameter_error():
     with pytest.raises(ParameterError, match=r"threshold=None: use a number"):
-        _resolve_threshold(_mosaic(), None, 1)
+        resolve_threshold(_mosaic(), None, 1)
 
 
 def test_components_always_carry_their_block_state():

@@ -98,6 +98,7 @@ def reference():
 
 # Each example runs the zonal pass twice (in memory, chunked), exactextract and a
 # shapely intersection per cell: ~0.1 s, so the CI profile's 60 examples take ~6 s.
+@pytest.mark.slow
 @given(scenes())
 def test_exact_sums_equal_exactextract_for_any_polygon_and_chunking(reference, scene):
     da, polys, chunks = scene

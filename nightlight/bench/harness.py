@@ -16,7 +16,7 @@ Every (case, tool) measurement runs in a fresh Python process
    machine the minimum is the least disturbed run.
 
 Peak RSS is the process's ``ru_maxrss`` (inputs in memory included), the larger of
-its own and its children's.
+its own and its children's (:func:`nightlight.progress.peak_rss_mb`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import resource
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nightlight.progress import peak_rss_mb
 
 MODES = ("quick", "default", "full")
 #: A tool is run again while its runs so far took less than this (seconds, wall; ``NL_BENCH_REPEAT_BUDGET``).
@@ -198,13 +199,6 @@ def max_rel_diff(ours: np.ndarray, ref: np.ndarray) -> float:
     return float(d.max()) if d.size else 0.0
 
 
-def peak_rss_mb() -> float:
-    """Peak RSS of this process or its largest child, MiB (Linux reports KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, kids) / 1024.0
-
-
 def result_path(workdir: Path, case: str, params: Mapping[str, Any]) -> Path:
     """Where nightlight's result of a case at these parameters is kept for the peers' checks."""
     key = hashlib.sha1(json.dumps(dict(params), sort_keys=True, default=str).encode()).hexdigest()[:10]
@@ -240,7 +234,7 @@ def measure(case: Case, tool_name: str, variant: str, params: Mapping[str, Any],
             rec.update(
                 status="mismatch",
                 error=f"results differ from nightlight's by {diff:.3g} (tolerance {case.tolerance:g}); not timed",
-                peak_rss_mb=round(peak_rss_mb()),
+                peak_rss_mb=round(peak_rss_mb(children=True)),
             )
             return rec
     while len(times) < tool.max_repeat and sum(times) < repeat_budget_s():
@@ -255,7 +249,7 @@ def measure(case: Case, tool_name: str, variant: str, params: Mapping[str, Any],
         # CPU seconds (all threads) of the best run: on a loaded machine, what the work cost regardless of waiting
         cpu_s=round(cpu[int(np.argmin(times))] * prep.scale, 4),
         scale=prep.scale,
-        peak_rss_mb=round(peak_rss_mb()),
+        peak_rss_mb=round(peak_rss_mb(children=True)),
     )
     if prep.info:
         rec["info"] = prep.info

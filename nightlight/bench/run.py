@@ -14,8 +14,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from nightlight.bench.harness import dumps, measure, peak_rss_mb
+from nightlight.bench.harness import dumps, measure
 from nightlight.bench.registry import get_case
+from nightlight.progress import peak_rss_mb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,12 +34,16 @@ def main(argv: list[str] | None = None) -> int:
         if a.action == "prepare":
             if case.prepare is not None:
                 case.prepare(params, a.workdir)
-            rec = {"status": "ok", "peak_rss_mb": round(peak_rss_mb())}
+            rec = {"status": "ok", "peak_rss_mb": round(peak_rss_mb(children=True))}
         else:
             rec = measure(case, a.tool, a.variant, params, a.workdir)
     except Exception as exc:  # reported to the parent as this measurement's failure, with the traceback on stderr
         traceback.print_exc()
-        rec = {"status": "error", "error": f"{type(exc).__name__}: {exc}", "peak_rss_mb": round(peak_rss_mb())}
+        rec = {
+            "status": "error",
+            "error": f"{type(exc).__name__}: {exc}",
+            "peak_rss_mb": round(peak_rss_mb(children=True)),
+        }
     sys.stdout.write("\n" + dumps(rec) + "\n")
     sys.stdout.flush()
     return 0 if rec["status"] in ("ok", "mismatch") else 1

@@ -5,7 +5,7 @@ nightlight data in China", J. Urban Plann. Dev. 146(4): total light inside the
 **fixed base-year city extent** in two years; relative change ΔS/S₁; a city is
 shrinking when ΔS/S₁ ≤ −10 %. With a yearly series (≥ 4 years) a Theil–Sen slope and
 Mann–Kendall p-value are added, and ``significant_decline`` needs both the drop and
-the trend to agree (METHOD.md).
+the trend to agree (docs/method.md).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from nightlight.errors import ProductChangeError
 COMMON_SHIFT_SHARE = 0.9
 COMMON_SHIFT_MIN_CITIES = 10
 
-#: DMSP-OLS DN saturate at 63 in bright cores (METHOD.md): a saturated pixel cannot show
+#: DMSP-OLS DN saturate at 63 in bright cores (docs/method.md): a saturated pixel cannot show
 #: decline until it falls below 63, so decline in a mostly saturated city is understated.
 DMSP_SATURATED_DN = 63.0
 #: Cities whose base-year pixels are at least this share saturated are flagged

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from nightlight.kernels.trend import theil_sen_mann_kendall
 
-#: Fewer valid years than this give NaN (METHOD.md: trend test with ≥ 4 years).
+#: Fewer valid years than this give NaN (docs/method.md: trend test with ≥ 4 years).
 MIN_YEARS = 4
 
 

@@ -35,7 +35,7 @@ class Components:
     table: pd.DataFrame
     connectivity: int
     threshold: float | None = None
-    _blocks: _BlockPlan = field(kw_only=True, repr=False)  # required (never None): every later pass reads these
+    _blocks: BlockPlan = field(kw_only=True, repr=False)  # required (never None): every later pass reads these
     _label_component: np.ndarray = field(kw_only=True, repr=False)  # global label -> component row
     _src: dsa.Array = field(kw_only=True, repr=False)  # the lazy mask source, for later passes
 
@@ -62,7 +62,7 @@ class Components:
 
 
 @dataclass
-class _BlockPlan:
+class BlockPlan:
     """Where blocks are and how many labels each holds (for global label offsets)."""
 
     row_edges: np.ndarray
@@ -78,7 +78,7 @@ class _BlockPlan:
 
 
 @dataclass
-class _BlockResult:
+class BlockResult:
     n: int
     istats: np.ndarray
     fstats: np.ndarray

@@ -33,8 +33,8 @@ from dask.highlevelgraph import HighLevelGraph
 from nightlight._backend import as_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
 from nightlight.checkpoint import active_stage
-from nightlight.cities.components import Components, _BlockPlan, _BlockResult
-from nightlight.cities.threshold import Threshold, _resolve_threshold
+from nightlight.cities.components import BlockPlan, BlockResult, Components
+from nightlight.cities.threshold import Threshold, resolve_threshold
 from nightlight.errors import InvalidRasterError, ParameterError
 from nightlight.grid import Grid, require_same_grid
 from nightlight.io.raster import open_mosaic
@@ -62,7 +62,7 @@ def _block_mask(src: np.ndarray, threshold: float | None) -> np.ndarray:
     return src >= threshold  # NaN compares False: nodata is never lit
 
 
-def _label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
+def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
     mask = _block_mask(np.asarray(src), threshold)
     h, w = mask.shape
     # area=None: the caller wants labels only (polygons, label raster), not km².
@@ -74,11 +74,11 @@ def _label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshol
     return K.label_block(mask, connectivity, areas, values)
 
 
-def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, area) -> _BlockResult:
-    labels, n, istats, fstats, sums, nvalid = _label_one_block(
+def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, area) -> BlockResult:
+    labels, n, istats, fstats, sums, nvalid = label_one_block(
         src, value_blocks, row0, col0, grid, connectivity, threshold, area
     )
-    return _BlockResult(
+    return BlockResult(
         n,
         istats[1:],
         fstats[1:],
@@ -172,7 +172,7 @@ def label_components(
     for name, da in bands.items():
         require_same_grid(grid, da, names=(label_name, name))
     area = resolve_area(grid, area, name=label_name)  # before any pass over the pixels
-    thr = None if mask is not None else _resolve_threshold(src, threshold, headtail_level)  # src is the mosaic
+    thr = None if mask is not None else resolve_threshold(src, threshold, headtail_level)  # src is the mosaic
     src_data = as_dask(src, chunks=-1)  # a NumPy mosaic is one block
     value_data = [as_dask(da).rechunk(src_data.chunks) for da in bands.values()]
     plan, results = _run_stats(src_data, value_data, grid, connectivity, thr, area)
@@ -235,7 +235,7 @@ def _run_stats(src_data, value_data, grid, connectivity, thr, area):
     nby, nbx = results.shape
     counts = np.array([[r.n for r in row] for row in results], dtype=np.int64).reshape(nby, nbx)
     offsets = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(nby, nbx)
-    return _BlockPlan(row_edges, col_edges, counts, offsets), results
+    return BlockPlan(row_edges, col_edges, counts, offsets), results
 
 
 def _globalize(edge: np.ndarray, offset: int) -> np.ndarray:
@@ -243,7 +243,7 @@ def _globalize(edge: np.ndarray, offset: int) -> np.ndarray:
     return np.where(edge > 0, edge + offset, 0)
 
 
-def _border_pairs(plan: _BlockPlan, results, connectivity: int) -> np.ndarray:
+def _border_pairs(plan: BlockPlan, results, connectivity: int) -> np.ndarray:
     nby, nbx = results.shape
     pairs = [np.empty((0, 2), np.int64)]
     for i in range(nby):
@@ -286,7 +286,7 @@ def _border_pairs(plan: _BlockPlan, results, connectivity: int) -> np.ndarray:
     return np.concatenate(pairs)
 
 
-def _merge(plan: _BlockPlan, results, grid: Grid, connectivity: int, band_names: list[str]):
+def _merge(plan: BlockPlan, results, grid: Grid, connectivity: int, band_names: list[str]):
     nby, nbx = results.shape
     n_total = int(plan.counts.sum())
     nb = len(band_names)

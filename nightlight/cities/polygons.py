@@ -14,7 +14,7 @@ from affine import Affine
 
 from nightlight.checkpoint import active_stage
 from nightlight.cities.components import Components
-from nightlight.cities.label import _label_one_block
+from nightlight.cities.label import label_one_block
 from nightlight.hashing import fingerprint
 from nightlight.kernels import label as K
 
@@ -26,7 +26,7 @@ warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarni
 
 
 def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
-    labels, *_ = _label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
+    labels, *_ = label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
     ids = K.relabel(labels, lookup.astype(np.int32))
     pieces = rasterio.features.shapes(ids, mask=ids > 0, connectivity=4, transform=Affine.translation(col0, row0))
     return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]

@@ -67,7 +67,7 @@ def check_threshold(threshold: Any) -> float | Literal["headtail"]:
     return value
 
 
-def _resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_level: int) -> float:
+def resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_level: int) -> float:
     checked = check_threshold(threshold)
     if checked != "headtail":
         return checked

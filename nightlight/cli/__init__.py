@@ -12,9 +12,8 @@ problem and the fix — exit code 2 for usage errors (a bad option), 1 for data 
 
 from nightlight.cli import batch, bench, catalog, detect, replicate  # noqa: F401  (register the commands)
 from nightlight.cli.group import main
-from nightlight.pipeline import run_detect  # where it lived before nightlight.pipeline (old imports)
 
-__all__ = ["main", "run_detect"]
+__all__ = ["main"]
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from nightlight.cli.group import _as_cli_errors, main
+
+if TYPE_CHECKING:
+    from nightlight.io.catalog import Product
 
 
 # --------------------------------------------------------------------------- catalog: name a product, get the data
@@ -22,7 +26,6 @@ def catalog_list() -> None:
     from rich.table import Table
 
     from nightlight.io.catalog import load_catalog
-    from nightlight.io.catalog_text import LIST_COLUMNS, list_rows
 
     with _as_cli_errors():
         products = load_catalog()
@@ -40,7 +43,6 @@ def catalog_show(name: str) -> None:
     """Everything the catalog says about NAME (or NAME:KEY: also where its file is)."""
     from nightlight.errors import CatalogError
     from nightlight.io.catalog import get_product, parse_request
-    from nightlight.io.catalog_text import describe
     from nightlight.io.resolve import ProductNotFoundError, resolve
 
     with _as_cli_errors():
@@ -71,3 +73,47 @@ def catalog_stac(out_dir: Path) -> None:
     with _as_cli_errors():
         path = write_stac(out_dir)
     click.echo(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- text views of the catalog
+LIST_COLUMNS = ("name", "kind", "units", "keys", "access", "title")
+
+
+def list_rows(products: dict[str, Product]) -> list[tuple[str, ...]]:
+    """One row per product (sorted by name) for :data:`LIST_COLUMNS`."""
+    rows: list[tuple[str, ...]] = []
+    for p in sorted(products.values(), key=lambda p: p.name):
+        keys = p.keys()
+        span = f"{keys[0]} … {keys[-1]}" if len(keys) > 1 else (keys[0] if keys else "")
+        rows.append((p.name, p.kind, p.units, span, p.access.get("mode", ""), p.title))
+    return rows
+
+
+def describe(product: Product) -> dict[str, str]:
+    """Label → text of every field worth showing (empty ones included; callers skip them)."""
+    return {
+        "kind": product.kind,
+        "units": product.units,
+        "dtype": product.dtype,
+        "scale factor": f"{product.scale_factor:g} (physical = stored × scale factor)",
+        "nodata": f"{product.nodata!r}, means {product.nodata_means} → open_mosaic(nodata={product.open_nodata!r})",
+        "period / years": f"{product.period}, {product.years[0]}–{product.years[1]}",
+        "bands": ", ".join(product.bands) + (f" (default {product.default_band})" if product.default_band else ""),
+        "grid": f"{product.crs}, resolution {product.resolution}, extent {product.extent}"
+        + (f" ({product.extent_crs})" if product.extent_crs else "")
+        + (f", {product.shape[0]} × {product.shape[1]} px" if product.shape else ""),
+        "file name": product.file_name,
+        "url": (
+            f"{product.url} ({'checked' if product.url_verified else 'never checked against the provider'}"
+            + (f"; stamped names found in its {product.listing} listing" if "*" in product.file_name else "")
+            + ")"
+            if product.url
+            else ""
+        ),
+        "local": product.local or "",
+        "access": ", ".join(f"{k}={v}" for k, v in product.access.items()),
+        "license": f"{product.license['id']} {product.license.get('url', '')}",
+        "citation": product.license["citation"],
+        "description": product.description,
+        "notes": product.notes,
+    }

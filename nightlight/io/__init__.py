@@ -6,7 +6,7 @@
 - :mod:`.remote` — GDAL HTTP timeouts and retries; URLs → GDAL virtual paths;
 - :mod:`.vector` — :func:`read_polygons` (any OGR format or a CSV with WKT, validated, ids checked);
 - :mod:`.align` — :func:`align_to` (lazy block-wise reprojection, never implicit);
-- :mod:`.catalog`, :mod:`.resolve`, :mod:`.download`, :mod:`.catalog_text`, :mod:`.stac` — product names
+- :mod:`.catalog`, :mod:`.resolve`, :mod:`.download`, :mod:`.stac` — product names
   (``"NAME:YEAR"``) → local files, remote COGs or a verified download cache; listings; STAC.
 """
 

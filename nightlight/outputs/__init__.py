@@ -4,8 +4,6 @@
 - :mod:`.bundle` — the output folder of one run;
 - :mod:`.figures` — map and histogram PNGs;
 - :mod:`.summary` — per-city summary and totals by region.
-
-``nightlight.report`` (the old module name) is this package.
 """
 
 from nightlight.outputs.bundle import write_outputs

@@ -10,7 +10,7 @@ from typing import Any
 
 import geopandas as gpd
 
-from nightlight.outputs.write import _atomic
+from nightlight.outputs.write import write_atomic
 
 
 # --------------------------------------------------------------------------- figures
@@ -28,7 +28,7 @@ def figure(path: str | os.PathLike, *, figsize: tuple[float, float], dpi: int = 
     try:
         yield fig, ax
         fig.tight_layout()
-        _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+        write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
 

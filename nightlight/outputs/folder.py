@@ -30,7 +30,6 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from nightlight._version import __version__
 from nightlight.errors import NightlightError
@@ -193,8 +192,3 @@ class OutputFolder:
         if self._locked:
             self._lock.unlink(missing_ok=True)
             self._locked = False
-
-
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``manifest.json`` of an output folder."""
-    return dict(json.loads((Path(path) / MANIFEST_NAME).read_text()))

@@ -23,7 +23,7 @@ METADATA_KEY = b"nightlight"
 
 
 # --------------------------------------------------------------------------- atomic writing
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def write_geoparquet(result: gpd.GeoDataFrame, path: str | os.PathLike, *, metad
         kv[METADATA_KEY] = json.dumps(meta, default=json_default, ensure_ascii=False).encode()
         pq.write_table(table.replace_schema_metadata(kv), tmp)
 
-    return _atomic(Path(path), write)
+    return write_atomic(Path(path), write)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -99,7 +99,7 @@ def write_geopackage(result: gpd.GeoDataFrame, path: str | os.PathLike, *, layer
     """GeoPackage (one layer)."""
     data = _plain(result)
     data.attrs = {}
-    return _atomic(Path(path), lambda tmp: data.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio"))
+    return write_atomic(Path(path), lambda tmp: data.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio"))
 
 
 def write_csv(result: gpd.GeoDataFrame | pd.DataFrame, path: str | os.PathLike, *, geometry: bool = False) -> Path:
@@ -111,4 +111,4 @@ def write_csv(result: gpd.GeoDataFrame | pd.DataFrame, path: str | os.PathLike, 
             data[gname] = result.geometry.to_wkt()
         else:
             data = data.drop(columns=gname)
-    return _atomic(Path(path), lambda tmp: data.to_csv(tmp, index=False))
+    return write_atomic(Path(path), lambda tmp: data.to_csv(tmp, index=False))

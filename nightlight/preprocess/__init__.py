@@ -1,4 +1,4 @@
-"""Stage 2: make brightness comparable across years and sensors (METHOD.md, "Cross-sensor calibration").
+"""Stage 2: make brightness comparable across years and sensors (docs/method.md, "Making years comparable").
 
 - :mod:`.dmsp` — DMSP-OLS satellite-year inter-calibration from published tables;
 - :mod:`.calibration` — fitted ``target ≈ f(source)`` calibrations (:class:`Calibration`);
@@ -8,8 +8,6 @@
 - :mod:`.normalise` — brightness correction between years on pseudo-invariant pixels
   (:func:`fit_normalisation` → :class:`Normalisation`, :func:`normalise_to`);
 - :mod:`.steps` — the registry of named steps (``--preprocess``, ``detect_shrinking(preprocess=)``).
-
-``nightlight.calibrate`` (the old module name) is this package.
 """
 
 from nightlight._backend import map_pixels

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from nightlight._backend import ArrayLike, _as2d, as_dask, is_dask, map_pixels
+from nightlight._backend import ArrayLike, as2d, as_dask, is_dask, map_pixels
 from nightlight._resources import catalog_path
 from nightlight._version import __version__
 from nightlight.errors import CatalogError, FitError, GridMismatchError
@@ -73,7 +73,7 @@ class Calibration:
         lo, hi = self.clip if self.clip is not None else (-np.inf, np.inf)
         p = np.array(self.params, dtype=np.float64)
         mid = kc.MODEL_IDS[self.model]
-        return _as2d(lambda x, out: kc.apply_model(x, mid, p, lo, hi, out))(b)
+        return as2d(lambda x, out: kc.apply_model(x, mid, p, lo, hi, out))(b)
 
     def apply(self, mosaic: ArrayLike) -> ArrayLike:
         """``clip(f(mosaic))`` per pixel (numba), lazily per chunk; NaN stays NaN."""
@@ -153,7 +153,7 @@ def _predict_np(model: str, p: Sequence[float], x: np.ndarray) -> np.ndarray:
         return p[0] / (1.0 + np.exp(-p[1] * (x - p[2]))) + p[3]
 
 
-def _scores(y: np.ndarray, yhat: np.ndarray) -> dict:
+def fit_scores(y: np.ndarray, yhat: np.ndarray) -> dict:
     resid = yhat - y
     ss_res = float(np.sum(resid**2))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
@@ -357,7 +357,7 @@ def fit(
     params = _fit_params(model, x[train], y[train], p0)
     lo, hi = clip if clip is not None else (-np.inf, np.inf)
     pred = lambda idx: np.clip(_predict_np(model, params, x[idx]), lo, hi)  # noqa: E731
-    tr, te = _scores(y[train], pred(train)), _scores(y[test], pred(test))
+    tr, te = fit_scores(y[train], pred(train)), fit_scores(y[test], pred(test))
     metrics = {**te, **{f"{k}_train": v for k, v in tr.items()}}
     return Calibration(
         model=model,

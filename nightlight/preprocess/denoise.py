@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from nightlight._backend import ArrayLike, _as2d, as_dask, dispatch, float_dtype, is_dask
+from nightlight._backend import ArrayLike, as2d, as_dask, dispatch, float_dtype, is_dask
 from nightlight.errors import GridMismatchError, InvalidVectorError, UnitsError
 from nightlight.kernels import denoise as kd
 from nightlight.units import check_radiance
@@ -61,7 +61,7 @@ def clean(
 
     def run(b: np.ndarray, c: float) -> np.ndarray:
         check_radiance(b, name)
-        return _as2d(lambda x, out: kd.clean_radiance(x, neg, fl, c, out))(b)
+        return as2d(lambda x, out: kd.clean_radiance(x, neg, fl, c, out))(b)
 
     def run_dask(x, c):
         # `c` may be a lazily computed cap (a 0-d dask array, e.g. a percentile): map_blocks
@@ -189,7 +189,7 @@ def background_test(
     thr = float(threshold)
 
     def run(b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
-        rng = _as2d(kd.data_range3x3)(b)
+        rng = as2d(kd.data_range3x3)(b)
         t = thr if c is None else thr * np.sqrt(np.maximum(reference_count / np.maximum(c, 1e-9), 1.0))
         return np.where(np.isfinite(b) & (rng < t), 0, b).astype(b.dtype)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from nightlight._backend import ArrayLike, _as2d, map_pixels
+from nightlight._backend import ArrayLike, as2d, map_pixels
 from nightlight._resources import catalog_path
 from nightlight.errors import CatalogError, GridMismatchError
 from nightlight.kernels import pixel as kc
@@ -99,7 +99,7 @@ def _intercalibrate_one(dn: ArrayLike, steps: list[dict], keep_zero: bool, name:
 
     def block(b: np.ndarray) -> np.ndarray:
         check_dn(b, name)
-        return _as2d(lambda x, out: kc.dmsp_chain(x, coefs, forms, keep_zero, out))(b)
+        return as2d(lambda x, out: kc.dmsp_chain(x, coefs, forms, keep_zero, out))(b)
 
     return map_pixels(dn, block)
 

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from nightlight._backend import ArrayLike, _as2d, dispatch, float_dtype, is_dask, map_pixels
+from nightlight._backend import ArrayLike, as2d, dispatch, float_dtype, is_dask, map_pixels
 from nightlight.errors import GridMismatchError, UnitsError
 from nightlight.grid import PIXEL_TOLERANCE, Grid
 from nightlight.kernels import resample as kr
@@ -70,7 +70,7 @@ def gaussian_blur(data: ArrayLike, *, sigma: float = 2.0, truncate: float = 2.5)
 
 def _smooth121(data: Any) -> Any:
     return dispatch(
-        data, _as2d(kr.smooth121), lambda x: x.map_overlap(_as2d(kr.smooth121), depth=1, boundary="none", dtype=x.dtype)
+        data, as2d(kr.smooth121), lambda x: x.map_overlap(as2d(kr.smooth121), depth=1, boundary="none", dtype=x.dtype)
     )
 
 

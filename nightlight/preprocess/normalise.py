@@ -1,6 +1,6 @@
 """Brightness correction between years: relative radiometric normalisation on pseudo-invariant pixels.
 
-The study corrected brightness between 2013 and 2016 before comparing (METHOD.md).
+The study corrected brightness between 2013 and 2016 before comparing (docs/method.md).
 The standard way (Schott, Salvaggio & Volchok 1988; Canty & Nielsen 2008): fit
 ``after ≈ a·before + b`` on pixels that did not change, then put the later year on
 the reference's radiometry, ``after′ = (after − b) / a``.
@@ -26,7 +26,7 @@ What model, fitted how
     outside the cities they are dim: on the China VIIRS-like 2013→2016 copies the
     two regressions (2016 on 2013, 2013 on 2016) of the stable set give slopes 0.6
     and 2.0 — the offset there is set by noise. ``model="linear"`` (``a·x + b``,
-    METHOD.md's form) when the pixels do span a range; a warning says when they do not.
+    docs/method.md's form) when the pixels do span a range; a warning says when they do not.
     Each regression is a Huber M-estimate (c = 1.345 σ̂) by Gauss–Newton IRLS **on the
     log residual**: noise grows with brightness, and in log space every pixel has
     about the same leverage (d log(a·x+b)/da = x/(a·x+b) ≈ 1/a), so a few bright
@@ -53,7 +53,7 @@ import xarray as xr
 
 from nightlight._backend import ArrayLike
 from nightlight.errors import FitError, ParameterError
-from nightlight.preprocess.calibration import Calibration, _scores
+from nightlight.preprocess.calibration import Calibration, fit_scores
 from nightlight.preprocess.invariant import candidates, exclusion_mask, uniform
 
 MODELS = ("gain", "linear")
@@ -175,10 +175,10 @@ def fit_normalisation(
     lit_test = np.isfinite(r_test)
     stable_test = lit_test & (np.abs(r_test - centre) <= k * sigma)
     xt, yt = x[tr][keep], y[tr][keep]
-    metrics = _scores(xs[stable_test], (ys[stable_test] - b) / a) if stable_test.sum() > 1 else {}
-    metrics.update({f"{m}_train": v for m, v in _scores(xt, (yt - b) / a).items()})
+    metrics = fit_scores(xs[stable_test], (ys[stable_test] - b) / a) if stable_test.sum() > 1 else {}
+    metrics.update({f"{m}_train": v for m, v in fit_scores(xt, (yt - b) / a).items()})
     if lit_test.sum() > 1:
-        metrics.update({f"{m}_lit": v for m, v in _scores(xs[lit_test], (ys[lit_test] - b) / a).items()})
+        metrics.update({f"{m}_lit": v for m, v in fit_scores(xs[lit_test], (ys[lit_test] - b) / a).items()})
     r2_log = float(np.corrcoef(np.log(xt), np.log(yt))[0, 1] ** 2) if xt.size > 2 else float("nan")
     if model == "linear" and not r2_log >= MIN_R2_LOG_LINEAR:
         warnings.warn(

@@ -23,7 +23,7 @@ city. Cities are spread uniformly by area over the box (oceans included: a test
 world, not a map); the same seed gives the same cities, ids and planted changes
 to a VIIRS and a DMSP world.
 
-*Sensors* (METHOD.md, "Sensors"):
+*Sensors* (docs/method.md, "The sensors"):
 
 * ``"viirs"`` — 15″ grid, radiance in nW/cm²/sr: background 0.2, additive
   Gaussian noise σ = 0.3 (+2 % of the city light), hence small negative values;

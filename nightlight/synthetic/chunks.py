@@ -1,8 +1,8 @@
 """How :meth:`World.mosaic` cuts a synthetic mosaic into dask chunks, and renders one.
 
 The graph of a mosaic has one task per chunk; each task carries only the cities
-whose support meets its chunk (:func:`_city_windows`, the vectorized twin of the
-kernel's window) and calls the renderer kernel (:func:`_render`). Chunk shapes,
+whose support meets its chunk (:func:`city_windows`, the vectorized twin of the
+kernel's window) and calls the renderer kernel (:func:`render`). Chunk shapes,
 their splits of the grid and the dask name token are here too.
 """
 
@@ -16,7 +16,7 @@ from nightlight.errors import NightlightError
 from nightlight.kernels import synth as ksynth
 from nightlight.kernels import synth_city as kcity
 from nightlight.kernels import synth_noise as knoise
-from nightlight.synthetic.model import _Model
+from nightlight.synthetic.model import SensorModel
 
 if TYPE_CHECKING:
     from nightlight.synthetic.world import World
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 _NORMAL_TABLE = knoise.normal_table()
 
 
-def _city_windows(cities: np.ndarray, res: float):
+def city_windows(cities: np.ndarray, res: float):
     """Vectorized twin of the kernel ``synth_city.city_window``: global pixel rows/cols of each support."""
     r_km = cities[:, kcity.C_SUPPORT_KM]
     lat = cities[:, kcity.C_LAT]
@@ -38,7 +38,7 @@ def _city_windows(cities: np.ndarray, res: float):
     return row0, row1, col0, col1
 
 
-def _render(grow0, gcol0, h, w, model: _Model, cities, key, noise) -> np.ndarray:
+def render(grow0, gcol0, h, w, model: SensorModel, cities, key, noise) -> np.ndarray:
     """One chunk (the task of a mosaic's graph): global rows ``grow0:grow0+h``, cols ``gcol0:gcol0+w``."""
     return ksynth.render_chunk(
         grow0,
@@ -59,7 +59,7 @@ def _render(grow0, gcol0, h, w, model: _Model, cities, key, noise) -> np.ndarray
     )
 
 
-def _chunk_pair(chunks) -> tuple[int, int]:
+def chunk_pair(chunks) -> tuple[int, int]:
     """``chunks`` (an int or a pair) as a checked (rows, cols) pair of positive ints."""
     if isinstance(chunks, (int, np.integer)):
         chunks = (int(chunks), int(chunks))
@@ -72,13 +72,13 @@ def _chunk_pair(chunks) -> tuple[int, int]:
     return ch
 
 
-def _splits(n: int, step: int) -> tuple[int, ...]:
+def chunk_splits(n: int, step: int) -> tuple[int, ...]:
     """Chunk edges of ``n`` pixels in steps of ``step`` (the last one shorter)."""
     full, rest = divmod(n, step)
     return (step,) * full + ((rest,) if rest else ())
 
 
-def _token(world: World, year: int, noise: bool, ch) -> str:
+def dask_token(world: World, year: int, noise: bool, ch) -> str:
     """Dask name token: everything a mosaic's values depend on (not the chunk functions)."""
     from dask.base import tokenize
 

@@ -5,11 +5,11 @@ order (the random draws of the catalogue and the changes share one generator, so
 the order is part of the result):
 
 1. ``_check_arguments`` — the arguments that no later phase checks;
-2. grid — ``model._grid_for``: the box on the sensor's global grid;
+2. grid — ``model.grid_for``: the box on the sensor's global grid;
 3. ``_city_counts`` — default and checked numbers of cities and flares;
 4. ``_catalogue`` — draw the cities, place them without overlap, number them;
 5. ``_changes`` — planted changes and their yearly progress;
-6. ``model._sensor_model``, ``model._city_matrix`` — the kernels' sensor constants
+6. ``model.sensor_model``, ``model.city_matrix`` — the kernels' sensor constants
    and per-city parameters;
 7. ``_truth`` — the exact truth table and brightness factors (kernel ``synth_truth``);
 8. the :class:`World` that renders the mosaics lazily.
@@ -26,27 +26,27 @@ import pandas as pd
 from nightlight.errors import CatalogError, NightlightError
 from nightlight.kernels import synth_city as kcity
 from nightlight.kernels import synth_truth as ktruth
-from nightlight.synthetic.chunks import _chunk_pair
+from nightlight.synthetic.chunks import chunk_pair
 from nightlight.synthetic.model import (
-    _SENSORS,
     CHANGE_RANGES,
     CITY_DENSITY_PER_KM2,
     DEFAULT_BOUNDS,
     MAX_DEFAULT_CITIES,
     MIN_CITY_AREA_KM2,
     RESOLUTION,
+    SENSOR_PARAMS,
     SHRINK_THRESHOLD,
     UNITS,
     Sensor,
-    _box_area_km2,
-    _city_matrix,
-    _draw_catalogue,
-    _grid_for,
-    _key,
-    _Model,
-    _plant_changes,
-    _progress,
-    _sensor_model,
+    SensorModel,
+    box_area_km2,
+    city_matrix,
+    draw_catalogue,
+    draw_progress,
+    grid_for,
+    plant_changes,
+    sensor_model,
+    year_key,
 )
 from nightlight.synthetic.world import World
 
@@ -99,13 +99,13 @@ def make_world(
     World
     """
     years_t = _check_arguments(seed, sensor, years, shares)
-    grid, origin = _grid_for(bounds, RESOLUTION[sensor], sensor)
+    grid, origin = grid_for(bounds, RESOLUTION[sensor], sensor)
     n_cities, n_flares = _city_counts(bounds, n_cities, n_flares, n_near_boundary)
     rng = np.random.default_rng([int(seed), 0x5EED])
     cat = _catalogue(rng, seed, bounds, n_cities, n_flares)
     planted, progress = _changes(rng, cat, shares, n_near_boundary, len(years_t))
-    model = _sensor_model(sensor)
-    cities = _city_matrix(cat, sensor)
+    model = sensor_model(sensor)
+    cities = city_matrix(cat, sensor)
     truth, factors = _truth(cat, cities, model, planted, progress, years_t, sensor, seed)
     return World(
         seed=int(seed),
@@ -114,7 +114,7 @@ def make_world(
         grid=grid,
         truth=truth,
         lit_threshold=model.threshold,
-        chunks=_chunk_pair(chunks),
+        chunks=chunk_pair(chunks),
         _model=model,
         _cities=cities,
         _factors=factors,
@@ -125,8 +125,8 @@ def make_world(
 # ------------------------------------------------------------------- phases
 def _check_arguments(seed, sensor, years, shares) -> tuple[int, ...]:
     """Check sensor, seed, years and shares; return the sorted distinct years."""
-    if sensor not in _SENSORS:
-        raise CatalogError(f"sensor={sensor!r} is not a synthetic sensor; use one of {sorted(_SENSORS)}.")
+    if sensor not in SENSOR_PARAMS:
+        raise CatalogError(f"sensor={sensor!r} is not a synthetic sensor; use one of {sorted(SENSOR_PARAMS)}.")
     if not (isinstance(seed, (int, np.integer)) and 0 <= int(seed) < 2**63):
         raise NightlightError(f"seed={seed!r}: give an int in [0, 2**63).")
     years_t = tuple(sorted({int(y) for y in years}))
@@ -144,7 +144,7 @@ def _check_arguments(seed, sensor, years, shares) -> tuple[int, ...]:
 def _city_counts(bounds, n_cities: int | None, n_flares: int | None, n_near_boundary: int) -> tuple[int, int]:
     """Numbers of cities and flares: the given ones, or the defaults for the box's area (km²)."""
     lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
-    area_km2 = _box_area_km2(lon0, lat0, lon1, lat1)
+    area_km2 = box_area_km2(lon0, lat0, lon1, lat1)
     if n_cities is None:
         n_cities = int(min(round(CITY_DENSITY_PER_KM2 * area_km2), MAX_DEFAULT_CITIES))
     if n_flares is None:
@@ -164,13 +164,13 @@ def _catalogue(rng: np.random.Generator, seed: int, bounds, n_cities: int, n_fla
     :func:`make_world`).
     """
     lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
-    cat = _draw_catalogue(rng, n_cities, n_flares)
+    cat = draw_catalogue(rng, n_cities, n_flares)
     # place largest first: discs cover both sensors' supports, so one seed gives the
     # same cities to a VIIRS and a DMSP world
     order = np.argsort(-cat["disc_km"], kind="stable")
     for k in cat:
         cat[k] = cat[k][order]
-    lon, lat, placed = kcity.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, _key(seed, 0, 7), 400)
+    lon, lat, placed = kcity.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, year_key(seed, 0, 7), 400)
     if not placed.all():
         warnings.warn(
             f"make_world: only {int(placed.sum())} of {placed.size} cities fit in bounds={bounds} without "
@@ -192,15 +192,15 @@ def _changes(rng: np.random.Generator, cat: dict, shares, n_near_boundary: int, 
     """Planted relative change of each city's light (first → last year) and its (n, n_years) progress."""
     # the planted kind is implied by the planted change; the reported kind follows the
     # true change (they differ only for saturated DMSP cities that cannot show growth)
-    _, planted = _plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
-    progress = _progress(rng, cat["lon"].size, n_years)
+    _, planted = plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
+    progress = draw_progress(rng, cat["lon"].size, n_years)
     return planted, progress
 
 
 def _truth(
     cat: dict,
     cities: np.ndarray,
-    model: _Model,
+    model: SensorModel,
     planted: np.ndarray,
     progress: np.ndarray,
     years: tuple[int, ...],

@@ -2,11 +2,11 @@
 
 Constants of the two synthetic sensors (grid resolution, lit threshold, units,
 noise and blooming) and of the city population; the grid of a box on a sensor's
-global grid (:func:`_grid_for`); the sensor-independent catalogue draw, redrawn
+global grid (:func:`grid_for`); the sensor-independent catalogue draw, redrawn
 where noise could move a city's lit area across the 5 km² natural-city rule
-(:func:`_draw_catalogue`, with the analytic lit area it needs); the planted changes
+(:func:`draw_catalogue`, with the analytic lit area it needs); the planted changes
 and their yearly progress; the per-city parameter matrix of the kernels
-(:func:`_city_matrix`). :func:`make_world` (``make.py``) runs these in order; the
+(:func:`city_matrix`). :func:`make_world` (``make.py``) runs these in order; the
 kernels are ``nightlight.kernels.synth_*``.
 """
 
@@ -48,7 +48,7 @@ MAX_DEFAULT_CITIES = 20_000
 # Sensor characters (see the package docstring, ``nightlight.synthetic``).
 _VIIRS = dict(background=0.2, sigma0=0.3, sigma_rel=0.02, gain=0.0, x0=1.0, bloom=1.0, flare_bloom=1.0, edge_w=0.25)
 _DMSP = dict(background=0.0, sigma0=0.5, sigma_rel=0.0, gain=14.0, x0=1.0, bloom=1.3, flare_bloom=2.5, edge_w=0.4)
-_SENSORS = {"viirs": _VIIRS, "dmsp": _DMSP}
+SENSOR_PARAMS = {"viirs": _VIIRS, "dmsp": _DMSP}
 _FLARE_RHO_MAX = 3.5
 _FLARE_A_KM = 0.35  # Gaussian σ = a/√2 ≈ 0.25 km
 
@@ -59,7 +59,7 @@ SHRINK_THRESHOLD = -0.10
 
 
 @dataclass(frozen=True)
-class _Model:
+class SensorModel:
     """Sensor constants handed to the kernels."""
 
     code: int
@@ -72,10 +72,10 @@ class _Model:
     x0: float
 
 
-def _sensor_model(sensor: str) -> _Model:
+def sensor_model(sensor: str) -> SensorModel:
     """The kernels' constants of one sensor."""
-    s = _SENSORS[sensor]
-    return _Model(
+    s = SENSOR_PARAMS[sensor]
+    return SensorModel(
         code=kcity.VIIRS if sensor == "viirs" else kcity.DMSP,
         res=RESOLUTION[sensor],
         threshold=LIT_THRESHOLD[sensor],
@@ -87,13 +87,13 @@ def _sensor_model(sensor: str) -> _Model:
     )
 
 
-def _key(seed: int, year: int, stream: int) -> np.uint64:
+def year_key(seed: int, year: int, stream: int) -> np.uint64:
     # np.uint64 so the kernels always see an unsigned key (a Python int above 2**63
     # would not fit numba's int64, one below would make uint64 arithmetic float64)
     return np.uint64(knoise.stream_key(seed, year, stream))
 
 
-def _grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
+def grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
     try:
         lon0, lat0, lon1, lat1 = (float(b) for b in bounds)
     except (TypeError, ValueError):
@@ -118,12 +118,12 @@ def _grid_for(bounds, res: float, sensor: str) -> tuple[Grid, tuple[int, int]]:
     return grid, (row0, col0)
 
 
-def _box_area_km2(lon0, lat0, lon1, lat1) -> float:
+def box_area_km2(lon0, lat0, lon1, lat1) -> float:
     r = kcity.R_AUTHALIC_KM
     return r * r * math.radians(lon1 - lon0) * (math.sin(math.radians(lat1)) - math.sin(math.radians(lat0)))
 
 
-def _draw_catalogue(rng: np.random.Generator, n_cities: int, n_flares: int) -> dict[str, np.ndarray]:
+def draw_catalogue(rng: np.random.Generator, n_cities: int, n_flares: int) -> dict[str, np.ndarray]:
     """Sensor-independent city parameters, redrawn where a lit area is near 5 km²."""
     n = n_cities + n_flares
     is_flare = np.zeros(n, bool)
@@ -163,7 +163,7 @@ def _draw_catalogue(rng: np.random.Generator, n_cities: int, n_flares: int) -> d
         draw(todo)
         sub = {k: v[todo] for k, v in cat.items()}
         bad = np.zeros(todo.size, bool)
-        for sensor in _SENSORS:
+        for sensor in SENSOR_PARAMS:
             # the noisy extent lies between the lit ellipses at threshold ± ~3σ of
             # the noise: redraw when that range of areas can straddle 5 km²
             lo_t, hi_t = _threshold_band(sensor)
@@ -181,15 +181,15 @@ def _draw_catalogue(rng: np.random.Generator, n_cities: int, n_flares: int) -> d
 
 
 def _edge_w(cat, sensor):
-    return np.where(cat["is_flare"], 0.5, _SENSORS[sensor]["edge_w"])
+    return np.where(cat["is_flare"], 0.5, SENSOR_PARAMS[sensor]["edge_w"])
 
 
 def _rho_max(cat, sensor):
-    return np.where(cat["is_flare"], _FLARE_RHO_MAX, 1.0 + _SENSORS[sensor]["edge_w"])
+    return np.where(cat["is_flare"], _FLARE_RHO_MAX, 1.0 + SENSOR_PARAMS[sensor]["edge_w"])
 
 
 def _bloom(cat, sensor):
-    s = _SENSORS[sensor]
+    s = SENSOR_PARAMS[sensor]
     return np.where(cat["is_flare"], s["flare_bloom"], s["bloom"])
 
 
@@ -200,14 +200,14 @@ def _support_km(cat, sensor):
 
 def _threshold_band(sensor: str) -> tuple[float, float]:
     """Thresholds (sensor units) ~3σ of the pixel noise below and above the lit threshold."""
-    s, t = _SENSORS[sensor], LIT_THRESHOLD[sensor]
+    s, t = SENSOR_PARAMS[sensor], LIT_THRESHOLD[sensor]
     d = 3.0 * (s["sigma0"] + s["sigma_rel"] * t) + (0.5 if sensor == "dmsp" else 0.0)  # + DN rounding
     return t - d, t + d
 
 
 def _light_needed(sensor: str, threshold: float) -> float:
     """City light (above background) at which a pixel's noiseless value reaches ``threshold``."""
-    s = _SENSORS[sensor]
+    s = SENSOR_PARAMS[sensor]
     if sensor == "viirs":
         return threshold - s["background"]
     return s["x0"] * math.expm1(threshold / s["gain"])
@@ -225,7 +225,7 @@ def _analytic_lit_area(cat: dict, sensor: str, threshold: float | None = None) -
     return math.pi * a * b * rho_t**2
 
 
-def _plant_changes(rng, is_flare, shares, n_near_boundary):
+def plant_changes(rng, is_flare, shares, n_near_boundary):
     n = is_flare.size
     kinds = np.array(["shrinking", "stable", "growing"])
     kind = kinds[rng.choice(3, size=n, p=np.asarray(shares, float))]
@@ -239,7 +239,7 @@ def _plant_changes(rng, is_flare, shares, n_near_boundary):
     return kind, planted
 
 
-def _progress(rng, n: int, n_years: int) -> np.ndarray:
+def draw_progress(rng, n: int, n_years: int) -> np.ndarray:
     """Monotone-ish progress 0 → 1 over the years: t^γ plus a small wiggle."""
     t = np.linspace(0.0, 1.0, n_years)
     gamma = rng.uniform(0.7, 1.4, n)[:, None]
@@ -250,7 +250,7 @@ def _progress(rng, n: int, n_years: int) -> np.ndarray:
     return np.ascontiguousarray(p)
 
 
-def _city_matrix(cat: dict, sensor: str) -> np.ndarray:
+def city_matrix(cat: dict, sensor: str) -> np.ndarray:
     n = cat["lon"].size
     c = np.zeros((n, kcity.N_CITY_COLS))
     bloom = _bloom(cat, sensor)

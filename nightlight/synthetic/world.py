@@ -20,8 +20,8 @@ from dask.highlevelgraph import HighLevelGraph
 from nightlight.errors import CatalogError
 from nightlight.grid import Grid
 from nightlight.kernels.synth_city import C_AMP
-from nightlight.synthetic.chunks import _chunk_pair, _city_windows, _render, _splits, _token
-from nightlight.synthetic.model import UNITS, _key, _Model
+from nightlight.synthetic.chunks import chunk_pair, chunk_splits, city_windows, dask_token, render
+from nightlight.synthetic.model import UNITS, SensorModel, year_key
 
 if TYPE_CHECKING:
     from dask.typing import Key
@@ -61,7 +61,7 @@ class World:
     truth: pd.DataFrame = field(repr=False)
     lit_threshold: float
     chunks: tuple[int, int]
-    _model: _Model = field(repr=False)
+    _model: SensorModel = field(repr=False)
     _cities: np.ndarray = field(repr=False)  # (n, N_CITY_COLS), C_AMP = base-year peak
     _factors: np.ndarray = field(repr=False)  # (n, n_years)
     _origin: tuple[int, int] = field(repr=False)  # global (row, col) of pixel (0, 0)
@@ -118,17 +118,17 @@ class World:
             named ``"{sensor}_{year}"``.
         """
         cities = self._year_cities(year)
-        ch = _chunk_pair(chunks if chunks is not None else self.chunks)
+        ch = chunk_pair(chunks if chunks is not None else self.chunks)
         h, w = self.grid.shape
-        row_chunks = _splits(h, ch[0])
-        col_chunks = _splits(w, ch[1])
-        name = f"synth-{self.sensor}-{year}-{'noisy' if noise else 'clean'}-{_token(self, year, noise, ch)}"
+        row_chunks = chunk_splits(h, ch[0])
+        col_chunks = chunk_splits(w, ch[1])
+        name = f"synth-{self.sensor}-{year}-{'noisy' if noise else 'clean'}-{dask_token(self, year, noise, ch)}"
         m = self._model
-        key = _key(self.seed, int(year), 1)
+        key = year_key(self.seed, int(year), 1)
         # Each task carries only the cities whose support meets its chunk (a bbox
         # filter), so the graph stays small for a global world and each chunk is
         # generated on its own.
-        rows_lo, rows_hi, cols_lo, cols_hi = _city_windows(cities, m.res)
+        rows_lo, rows_hi, cols_lo, cols_hi = city_windows(cities, m.res)
         dsk: dict[Key, Any] = {}  # annotated: dask's Key is a union, and dict keys are invariant
         r0 = 0
         for i, hh in enumerate(row_chunks):
@@ -137,7 +137,7 @@ class World:
             for j, ww in enumerate(col_chunks):
                 sel = sel_r & (cols_hi > self._origin[1] + c0) & (cols_lo < self._origin[1] + c0 + ww)
                 dsk[(name, i, j)] = (
-                    _render,
+                    render,
                     self._origin[0] + r0,
                     self._origin[1] + c0,
                     hh,

@@ -31,7 +31,7 @@ def _transform(res: float | tuple[float, float], origin: tuple[float, float]) ->
     return Affine(rx, 0.0, float(origin[0]), 0.0, -ry, float(origin[1]))
 
 
-def _chunk_dict(chunks: Chunks, dims: Sequence[Any]) -> dict:
+def chunk_dict(chunks: Chunks, dims: Sequence[Any]) -> dict:
     """``{dim: chunks}`` for ``DataArray.chunk``; a 2-tuple on N-D data chunks the last two dims."""
     if isinstance(chunks, Mapping):
         return dict(chunks)
@@ -107,7 +107,7 @@ def georeferenced(
         da = da.rio.write_nodata(nodata, encoded=False)
     if units is not None:
         da.attrs["units"] = units
-    return da if chunks is None else da.chunk(_chunk_dict(chunks, dims))
+    return da if chunks is None else da.chunk(chunk_dict(chunks, dims))
 
 
 def write_geotiff(

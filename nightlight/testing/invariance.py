@@ -11,7 +11,7 @@ import pandas as pd
 import shapely
 import xarray as xr
 
-from nightlight.testing.builders import Chunks, _chunk_dict
+from nightlight.testing.builders import Chunks, chunk_dict
 
 
 def _materialize(x: Any) -> Any:
@@ -34,9 +34,9 @@ def _unchunked(a: Any) -> Any:
 
 def _chunked(a: Any, chunks: Chunks) -> Any:
     if isinstance(a, xr.DataArray):
-        return a.chunk(_chunk_dict(chunks, a.dims))
+        return a.chunk(chunk_dict(chunks, a.dims))
     a = np.asarray(a)
-    spec = _chunk_dict(chunks, list(range(a.ndim)))
+    spec = chunk_dict(chunks, list(range(a.ndim)))
     return dsa.from_array(a, chunks=tuple(spec[d] for d in range(a.ndim)))
 
 
