@@ -21,7 +21,6 @@ its own and its children's (:func:`nightlight.progress.peak_rss_mb`).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from nightlight.hashing import fingerprint
 from nightlight.progress import peak_rss_mb
 
 MODES = ("quick", "default", "full")
@@ -201,7 +201,7 @@ def max_rel_diff(ours: np.ndarray, ref: np.ndarray) -> float:
 
 def result_path(workdir: Path, case: str, params: Mapping[str, Any]) -> Path:
     """Where nightlight's result of a case at these parameters is kept for the peers' checks."""
-    key = hashlib.sha1(json.dumps(dict(params), sort_keys=True, default=str).encode()).hexdigest()[:10]
+    key = fingerprint(dict(params))[:10]
     return Path(workdir) / "results" / f"{case}-{key}-{NIGHTLIGHT}.npz"
 
 

@@ -23,7 +23,6 @@ region=…)`` gets the same pixels through the catalog (:mod:`nightlight.io.reso
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -41,6 +40,7 @@ from rasterio.crs import CRS
 
 from nightlight.errors import InvalidRasterError, ParameterError
 from nightlight.grid import Grid
+from nightlight.hashing import fingerprint
 from nightlight.io.blocks import BandSource, band_array, source_options
 from nightlight.io.remote import cache_dir
 from nightlight.units import RADIANCE
@@ -266,7 +266,7 @@ def mosaic_vrt(
     out = Path(folder) if folder is not None else cache_dir() / "mosaics"
     out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{Path(next(iter(tiles.values()))).name.split('.h')[0]}.{band}")
-    dest = out / f"{stem}.{hashlib.sha256(xml.encode()).hexdigest()[:16]}.vrt"
+    dest = out / f"{stem}.{fingerprint({'vrt': xml})[:16]}.vrt"
     if not dest.is_file():  # same content, same name: an existing one is this VRT
         fd, tmp = tempfile.mkstemp(dir=out, suffix=".vrt.part")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
