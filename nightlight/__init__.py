@@ -20,10 +20,11 @@ Public API (a contract other tools call): :func:`open_mosaic`,
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from nightlight._resources import catalog_path
 from nightlight._version import __version__
-from nightlight.change import detect_shrinking
-from nightlight.cities import extract_natural_cities, label_components
 from nightlight.errors import (
     CatalogError,
     FitError,
@@ -32,15 +33,49 @@ from nightlight.errors import (
     InvalidVectorError,
     MissingCRSError,
     NightlightError,
+    ParameterError,
     UnitsError,
     UnsupportedCRSError,
 )
-from nightlight.grid import Grid, require_same_grid
-from nightlight.io.align import align_to
-from nightlight.io.raster import open_mosaic
-from nightlight.io.vector import read_polygons
-from nightlight.params import Params
-from nightlight.preprocess.inputs import prepare_inputs
+
+#: The public functions and classes → the module that defines them. They are imported on
+#: first use (PEP 562), so `import nightlight` and `nightlight --help` do not pay for
+#: xarray, dask and geopandas until a function is called.
+_PUBLIC = {
+    "open_mosaic": "nightlight.io.raster",
+    "prepare_inputs": "nightlight.preprocess.inputs",
+    "Params": "nightlight.params",
+    "extract_natural_cities": "nightlight.cities",
+    "label_components": "nightlight.cities",
+    "detect_shrinking": "nightlight.change",
+    "align_to": "nightlight.io.align",
+    "read_polygons": "nightlight.io.vector",
+    "Grid": "nightlight.grid",
+    "require_same_grid": "nightlight.grid",
+}
+
+if TYPE_CHECKING:  # what a type checker and an IDE see
+    from nightlight.change import detect_shrinking
+    from nightlight.cities import extract_natural_cities, label_components
+    from nightlight.grid import Grid, require_same_grid
+    from nightlight.io.align import align_to
+    from nightlight.io.raster import open_mosaic
+    from nightlight.io.vector import read_polygons
+    from nightlight.params import Params
+    from nightlight.preprocess.inputs import prepare_inputs
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nightlight' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
+
 
 __all__ = [
     "__version__",
@@ -52,6 +87,7 @@ __all__ = [
     "InvalidVectorError",
     "MissingCRSError",
     "NightlightError",
+    "ParameterError",
     "Params",
     "UnitsError",
     "UnsupportedCRSError",

@@ -69,8 +69,6 @@ HUBS = {"nightlight", "nightlight.__main__"}
 #: "module._name" → why other modules may take it. Keep it short: a name two modules share is
 #: public to the package — rename it, or move it to its owner. These wait for their owners.
 PRIVATE_EXCEPTIONS: dict[str, str] = {
-    "nightlight.cli.group._as_cli_errors": "cli/group.py is being reworked (the input boundary); rename there",
-    "nightlight.cli.group._scheduler": "cli/group.py is being reworked (the input boundary); rename there",
     "nightlight.replication.tables_national._p": "replication/ is being reduced to configs + a report",
     "nightlight.replication.tables_national._or": "replication/ is being reduced to configs + a report",
 }

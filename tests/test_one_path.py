@@ -35,7 +35,7 @@ def pair(tmp_path_factory):
 
 # --------------------------------------------------------------------------- one parameter set
 def test_every_parameter_is_an_option_of_detect_with_the_same_name():
-    detect = main.commands["detect"]
+    detect = main.get_command(None, "detect")
     options = {p.name for p in detect.params}
     assert set(PARAM_NAMES) <= options
     flags = {o for p in detect.params for o in getattr(p, "opts", [])}

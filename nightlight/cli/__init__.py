@@ -10,8 +10,7 @@ problem and the fix — exit code 2 for usage errors (a bad option), 1 for data 
 (a file, a grid, a blank year); ``nightlight --debug …`` shows the traceback.
 """
 
-from nightlight.cli import batch, bench, catalog, detect, replicate  # noqa: F401  (register the commands)
-from nightlight.cli.group import main
+from nightlight.cli.group import main  # the commands load on first use (nightlight.cli.group.COMMANDS)
 
 __all__ = ["main"]
 

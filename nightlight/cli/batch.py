@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import _as_cli_errors, console, main, scheduler_options
+from nightlight.cli.group import as_cli_errors, console, main, scheduler_options
 
 
 @main.command()
@@ -66,7 +66,7 @@ def batch(
         queue=queue,
         account=account,
     )
-    with _as_cli_errors():
+    with as_cli_errors():
         cfg = load_config(config)
         folder = out or cfg.out or Path("nightlight-batch")
         if dry_run:

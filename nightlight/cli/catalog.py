@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from nightlight.cli.group import _as_cli_errors, main
+from nightlight.cli.group import as_cli_errors, main
 
 if TYPE_CHECKING:
     from nightlight.io.catalog import Product
@@ -27,7 +27,7 @@ def catalog_list() -> None:
 
     from nightlight.io.catalog import load_catalog
 
-    with _as_cli_errors():
+    with as_cli_errors():
         products = load_catalog()
     table = Table(title=f"{len(products)} products (use NAME:KEY, e.g. viirs-vnl-v2.1:2016)")
     for col in LIST_COLUMNS:
@@ -45,7 +45,7 @@ def catalog_show(name: str) -> None:
     from nightlight.io.catalog import get_product, parse_request
     from nightlight.io.resolve import ProductNotFoundError, resolve
 
-    with _as_cli_errors():
+    with as_cli_errors():
         product = get_product(name.partition(":")[0])
         req = parse_request(name) if ":" in name else None
     out = Console(highlight=False)
@@ -70,7 +70,7 @@ def catalog_stac(out_dir: Path) -> None:
     """Write the product catalog as a STAC catalog (one collection per product) into OUT_DIR."""
     from nightlight.io.stac import write_stac
 
-    with _as_cli_errors():
+    with as_cli_errors():
         path = write_stac(out_dir)
     click.echo(f"wrote {path}")
 

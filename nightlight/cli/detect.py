@@ -10,12 +10,12 @@ from typing import Any
 import click
 
 from nightlight.cli.group import (
-    _as_cli_errors,
-    _scheduler,
+    as_cli_errors,
     console,
     given_params,
     main,
     params_options,
+    scheduler_client,
     scheduler_options,
 )
 from nightlight.params import Params
@@ -53,9 +53,9 @@ def _mosaic_line(result) -> str | None:
 def detect(before: str, after: str, out: Path, scheduler: str | None, scheduler_timeout: float, **options: Any) -> None:
     """Natural cities of BEFORE, and which of them shrank by AFTER (paths, URLs or catalog names NAME:KEY)."""
     t0 = time.perf_counter()
-    with _as_cli_errors():
+    with as_cli_errors():
         params = Params(**given_params(options))
-        with _scheduler(scheduler, scheduler_timeout):
+        with scheduler_client(scheduler, scheduler_timeout):
             result, _, paths = run_detect(before, after, out, params=params)
     click.echo(_shrink_line(result, params.min_decline))
     if line := _mosaic_line(result):
@@ -89,7 +89,7 @@ def demo(out, seed, sensor, min_decline):
         f"synthetic {sensor} world, seed {seed}: {world.grid.shape[0]} x {world.grid.shape[1]} px, "
         f"{len(world.truth)} planted lights, years {first} -> {last}"
     )
-    with _as_cli_errors(), _scheduler(None):
+    with as_cli_errors(), scheduler_client(None):
         result, cities, _ = run_detect(
             str(files[first]), str(files[last]), Path(out), lit_threshold=world.lit_threshold, min_decline=min_decline
         )

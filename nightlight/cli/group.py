@@ -16,8 +16,37 @@ from nightlight.errors import NightlightError, ParameterError
 console = Console(stderr=True, highlight=False)
 
 
+#: The commands: name → (module that defines it, one-line help). A command's module is
+#: imported only when that command runs (or shows its own help), so ``nightlight --help``
+#: does not import xarray, dask or geopandas.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "detect": ("nightlight.cli.detect", "Natural cities of BEFORE, and which of them shrank by AFTER."),
+    "demo": ("nightlight.cli.detect", "Run detect on the built-in synthetic world and score it."),
+    "batch": ("nightlight.cli.batch", "Many years from a TOML configuration, on a dask cluster, resumable."),
+    "catalog": ("nightlight.cli.catalog", "The night-light products nightlight knows (list, show, stac)."),
+    "replicate": ("nightlight.cli.replicate", "The shrinking-cities study on the real data; writes its report."),
+    "bench": ("nightlight.cli.bench", "Speed and peak memory against the peers, measured in the same run."),
+}
+
+
 class NightlightGroup(click.Group):
-    """A click group whose errors are one line and whose tracebacks need ``--debug``."""
+    """A click group whose errors are one line, whose tracebacks need ``--debug``, and whose
+    commands load on first use (:data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import importlib
+
+            importlib.import_module(COMMANDS[cmd_name][0])  # its decorators register it on this group
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, args: Any = None, prog_name: str | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         argv = list(sys.argv[1:] if args is None else args)
@@ -50,7 +79,7 @@ class DataError(click.ClickException):
 
 
 @contextmanager
-def _as_cli_errors() -> Iterator[None]:
+def as_cli_errors() -> Iterator[None]:
     """Library errors become one-line CLI errors: parameter errors exit 2, data errors exit 1."""
     debug = click.get_current_context().find_root().params.get("debug", False)
     try:
@@ -65,7 +94,7 @@ def _as_cli_errors() -> Iterator[None]:
         raise DataError(str(exc)) from exc
 
 
-def _scheduler(address: str | None, timeout: float = 10.0) -> Any:
+def scheduler_client(address: str | None, timeout: float = 10.0) -> Any:
     """A dask.distributed client for ``--scheduler`` (an address, or 'local'); else the threaded
     scheduler with a progress bar on terminals."""
     if not address:
@@ -78,7 +107,7 @@ def _scheduler(address: str | None, timeout: float = 10.0) -> Any:
 
     if address == "local":
         return Client(LocalCluster(processes=False))
-    # ClusterError is a NightlightError: the caller's _as_cli_errors makes it one line
+    # ClusterError is a NightlightError: the caller's as_cli_errors makes it one line
     return connect(ClusterSpec(scheduler=address, timeout=timeout))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import _as_cli_errors, _scheduler, console, main, scheduler_options
+from nightlight.cli.group import as_cli_errors, console, main, scheduler_client, scheduler_options
 from nightlight.progress import peak_rss_mb
 
 
@@ -54,7 +54,7 @@ def replicate(out, data_dir, window, no_sensitivity, national, scheduler, schedu
         + (" --no-sensitivity" if no_sensitivity else "")
         + ("" if national else " --no-national")
     )
-    with _as_cli_errors(), _scheduler(scheduler, scheduler_timeout):
+    with as_cli_errors(), scheduler_client(scheduler, scheduler_timeout):
         res = run_replication(
             out, data_dir=data_dir, window=window, sensitivity=not no_sensitivity, national=national, command=cmd
         )
