@@ -44,6 +44,8 @@ from nightlight.errors import (
 _PUBLIC = {
     "open_mosaic": "nightlight.io.raster",
     "prepare_inputs": "nightlight.preprocess.inputs",
+    "open_series": "nightlight.preprocess.inputs",
+    "zonal_stats": "nightlight.change.stats",
     "Params": "nightlight.params",
     "extract_natural_cities": "nightlight.cities",
     "label_components": "nightlight.cities",
@@ -56,17 +58,19 @@ _PUBLIC = {
 
 if TYPE_CHECKING:  # what a type checker and an IDE see
     from nightlight.change import detect_shrinking
+    from nightlight.change.stats import zonal_stats
     from nightlight.cities import extract_natural_cities, label_components
     from nightlight.grid import Grid, require_same_grid
     from nightlight.io.align import align_to
     from nightlight.io.raster import open_mosaic
     from nightlight.io.vector import read_polygons
     from nightlight.params import Params
-    from nightlight.preprocess.inputs import prepare_inputs
+    from nightlight.preprocess.inputs import open_series, prepare_inputs
 
 
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
+        importlib.import_module("nightlight.accessor")  # registers da.nightlight with the first function
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
         globals()[name] = value
         return value
@@ -97,7 +101,9 @@ __all__ = [
     "extract_natural_cities",
     "label_components",
     "open_mosaic",
+    "open_series",
     "prepare_inputs",
     "read_polygons",
     "require_same_grid",
+    "zonal_stats",
 ]

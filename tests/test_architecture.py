@@ -52,6 +52,7 @@ LAYERS = [
     ("nightlight.change", 6),
     ("nightlight.outputs", 7),
     ("nightlight.pipeline", 8),
+    ("nightlight.accessor", 8),
     ("nightlight.batch", 9),
     ("nightlight.synthetic", 9),
     ("nightlight.testing", 10),

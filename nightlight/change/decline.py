@@ -40,7 +40,7 @@ def detect_shrinking(
     after: Any = None,
     *,
     min_decline: float = 0.10,
-    series: Mapping[int, Any] | Sequence[Any] | None = None,
+    series: Mapping[int, Any] | Sequence[Any] | xr.DataArray | None = None,
     years: Sequence[int] | None = None,
     id_column: str | None = None,
     lit_floor: float = 0.0,
@@ -70,9 +70,9 @@ def detect_shrinking(
         or a list (then pass ``years``) — the series mode below.
     min_decline : float in (0, 1)
         Relative decline that counts as shrinking (default 0.10 = 10 %).
-    series : dict {year: mosaic} or list of mosaics, optional
-        Yearly mosaics for the trend test (≥ 4 years). ``before``/``after`` default to
-        the first/last year.
+    series : dict {year: mosaic}, list of mosaics or (time, y, x) DataArray, optional
+        Yearly mosaics for the trend test (≥ 4 years; :func:`nightlight.open_series`
+        makes the stack). ``before``/``after`` default to the first/last year.
     years : sequence of int, optional
         Years of a list ``series``.
     id_column : str, optional

@@ -30,11 +30,21 @@ from nightlight.preprocess.inputs import Inputs
 
 
 def series_items(
-    before: Any, after: Any, series: Mapping[Any, Any] | Sequence[Any] | None, years: Sequence[Any] | None
+    before: Any,
+    after: Any,
+    series: Mapping[Any, Any] | Sequence[Any] | xr.DataArray | None,
+    years: Sequence[Any] | None,
 ) -> tuple[Any, Any, list[tuple[Any, Any]]]:
-    """(before, after, sorted [(year, mosaic)]) from the two calling conventions, validated."""
-    if series is None and isinstance(before, (Mapping, list, tuple)) and after is None:
+    """(before, after, sorted [(year, mosaic)]) from the calling conventions, validated.
+
+    A series is a dict ``{year: mosaic}``, a list with ``years``, or a ``(time, y, x)``
+    DataArray (:func:`nightlight.open_series`), passed as ``series=`` or as ``before``.
+    """
+    if series is None and after is None and (isinstance(before, (Mapping, list, tuple)) or _stacked(before)):
         series, before = before, None
+    if isinstance(series, xr.DataArray) and _stacked(series):
+        stack = series
+        series = {t.item(): stack.sel(time=t).drop_vars("time") for t in stack["time"]}
     items: list[tuple[Any, Any]] = []
     if series is not None:
         if isinstance(series, Mapping):
@@ -56,6 +66,10 @@ def series_items(
             "Pass two different years (a series needs at least two)."
         )
     return before, after, items
+
+
+def _stacked(obj: Any) -> bool:
+    return isinstance(obj, xr.DataArray) and obj.ndim == 3 and "time" in obj.dims
 
 
 def _checked_years(pairs: list[tuple[Any, Any]]) -> list[tuple[float | int, Any]]:

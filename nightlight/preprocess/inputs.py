@@ -253,3 +253,61 @@ def _written_once(
     )
     out, _ = snap_to_grid(out, base)  # bit-identical coordinates with the base
     return out
+
+
+def open_series(
+    source: str | Sequence[Any] | Mapping[Any, Any],
+    years: Sequence[int] | None = None,
+    *,
+    base: int | None = None,
+    **options: Any,
+) -> xr.DataArray:
+    """A lazy ``(time, y, x)`` stack of yearly mosaics on one grid, through :func:`prepare_inputs`.
+
+    Parameters
+    ----------
+    source : str, sequence or mapping
+        A catalog product name (``"china-viirslike-8bit"``, with ``years``), a path or
+        name template with ``{year}`` (``"VNL_{year}.tif"``), a list of sources (with
+        ``years``) or a mapping ``{year: source}``.
+    years : sequence of int, optional
+        The years (required for a product name, a template or a list).
+    base : int, optional
+        The year whose grid the others are put on (default: the first year).
+    **options
+        ``nodata``, ``units``, ``band``, ``region``, ``align``, ``preprocess``, ``chunks``
+        as in :class:`nightlight.params.Params`, and ``aligned_dir``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(time, y, x)``, ``time`` the years, sorted; ``attrs["inputs"]`` what
+        :meth:`Inputs.record` says (sources, units, snapped offsets, resampling).
+        :func:`nightlight.detect_shrinking` takes it as a series, and its
+        ``.nightlight`` accessor runs the stages on it (:mod:`nightlight.accessor`).
+    """
+    if isinstance(source, Mapping):
+        items = dict(source)
+    else:
+        if years is None:
+            raise ParameterError("open_series: pass years=[…] with a product name, a template or a list of sources.")
+        if isinstance(source, str):
+            template = source if "{year}" in source else f"{source}:{{year}}"
+            items = {int(y): template.format(year=y) for y in years}
+        else:
+            if len(source) != len(years):
+                raise ParameterError(f"open_series: {len(source)} sources but {len(years)} years; give one per year.")
+            items = dict(zip(years, source))
+    if len(items) < 1:
+        raise ParameterError("open_series: no year given.")
+    first = base if base is not None else sorted(items)[0]
+    if first not in items:
+        raise ParameterError(f"open_series: base={base!r} is not one of the years {sorted(items)}.")
+    ordered = {first: items[first], **{y: items[y] for y in sorted(items) if y != first}}
+    inputs = prepare_inputs(ordered, **options)
+    stack = xr.concat([inputs[y] for y in sorted(items)], dim="time", coords="minimal", compat="override")
+    stack = stack.assign_coords(time=sorted(items))
+    stack.attrs = {k: v for k, v in inputs[first].attrs.items() if k in ("units", "_FillValue")}
+    stack.attrs["inputs"] = inputs.record()
+    stack.name = "light"
+    return inputs.grid.georeference(stack)
