@@ -24,6 +24,7 @@ from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
 from nightlight.params import Params
 from nightlight.preprocess.inputs import Inputs, prepare_inputs
+from nightlight.progress import stage
 
 
 def run_detect(
@@ -55,12 +56,16 @@ def run_detect(
     run = {"command": "detect", "before": str(before), "after": str(after), "parameters": asdict(p)}
     # The folder is checked, locked and cleaned before anything is computed.
     with OutputFolder(out, run=run) as folder:
-        inputs = prepare_inputs({"before": before, "after": after}, **p.input_options())
+        with stage("inputs"):
+            inputs = prepare_inputs({"before": before, "after": after}, **p.input_options())
         b, a = inputs.mosaics
-        cities = natural_cities(b, p)
-        result = decline(cities, b, a, p)
-        staged = write_outputs(result, folder.staging, metadata=run_metadata(run, cities, p, inputs))
-        published = folder.publish(manifest_extra(result))
+        with stage("natural cities"):
+            cities = natural_cities(b, p)
+        with stage("decline"):
+            result = decline(cities, b, a, p)
+        with stage("outputs"):
+            staged = write_outputs(result, folder.staging, metadata=run_metadata(run, cities, p, inputs))
+            published = folder.publish(manifest_extra(result))
     paths = {key: published[path.name] for key, path in staged.items()}
     return result, cities, paths
 

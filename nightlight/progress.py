@@ -1,19 +1,43 @@
-"""A rich progress bar for dask computations on the local scheduler (stderr, terminals only).
+"""What a run shows while it works: stage names, a progress bar, peak memory.
 
 Long jobs (a global mosaic) should show that they move; batch logs (CI, SLURM) should
 not fill with bar redraws, so the bar is shown only when stderr is a terminal. On a
 ``dask.distributed`` cluster use the dashboard instead: callbacks do not see its tasks.
+
+:func:`stage` names what the pipeline is doing: the bar is labelled with it, and the
+``nightlight`` logger says when it starts and ends (``nightlight -v`` shows them).
 """
 
 from __future__ import annotations
 
+import logging
 import resource
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from dask.callbacks import Callback
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+log = logging.getLogger("nightlight")
+#: The stage the pipeline is in (a display label; nothing computes differently under it).
+_current_stage: list[str] = []
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Label the computations inside with ``name`` (progress bar, INFO log of start and duration)."""
+    _current_stage.append(name)
+    t0 = time.perf_counter()
+    log.info("%s …", name)
+    try:
+        yield
+    finally:
+        _current_stage.pop()
+        log.info("%s done in %.1f s", name, time.perf_counter() - t0)
 
 
 class RichDaskProgress(Callback):
@@ -50,7 +74,8 @@ class RichDaskProgress(Callback):
             return
         total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
         with self._lock:
-            self._task = self._progress.add_task(self.description, total=total)
+            label = _current_stage[-1] if _current_stage else self.description
+            self._task = self._progress.add_task(label, total=total)
 
     def _posttask(self, key, result, dsk, state, worker_id):
         if self._progress is not None and self._task is not None:

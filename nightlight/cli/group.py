@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +53,8 @@ class NightlightGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
+        shown = warnings.showwarning
+        warnings.showwarning = _one_line_warning
         try:
             return super().main(args=argv, prog_name=prog_name, standalone_mode=False, **kwargs)
         except click.exceptions.Exit as exc:
@@ -70,6 +74,16 @@ class NightlightGroup(click.Group):
                 err=True,
             )
             sys.exit(1)
+        finally:
+            warnings.showwarning = shown
+
+
+def _one_line_warning(
+    message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A warning on the command line: one line ``Warning: …``, without the source file and line."""
+    if logging.getLogger("nightlight").isEnabledFor(logging.WARNING):
+        click.echo(f"Warning: {message}", err=True)
 
 
 class DataError(click.ClickException):
@@ -100,7 +114,8 @@ def scheduler_client(address: str | None, timeout: float = 10.0) -> Any:
     if not address:
         from nightlight.progress import RichDaskProgress
 
-        return RichDaskProgress("nightlight")
+        quiet = not logging.getLogger("nightlight").isEnabledFor(logging.WARNING)
+        return RichDaskProgress("nightlight", enabled=False if quiet else None)
     from dask.distributed import Client, LocalCluster
 
     from nightlight.batch.cluster import ClusterSpec, connect
@@ -130,8 +145,16 @@ def scheduler_options(help: str = "dask.distributed scheduler address, or 'local
 @click.group(cls=NightlightGroup)
 @click.version_option(__version__)
 @click.option("--debug", is_flag=True, help="Show the Python traceback of an error.")
-def main(debug: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Say what each stage does and how long it takes.")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors: no warnings, no progress bar.")
+def main(debug: bool, verbose: bool, quiet: bool) -> None:
     """nightlight: find shrinking cities in night-light mosaics (DMSP-OLS, VIIRS)."""
+    logger = logging.getLogger("nightlight")
+    logger.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    if verbose and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        logger.addHandler(handler)
 
 
 def params_options(exclude: tuple[str, ...] = ()) -> Any:
