@@ -25,7 +25,7 @@ def run(*args):
 
 
 def one_line_error(res, code, *words):
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    lines = [ln for ln in res.output.splitlines() if ln.strip() and not ln.startswith("Warning: ")]
     assert res.exit_code == code, res.output
     assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
     assert "Traceback" not in res.output
