@@ -115,6 +115,7 @@ def run_detect(
     out: str | os.PathLike,
     *,
     params: DetectParams | None = None,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Path]]:
     """Natural cities of BEFORE, which of them shrank by AFTER, and the output folder.
@@ -127,6 +128,9 @@ def run_detect(
         Output folder (``cities.parquet``, ``summary.csv``, ``map.png``, ``histogram.png``).
     params : DetectParams, optional
         Run parameters; keyword ``overrides`` (e.g. ``decline=0.2``) replace single fields.
+    overwrite : bool
+        Write into a non-empty folder that is not a nightlight output folder (see
+        :class:`~nightlight.outputs.folder.OutputFolder`).
 
     Returns
     -------
@@ -136,7 +140,7 @@ def run_detect(
     p = DetectParams(**{**asdict(params or DetectParams()), **overrides})
     run = {"command": "detect", "before": str(before), "after": str(after), "parameters": asdict(p)}
     # The folder is checked, locked and cleaned before anything is computed.
-    with OutputFolder(out, run=run) as folder:
+    with OutputFolder(out, run=run, overwrite=overwrite) as folder:
         b, a = open_pair(before, after, p)
         b, a, steps_record = preprocess_pair(b, a, p.preprocess)
         a = common_grid(b, a, before, after, p.align)

@@ -171,6 +171,7 @@ def _mosaic_line(result) -> str | None:
     help="Crop both mosaics to WEST,SOUTH,EAST,NORTH in degrees (also names tiled products, e.g. Black Marble).",
 )
 @click.option("--allow-blank", is_flag=True, help="Accept a mosaic without any light (else an error).")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty folder that holds no nightlight run.")
 @click.option(
     "--allow-common-shift",
     is_flag=True,
@@ -221,7 +222,12 @@ def demo(out, seed, sensor, decline):
     )
     with _as_cli_errors(), _scheduler(None):
         result, cities, _ = run_detect(
-            str(files[first]), str(files[last]), Path(out), threshold_lit=world.lit_threshold, decline=decline
+            str(files[first]),
+            str(files[last]),
+            Path(out),
+            threshold_lit=world.lit_threshold,
+            decline=decline,
+            overwrite=True,  # the folder holds the demo's own mosaics (mosaics/) beside the run
         )
     score = score_against_truth(result, world.truth, decline=decline)
     click.echo(_shrink_line(result, decline))
