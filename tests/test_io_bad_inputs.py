@@ -46,6 +46,36 @@ def test_undeclared_minus_999_is_an_error_naming_file_value_place_and_fix(tmp_pa
     assert "after.tif" in msg and "-999" in msg and "rows 0–256" in msg and "nodata=-999" in msg
 
 
+@pytest.mark.parametrize("value", [-np.inf, np.inf])
+def test_an_infinite_pixel_is_an_implausible_value(tmp_path, value):
+    """Issue 19 case 5. Old: one −inf pixel in a city gave change −inf, status ok, shrinking, pattern scatter."""
+    b, a = city_scene(tmp_path, nodata=np.nan)
+    data = nightlight.open_mosaic(a).values
+    data[70, 70] = value
+    a = write_tif(tmp_path / "after_inf.tif", data, nodata=np.nan, units="nW/cm2/sr")
+    with pytest.raises(ImplausibleValueError) as err:
+        cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), threshold=5, min_area_km2=1)
+        nightlight.detect_shrinking(cities, b, a)
+    msg = str(err.value)
+    assert "after_inf.tif" in msg and f"value {value:g}" in msg and "not a finite number" in msg
+    assert f"nodata={value:g}" in msg
+    r = nightlight.detect_shrinking(cities, b, nightlight.open_mosaic(a, nodata=value))  # the fix it names works
+    assert r["status"].iloc[0] == "ok" and r["change"].iloc[0] == pytest.approx(0.0)
+
+
+def test_an_infinite_pixel_is_one_cli_error_not_a_map_failure(tmp_path):
+    """Old: the CLI computed everything, then failed on the map with 'unexpected ValueError'."""
+    from click.testing import CliRunner
+
+    from nightlight.cli import main
+
+    b, a = city_scene(tmp_path, after_patch=-np.inf, nodata=np.nan)
+    res = CliRunner().invoke(main, ["detect", str(b), str(a), "--out", str(tmp_path / "o"), "--min-area-km2", "1"])
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code != 0 and lines[-1].startswith("Error: ") and "after.tif" in lines[-1], res.output
+    assert "-inf" in lines[-1] and "unexpected" not in res.output
+
+
 def test_nodata_override_makes_it_nodata(tmp_path):
     b, a = city_scene(tmp_path, after_patch=-999.0)
     after = nightlight.open_mosaic(a, nodata=-999)
