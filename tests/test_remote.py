@@ -216,6 +216,121 @@ def test_checksum_given_and_right_passes(served, tmp_path):
     assert list(tmp_path.glob("bad.tif*")) == []
 
 
+def _serve(root: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(SERVER), str(root), str(log)], stdout=subprocess.PIPE, text=True)
+    return proc, f"http://127.0.0.1:{int(proc.stdout.readline())}"
+
+
+def test_redirect_to_another_port_of_the_same_host_drops_the_token(served, tmp_path):
+    """Issue 19 case 7. Old: a 302 from 127.0.0.1:A to 127.0.0.1:B sent the Bearer token to B (only hosts compared)."""
+    base, root, _, _ = served
+    log2 = tmp_path / "other.jsonl"
+    other, base2 = _serve(root, log2)
+    try:
+        port2 = base2.rsplit(":", 1)[1]
+        with pytest.raises(DownloadError, match="401"):
+            download(f"{base}/redirect-port/{port2}/token/z.tif", tmp_path / "z.tif", token="secret")
+    finally:
+        other.terminate()
+        other.wait(timeout=10)
+        other.stdout.close()
+    hits = _requests(log2)
+    assert hits and all(r["authorization"] is None for r in hits)
+
+
+def test_an_https_to_http_redirect_on_the_same_host_drops_the_token(monkeypatch):
+    """The token never goes in clear: another scheme is another origin (the opener is replaced, no network)."""
+    import email.message
+    import io
+    import urllib.error
+
+    import nightlight.io.download as dl
+
+    sent: list[tuple[str, str | None]] = []
+
+    class Opener:
+        def open(self, req, timeout):
+            sent.append((req.full_url, req.get_header("Authorization")))
+            if req.full_url.startswith("https://"):
+                headers = email.message.Message()
+                headers["Location"] = "http://data.example.org/f.tif"
+                raise urllib.error.HTTPError(req.full_url, 302, "Found", headers, io.BytesIO())
+            return io.BytesIO(b"x")
+
+    monkeypatch.setattr(dl, "_OPENER", Opener())
+    dl.open_url("https://data.example.org/f.tif", token="secret", token_origin=None, timeout=1)
+    assert sent == [("https://data.example.org/f.tif", "Bearer secret"), ("http://data.example.org/f.tif", None)]
+    assert dl.origin("https://h.org/a") == ("https", "h.org", 443) == dl.origin("https://H.org:443/b")
+    assert dl.origin("http://h.org/a") != dl.origin("https://h.org/a")
+
+
+def _in_thread(fn, limit: float):
+    """Run ``fn`` in a thread; its exception (or None), or fail when it is still running after ``limit`` s."""
+    import threading
+
+    box: dict = {}
+
+    def run():
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["exc"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(limit)
+    assert not t.is_alive(), f"still running after {limit} s (hangs on a trickling server)"
+    return box.get("exc")
+
+
+def test_a_trickling_download_stops_at_the_deadline_naming_url_and_setting(served, tmp_path, monkeypatch):
+    """Issue 19 case 6. Old: 1 byte every 2 s kept a token download going for ever (the 30 s timeout is per read)."""
+    base, _, _, _ = served
+    monkeypatch.setenv("NIGHTLIGHT_DOWNLOAD_DEADLINE", "3")
+    monkeypatch.setenv("NIGHTLIGHT_DOWNLOAD_MIN_RATE", "0")
+    url = f"{base}/slow/x.tif"
+    exc = _in_thread(lambda: download(url, tmp_path / "x.tif", timeout=2), limit=15)
+    assert isinstance(exc, DownloadError) and url in str(exc) and "NIGHTLIGHT_DOWNLOAD_DEADLINE" in str(exc)
+    assert (tmp_path / "x.tif.part").stat().st_size > 0 and not (tmp_path / "x.tif").exists()  # kept to resume
+
+
+def test_a_trickling_download_stops_below_the_minimum_rate(served, tmp_path, monkeypatch):
+    import nightlight.io.download as dl
+
+    base, _, _, _ = served
+    monkeypatch.setattr(dl, "RATE_WINDOW", 2.0)
+    monkeypatch.setenv("NIGHTLIGHT_DOWNLOAD_MIN_RATE", "100")
+    url = f"{base}/slow/y.tif"
+    exc = _in_thread(lambda: download(url, tmp_path / "y.tif", timeout=2), limit=15)
+    assert isinstance(exc, DownloadError) and url in str(exc) and "NIGHTLIGHT_DOWNLOAD_MIN_RATE=100" in str(exc)
+
+
+def test_a_trickling_folder_listing_stops_too(served, monkeypatch):
+    from nightlight.io.listing import list_folder
+
+    base, root, _, _ = served
+    (root / "slowlist").mkdir(exist_ok=True)
+    (root / "slowlist" / "a.tif").write_bytes(b"x")
+    monkeypatch.setenv("NIGHTLIGHT_DOWNLOAD_DEADLINE", "3")
+    exc = _in_thread(lambda: list_folder(f"{base}/slow/slowlist/", timeout=2), limit=15)
+    assert isinstance(exc, ListingError) and "slowlist" in str(exc) and "NIGHTLIGHT_DOWNLOAD_DEADLINE" in str(exc)
+
+
+@pytest.mark.parametrize("hook, stage", [("slow", "open"), ("slowdata", "read")])
+def test_a_stalled_range_read_says_timed_out(served, hook, stage):
+    """Old: 'Read failed' / 'HTTP response code 206' and 'the file is truncated or corrupt'."""
+    base, root, _, _ = served
+    big = root / "big.tif"
+    if not big.exists():  # 1 MB: the pixels lie beyond GDAL's first 16 kB read
+        _write_cog(big, np.ones((512, 512), "float32"))
+    opts = {"GDAL_HTTP_TIMEOUT": "2", "GDAL_HTTP_MAX_RETRY": "0"}
+    with pytest.raises(nightlight.errors.InvalidRasterError) as err:
+        nightlight.open_mosaic(f"{base}/{hook}/big.tif", gdal_options=opts, units="DN").load()
+    msg = str(err.value)
+    assert f"/{hook}/big.tif" in msg and "timed out" in msg and "GDAL_HTTP_TIMEOUT=2" in msg
+    assert "truncated" not in msg and ("pixel data" in msg) == (stage == "read")
+
+
 def test_redirect_to_another_host_drops_the_token(served, tmp_path):
     base, root, log, _ = served
     port = base.rsplit(":", 1)[1]

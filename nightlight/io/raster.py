@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +26,7 @@ from nightlight._backend import is_dask
 from nightlight.errors import InvalidRasterError, MissingCRSError, ParameterError
 from nightlight.grid import Grid
 from nightlight.io.blocks import BandSource, band_array, source_options
-from nightlight.io.remote import gdal_path
+from nightlight.io.remote import gdal_path, timed_out
 from nightlight.units import UNKNOWN, canonical_units, resolve_units
 
 #: Default chunk edge in pixels: ~16 MiB of float32 per chunk, small enough that
@@ -275,6 +276,7 @@ def _checked_dataarray(
 
 def _read_header(label: str, gdal_path: str, band: int, options: tuple[tuple[str, str], ...]) -> _Header:
     """Band count, CRS, nodata, dtype, grid and units metadata of the band, from the header only."""
+    started = time.monotonic()
     try:
         with rasterio.Env(**dict(options)), rasterio.open(gdal_path) as src:
             ok = 1 <= band <= src.count
@@ -289,6 +291,8 @@ def _read_header(label: str, gdal_path: str, band: int, options: tuple[tuple[str
                 meta_units or src.tags().get("units"),
             )
     except rasterio.errors.RasterioIOError as exc:
+        if why := timed_out(gdal_path, started, options):
+            raise InvalidRasterError(f"{label}: cannot be opened: {why}.") from exc
         raise InvalidRasterError(
             f"{label}: cannot be opened as a raster ({exc}). Check that the path/URL is right and the file "
             "is a complete GeoTIFF/COG (a truncated download fails here: download it again)."

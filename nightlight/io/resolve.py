@@ -170,10 +170,10 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
     elif mode == "token" and not token:
         why = f"it needs a token in ${product.access['token_env']} (get one at {product.access.get('login_url')})"
     if why is None and url is not None:
-        host = urllib.parse.urlsplit(url).hostname  # the token's own host: never sent elsewhere
+        configured = url  # the token's own scheme, host and port: never sent elsewhere
         try:
             if "*" in url:
-                url = _from_listing(url, product, token, host, listings)
+                url = _from_listing(url, product, token, configured, listings)
             if mode == "anonymous" and product.compression == "none" and product.file_format in ("GeoTIFF", "COG"):
                 return url, "remote (range reads)"
             name = req.file_name()
@@ -181,7 +181,7 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
             checksum = product.checksums.get(
                 req.key if not req.fields.get("tile") else f"{req.key}:{req.fields['tile']}"
             )
-            download(url, dest, sha256=checksum, token=token, token_host=host)
+            download(url, dest, sha256=checksum, token=token, token_origin=configured)
         except ListingError as exc:
             why = f"the provider's listing does not give the file: {exc}"
         except (urllib.error.URLError, OSError) as exc:
@@ -195,12 +195,12 @@ def _url_name(url: str) -> str:
     return urllib.parse.unquote(url.rpartition("/")[2])
 
 
-def _from_listing(url: str, product: Product, token: str | None, host: str | None, listings: dict) -> str:
+def _from_listing(url: str, product: Product, token: str | None, origin: str, listings: dict) -> str:
     """The real URL of a stamped ``url`` (``*`` in its last part), from its folder's listing (read once per call)."""
     folder, _, pattern = url.rpartition("/")
     folder += "/"
     if folder not in listings:
-        listings[folder] = list_folder(folder, listing=product.listing, token=token, token_host=host)
+        listings[folder] = list_folder(folder, listing=product.listing, token=token, token_origin=origin)
     return folder + urllib.parse.quote(pick(listings[folder], pattern, listing_url(folder, product.listing)))
 
 
