@@ -129,6 +129,45 @@ def test_outside_and_empty_polygons_flagged_not_crash():
     assert r.loc["shrinks20", "shrinking"]
 
 
+def test_a_polygon_mostly_outside_the_raster_is_partial_data():
+    """Issue 19 case 9. Old: a city 80 % outside the grid got status ok, its change measured on the sliver inside."""
+    polys, b, a = scene()
+    b, a = b.values, a.values
+    b[50:80, 130:150], a[50:80, 130:150] = 20.0, 10.0  # the 20 % inside halves its light
+    b[90:110, 120:150], a[90:110, 120:150] = 20.0, 10.0  # wholly inside, for comparison
+    extra = gpd.GeoDataFrame(
+        {"city_id": ["sliver", "inside", "half"]},
+        geometry=[box_px(130, 50, 230, 80), box_px(120, 90, 150, 110), box_px(130, 50, 170, 80)],
+        crs="EPSG:4326",
+    )
+    r = nightlight.detect_shrinking(pd.concat([polys, extra], ignore_index=True), raster(b), raster(a))
+    r = r.set_index("city_id")
+    assert r.loc["sliver", "inside_share"] == pytest.approx(0.2, rel=1e-6)
+    assert r.loc["sliver", "status"] == "partial_data" and not r.loc["sliver", "shrinking"]
+    assert r.loc["sliver", "change"] == pytest.approx(-0.5)  # measured and reported, but not classified
+    assert r.loc["half", "status"] == "partial_data"  # inside_share 0.5 < 0.8
+    assert r.loc["inside", "status"] == "ok" and r.loc["inside", "shrinking"]
+    r = nightlight.detect_shrinking(extra, raster(b), raster(a), min_valid_share=0.2)
+    assert r.set_index("city_id").loc["sliver", "status"] == "ok"  # the share is the caller's to lower
+
+
+@pytest.mark.realdata
+def test_census_prefectures_mostly_outside_the_shanghai_raster_are_partial_data(shared_file):
+    """Issue 19 case 9 on real data: Jiaxing (18 % inside) and Suzhou (26 %) were 'ok' with dark_floor=1e-6."""
+    from nightlight.io.vector import read_polygons
+
+    d = "shanghai-viirs-like"
+    b = shared_file(d, "annual", "NTL_Shanghai_2000_2020_2013.tif")
+    a = shared_file(d, "annual", "NTL_Shanghai_2000_2020_2016.tif")
+    census = shared_file("china-census-2010-2020", "census_city_2010-2020_v1.csv")
+    polys = read_polygons(census, crs="EPSG:4326", id_column="city_code")
+    polys = polys[polys.intersects(shapely.box(120.8, 30.6, 122.2, 31.9))]
+    r = nightlight.detect_shrinking(polys, b, a, dark_floor=1e-6).set_index("city")
+    for name in ("嘉兴市", "苏州市"):
+        assert r.loc[name, "inside_share"] < 0.3 and r.loc[name, "status"] == "partial_data", r.loc[name]
+    assert r.loc["上海市", "inside_share"] > 0.95 and r.loc["上海市", "status"] == "ok"
+
+
 def test_invalid_geometry_repaired_with_warning_naming_id():
     polys, b, a = scene()
     x0, y0, x1, y1 = box_px(10, 10, 40, 40).bounds

@@ -112,8 +112,9 @@ def detect_shrinking(
     chunks : int or tuple
         Dask chunk edge for mosaics opened from paths.
     min_valid_share : float in [0, 1]
-        Least share of a city's pixels valid in *every* year of the run; cities below
-        it get ``status="partial_data"`` and are not classified (:data:`MIN_VALID_SHARE`).
+        Least share of a city's area that lies inside the raster and is valid in *every*
+        year of the run (``valid_share × inside_share``); cities below it get
+        ``status="partial_data"`` and are not classified (:data:`MIN_VALID_SHARE`).
     allow_blank : bool
         Accept a mosaic with no light at all (all zero or all nodata) instead of
         raising :class:`~nightlight.errors.BlankMosaicError`.
@@ -146,9 +147,9 @@ def detect_shrinking(
           unmeasurable);
         - ``shrinking``: bool, ``change ≤ −threshold`` and ``status == "ok"``;
         - ``status``: one of :data:`STATUSES` (``outside``: no pixel of the grid;
-          ``no_data``: no pixel valid in every year; ``partial_data``: fewer than
-          ``min_valid_share`` of them; ``too_dark``: base mean < ``dark_floor``;
-          ``empty_geometry``);
+          ``no_data``: no pixel valid in every year; ``partial_data``: less than
+          ``min_valid_share`` of the polygon inside the grid and valid in every year;
+          ``too_dark``: base mean < ``dark_floor``; ``empty_geometry``);
         - ``mean_before/after`` (per valid pixel), ``max_before/after`` (brightest
           pixel), ``lit_area_before/after_km2`` (km² of pixels > ``lit_floor``),
           ``valid_share_before/after`` (non-NaN share of each year), ``valid_share``
