@@ -97,10 +97,14 @@ years = {years}
 crs = "EPSG:4326"
 resolution = [0.01, 0.01]
 extent = [10.0, 49.04, 11.28, 50.0]
+shape = [96, 128]
 [license]
 id = "CC0-1.0"
 citation = "test"
 """
+
+
+LOGIN_PAGE = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><form>…</form></body></html>\n"
 
 
 @pytest.fixture
@@ -108,12 +112,14 @@ def test_catalog(served, tmp_path, monkeypatch):
     """A test-only catalog folder (NIGHTLIGHT_CATALOG) whose URLs point at the local server."""
     base, root, _, data = served
     sha = hashlib.sha256((root / "z.tif").read_bytes()).hexdigest()
+    (root / "login.tif").write_text(LOGIN_PAGE)  # a provider's login page, served with 200
     common = _entry_common("[2015, 2016]")
     entries = {
         "test-cog": f'url = "{base}/test-{{year}}.tif"\naccess_mode = "anonymous"',
         "test-token": f'url = "{base}/token/z.tif"\naccess_mode = "token"\nsha = "sha256:{sha}"',
         "test-badsum": f'url = "{base}/y.tif"\naccess_mode = "token"\nsha = "sha256:{"0" * 64}"',
         "test-offline": 'url = "http://127.0.0.1:9/x.tif"\naccess_mode = "token"',
+        "test-html": f'url = "{base}/token/login.tif"\naccess_mode = "token"',
     }
     folder = tmp_path / "products"
     folder.mkdir()
@@ -176,6 +182,66 @@ def test_checksum_mismatch_leaves_nothing_in_the_cache(served, test_catalog, mon
         resolve("test-badsum:2016")
     folder = test_catalog / "cache" / "test-badsum"
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_a_login_page_is_not_cached_as_the_raster(served, test_catalog, monkeypatch):
+    """Issue 19 (weak). Old: a 200 HTML login page was cached as x.tif and never downloaded again."""
+    monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
+    with pytest.raises(ProductNotFoundError, match=r"login\.tif: the server's answer it is an HTML page"):
+        resolve("test-html:2016")
+    folder = test_catalog / "cache" / "test-html"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_a_login_page_left_in_the_cache_is_deleted_and_fetched_again(served, test_catalog, monkeypatch):
+    _, root, _, _ = served
+    monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
+    cached = test_catalog / "cache" / "test-token" / "test-token-2016.tif"
+    cached.parent.mkdir(parents=True)
+    cached.write_text(LOGIN_PAGE)  # left by an older nightlight
+    with pytest.warns(UserWarning, match="HTML page.*deleted, fetched again"):
+        found = resolve("test-token:2016")
+    assert found.found == "downloaded" and cached.read_bytes() == (root / "z.tif").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("shape", "is 40 x 50 pixels, the entry"),
+        ("res", "its pixels are 0.02 x 0.02, the entry says 0.01 x 0.01"),
+        ("extent", "it covers [10.5, "),
+        ("checksum", "SHA-256"),
+    ],
+)
+def test_a_local_file_unlike_its_catalog_entry_is_refused(served, test_catalog, monkeypatch, bad, words):
+    """Issue 19 (weak). Old: a local file of another grid (or other bytes) was used silently for the product."""
+    _, _, _, data = served
+    local = test_catalog / "nodata"
+    local.mkdir()
+    name = "test-token-2016.tif" if bad == "checksum" else "test-cog-2016.tif"
+    if bad == "shape":
+        _write_cog(local / name, data[:40, :50])
+    elif bad == "res":
+        with rasterio.open(
+            local / name, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=1, dtype="float32",
+            crs="EPSG:4326", transform=from_origin(10.0, 50.0, 0.02, 0.02),
+        ) as dst:  # fmt: skip
+            dst.write(data, 1)
+    elif bad == "extent":
+        with rasterio.open(
+            local / name, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=1, dtype="float32",
+            crs="EPSG:4326", transform=from_origin(10.5, 50.0, RES, RES),
+        ) as dst:  # fmt: skip
+            dst.write(data, 1)
+    else:
+        _write_cog(local / name, data + 1)  # the right grid, other bytes
+    with pytest.raises(nightlight.errors.InvalidRasterError) as err:
+        resolve(name.rsplit("-", 1)[0] + ":2016")
+    msg = str(err.value)
+    assert str(local / name) in msg and words in msg and "not the file the catalog entry describes" in msg
+    if bad != "checksum":  # the right file in the same place is used
+        _write_cog(local / name, data)
+        assert resolve("test-cog:2016").found == "data folder"
 
 
 def test_offline_error_names_product_file_and_source(test_catalog, monkeypatch):

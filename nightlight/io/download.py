@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from nightlight.errors import NightlightError
@@ -97,6 +98,7 @@ def download(
     timeout: float | None = None,
     deadline: float | None = None,
     min_rate: float | None = None,
+    check: Callable[[Path], str | None] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` (resumable, verified, atomic).
 
@@ -120,6 +122,10 @@ def download(
     min_rate : float, optional
         Bytes/s below which, averaged over :data:`RATE_WINDOW` s, the transfer is given up
         (default ``NIGHTLIGHT_DOWNLOAD_MIN_RATE``, 1024; 0 turns the check off).
+    check : callable, optional
+        ``check(part)`` → None when the complete bytes are what was asked for, else what
+        is wrong with them (e.g. "is an HTML page, not a raster"): the ``.part`` is then
+        deleted and nothing enters the cache (a provider's login page served with 200).
 
     Returns
     -------
@@ -167,6 +173,12 @@ def download(
                 "bytes than the catalog describes: check the URL, or update the checksum if the provider "
                 "republished the file."
             )
+    if check is not None and (problem := check(part)):
+        part.unlink()
+        raise DownloadError(
+            f"{url}: the server's answer {problem}; it was deleted, not cached. A login or error page: check the "
+            "token (or log in on the provider's site) and the URL."
+        )
     os.replace(part, dest)
     return dest
 
