@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import dask
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -299,7 +300,7 @@ def _run_metadata(
 ) -> dict:
     series = inputs.series_years
     status = result["status"].value_counts()
-    tb, ta = (float(totals.loc[totals["mosaic"] == n, "total"].iloc[0]) for n in inputs.names[:2])
+    tb, ta = _common_totals(inputs, totals)
     return {
         "version": __version__,
         "method": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4): total light in fixed base-year extent",
@@ -323,10 +324,25 @@ def _run_metadata(
         "n_saturation_dominated": int(result["saturation_dominated"].sum()) if "saturation_dominated" in result else 0,
         "status_counts": {str(k): int(v) for k, v in status.items()},
         "mosaic_totals": totals.to_dict(orient="records"),
+        "mosaic_common_totals": [tb, ta],  # over the pixels valid in every year, as the cities' sums
         "mosaic_change": (ta - tb) / tb if tb > 0 else None,
         "warnings": warnings_,
         "preprocess": [r for r in inputs.records if r is not None] if preprocess else None,
     }
+
+
+def _common_totals(inputs: RunInputs, totals: pd.DataFrame) -> tuple[float, float]:
+    """Whole-mosaic totals of before and after over the pixels valid in every year of the run.
+
+    The per-mosaic totals sum each year's own valid pixels: with nodata in one year they
+    compare different areas (a swath gap read as −30 % of the light). When the common
+    mask changed nothing the totals are those; else one more pass sums the masked mosaics.
+    """
+    if inputs.common and any(c is not m for c, m in zip(inputs.common[:2], inputs.mosaics[:2])):
+        got = dask.compute(inputs.common[0].sum(skipna=True).data, inputs.common[1].sum(skipna=True).data)
+        return float(got[0]), float(got[1])
+    tb, ta = (float(totals.loc[totals["mosaic"] == n, "total"].iloc[0]) for n in inputs.names[:2])
+    return tb, ta
 
 
 def _grid_meta(grid: Grid) -> dict:
