@@ -168,6 +168,28 @@ def test_census_prefectures_mostly_outside_the_shanghai_raster_are_partial_data(
     assert r.loc["上海市", "inside_share"] > 0.95 and r.loc["上海市", "status"] == "ok"
 
 
+def test_a_polygon_across_the_antimeridian_is_split_not_read_as_a_band():
+    """Issue 19 (weak). Old: 179.5° → −179.5° read as a 359°-wide band, summing the raster's west half instead."""
+    v = np.ones((100, 100))
+    v[:, 50:] = 10.0  # 179.0–180.0°E: west half 1, east half (179.5–180) 10
+    t = Affine(0.01, 0, 179.0, 0, -0.01, 1.0)
+    after = v.copy()
+    after[:, 50:] = 5.0
+    poly = shapely.Polygon([(179.5, 0), (-179.5, 0), (-179.5, 1), (179.5, 1)])  # 1° wide, half beyond 180°
+    polys = gpd.GeoDataFrame({"city_id": [7]}, geometry=[poly], crs="EPSG:4326")
+    with pytest.warns(UserWarning, match=r"1 polygon\(s\) cross the antimeridian \(city_id 7\); split"):
+        r = nightlight.detect_shrinking(
+            polys, raster(v, transform=t), raster(after, transform=t), min_valid_share=0.4, shapes=False
+        )
+    row = r.iloc[0]
+    assert row["light_before"] == pytest.approx(v[:, 50:].sum()) and row["change"] == pytest.approx(-0.5)
+    assert row["inside_share"] == pytest.approx(0.5) and row["status"] == "ok" and row["shrinking"]
+    world = gpd.GeoDataFrame({"city_id": [1]}, geometry=[shapely.box(-180, -90, 180, 90)], crs="EPSG:4326")
+    from nightlight.io.vector import read_polygons
+
+    assert read_polygons(world).geometry.iloc[0].equals(world.geometry.iloc[0])  # edges on ±180°: not a crossing
+
+
 def test_invalid_geometry_repaired_with_warning_naming_id():
     polys, b, a = scene()
     x0, y0, x1, y1 = box_px(10, 10, 40, 40).bounds
