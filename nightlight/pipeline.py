@@ -33,6 +33,7 @@ def run_detect(
     out: str | os.PathLike,
     *,
     params: Params | None = None,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Path]]:
     """Natural cities of BEFORE, which of them shrank by AFTER, and the output folder.
@@ -46,6 +47,9 @@ def run_detect(
         Output folder (``cities.parquet``, ``summary.csv``, ``map.png``, ``histogram.png``).
     params : Params, optional
         Run parameters; keyword ``overrides`` (e.g. ``min_decline=0.2``) replace single fields.
+    overwrite : bool
+        Write into a non-empty folder that is not a nightlight output folder (see
+        :class:`~nightlight.outputs.folder.OutputFolder`).
 
     Returns
     -------
@@ -55,7 +59,7 @@ def run_detect(
     p = (params or Params()).replace(**overrides)
     run = {"command": "detect", "before": str(before), "after": str(after), "parameters": asdict(p)}
     # The folder is checked, locked and cleaned before anything is computed.
-    with OutputFolder(out, run=run) as folder:
+    with OutputFolder(out, run=run, overwrite=overwrite) as folder:
         with stage("inputs"):
             inputs = prepare_inputs({"before": before, "after": after}, **p.input_options())
         b, a = inputs.mosaics

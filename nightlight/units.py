@@ -113,10 +113,19 @@ def check_plausible(block: np.ndarray, units: str, *, source: str, where: str) -
     """Raise :class:`ImplausibleValueError` if ``block`` holds values no product in ``units`` produces.
 
     ``where`` says which part of the mosaic (e.g. ``"rows 0–2048, cols 4096–6144"``).
+    NaN is nodata and passes; ±inf is refused like any implausible value.
     """
     v = np.asarray(block)
     if v.size == 0:
         return
+    if np.issubdtype(v.dtype, np.floating) and np.isinf(v).any():
+        # ±inf is no measurement either (NaN is nodata): summed, it made a city's change −inf, status ok
+        bad_inf = float(v[np.isinf(v)][0])
+        raise ImplausibleValueError(
+            f"{source}: value {bad_inf:g} at {where} is not a finite number — no night-light product measures "
+            f"it, so it is almost certainly undeclared nodata. Fix: open it with nodata={bad_inf:g} (CLI "
+            f"--nodata {bad_inf:g}), or replace the infinite values in the file."
+        )
     finite = v[np.isfinite(v)] if np.issubdtype(v.dtype, np.floating) else v.ravel()
     if finite.size == 0:
         return

@@ -8,6 +8,12 @@ HEAD, and prints its port on the first line of stdout. Test hooks, by path:
 - ``/redirect/HOST/NAME``: 302 to ``http://HOST:PORT/NAME`` (HOST e.g. ``localhost``, a
   different host name for the same server);
 - ``/token/NAME``: 401 unless ``Authorization: Bearer secret``;
+- ``/slow/NAME``: headers at once, then the body one byte every ``SLOW_SECONDS`` (a
+  stalled provider: every read gets a byte, so a per-read timeout never fires);
+  ``/slowdata/NAME`` likewise, but only for ranges that start after byte 0 (the header
+  reads fast, the pixels trickle);
+- ``/redirect-port/PORT/NAME``: 302 to ``http://127.0.0.1:PORT/NAME`` (another service on
+  the same host);
 - ``/FOLDER/``: an Apache-style index page of FOLDER (sorting links, a parent link, a link
   to another host, sub-folders and the files), like the providers' folders;
 - ``/FOLDER.json``: the LAADS DAAC-style JSON listing of FOLDER (``[{"name", "size"}, …]``).
@@ -21,10 +27,12 @@ import html
 import json
 import os
 import sys
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
 CUT_BYTES = 3000
+SLOW_SECONDS = 0.5
 ROOT, LOG = sys.argv[1], sys.argv[2]
 _cut_done: set[str] = set()
 
@@ -57,7 +65,14 @@ class Handler(SimpleHTTPRequestHandler):
     def _serve(self, body: bool):
         self._log()
         path = self.path.split("?")[0]
-        cut = False
+        cut = slow = False
+        if path.startswith("/redirect-port/"):
+            port, _, rest = path[len("/redirect-port/") :].partition("/")
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{port}/{rest}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if path.startswith("/redirect/"):
             host, _, rest = path[len("/redirect/") :].partition("/")
             self.send_response(302)
@@ -70,6 +85,12 @@ class Handler(SimpleHTTPRequestHandler):
                 self.send_error(401)
                 return
             path = "/" + path[len("/token/") :]
+        if path.startswith(("/slow/", "/slowdata/")):
+            hook, _, rest = path[1:].partition("/")
+            path, slow = (
+                "/" + rest,
+                body and (hook == "slow" or not (self.headers.get("Range") or "").startswith("bytes=0-")),
+            )
         if path.startswith("/cut/"):
             path = "/" + path[len("/cut/") :]
             cut = body and path not in _cut_done
@@ -107,6 +128,15 @@ class Handler(SimpleHTTPRequestHandler):
         if not body:
             return
         chunk = data[start : end + 1]
+        if slow:
+            for i in range(len(chunk)):
+                try:
+                    self.wfile.write(chunk[i : i + 1])
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
+                time.sleep(SLOW_SECONDS)
+            return
         if cut:
             self.wfile.write(chunk[:CUT_BYTES])
             self.wfile.flush()

@@ -130,11 +130,29 @@ def test_a_tiled_product_named_without_a_tile_is_not_fetched_as_some_tile(monkey
         resolve("viirs-monthly-vcmcfg:2014-01")
 
 
+def _sparse_gz_geotiff(path: Path, product) -> None:
+    """A gzip'd GeoTIFF on ``product``'s grid with no pixel data written (a few kB for a global grid)."""
+    import gzip
+
+    from rasterio.transform import from_origin
+
+    tif = path.with_suffix("")
+    rows, cols = product.shape
+    with rasterio.open(
+        tif, "w", driver="GTiff", width=cols, height=rows, count=1, dtype="float32", crs=product.crs,
+        transform=from_origin(product.extent[0], product.extent[3], *product.resolution), tiled=True,
+        compress="deflate", sparse_ok=True,
+    ):  # fmt: skip
+        pass
+    path.write_bytes(gzip.compress(tif.read_bytes()))
+    tif.unlink()
+
+
 def test_local_folders_come_first(tmp_path, monkeypatch):
     data = tmp_path / "mydata"
     (data / "viirs-vnl-v2.1").mkdir(parents=True)
     stamped = data / "viirs-vnl-v2.1" / "VNL_v21_npp_2016_global_vcmslcfg_c202205302300.average_masked.dat.tif.gz"
-    stamped.write_bytes(b"")
+    _sparse_gz_geotiff(stamped, load_catalog()["viirs-vnl-v2.1"])  # a found file must match the entry's grid
     monkeypatch.setenv("NIGHTLIGHT_DATA", str(data))
     found = resolve("viirs-vnl-v2.1:2016")
     assert found.path == f"/vsigzip/{stamped}" and found.found == "data folder"

@@ -130,6 +130,67 @@ def test_outside_and_empty_polygons_flagged_not_crash():
     assert r.loc["shrinks20", "shrinking"]
 
 
+def test_a_polygon_mostly_outside_the_raster_is_partial_data():
+    """Issue 19 case 9. Old: a city 80 % outside the grid got status ok, its change measured on the sliver inside."""
+    polys, b, a = scene()
+    b, a = b.values, a.values
+    b[50:80, 130:150], a[50:80, 130:150] = 20.0, 10.0  # the 20 % inside halves its light
+    b[90:110, 120:150], a[90:110, 120:150] = 20.0, 10.0  # wholly inside, for comparison
+    extra = gpd.GeoDataFrame(
+        {"city_id": ["sliver", "inside", "half"]},
+        geometry=[box_px(130, 50, 230, 80), box_px(120, 90, 150, 110), box_px(130, 50, 170, 80)],
+        crs="EPSG:4326",
+    )
+    r = nightlight.detect_shrinking(pd.concat([polys, extra], ignore_index=True), raster(b), raster(a))
+    r = r.set_index("city_id")
+    assert r.loc["sliver", "inside_share"] == pytest.approx(0.2, rel=1e-6)
+    assert r.loc["sliver", "status"] == "partial_data" and not r.loc["sliver", "shrinking"]
+    assert r.loc["sliver", "change"] == pytest.approx(-0.5)  # measured and reported, but not classified
+    assert r.loc["half", "status"] == "partial_data"  # inside_share 0.5 < 0.8
+    assert r.loc["inside", "status"] == "ok" and r.loc["inside", "shrinking"]
+    r = nightlight.detect_shrinking(extra, raster(b), raster(a), min_valid_share=0.2)
+    assert r.set_index("city_id").loc["sliver", "status"] == "ok"  # the share is the caller's to lower
+
+
+@pytest.mark.realdata
+def test_census_prefectures_mostly_outside_the_shanghai_raster_are_partial_data(shared_file):
+    """Issue 19 case 9 on real data: Jiaxing (18 % inside) and Suzhou (26 %) were 'ok' with dark_floor=1e-6."""
+    from nightlight.io.vector import read_polygons
+
+    d = "shanghai-viirs-like"
+    b = shared_file(d, "annual", "NTL_Shanghai_2000_2020_2013.tif")
+    a = shared_file(d, "annual", "NTL_Shanghai_2000_2020_2016.tif")
+    census = shared_file("china-census-2010-2020", "census_city_2010-2020_v1.csv")
+    polys = read_polygons(census, crs="EPSG:4326", id_column="city_code")
+    polys = polys[polys.intersects(shapely.box(120.8, 30.6, 122.2, 31.9))]
+    r = nightlight.detect_shrinking(polys, b, a, dark_floor=1e-6).set_index("city")
+    for name in ("嘉兴市", "苏州市"):
+        assert r.loc[name, "inside_share"] < 0.3 and r.loc[name, "status"] == "partial_data", r.loc[name]
+    assert r.loc["上海市", "inside_share"] > 0.95 and r.loc["上海市", "status"] == "ok"
+
+
+def test_a_polygon_across_the_antimeridian_is_split_not_read_as_a_band():
+    """Issue 19 (weak). Old: 179.5° → −179.5° read as a 359°-wide band, summing the raster's west half instead."""
+    v = np.ones((100, 100))
+    v[:, 50:] = 10.0  # 179.0–180.0°E: west half 1, east half (179.5–180) 10
+    t = Affine(0.01, 0, 179.0, 0, -0.01, 1.0)
+    after = v.copy()
+    after[:, 50:] = 5.0
+    poly = shapely.Polygon([(179.5, 0), (-179.5, 0), (-179.5, 1), (179.5, 1)])  # 1° wide, half beyond 180°
+    polys = gpd.GeoDataFrame({"city_id": [7]}, geometry=[poly], crs="EPSG:4326")
+    with pytest.warns(UserWarning, match=r"1 polygon\(s\) cross the antimeridian \(city_id 7\); split"):
+        r = nightlight.detect_shrinking(
+            polys, raster(v, transform=t), raster(after, transform=t), min_valid_share=0.4, patterns=False
+        )
+    row = r.iloc[0]
+    assert row["light_before"] == pytest.approx(v[:, 50:].sum()) and row["change"] == pytest.approx(-0.5)
+    assert row["inside_share"] == pytest.approx(0.5) and row["status"] == "ok" and row["shrinking"]
+    world = gpd.GeoDataFrame({"city_id": [1]}, geometry=[shapely.box(-180, -90, 180, 90)], crs="EPSG:4326")
+    from nightlight.io.vector import read_polygons
+
+    assert read_polygons(world).geometry.iloc[0].equals(world.geometry.iloc[0])  # edges on ±180°: not a crossing
+
+
 def test_invalid_geometry_repaired_with_warning_naming_id():
     polys, b, a = scene()
     x0, y0, x1, y1 = box_px(10, 10, 40, 40).bounds

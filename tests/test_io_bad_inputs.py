@@ -46,6 +46,36 @@ def test_undeclared_minus_999_is_an_error_naming_file_value_place_and_fix(tmp_pa
     assert "after.tif" in msg and "-999" in msg and "rows 0–256" in msg and "nodata=-999" in msg
 
 
+@pytest.mark.parametrize("value", [-np.inf, np.inf])
+def test_an_infinite_pixel_is_an_implausible_value(tmp_path, value):
+    """Issue 19 case 5. Old: one −inf pixel in a city gave change −inf, status ok, shrinking, pattern scatter."""
+    b, a = city_scene(tmp_path, nodata=np.nan)
+    data = nightlight.open_mosaic(a).values
+    data[70, 70] = value
+    a = write_tif(tmp_path / "after_inf.tif", data, nodata=np.nan, units="nW/cm2/sr")
+    with pytest.raises(ImplausibleValueError) as err:
+        cities = nightlight.extract_natural_cities(nightlight.open_mosaic(b), lit_threshold=5, min_area_km2=1)
+        nightlight.detect_shrinking(cities, b, a)
+    msg = str(err.value)
+    assert "after_inf.tif" in msg and f"value {value:g}" in msg and "not a finite number" in msg
+    assert f"nodata={value:g}" in msg
+    r = nightlight.detect_shrinking(cities, b, nightlight.open_mosaic(a, nodata=value))  # the fix it names works
+    assert r["status"].iloc[0] == "ok" and r["change"].iloc[0] == pytest.approx(0.0)
+
+
+def test_an_infinite_pixel_is_one_cli_error_not_a_map_failure(tmp_path):
+    """Old: the CLI computed everything, then failed on the map with 'unexpected ValueError'."""
+    from click.testing import CliRunner
+
+    from nightlight.cli import main
+
+    b, a = city_scene(tmp_path, after_patch=-np.inf, nodata=np.nan)
+    res = CliRunner().invoke(main, ["detect", str(b), str(a), "--out", str(tmp_path / "o"), "--min-area-km2", "1"])
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code != 0 and lines[-1].startswith("Error: ") and "after.tif" in lines[-1], res.output
+    assert "-inf" in lines[-1] and "unexpected" not in res.output
+
+
 def test_nodata_override_makes_it_nodata(tmp_path):
     b, a = city_scene(tmp_path, after_patch=-999.0)
     after = nightlight.open_mosaic(a, nodata=-999)
@@ -116,6 +146,74 @@ def test_chunks_of_one_pixel_are_refused_with_advice(tmp_path):
     b = write_tif(tmp_path / "b.tif", np.zeros((600, 600), np.float32), units="nW/cm2/sr")
     with pytest.raises(ParameterError, match=r"360,000 blocks.*chunks=2048"):
         nightlight.open_mosaic(b, chunks=1)
+
+
+def _raw_tif(path, *, count=1, dtype="float32", transform=T, width=64, height=64, **extra):
+    import rasterio
+
+    with rasterio.open(
+        path, "w", driver="GTiff", width=width, height=height, count=count, dtype=dtype, crs="EPSG:4326",
+        transform=transform, **extra,
+    ) as dst:  # fmt: skip
+        if not extra.get("sparse_ok"):
+            for b in range(1, count + 1):
+                dst.write(np.full((height, width), 5 * b, dtype), b)
+                dst.set_band_description(b, f"year {2010 + b}")
+    return path
+
+
+def test_a_complex_raster_is_refused(tmp_path):
+    """Issue 19 (weak). Old: read silently as its real part (numpy's ComplexWarning only)."""
+    path = _raw_tif(tmp_path / "c.tif", dtype="complex64")
+    with pytest.raises(InvalidRasterError, match=r"c\.tif: band 1 holds complex numbers \(complex64\)"):
+        nightlight.open_mosaic(path, units="DN")
+
+
+def test_a_multi_band_file_says_which_band_is_read(tmp_path):
+    """Issue 19 (weak). Old: band 1 of a 3-band file was read without a word."""
+    path = _raw_tif(tmp_path / "m.tif", count=3)
+    with pytest.warns(UserWarning, match=r"m\.tif: 3 bands; reading band 1 \('year 2011'\)\. Pass band="):
+        da = nightlight.open_mosaic(path, units="DN", chunks=None)
+    assert da.attrs["band"] == 1 and float(da.max()) == 5
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        da = nightlight.open_mosaic(path, units="DN", band=3, chunks=None)
+    assert not [w for w in caught if "bands; reading" in str(w.message)]  # chosen: nothing to say
+    assert da.attrs["band"] == 3 and float(da.max()) == 15
+
+
+def test_a_rotated_geotransform_is_an_error_naming_the_file(tmp_path):
+    """Issue 19 (weak). Old: 'EPSG:4326, origin (10, 50) …: coords() needs a grid without rotation' (no file)."""
+    from affine import Affine
+
+    path = _raw_tif(tmp_path / "rot.tif", transform=Affine(0.01, 0.001, 10.0, 0.001, -0.01, 50.0))
+    with pytest.raises(InvalidRasterError, match=r"rot\.tif: its geotransform is rotated or sheared.*gdalwarp"):
+        nightlight.open_mosaic(path, units="DN")
+
+
+def test_a_huge_raster_gets_a_size_warning_up_front(tmp_path):
+    """Issue 19 (weak). Old: a sparse 1,000,000² file opened without a word (1.4e10 px here, < 1 MB on disk)."""
+    path = _raw_tif(
+        tmp_path / "huge.tif", width=120_000, height=120_000, tiled=True, blockxsize=512, blockysize=512,
+        compress="deflate", sparse_ok=True,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match=r"huge\.tif: 120,000 x 120,000 pixels \(58 GB as float32.*region="):
+        nightlight.open_mosaic(path, units="DN")
+
+
+def test_refused_chunks_are_never_the_advice(tmp_path):
+    """Old: 'chunks=(2048, 2048) on a … raster make … blocks: use chunks=2048 (the default)'."""
+    from nightlight.io.raster import _chunk_pair
+
+    shape = (1_100_000, 1_100_000)
+    with pytest.raises(ParameterError) as err:
+        _chunk_pair((2048, 2048), shape, label="big.tif")
+    msg = str(err.value)
+    assert "chunks=(2048, 2048)" in msg and "use chunks=2048" not in msg
+    advised = int(msg.split("Use chunks=")[1].split()[0])
+    assert advised > 2048 and _chunk_pair(advised, shape, label="big.tif") == (advised, advised)
 
 
 def test_open_mosaic_none_is_a_parameter_error():

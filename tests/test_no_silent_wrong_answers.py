@@ -110,6 +110,18 @@ def test_whole_mosaic_totals_are_in_the_metadata():
     assert meta["mosaic_change"] == pytest.approx((19.2 * 900 - 20 * 900) / (50 * 900), rel=1e-6)
 
 
+def test_whole_mosaic_change_compares_the_same_pixels():
+    """Issue 19 (weak). Old: −50 % 'whole-mosaic change' when the after year misses half the mosaic, unchanged."""
+    polys, b, a = one_city(after_level=20.0)
+    a[:, 60:] = np.nan  # a swath gap over the second city; every valid pixel is unchanged
+    r = nightlight.detect_shrinking(polys, raster(b), raster(a))
+    meta = r.attrs["nightlight"]
+    assert meta["mosaic_change"] == pytest.approx(0.0, abs=1e-9)
+    assert meta["mosaic_common_totals"] == pytest.approx([20 * 900, 20 * 900])
+    totals = [row["total"] for row in meta["mosaic_totals"]]  # each year's own totals stay recorded
+    assert totals == pytest.approx([50 * 900, 20 * 900])
+
+
 def test_one_year_series_is_refused_up_front():
     """Old: compared the year with itself and returned 'ok' rows."""
     polys, b, _ = one_city()

@@ -63,14 +63,103 @@ def test_stale_files_of_a_previous_run_do_not_stay_beside_new_ones(tmp_path):
 
 
 def test_leftovers_of_a_killed_run_are_cleaned(tmp_path):
-    """Old: a SIGKILL left an orphan .map.*.tmp.png for ever."""
+    """A run killed after staging (its lock and staging folder left behind) is cleaned by the next run."""
     out = tmp_path / "out"
-    out.mkdir()
-    (out / ".map.x1y2.tmp.png").write_text("half")
-    (out / ".staging-20260101T000000-deadbeef").mkdir()
+    killed = OutputFolder(out)
+    killed.__enter__()  # never exited: as after a SIGKILL
+    (killed.staging / "a.csv").write_text("half")
+    killed._locked = False  # the dead process's lock stays on disk
+    lock = json.loads((out / LOCK_NAME).read_text())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / LOCK_NAME).write_text(json.dumps({**lock, "pid": int(dead.stdout)}))
     with OutputFolder(out) as folder:
         _write(folder, **{"a.csv": "1"})
     assert sorted(p.name for p in out.iterdir()) == ["a.csv", "item.json", MANIFEST_NAME]  # item.json: the STAC Item
+
+
+def _user_folder(tmp_path):
+    out = tmp_path / "userdir"
+    (out / ".staging-mine").mkdir(parents=True)
+    files = {
+        "notes.txt": "mine",
+        ".draft.tmp.txt": "mine",
+        ".x.tmpl": "mine",
+        ".staging-mine/keep.txt": "mine",
+        "summary.csv": "mine",
+        "map.png": "mine",
+    }
+    for name, text in files.items():
+        (out / name).write_text(text)
+    return out, files
+
+
+def test_a_folder_of_user_files_is_refused_and_left_untouched(tmp_path):
+    """Issue 19 case 4. Old: .staging-mine/, .draft.tmp.txt and .x.tmpl deleted, summary.csv/map.png overwritten."""
+    out, files = _user_folder(tmp_path)
+    with pytest.raises(OutputFolderError, match=r"not a nightlight output folder .*--overwrite"):
+        with OutputFolder(out) as folder:
+            _write(folder, **{"summary.csv": "ours", "map.png": "ours"})
+    assert {n: (out / n).read_text() for n in files} == files
+    assert sorted(p.name for p in out.iterdir()) == sorted([n for n in files if "/" not in n] + [".staging-mine"])
+
+
+def test_overwrite_writes_into_a_user_folder_and_deletes_none_of_its_files(tmp_path):
+    out, files = _user_folder(tmp_path)
+    with OutputFolder(out, overwrite=True) as folder:
+        _write(folder, **{"summary.csv": "ours", "map.png": "ours"})
+    with OutputFolder(out) as folder:  # now an output folder: a second run needs no --overwrite
+        _write(folder, **{"cities.csv": "ours"})  # the previous run's summary.csv and map.png go, nothing else
+    kept = {n: t for n, t in files.items() if n not in ("summary.csv", "map.png")}
+    assert {n: (out / n).read_text() for n in kept} == kept
+    assert not (out / "summary.csv").exists() and (out / "cities.csv").read_text() == "ours"
+
+
+def test_a_user_file_beside_an_output_set_is_not_replaced_without_overwrite(tmp_path):
+    out = tmp_path / "out"
+    with OutputFolder(out) as folder:
+        _write(folder, **{"a.csv": "1"})
+    (out / "b.png").write_text("mine")
+    with pytest.raises(OutputFolderError, match=r"b.png already there and not written by an earlier run"):
+        with OutputFolder(out) as folder:
+            _write(folder, **{"a.csv": "2", "b.png": "ours"})
+    assert (out / "b.png").read_text() == "mine" and (out / "a.csv").read_text() == "1"
+
+
+@pytest.mark.parametrize("outside", ["../victim.txt", "ABSOLUTE"])
+def test_a_manifest_naming_files_outside_the_folder_deletes_nothing(tmp_path, outside):
+    """Issue 19 case 1. Old: a manifest listing ../victim.txt or /abs/victim.txt deleted it, exit 0."""
+    out = tmp_path / "out"
+    with OutputFolder(out) as folder:
+        _write(folder, **{"a.csv": "1"})
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    name = str(victim) if outside == "ABSOLUTE" else outside
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    manifest["files"][name] = {"bytes": 8, "sha256": sha256(victim)}  # even with the right checksum
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.warns(UserWarning, match="not a file inside the output folder"):
+        with OutputFolder(out) as folder:
+            _write(folder, **{"a.csv": "2"})
+    assert victim.read_text() == "precious"
+
+
+def test_a_previous_file_the_user_edited_is_kept(tmp_path):
+    """Only files still holding the bytes we wrote are removed as stale."""
+    out = tmp_path / "out"
+    with OutputFolder(out) as folder:
+        _write(folder, **{"a.csv": "1", "fig.png": "ours"})
+    (out / "fig.png").write_text("edited by the user")
+    with OutputFolder(out) as folder:
+        _write(folder, **{"a.csv": "2"})
+    assert (out / "fig.png").read_text() == "edited by the user"
+
+
+def test_a_dangling_symlink_as_out_is_named(tmp_path):
+    """Old: 'cannot be written (File exists)'."""
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    with pytest.raises(OutputFolderError, match=r"symbolic link to .*gone, which does not exist"):
+        OutputFolder(link).__enter__()
 
 
 def test_a_failed_run_leaves_the_previous_set_unchanged(tmp_path):
@@ -125,3 +214,17 @@ def test_detect_checks_the_folder_before_computing(tmp_path, monkeypatch):
     with OutputFolder(out):
         with pytest.raises(OutputFolderError):
             pipeline.run_detect("a.tif", "b.tif", out)
+
+
+def test_detect_refuses_a_user_folder_before_computing_and_overwrite_passes(tmp_path):
+    """The CLI: one line naming the folder and --overwrite; with --overwrite the run goes on (here to its inputs)."""
+    from click.testing import CliRunner
+
+    from nightlight.cli import main
+
+    out, files = _user_folder(tmp_path)
+    res = CliRunner().invoke(main, ["detect", "nope1.tif", "nope2.tif", "--out", str(out)])
+    assert res.exit_code != 0 and "not a nightlight output folder" in res.output and "--overwrite" in res.output
+    res = CliRunner().invoke(main, ["detect", "nope1.tif", "nope2.tif", "--out", str(out), "--overwrite"])
+    assert res.exit_code != 0 and "nope1.tif" in res.output and "not a nightlight output folder" not in res.output
+    assert {n: (out / n).read_text() for n in files} == files

@@ -97,10 +97,14 @@ years = {years}
 crs = "EPSG:4326"
 resolution = [0.01, 0.01]
 extent = [10.0, 49.04, 11.28, 50.0]
+shape = [96, 128]
 [license]
 id = "CC0-1.0"
 citation = "test"
 """
+
+
+LOGIN_PAGE = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><form>…</form></body></html>\n"
 
 
 @pytest.fixture
@@ -108,12 +112,14 @@ def test_catalog(served, tmp_path, monkeypatch):
     """A test-only catalog folder (NIGHTLIGHT_CATALOG) whose URLs point at the local server."""
     base, root, _, data = served
     sha = hashlib.sha256((root / "z.tif").read_bytes()).hexdigest()
+    (root / "login.tif").write_text(LOGIN_PAGE)  # a provider's login page, served with 200
     common = _entry_common("[2015, 2016]")
     entries = {
         "test-cog": f'url = "{base}/test-{{year}}.tif"\naccess_mode = "anonymous"',
         "test-token": f'url = "{base}/token/z.tif"\naccess_mode = "token"\nsha = "sha256:{sha}"',
         "test-badsum": f'url = "{base}/y.tif"\naccess_mode = "token"\nsha = "sha256:{"0" * 64}"',
         "test-offline": 'url = "http://127.0.0.1:9/x.tif"\naccess_mode = "token"',
+        "test-html": f'url = "{base}/token/login.tif"\naccess_mode = "token"',
     }
     folder = tmp_path / "products"
     folder.mkdir()
@@ -178,6 +184,66 @@ def test_checksum_mismatch_leaves_nothing_in_the_cache(served, test_catalog, mon
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
+def test_a_login_page_is_not_cached_as_the_raster(served, test_catalog, monkeypatch):
+    """Issue 19 (weak). Old: a 200 HTML login page was cached as x.tif and never downloaded again."""
+    monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
+    with pytest.raises(ProductNotFoundError, match=r"login\.tif: the server's answer it is an HTML page"):
+        resolve("test-html:2016")
+    folder = test_catalog / "cache" / "test-html"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_a_login_page_left_in_the_cache_is_deleted_and_fetched_again(served, test_catalog, monkeypatch):
+    _, root, _, _ = served
+    monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
+    cached = test_catalog / "cache" / "test-token" / "test-token-2016.tif"
+    cached.parent.mkdir(parents=True)
+    cached.write_text(LOGIN_PAGE)  # left by an older nightlight
+    with pytest.warns(UserWarning, match="HTML page.*deleted, fetched again"):
+        found = resolve("test-token:2016")
+    assert found.found == "downloaded" and cached.read_bytes() == (root / "z.tif").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("shape", "is 40 x 50 pixels, the entry"),
+        ("res", "its pixels are 0.02 x 0.02, the entry says 0.01 x 0.01"),
+        ("extent", "it covers [10.5, "),
+        ("checksum", "SHA-256"),
+    ],
+)
+def test_a_local_file_unlike_its_catalog_entry_is_refused(served, test_catalog, monkeypatch, bad, words):
+    """Issue 19 (weak). Old: a local file of another grid (or other bytes) was used silently for the product."""
+    _, _, _, data = served
+    local = test_catalog / "nodata"
+    local.mkdir()
+    name = "test-token-2016.tif" if bad == "checksum" else "test-cog-2016.tif"
+    if bad == "shape":
+        _write_cog(local / name, data[:40, :50])
+    elif bad == "res":
+        with rasterio.open(
+            local / name, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=1, dtype="float32",
+            crs="EPSG:4326", transform=from_origin(10.0, 50.0, 0.02, 0.02),
+        ) as dst:  # fmt: skip
+            dst.write(data, 1)
+    elif bad == "extent":
+        with rasterio.open(
+            local / name, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=1, dtype="float32",
+            crs="EPSG:4326", transform=from_origin(10.5, 50.0, RES, RES),
+        ) as dst:  # fmt: skip
+            dst.write(data, 1)
+    else:
+        _write_cog(local / name, data + 1)  # the right grid, other bytes
+    with pytest.raises(nightlight.errors.InvalidRasterError) as err:
+        resolve(name.rsplit("-", 1)[0] + ":2016")
+    msg = str(err.value)
+    assert str(local / name) in msg and words in msg and "not the file the catalog entry describes" in msg
+    if bad != "checksum":  # the right file in the same place is used
+        _write_cog(local / name, data)
+        assert resolve("test-cog:2016").found == "data folder"
+
+
 def test_offline_error_names_product_file_and_source(test_catalog, monkeypatch):
     monkeypatch.setenv("NIGHTLIGHT_TEST_TOKEN", "secret")
     with pytest.raises(ProductNotFoundError) as exc:
@@ -214,6 +280,121 @@ def test_checksum_given_and_right_passes(served, tmp_path):
     with pytest.raises(DownloadError, match="SHA-256"):
         download(f"{base}/y.tif", tmp_path / "bad.tif", sha256="1" * 64)
     assert list(tmp_path.glob("bad.tif*")) == []
+
+
+def _serve(root: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(SERVER), str(root), str(log)], stdout=subprocess.PIPE, text=True)
+    return proc, f"http://127.0.0.1:{int(proc.stdout.readline())}"
+
+
+def test_redirect_to_another_port_of_the_same_host_drops_the_token(served, tmp_path):
+    """Issue 19 case 7. Old: a 302 from 127.0.0.1:A to 127.0.0.1:B sent the Bearer token to B (only hosts compared)."""
+    base, root, _, _ = served
+    log2 = tmp_path / "other.jsonl"
+    other, base2 = _serve(root, log2)
+    try:
+        port2 = base2.rsplit(":", 1)[1]
+        with pytest.raises(DownloadError, match="401"):
+            download(f"{base}/redirect-port/{port2}/token/z.tif", tmp_path / "z.tif", token="secret")
+    finally:
+        other.terminate()
+        other.wait(timeout=10)
+        other.stdout.close()
+    hits = _requests(log2)
+    assert hits and all(r["authorization"] is None for r in hits)
+
+
+def test_an_https_to_http_redirect_on_the_same_host_drops_the_token(monkeypatch):
+    """The token never goes in clear: another scheme is another origin (the opener is replaced, no network)."""
+    import email.message
+    import io
+    import urllib.error
+
+    import nightlight.io.download as dl
+
+    sent: list[tuple[str, str | None]] = []
+
+    class Opener:
+        def open(self, req, timeout):
+            sent.append((req.full_url, req.get_header("Authorization")))
+            if req.full_url.startswith("https://"):
+                headers = email.message.Message()
+                headers["Location"] = "http://data.example.org/f.tif"
+                raise urllib.error.HTTPError(req.full_url, 302, "Found", headers, io.BytesIO())
+            return io.BytesIO(b"x")
+
+    monkeypatch.setattr(dl, "_OPENER", Opener())
+    dl.open_url("https://data.example.org/f.tif", token="secret", token_origin=None, timeout=1)
+    assert sent == [("https://data.example.org/f.tif", "Bearer secret"), ("http://data.example.org/f.tif", None)]
+    assert dl.origin("https://h.org/a") == ("https", "h.org", 443) == dl.origin("https://H.org:443/b")
+    assert dl.origin("http://h.org/a") != dl.origin("https://h.org/a")
+
+
+def _in_thread(fn, limit: float):
+    """Run ``fn`` in a thread; its exception (or None), or fail when it is still running after ``limit`` s."""
+    import threading
+
+    box: dict = {}
+
+    def run():
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["exc"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(limit)
+    assert not t.is_alive(), f"still running after {limit} s (hangs on a trickling server)"
+    return box.get("exc")
+
+
+def test_a_trickling_download_stops_at_the_deadline_naming_url_and_setting(served, tmp_path, monkeypatch):
+    """Issue 19 case 6. Old: 1 byte every 2 s kept a token download going for ever (the 30 s timeout is per read)."""
+    base, _, _, _ = served
+    monkeypatch.setenv("NIGHTLIGHT_DOWNLOAD_DEADLINE", "3")
+    monkeypatch.setenv("NIGHTLIGHT_DOWNLOAD_MIN_RATE", "0")
+    url = f"{base}/slow/x.tif"
+    exc = _in_thread(lambda: download(url, tmp_path / "x.tif", timeout=2), limit=15)
+    assert isinstance(exc, DownloadError) and url in str(exc) and "NIGHTLIGHT_DOWNLOAD_DEADLINE" in str(exc)
+    assert (tmp_path / "x.tif.part").stat().st_size > 0 and not (tmp_path / "x.tif").exists()  # kept to resume
+
+
+def test_a_trickling_download_stops_below_the_minimum_rate(served, tmp_path, monkeypatch):
+    import nightlight.io.download as dl
+
+    base, _, _, _ = served
+    monkeypatch.setattr(dl, "RATE_WINDOW", 2.0)
+    monkeypatch.setenv("NIGHTLIGHT_DOWNLOAD_MIN_RATE", "100")
+    url = f"{base}/slow/y.tif"
+    exc = _in_thread(lambda: download(url, tmp_path / "y.tif", timeout=2), limit=15)
+    assert isinstance(exc, DownloadError) and url in str(exc) and "NIGHTLIGHT_DOWNLOAD_MIN_RATE=100" in str(exc)
+
+
+def test_a_trickling_folder_listing_stops_too(served, monkeypatch):
+    from nightlight.io.listing import list_folder
+
+    base, root, _, _ = served
+    (root / "slowlist").mkdir(exist_ok=True)
+    (root / "slowlist" / "a.tif").write_bytes(b"x")
+    monkeypatch.setenv("NIGHTLIGHT_DOWNLOAD_DEADLINE", "3")
+    exc = _in_thread(lambda: list_folder(f"{base}/slow/slowlist/", timeout=2), limit=15)
+    assert isinstance(exc, ListingError) and "slowlist" in str(exc) and "NIGHTLIGHT_DOWNLOAD_DEADLINE" in str(exc)
+
+
+@pytest.mark.parametrize("hook, stage", [("slow", "open"), ("slowdata", "read")])
+def test_a_stalled_range_read_says_timed_out(served, hook, stage):
+    """Old: 'Read failed' / 'HTTP response code 206' and 'the file is truncated or corrupt'."""
+    base, root, _, _ = served
+    big = root / "big.tif"
+    if not big.exists():  # 1 MB: the pixels lie beyond GDAL's first 16 kB read
+        _write_cog(big, np.ones((512, 512), "float32"))
+    opts = {"GDAL_HTTP_TIMEOUT": "2", "GDAL_HTTP_MAX_RETRY": "0"}
+    with pytest.raises(nightlight.errors.InvalidRasterError) as err:
+        nightlight.open_mosaic(f"{base}/{hook}/big.tif", gdal_options=opts, units="DN").load()
+    msg = str(err.value)
+    assert f"/{hook}/big.tif" in msg and "timed out" in msg and "GDAL_HTTP_TIMEOUT=2" in msg
+    assert "truncated" not in msg and ("pixel data" in msg) == (stage == "read")
 
 
 def test_redirect_to_another_host_drops_the_token(served, tmp_path):

@@ -34,7 +34,7 @@ import xarray as xr
 
 from nightlight.batch.config import BatchConfig
 from nightlight.batch.runlog import RunLog
-from nightlight.batch.state import CHECKPOINTS, claim, config_hash, input_checksums, versions, write_state
+from nightlight.batch.state import CHECKPOINTS, STATE_NAME, claim, config_hash, input_checksums, versions, write_state
 from nightlight.checkpoint import checkpoints
 from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
@@ -93,7 +93,7 @@ def run_batch(
     checksums = input_checksums(config, sources)
     digest = config_hash(config, checksums)
     run = {"command": "batch", "config": str(config.path), "config_hash": digest, **config.record()}
-    with OutputFolder(folder_path, run=run) as folder:
+    with OutputFolder(folder_path, run=run, overwrite=overwrite, markers=(STATE_NAME, CHECKPOINTS, RUN_LOG)) as folder:
         previous = claim(folder_path, digest, overwrite=overwrite)
         write_state(folder_path, {"config_hash": digest, "status": "running", "run_id": folder.run_id})
         n_stages = 3 + len(config.compare) + bool(config.trend_years)

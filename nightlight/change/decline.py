@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import dask
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -96,8 +97,9 @@ def detect_shrinking(
     chunks : int or tuple
         Dask chunk edge for mosaics opened from paths.
     min_valid_share : float in [0, 1]
-        Least share of a city's pixels valid in *every* year of the run; cities below
-        it get ``status="partial_data"`` and are not classified (:data:`MIN_VALID_SHARE`).
+        Least share of a city's area that lies inside the raster and is valid in *every*
+        year of the run (``valid_share × inside_share``); cities below it get
+        ``status="partial_data"`` and are not classified (:data:`MIN_VALID_SHARE`).
     allow_blank : bool
         Accept a mosaic with no light at all (all zero or all nodata) instead of
         raising :class:`~nightlight.errors.BlankMosaicError`.
@@ -130,9 +132,9 @@ def detect_shrinking(
           unmeasurable);
         - ``shrinking``: bool, ``change ≤ −min_decline`` and ``status == "ok"``;
         - ``status``: one of :data:`STATUSES` (``outside``: no pixel of the grid;
-          ``no_data``: no pixel valid in every year; ``partial_data``: fewer than
-          ``min_valid_share`` of them; ``too_dark``: base mean < ``dark_floor``;
-          ``empty_geometry``);
+          ``no_data``: no pixel valid in every year; ``partial_data``: less than
+          ``min_valid_share`` of the polygon inside the grid and valid in every year;
+          ``too_dark``: base mean < ``dark_floor``; ``empty_geometry``);
         - ``mean_before/after`` (per valid pixel), ``max_before/after`` (brightest
           pixel), ``lit_area_before/after_km2`` (km² of pixels > ``lit_floor``),
           ``valid_share_before/after`` (non-NaN share of each year), ``valid_share``
@@ -295,7 +297,7 @@ def _run_metadata(
 ) -> dict:
     series = inputs.keys[2:]
     status = result["status"].value_counts()
-    tb, ta = (float(totals.loc[totals["mosaic"] == n, "total"].iloc[0]) for n in inputs.names[:2])
+    tb, ta = _common_totals(inputs, totals)
     return {
         "version": __version__,
         "method": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4): total light in fixed base-year extent",
@@ -319,10 +321,25 @@ def _run_metadata(
         "n_saturation_dominated": int(result["saturation_dominated"].sum()) if "saturation_dominated" in result else 0,
         "status_counts": {str(k): int(v) for k, v in status.items()},
         "mosaic_totals": totals.to_dict(orient="records"),
+        "mosaic_common_totals": [tb, ta],  # over the pixels valid in every year, as the cities' sums
         "mosaic_change": (ta - tb) / tb if tb > 0 else None,
         "warnings": warnings_,
         "preprocess": [r for r in inputs.records if r is not None] if preprocess else None,
     }
+
+
+def _common_totals(inputs: Inputs, totals: pd.DataFrame) -> tuple[float, float]:
+    """Whole-mosaic totals of before and after over the pixels valid in every year of the run.
+
+    The per-mosaic totals sum each year's own valid pixels: with nodata in one year they
+    compare different areas (a swath gap read as −30 % of the light). When the common
+    mask changed nothing the totals are those; else one more pass sums the masked mosaics.
+    """
+    if inputs.common and any(c is not m for c, m in zip(inputs.common[:2], inputs.mosaics[:2])):
+        got = dask.compute(inputs.common[0].sum(skipna=True).data, inputs.common[1].sum(skipna=True).data)
+        return float(got[0]), float(got[1])
+    tb, ta = (float(totals.loc[totals["mosaic"] == n, "total"].iloc[0]) for n in inputs.names[:2])
+    return tb, ta
 
 
 def _grid_meta(grid: Grid) -> dict:

@@ -74,6 +74,9 @@ def decline_table(
 ) -> pd.DataFrame:
     """Per-city light before/after (common pixels), change, status, shrinking and the zonal statistics."""
     common_share = sb["valid_share"].fillna(0).to_numpy()
+    # Area outside the raster is missing data like a NaN pixel inside it: a city measured on
+    # a sliver (Jiaxing 18 % inside the Shanghai raster) must not be classified.
+    covered = common_share * sb["inside_share"].fillna(1.0).to_numpy()
     out = pd.DataFrame({"city_id": cities["city_id"].to_numpy()})
     out["light_before"] = sb["sum"].to_numpy()
     out["light_after"] = sa["sum"].to_numpy()
@@ -82,7 +85,7 @@ def decline_table(
         out["light_after"].to_numpy(),
         threshold=threshold,
         too_dark=~(sb["mean"].to_numpy() >= dark_floor),
-        partial=common_share < min_valid_share,
+        partial=covered < min_valid_share - 1e-9,  # 1e-9: a polygon traced from pixels covers 0.99999… of itself
         no_data=common_share == 0,
         outside=sb["pixels"].to_numpy() == 0,
         empty=cities.geometry.is_empty.to_numpy() | cities.geometry.isna().to_numpy(),

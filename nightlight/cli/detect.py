@@ -50,13 +50,16 @@ def _mosaic_line(result) -> str | None:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @params_options()
 @scheduler_options()
-def detect(before: str, after: str, out: Path, scheduler: str | None, scheduler_timeout: float, **options: Any) -> None:
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty folder that holds no nightlight run.")
+def detect(
+    before: str, after: str, out: Path, overwrite: bool, scheduler: str | None, scheduler_timeout: float, **options: Any
+) -> None:
     """Natural cities of BEFORE, and which of them shrank by AFTER (paths, URLs or catalog names NAME:KEY)."""
     t0 = time.perf_counter()
     with as_cli_errors():
         params = Params(**given_params(options))
         with scheduler_client(scheduler, scheduler_timeout):
-            result, _, paths = run_detect(before, after, out, params=params)
+            result, _, paths = run_detect(before, after, out, params=params, overwrite=overwrite)
     click.echo(_shrink_line(result, params.min_decline))
     if line := _mosaic_line(result):
         console.print(line)
@@ -91,7 +94,12 @@ def demo(out, seed, sensor, min_decline):
     )
     with as_cli_errors(), scheduler_client(None):
         result, cities, _ = run_detect(
-            str(files[first]), str(files[last]), Path(out), lit_threshold=world.lit_threshold, min_decline=min_decline
+            str(files[first]),
+            str(files[last]),
+            Path(out),
+            lit_threshold=world.lit_threshold,
+            min_decline=min_decline,
+            overwrite=True,  # the folder holds the demo's own mosaics (mosaics/) beside the run
         )
     score = score_against_truth(result, world.truth, decline=min_decline)
     click.echo(_shrink_line(result, min_decline))

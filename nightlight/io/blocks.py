@@ -17,6 +17,7 @@ they arrive. Here every chunk is one task that
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from rasterio.windows import Window
 
 from nightlight.errors import InvalidRasterError
 from nightlight.grid import Grid
-from nightlight.io.remote import gdal_env
+from nightlight.io.remote import gdal_env, timed_out
 from nightlight.units import check_plausible
 
 if TYPE_CHECKING:
@@ -53,10 +54,13 @@ class BandSource:
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Pixels ``[r0:r1, c0:c1]`` as ``out_dtype`` with nodata → NaN, checked."""
         where = f"rows {r0}–{r1}, cols {c0}–{c1}"
+        started = time.monotonic()
         try:
             with rasterio.Env(**dict(self.gdal_options)), rasterio.open(self.gdal_path) as ds:
                 raw = ds.read(self.band, window=Window(c0, r0, c1 - c0, r1 - r0))
         except (rasterio.errors.RasterioError, OSError) as exc:
+            if why := timed_out(self.gdal_path, started, self.gdal_options):
+                raise InvalidRasterError(f"{self.label}: pixel data at {where}: {why}.") from exc
             raise InvalidRasterError(
                 f"{self.label}: pixel data at {where} cannot be read ({exc}). The header opened, so the file is "
                 "truncated or corrupt (or the server stopped answering): download or write it again."

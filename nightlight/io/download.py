@@ -8,25 +8,35 @@ complete. A checksum mismatch deletes the ``.part`` (resuming it would keep the 
 bytes); a truncated transfer keeps it, to resume.
 
 Redirects are followed by hand (at most :data:`MAX_REDIRECTS`): ``Authorization`` is sent
-only to the host the token belongs to (the first URL's host unless ``token_host`` is
-given), so a redirect to a CDN or another site never receives it. Timeouts are the
-``GDAL_HTTP_TIMEOUT`` of :mod:`nightlight.io.remote` (environment or default).
+only to the origin the token belongs to — the same scheme, host and port as the first
+URL (or ``token_origin``) — so a redirect to a CDN, another service on the same host, or
+from https to plain http never receives it.
+
+Each blocking socket operation waits at most ``GDAL_HTTP_TIMEOUT`` seconds; a whole
+download (its resumptions included) stops at ``NIGHTLIGHT_DOWNLOAD_DEADLINE`` and when
+fewer than ``NIGHTLIGHT_DOWNLOAD_MIN_RATE`` bytes/s arrive over :data:`RATE_WINDOW` s —
+a server that trickles a byte now and then never trips the per-read timeout
+(:mod:`nightlight.io.remote` has the defaults).
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from nightlight.errors import NightlightError
 from nightlight.hashing import sha256 as file_sha256
-from nightlight.io.remote import gdal_env
+from nightlight.io.remote import download_limits, gdal_env
 
 MAX_REDIRECTS = 5
+#: Seconds over which the transfer rate is averaged for ``NIGHTLIGHT_DOWNLOAD_MIN_RATE``.
+RATE_WINDOW = 30.0
 _BLOCK = 1 << 16
 
 
@@ -44,18 +54,27 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def open_url(url: str, *, start: int = 0, token: str | None, token_host: str | None, timeout: float):
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, the port made explicit (80/443 when the URL has none)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def open_url(url: str, *, start: int = 0, token: str | None, token_origin: str | None, timeout: float):
     """GET ``url`` from byte ``start`` (following redirects by hand); the response and the final URL.
 
-    ``Authorization: Bearer token`` goes only to ``token_host`` (also after a redirect), so a
-    provider's CDN or another site never sees it. Directory listings
+    ``Authorization: Bearer token`` goes only to the scheme, host and port of
+    ``token_origin`` (a URL; also after a redirect), so a provider's CDN, another service
+    on its host, or a downgrade to plain http never sees it. Directory listings
     (:mod:`nightlight.io.listing`) and downloads both go through here.
     """
+    owner = origin(token_origin or url)
     for _ in range(MAX_REDIRECTS + 1):
         req = urllib.request.Request(url, headers={"User-Agent": "nightlight"})
         if start:
             req.add_header("Range", f"bytes={start}-")
-        if token and urllib.parse.urlsplit(url).hostname == token_host:
+        if token and origin(url) == owner:
             req.add_header("Authorization", f"Bearer {token}")
         try:
             return _OPENER.open(req, timeout=timeout), url
@@ -74,9 +93,12 @@ def download(
     *,
     sha256: str | None = None,
     token: str | None = None,
-    token_host: str | None = None,
+    token_origin: str | None = None,
     retries: int = 3,
     timeout: float | None = None,
+    deadline: float | None = None,
+    min_rate: float | None = None,
+    check: Callable[[Path], str | None] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` (resumable, verified, atomic).
 
@@ -89,11 +111,21 @@ def download(
     sha256 : str, optional
         Expected SHA-256 (hex, with or without a ``"sha256:"`` prefix).
     token : str, optional
-        Sent as ``Authorization: Bearer …`` to ``token_host`` only (default: ``url``'s host).
+        Sent as ``Authorization: Bearer …`` only to the scheme, host and port of
+        ``token_origin`` (a URL; default ``url``).
     retries : int
         Resumptions after a dropped connection within this call.
     timeout : float, optional
         Seconds per blocking socket operation (default ``GDAL_HTTP_TIMEOUT``, 30 s).
+    deadline : float, optional
+        Seconds for the whole call (default ``NIGHTLIGHT_DOWNLOAD_DEADLINE``, 4 h).
+    min_rate : float, optional
+        Bytes/s below which, averaged over :data:`RATE_WINDOW` s, the transfer is given up
+        (default ``NIGHTLIGHT_DOWNLOAD_MIN_RATE``, 1024; 0 turns the check off).
+    check : callable, optional
+        ``check(part)`` → None when the complete bytes are what was asked for, else what
+        is wrong with them (e.g. "is an HTML page, not a raster"): the ``.part`` is then
+        deleted and nothing enters the cache (a provider's login page served with 200).
 
     Returns
     -------
@@ -105,7 +137,8 @@ def download(
     ------
     DownloadError
         Checksum mismatch (the ``.part`` is deleted), a transfer still short after the
-        retries (the ``.part`` is kept to resume), an HTTP error.
+        retries, past the deadline or below the minimum rate (the ``.part`` is kept to
+        resume), an HTTP error.
     """
     dest = Path(dest)
     want = sha256.removeprefix("sha256:").lower() if sha256 else None
@@ -116,11 +149,11 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     timeout = float(timeout if timeout is not None else gdal_env()["GDAL_HTTP_TIMEOUT"])
-    token_host = token_host or urllib.parse.urlsplit(url).hostname
+    limits = Limits(url, *download_limits(deadline, min_rate))
     last: Exception | None = None
     for _ in range(retries + 1):
         try:
-            if _transfer(url, part, token=token, token_host=token_host, timeout=timeout):
+            if _transfer(url, part, token=token, token_origin=token_origin or url, timeout=timeout, limits=limits):
                 break
         except (http.client.IncompleteRead, ConnectionError, TimeoutError) as exc:
             last = exc
@@ -140,15 +173,78 @@ def download(
                 "bytes than the catalog describes: check the URL, or update the checksum if the provider "
                 "republished the file."
             )
+    if check is not None and (problem := check(part)):
+        part.unlink()
+        raise DownloadError(
+            f"{url}: the server's answer {problem}; it was deleted, not cached. A login or error page: check the "
+            "token (or log in on the provider's site) and the URL."
+        )
     os.replace(part, dest)
     return dest
 
 
-def _transfer(url: str, part: Path, *, token: str | None, token_host: str | None, timeout: float) -> bool:
+class Limits:
+    """The deadline and minimum rate of one download or listing (module docstring), checked as bytes arrive."""
+
+    def __init__(self, url: str, deadline: float, min_rate: float, window: float | None = None) -> None:
+        self.url, self.deadline, self.min_rate = url, deadline, min_rate
+        self.window = RATE_WINDOW if window is None else window
+        self.t0 = time.monotonic()
+        self._mark = (self.t0, 0)  # start of the current rate window: (time, bytes received by then)
+        self.received = 0
+
+    def timeout(self, per_read: float) -> float:
+        """The socket timeout for the next operation: ``per_read``, but never past the deadline."""
+        self.check(0)
+        return max(0.001, min(per_read, self.deadline - (time.monotonic() - self.t0)))
+
+    def check(self, n: int) -> None:
+        """Count ``n`` more bytes; raise :class:`DownloadError` past the deadline or below the rate."""
+        self.received += n
+        now = time.monotonic()
+        if now - self.t0 > self.deadline:
+            raise DownloadError(
+                f"{self.url}: not complete after {self.deadline:g} s (NIGHTLIGHT_DOWNLOAD_DEADLINE; "
+                f"{self.received} bytes received). Retry later (a download resumes from its .part), or raise "
+                "NIGHTLIGHT_DOWNLOAD_DEADLINE."
+            )
+        t_mark, n_mark = self._mark
+        if now - t_mark >= self.window:
+            rate = (self.received - n_mark) / (now - t_mark)
+            if rate < self.min_rate:
+                raise DownloadError(
+                    f"{self.url}: {rate:.0f} bytes/s over the last {now - t_mark:.0f} s, below "
+                    f"NIGHTLIGHT_DOWNLOAD_MIN_RATE={self.min_rate:g} bytes/s: the server stalled. Retry later (a "
+                    "download resumes from its .part), or lower NIGHTLIGHT_DOWNLOAD_MIN_RATE (0: no minimum)."
+                )
+            self._mark = (now, self.received)
+
+
+def read_limited(resp, write, limits: Limits, *, at_most: int | None = None) -> int:
+    """Pass the body of ``resp`` to ``write`` as it arrives, under ``limits``; the bytes read.
+
+    ``read1`` returns whatever has arrived (``read(n)`` waits for all ``n`` bytes, and a
+    trickle of one byte per read never fills a block nor trips the per-read timeout), so
+    the limits are checked as the bytes come. Stops after ``at_most`` + 1 bytes.
+    """
+    n = 0
+    while at_most is None or n <= at_most:
+        block = resp.read1(_BLOCK)
+        if not block:
+            break
+        write(block)
+        n += len(block)
+        limits.check(len(block))
+    return n
+
+
+def _transfer(url: str, part: Path, *, token: str | None, token_origin: str, timeout: float, limits: Limits) -> bool:
     """Append to ``part`` from where it stops; True when the server's announced length is reached."""
     start = part.stat().st_size if part.exists() else 0
     try:
-        resp, final = open_url(url, start=start, token=token, token_host=token_host, timeout=timeout)
+        resp, final = open_url(
+            url, start=start, token=token, token_origin=token_origin, timeout=limits.timeout(timeout)
+        )
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:  # the .part already holds every byte
             return True
@@ -158,8 +254,7 @@ def _transfer(url: str, part: Path, *, token: str | None, token_host: str | None
             start = 0  # the server ignored the Range: start over
         total = _total_length(resp, start)
         with open(part, "ab" if start else "wb") as f:
-            for block in iter(lambda: resp.read(_BLOCK), b""):
-                f.write(block)
+            read_limited(resp, f.write, limits)
     size = part.stat().st_size
     if total is not None and size < total:
         raise http.client.IncompleteRead(b"", total - size)

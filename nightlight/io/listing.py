@@ -30,8 +30,8 @@ import warnings
 from html.parser import HTMLParser
 
 from nightlight.errors import NightlightError
-from nightlight.io.download import open_url
-from nightlight.io.remote import gdal_env
+from nightlight.io.download import Limits, open_url, read_limited
+from nightlight.io.remote import download_limits, gdal_env
 
 LISTINGS = ("html", "laads-json")
 #: A listing larger than this is not a folder index (a provider's error page, a file): refused.
@@ -94,8 +94,10 @@ def list_folder(
     *,
     listing: str = "html",
     token: str | None = None,
-    token_host: str | None = None,
+    token_origin: str | None = None,
     timeout: float | None = None,
+    deadline: float | None = None,
+    min_rate: float | None = None,
 ) -> list[str]:
     """The file names in a provider's folder (``folder`` ends in ``/``).
 
@@ -105,25 +107,31 @@ def list_folder(
         ``http(s)://…/`` folder URL.
     listing : {"html", "laads-json"}
         How the folder lists its files (module docstring).
-    token, token_host : str, optional
-        Sent as ``Authorization: Bearer`` to ``token_host`` only (default ``folder``'s host).
+    token, token_origin : str, optional
+        Sent as ``Authorization: Bearer`` only to the scheme, host and port of the URL
+        ``token_origin`` (default ``folder``).
     timeout : float, optional
         Seconds per blocking socket operation (default ``GDAL_HTTP_TIMEOUT``, 30 s).
+    deadline, min_rate : float, optional
+        As for :func:`nightlight.io.download.download` (``NIGHTLIGHT_DOWNLOAD_DEADLINE``,
+        ``NIGHTLIGHT_DOWNLOAD_MIN_RATE``).
 
     Raises
     ------
     ListingError
-        HTTP error, no answer, an answer too large or not a listing.
+        HTTP error, no answer, a stalled answer, an answer too large or not a listing.
     """
     if listing not in LISTINGS:
         raise ListingError(f"listing={listing!r}; use one of {', '.join(LISTINGS)}.")
     url = listing_url(folder, listing)
     timeout = float(timeout if timeout is not None else gdal_env()["GDAL_HTTP_TIMEOUT"])
-    token_host = token_host or urllib.parse.urlsplit(url).hostname
+    limits = Limits(url, *download_limits(deadline, min_rate))
+    chunks: list[bytes] = []
     try:
-        resp, _ = open_url(url, token=token, token_host=token_host, timeout=timeout)
+        resp, _ = open_url(url, token=token, token_origin=token_origin or url, timeout=limits.timeout(timeout))
         with resp:
-            body = resp.read(MAX_LISTING_BYTES + 1)
+            read_limited(resp, chunks.append, limits, at_most=MAX_LISTING_BYTES)
+        body = b"".join(chunks)
     except urllib.error.HTTPError as exc:
         hint = " (a token-protected folder: is the token valid?)" if exc.code in (401, 403) else ""
         raise ListingError(f"{url}: HTTP {exc.code} {exc.reason} when reading the folder listing{hint}.") from exc

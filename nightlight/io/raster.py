@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +26,7 @@ from nightlight._backend import is_dask
 from nightlight.errors import InvalidRasterError, MissingCRSError, ParameterError
 from nightlight.grid import Grid
 from nightlight.io.blocks import BandSource, band_array, source_options
-from nightlight.io.remote import gdal_path
+from nightlight.io.remote import gdal_path, timed_out
 from nightlight.units import UNKNOWN, canonical_units, resolve_units
 
 #: Default chunk edge in pixels: ~16 MiB of float32 per chunk, small enough that
@@ -51,7 +52,7 @@ def open_mosaic(
     source: Source,
     *,
     chunks: int | tuple[int, int] | dict | None = DEFAULT_CHUNK,
-    band: int = 1,
+    band: int | None = None,
     crs: Any = None,
     name: str | None = None,
     nodata: float | str | None = FILE_NODATA,
@@ -72,8 +73,9 @@ def open_mosaic(
     chunks : int, (int, int), dict or None
         Dask chunk edge in pixels (default 2048). ``None`` reads eagerly (small rasters).
         Chunkings of more than :data:`MAX_BLOCKS` blocks are refused.
-    band : int
-        1-based band to read.
+    band : int, optional
+        1-based band to read. Default 1, with a warning naming the band read when the
+        file has several (``attrs["band"]`` records it).
     crs : optional
         CRS to assume **only** when the file has none (e.g. ``"EPSG:4326"``).
     name : str, optional
@@ -109,6 +111,8 @@ def open_mosaic(
         the message names the file and the pixel block); the band does not exist.
     ImplausibleValueError
         A chunk holds values no night-light product produces (undeclared nodata).
+        Also raised up front: a complex-valued band; a rotated or sheared geotransform
+        (:class:`InvalidRasterError`, naming the file).
     MissingCRSError
         The file has no CRS and ``crs`` was not given.
     ParameterError
@@ -138,7 +142,8 @@ def open_mosaic(
         }
     options = source_options(gdal_options)
     vsi_path = gdal_path(path)
-    header = _read_header(path, vsi_path, band, options)
+    header = _read_header(path, vsi_path, band or 1, options)
+    band = _check_header(path, header, band)
     _check_crs(path, header, crs)
     grid = Grid(
         header.crs if header.crs is not None else rasterio.crs.CRS.from_user_input(crs), header.transform, header.shape
@@ -161,6 +166,7 @@ def open_mosaic(
         "nodata_used": src.nodata,
         "units": unit,
         "units_from": how,
+        "band": band,
         **catalog_attrs,
     }
     da = grid.wrap(band_array(src, grid, chunk_pair), name=name or Path(path).stem, attrs=attrs)
@@ -215,6 +221,7 @@ class _Header(NamedTuple):
     transform: Any
     shape: tuple[int, int]
     units: str | None
+    description: str | None = None
 
 
 def _nodata_value(nodata: float | str | None, declared: float | None, label: str) -> float | None:
@@ -249,11 +256,19 @@ def _chunk_pair(chunks: Any, shape: tuple[int, int], *, label: str) -> tuple[int
 
 def _check_block_count(shape: tuple[int, int], edge: tuple[int, int], label: str) -> None:
     n = math.ceil(shape[0] / edge[0]) * math.ceil(shape[1] / edge[1])
-    advice = f"use chunks={DEFAULT_CHUNK} (the default) or at least {SMALL_CHUNK}"
+    # the advice is an edge that fits: never the one just refused (chunks=2048 refused, "use chunks=2048")
+    fits = max(DEFAULT_CHUNK, SMALL_CHUNK * math.ceil(math.sqrt(shape[0] * shape[1] / MAX_BLOCKS) / SMALL_CHUNK))
+    while math.ceil(shape[0] / fits) * math.ceil(shape[1] / fits) > MAX_BLOCKS:
+        fits += SMALL_CHUNK
+    advice = (
+        f"use chunks={DEFAULT_CHUNK} (the default) or at least {SMALL_CHUNK}"
+        if fits == DEFAULT_CHUNK
+        else f"use chunks={fits} or larger, or region= (CLI --region) to work on a part"
+    )
     if n > MAX_BLOCKS:
         raise ParameterError(
             f"{label}: chunks={edge} on a {shape[0]} x {shape[1]} raster make {n:,} blocks (> {MAX_BLOCKS:,}): "
-            f"the run would be scheduler overhead for minutes. {advice.capitalize()}."
+            f"the run would be scheduler overhead for minutes. {advice[0].upper() + advice[1:]}."
         )
     if n > MANY_BLOCKS and min(edge) < SMALL_CHUNK:
         warnings.warn(f"{label}: chunks={edge} make {n:,} small blocks; {advice}.", UserWarning, stacklevel=4)
@@ -293,6 +308,7 @@ def _checked_dataarray(
 
 def _read_header(label: str, gdal_path: str, band: int, options: tuple[tuple[str, str], ...]) -> _Header:
     """Band count, CRS, nodata, dtype, grid and units metadata of the band, from the header only."""
+    started = time.monotonic()
     try:
         with rasterio.Env(**dict(options)), rasterio.open(gdal_path) as src:
             ok = 1 <= band <= src.count
@@ -305,8 +321,11 @@ def _read_header(label: str, gdal_path: str, band: int, options: tuple[tuple[str
                 src.transform,
                 (src.height, src.width),
                 meta_units or src.tags().get("units"),
+                src.descriptions[band - 1] if ok else None,
             )
     except rasterio.errors.RasterioIOError as exc:
+        if why := timed_out(gdal_path, started, options):
+            raise InvalidRasterError(f"{label}: cannot be opened: {why}.") from exc
         raise InvalidRasterError(
             f"{label}: cannot be opened as a raster ({exc}). Check that the path/URL is right and the file "
             "is a complete GeoTIFF/COG (a truncated download fails here: download it again)."
@@ -314,6 +333,45 @@ def _read_header(label: str, gdal_path: str, band: int, options: tuple[tuple[str
     if band < 1 or band > header.n_bands:
         raise InvalidRasterError(f"{label}: has {header.n_bands} band(s); band={band} does not exist.")
     return header
+
+
+#: Above this many pixels a raster gets a warning up front (a global 15″ mosaic has 2.9e9).
+LARGE_PIXELS = 10**10
+
+
+def _check_header(label: str, header: _Header, band: int | None) -> int:
+    """The band to read, after refusing what nightlight cannot read right and warning of what it guesses."""
+    if np.dtype(header.dtype).kind == "c":
+        raise InvalidRasterError(
+            f"{label}: band {band or 1} holds complex numbers ({header.dtype}); night light is a real radiance or "
+            "DN. Write its real part (or amplitude) to a new file first, e.g. `gdal_translate -ot Float32`."
+        )
+    t = header.transform
+    if t.b or t.d:
+        raise InvalidRasterError(
+            f"{label}: its geotransform is rotated or sheared (b={t.b:g}, d={t.d:g}); nightlight reads north-up "
+            "grids. Warp it to a north-up grid first, e.g. `gdalwarp IN.tif OUT.tif` (or `rio.reproject`)."
+        )
+    rows, cols = header.shape
+    if rows * cols > LARGE_PIXELS:
+        size_gb = rows * cols * 4 / 1e9
+        warnings.warn(
+            f"{label}: {rows:,} x {cols:,} pixels ({size_gb:,.0f} GB as float32, "
+            f"{rows * cols / 2.9e9:,.0f}x a global 15″ mosaic): every step reads all of it. Pass region= "
+            "(CLI --region) to work on a part.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if band is None:
+        if header.n_bands > 1:
+            what = f" ({header.description!r})" if header.description else ""
+            warnings.warn(
+                f"{label}: {header.n_bands} bands; reading band 1{what}. Pass band= to read another.",
+                UserWarning,
+                stacklevel=4,
+            )
+        band = 1
+    return band
 
 
 def _check_crs(label: str, header: _Header, crs: Any) -> None:

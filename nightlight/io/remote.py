@@ -18,12 +18,28 @@ or for a whole session through the environment (``export GDAL_HTTP_TIMEOUT=120``
 option already set in the environment wins over the default, an explicit
 ``gdal_options`` entry wins over both.
 
+A read that fails after waiting its whole ``GDAL_HTTP_TIMEOUT`` is reported as a time-out
+(:func:`timed_out`): GDAL itself only says "Read failed" or names the HTTP status of the
+unfinished response.
+
+Downloads into the cache (:mod:`nightlight.io.download`, and the folder listings) have
+two more limits, because a server that sends a byte now and then never trips a per-read
+timeout:
+
+==============================  =======  ==========================================
+setting                         default  meaning
+==============================  =======  ==========================================
+NIGHTLIGHT_DOWNLOAD_DEADLINE    14400    seconds for a whole download (4 h), resumes included
+NIGHTLIGHT_DOWNLOAD_MIN_RATE    1024     bytes/s, averaged over each 30 s, below which it stops
+==============================  =======  ==========================================
+
 Downloaded files (and the VRT mosaics of Black Marble tiles) go to :func:`cache_dir`.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +53,36 @@ GDAL_DEFAULTS = {
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
 }
+
+
+#: Download limits (see the module docstring): environment name → default.
+DOWNLOAD_DEFAULTS = {"NIGHTLIGHT_DOWNLOAD_DEADLINE": "14400", "NIGHTLIGHT_DOWNLOAD_MIN_RATE": "1024"}
+
+
+def download_limits(deadline: float | None = None, min_rate: float | None = None) -> tuple[float, float]:
+    """(deadline s, minimum rate B/s) of a download: the arguments, else the environment, else the defaults."""
+    env = {k: os.environ.get(k, v) for k, v in DOWNLOAD_DEFAULTS.items()}
+    return (
+        float(deadline if deadline is not None else env["NIGHTLIGHT_DOWNLOAD_DEADLINE"]),
+        float(min_rate if min_rate is not None else env["NIGHTLIGHT_DOWNLOAD_MIN_RATE"]),
+    )
+
+
+def timed_out(path: str, started: float, options: dict[str, str] | tuple[tuple[str, str], ...]) -> str | None:
+    """If a failed GDAL read of remote ``path`` took its whole ``GDAL_HTTP_TIMEOUT``: the sentence to say so.
+
+    GDAL reports a request cut by its timeout as "Read failed" or "HTTP response code
+    206" (the status of the response it abandoned); only the elapsed time tells.
+    """
+    if not path.startswith("/vsi"):
+        return None
+    timeout = float(dict(options).get("GDAL_HTTP_TIMEOUT", GDAL_DEFAULTS["GDAL_HTTP_TIMEOUT"]))
+    if time.monotonic() - started < 0.95 * timeout:
+        return None
+    return (
+        f"timed out: the server did not deliver the bytes within GDAL_HTTP_TIMEOUT={timeout:g} s (it answers too "
+        "slowly or stalled). Retry later, or raise GDAL_HTTP_TIMEOUT (environment or gdal_options=)"
+    )
 
 
 def gdal_env(overrides: dict[str, Any] | None = None) -> dict[str, str]:

@@ -14,6 +14,12 @@ Order (first match wins) for ``NAME:KEY`` (:func:`resolve`):
    or gzip-compressed file is downloaded into the cache (:mod:`nightlight.io.download`:
    checksum when the entry has one, resume, atomic rename) and opened from there.
 
+Every file found or downloaded is checked against the entry before it is used
+(:func:`check_file`): GDAL opens it (a provider's HTML login page saved as ``x.tif`` is
+refused, and deleted from the cache), its size in pixels, resolution and extent are the
+entry's grid, and its SHA-256 is the entry's checksum where it has one. A local file that
+fails is an error naming it and what differs; a cached one is deleted and fetched again.
+
 A file name with ``*`` (a provider's processing stamp) is matched by glob in the local
 folders, and on the provider's side in the folder's listing (:mod:`nightlight.io.listing`:
 the HTML index page, or LAADS DAAC's ``.json``; several matches → the newest stamp, with a
@@ -32,11 +38,16 @@ import os
 import tomllib
 import urllib.error
 import urllib.parse
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from nightlight.errors import CatalogError, NightlightError
+import rasterio
+import rasterio.errors
+
+from nightlight.errors import CatalogError, InvalidRasterError, NightlightError
+from nightlight.hashing import sha256
 from nightlight.io import blackmarble
 from nightlight.io.catalog import Product, Request, parse_request
 from nightlight.io.download import download
@@ -173,6 +184,16 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
     searched = _local_candidates(req)
     for candidate, found in searched:
         if hit := _match(candidate):
+            if problem := check_file(hit, req):
+                if found != "cache":
+                    raise InvalidRasterError(
+                        f"{hit}: found for {req.label} but {problem}: not the file the catalog entry describes. "
+                        f"Replace it with the right file ({req.product.access.get('landing_page') or req.url()}) "
+                        "or move it away."
+                    )
+                warnings.warn(f"{hit}: cached for {req.label} but {problem}; deleted, fetched again.", stacklevel=3)
+                hit.unlink()
+                continue
             return _gdal_file(hit, product), found
     url = req.url()
     mode = product.access.get("mode")
@@ -194,10 +215,10 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
     elif mode == "token" and not token:
         why = f"it needs a token in ${product.access['token_env']} (get one at {product.access.get('login_url')})"
     if why is None and url is not None:
-        host = urllib.parse.urlsplit(url).hostname  # the token's own host: never sent elsewhere
+        configured = url  # the token's own scheme, host and port: never sent elsewhere
         try:
             if "*" in url:
-                url = _from_listing(url, product, token, host, listings)
+                url = _from_listing(url, product, token, configured, listings)
             if mode == "anonymous" and product.compression == "none" and product.file_format in ("GeoTIFF", "COG"):
                 return url, "remote (range reads)"
             name = req.file_name()
@@ -205,7 +226,14 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
             checksum = product.checksums.get(
                 req.key if not req.fields.get("tile") else f"{req.key}:{req.fields['tile']}"
             )
-            download(url, dest, sha256=checksum, token=token, token_host=host)
+            download(
+                url,
+                dest,
+                sha256=checksum,
+                token=token,
+                token_origin=configured,
+                check=lambda part: check_file(part, req, checksum=False),
+            )
         except ListingError as exc:
             why = f"the provider's listing does not give the file: {exc}"
         except (urllib.error.URLError, OSError) as exc:
@@ -215,16 +243,68 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
     raise _not_found(req, url, why or "", [c for c, _ in searched])
 
 
+#: (path, size, mtime) → SHA-256 already computed in this process (the real data is opened many times).
+_HASHED: dict[tuple[str, int, int], str] = {}
+#: How far a file's grid may differ from the entry's: resolution (relative), extent (in pixels).
+RES_TOLERANCE, EXTENT_TOLERANCE_PX = 1e-6, 1.0  # entries give nominal extents (VNL: ±180° for 86401 px)
+
+
+def check_file(path: Path, req: Request, *, checksum: bool = True) -> str | None:
+    """What is wrong with ``path`` as the file of ``req`` (None: nothing), against its catalog entry.
+
+    The SHA-256 where the entry has one (``checksum``); for GeoTIFF/COG products that GDAL
+    opens it (an HTML page is named as such), and its shape, resolution and extent (when
+    the extent is in the grid's CRS) are the entry's.
+    """
+    product = req.product
+    with path.open("rb") as f:
+        head = f.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")) or b"<html" in head:
+        return "it is an HTML page, not a raster (a login or error page saved under the file's name)"
+    want = product.checksums.get(req.key if not req.fields.get("tile") else f"{req.key}:{req.fields['tile']}")
+    if checksum and want:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _HASHED:
+            _HASHED[key] = sha256(path)
+        got = _HASHED[key]
+        if got != want.removeprefix("sha256:").lower():
+            return f"its SHA-256 {got[:12]}… is not the entry's {want.removeprefix('sha256:')[:12]}…"
+    if product.file_format not in ("GeoTIFF", "COG"):
+        return None
+    try:
+        with rasterio.open(_gdal_file(path, product)) as src:
+            shape, transform = (src.height, src.width), src.transform
+    except rasterio.errors.RasterioError as exc:
+        return f"GDAL cannot open it as a raster ({exc})"
+    if product.shape and tuple(product.shape) != shape:
+        return f"it is {shape[0]} x {shape[1]} pixels, the entry says {product.shape[0]} x {product.shape[1]}"
+    res = (abs(transform.a), abs(transform.e))
+    if any(abs(r - e) > RES_TOLERANCE * e for r, e in zip(res, product.resolution)):
+        return (
+            f"its pixels are {res[0]:.10g} x {res[1]:.10g}, the entry says {product.resolution[0]:.10g} x "
+            f"{product.resolution[1]:.10g}"
+        )
+    if product.extent_crs in (None, product.crs):
+        w, n = transform.c, transform.f
+        extent = (w, n - shape[0] * res[1], w + shape[1] * res[0], n)
+        tol = (EXTENT_TOLERANCE_PX * res[0], EXTENT_TOLERANCE_PX * res[1])
+        if any(abs(a - b) > tol[i % 2] for i, (a, b) in enumerate(zip(extent, product.extent))):
+            shown = ", ".join(f"{v:.6g}" for v in extent)
+            return f"it covers [{shown}], the entry's grid extent is {list(product.extent)}"
+    return None
+
+
 def _url_name(url: str) -> str:
     return urllib.parse.unquote(url.rpartition("/")[2])
 
 
-def _from_listing(url: str, product: Product, token: str | None, host: str | None, listings: dict) -> str:
+def _from_listing(url: str, product: Product, token: str | None, origin: str, listings: dict) -> str:
     """The real URL of a stamped ``url`` (``*`` in its last part), from its folder's listing (read once per call)."""
     folder, _, pattern = url.rpartition("/")
     folder += "/"
     if folder not in listings:
-        listings[folder] = list_folder(folder, listing=product.listing, token=token, token_host=host)
+        listings[folder] = list_folder(folder, listing=product.listing, token=token, token_origin=origin)
     return folder + urllib.parse.quote(pick(listings[folder], pattern, listing_url(folder, product.listing)))
 
 

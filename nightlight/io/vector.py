@@ -9,7 +9,10 @@ Policy for bad geometries (decided here once, used by every zonal function):
 * invalid geometries (self-intersections, bow-ties) → **repaired** with
   ``shapely.make_valid`` (polygonal part kept), with a warning naming their ids;
   repair never drops a row;
-* non-polygonal geometries (points, lines) → :class:`InvalidVectorError`.
+* non-polygonal geometries (points, lines) → :class:`InvalidVectorError`;
+* longitude/latitude polygons crossing the antimeridian (an edge from 179.5° to
+  −179.5°, which planar geometry reads as a 359°-wide band) → **split** at ±180° into
+  a MultiPolygon, with a warning naming their ids.
 
 CSV files with a WKT column (e.g. the census table of Dong, Du & Liu 2022, polygons
 in a ``coord`` column) are read too; a CSV carries no CRS, so ``crs=`` names it
@@ -94,6 +97,7 @@ def read_polygons(
     _require_crs_and_rows(gdf, label)
     gdf = _assign_ids(gdf.reset_index(drop=True), label, id_column)
     gdf = _check_geometries(gdf, label)
+    gdf = _split_antimeridian(gdf, label)
     if target_crs is not None and not gdf.crs.equals(target_crs):
         gdf = gdf.to_crs(target_crs)
     return gdf
@@ -270,6 +274,42 @@ def _check_geometries(gdf: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
         # make_valid may return a GeometryCollection with stray lines: keep the areal part
         fixed = np.array([_polygonal_part(g) for g in fixed], dtype=object)
         gdf.loc[invalid, gdf.geometry.name] = fixed
+    return gdf
+
+
+def _crosses_antimeridian(geom: shapely.Geometry) -> bool:
+    """An edge jumping more than 180° in longitude between points off the ±180° line (a world box is not)."""
+    for ring in shapely.get_rings(shapely.get_parts(geom)):
+        x = shapely.get_coordinates(ring)[:, 0]
+        jump = np.abs(np.diff(x)) > 180
+        off_line = (np.abs(x[:-1]) < 180) & (np.abs(x[1:]) < 180)
+        if np.any(jump & off_line):
+            return True
+    return False
+
+
+def _split_antimeridian(gdf: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
+    """Longitude/latitude polygons that cross ±180° split there (east part shifted by 360°, cut, shifted back)."""
+    if gdf.crs is None or not gdf.crs.is_geographic:
+        return gdf
+    geoms = gdf.geometry.array
+    crossing = np.array([g is not None and not g.is_empty and _crosses_antimeridian(g) for g in geoms])
+    if not crossing.any():
+        return gdf
+    west, east = shapely.box(-180, -90, 180, 90), shapely.box(180, -90, 540, 90)
+    split = []
+    for g in geoms[crossing]:
+        unwrapped = shapely.transform(g, lambda xy: np.where(xy[:, :1] < 0, xy + [360.0, 0.0], xy))
+        back = shapely.transform(unwrapped.intersection(east), lambda xy: xy - [360.0, 0.0])
+        split.append(_polygonal_part(shapely.union(unwrapped.intersection(west), back)))
+    warnings.warn(
+        f"{label}: {int(crossing.sum())} polygon(s) cross the antimeridian (city_id "
+        f"{_ids_text(gdf['city_id'][crossing])}); split at ±180° (else read as bands around the world).",
+        UserWarning,
+        stacklevel=4,
+    )
+    gdf = gdf.copy()
+    gdf.loc[crossing, gdf.geometry.name] = np.array(split + [None], dtype=object)[:-1]
     return gdf
 
 

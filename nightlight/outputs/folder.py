@@ -7,15 +7,22 @@ the tables of one run beside a figure of another. :class:`OutputFolder`:
    file) and takes a lock (``.nightlight.lock``, created with ``O_EXCL``): a second
    writer gets :class:`OutputFolderError` naming the holder (pid, host, start time);
    a lock left by a process that no longer runs on this host is taken over;
-2. removes what killed runs left behind (``.staging-*`` folders, ``.*.tmp*`` files);
-3. lets the run write into a staging folder inside it (same filesystem, so renames
-   are atomic);
-4. on :meth:`publish`, writes ``manifest.json`` (run id, parameters, versions, every
+2. refuses a folder that is not empty and not a nightlight output folder (no manifest
+   of ours) unless ``overwrite=True`` (``--overwrite``): the user's own files there
+   must not be mixed with, or replaced by, a run's;
+3. removes the staging folders that killed runs left behind — only those holding
+   our marker file (:data:`STAGING_MARK`), never a user's ``.staging-mine/``;
+4. lets the run write into a staging folder inside it (same filesystem, so renames
+   are atomic); every temp file, the manifest's and the STAC Item's included, is
+   written there, never in the folder itself;
+5. on :meth:`publish`, writes ``manifest.json`` (run id, parameters, versions, every
    file's size and SHA-256), moves the files into place, deletes files of the
    previous manifest that this run did not write (no stale figure stays beside new
    tables), and writes the manifest last: the manifest on disk always lists the set
-   that is there;
-5. on failure (an exception, a full disk) deletes the staging folder: the previous
+   that is there. A previous file is deleted only if its name resolves inside the
+   folder and its bytes are still those the manifest recorded (written by us, not
+   edited since): a manifest naming ``../victim.txt`` or ``/etc/x`` deletes nothing;
+6. on failure (an exception, a full disk) deletes the staging folder: the previous
    run's set is left exactly as it was.
 """
 
@@ -28,16 +35,20 @@ import shutil
 import socket
 import time
 import uuid
+import warnings
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from nightlight._version import __version__
 from nightlight.errors import NightlightError
 from nightlight.hashing import sha256
-from nightlight.outputs.stac import write_run_item
+from nightlight.outputs.stac import ITEM_NAME, write_run_item
 
 LOCK_NAME = ".nightlight.lock"
 MANIFEST_NAME = "manifest.json"
+#: The file inside each staging folder that marks it as ours (its content: the run id).
+STAGING_MARK = ".nightlight-staging"
 
 
 class OutputFolderError(NightlightError, OSError):
@@ -63,10 +74,25 @@ class OutputFolder:
         The output folder (created).
     run : dict, optional
         What to record in the manifest besides the files (command, inputs, parameters).
+    overwrite : bool
+        Write into a folder that holds other files and no manifest of ours (they are
+        kept unless the run writes a file of the same name, which replaces it).
+    markers : tuple of str
+        Further names that mark the folder as ours (a batch run's state file: a run
+        killed before its first publish left no manifest but may be resumed).
     """
 
-    def __init__(self, path: str | os.PathLike, *, run: dict | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        run: dict | None = None,
+        overwrite: bool = False,
+        markers: tuple[str, ...] = (),
+    ) -> None:
         self.path = Path(path)
+        self.overwrite = overwrite
+        self.markers = markers
         self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self.run = dict(run or {})
         self.staging = self.path / f".staging-{self.run_id}"
@@ -79,14 +105,21 @@ class OutputFolder:
         self._check_writable()
         self._acquire()
         try:
+            self._check_ours()
             self._clean_leftovers()
             self.staging.mkdir()
+            (self.staging / STAGING_MARK).write_text(self.run_id)
         except BaseException:
             self._release()
             raise
         return self
 
     def _check_writable(self) -> None:
+        if self.path.is_symlink() and not self.path.exists():
+            raise OutputFolderError(
+                f"{self.path}: a symbolic link to {os.readlink(self.path)}, which does not exist. Create the "
+                "target folder or pass another --out; nothing was computed."
+            )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / f".probe-{self.run_id}"
@@ -134,17 +167,36 @@ class OutputFolder:
     def _stale(holder: dict) -> bool:
         return holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", -1)))
 
+    def _is_ours(self, entry: Path) -> bool:
+        """Whether ``entry`` (directly in the folder) is a file of ours that the user-files check may ignore."""
+        if entry.name in (LOCK_NAME, *self.markers):
+            return True
+        mark = entry / STAGING_MARK
+        return entry.name.startswith(".staging-") and mark.is_file() and f".staging-{_read(mark)}" == entry.name
+
+    def _check_ours(self) -> None:
+        """Refuse a non-empty folder without a manifest of ours (user files), unless ``overwrite``."""
+        if self.overwrite or self._previous_manifest() is not None:
+            return
+        others = sorted(p.name for p in self.path.iterdir() if not self._is_ours(p))
+        if others:
+            shown = ", ".join(others[:5]) + (" …" if len(others) > 5 else "")
+            raise OutputFolderError(
+                f"{self.path}: not a nightlight output folder (no {MANIFEST_NAME}) and not empty ({shown}); "
+                "its files could be replaced. Pass an empty or new folder (--out), or --overwrite to write "
+                "into it anyway; nothing was computed."
+            )
+
     def _clean_leftovers(self) -> None:
-        """Staging folders and temp files of runs that were killed (we hold the lock: none is active)."""
+        """Staging folders of runs that were killed (we hold the lock: none is active); only ours, by their mark."""
         for p in self.path.glob(".staging-*"):
-            shutil.rmtree(p, ignore_errors=True)
-        for p in self.path.glob(".*.tmp*"):
-            p.unlink(missing_ok=True)
+            if p.is_dir() and not p.is_symlink() and self._is_ours(p):
+                shutil.rmtree(p, ignore_errors=True)
 
     # ------------------------------------------------------------------ publish
     def publish(self, extra: dict | None = None) -> dict[str, Path]:
         """Move the staged files into the folder as one set, with ``manifest.json``; returns name → path."""
-        files = sorted(p for p in self.staging.rglob("*") if p.is_file())
+        files = sorted(p for p in self.staging.rglob("*") if p.is_file() and p.name != STAGING_MARK)
         entries = {
             p.relative_to(self.staging).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)} for p in files
         }
@@ -157,24 +209,57 @@ class OutputFolder:
             "files": entries,
         }
         previous = self._previous_files()
+        clash = sorted(n for n in entries if n not in previous and (self.path / n).exists())
+        if clash and not self.overwrite:
+            raise OutputFolderError(
+                f"{self.path}: {', '.join(clash)} already there and not written by an earlier run (not in its "
+                f"{MANIFEST_NAME}); nothing was replaced. Move them away, or pass --overwrite."
+            )
         for name in entries:
             dest = self.path / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.staging / name, dest)
-        for name in previous - set(entries):  # the old run's files this run did not replace
-            (self.path / name).unlink(missing_ok=True)
-        tmp = self.path / f".{MANIFEST_NAME}.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2, default=str))
-        os.replace(tmp, self.path / MANIFEST_NAME)
-        write_run_item(self.path, manifest)  # the same set as a STAC Item, beside the manifest
+        for name, info in previous.items():
+            if name not in entries:  # the old run's files this run did not replace
+                self._remove_previous(name, info)
+        # The manifest and the STAC Item are written in staging too, then renamed: no temp file in the folder.
+        (self.staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str))
+        write_run_item(self.staging, manifest)
+        os.replace(self.staging / ITEM_NAME, self.path / ITEM_NAME)  # the same set as a STAC Item
+        os.replace(self.staging / MANIFEST_NAME, self.path / MANIFEST_NAME)  # last: it lists what is there
         self.published = {name: self.path / name for name in entries}
         return self.published
 
-    def _previous_files(self) -> set[str]:
+    def _remove_previous(self, name: str, info: Any) -> None:
+        """Delete a file of the previous manifest: only inside the folder, and only if still the bytes we wrote."""
+        root = self.path.resolve()
+        target = self.path / name
+        inside = not Path(name).is_absolute() and target.resolve().is_relative_to(root)
+        if not inside or target.is_symlink():
+            warnings.warn(
+                f"{self.path / MANIFEST_NAME} lists {name!r}, which is not a file inside the output folder; "
+                "it was not deleted (the manifest was edited or is not ours).",
+                stacklevel=3,
+            )
+            return
+        recorded = info.get("sha256") if isinstance(info, dict) else None
+        if target.is_file() and recorded and sha256(target) == recorded:
+            target.unlink()
+        # else: gone already, or changed since we wrote it (the user's now): left alone
+
+    def _previous_manifest(self) -> dict | None:
+        """The folder's manifest if it is one of ours (a run id and a files table), else None."""
         try:
-            return set(json.loads((self.path / MANIFEST_NAME).read_text()).get("files", {}))
+            data = json.loads((self.path / MANIFEST_NAME).read_text())
         except (OSError, ValueError):
-            return set()
+            return None
+        if isinstance(data, dict) and "run_id" in data and isinstance(data.get("files"), dict):
+            return data
+        return None
+
+    def _previous_files(self) -> dict[str, Any]:
+        manifest = self._previous_manifest()
+        return dict(manifest["files"]) if manifest else {}
 
     # ------------------------------------------------------------------ exit
     def __exit__(
@@ -192,3 +277,10 @@ class OutputFolder:
         if self._locked:
             self._lock.unlink(missing_ok=True)
             self._locked = False
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
