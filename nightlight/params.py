@@ -262,7 +262,7 @@ class Params:
     min_valid_share: float = _param(
         "decline",
         lambda n, v: check_fraction(n, v, example="0.8", closed=True),
-        "Least share of a city's pixels valid in every year; below it status=partial_data.",
+        "Least share of a city's area inside the raster and valid in every year; below it status=partial_data.",
         MIN_VALID_SHARE,
     )
     dark_floor: float | None = _param(

@@ -41,7 +41,11 @@ def _shrink_line(result, decline: float) -> str:
 
 def _mosaic_line(result) -> str | None:
     change = result.attrs.get("nightlight", {}).get("mosaic_change")
-    return None if change is None else f"whole-mosaic total light changed by {change:+.1%} between the two years"
+    return (
+        None
+        if change is None
+        else f"whole-mosaic total light changed by {change:+.1%} between the two years (on the pixels valid in both)"
+    )
 
 
 @main.command()
