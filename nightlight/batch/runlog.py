@@ -64,7 +64,7 @@ class RunLog:
         self.path = Path(path)
         self.run_id = run_id
         self.client = client
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.stages: list[dict] = []
         self._bar: Progress | None = None
         if sys.stderr.isatty():

@@ -15,7 +15,7 @@ from rich.console import Console
 from nightlight._version import __version__
 from nightlight.errors import NightlightError, ParameterError
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # no line breaks inside a message (logs, pipes)
 
 
 #: The commands: name → (module that defines it, one-line help). A command's module is
