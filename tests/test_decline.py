@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -318,3 +320,34 @@ def test_saotome_totals_match_rnightlights(shared_file):
     n_ref = (table["NL_VIIRS.M_VCMCFG_201401_SUM"] / table["NL_VIIRS.M_VCMCFG_201401_MEAN"]).sum()
     assert s_nonneg["pixels"][0] * s_nonneg["valid_share"][0] == pytest.approx(n_ref, abs=1e-6)
     assert s_raw["sum"][0] == pytest.approx(ref - 30.70, abs=0.01)  # the 985 negative pixels sum to −30.70
+
+
+def test_most_polygons_too_dark_under_the_default_floor_says_what_to_pass():
+    """Old: 297 of 369 census prefectures silently too_dark; only a README comment said dark_floor=1e-6."""
+    b = np.full((H, W), 0.05)
+    a = np.full((H, W), 0.04)
+    boxes = [box_px(c, r, c + 10, r + 10) for c in range(0, 120, 12) for r in range(0, 90, 30)]
+    polys = gpd.GeoDataFrame({"city_id": range(len(boxes))}, geometry=boxes, crs="EPSG:4326")
+    with pytest.warns(UserWarning, match=r"too_dark .*dark_floor=1e-6"):
+        r = nightlight.detect_shrinking(polys, raster(b), raster(a), patterns=False, allow_common_shift=True)
+    assert (r["status"] == "too_dark").all() and any("too_dark" in w for w in r.attrs["nightlight"]["warnings"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a floor the caller chose is not second-guessed
+        r = nightlight.detect_shrinking(
+            polys, raster(b), raster(a), dark_floor=1e-6, patterns=False, allow_common_shift=True
+        )
+    assert (r["status"] == "ok").all()
+
+
+def test_declared_nodata_zero_covering_most_of_an_integer_mosaic_is_warned(tmp_path):
+    from nightlight.testing.builders import write_geotiff
+
+    v = np.zeros((H, W), np.uint8)
+    v[10:40, 10:40] = 20
+    paths = []
+    for name, level in (("b.tif", 20), ("a.tif", 15)):
+        v[10:40, 10:40] = level
+        paths.append(write_geotiff(tmp_path / name, v, transform=T, nodata=0))
+    polys = gpd.GeoDataFrame({"city_id": [1]}, geometry=[box_px(10, 10, 40, 40)], crs="EPSG:4326")
+    with pytest.warns(UserWarning, match=r"declares 0 as nodata, and 0 covers 9\d% .*nodata=None"):
+        nightlight.detect_shrinking(polys, str(paths[0]), str(paths[1]), patterns=False)

@@ -24,7 +24,7 @@ from nightlight.area import AreaMode
 from nightlight.change.inputs import check_not_blank, mosaic_totals, require_overlap, series_items
 from nightlight.change.measure import add_pixel_counts, decline_table, zonal_on_common_pixels
 from nightlight.change.patterns import shrinkage_patterns
-from nightlight.change.rule import check_common_shift
+from nightlight.change.rule import check_common_shift, nodata_zero_warnings, too_dark_warnings
 from nightlight.change.trend import benjamini_hochberg, trend_test
 from nightlight.errors import ParameterError
 from nightlight.grid import Grid
@@ -185,6 +185,7 @@ def detect_shrinking(
             "Pass two different years (a series needs at least two)."
         )
     units = inputs.units
+    given_floor = dark_floor is not None
     dark_floor = dark_floor_for(units) if dark_floor is None else float(dark_floor)
     cities = read_polygons(city_polygons, target_crs=inputs.grid.crs, id_column=id_column)
     require_overlap(cities, inputs.grid, polygons_label=source_label(city_polygons, "city_polygons"))
@@ -193,7 +194,7 @@ def detect_shrinking(
     # negative policy only when some value is < 0), and a blank year must fail here, before the
     # zonal work. Folding them into the zonal pass would mean always computing every layer.
     totals = mosaic_totals(inputs)
-    warnings_ = check_not_blank(totals, allow_blank=allow_blank)
+    warnings_ = check_not_blank(totals, allow_blank=allow_blank) + nodata_zero_warnings(inputs, totals)
     stats, own, counts = zonal_on_common_pixels(
         cities,
         inputs,
@@ -211,6 +212,7 @@ def detect_shrinking(
     if items:
         _add_trend(out, inputs.keys[2:], stats[2:], alpha=alpha)
     warnings_ += check_common_shift(out, min_decline, allow=allow_common_shift)
+    warnings_ += too_dark_warnings(out, dark_floor, units, given=given_floor)
     common = inputs.common or inputs.mosaics
     out["shrink_pattern"] = _patterns(out, cities, common, threshold=min_decline, lit_floor=lit_floor, enabled=patterns)
     result = _with_geometry(out, cities)

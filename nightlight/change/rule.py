@@ -7,6 +7,9 @@ never classified; a run in which nearly all cities move together is a product ch
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -105,3 +108,46 @@ def check_common_shift(out: pd.DataFrame, threshold: float, *, allow: bool) -> l
     if not allow:
         raise ProductChangeError(msg)
     return [msg]
+
+
+#: Above this share of too_dark polygons (of at least :data:`COMMON_SHIFT_MIN_CITIES`), the
+#: default dark floor was probably meant for other polygons: say so.
+TOO_DARK_SHARE = 0.5
+#: A declared nodata of 0 masking more than this share of an integer light mosaic probably means dark.
+NODATA_ZERO_SHARE = 0.5
+
+
+def too_dark_warnings(out: pd.DataFrame, dark_floor: float, units: str, *, given: bool) -> list[str]:
+    """A warning (also issued) when most polygons are ``too_dark`` under the *default* dark floor."""
+    n = len(out)
+    dark = int((out["status"] == "too_dark").sum())
+    if given or n < COMMON_SHIFT_MIN_CITIES or dark <= TOO_DARK_SHARE * n:
+        return []
+    msg = (
+        f"{dark} of {n} polygons are too_dark (mean base-year value < dark_floor={dark_floor:g} {units}, the "
+        "default meant for lit natural cities) and are not classified. Polygons that include dark land "
+        "(administrative units, grid cells) need a lower floor: pass dark_floor=1e-6 (CLI --dark-floor 1e-6) to "
+        "classify every polygon with any light."
+    )
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    return [msg]
+
+
+def nodata_zero_warnings(inputs: Any, totals: pd.DataFrame) -> list[str]:
+    """A warning (also issued) per integer mosaic where a declared nodata of 0 masks most pixels."""
+    out = []
+    for name, da in inputs.distinct():
+        row = totals[totals["mosaic"] == name]
+        integer = np.dtype(str(da.attrs.get("source_dtype", "float32"))).kind in "iu"
+        if row.empty or not integer or da.attrs.get("nodata_used") != 0:
+            continue
+        share = float(row["nodata_pixels"].iloc[0]) / max(int(da.size), 1)
+        if share > NODATA_ZERO_SHARE:
+            msg = (
+                f"{name}: the file declares 0 as nodata, and 0 covers {share:.0%} of it. In an integer light "
+                "product 0 usually means dark, not missing; read that way, dark pixels are left out of every sum "
+                "instead of counted as 0. If 0 means dark, pass nodata=None (CLI --nodata none)."
+            )
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            out.append(msg)
+    return out
