@@ -70,8 +70,11 @@ def _plain(result: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 # --------------------------------------------------------------------------- writers
 def write_geoparquet(result: gpd.GeoDataFrame, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
-    """GeoParquet with ``metadata`` (default ``result.attrs["nightlight"]``) as JSON under key ``nightlight``."""
+    """GeoParquet with ``metadata`` (default ``result.attrs["nightlight"]``) as JSON under key ``nightlight``,
+    and each known column's meaning (:mod:`nightlight.outputs.glossary`) as its field's ``description``."""
     import pyarrow.parquet as pq
+
+    from nightlight.outputs.glossary import column_descriptions
 
     meta = metadata if metadata is not None else result.attrs.get("nightlight", {})
     data = _plain(result)
@@ -82,9 +85,26 @@ def write_geoparquet(result: gpd.GeoDataFrame, path: str | os.PathLike, *, metad
         table = pq.read_table(tmp)
         kv = dict(table.schema.metadata or {})
         kv[METADATA_KEY] = json.dumps(meta, default=json_default, ensure_ascii=False).encode()
-        pq.write_table(table.replace_schema_metadata(kv), tmp)
+        described = column_descriptions(table.schema.names)
+        schema = table.schema.with_metadata(kv)
+        for i, field in enumerate(schema):
+            if field.name in described:  # shown by QGIS, pyarrow and parquet-tools as the column's comment
+                extra = {**(field.metadata or {}), b"description": described[field.name].encode()}
+                schema = schema.set(i, field.with_metadata(extra))
+        pq.write_table(table.cast(schema), tmp)
 
     return _atomic(Path(path), write)
+
+
+def read_column_descriptions(path: str | os.PathLike) -> dict[str, str]:
+    """The column descriptions stored by :func:`write_geoparquet` (column → text)."""
+    import pyarrow.parquet as pq
+
+    return {
+        f.name: f.metadata[b"description"].decode()
+        for f in pq.read_schema(path)
+        if f.metadata and b"description" in f.metadata
+    }
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
