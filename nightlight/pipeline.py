@@ -9,6 +9,7 @@ phase.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ def run_detect(
     out: str | os.PathLike,
     *,
     params: DetectParams | None = None,
+    formats: Sequence[str] = ("parquet",),
     **overrides: Any,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Path]]:
     """Natural cities of BEFORE, which of them shrank by AFTER, and the output folder.
@@ -124,9 +126,11 @@ def run_detect(
     before, after : str
         Paths or URLs of the two mosaics.
     out : path
-        Output folder (``cities.parquet``, ``summary.csv``, ``map.png``, ``histogram.png``).
+        Output folder (``cities.parquet``, ``summary.csv``, ``map.html``, ``map.png``, ``histogram.png``).
     params : DetectParams, optional
         Run parameters; keyword ``overrides`` (e.g. ``decline=0.2``) replace single fields.
+    formats : sequence of {"parquet", "gpkg"}
+        Table formats of ``cities.*`` (:func:`nightlight.outputs.write_outputs`).
 
     Returns
     -------
@@ -142,7 +146,8 @@ def run_detect(
         a = common_grid(b, a, before, after, p.align)
         cities = natural_cities(b, p)
         result = decline(cities, b, a, p)
-        staged = write_outputs(result, folder.staging, metadata=run_metadata(run, cities, p, steps_record))
+        meta = run_metadata(run, cities, p, steps_record)
+        staged = write_outputs(result, folder.staging, metadata=meta, formats=formats)
         published = folder.publish(manifest_extra(result))
     paths = {key: published[path.name] for key, path in staged.items()}
     return result, cities, paths

@@ -60,8 +60,10 @@ def test_layers_popups_and_extent(tmp_path):
     shrinking = by_layer[0][0]
     assert shrinking["change"] == "−30.0 %" and shrinking["area"] == "12.5 km²" and shrinking["mk_p"] == "0.01"
     assert shrinking["NAME"] == "&lt;b&gt;town 0&lt;/b&gt;"  # user text is escaped, not run as HTML
-    assert shrinking["style"]["color"] == "#000000" and shrinking["style"]["weight"] > 1  # outlined
-    assert by_layer[1][0]["style"]["color"] == by_layer[1][0]["style"]["fillColor"]  # not outlined
+    assert shrinking["style"]["color"] == webmap.SHRINKING_OUTLINE and shrinking["style"]["weight"] == 2  # outlined
+    other = by_layer[1][0]["style"]
+    assert other["weight"] == 1 and other["color"] != webmap.SHRINKING_OUTLINE  # its own colour, darker
+    assert int(other["color"][1:3], 16) < int(other["fillColor"][1:3], 16)
     for name in ("shrinking (≥ 10% decline, outlined): 1", "not shrinking: 2", "not classified (status ≠ ok): 1"):
         assert json.dumps(name) in page  # the layer control's entries
     assert "tile.openstreetmap.org" not in page  # basemap=False

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from nightlight.io.align import align_to, materialise
 from nightlight.io.raster import open_mosaic
 from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
-from nightlight.outputs.write import write_csv, write_geoparquet
+from nightlight.outputs.write import write_csv, write_geopackage, write_geoparquet
 from nightlight.pipeline import decline, manifest_extra, natural_cities, open_one, run_metadata
 from nightlight.preprocess.steps import apply_steps, parse_steps
 
@@ -72,6 +73,7 @@ def run_batch(
     client: Any = None,
     sources: dict[int, xr.DataArray] | None = None,
     console: Any = None,
+    formats: Sequence[str] = ("parquet",),
 ) -> BatchResult:
     """Run a batch configuration into ``out`` (default: the configuration's folder), resumably.
 
@@ -87,6 +89,8 @@ def run_batch(
         Recorded in the log (memory per worker); the computing goes to the active dask scheduler.
     sources : dict {year: DataArray}, optional
         Mosaics given directly (e.g. lazy synthetic ones) instead of the configuration's sources.
+    formats : sequence of {"parquet", "gpkg"}
+        Table formats of each pair's ``cities.*`` and of the merged table.
 
     Returns
     -------
@@ -105,7 +109,7 @@ def run_batch(
         log.event("start", config_hash=digest, resumed=resumed, client=str(client) if client else None)
         try:
             with log, checkpoints(folder_path / CHECKPOINTS) as store:
-                result = _phases(config, folder, store, log, sources or {})
+                result = _phases(config, folder, store, log, sources or {}, formats)
         except BaseException as exc:
             log.event("failed", error=f"{type(exc).__name__}: {exc}")
             raise
@@ -120,7 +124,9 @@ def run_batch(
     return result
 
 
-def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, sources: dict) -> BatchResult:
+def _phases(
+    config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, sources: dict, formats: Sequence[str]
+) -> BatchResult:
     p = config.params
     base_y = config.base
     with log.stage("open", store):
@@ -141,9 +147,8 @@ def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, 
                 "after": config.inputs[y],
                 "parameters": asdict(p),
             }
-            write_outputs(
-                res, folder.staging / f"decline_{base_y}_{y}", metadata=run_metadata(run, cities, p, steps_record)
-            )
+            meta = run_metadata(run, cities, p, steps_record)
+            write_outputs(res, folder.staging / f"decline_{base_y}_{y}", metadata=meta, formats=formats)
     trend = None
     if config.trend_years:
         with log.stage("trend", store) as extra:
@@ -159,6 +164,8 @@ def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, 
     with log.stage("report", store):
         merged = merge_tables(cities, pairs, trend)
         write_geoparquet(merged, folder.staging / "cities.parquet", metadata={"batch": config.record()})
+        if "gpkg" in formats:
+            write_geopackage(merged, folder.staging / "cities.gpkg")
         write_csv(summary(config, pairs, trend), folder.staging / "summary.csv")
     return BatchResult(cities=merged, pairs=pairs, trend=trend, files={}, config_hash="")
 

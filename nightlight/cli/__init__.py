@@ -10,7 +10,7 @@ problem and the fix — exit code 2 for usage errors (a bad option), 1 for data 
 (a file, a grid, a blank year); ``nightlight --debug …`` shows the traceback.
 """
 
-from nightlight.cli import batch, bench, catalog, detect, replicate  # noqa: F401  (register the commands)
+from nightlight.cli import batch, bench, catalog, detect, map, replicate  # noqa: F401  (register the commands)
 from nightlight.cli.group import main
 from nightlight.pipeline import run_detect  # where it lived before nightlight.pipeline (old imports)
 

@@ -11,7 +11,7 @@ import click
 
 from nightlight.change.inputs import NEGATIVE_POLICIES
 from nightlight.cities.threshold import check_threshold
-from nightlight.cli.group import _as_cli_errors, _scheduler, console, main, scheduler_options
+from nightlight.cli.group import _as_cli_errors, _scheduler, console, format_option, main, scheduler_options
 from nightlight.errors import ParameterError
 from nightlight.io.align import ALIGN_METHODS
 from nightlight.pipeline import DetectParams, run_detect
@@ -176,6 +176,7 @@ def _mosaic_line(result) -> str | None:
     is_flag=True,
     help="Accept nearly all cities moving together beyond --decline (else an error: a product change).",
 )
+@format_option()
 def detect(before: str, after: str, out: Path, scheduler: str | None, scheduler_timeout: float, **options: Any) -> None:
     """Natural cities of BEFORE, and which of them shrank by AFTER."""
     t0 = time.perf_counter()
@@ -190,7 +191,7 @@ def detect(before: str, after: str, out: Path, scheduler: str | None, scheduler_
             except CatalogError as exc:
                 raise click.BadParameter(str(exc), param_hint="--preprocess") from None
         with _scheduler(scheduler, scheduler_timeout):
-            result, _, paths = run_detect(before, after, out, **options)
+            result, _, paths = run_detect(before, after, out, formats=options.pop("formats"), **options)
     click.echo(_shrink_line(result, options["decline"]))
     if line := _mosaic_line(result):
         console.print(line)

@@ -98,6 +98,27 @@ def scheduler_options(help: str = "dask.distributed scheduler address, or 'local
     return decorate
 
 
+def format_option() -> Any:
+    """``--format parquet|gpkg|parquet,gpkg``: table formats of ``cities.*`` (GeoParquet is always written)."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+        from nightlight.outputs.bundle import check_formats
+
+        try:
+            return check_formats([v.strip() for v in value.split(",") if v.strip()])
+        except ParameterError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return click.option(
+        "--format",
+        "formats",
+        default="parquet",
+        show_default=True,
+        callback=parse,
+        help="Table formats, comma-separated: parquet (always written), gpkg (GeoPackage, for QGIS).",
+    )
+
+
 @click.group(cls=NightlightGroup)
 @click.version_option(__version__)
 @click.option("--debug", is_flag=True, help="Show the Python traceback of an error.")

@@ -2,7 +2,7 @@
 
 Built with folium (Leaflet): every city coloured by its change of light on the classes of
 :func:`nightlight.outputs.figures.change_scale` (the same as ``map.png``), shrinking ones
-outlined in black, a legend, a tooltip on hover and a popup on click (id, the user's
+outlined in red, a legend, a tooltip on hover and a popup on click (id, the user's
 name/id columns, area, change, status, pattern, trend p/q), one layer each for shrinking,
 not shrinking and not classified cities, the extent of the mosaics, and optional region
 outlines.
@@ -45,6 +45,8 @@ from nightlight.outputs.write import _atomic
 
 #: Most vertices the page holds; beyond, polygons are simplified with a growing tolerance.
 VERTEX_BUDGET = 400_000
+#: Outline of shrinking cities: a saturated red, so a small shrinking city reads red at national zoom.
+SHRINKING_OUTLINE = "#d6001c"
 #: Decimal places of the coordinates in the page (1e-5° ≈ 1 m).
 DECIMALS = 5
 #: The Leaflet version folium's templates are written for (and xstatic-leaflet ships).
@@ -152,10 +154,13 @@ def _display_frame(result: gpd.GeoDataFrame, thr: float) -> gpd.GeoDataFrame:
         crs="EPSG:4326",
         index=data.index,
     )
+    # Outlines are drawn in screen pixels, so a city of a few km² stays a visible dot at national
+    # zoom: in a darker shade of its own colour, shrinking ones in saturated red and thicker
+    # (black would make every small shrinking city a black dot, the old map.png's fault).
     out["_style"] = [
-        {"fillColor": f, "fillOpacity": 0.85, "color": "#000000", "weight": 1.5}
+        {"fillColor": f, "fillOpacity": 0.85, "color": SHRINKING_OUTLINE, "weight": 2}
         if s
-        else {"fillColor": f, "fillOpacity": 0.85, "color": f, "weight": 0.5}
+        else {"fillColor": f, "fillOpacity": 0.85, "color": _darker(f), "weight": 1}
         for f, s in zip(fill, shrinking)
     ]
     out["id"] = data["city_id"].astype(str).map(html.escape) if "city_id" in data else data.index.astype(str)
@@ -172,6 +177,11 @@ def _display_frame(result: gpd.GeoDataFrame, thr: float) -> gpd.GeoDataFrame:
         if col in data:
             out[col] = [("" if np.isnan(v) else f"{v:.3g}") for v in data[col].to_numpy(float)]
     return out
+
+
+def _darker(hex_colour: str, by: float = 0.35) -> str:
+    rgb = [int(hex_colour[i : i + 2], 16) * (1 - by) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(v):02x}" for v in rgb)
 
 
 def _missing(v: Any) -> bool:
@@ -241,7 +251,8 @@ def _legend_html(heading: str, thr: float) -> str:
         for text, mid in classes
     ]
     rows.append(f'<div><i style="background:{NOT_CLASSIFIED}"></i>not classified</div>')
-    rows.append(f'<div><i style="background:#fff;border:2px solid #000"></i>shrinking (≥ {thr:.0%} decline)</div>')
+    swatch = f"background:#fff;border:2px solid {SHRINKING_OUTLINE}"
+    rows.append(f'<div><i style="{swatch}"></i>shrinking (≥ {thr:.0%} decline)</div>')
     style = (
         "<style>"
         ".nl-box{position:absolute;z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;"

@@ -96,6 +96,35 @@ def write_geoparquet(result: gpd.GeoDataFrame, path: str | os.PathLike, *, metad
     return _atomic(Path(path), write)
 
 
+def read_result(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """A run's table from its folder (``cities.parquet``), a GeoParquet or a GeoPackage, run metadata in ``attrs``.
+
+    Raises
+    ------
+    InvalidVectorError
+        Nothing readable there, or a table without the decline columns (``change``, ``shrinking``,
+        ``status``) — e.g. a batch's merged table, whose pairs are in ``decline_<base>_<year>/``.
+    """
+    from nightlight.errors import InvalidVectorError
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "cities.parquet"
+    if not p.is_file():
+        raise InvalidVectorError(f"{p}: no such file; pass a run's output folder or its cities.parquet / cities.gpkg.")
+    try:
+        table = gpd.read_parquet(p) if p.suffix == ".parquet" else gpd.read_file(p, engine="pyogrio")
+    except Exception as exc:
+        raise InvalidVectorError(f"{p}: not a GeoParquet or GeoPackage table of a run ({exc}).") from None
+    missing = [c for c in ("change", "shrinking", "status") if c not in table.columns]
+    if missing:
+        pairs = sorted(x.name for x in p.parent.glob("decline_*") if x.is_dir())
+        hint = f"; map a pair instead: {', '.join(str(p.parent / x) for x in pairs)}" if pairs else ""
+        raise InvalidVectorError(f"{p}: not a decline table (no {', '.join(missing)} column){hint}.")
+    table.attrs["nightlight"] = read_metadata(p) if p.suffix == ".parquet" else {}
+    return table
+
+
 def read_column_descriptions(path: str | os.PathLike) -> dict[str, str]:
     """The column descriptions stored by :func:`write_geoparquet` (column → text)."""
     import pyarrow.parquet as pq
