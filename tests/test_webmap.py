@@ -92,3 +92,18 @@ def test_projected_result_is_drawn_in_lon_lat(tmp_path):
     page = webmap.write_webmap(res, tmp_path / "map.html", basemap=False).read_text()
     first = _geojson_layers(page)[1]["features"][0]["geometry"]
     assert shapely.geometry.shape(first).bounds == pytest.approx((10, 45, 10.5, 45.4), abs=1e-5)
+
+
+def test_large_runs_add_clickable_circles_sized_by_area(tmp_path, monkeypatch):
+    monkeypatch.setattr(webmap, "POLYGON_LIMIT", 3)
+    cities = _cities()
+    cities["area_km2"] = [10.0, 40.0, 90.0, 160.0]
+    page = webmap.write_webmap(cities, tmp_path / "map.html", basemap=False).read_text()
+    circles = _geojson_layers(page)[-1]["features"]
+    assert {f["geometry"]["type"] for f in circles} == {"Point"}
+    radius = {f["properties"]["id"]: f["properties"]["style"]["radius"] for f in circles}
+    # radius ∝ sqrt(area): circle area ∝ city area (none clipped at these sizes)
+    assert radius["1"] / radius["0"] == pytest.approx(2.0) and radius["3"] / radius["0"] == pytest.approx(4.0)
+    assert [f["properties"]["id"] for f in circles] == ["3", "2", "1", "0"]  # large first, small on top
+    assert all(f["properties"]["style"]["fill"] for f in circles)
+    assert "circles, area \\u221d city\\u0027s: 4" in page  # a layer of its own (as folium escapes it)

@@ -231,7 +231,7 @@ def test_twenty_thousand_cities_stay_responsive(page, tmp_path):
     drawn = page.js(
         f"(() => {{ let n = 0; {MAP}.eachLayer(l => {{ if (l.feature && l.feature.geometry) n++; }}); return n; }})()"
     )
-    assert drawn == n
+    assert drawn == 2 * n  # each city's polygon, and its circle (a large run)
     target = int(np.argmin((lon - 100) ** 2 + (lat - 35) ** 2))
     page.js(f"{MAP}.setView([35, 100], 8) && true")
     time.sleep(0.5)
@@ -242,8 +242,8 @@ def test_twenty_thousand_cities_stay_responsive(page, tmp_path):
     text = page.wait_for("document.querySelector('.leaflet-popup-content')?.innerText", timeout=30)
     click = time.monotonic() - t1
     print(f"\n20,000 cities: written {written:.1f} s, {size_mb:.1f} MB, loaded {load:.1f} s, popup {click:.2f} s")
-    hit = shapely.Point(c.x, c.y)
-    under = {str(i) for i in cities.index[cities.intersects(hit)]}  # the click may land on an overlapping city
-    assert target in cities.index[cities.intersects(hit)]
-    assert re.search(r"city\s+(\d+)", text)[1] in under
+    # the popup is of the city clicked: its own, or a neighbour's circle covering the spot (≤ 20 px radius)
+    shown = int(re.search(r"city\s+(\d+)", text)[1])
+    sc = cities.geometry.iloc[shown].centroid
+    assert np.hypot(*np.subtract(_screen_point(page, sc.x, sc.y), (x, y))) <= 20
     assert size_mb < 40

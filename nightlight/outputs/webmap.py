@@ -15,6 +15,10 @@ still names an external script or stylesheet is an error (a folium upgrade that 
 fails here, not in a user's browser). The basemap (OpenStreetMap tiles) is the only
 thing fetched, when online; without it the cities draw on Leaflet's grey.
 
+**Large runs.** Over :data:`~nightlight.outputs.figures.POLYGON_LIMIT` cities, a layer of
+circles at the centroids (area ∝ the city's, as in ``map.png``) is added, with the same
+colours and popups: at national zoom a city of a few km² is a speck nobody can click.
+
 **Size.** Polygons are simplified for display (never the tables) until the page holds at
 most :data:`VERTEX_BUDGET` vertices, and coordinates are rounded to 1e-5° (~1 m); Leaflet
 draws on a canvas (``prefer_canvas``), so 20,000 cities stay responsive.
@@ -36,6 +40,7 @@ import shapely
 from nightlight.outputs.figures import (
     CHANGE_EDGES_PCT,
     NOT_CLASSIFIED,
+    POLYGON_LIMIT,
     _read_outlines,
     change_colours,
     decline_threshold,
@@ -125,6 +130,14 @@ def write_webmap(
             popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, class_name="nl-popup"),
             tooltip=folium.GeoJsonTooltip(fields=fields[:3], aliases=aliases[:3]),
         ).add_to(m)
+    if len(data) > POLYGON_LIMIT:  # a national run: cities of a few km² are specks and hard to click
+        folium.GeoJson(
+            _symbols(data, fields),
+            name=f"circles, area ∝ city's: {len(data)}",
+            marker=folium.CircleMarker(),
+            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, class_name="nl-popup"),
+            tooltip=folium.GeoJsonTooltip(fields=fields[:3], aliases=aliases[:3]),
+        ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     w, s, e, n = data.total_bounds if len(data) else (-180.0, -60.0, 180.0, 75.0)
     m.fit_bounds([[s, w], [n, e]])
@@ -168,6 +181,7 @@ def _display_frame(result: gpd.GeoDataFrame, thr: float) -> gpd.GeoDataFrame:
         out[col] = data[col].map(lambda v: "" if _missing(v) else html.escape(str(v)))
     raw_change = data["change"].to_numpy(float)
     out["change"] = [("" if np.isnan(v) else f"{100 * v:+.1f} %".replace("-", "−")) for v in raw_change]
+    out["_area"] = data["area_km2"].to_numpy(float) if "area_km2" in data else 1.0
     if "area_km2" in data:
         out["area"] = [("" if np.isnan(v) else f"{v:,.1f} km²") for v in data["area_km2"].to_numpy(float)]
     out["status"] = data["status"].astype(str) if "status" in data else "ok"
@@ -205,6 +219,26 @@ def _features(part: gpd.GeoDataFrame, fields: list[str]) -> dict:
         props["style"] = style  # folium applies feature.properties.style when no style_function is given
         features.append({"type": "Feature", "geometry": shapely.geometry.mapping(geom), "properties": props})
     return {"type": "FeatureCollection", "features": features}
+
+
+def _symbols(data: gpd.GeoDataFrame, fields: list[str]) -> dict:
+    """Each city as a circle at its centroid, area ∝ the city's (as in map.png), its colours and popup.
+
+    Leaflet's circle markers take their radius (screen pixels) from the feature's style.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # centroids in degrees: a marker's place, not a measurement
+        warnings.simplefilter("ignore", UserWarning)
+        points = data.geometry.centroid
+    area = data["_area"].to_numpy(float)
+    ref = max(float(np.nanquantile(area, 0.99)), 1e-9) if np.isfinite(area).any() else 1.0
+    radius = np.clip(np.sqrt(np.nan_to_num(area) / ref) * 12, 3, 20)  # the 99th-percentile city: 12 px
+    order = np.argsort(-radius)  # large circles first: small ones stay clickable on top
+    part = gpd.GeoDataFrame(data.drop(columns=data.geometry.name), geometry=points, crs=data.crs).iloc[order]
+    part["_style"] = [{**style, "radius": float(r), "fill": True, "weight": 1.5 if style["weight"] > 1 else 0.5}
+                      for style, r in zip(part["_style"], radius[order])]  # fmt: skip
+    return _features(part, fields)
 
 
 def _simplified(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
