@@ -70,7 +70,7 @@ def decline_threshold(result: gpd.GeoDataFrame) -> float:
     return float(meta.get("min_decline", meta.get("threshold", 0.10)))
 
 
-def _read_outlines(outlines: Any) -> gpd.GeoDataFrame | None:
+def read_outlines(outlines: Any) -> gpd.GeoDataFrame | None:
     """Region outlines (a GeoDataFrame or any vector file) in lon/lat, or None."""
     if outlines is None:
         return None
@@ -115,7 +115,7 @@ def plot_map(
     shrinking = data["shrinking"].fillna(False).astype(bool).to_numpy() & ok
     colours = np.array(change_colours(data["change"].where(ok)), dtype=object)
     cmap, norm = change_scale()
-    regions = _read_outlines(outlines)
+    regions = read_outlines(outlines)
     with figure(path, figsize=(9, 8), dpi=120) as (fig, ax):
         if regions is not None:
             regions.boundary.plot(ax=ax, color="#777777", linewidth=0.5, zorder=1)

@@ -8,8 +8,8 @@ not shrinking and not classified cities, the extent of the mosaics, and optional
 outlines.
 
 **Offline.** folium links Leaflet, jQuery and Bootstrap from CDNs. The map uses only
-Leaflet (no markers, no Bootstrap widgets): the other links are dropped, and Leaflet's
-script and stylesheet are written into the page from the ``xstatic-leaflet`` package
+Leaflet (vector layers and circles; no icon markers, no Bootstrap widgets): the other links
+are dropped, and Leaflet's script and stylesheet are written into the page from the ``xstatic-leaflet`` package
 (PyPI; its icons as ``data:`` URIs), the version folium was written for. A page that
 still names an external script or stylesheet is an error (a folium upgrade that adds one
 fails here, not in a user's browser). The basemap (OpenStreetMap tiles) is the only
@@ -41,9 +41,9 @@ from nightlight.outputs.figures import (
     CHANGE_EDGES_PCT,
     NOT_CLASSIFIED,
     POLYGON_LIMIT,
-    _read_outlines,
     change_colours,
     decline_threshold,
+    read_outlines,
 )
 from nightlight.outputs.glossary import user_columns
 from nightlight.outputs.write import _atomic
@@ -106,7 +106,7 @@ def write_webmap(
             style_function=lambda f: {"color": "#444444", "weight": 1.5, "dashArray": "6 4", "fill": False},
             interactive=False,
         ).add_to(m)
-    regions = _read_outlines(outlines)
+    regions = read_outlines(outlines)
     if regions is not None:
         folium.GeoJson(
             _simplified(regions[[regions.geometry.name]]).__geo_interface__,
