@@ -204,6 +204,7 @@ def test_map_renders_offline_in_colours_and_opens_popup_on_click(page, tmp_path)
     assert "Growville" not in text
 
 
+@pytest.mark.slow
 def test_twenty_thousand_cities_stay_responsive(page, tmp_path):
     """20,000 ragged polygons (pixel staircases): simplified into the vertex budget, drawn, clickable."""
     rng = np.random.default_rng(1)
