@@ -10,6 +10,7 @@ natural cities, their decline, the output set. Parameters: :class:`nightlight.pa
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ def run_detect(
     *,
     params: Params | None = None,
     overwrite: bool = False,
+    formats: Sequence[str] = ("parquet",),
     **overrides: Any,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Path]]:
     """Natural cities of BEFORE, which of them shrank by AFTER, and the output folder.
@@ -44,12 +46,14 @@ def run_detect(
         Paths, URLs or catalog names of the two mosaics (opened by
         :func:`nightlight.preprocess.inputs.prepare_inputs`).
     out : path
-        Output folder (``cities.parquet``, ``summary.csv``, ``map.png``, ``histogram.png``).
+        Output folder (``cities.parquet``, ``summary.csv``, ``map.html``, ``map.png``, ``histogram.png``).
     params : Params, optional
         Run parameters; keyword ``overrides`` (e.g. ``min_decline=0.2``) replace single fields.
     overwrite : bool
         Write into a non-empty folder that is not a nightlight output folder (see
         :class:`~nightlight.outputs.folder.OutputFolder`).
+    formats : sequence of {"parquet", "gpkg"}
+        Table formats of ``cities.*`` (:func:`nightlight.outputs.write_outputs`).
 
     Returns
     -------
@@ -68,7 +72,8 @@ def run_detect(
         with stage("decline"):
             result = decline(cities, b, a, p)
         with stage("outputs"):
-            staged = write_outputs(result, folder.staging, metadata=run_metadata(run, cities, p, inputs))
+            meta = run_metadata(run, cities, p, inputs)
+            staged = write_outputs(result, folder.staging, metadata=meta, formats=formats)
             published = folder.publish(manifest_extra(result))
     paths = {key: published[path.name] for key, path in staged.items()}
     return result, cities, paths

@@ -138,7 +138,7 @@ def first_run(tmp_path_factory, world_files):
     files, lit = world_files
     root = tmp_path_factory.mktemp("batch-run")
     cfg = load_config(write_config(root / "c.toml", files, lit))
-    return cfg, root / "out", run_batch(cfg, root / "out")
+    return cfg, root / "out", run_batch(cfg, root / "out", formats=("parquet", "gpkg"))
 
 
 def test_each_pair_equals_nightlight_detect_on_the_same_pair(first_run, world_files, tmp_path):
@@ -174,6 +174,11 @@ def test_outputs_record_the_config_checksums_versions_and_the_run_log(first_run,
     assert json.loads((out / "versions.json").read_text())["dask"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config_hash"] == result.config_hash and "cities.parquet" in manifest["files"]
+    for y in cfg.compare:  # each pair's full bundle, the interactive map and the GeoPackage too
+        for name in ("cities.parquet", "cities.gpkg", "summary.csv", "map.html", "map.png"):
+            assert f"decline_2013_{y}/{name}" in manifest["files"]
+    assert "cities.gpkg" in manifest["files"]
+    assert gpd.read_file(out / "cities.gpkg")["city_id"].tolist() == result.cities["city_id"].tolist()
     log = [json.loads(line) for line in (out / "run.jsonl").read_text().splitlines()]
     stages = [r["stage"] for r in log if r["event"] == "stage"]
     assert stages == ["open", "cities", "decline 2013->2014", "decline 2013->2016", "trend", "report"]

@@ -25,7 +25,7 @@ def test_demo_reaches_precision_and_recall_on_the_default_world(tmp_path):
     score = json.loads((out / "score.json").read_text())
     assert score["precision"] >= 0.95 and score["recall"] >= 0.95, score
     assert score["truth_shrinking"] >= 20  # the default world plants enough to mean something
-    for name in ("cities.parquet", "summary.csv", "map.png"):
+    for name in ("cities.parquet", "summary.csv", "map.html", "map.png"):
         assert (out / name).stat().st_size > 0
     cities = gpd.read_parquet(out / "cities.parquet")
     assert {"city_id", "light_before", "light_after", "change", "shrinking", "geometry"} <= set(cities.columns)

@@ -15,18 +15,22 @@ def test_item_lists_the_published_set(tmp_path):
     with OutputFolder(out, run={"command": "detect", "before": "a:2013", "after": "a:2016"}) as folder:
         (folder.staging / "summary.csv").write_text("city_id,decline\n1,0.2\n")
         (folder.staging / "map.png").write_bytes(b"\x89PNG fake")
+        (folder.staging / "map.html").write_text("<html></html>")
+        (folder.staging / "cities.gpkg").write_bytes(b"SQLite format 3\x00")
         folder.publish()
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     item = pystac.Item.from_file(str(out / "item.json"))
     assert item.id == manifest["run_id"] and item.geometry is None
     assert item.properties["nightlight:before"] == "a:2013"
-    assert set(item.assets) == {"summary.csv", "map.png"}
+    assert set(item.assets) == {"summary.csv", "map.png", "map.html", "cities.gpkg"}
     csv = item.assets["summary.csv"]
     data = (out / "summary.csv").read_bytes()
     assert csv.roles == ["data"] and csv.media_type == "text/csv"
     assert csv.extra_fields["file:size"] == len(data)
     assert csv.extra_fields["file:checksum"] == "1220" + hashlib.sha256(data).hexdigest()  # sha2-256 multihash
     assert item.assets["map.png"].roles == ["overview"]
+    assert item.assets["map.html"].roles == ["overview"] and item.assets["map.html"].media_type == "text/html"
+    assert item.assets["cities.gpkg"].media_type == "application/geopackage+sqlite3"
     assert (out / csv.href).resolve() == (out / "summary.csv").resolve()
     # a second run with fewer files: the item follows the new manifest
     with OutputFolder(out) as folder:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from nightlight.batch.state import CHECKPOINTS, STATE_NAME, claim, config_hash, 
 from nightlight.checkpoint import checkpoints
 from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
-from nightlight.outputs.write import write_csv, write_geoparquet
+from nightlight.outputs.write import write_csv, write_geopackage, write_geoparquet
 from nightlight.pipeline import decline, manifest_extra, natural_cities, run_metadata
 from nightlight.preprocess.inputs import Inputs, prepare_inputs
 
@@ -69,6 +70,7 @@ def run_batch(
     client: Any = None,
     sources: dict[int, xr.DataArray] | None = None,
     console: Any = None,
+    formats: Sequence[str] = ("parquet",),
 ) -> BatchResult:
     """Run a batch configuration into ``out`` (default: the configuration's folder), resumably.
 
@@ -84,6 +86,8 @@ def run_batch(
         Recorded in the log (memory per worker); the computing goes to the active dask scheduler.
     sources : dict {year: DataArray}, optional
         Mosaics given directly (e.g. lazy synthetic ones) instead of the configuration's sources.
+    formats : sequence of {"parquet", "gpkg"}
+        Table formats of each pair's ``cities.*`` and of the merged table.
 
     Returns
     -------
@@ -102,7 +106,7 @@ def run_batch(
         log.event("start", config_hash=digest, resumed=resumed, client=str(client) if client else None)
         try:
             with log, checkpoints(folder_path / CHECKPOINTS) as store:
-                result = _phases(config, folder, store, log, sources or {})
+                result = _phases(config, folder, store, log, sources or {}, formats)
         except BaseException as exc:
             log.event("failed", error=f"{type(exc).__name__}: {exc}")
             raise
@@ -117,7 +121,9 @@ def run_batch(
     return result
 
 
-def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, sources: dict) -> BatchResult:
+def _phases(
+    config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, sources: dict, formats: Sequence[str]
+) -> BatchResult:
     p = config.params
     base_y = config.base
     with log.stage("open", store):
@@ -139,7 +145,8 @@ def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, 
                 "after": config.inputs[y],
                 "parameters": asdict(p),
             }
-            write_outputs(res, folder.staging / f"decline_{base_y}_{y}", metadata=run_metadata(run, cities, p, inputs))
+            meta = run_metadata(run, cities, p, inputs)
+            write_outputs(res, folder.staging / f"decline_{base_y}_{y}", metadata=meta, formats=formats)
     trend = None
     if config.trend_years:
         with log.stage("trend", store) as extra:
@@ -155,6 +162,8 @@ def _phases(config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, 
     with log.stage("report", store):
         merged = merge_tables(cities, pairs, trend)
         write_geoparquet(merged, folder.staging / "cities.parquet", metadata={"batch": config.record()})
+        if "gpkg" in formats:
+            write_geopackage(merged, folder.staging / "cities.gpkg")
         write_csv(summary(config, pairs, trend), folder.staging / "summary.csv")
     return BatchResult(cities=merged, pairs=pairs, trend=trend, files={}, config_hash="")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import as_cli_errors, console, main, scheduler_options
+from nightlight.cli.group import as_cli_errors, console, format_option, main, scheduler_options
 
 
 @main.command()
@@ -34,6 +34,7 @@ from nightlight.cli.group import as_cli_errors, console, main, scheduler_options
 @click.option(
     "--dry-run", is_flag=True, help="Validate the configuration and print the plan (and job script); compute nothing."
 )
+@format_option()
 def batch(
     config,
     out,
@@ -48,6 +49,7 @@ def batch(
     account,
     overwrite,
     dry_run,
+    formats,
 ):
     """Natural cities of the base year, their decline to every compared year and their trend, from CONFIG.toml."""
     from nightlight.batch.cluster import ClusterSpec, connect, job_script
@@ -78,7 +80,7 @@ def batch(
         with connect(spec) as client:
             if client.dashboard_link:
                 console.print(f"dask dashboard: {client.dashboard_link}")
-            result = run_batch(cfg, folder, overwrite=overwrite, client=client)
+            result = run_batch(cfg, folder, overwrite=overwrite, client=client, formats=formats)
     for y, res in result.pairs.items():
         n, ok = int(res["shrinking"].sum()), int((res["status"] == "ok").sum())
         click.echo(

@@ -12,6 +12,7 @@ import click
 from nightlight.cli.group import (
     as_cli_errors,
     console,
+    format_option,
     given_params,
     main,
     params_options,
@@ -55,15 +56,23 @@ def _mosaic_line(result) -> str | None:
 @params_options()
 @scheduler_options()
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty folder that holds no nightlight run.")
+@format_option()
 def detect(
-    before: str, after: str, out: Path, overwrite: bool, scheduler: str | None, scheduler_timeout: float, **options: Any
+    before: str,
+    after: str,
+    out: Path,
+    overwrite: bool,
+    formats: tuple[str, ...],
+    scheduler: str | None,
+    scheduler_timeout: float,
+    **options: Any,
 ) -> None:
     """Natural cities of BEFORE, and which of them shrank by AFTER (paths, URLs or catalog names NAME:KEY)."""
     t0 = time.perf_counter()
     with as_cli_errors():
         params = Params(**given_params(options))
         with scheduler_client(scheduler, scheduler_timeout):
-            result, _, paths = run_detect(before, after, out, params=params, overwrite=overwrite)
+            result, _, paths = run_detect(before, after, out, params=params, overwrite=overwrite, formats=formats)
     click.echo(_shrink_line(result, params.min_decline))
     if line := _mosaic_line(result):
         console.print(line)

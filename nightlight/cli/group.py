@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "catalog": ("nightlight.cli.catalog", "The night-light products nightlight knows (list, show, stac)."),
     "replicate": ("nightlight.cli.replicate", "The shrinking-cities study on the real data; writes its report."),
     "bench": ("nightlight.cli.bench", "Speed and peak memory against the peers, measured in the same run."),
+    "map": ("nightlight.cli.map", "The interactive map.html (and map.png) of an existing result."),
 }
 
 
@@ -140,6 +141,27 @@ def scheduler_options(help: str = "dask.distributed scheduler address, or 'local
         return click.option("--scheduler", default=None, help=help)(f)
 
     return decorate
+
+
+def format_option() -> Any:
+    """``--format parquet|gpkg|parquet,gpkg``: table formats of ``cities.*`` (GeoParquet is always written)."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+        from nightlight.outputs.bundle import check_formats
+
+        try:
+            return check_formats([v.strip() for v in value.split(",") if v.strip()])
+        except ParameterError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return click.option(
+        "--format",
+        "formats",
+        default="parquet",
+        show_default=True,
+        callback=parse,
+        help="Table formats, comma-separated: parquet (always written), gpkg (GeoPackage, for QGIS).",
+    )
 
 
 @click.group(cls=NightlightGroup)

@@ -17,9 +17,19 @@ from typing import Any
 
 ITEM_NAME = "item.json"
 STAC_FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-_ROLES = {".parquet": "data", ".csv": "data", ".png": "overview", ".json": "metadata", ".md": "metadata"}
+_ROLES = {
+    ".parquet": "data",
+    ".gpkg": "data",
+    ".csv": "data",
+    ".png": "overview",
+    ".html": "overview",
+    ".json": "metadata",
+    ".md": "metadata",
+}
 _TYPES = {
     ".parquet": "application/vnd.apache.parquet",
+    ".gpkg": "application/geopackage+sqlite3",
+    ".html": "text/html",
     ".csv": "text/csv",
     ".png": "image/png",
     ".json": "application/json",

@@ -14,14 +14,45 @@ SUMMARY_COLUMNS = ("city_id", "status", "light_before", "light_after", "change",
 
 
 def summary_table(result: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Per-city summary (no geometry): id, name if any, status, light, change, shrinking, shape, trend."""
-    cols = [c for c in SUMMARY_COLUMNS if c in result.columns]
-    name = next((c for c in ("name", "Name", "NAME", "NAME_2") if c in result.columns), None)
-    if name:
-        cols.insert(1, name)
+    """Per-city summary (no geometry) that a person can read and find on a map.
+
+    Columns: ``city_id``, the user's own columns (names, ids, codes of input polygons: every
+    column nightlight did not write), ``lon``/``lat`` (centroid, WGS 84), status, light,
+    change, shrinking, pattern, trend, valid share and area — each as in
+    :mod:`nightlight.outputs.glossary`.
+    """
+    from nightlight.outputs.glossary import user_columns
+
+    own = [c for c in user_columns(result) if result[c].map(_scalar).all()]  # dict columns stay in the tables
+    head = [c for c in SUMMARY_COLUMNS[:1] if c in result.columns]
+    rest = [c for c in SUMMARY_COLUMNS[1:] if c in result.columns]
     extra = ("shrink_pattern", "trend_slope", "mk_p", "mk_q", "significant_decline", "significant_decline_fdr")
-    cols += [c for c in (*extra, "valid_share", "area_km2") if c in result.columns]
-    return pd.DataFrame(result[cols])
+    rest += [c for c in (*extra, "valid_share", "area_km2") if c in result.columns]
+    table = pd.DataFrame(result[head + own])
+    lon, lat = centroid_lonlat(result)
+    table["lon"], table["lat"] = lon.round(5), lat.round(5)  # 1e-5° ≈ 1 m
+    return pd.concat([table, pd.DataFrame(result[rest])], axis=1)
+
+
+def _scalar(v: object) -> bool:
+    return not isinstance(v, (dict, list, tuple))
+
+
+def centroid_lonlat(result: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (WGS 84) of each city's centroid, NaN for empty geometries.
+
+    Centroids are taken in an equal-area frame (the data's own when projected, else
+    EPSG:6933), so a large city's centroid is not pulled towards the pole by degrees.
+    """
+    geoms = result.geometry
+    if geoms.crs is None:
+        raise InvalidVectorError("summary: the result has no CRS, so its cities cannot be placed in lon/lat.")
+    frame = geoms if geoms.crs.is_projected else geoms.to_crs("EPSG:6933")
+    pts = frame.centroid.to_crs("EPSG:4326")
+    empty = geoms.is_empty.to_numpy() | geoms.isna().to_numpy()
+    lon = np.where(empty, np.nan, pts.x.to_numpy())
+    lat = np.where(empty, np.nan, pts.y.to_numpy())
+    return lon, lat
 
 
 # --------------------------------------------------------------------------- summaries

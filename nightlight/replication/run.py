@@ -32,6 +32,7 @@ from typing import Any
 import geopandas as gpd
 
 from nightlight._version import __version__
+from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
 from nightlight.replication import figures as plots
 from nightlight.replication.china import (
@@ -200,10 +201,12 @@ def _national(
             f"> {params.min_area_km2:g} km²), change to {params.target_year} ({h['headline']})"
         )
         png = out / f"national_{params.base_year}_{params.target_year}.png"
-        plots.plot_china_map(
-            albers_points(frames["cities"]), read_provinces(data_dir), png, title=title, decline=params.decline
-        )
+        provinces = read_provinces(data_dir)
+        plots.plot_china_map(albers_points(frames["cities"]), provinces, png, title=title, decline=params.decline)
         rec["figure"] = png.name
+        shown = frames["cities"].copy()  # the interactive map of the same cities (nightlight map's page)
+        shown.attrs["nightlight"] = {"threshold": params.decline}
+        rec["webmap"] = write_webmap(shown, png.with_suffix(".html"), title=title, outlines=provinces).name
 
 
 def _figures(pairs: Pairs, provinces: gpd.GeoDataFrame, sh: dict | None, params: Params, out: Path) -> None:
