@@ -131,7 +131,41 @@ def run_metadata(run: dict, cities: gpd.GeoDataFrame, p: Params, inputs: Inputs)
     }
 
 
-def manifest_extra(result: gpd.GeoDataFrame) -> dict:
-    """The whole-mosaic figures of a decline run that the output manifest repeats."""
+def manifest_extra(result: gpd.GeoDataFrame, years: list[int] | None = None) -> dict:
+    """What the output manifest repeats of a decline run: whole-mosaic figures, footprint, data period.
+
+    ``footprint``: the mosaics' lon/lat bounding box; ``period``: the first and last year
+    of the data (``years``, else the years the sources name, else None).
+    """
     meta = result.attrs.get("nightlight", {})
-    return {key: meta.get(key) for key in ("mosaic_totals", "mosaic_change", "status_counts", "warnings")}
+    extra = {key: meta.get(key) for key in ("mosaic_totals", "mosaic_change", "status_counts", "warnings")}
+    grid = meta.get("grid")
+    if grid:
+        extra["footprint"] = lonlat_bounds(grid["crs"], grid["transform"], grid["shape"])
+    named = years or [y for y in (year_of(meta.get("before")), year_of(meta.get("after"))) if y is not None]
+    extra["period"] = [min(named), max(named)] if named else None
+    return extra
+
+
+def lonlat_bounds(crs: str, transform: list[float], shape: list[int]) -> list[float]:
+    """(west, south, east, north) in degrees of a grid given as CRS, affine coefficients and (rows, cols)."""
+    import pyproj
+    from affine import Affine
+
+    t = Affine(*transform[:6])
+    (x0, y0), (x1, y1) = t * (0, 0), t * (shape[1], shape[0])
+    to_lonlat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    w, s, e, n = to_lonlat.transform_bounds(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), densify_pts=21)
+    return [round(v, 6) for v in (w, s, e, n)]
+
+
+def year_of(source: Any) -> int | None:
+    """The year a source names: a catalog key (``NAME:2016``) or one year in a file name (``VNL_2016.tif``)."""
+    import re
+
+    if not source:
+        return None
+    text = str(source)
+    keyed = re.fullmatch(r"[A-Za-z][\w.\-]*:(\d{4})(?::.*)?", text)
+    found = [keyed.group(1)] if keyed else re.findall(r"(?<!\d)(19[89]\d|20\d\d)(?!\d)", Path(text).name)
+    return int(found[0]) if len(set(found)) == 1 else None

@@ -37,3 +37,22 @@ def test_item_lists_the_published_set(tmp_path):
         (folder.staging / "summary.csv").write_text("city_id,decline\n")
         folder.publish()
     assert set(pystac.Item.from_file(str(out / "item.json")).assets) == {"summary.csv"}
+
+
+def test_a_detect_item_carries_the_footprint_and_the_data_period(tmp_path):
+    """Old: geometry null and the run's time as its datetime."""
+    from nightlight.pipeline import run_detect
+    from nightlight.synthetic import make_world
+
+    world = make_world(seed=3, bounds=(12.0, 45.0, 13.0, 46.0))
+    files = world.write_geotiffs(tmp_path / "w")
+    first, last = world.years[0], world.years[-1]
+    run_detect(str(files[first]), str(files[last]), tmp_path / "o", lit_threshold=world.lit_threshold)
+    item = pystac.Item.from_file(str(tmp_path / "o" / "item.json"))
+    w, s, e, n = item.bbox
+    assert abs(w - 12.0) < 1e-6 and abs(s - 45.0) < 1e-6 and abs(e - 13.0) < 1e-6 and abs(n - 46.0) < 1e-6
+    assert item.geometry["type"] == "Polygon"
+    assert item.datetime is None
+    assert item.properties["start_datetime"].startswith(f"{first}-01-01")
+    assert item.properties["end_datetime"].startswith(f"{last}-12-31")
+    assert "nightlight:finished" in item.properties

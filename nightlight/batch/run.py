@@ -112,7 +112,8 @@ def run_batch(
             raise
         result.config_hash = digest
         _write_records(folder.staging, config, checksums)
-        published = folder.publish({"config_hash": digest, **manifest_extra(result.pairs[config.compare[-1]])})
+        extra = manifest_extra(result.pairs[config.compare[-1]], years=config.years)
+        published = folder.publish({"config_hash": digest, **extra})
         result.files = published
         result.stages = log.stages
         result.blocks = store.counts()

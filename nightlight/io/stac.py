@@ -5,6 +5,13 @@
 and the years, the licence, the provider's pages as links, and nightlight's fields as
 ``nightlight:*`` summaries (units, nodata, dtype, scale factor, period, file name
 template, access); the citation and DOI use the ``sci`` extension's field names.
+
+Every key whose file is on this machine (:func:`nightlight.io.resolve.resolve` without
+fetching) is also an **Item** with one ``data`` asset (the file's absolute path) and the
+``proj`` and ``raster`` fields a STAC loader needs (EPSG code, shape, transform; nodata as
+the catalog means it, so a declared 0 that means *dark* is no nodata), so
+``odc.stac.load`` or ``stackstac.stack`` read the same pixels :func:`nightlight.open_mosaic`
+reads (the scale factor is left to the reader: ``nightlight:scale_factor``).
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ from pathlib import Path
 
 import pyproj
 
+from nightlight.errors import NightlightError
 from nightlight.io.catalog import Product, load_catalog
 
 STAC_SCI = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
+STAC_PROJ = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
+STAC_RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
 #: STAC wants an SPDX id, "other" or "proprietary".
 _NOT_SPDX = {"public-domain", "other-open"}
 
@@ -80,6 +90,72 @@ def product_collection(p: Product):
     return col
 
 
+def _key_period(product: Product, key: str) -> tuple[dt.datetime, dt.datetime]:
+    year = int(key[-4:]) if product.period == "satellite-year" else int(key[:4])
+    if product.period == "month":
+        month = int(key[5:7])
+        end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC) - dt.timedelta(seconds=1)
+        return dt.datetime(year, month, 1, tzinfo=dt.UTC), end
+    return dt.datetime(year, 1, 1, tzinfo=dt.UTC), dt.datetime(year, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
+def product_items(p: Product) -> list:
+    """A ``pystac.Item`` per key of ``p`` whose file is on this machine (none for remote-only products)."""
+    import pystac
+    import rasterio
+
+    from nightlight.io.resolve import ProductNotFoundError, resolve
+
+    if p.tiles or p.kind == "synthetic":
+        return []
+    items = []
+    for key in p.keys():
+        try:
+            found = resolve(f"{p.name}:{key}", fetch=False)
+        except (ProductNotFoundError, NightlightError):
+            continue
+        path = Path(found.path).resolve()
+        with rasterio.open(path) as src:
+            epsg, shape, transform = src.crs.to_epsg(), [src.height, src.width], list(src.transform)[:6]
+            dtype, declared = src.dtypes[0], src.nodata
+            b = src.bounds
+            bounds = pyproj.Transformer.from_crs(src.crs, "EPSG:4326", always_xy=True).transform_bounds(
+                b.left, b.bottom, b.right, b.top, densify_pts=21
+            )
+        nodata = None if found.nodata is None else (declared if found.nodata == "file" else found.nodata)
+        w, s_, e, n = bounds
+        start, end = _key_period(p, key)
+        item = pystac.Item(
+            id=f"{p.name}-{key}",
+            geometry={"type": "Polygon", "coordinates": [[[w, s_], [e, s_], [e, n], [w, n], [w, s_]]]},
+            bbox=[w, s_, e, n],
+            datetime=None,
+            start_datetime=start,
+            end_datetime=end,
+            properties={
+                "proj:epsg": epsg,
+                "proj:shape": shape,
+                "proj:transform": transform,
+                "nightlight:name": f"{p.name}:{key}",
+                "nightlight:units": p.units,
+                "nightlight:scale_factor": p.scale_factor,
+            },
+            stac_extensions=[STAC_PROJ, STAC_RASTER],
+        )
+        band = {"data_type": dtype, "unit": p.units, **({"nodata": nodata} if nodata is not None else {})}
+        item.add_asset(
+            "data",
+            pystac.Asset(
+                href=str(path),
+                media_type=pystac.MediaType.GEOTIFF,
+                roles=["data"],
+                extra_fields={"raster:bands": [band]},
+            ),
+        )
+        items.append(item)
+    return items
+
+
 def write_stac(out_dir: str | Path) -> Path:
     """Write the whole product catalog as a self-contained STAC catalog; the path of ``catalog.json``."""
     import pystac
@@ -87,7 +163,9 @@ def write_stac(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     cat = pystac.Catalog(id="nightlight-products", description="Night-light products nightlight knows by name.")
     for product in load_catalog().values():
-        cat.add_child(product_collection(product))
+        collection = product_collection(product)
+        collection.add_items(product_items(product))
+        cat.add_child(collection)
     cat.normalize_hrefs(str(out))
     cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return out / "catalog.json"

@@ -1,10 +1,12 @@
 """A STAC Item describing one run's output folder, written beside ``manifest.json`` (``item.json``).
 
-The item's id is the run id, its datetime the time the run finished; each published
-file is an asset (href relative to the folder, ``file:size`` and ``file:checksum`` as a
-SHA-256 multihash, a role from its extension); the command, inputs and parameters are
-``nightlight:*`` properties. The run's footprint is not recorded in the manifest, so the
-geometry is null (allowed by STAC for items without a known footprint).
+The item's id is the run id; its geometry the mosaics' lon/lat footprint; its time the
+period of the data (``start_datetime``/``end_datetime``: 1 January of the first year to
+31 December of the last), or the time the run finished when the years are not known
+(``nightlight:finished`` holds that time either way). Each published file is an asset
+(href relative to the folder, ``file:size`` and ``file:checksum`` as a SHA-256 multihash,
+a role from its extension); the command, inputs and parameters are ``nightlight:*``
+properties.
 """
 
 from __future__ import annotations
@@ -51,13 +53,25 @@ def run_item(manifest: dict[str, Any]) -> dict[str, Any]:
         for k in ("command", "before", "after", "parameters", "nightlight_version", "status_counts")
         if k in manifest
     }
+    props["nightlight:finished"] = when.isoformat()
+    box = manifest.get("footprint")
+    geometry = None
+    if box:
+        w, s, e, n = box
+        geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+    period = manifest.get("period")
+    times: dict[str, Any] = {"datetime": when}
+    if period:
+        start = dt.datetime(int(period[0]), 1, 1, tzinfo=dt.UTC)
+        end = dt.datetime(int(period[1]), 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+        times = {"datetime": None, "start_datetime": start, "end_datetime": end}
     item = pystac.Item(
         id=str(manifest.get("run_id", "run")),
-        geometry=None,
-        bbox=None,
-        datetime=when,
+        geometry=geometry,
+        bbox=list(box) if box else None,
         properties=json.loads(json.dumps(props, default=str)),
         stac_extensions=[STAC_FILE],
+        **times,
     )
     for name, info in sorted(manifest.get("files", {}).items()):
         ext = Path(name).suffix.lower()
