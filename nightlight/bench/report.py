@@ -2,7 +2,8 @@
 
 One row per (case, peer): the task, its size, nightlight's time, the peer's time,
 the ratio peer ÷ nightlight (> 1: nightlight is faster), both peak RSS figures, the
-largest difference between their results, and the issue's target where it has one.
+largest difference between their results. The project's own speed targets stay in the
+JSON record (``targets``), not in the table a user reads.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("task", "size", "nightlight s", "peer", "peer s", "ratio", "peak RSS MiB nl / peer", "max Δ", "target")
+COLUMNS = ("task", "size", "nightlight s", "peer", "peer s", "ratio", "peak RSS MiB nl / peer", "max Δ")
 
 LEGEND = (
     "nightlight s, peer s: best of the timed runs (wall, warm: imports and numba compile excluded); "
