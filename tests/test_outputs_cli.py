@@ -31,7 +31,7 @@ def run(tmp_path_factory):
     files = world.write_geotiffs(tmp / "m")
     y0, y1 = world.years[0], world.years[-1]
     out = tmp / "out"
-    args = ["detect", str(files[y0]), str(files[y1]), "--out", str(out), "--threshold-lit", str(world.lit_threshold)]
+    args = ["detect", str(files[y0]), str(files[y1]), "--out", str(out), "--lit-threshold", str(world.lit_threshold)]
     res = CliRunner().invoke(main, [*args, "--format", "gpkg"])
     assert res.exit_code == 0, res.output
     return out
