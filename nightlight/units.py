@@ -22,7 +22,7 @@ Where a mosaic's units come from, first match wins (:func:`resolve_units`):
    dtype → radiance; else ``unknown``.
 
 ``unknown`` mosaics are checked only against the sentinels; comparing two years whose
-units are known and differ is refused (:func:`require_same_units`).
+units are known and differ is refused (:func:`nightlight.preprocess.inputs.prepare_inputs`).
 
 The plausible ranges are deliberately wide — they catch undeclared nodata (−999 summed
 as light, 65535 making an 85 km² "city" in the sea), not calibration errors. Radiance
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -152,20 +151,6 @@ def check_plausible(block: np.ndarray, units: str, *, source: str, where: str) -
         f"{source}: value {bad:g} at {where} is {kind} — no night-light product measures it, so it is almost "
         f"certainly undeclared nodata. Fix: open it with nodata={bad:g} (CLI --nodata {bad:g}); if the values "
         f"are right but in other units, pass units= ({RADIANCE!r} or {DN!r})."
-    )
-
-
-def require_same_units(names: Sequence[str], units: Sequence[str]) -> str:
-    """The common units of the mosaics of one run; :class:`UnitsError` when two known units differ."""
-    known = {u for u in units if u != UNKNOWN}
-    if len(known) <= 1:
-        return known.pop() if known else UNKNOWN
-    listing = "; ".join(f"{n}: {u}" for n, u in zip(names, units))
-    raise UnitsError(
-        f"the mosaics are in different units ({listing}). A DN-vs-radiance comparison reads as a huge decline or "
-        "growth. Harmonize them first: DMSP → inter-calibrate and VIIRS → DMSP-like with "
-        "nightlight.preprocess.harmonize (steps 'intercalibrate', 'calibration'), or compare years of one sensor. "
-        "If a file's units are mislabelled, pass units= when opening it."
     )
 
 
