@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,8 +26,9 @@ from click.testing import CliRunner
 
 from nightlight.batch import ConfigError, load_config, run_batch
 from nightlight.batch.state import FolderInUseError
-from nightlight.checkpoint import CheckpointError
+from nightlight.checkpoint import CheckpointError, CheckpointWarning
 from nightlight.cli import main
+from nightlight.hashing import sha256
 from nightlight.pipeline import run_detect
 from nightlight.synthetic import make_world
 
@@ -234,6 +237,113 @@ def test_a_full_disk_while_checkpointing_keeps_nothing_partial_and_resumes(
     same_table(resumed.cities, first_run[2].cities)
 
 
+# --------------------------------------------------------------------------- checkpoints cannot run code or go stale
+class _Planted:
+    """Unpickling this writes ``marker``: the proof that a checkpoint ran code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('code from a checkpoint ran')",))
+
+
+def _block_files(out: Path) -> list[Path]:
+    """Every block file of every stage (whatever its format), in a stable order."""
+    return sorted(p for p in (out / ".checkpoints").glob("*/*") if p.is_file() and p.name != "stage.json")
+
+
+def _same_run(a, b) -> None:
+    same_table(a.cities, b.cities)
+    for y in b.pairs:
+        same_table(a.pairs[y], b.pairs[y])
+
+
+def test_a_planted_pickle_or_object_array_never_runs_and_its_block_is_recomputed(first_run, tmp_path):
+    cfg, out, result = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    marker = tmp_path / "ran"
+    files = _block_files(copy)
+    for k, f in enumerate(files):
+        if k % 2:  # a pickle where a block was (the folder is on a filesystem others can write)
+            f.write_bytes(pickle.dumps(_Planted(marker)))
+        else:  # a valid .npz whose array holds a pickled object
+            with open(f, "wb") as fh:
+                np.savez(fh, istats=np.array([_Planted(marker)], dtype=object))
+        (f.parent / "evil.pkl").write_bytes(pickle.dumps(_Planted(marker)))  # files of no block: never opened
+    with pytest.warns(CheckpointWarning, match="not a readable checkpoint") as caught:
+        again = run_batch(cfg, copy)
+    assert not marker.exists(), "code from the checkpoint folder ran"
+    assert again.blocks["rejected"] == len(files) == sum(issubclass(w.category, CheckpointWarning) for w in caught)
+    _same_run(again, result)
+
+
+def _damage(files: list[Path]) -> None:
+    """Truncate one, empty one, flip a byte of one, swap two blocks of a stage, copy one into another stage."""
+    big = max(files, key=lambda p: p.stat().st_size)
+    data = bytearray(big.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    big.write_bytes(bytes(data))
+    rest = [f for f in files if f != big]
+    rest[0].write_bytes(rest[0].read_bytes()[: rest[0].stat().st_size // 2])
+    rest[1].write_bytes(b"")
+    a, b = [f for f in rest[2:] if f.parent == rest[2].parent][:2]
+    a_bytes = a.read_bytes()
+    a.write_bytes(b.read_bytes())
+    b.write_bytes(a_bytes)
+    other = next(f for f in rest if f.parent != a.parent and f not in (rest[0], rest[1]))
+    target = next(f for f in rest if f.parent != other.parent and f not in (rest[0], rest[1], a, b))
+    target.write_bytes(other.read_bytes())
+
+
+def test_truncated_flipped_and_swapped_checkpoints_are_recomputed_with_a_warning_each(first_run, tmp_path):
+    cfg, out, result = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    _damage(_block_files(copy))
+    with pytest.warns(CheckpointWarning) as caught:
+        again = run_batch(cfg, copy)
+    messages = [str(w.message) for w in caught if issubclass(w.category, CheckpointWarning)]
+    assert len(messages) == again.blocks["rejected"] == 6, messages
+    assert sum("holds another block" in m for m in messages) == 3  # the swapped pair and the copy
+    assert all(m.startswith(str(copy / ".checkpoints")) and "computed again" in m for m in messages)
+    _same_run(again, result)
+    assert run_batch(cfg, copy).blocks["computed"] == 0  # the recomputed blocks were written whole
+
+
+def _dim(path: Path, factor: float) -> None:
+    """Rewrite a GeoTIFF in place (same path) with its top-left quarter dimmed."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        data, profile = src.read(1), src.profile
+    h, w = data.shape
+    data[: h // 2, : w // 2] *= factor
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+
+
+def test_checkpoints_of_an_input_edited_in_place_are_never_reused(tmp_path, world_files):
+    """Issue 19 item 3: same path, other bytes, the old checkpoint folder copied into a fresh --out."""
+    files, lit = world_files
+    (tmp_path / "in").mkdir()
+    mine = {y: Path(shutil.copy(p, tmp_path / "in" / p.name)) for y, p in files.items()}
+    cfg = load_config(write_config(tmp_path / "c.toml", mine, lit))
+    before = run_batch(cfg, tmp_path / "first")
+    _dim(mine[2016], 0.5)
+    shutil.copytree(tmp_path / "first" / ".checkpoints", tmp_path / "second" / ".checkpoints")
+    with pytest.warns(CheckpointWarning, match="other inputs"):
+        second = run_batch(cfg, tmp_path / "second")
+    fresh = run_batch(cfg, tmp_path / "fresh")
+    assert not fresh.pairs[2016]["light_after"].equals(before.pairs[2016]["light_after"])  # the edit matters
+    _same_run(second, fresh)
+    same_table(second.trend, fresh.trend)
+    assert second.blocks == fresh.blocks  # nothing of the old folder was loaded
+    recorded = json.loads((tmp_path / "second" / "inputs.json").read_text())["2016"]["sha256"]
+    assert recorded == sha256(mine[2016])
+
+
 # --------------------------------------------------------------------------- on a real cluster
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -311,7 +421,7 @@ def _check_equal(out: Path, reference) -> None:
 
 
 def _blocks(out: Path) -> int:
-    return sum(1 for _ in (out / ".checkpoints").rglob("*.pkl")) if (out / ".checkpoints").exists() else 0
+    return sum(1 for _ in (out / ".checkpoints").rglob("*.npz")) if (out / ".checkpoints").exists() else 0
 
 
 def test_a_batch_through_a_running_scheduler_equals_the_local_run(cluster, slow_config, tmp_path):
