@@ -278,6 +278,8 @@ class CheckpointStore:
             return next(s for s in self.stages if s.path == folder)
         fp = fingerprint({"store": self.key, "format": FORMAT, "record": record})
         meta = folder / STAGE_FILE
+        if folder.is_symlink() or folder.is_file():  # not a folder this store made
+            folder.unlink()
         if folder.exists():
             try:
                 same = json.loads(meta.read_text()).get("fingerprint") == fp

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import pickle
+import random
 import shutil
 import signal
 import subprocess
@@ -309,6 +310,8 @@ def test_truncated_flipped_and_swapped_checkpoints_are_recomputed_with_a_warning
     assert sum("holds another block" in m for m in messages) == 3  # the swapped pair and the copy
     assert all(m.startswith(str(copy / ".checkpoints")) and "computed again" in m for m in messages)
     _same_run(again, result)
+    log = [json.loads(x) for x in (copy / "run.jsonl").read_text().splitlines()]
+    assert sum(r.get("blocks_rejected", 0) for r in log if r["event"] == "stage") == 6  # on record
     assert run_batch(cfg, copy).blocks["computed"] == 0  # the recomputed blocks were written whole
 
 
@@ -539,3 +542,103 @@ chunks = 128
     inputs = json.loads((tmp_path / "out" / "inputs.json").read_text())
     assert inputs["2016"]["source"] == "shanghai-viirs-like:2016"
     assert inputs["2016"]["resolved"].endswith("_2016.tif") and len(inputs["2016"]["sha256"]) == 64
+
+
+# --------------------------------------------------------------------------- fault injection
+#: A batch that kills itself (SIGKILL: no cleanup) at a point chosen by its seed: at a random
+#: moment, or at a random checkpoint write — partway through its bytes, after the whole
+#: temporary file but before the rename, or right after the rename.
+KILLER = r"""
+import io, os, random, signal, sys, threading
+import numpy as np
+from nightlight.batch import load_config, run_batch
+
+cfg, out, seed, writes, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+rng = random.Random(seed)
+mode = ("mid-write", "before-rename", "after-rename", "timer")[seed % 4]
+nth, count, lock = rng.randrange(1, writes + 1), [0], threading.Lock()
+print(mode, nth, flush=True)
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def hit(target):
+    with lock:
+        count[0] += str(target).endswith(".npz") or isinstance(target, io.IOBase)
+        return count[0] == nth
+
+real_savez, real_replace = np.savez, os.replace
+
+def savez(f, *args, **arrays):
+    if mode == "mid-write" and hit(f):
+        buf = io.BytesIO()
+        real_savez(buf, *args, **arrays)
+        f.write(buf.getvalue()[: rng.randrange(1, len(buf.getvalue()))])
+        f.flush()
+        die()
+    return real_savez(f, *args, **arrays)
+
+def replace(src, dst):
+    if mode == "before-rename" and hit(dst):
+        die()
+    real_replace(src, dst)
+    if mode == "after-rename" and hit(dst):
+        die()
+
+np.savez, os.replace = savez, replace
+if mode == "timer":
+    threading.Timer(rng.uniform(0.0, seconds), die).start()
+run_batch(load_config(cfg), out)
+"""
+
+
+def _tamper(out: Path, rng: random.Random, marker: Path) -> list[str]:
+    """Three of: flip a bit, truncate, empty, swap two blocks, copy one over another, plant a pickle or object array."""
+    files = _block_files(out)
+    done = []
+    for action in rng.sample(["flip", "truncate", "empty", "swap", "copy", "pickle", "object"], 3):
+        f = rng.choice(files)
+        g = rng.choice([x for x in files if x != f])
+        data = f.read_bytes()
+        if action == "flip":
+            i = rng.randrange(len(data))
+            f.write_bytes(data[:i] + bytes([data[i] ^ (1 << rng.randrange(8))]) + data[i + 1 :])
+        elif action == "truncate":
+            f.write_bytes(data[: rng.randrange(len(data))])
+        elif action == "empty":
+            f.write_bytes(b"")
+        elif action == "swap":
+            f.write_bytes(g.read_bytes())
+            g.write_bytes(data)
+        elif action == "copy":
+            f.write_bytes(g.read_bytes())
+        elif action == "pickle":
+            f.write_bytes(pickle.dumps(_Planted(marker)))
+        else:
+            with open(f, "wb") as fh:
+                np.savez(fh, a0=np.array([_Planted(marker)], dtype=object))
+        done.append(f"{action} {f.relative_to(out)}")
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_fault_injection_kill_then_tamper_every_rerun_equals_the_uninterrupted_run(slow_config, tmp_path, seed):
+    cfg, reference = slow_config
+    out, marker, rng = tmp_path / "out", tmp_path / "ran", random.Random(seed)
+    writes = str(reference.blocks["computed"])
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, str(cfg), str(out), str(seed), writes, "4"],
+        capture_output=True, text=True, timeout=300, env=ENV,
+    )  # fmt: skip
+    assert killed.returncode in (0, -signal.SIGKILL), killed.stderr
+    what = [f"killed: {killed.stdout.strip()} (exit {killed.returncode})"]
+    for round_ in range(3):
+        if round_:
+            what.append(f"tampered: {_tamper(out, rng, marker)}")
+        again = run_batch(load_config(cfg), out)  # resume after the kill, then after each tampering
+        assert not marker.exists(), f"code from the checkpoint folder ran after {what}"
+        _same_run(again, reference)
+        same_table(again.trend, reference.trend)
+        assert again.blocks["loaded"] + again.blocks["computed"] == sum(reference.blocks.values()), what
+        assert again.blocks["rejected"] <= (4 if round_ else 0), what  # a swap rejects both files
