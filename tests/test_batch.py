@@ -261,6 +261,32 @@ def _same_run(a, b) -> None:
         same_table(a.pairs[y], b.pairs[y])
 
 
+def test_block_files_round_trip_exactly_and_name_their_problem(tmp_path):
+    import shapely
+
+    from nightlight.checkpoint import TREE, load, save
+    from nightlight.cities.polygons import PIECES_CODEC
+
+    holed = shapely.box(0, 0, 10, 10).difference(shapely.box(2, 2, 4, 4))
+    parts = shapely.MultiPolygon([shapely.box(20, 0, 21, 1), shapely.box(22, 0, 23, 1)])
+    for codec, value, as_bytes in [
+        (PIECES_CODEC, [(3, holed), (7, parts), (3, shapely.box(5, 5, 6, 7))], lambda v: [(c, g.wkb) for c, g in v]),
+        (PIECES_CODEC, [], list),
+        (TREE, (np.arange(3), [(np.ones((3, 2)), np.full(3, -np.inf))]), _as_lists),
+    ]:
+        save(tmp_path / "b.npz", codec.encode(value), "stage/0-0")
+        assert as_bytes(codec.decode(load(tmp_path / "b.npz", "stage/0-0"))) == as_bytes(value)
+    with pytest.raises(CheckpointError, match=r"b.npz: it holds another block"):
+        load(tmp_path / "b.npz", "stage/0-1")
+    np.save(tmp_path / "o.npy", np.array([object()], dtype=object))
+    with pytest.raises(CheckpointError, match=r"o.npy: not a readable checkpoint .*allow_pickle"):
+        load(tmp_path / "o.npy", "stage/0-0")
+
+
+def _as_lists(v):
+    return [_as_lists(x) for x in v] if isinstance(v, (list, tuple)) else v.tolist()
+
+
 def test_a_planted_pickle_or_object_array_never_runs_and_its_block_is_recomputed(first_run, tmp_path):
     cfg, out, result = first_run
     copy = tmp_path / "out"
