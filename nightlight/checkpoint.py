@@ -145,6 +145,8 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], key: str) ->
 def load(path: str | os.PathLike, key: str) -> dict[str, np.ndarray]:
     """The arrays of block ``key`` saved by :func:`save`, verified; :class:`CheckpointError` says what is wrong."""
     try:
+        if not os.path.isfile(path):  # a FIFO or device planted under a block's name would hang or never end
+            raise ValueError("not a regular file")
         # allow_pickle=False: an object array (or a pickle) is refused before anything is unpickled
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -190,13 +192,13 @@ class Stage:
     def _load(self, key: str) -> tuple[bool, Any]:
         """``(True, result)`` of a valid block file; ``(False, None)`` when there is none or it was unusable."""
         path = self.file(key)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return False, None
         try:
             result = self.codec.decode(load(path, self._block_key(key)))
         except Exception as exc:  # CheckpointError, or arrays the decoder cannot use
             self.rejected += 1
-            path.unlink(missing_ok=True)  # rewritten whole when the block is recomputed
+            _remove(path)  # rewritten whole when the block is recomputed
             problem = str(exc) if isinstance(exc, CheckpointError) else f"{path}: {type(exc).__name__}: {exc}"
             warnings.warn(
                 f"{problem}. The file was deleted and this block is computed again.", CheckpointWarning, stacklevel=3
@@ -253,7 +255,7 @@ class CheckpointStore:
         if not same:
             stale = list(self.root.iterdir())
             for p in stale:
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+                _remove(p)
             if stale:
                 warnings.warn(
                     f"{self.root}: the checkpoints there were written for other inputs, another configuration or "
@@ -278,8 +280,8 @@ class CheckpointStore:
             return next(s for s in self.stages if s.path == folder)
         fp = fingerprint({"store": self.key, "format": FORMAT, "record": record})
         meta = folder / STAGE_FILE
-        if folder.is_symlink() or folder.is_file():  # not a folder this store made
-            folder.unlink()
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # not a folder this store made
+            _remove(folder)
         if folder.exists():
             try:
                 same = json.loads(meta.read_text()).get("fingerprint") == fp
@@ -301,6 +303,14 @@ class CheckpointStore:
             "computed": sum(s.computed for s in self.stages),
             "rejected": sum(s.rejected for s in self.stages),
         }
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, a link (not its target) or a folder."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _write_json(path: Path, record: Mapping[str, Any]) -> None:

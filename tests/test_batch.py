@@ -293,8 +293,13 @@ def test_a_planted_pickle_or_object_array_never_runs_and_its_block_is_recomputed
     shutil.copytree(out, copy)
     marker = tmp_path / "ran"
     files = _block_files(copy)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not a checkpoint")
     for k, f in enumerate(files):
-        if k % 2:  # a pickle where a block was (the folder is on a filesystem others can write)
+        if k in (0, 2):  # a FIFO (reading it would wait forever) and a link to a file elsewhere
+            f.unlink()
+            os.mkfifo(f) if k == 0 else f.symlink_to(outside)
+        elif k % 2:  # a pickle where a block was (the folder is on a filesystem others can write)
             f.write_bytes(pickle.dumps(_Planted(marker)))
         else:  # a valid .npz whose array holds a pickled object
             with open(f, "wb") as fh:
@@ -303,6 +308,7 @@ def test_a_planted_pickle_or_object_array_never_runs_and_its_block_is_recomputed
     with pytest.warns(CheckpointWarning, match="not a readable checkpoint") as caught:
         again = run_batch(cfg, copy)
     assert not marker.exists(), "code from the checkpoint folder ran"
+    assert outside.read_text() == "not a checkpoint"  # the link was removed, not its target
     assert again.blocks["rejected"] == len(files) == sum(issubclass(w.category, CheckpointWarning) for w in caught)
     _same_run(again, result)
 
