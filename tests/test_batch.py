@@ -1,5 +1,9 @@
 """``nightlight batch``: the configuration, equality with ``detect``, resume, refusal, a full disk.
 
+Checkpoints: planted pickles never run, damaged or swapped blocks are recomputed, an input
+edited in place is never answered from old checkpoints, and a fault-injection test kills
+the batch at random moments and mid-write, then tampers with its checkpoints.
+
 The cluster tests start a real ``dask scheduler`` and two ``dask worker`` processes
 with this interpreter on 127.0.0.1 (always killed at the end), and run the batch as
 ``python -m nightlight batch …`` in a subprocess, as an operator runs it.
