@@ -3,63 +3,132 @@
 A batch job over a global mosaic spends its time in a few *map passes*: per-block
 labeling statistics (:mod:`nightlight.cities.label`), per-block polygon pieces
 (:mod:`nightlight.cities.polygons`), whole-mosaic totals and per-block zonal sums of
-every year (:mod:`nightlight.change`). When a :class:`CheckpointStore` is active
-(``with checkpoints(folder):``), each of those passes asks it for a :class:`Stage`
-and every block task
+every year (:mod:`nightlight.change`). The batch layer owns a :class:`CheckpointStore`
+and hands it to those passes explicitly (their ``checkpoints=`` argument; None, the
+default, keeps nothing). A pass asks the store for a :class:`Stage` and every block task
 
-* whose result file exists is replaced, **in the graph the driver builds**, by a task
-  that loads it — it has no dependencies, so dask culls the reads of that block;
+* whose file is present and valid is replaced, **in the graph the driver builds**, by
+  its loaded value — it has no dependencies, so dask culls the reads of that block;
 * else computes as before and writes its result atomically (temporary file in the
   same folder, ``fsync``, ``os.replace``): a file that exists is whole. A failed write
   (a full disk) leaves no file, so the block is simply redone on resume.
 
-Stages are numbered per name in call order (``label-00``, ``zonal-03``): the batch
-runs the same passes in the same order for the same configuration. Each stage
-folder holds ``stage.json`` with a fingerprint of what the pass computes (the dask
-names of its inputs, which are content tokens of the files and steps, its block
-layout and parameters); a stage whose fingerprint differs is emptied and redone, so
-a checkpoint of other inputs is never reused.
+What a checkpoint folder can and cannot do to a run (it may sit on a shared filesystem
+others can write):
 
-Files are pickles written by this package for this folder; do not point a job at a
-checkpoint folder you did not create.
+* **No code runs on load.** A block file is a NumPy ``.npz`` of plain arrays, read with
+  ``allow_pickle=False``; each pass has a :class:`Codec` that turns its block result
+  into named arrays (geometries as WKB bytes) and back. No other file is ever opened.
+* **Never stale.** The store has a ``key``: the batch passes its configuration hash,
+  which holds the SHA-256 of every input file (the dask token of an in-memory mosaic).
+  A folder written under another key is emptied first, and every stage fingerprint
+  (``stage.json``: the key and what the pass computes — its inputs, block layout and
+  parameters) and every block file carries it.
+* **Never silently wrong, never fatal.** Each block file records its block key (store
+  key, stage fingerprint, block) and the SHA-256 of its arrays, both checked before use:
+  a truncated, damaged or altered file, a file swapped with another block's or copied
+  from another run, or any file that is not such an archive is deleted and its block
+  recomputed, with a :class:`CheckpointWarning` naming the file and the problem.
+
+Stages are numbered per name in call order (``nightlight-label-00``, ``zonal-03``):
+the batch runs the same passes in the same order for the same configuration.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
-import pickle
 import shutil
 import uuid
+import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dask
+import numpy as np
 
 from nightlight.errors import NightlightError
 from nightlight.hashing import fingerprint
 
+#: Version of the block file layout; a store written by another version is emptied.
+FORMAT = 2
+STORE_FILE = "store.json"
 STAGE_FILE = "stage.json"
-_ACTIVE: ContextVar[CheckpointStore | None] = ContextVar("nightlight_checkpoints", default=None)
+SUFFIX = ".npz"
+_META = "__meta__"
 
 
 class CheckpointError(NightlightError, OSError):
-    """A checkpoint could not be written or read."""
+    """A checkpoint could not be written, or a block file is not a valid block of this stage."""
 
 
-def save(path: str | os.PathLike, obj: Any) -> None:
-    """Pickle ``obj`` to ``path`` atomically: the file exists only when it is whole."""
+class CheckpointWarning(UserWarning):
+    """A checkpoint was unusable (damaged, altered, of other inputs) and its work is done again."""
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one pass's block result becomes named plain arrays and back (nothing else is stored).
+
+    ``encode`` must return arrays of a numeric, bool or bytes dtype (never ``object``);
+    ``decode`` gets those arrays back, verified.
+    """
+
+    encode: Callable[[Any], Mapping[str, np.ndarray]]
+    decode: Callable[[Mapping[str, np.ndarray]], Any]
+
+
+def _encode_tree(value: Any) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(v: Any) -> Any:  # the structure as JSON: a list per tuple/list, an array's name per leaf
+        if isinstance(v, (tuple, list)):
+            return [walk(x) for x in v]
+        arrays[name := f"a{len(arrays)}"] = np.asarray(v)
+        return name
+
+    spec = walk(value)
+    return {**arrays, "tree": np.frombuffer(json.dumps(spec).encode(), np.uint8)}
+
+
+def _decode_tree(arrays: Mapping[str, np.ndarray]) -> Any:
+    def build(spec: Any) -> Any:
+        return tuple(build(s) for s in spec) if isinstance(spec, list) else arrays[spec]
+
+    return build(json.loads(arrays["tree"].tobytes()))
+
+
+#: Nested tuples/lists of plain arrays or numbers (read back as tuples of arrays).
+TREE = Codec(_encode_tree, _decode_tree)
+
+
+def _digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of named arrays: names, dtypes, shapes and bytes."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], key: str) -> None:
+    """Write ``arrays`` as block ``key`` to ``path`` atomically: the file exists only when it is whole."""
     path = Path(path)
+    arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    if any(a.dtype.hasobject for a in arrays.values()):  # a codec bug: object arrays would need pickle
+        raise TypeError(f"{path}: a checkpoint holds plain arrays only, not dtype=object.")
+    meta = json.dumps({"format": FORMAT, "key": key, "sha256": _digest(arrays)}).encode()
+    payload: dict[str, Any] = {**arrays, _META: np.frombuffer(meta, np.uint8)}
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         with open(tmp, "wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+            np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -73,21 +142,33 @@ def save(path: str | os.PathLike, obj: Any) -> None:
         ) from exc
 
 
-def load(path: str | os.PathLike) -> Any:
-    """A checkpoint written by :func:`save`."""
+def load(path: str | os.PathLike, key: str) -> dict[str, np.ndarray]:
+    """The arrays of block ``key`` saved by :func:`save`, verified; :class:`CheckpointError` says what is wrong."""
     try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError) as exc:
-        raise CheckpointError(
-            f"{path}: the checkpoint cannot be read ({exc}). Delete it and run again: that block is redone."
-        ) from exc
+        if not os.path.isfile(path):  # a FIFO or device planted under a block's name would hang or never end
+            raise ValueError("not a regular file")
+        # allow_pickle=False: an object array (or a pickle) is refused before anything is unpickled
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with archive:
+            arrays = {name: archive[name] for name in archive.files}  # reading checks each member's CRC
+        meta = json.loads(arrays.pop(_META).tobytes())
+    except Exception as exc:  # the bytes are untrusted: any parse failure means "unusable", and none runs code
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: written by another checkpoint format")
+    if meta.get("key") != key:
+        raise CheckpointError(f"{path}: it holds another block (swapped, or copied from another stage or run)")
+    if meta.get("sha256") != _digest(arrays):
+        raise CheckpointError(f"{path}: its content does not match its checksum (damaged or altered)")
+    return arrays
 
 
-def compute_and_save(path: str, func: Any, *args: Any) -> Any:
-    """Run ``func(*args)`` (a block task), save its result to ``path``, return it."""
+def compute_and_save(path: str, key: str, encode: Callable, func: Any, *args: Any) -> Any:
+    """Run ``func(*args)`` (a block task), save its encoded result to ``path`` as block ``key``, return it."""
     result = func(*args)
-    save(path, result)
+    save(path, encode(result), key)
     return result
 
 
@@ -96,49 +177,97 @@ class Stage:
     """The checkpoint folder of one map pass; ``key``s name its blocks (e.g. ``"3-7"``)."""
 
     path: Path
+    fingerprint: str
+    codec: Codec
     loaded: int = 0
     computed: int = 0
+    rejected: int = 0
 
-    def file(self, key: str) -> str:
-        return str(self.path / f"{key}.pkl")
+    def file(self, key: str) -> Path:
+        return self.path / f"{key}{SUFFIX}"
 
-    def done(self, key: str) -> bool:
-        return os.path.exists(self.file(key))
+    def _block_key(self, key: str) -> str:
+        return f"{self.fingerprint}/{key}"
 
-    def task(self, key: str, func: Any, *args: Any) -> tuple:
-        """A raw dask task: load block ``key`` if it is done, else compute and save it."""
-        if self.done(key):
-            self.loaded += 1
-            return (load, self.file(key))
+    def _load(self, key: str) -> tuple[bool, Any]:
+        """``(True, result)`` of a valid block file; ``(False, None)`` when there is none or it was unusable."""
+        path = self.file(key)
+        if not path.exists() and not path.is_symlink():
+            return False, None
+        try:
+            result = self.codec.decode(load(path, self._block_key(key)))
+        except Exception as exc:  # CheckpointError, or arrays the decoder cannot use
+            self.rejected += 1
+            _remove(path)  # rewritten whole when the block is recomputed
+            problem = str(exc) if isinstance(exc, CheckpointError) else f"{path}: {type(exc).__name__}: {exc}"
+            warnings.warn(
+                f"{problem}. The file was deleted and this block is computed again.", CheckpointWarning, stacklevel=3
+            )
+            return False, None
+        self.loaded += 1
+        return True, result
+
+    def task(self, key: str, func: Any, *args: Any) -> Any:
+        """A raw dask task: block ``key``'s loaded result when its file is valid, else compute and save it."""
+        done, result = self._load(key)
+        if done:
+            return result
         self.computed += 1
-        return (compute_and_save, self.file(key), func, *args)
+        return (compute_and_save, str(self.file(key)), self._block_key(key), self.codec.encode, func, *args)
 
     def delayed(self, key: str, func: Any, *args: Any) -> Any:
-        """:func:`task` as a ``dask.delayed`` object (a done block does not depend on ``args``)."""
-        if self.done(key):
-            self.loaded += 1
-            # the key names the file (its path, hashed): another run's stage of the same name is another key
-            name = f"nightlight-checkpoint-{fingerprint({'file': self.file(key)})[:20]}"
-            return dask.delayed(load, pure=True)(self.file(key), dask_key_name=name)
+        """:meth:`task` as a ``dask.delayed`` object (a loaded block does not depend on ``args``)."""
+        done, result = self._load(key)
+        if done:
+            return dask.delayed(result, name=f"nightlight-checkpoint-{self.fingerprint[:20]}-{key}")
         self.computed += 1
-        return dask.delayed(compute_and_save, pure=False)(self.file(key), func, *args)
+        path, block = str(self.file(key)), self._block_key(key)
+        return dask.delayed(compute_and_save, pure=False)(path, block, self.codec.encode, func, *args)
 
 
 @dataclass
 class CheckpointStore:
-    """A folder of :class:`Stage` folders (see the module docstring)."""
+    """A folder of :class:`Stage` folders for one ``key`` (see the module docstring).
+
+    Parameters
+    ----------
+    root : path
+        The folder (created); emptied when it was written under another ``key``.
+    key : str
+        What every checkpoint is computed from: the batch's configuration hash (it holds
+        the SHA-256 of every input file).
+    """
 
     root: Path
+    key: str
     stages: list[Stage] = field(default_factory=list)
     _seq: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        for tmp in self.root.glob("*/.*.tmp-*"):  # writes cut short by a kill
+        identity = {"format": FORMAT, "key": self.key}
+        meta = self.root / STORE_FILE
+        try:
+            same = json.loads(meta.read_text()) == identity
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            stale = list(self.root.iterdir())
+            for p in stale:
+                _remove(p)
+            if stale:
+                warnings.warn(
+                    f"{self.root}: the checkpoints there were written for other inputs, another configuration or "
+                    "another nightlight version; they were deleted and every block is computed again.",
+                    CheckpointWarning,
+                    stacklevel=3,
+                )
+            _write_json(meta, identity)
+        for tmp in [*self.root.glob(".*.tmp-*"), *self.root.glob("*/.*.tmp-*")]:  # writes cut short by a kill
             tmp.unlink(missing_ok=True)
 
-    def stage(self, name: str, record: Mapping[str, Any], *, shared: bool = False) -> Stage:
+    def stage(self, name: str, record: Mapping[str, Any], codec: Codec, *, shared: bool = False) -> Stage:
         """The next stage called ``name``, emptied first if it was written for other inputs.
 
         ``shared``: one folder for every call (no sequence number), for results keyed by
@@ -148,51 +277,55 @@ class CheckpointStore:
         self._seq[name] += 1
         folder = self.root / (name if shared else f"{name}-{n:02d}")
         if shared and folder in {s.path for s in self.stages}:
-            stage = next(s for s in self.stages if s.path == folder)
-            return stage
-        fp = fingerprint(record)
+            return next(s for s in self.stages if s.path == folder)
+        fp = fingerprint({"store": self.key, "format": FORMAT, "record": record})
         meta = folder / STAGE_FILE
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # not a folder this store made
+            _remove(folder)
         if folder.exists():
             try:
                 same = json.loads(meta.read_text()).get("fingerprint") == fp
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):
                 same = False
             if not same:
                 shutil.rmtree(folder)
         if not folder.exists():
             folder.mkdir()
-            tmp = folder / f".{STAGE_FILE}.tmp-{uuid.uuid4().hex[:8]}"
-            tmp.write_text(json.dumps({"fingerprint": fp, "record": record}, indent=1, default=str))
-            os.replace(tmp, meta)
-        stage = Stage(folder)
+            _write_json(meta, {"fingerprint": fp, "record": record})
+        stage = Stage(folder, fp, codec)
         self.stages.append(stage)
         return stage
 
     def counts(self) -> dict[str, int]:
-        """Blocks loaded from checkpoints and blocks computed, over every stage so far."""
+        """Blocks loaded from checkpoints, computed, and rejected (unusable files), over every stage so far."""
         return {
             "loaded": sum(s.loaded for s in self.stages),
             "computed": sum(s.computed for s in self.stages),
+            "rejected": sum(s.rejected for s in self.stages),
         }
 
 
-@contextmanager
-def checkpoints(root: str | os.PathLike) -> Iterator[CheckpointStore]:
-    """Checkpoint every map pass run inside the block into ``root``."""
-    store = CheckpointStore(Path(root))
-    token = _ACTIVE.set(store)
-    try:
-        yield store
-    finally:
-        _ACTIVE.reset(token)
+def _remove(path: Path) -> None:
+    """Delete a file, a link (not its target) or a folder."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _write_json(path: Path, record: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(record, indent=1, default=str))
+    os.replace(tmp, path)
 
 
 def checkpointed(stage: Stage | None, key: str, func: Any, *args: Any) -> Any:
-    """``dask.delayed(func)(*args)``, through ``stage`` when one is active (see :meth:`Stage.delayed`)."""
+    """``dask.delayed(func)(*args)``, through ``stage`` when there is one (see :meth:`Stage.delayed`)."""
     return dask.delayed(func)(*args) if stage is None else stage.delayed(key, func, *args)
 
 
-def active_stage(name: str, record: Mapping[str, Any], *, shared: bool = False) -> Stage | None:
-    """The next stage of the active store, or None when no checkpointing is active."""
-    store = _ACTIVE.get()
-    return None if store is None else store.stage(name, record, shared=shared)
+def stage_of(
+    store: CheckpointStore | None, name: str, record: Mapping[str, Any], codec: Codec, *, shared: bool = False
+) -> Stage | None:
+    """``store``'s next stage ``name``, or None when the caller keeps no checkpoints."""
+    return None if store is None else store.stage(name, record, codec, shared=shared)

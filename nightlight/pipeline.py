@@ -20,6 +20,7 @@ import xarray as xr
 
 from nightlight._version import __version__
 from nightlight.change.decline import detect_shrinking
+from nightlight.checkpoint import CheckpointStore
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
@@ -79,10 +80,15 @@ def run_detect(
     return result, cities, paths
 
 
-def natural_cities(base: xr.DataArray, p: Params) -> gpd.GeoDataFrame:
-    """Phase 3 (cities): the natural cities of the base year."""
+def natural_cities(base: xr.DataArray, p: Params, *, checkpoints: CheckpointStore | None = None) -> gpd.GeoDataFrame:
+    """Phase 3 (cities): the natural cities of the base year (``checkpoints``: a batch job's resume store)."""
     return extract_natural_cities(
-        base, lit_threshold=p.lit_threshold, min_area_km2=p.min_area_km2, connectivity=p.connectivity, area=p.area
+        base,
+        lit_threshold=p.lit_threshold,
+        min_area_km2=p.min_area_km2,
+        connectivity=p.connectivity,
+        area=p.area,
+        checkpoints=checkpoints,
     )
 
 
@@ -95,10 +101,12 @@ def decline(
     series: dict[int, xr.DataArray] | None = None,
     alpha: float = 0.05,
     patterns: bool | None = None,
+    checkpoints: CheckpointStore | None = None,
 ) -> gpd.GeoDataFrame:
     """Phase 4 (change): which of the base year's cities shrank by ``later`` (and their trend over ``series``).
 
-    ``patterns`` overrides ``p.patterns`` (a batch's trend run skips them: its pairs have them).
+    ``patterns`` overrides ``p.patterns`` (a batch's trend run skips them: its pairs have them);
+    ``checkpoints``: a batch job's resume store.
     """
     return detect_shrinking(
         cities[["city_id", "area_km2", "geometry"]],
@@ -115,6 +123,7 @@ def decline(
         dark_floor=p.dark_floor,
         negative_radiance=p.negative_radiance,
         patterns=p.patterns if patterns is None else patterns,
+        checkpoints=checkpoints,
     )
 
 

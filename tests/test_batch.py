@@ -1,5 +1,9 @@
 """``nightlight batch``: the configuration, equality with ``detect``, resume, refusal, a full disk.
 
+Checkpoints: planted pickles never run, damaged or swapped blocks are recomputed, an input
+edited in place is never answered from old checkpoints, and a fault-injection test kills
+the batch at random moments and mid-write, then tampers with its checkpoints.
+
 The cluster tests start a real ``dask scheduler`` and two ``dask worker`` processes
 with this interpreter on 127.0.0.1 (always killed at the end), and run the batch as
 ``python -m nightlight batch …`` in a subprocess, as an operator runs it.
@@ -10,6 +14,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickle
+import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,8 +31,9 @@ from click.testing import CliRunner
 
 from nightlight.batch import ConfigError, load_config, run_batch
 from nightlight.batch.state import FolderInUseError
-from nightlight.checkpoint import CheckpointError
+from nightlight.checkpoint import CheckpointError, CheckpointWarning
 from nightlight.cli import main
+from nightlight.hashing import sha256
 from nightlight.pipeline import run_detect
 from nightlight.synthetic import make_world
 
@@ -240,11 +248,153 @@ def test_a_full_disk_while_checkpointing_keeps_nothing_partial_and_resumes(
         run_batch(cfg, tmp_path / "out")
     monkeypatch.setattr(ck.os, "replace", real_replace)
     ckpt = tmp_path / "out" / ".checkpoints"
-    assert not list(ckpt.rglob(".*.tmp-*")), "a partial checkpoint was kept"
+    # blocks other threads were writing when the error surfaced finish (renamed whole) moments later
+    _wait_for(lambda: not list(ckpt.rglob(".*.tmp-*")), 30, "in-flight writes to finish: a partial checkpoint was kept")
     assert not (tmp_path / "out" / "cities.parquet").exists()
     resumed = run_batch(cfg, tmp_path / "out")
     assert resumed.blocks["loaded"] >= 10  # the finished blocks were kept
     same_table(resumed.cities, first_run[2].cities)
+
+
+# --------------------------------------------------------------------------- checkpoints cannot run code or go stale
+class _Planted:
+    """Unpickling this writes ``marker``: the proof that a checkpoint ran code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('code from a checkpoint ran')",))
+
+
+def _block_files(out: Path) -> list[Path]:
+    """Every block file of every stage (whatever its format), in a stable order."""
+    return sorted(p for p in (out / ".checkpoints").glob("*/*") if p.is_file() and p.name != "stage.json")
+
+
+def _same_run(a, b) -> None:
+    same_table(a.cities, b.cities)
+    for y in b.pairs:
+        same_table(a.pairs[y], b.pairs[y])
+
+
+def test_block_files_round_trip_exactly_and_name_their_problem(tmp_path):
+    import shapely
+
+    from nightlight.checkpoint import TREE, load, save
+    from nightlight.cities.polygons import PIECES_CODEC
+
+    holed = shapely.box(0, 0, 10, 10).difference(shapely.box(2, 2, 4, 4))
+    parts = shapely.MultiPolygon([shapely.box(20, 0, 21, 1), shapely.box(22, 0, 23, 1)])
+    for codec, value, as_bytes in [
+        (PIECES_CODEC, [(3, holed), (7, parts), (3, shapely.box(5, 5, 6, 7))], lambda v: [(c, g.wkb) for c, g in v]),
+        (PIECES_CODEC, [], list),
+        (TREE, (np.arange(3), [(np.ones((3, 2)), np.full(3, -np.inf))]), _as_lists),
+    ]:
+        save(tmp_path / "b.npz", codec.encode(value), "stage/0-0")
+        assert as_bytes(codec.decode(load(tmp_path / "b.npz", "stage/0-0"))) == as_bytes(value)
+    with pytest.raises(CheckpointError, match=r"b.npz: it holds another block"):
+        load(tmp_path / "b.npz", "stage/0-1")
+    np.save(tmp_path / "o.npy", np.array([object()], dtype=object))
+    with pytest.raises(CheckpointError, match=r"o.npy: not a readable checkpoint .*allow_pickle"):
+        load(tmp_path / "o.npy", "stage/0-0")
+
+
+def _as_lists(v):
+    return [_as_lists(x) for x in v] if isinstance(v, (list, tuple)) else v.tolist()
+
+
+def test_a_planted_pickle_or_object_array_never_runs_and_its_block_is_recomputed(first_run, tmp_path):
+    cfg, out, result = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    marker = tmp_path / "ran"
+    files = _block_files(copy)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not a checkpoint")
+    for k, f in enumerate(files):
+        if k in (0, 2):  # a FIFO (reading it would wait forever) and a link to a file elsewhere
+            f.unlink()
+            os.mkfifo(f) if k == 0 else f.symlink_to(outside)
+        elif k % 2:  # a pickle where a block was (the folder is on a filesystem others can write)
+            f.write_bytes(pickle.dumps(_Planted(marker)))
+        else:  # a valid .npz whose array holds a pickled object
+            with open(f, "wb") as fh:
+                np.savez(fh, istats=np.array([_Planted(marker)], dtype=object))
+        (f.parent / "evil.pkl").write_bytes(pickle.dumps(_Planted(marker)))  # files of no block: never opened
+    with pytest.warns(CheckpointWarning, match="not a readable checkpoint") as caught:
+        again = run_batch(cfg, copy)
+    assert not marker.exists(), "code from the checkpoint folder ran"
+    assert outside.read_text() == "not a checkpoint"  # the link was removed, not its target
+    assert again.blocks["rejected"] == len(files) == sum(issubclass(w.category, CheckpointWarning) for w in caught)
+    _same_run(again, result)
+
+
+def _damage(files: list[Path]) -> None:
+    """Truncate one, empty one, flip a byte of one, swap two blocks of a stage, copy one into another stage."""
+    big = max(files, key=lambda p: p.stat().st_size)
+    data = bytearray(big.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    big.write_bytes(bytes(data))
+    rest = [f for f in files if f != big]
+    rest[0].write_bytes(rest[0].read_bytes()[: rest[0].stat().st_size // 2])
+    rest[1].write_bytes(b"")
+    a, b = [f for f in rest[2:] if f.parent == rest[2].parent][:2]
+    a_bytes = a.read_bytes()
+    a.write_bytes(b.read_bytes())
+    b.write_bytes(a_bytes)
+    other = next(f for f in rest if f.parent != a.parent and f not in (rest[0], rest[1]))
+    target = next(f for f in rest if f.parent != other.parent and f not in (rest[0], rest[1], a, b))
+    target.write_bytes(other.read_bytes())
+
+
+def test_truncated_flipped_and_swapped_checkpoints_are_recomputed_with_a_warning_each(first_run, tmp_path):
+    cfg, out, result = first_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    _damage(_block_files(copy))
+    with pytest.warns(CheckpointWarning) as caught:
+        again = run_batch(cfg, copy)
+    messages = [str(w.message) for w in caught if issubclass(w.category, CheckpointWarning)]
+    assert len(messages) == again.blocks["rejected"] == 6, messages
+    assert sum("holds another block" in m for m in messages) == 3  # the swapped pair and the copy
+    assert all(m.startswith(str(copy / ".checkpoints")) and "computed again" in m for m in messages)
+    _same_run(again, result)
+    log = [json.loads(x) for x in (copy / "run.jsonl").read_text().splitlines()]
+    assert sum(r.get("blocks_rejected", 0) for r in log if r["event"] == "stage") == 6  # on record
+    assert run_batch(cfg, copy).blocks["computed"] == 0  # the recomputed blocks were written whole
+
+
+def _dim(path: Path, factor: float) -> None:
+    """Rewrite a GeoTIFF in place (same path) with its top-left quarter dimmed."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        data, profile = src.read(1), src.profile
+    h, w = data.shape
+    data[: h // 2, : w // 2] *= factor
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+
+
+def test_checkpoints_of_an_input_edited_in_place_are_never_reused(tmp_path, world_files):
+    """Issue 19 item 3: same path, other bytes, the old checkpoint folder copied into a fresh --out."""
+    files, lit = world_files
+    (tmp_path / "in").mkdir()
+    mine = {y: Path(shutil.copy(p, tmp_path / "in" / p.name)) for y, p in files.items()}
+    cfg = load_config(write_config(tmp_path / "c.toml", mine, lit))
+    before = run_batch(cfg, tmp_path / "first")
+    _dim(mine[2016], 0.5)
+    shutil.copytree(tmp_path / "first" / ".checkpoints", tmp_path / "second" / ".checkpoints")
+    with pytest.warns(CheckpointWarning, match="other inputs"):
+        second = run_batch(cfg, tmp_path / "second")
+    fresh = run_batch(cfg, tmp_path / "fresh")
+    assert not fresh.pairs[2016]["light_after"].equals(before.pairs[2016]["light_after"])  # the edit matters
+    _same_run(second, fresh)
+    same_table(second.trend, fresh.trend)
+    assert second.blocks == fresh.blocks  # nothing of the old folder was loaded
+    recorded = json.loads((tmp_path / "second" / "inputs.json").read_text())["2016"]["sha256"]
+    assert recorded == sha256(mine[2016])
 
 
 # --------------------------------------------------------------------------- on a real cluster
@@ -324,7 +474,7 @@ def _check_equal(out: Path, reference) -> None:
 
 
 def _blocks(out: Path) -> int:
-    return sum(1 for _ in (out / ".checkpoints").rglob("*.pkl")) if (out / ".checkpoints").exists() else 0
+    return sum(1 for _ in (out / ".checkpoints").rglob("*.npz")) if (out / ".checkpoints").exists() else 0
 
 
 def test_a_batch_through_a_running_scheduler_equals_the_local_run(cluster, slow_config, tmp_path):
@@ -442,3 +592,103 @@ chunks = 128
     inputs = json.loads((tmp_path / "out" / "inputs.json").read_text())
     assert inputs["2016"]["source"] == "shanghai-viirs-like:2016"
     assert inputs["2016"]["resolved"].endswith("_2016.tif") and len(inputs["2016"]["sha256"]) == 64
+
+
+# --------------------------------------------------------------------------- fault injection
+#: A batch that kills itself (SIGKILL: no cleanup) at a point chosen by its seed: at a random
+#: moment, or at a random checkpoint write — partway through its bytes, after the whole
+#: temporary file but before the rename, or right after the rename.
+KILLER = r"""
+import io, os, random, signal, sys, threading
+import numpy as np
+from nightlight.batch import load_config, run_batch
+
+cfg, out, seed, writes, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+rng = random.Random(seed)
+mode = ("mid-write", "before-rename", "after-rename", "timer")[seed % 4]
+nth, count, lock = rng.randrange(1, writes + 1), [0], threading.Lock()
+print(mode, nth, flush=True)
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def hit(target):
+    with lock:
+        count[0] += str(target).endswith(".npz") or isinstance(target, io.IOBase)
+        return count[0] == nth
+
+real_savez, real_replace = np.savez, os.replace
+
+def savez(f, *args, **arrays):
+    if mode == "mid-write" and hit(f):
+        buf = io.BytesIO()
+        real_savez(buf, *args, **arrays)
+        f.write(buf.getvalue()[: rng.randrange(1, len(buf.getvalue()))])
+        f.flush()
+        die()
+    return real_savez(f, *args, **arrays)
+
+def replace(src, dst):
+    if mode == "before-rename" and hit(dst):
+        die()
+    real_replace(src, dst)
+    if mode == "after-rename" and hit(dst):
+        die()
+
+np.savez, os.replace = savez, replace
+if mode == "timer":
+    threading.Timer(rng.uniform(0.0, seconds), die).start()
+run_batch(load_config(cfg), out)
+"""
+
+
+def _tamper(out: Path, rng: random.Random, marker: Path) -> list[str]:
+    """Three of: flip a bit, truncate, empty, swap two blocks, copy one over another, plant a pickle or object array."""
+    files = _block_files(out)
+    done = []
+    for action in rng.sample(["flip", "truncate", "empty", "swap", "copy", "pickle", "object"], 3):
+        f = rng.choice(files)
+        g = rng.choice([x for x in files if x != f])
+        data = f.read_bytes()
+        if action == "flip":
+            i = rng.randrange(len(data))
+            f.write_bytes(data[:i] + bytes([data[i] ^ (1 << rng.randrange(8))]) + data[i + 1 :])
+        elif action == "truncate":
+            f.write_bytes(data[: rng.randrange(len(data))])
+        elif action == "empty":
+            f.write_bytes(b"")
+        elif action == "swap":
+            f.write_bytes(g.read_bytes())
+            g.write_bytes(data)
+        elif action == "copy":
+            f.write_bytes(g.read_bytes())
+        elif action == "pickle":
+            f.write_bytes(pickle.dumps(_Planted(marker)))
+        else:
+            with open(f, "wb") as fh:
+                np.savez(fh, a0=np.array([_Planted(marker)], dtype=object))
+        done.append(f"{action} {f.relative_to(out)}")
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_fault_injection_kill_then_tamper_every_rerun_equals_the_uninterrupted_run(slow_config, tmp_path, seed):
+    cfg, reference = slow_config
+    out, marker, rng = tmp_path / "out", tmp_path / "ran", random.Random(seed)
+    writes = str(reference.blocks["computed"])
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, str(cfg), str(out), str(seed), writes, "4"],
+        capture_output=True, text=True, timeout=300, env=ENV,
+    )  # fmt: skip
+    assert killed.returncode in (0, -signal.SIGKILL), killed.stderr
+    what = [f"killed: {killed.stdout.strip()} (exit {killed.returncode})"]
+    for round_ in range(3):
+        if round_:
+            what.append(f"tampered: {_tamper(out, rng, marker)}")
+        again = run_batch(load_config(cfg), out)  # resume after the kill, then after each tampering
+        assert not marker.exists(), f"code from the checkpoint folder ran after {what}"
+        _same_run(again, reference)
+        same_table(again.trend, reference.trend)
+        assert again.blocks["loaded"] + again.blocks["computed"] == sum(reference.blocks.values()), what
+        assert again.blocks["rejected"] <= (4 if round_ else 0), what  # a swap rejects both files

@@ -16,8 +16,10 @@ runs — over the years of a :class:`~nightlight.batch.config.BatchConfig`:
    a summary per year, every pair's own bundle, the configuration, input checksums
    and versions — published as one set (:class:`nightlight.outputs.folder.OutputFolder`).
 
-Every map pass runs under :func:`nightlight.checkpoint.checkpoints` in
-``<out>/.checkpoints``: a rerun of the same configuration loads the finished blocks.
+The map passes of phases 2–4 get one :class:`nightlight.checkpoint.CheckpointStore` in
+``<out>/.checkpoints``, passed explicitly (``checkpoints=``) and keyed by the config hash,
+which holds every input's SHA-256: a rerun of the same configuration on the same input
+bytes loads the finished blocks; checkpoints of other inputs are never used.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import xarray as xr
 from nightlight.batch.config import BatchConfig
 from nightlight.batch.runlog import RunLog
 from nightlight.batch.state import CHECKPOINTS, STATE_NAME, claim, config_hash, input_checksums, versions, write_state
-from nightlight.checkpoint import checkpoints
+from nightlight.checkpoint import CheckpointStore
 from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
 from nightlight.outputs.write import write_csv, write_geopackage, write_geoparquet
@@ -105,7 +107,8 @@ def run_batch(
         resumed = previous is not None and previous.get("config_hash") == digest
         log.event("start", config_hash=digest, resumed=resumed, client=str(client) if client else None)
         try:
-            with log, checkpoints(folder_path / CHECKPOINTS) as store:
+            store = CheckpointStore(folder_path / CHECKPOINTS, key=digest)
+            with log:
                 result = _phases(config, folder, store, log, sources or {}, formats)
         except BaseException as exc:
             log.event("failed", error=f"{type(exc).__name__}: {exc}")
@@ -123,7 +126,12 @@ def run_batch(
 
 
 def _phases(
-    config: BatchConfig, folder: OutputFolder, store: Any, log: RunLog, sources: dict, formats: Sequence[str]
+    config: BatchConfig,
+    folder: OutputFolder,
+    store: CheckpointStore,
+    log: RunLog,
+    sources: dict,
+    formats: Sequence[str],
 ) -> BatchResult:
     p = config.params
     base_y = config.base
@@ -132,12 +140,12 @@ def _phases(
     mosaics = dict(zip(inputs.keys, inputs.mosaics))
     base = mosaics[base_y]
     with log.stage("cities", store) as extra:
-        cities = natural_cities(base, p)
+        cities = natural_cities(base, p, checkpoints=store)
         extra["cities"] = len(cities)
     pairs: dict[int, gpd.GeoDataFrame] = {}
     for y in config.compare:
         with log.stage(f"decline {base_y}->{y}", store) as extra:
-            res = decline(cities, base, mosaics[y], p)
+            res = decline(cities, base, mosaics[y], p, checkpoints=store)
             pairs[y] = res
             extra["shrinking"] = int(res["shrinking"].sum())
             run = {
@@ -154,7 +162,14 @@ def _phases(
             series = {y: mosaics[y] for y in config.trend_years}
             # the shrinkage patterns of base → last year are in that pair's table already
             trend = decline(
-                cities, base, mosaics[config.compare[-1]], p, series=series, alpha=config.alpha, patterns=False
+                cities,
+                base,
+                mosaics[config.compare[-1]],
+                p,
+                series=series,
+                alpha=config.alpha,
+                patterns=False,
+                checkpoints=store,
             )
             extra["significant_decline_fdr"] = int(trend["significant_decline_fdr"].sum())
             write_geoparquet(

@@ -7,8 +7,9 @@ run's stages stay on record) is one JSON object with ``time`` (UTC, ISO 8601),
 * ``start`` / ``finish`` / ``failed``: the run (config hash, client, error);
 * ``stage``: ``stage`` name, ``seconds``, ``blocks_computed`` / ``blocks_loaded``
   (block tasks of the checkpointed map passes run now, or loaded from an earlier
-  run), ``tasks`` (dask tasks the scheduler finished during the stage, counted by a
-  scheduler plugin; null without a distributed client), and ``peak_rss_mb``: the peak
+  run), ``blocks_rejected`` (checkpoint files found unusable and redone), ``tasks``
+  (dask tasks the scheduler finished during the stage, counted by a scheduler plugin;
+  null without a distributed client), and ``peak_rss_mb``: the peak
   resident memory of the driver and of every worker process so far
   (``resource.getrusage``, MB).
 """
@@ -150,7 +151,7 @@ class RunLog:
         """Time a stage; on success log it with its block counts and memory."""
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, description=name)
-        before = store.counts() if store is not None else {"loaded": 0, "computed": 0}
+        before = store.counts() if store is not None else {"loaded": 0, "computed": 0, "rejected": 0}
         tasks0 = self.tasks_done()
         t0 = time.perf_counter()
         extra: dict = {}
@@ -165,6 +166,7 @@ class RunLog:
             seconds=round(seconds, 2),
             blocks_computed=after["computed"] - before["computed"],
             blocks_loaded=after["loaded"] - before["loaded"],
+            blocks_rejected=after["rejected"] - before["rejected"],
             tasks=None if tasks0 is None or tasks1 is None else tasks1 - tasks0,
             peak_rss_mb=self.memory(),
             **extra,
@@ -173,4 +175,6 @@ class RunLog:
         if self._bar is not None and self._task is not None:
             self._bar.advance(self._task)
         loaded = f", {rec['blocks_loaded']} blocks from checkpoints" if rec["blocks_loaded"] else ""
+        if rec["blocks_rejected"]:
+            loaded += f", {rec['blocks_rejected']} unusable checkpoints redone"
         self.console.print(f"  {name}: {seconds:.1f} s ({rec['blocks_computed']} blocks computed{loaded})")

@@ -110,7 +110,8 @@ def claim(out: Path, digest: str, *, overwrite: bool) -> dict | None:
             previous = {"config_hash": None}
     other = None
     if previous is not None and previous.get("config_hash") != digest:
-        other = f"a batch run of another configuration (hash {str(previous.get('config_hash'))[:12]}…)"
+        old = str(previous.get("config_hash"))[:12]
+        other = f"a batch run of another configuration or other input bytes (hash {old}…)"
     elif previous is None and (out / MANIFEST_NAME).exists():
         other = "the outputs of another run (manifest.json, no batch.json)"
     if other is not None:

@@ -26,6 +26,7 @@ from nightlight.change.measure import add_pixel_counts, decline_table, zonal_on_
 from nightlight.change.patterns import shrinkage_patterns
 from nightlight.change.rule import check_common_shift, nodata_zero_warnings, too_dark_warnings
 from nightlight.change.trend import benjamini_hochberg, trend_test
+from nightlight.checkpoint import CheckpointStore
 from nightlight.errors import ParameterError
 from nightlight.grid import Grid
 from nightlight.io.raster import DEFAULT_CHUNK
@@ -56,6 +57,7 @@ def detect_shrinking(
     allow_common_shift: bool = False,
     negative_radiance: str = "keep",
     area: AreaMode = "exact",
+    checkpoints: CheckpointStore | None = None,
 ) -> gpd.GeoDataFrame:
     """Classify cities as shrinking from the change of their total night light.
 
@@ -117,6 +119,10 @@ def detect_shrinking(
         :mod:`nightlight.area`, shared with :func:`nightlight.extract_natural_cities`:
         exact ellipsoid on geographic and equal-area grids, else an error unless
         ``"pyproj"`` (areal scale factor) or ``"nominal"`` (nominal pixel size, warned).
+    checkpoints : CheckpointStore, optional
+        A batch job's resume store (:mod:`nightlight.checkpoint`): finished blocks of the
+        totals and zonal passes are loaded from it, new ones saved to it. None (default):
+        nothing is kept.
 
     Returns
     -------
@@ -193,7 +199,7 @@ def detect_shrinking(
     # own-validity layers only when some mosaic has nodata, the negative-pixel layers and the
     # negative policy only when some value is < 0), and a blank year must fail here, before the
     # zonal work. Folding them into the zonal pass would mean always computing every layer.
-    totals = mosaic_totals(inputs)
+    totals = mosaic_totals(inputs, checkpoints)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank) + nodata_zero_warnings(inputs, totals)
     stats, own, counts = zonal_on_common_pixels(
         cities,
@@ -204,6 +210,7 @@ def detect_shrinking(
         lit_floor=lit_floor,
         method=method,
         area=area,
+        checkpoints=checkpoints,
     )
     out = decline_table(
         cities, stats[0], stats[1], own, threshold=min_decline, dark_floor=dark_floor, min_valid_share=min_valid_share

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nightlight.checkpoint import active_stage
+from nightlight.checkpoint import TREE, CheckpointStore, stage_of
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
 from nightlight.grid import Grid
+from nightlight.hashing import fingerprint
 from nightlight.params import NEGATIVE_POLICIES
 from nightlight.preprocess.inputs import Inputs
 
@@ -128,8 +129,10 @@ def on_common_pixels(inputs: Inputs, totals: pd.DataFrame | None = None) -> list
     return [masked[id(da)] for da in inputs.mosaics]
 
 
-def mosaic_totals(inputs: Inputs) -> pd.DataFrame:
+def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) -> pd.DataFrame:
     """Whole-mosaic total light and valid pixel count of every distinct mosaic (one pass over the data).
+
+    ``checkpoints``: a batch job's resume store (:mod:`nightlight.checkpoint`).
 
     Returns
     -------
@@ -140,13 +143,14 @@ def mosaic_totals(inputs: Inputs) -> pd.DataFrame:
     """
     distinct = inputs.distinct()
     tasks = []
-    # A batch job (nightlight.checkpoint): a mosaic's totals are kept under its dask name (a
-    # content token), so the base year is summed once for all the pairs it is compared in.
-    stage = active_stage("totals", {"key": "dask name of the mosaic"}, shared=True)
+    # A batch job: a mosaic's totals are kept under its dask name (the store's key holds the
+    # inputs' checksums), so the base year is summed once for all the pairs it is compared in.
+    stage = stage_of(checkpoints, "totals", {"key": "dask name of the mosaic"}, TREE, shared=True)
     for _, da in distinct:
         four = [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data, (da < 0).sum().data]
         name = getattr(da.data, "name", None)
-        tasks += four if stage is None or name is None else [stage.delayed(name, _as_tuple, *four)]
+        key = None if name is None else fingerprint({"dask_name": name})[:32]  # a safe file name
+        tasks += four if stage is None or key is None else [stage.delayed(key, _as_tuple, *four)]
     values = tuple(v for got in dask.compute(*tasks) for v in (got if isinstance(got, tuple) else (got,)))
     year_of = {n: y for y, n in zip(inputs.keys[2:], inputs.names[2:])}
     rows = []

@@ -16,6 +16,7 @@ from nightlight.area import AreaMode
 from nightlight.change.inputs import apply_negative_policy, on_common_pixels
 from nightlight.change.rule import DMSP_SATURATED_DN, SATURATION_DOMINATED, classify_decline
 from nightlight.change.zonal import zonal_stats_many
+from nightlight.checkpoint import CheckpointStore
 from nightlight.preprocess.inputs import Inputs
 from nightlight.units import DN
 
@@ -30,6 +31,7 @@ def zonal_on_common_pixels(
     lit_floor: float,
     method: str,
     area: AreaMode,
+    checkpoints: CheckpointStore | None = None,
 ) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
     """Zonal statistics of every year on the common valid pixels, in one pass over the mosaics.
 
@@ -53,7 +55,9 @@ def zonal_on_common_pixels(
     own_layers = inputs.mosaics[:2] if masked else []
     layers = inputs.common + own_layers + list(counts.values())
     names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_layers)]] + list(counts)
-    stats = zonal_stats_many(cities, layers, floor=lit_floor, method=method, names=names, area=area)
+    stats = zonal_stats_many(
+        cities, layers, floor=lit_floor, method=method, names=names, area=area, checkpoints=checkpoints
+    )
     n, k = len(inputs.common), len(own_layers)
     per_year, own = stats[:n], (stats[n : n + k] if masked else stats[:2])
     extra = {name: s["sum"].fillna(0).to_numpy() for name, s in zip(counts, stats[n + k :])}

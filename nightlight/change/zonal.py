@@ -40,7 +40,7 @@ from affine import Affine
 
 from nightlight._backend import as_dask, is_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
-from nightlight.checkpoint import active_stage, checkpointed
+from nightlight.checkpoint import TREE, CheckpointStore, checkpointed, stage_of
 from nightlight.errors import InvalidVectorError
 from nightlight.grid import Grid, require_same_grid
 from nightlight.hashing import wkb_token
@@ -301,6 +301,7 @@ def zonal_stats_many(
     method: str = "exact",
     names: Sequence[str] | None = None,
     area: AreaMode = "exact",
+    checkpoints: CheckpointStore | None = None,
 ) -> list[pd.DataFrame]:
     """Zonal statistics of the same polygons on several mosaics of one grid, in one pass.
 
@@ -319,6 +320,8 @@ def zonal_stats_many(
     area : {"exact", "pyproj", "nominal"}
         Pixel-area rule of the km² columns, the same as :func:`nightlight.extract_natural_cities`'s
         (:mod:`nightlight.area`): a CRS that distorts area is refused unless ``"pyproj"`` or ``"nominal"``.
+    checkpoints : CheckpointStore, optional
+        A batch job's resume store (:mod:`nightlight.checkpoint`); None (default): nothing is kept.
 
     Returns
     -------
@@ -363,7 +366,7 @@ def zonal_stats_many(
     plan_d = dask.delayed(plan, name=f"nightlight-zonal-plan-{uuid.uuid4().hex}")
     delayed_blocks = [a.to_delayed() for a in arrays]
     record = dict(inputs=[a.name for a in arrays], chunks=ref.chunks, polygons=wkb_token(geoms), floor=floor)
-    stage = active_stage("zonal", {**record, "method": method, "area": area})  # a batch job: resumable
+    stage = stage_of(checkpoints, "zonal", {**record, "method": method, "area": area}, TREE)
     parts = []
     for bi, bj, win in grid.blocks(ref.chunks):
         # skip blocks no polygon meets (cheap: one STRtree query per layer)

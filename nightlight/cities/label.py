@@ -22,6 +22,7 @@ How it scales (the dask-image scheme, without a global label image):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 
 import dask
 import dask.array as dsa
@@ -32,7 +33,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from nightlight._backend import as_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
-from nightlight.checkpoint import active_stage
+from nightlight.checkpoint import CheckpointStore, Codec, stage_of
 from nightlight.cities.components import BlockPlan, BlockResult, Components
 from nightlight.cities.threshold import Threshold, resolve_threshold
 from nightlight.errors import InvalidRasterError, ParameterError
@@ -91,6 +92,19 @@ def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, ar
     )
 
 
+def _encode_stats(r: BlockResult) -> dict[str, np.ndarray]:
+    return {f.name: np.asarray(getattr(r, f.name)) for f in fields(r)}
+
+
+def _decode_stats(a: Mapping[str, np.ndarray]) -> BlockResult:
+    n, istats, fstats, sums, nvalid, top, bottom, left, right = (a[f.name] for f in fields(BlockResult))
+    return BlockResult(int(n), istats, fstats, sums, nvalid, top, bottom, left, right)
+
+
+#: a labeling block's statistics as checkpoint arrays (:mod:`nightlight.checkpoint`)
+STATS_CODEC = Codec(_encode_stats, _decode_stats)
+
+
 def _as_values(values) -> dict[str, xr.DataArray]:
     if values is None:
         return {}
@@ -114,6 +128,7 @@ def label_components(
     connectivity: int = 8,
     area: AreaMode = "exact",
     headtail_level: int = 1,
+    checkpoints: CheckpointStore | None = None,
 ) -> Components:
     """Label the connected components of a lit or built-up mask, chunk by chunk.
 
@@ -135,6 +150,9 @@ def label_components(
     area : {"exact", "pyproj", "nominal"}
         Pixel-area rule (:mod:`nightlight.area`); a CRS that distorts area is refused
         unless ``"pyproj"`` or ``"nominal"``.
+    checkpoints : CheckpointStore, optional
+        A batch job's resume store (:mod:`nightlight.checkpoint`): finished blocks are
+        loaded from it, new ones saved to it. None (default): nothing is kept.
 
     Returns
     -------
@@ -175,7 +193,7 @@ def label_components(
     thr = None if mask is not None else resolve_threshold(src, threshold, headtail_level)  # src is the mosaic
     src_data = as_dask(src, chunks=-1)  # a NumPy mosaic is one block
     value_data = [as_dask(da).rechunk(src_data.chunks) for da in bands.values()]
-    plan, results = _run_stats(src_data, value_data, grid, connectivity, thr, area)
+    plan, results = _run_stats(src_data, value_data, grid, connectivity, thr, area, checkpoints)
     table, label_component = _merge(plan, results, grid, connectivity, list(bands))
     return Components(
         grid=grid,
@@ -189,7 +207,7 @@ def label_components(
 
 
 def _per_block(
-    func, name: str, src_data: dsa.Array, value_data: list[dsa.Array], row_edges, col_edges, *args
+    func, name: str, src_data: dsa.Array, value_data: list[dsa.Array], row_edges, col_edges, *args, store=None
 ) -> dsa.Array:
     """A (nby, nbx) object dask array whose block (i, j) is ``func(src[i, j], values[i, j], row0, col0, *args)``.
 
@@ -199,10 +217,9 @@ def _per_block(
     token = dask.base.tokenize(src_data, *value_data, args)
     key = f"{name}-{token}"
     nby, nbx = len(row_edges) - 1, len(col_edges) - 1
-    # under nightlight.checkpoint (a batch job), a finished block is loaded instead, without its reads
-    stage = active_stage(
-        name, {"inputs": [src_data.name, *(v.name for v in value_data)], "chunks": src_data.chunks, "args": args}
-    )
+    # a batch job's store (nightlight.checkpoint): a finished block is loaded instead, without its reads
+    record = {"inputs": [src_data.name, *(v.name for v in value_data)], "chunks": src_data.chunks, "args": args}
+    stage = stage_of(store, name, record, STATS_CODEC)
 
     def cell(i: int, j: int) -> tuple:
         row0, col0 = int(row_edges[i]), int(col_edges[j])
@@ -227,10 +244,20 @@ def _as_cell_of(result):
     return cell
 
 
-def _run_stats(src_data, value_data, grid, connectivity, thr, area):
+def _run_stats(src_data, value_data, grid, connectivity, thr, area, store):
     row_edges, col_edges = grid.chunk_edges(src_data.chunks)
     results = _per_block(
-        _stats_task, "nightlight-label", src_data, value_data, row_edges, col_edges, grid, connectivity, thr, area
+        _stats_task,
+        "nightlight-label",
+        src_data,
+        value_data,
+        row_edges,
+        col_edges,
+        grid,
+        connectivity,
+        thr,
+        area,
+        store=store,
     ).compute()
     nby, nbx = results.shape
     counts = np.array([[r.n for r in row] for row in results], dtype=np.int64).reshape(nby, nbx)

@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from nightlight.area import AreaMode
+from nightlight.checkpoint import CheckpointStore
 from nightlight.cities.components import Components
 from nightlight.cities.label import label_components, label_one_block
 from nightlight.cities.polygons import city_polygons
@@ -46,6 +47,7 @@ def extract_natural_cities(
     polygons: bool = True,
     area: AreaMode = "exact",
     headtail_level: int = 1,
+    checkpoints: CheckpointStore | None = None,
 ) -> gpd.GeoDataFrame:
     """Natural cities: connected lit/built-up patches whose true ground area exceeds ``min_area_km2``.
 
@@ -76,6 +78,10 @@ def extract_natural_cities(
         ``"exact"`` (default) refuses a CRS that distorts area (UTM, Web Mercator) with
         :class:`~nightlight.errors.UnsupportedCRSError`; ``"pyproj"`` uses per-pixel areas from
         pyproj's areal scale factor; ``"nominal"`` takes the nominal pixel size, with a warning.
+    checkpoints : CheckpointStore, optional
+        A batch job's resume store (:mod:`nightlight.checkpoint`): finished blocks of the
+        labeling and polygon passes are loaded from it, new ones saved to it. None (default):
+        nothing is kept.
 
     Returns
     -------
@@ -101,11 +107,12 @@ def extract_natural_cities(
         connectivity=connectivity,
         area=area,
         headtail_level=headtail_level,
+        checkpoints=checkpoints,
     )
     cities, component_city = _cities_frame(comps, min_area_km2)
     crs = comps.grid.crs
     if polygons and len(cities):
-        shapes = city_polygons(comps, component_city)
+        shapes = city_polygons(comps, component_city, checkpoints)
         geometry = [shapes[int(cid)] for cid in cities["city_id"]]
     else:
         geometry = gpd.points_from_xy(cities["centroid_x"], cities["centroid_y"]) if len(cities) else []

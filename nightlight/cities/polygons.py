@@ -12,7 +12,7 @@ import shapely
 import shapely.affinity
 from affine import Affine
 
-from nightlight.checkpoint import active_stage
+from nightlight.checkpoint import CheckpointStore, Codec, stage_of
 from nightlight.cities.components import Components
 from nightlight.cities.label import label_one_block
 from nightlight.hashing import fingerprint
@@ -32,11 +32,34 @@ def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
     return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]
 
 
-def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, shapely.Geometry]:
+def _encode_pieces(pieces: list[tuple[int, shapely.Geometry]]) -> dict[str, np.ndarray]:
+    """A block's (city id, polygon) pieces as arrays: ids, and the WKB of every piece packed with offsets."""
+    wkb = [shapely.to_wkb(g) for _, g in pieces]
+    return {
+        "ids": np.array([cid for cid, _ in pieces], np.int64),
+        "wkb": np.frombuffer(b"".join(wkb), np.uint8),
+        "offsets": np.cumsum([0, *map(len, wkb)], dtype=np.int64),
+    }
+
+
+def _decode_pieces(a) -> list[tuple[int, shapely.Geometry]]:
+    raw, off = a["wkb"].tobytes(), a["offsets"]
+    geoms = shapely.from_wkb([raw[off[k] : off[k + 1]] for k in range(len(off) - 1)])
+    return [(int(cid), g) for cid, g in zip(a["ids"], geoms, strict=True)]
+
+
+#: a block's polygon pieces as checkpoint arrays (:mod:`nightlight.checkpoint`)
+PIECES_CODEC = Codec(_encode_pieces, _decode_pieces)
+
+
+def city_polygons(
+    comps: Components, component_city: np.ndarray, checkpoints: CheckpointStore | None = None
+) -> dict[int, shapely.Geometry]:
     """Polygons of the cities, dissolved across blocks, in the mosaic's CRS.
 
     ``component_city`` maps each row of ``comps.table`` to a city id (0 = not a city).
-    Only blocks that hold part of a city are vectorised.
+    Only blocks that hold part of a city are vectorised. ``checkpoints``: a batch job's
+    resume store (:mod:`nightlight.checkpoint`), finished blocks are loaded from it.
     """
     src_blocks = comps.source.to_delayed()
     task = dask.delayed(_polygon_task, pure=True)
@@ -44,7 +67,8 @@ def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, sh
     nby, nbx = comps.n_blocks
     lookups = {(i, j): comps.block_lookup(i, j, component_city) for i in range(nby) for j in range(nbx)}
     lookups = {ij: lookup for ij, lookup in lookups.items() if lookup.any()}
-    stage = active_stage(  # a batch job: finished blocks are loaded, not vectorised again
+    stage = stage_of(  # a batch job: finished blocks are loaded, not vectorised again
+        checkpoints,
         "polygons",
         {
             "input": comps.source.name,
@@ -53,6 +77,7 @@ def city_polygons(comps: Components, component_city: np.ndarray) -> dict[int, sh
             "threshold": comps.threshold,
             "cities": fingerprint({str(ij): lookup.tolist() for ij, lookup in lookups.items()}),
         },
+        PIECES_CODEC,
     )
     for (i, j), lookup in lookups.items():
         row0, col0 = comps.block_origin(i, j)
