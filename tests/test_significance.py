@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
+from click.testing import CliRunner
 from scipy import stats
 from shapely.geometry import box
 
 import nightlight
 from nightlight.change.significance import change_pvalue, moderate, year_scatter
+from nightlight.cli import main
 from nightlight.errors import ParameterError
 from nightlight.synthetic import make_world
 
@@ -161,3 +164,33 @@ def test_bad_periods_fail_before_any_work(kwargs, message):
     before = mosaics[2012] if "series" not in kwargs else None
     with pytest.raises(ParameterError, match=message):
         nightlight.detect_shrinking(cities, before, **kwargs)
+
+
+@pytest.mark.slow
+def test_batch_reports_multi_year_means_with_an_independent_extent_year(tmp_path):
+    """``[decline] base`` is the extent year (2014); the trend run compares mean 2012–13 with mean 2016–17."""
+    w = make_world(seed=2, years=range(2012, 2018), year_scatter=0.05, n_cities=30, bounds=(10.0, 44.0, 11.5, 45.0))
+    files = w.write_geotiffs(tmp_path / "world")
+    lines = "\n".join(f'{y} = "{p}"' for y, p in files.items())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f"[inputs.files]\n{lines}\n\n[cities]\nlit_threshold = {w.lit_threshold}\n\n"
+        "[decline]\nbase = 2014\ncompare = [2017]\nbase_years = [2012, 2013]\ncompare_years = '2016-2017'\n\n"
+        '[trend]\nyears = "2012-2017"\n\n[run]\nchunks = 256\n'
+    )
+    res = CliRunner().invoke(main, ["batch", str(cfg), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "mean 2012–2013 → mean 2016–2017:" in res.output and "beyond their own year-to-year scatter" in res.output
+    merged = gpd.read_parquet(tmp_path / "out" / "cities.parquet")
+    trend = gpd.read_parquet(tmp_path / "out" / "trend" / "cities.parquet")
+    before = (trend["light_2012"] + trend["light_2013"]) / 2
+    after = (trend["light_2016"] + trend["light_2017"]) / 2
+    np.testing.assert_allclose(merged["series_change"], (after - before) / before, rtol=1e-9)
+    assert {"change_p", "change_q", "year_scatter", "shrinking_significant"} <= set(merged.columns)
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert summary["shrinking_significant"].iloc[0] == int(merged["shrinking_significant"].sum())
+    # `detect` compares two files: multi-year means are refused in one line naming the fix
+    res = CliRunner().invoke(
+        main, ["detect", str(files[2012]), str(files[2017]), "--out", str(tmp_path / "d"), "--base-years", "2012,2013"]
+    )
+    assert res.exit_code != 0 and "nightlight batch" in res.output and "Error:" in res.output
