@@ -156,7 +156,7 @@ def detect_shrinking(
           ``area_km2`` (covered ground area);
         - with a series: ``light_<year>`` per year, ``trend_slope`` (light per year),
           ``mk_p``, ``significant_decline`` (shrinking and slope < 0 and mk_p < alpha);
-          ``year_scatter`` (sd of log light around the city's Theil–Sen line), ``change_p``
+          ``year_scatter`` (sd of log light around the city's trend and step), ``change_p``
           (one-sided p of a decline at least as large as ``change`` given that scatter),
           ``change_q`` (its Benjamini–Hochberg q over the classified cities) and
           ``shrinking_significant`` (shrinking and change_q < alpha), see
