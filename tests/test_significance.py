@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from click.testing import CliRunner
 from scipy import stats
 from shapely.geometry import box
@@ -194,3 +195,18 @@ def test_batch_reports_multi_year_means_with_an_independent_extent_year(tmp_path
         main, ["detect", str(files[2012]), str(files[2017]), "--out", str(tmp_path / "d"), "--base-years", "2012,2013"]
     )
     assert res.exit_code != 0 and "nightlight batch" in res.output and "Error:" in res.output
+
+
+def test_a_time_stack_is_a_series():
+    w = make_world(seed=1, years=range(2012, 2017), year_scatter=0.05, n_cities=20, bounds=(10.0, 44.0, 11.0, 45.0))
+    mosaics = w.mosaics()
+    stack = xr.concat(list(mosaics.values()), dim="time").assign_coords(
+        time=pd.to_datetime([f"{y}-07-01" for y in mosaics])
+    )
+    cities = nightlight.extract_natural_cities(mosaics[2012], lit_threshold=w.lit_threshold)
+    by_dict = nightlight.detect_shrinking(cities, series=mosaics, patterns=False)
+    by_stack = nightlight.detect_shrinking(cities, stack, patterns=False)
+    np.testing.assert_array_equal(by_stack["change_p"], by_dict["change_p"])
+    assert list(by_stack.attrs["nightlight"]["series"]) == [str(y) for y in mosaics]
+    with pytest.raises(ParameterError, match="coordinate"):
+        nightlight.detect_shrinking(cities, series=stack.drop_vars("time"))

@@ -44,7 +44,7 @@ def detect_shrinking(
     after: Any = None,
     *,
     min_decline: float = 0.10,
-    series: Mapping[int, Any] | Sequence[Any] | None = None,
+    series: Mapping[int, Any] | Sequence[Any] | xr.DataArray | None = None,
     years: Sequence[int] | None = None,
     base_years: Sequence[int] | None = None,
     compare_years: Sequence[int] | None = None,
@@ -76,8 +76,9 @@ def detect_shrinking(
         or a list (then pass ``years``) — the series mode below.
     min_decline : float in (0, 1)
         Relative decline that counts as shrinking (default 0.10 = 10 %).
-    series : dict {year: mosaic} or list of mosaics, optional
-        Yearly mosaics for the trend test (≥ 4 years). ``before``/``after`` default to
+    series : dict {year: mosaic}, list of mosaics or (time, y, x) DataArray, optional
+        Yearly mosaics for the trend test (≥ 4 years); a 3-D array's first coordinate
+        holds the years (or dates: their years are used). ``before``/``after`` default to
         the first/last year.
     years : sequence of int, optional
         Years of a list ``series``.

@@ -33,8 +33,10 @@ def series_items(
     before: Any, after: Any, series: Mapping[Any, Any] | Sequence[Any] | None, years: Sequence[Any] | None
 ) -> tuple[Any, Any, list[tuple[Any, Any]]]:
     """(before, after, sorted [(year, mosaic)]) from the two calling conventions, validated."""
-    if series is None and isinstance(before, (Mapping, list, tuple)) and after is None:
+    if series is None and after is None and (isinstance(before, (Mapping, list, tuple)) or _stacked(before)):
         series, before = before, None
+    if _stacked(series):
+        series = _split_years(series)
     items: list[tuple[Any, Any]] = []
     if series is not None:
         if isinstance(series, Mapping):
@@ -56,6 +58,23 @@ def series_items(
             "Pass two different years (a series needs at least two)."
         )
     return before, after, items
+
+
+def _stacked(value: Any) -> bool:
+    return isinstance(value, xr.DataArray) and value.ndim == 3
+
+
+def _split_years(stack: xr.DataArray) -> dict[Any, xr.DataArray]:
+    """A (time, y, x) array as ``{year: mosaic}``: the first dimension's coordinate holds years or dates."""
+    dim = stack.dims[0]
+    if dim not in stack.coords:
+        raise ParameterError(
+            f"series: a 3-D array must be (time, y, x) with a coordinate on {dim!r} holding the years "
+            f"(or dates); got dims {stack.dims} without one. Assign it, e.g. da.assign_coords({dim}=[2013, 2014, …])."
+        )
+    coord = stack[dim]
+    years = coord.dt.year.values if np.issubdtype(coord.dtype, np.datetime64) else coord.values
+    return {y.item() if hasattr(y, "item") else y: stack.isel({dim: i}, drop=True) for i, y in enumerate(years)}
 
 
 def _checked_years(pairs: list[tuple[Any, Any]]) -> list[tuple[float | int, Any]]:
