@@ -30,12 +30,15 @@ from nightlight.preprocess.inputs import Inputs
 
 
 def series_items(
-    before: Any, after: Any, series: Mapping[Any, Any] | Sequence[Any] | None, years: Sequence[Any] | None
+    before: Any,
+    after: Any,
+    series: Mapping[Any, Any] | Sequence[Any] | xr.DataArray | None,
+    years: Sequence[Any] | None,
 ) -> tuple[Any, Any, list[tuple[Any, Any]]]:
     """(before, after, sorted [(year, mosaic)]) from the two calling conventions, validated."""
     if series is None and after is None and (isinstance(before, (Mapping, list, tuple)) or _stacked(before)):
         series, before = before, None
-    if _stacked(series):
+    if isinstance(series, xr.DataArray):
         series = _split_years(series)
     items: list[tuple[Any, Any]] = []
     if series is not None:
@@ -66,6 +69,8 @@ def _stacked(value: Any) -> bool:
 
 def _split_years(stack: xr.DataArray) -> dict[Any, xr.DataArray]:
     """A (time, y, x) array as ``{year: mosaic}``: the first dimension's coordinate holds years or dates."""
+    if stack.ndim != 3:
+        raise ParameterError(f"series: an array must be (time, y, x); got dims {stack.dims}.")
     dim = stack.dims[0]
     if dim not in stack.coords:
         raise ParameterError(
