@@ -314,7 +314,7 @@ class Params:
     compare_years: tuple[int, ...] | None = _param(
         "decline",
         _years,
-        "With a yearly series: ... against the mean light of these years (e.g. 2016,2017).",
+        "With a yearly series: the years whose mean light is compared with base_years' (e.g. 2016,2017).",
         None,
     )
 

@@ -166,7 +166,8 @@ def detect_shrinking(
           the ``negative_radiance`` policy);
         - DMSP DN only: ``saturated_pixels_before/after`` (DN 63), ``saturated_share_before``
           and ``saturation_dominated`` (share ≥ :data:`SATURATION_DOMINATED`);
-        - ``shrink_pattern``: :mod:`nightlight.change.patterns` (shrinking cities only, else None);
+        - ``shrink_pattern``: :mod:`nightlight.change.patterns` (shrinking cities only, else None;
+          with ``base_years``/``compare_years``, between the first base and the last compare year);
         - ``geometry``.
 
         ``result.attrs["nightlight"]`` holds the run metadata (threshold, sources,
