@@ -10,6 +10,8 @@ neither a base nor a compare year, so the extent is not selected on their noise.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -210,3 +212,12 @@ def test_a_time_stack_is_a_series():
     assert list(by_stack.attrs["nightlight"]["series"]) == [str(y) for y in mosaics]
     with pytest.raises(ParameterError, match="coordinate"):
         nightlight.detect_shrinking(cities, series=stack.drop_vars("time"))
+
+
+def test_the_china_noise_example_configuration_is_valid(shared_data, monkeypatch):
+    from nightlight.batch import load_config
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    cfg = load_config(Path("docs/examples/batch-china-noise.toml"))
+    assert cfg.base == 2015 and cfg.params.base_years == (2013, 2014) and cfg.params.compare_years == (2016, 2017)
+    assert cfg.trend_years == tuple(range(2013, 2023)) and cfg.base not in cfg.params.base_years
