@@ -169,6 +169,24 @@ def _non_negative(name: str, value: Any) -> float:
     return v
 
 
+def _years(name: str, value: Any) -> tuple[int, ...] | None:
+    """Distinct whole years, sorted: a list, or text ``"2012,2013"`` / ``"2012-2013"`` (a range)."""
+    if value is None or value == "" or value == []:
+        return None
+    hint = "years like [2012, 2013] (TOML), '2012,2013' or '2012-2013' (CLI)"
+    if isinstance(value, str) and "-" in value.strip("-"):
+        first, _, last = value.partition("-")
+        lo, hi = (_number(name, v, hint, text=True) for v in (first, last))
+        if not (lo.is_integer() and hi.is_integer() and lo <= hi):
+            raise _fail(name, value, f"a range FIRST-LAST of whole years, FIRST ≤ LAST, e.g. {hint}.")
+        return tuple(range(int(lo), int(hi) + 1))
+    parts = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    years = [_number(name, v, hint, text=True) for v in parts]
+    if not all(y.is_integer() for y in years) or len(set(years)) != len(years):
+        raise _fail(name, value, f"distinct whole years, e.g. {hint}.")
+    return tuple(sorted(int(y) for y in years))
+
+
 def _param(section: str, check: Callable[[str, Any], Any], help: str, default: Any) -> Any:
     return field(default=default, metadata={"section": section, "check": check, "help": help})
 
@@ -216,6 +234,11 @@ class Params:
         Accept a blank mosaic; accept nearly all cities moving together.
     patterns : bool
         Classify the shrinkage pattern of shrinking cities.
+    base_years, compare_years : tuple of int or None
+        With a yearly series (a batch's ``[trend] years``): compare the mean light of these
+        years instead of two single years (:mod:`nightlight.change.significance`). The
+        natural cities still come from the batch's ``[decline] base`` year, which may lie
+        outside both periods (an extent not selected on the base years' own noise).
     """
 
     nodata: float | str | None = _param(
@@ -282,6 +305,18 @@ class Params:
         "decline", _flag, "Accept nearly all cities moving together beyond min_decline (else an error).", False
     )
     patterns: bool = _param("decline", _flag, "Classify the shrinkage pattern of shrinking cities.", True)
+    base_years: tuple[int, ...] | None = _param(
+        "decline",
+        _years,
+        "With a yearly series: compare the mean light of these years (e.g. 2012,2013) instead of the base year.",
+        None,
+    )
+    compare_years: tuple[int, ...] | None = _param(
+        "decline",
+        _years,
+        "With a yearly series: the years whose mean light is compared with base_years' (e.g. 2016,2017).",
+        None,
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -22,6 +22,7 @@ from nightlight._version import __version__
 from nightlight.change.decline import detect_shrinking
 from nightlight.checkpoint import CheckpointStore
 from nightlight.cities.natural import extract_natural_cities
+from nightlight.errors import ParameterError
 from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
 from nightlight.params import Params
@@ -62,6 +63,12 @@ def run_detect(
         The per-city decline table, the natural cities of BEFORE, and the written files.
     """
     p = (params or Params()).replace(**overrides)
+    if p.base_years or p.compare_years:
+        raise ParameterError(
+            f"base_years={p.base_years}, compare_years={p.compare_years}: multi-year means need a yearly series; "
+            "`nightlight detect` compares two files. Run `nightlight batch` with [decline] base_years/compare_years "
+            "and a [trend] years series that holds them."
+        )
     run = {"command": "detect", "before": str(before), "after": str(after), "parameters": asdict(p)}
     # The folder is checked, locked and cleaned before anything is computed.
     with OutputFolder(out, run=run, overwrite=overwrite) as folder:
@@ -105,14 +112,19 @@ def decline(
 ) -> gpd.GeoDataFrame:
     """Phase 4 (change): which of the base year's cities shrank by ``later`` (and their trend over ``series``).
 
-    ``patterns`` overrides ``p.patterns`` (a batch's trend run skips them: its pairs have them);
+    ``patterns`` overrides ``p.patterns`` (a batch's trend run skips them: its pairs have them).
+    With a series, ``p.base_years``/``p.compare_years`` (when set) replace ``base``/``later``
+    by the means over those years.
     ``checkpoints``: a batch job's resume store.
     """
+    periods = series is not None and (p.base_years is not None or p.compare_years is not None)
     return detect_shrinking(
         cities[["city_id", "area_km2", "geometry"]],
-        base,
-        later,
+        None if periods else base,
+        None if periods else later,
         series=series,
+        base_years=p.base_years if periods else None,
+        compare_years=p.compare_years if periods else None,
         alpha=alpha,
         min_decline=p.min_decline,
         id_column="city_id",

@@ -84,6 +84,8 @@ PARAM_TYPES: dict[str, Any] = {
     "allow_blank": bool,
     "allow_common_shift": bool,
     "patterns": bool,
+    "base_years": (str, list),
+    "compare_years": (str, list),
 }
 
 

@@ -49,6 +49,14 @@ RUN_LOG = "run.jsonl"
 #: Per-pair columns of the merged table (suffixed ``_<year>``).
 PAIR_COLUMNS = ("light_after", "change", "status", "shrinking", "shrink_pattern")
 TREND_COLUMNS = ("trend_slope", "mk_p", "mk_q", "significant_decline", "significant_decline_fdr")
+#: The trend run's own decline test (base → last compare year, or the means over ``base_years``
+#: → ``compare_years``) against each city's year-to-year scatter: :mod:`nightlight.change.significance`.
+#: Trend-table column → merged-table column.
+SERIES_COLUMNS = {
+    "change": "series_change",
+    "shrinking": "series_shrinking",
+    **{c: c for c in ("year_scatter", "change_p", "change_q", "shrinking_significant")},
+}
 
 
 @dataclass
@@ -204,6 +212,8 @@ def merge_tables(
     if trend is not None:
         for col in TREND_COLUMNS:
             table[col] = trend[col].to_numpy()
+        for col, name in SERIES_COLUMNS.items():
+            table[name] = trend[col].to_numpy()
     return gpd.GeoDataFrame(table, geometry=cities.geometry.to_numpy(), crs=cities.crs)
 
 
@@ -223,6 +233,8 @@ def summary(config: BatchConfig, pairs: dict[int, gpd.GeoDataFrame], trend: gpd.
                 "shrinking_share": n / ok if ok else float("nan"),
                 "mosaic_change": res.attrs.get("nightlight", {}).get("mosaic_change"),
                 "significant_decline_fdr": int(trend["significant_decline_fdr"].sum()) if trend is not None else None,
+                "series_shrinking": int(trend["shrinking"].sum()) if trend is not None else None,
+                "shrinking_significant": int(trend["shrinking_significant"].sum()) if trend is not None else None,
             }
         )
     return pd.DataFrame(rows)

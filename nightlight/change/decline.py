@@ -5,7 +5,10 @@ nightlight data in China", J. Urban Plann. Dev. 146(4): total light inside the
 **fixed base-year city extent** in two years; relative change ΔS/S₁; a city is
 shrinking when ΔS/S₁ ≤ −10 %. With a yearly series (≥ 4 years) a Theil–Sen slope and
 Mann–Kendall p-value are added, and ``significant_decline`` needs both the drop and
-the trend to agree (docs/method.md).
+the trend to agree (docs/method.md). With a series, ``base_years``/``compare_years``
+replace the two single years by multi-year means, and each city's decline is tested
+against its own year-to-year scatter (``change_p``, ``shrinking_significant``:
+:mod:`nightlight.change.significance`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from nightlight.change.inputs import check_not_blank, mosaic_totals, require_ove
 from nightlight.change.measure import add_pixel_counts, decline_table, zonal_on_common_pixels
 from nightlight.change.patterns import shrinkage_patterns
 from nightlight.change.rule import check_common_shift, nodata_zero_warnings, too_dark_warnings
+from nightlight.change.significance import significance_columns
 from nightlight.change.trend import benjamini_hochberg, trend_test
 from nightlight.checkpoint import CheckpointStore
 from nightlight.errors import ParameterError
@@ -44,6 +48,8 @@ def detect_shrinking(
     min_decline: float = 0.10,
     series: Mapping[int, Any] | Sequence[Any] | xr.DataArray | None = None,
     years: Sequence[int] | None = None,
+    base_years: Sequence[int] | None = None,
+    compare_years: Sequence[int] | None = None,
     id_column: str | None = None,
     lit_floor: float = 0.0,
     dark_floor: float | None = None,
@@ -74,10 +80,19 @@ def detect_shrinking(
     min_decline : float in (0, 1)
         Relative decline that counts as shrinking (default 0.10 = 10 %).
     series : dict {year: mosaic}, list of mosaics or (time, y, x) DataArray, optional
-        Yearly mosaics for the trend test (≥ 4 years; :func:`nightlight.open_series`
-        makes the stack). ``before``/``after`` default to the first/last year.
+        Yearly mosaics for the trend test (≥ 4 years; :func:`nightlight.open_series` makes
+        the stack); a 3-D array's first coordinate holds the years (or dates: their years are
+        used). ``before``/``after`` default to the first/last year.
     years : sequence of int, optional
         Years of a list ``series``.
+    base_years, compare_years : sequences of int, optional
+        With a ``series`` (then ``before``/``after`` are not given): ``light_before`` and
+        ``light_after`` are the means of the yearly totals over these years of the series
+        (e.g. ``(2012, 2013)`` vs ``(2016, 2017)``) instead of two single years — the
+        variance of each side shrinks with the number of years. Every base year must
+        precede every compare year. Default: the first and the last year of the series.
+        The city extents (``city_polygons``) may come from any year, e.g. one outside
+        both periods, so that they are not selected on the base years' own noise.
     id_column : str, optional
         Column to use as ``city_id``.
     lit_floor : float
@@ -87,7 +102,8 @@ def detect_shrinking(
         ``status="too_dark"`` and not classified. Default: by the mosaics' units,
         0.5 nW/cm²/sr for radiance, 7 for DMSP DN (:data:`nightlight.units.DARK_FLOOR`).
     alpha : float
-        Significance level of the Mann–Kendall test for ``significant_decline``.
+        Significance level of the Mann–Kendall test for ``significant_decline``, and the
+        false discovery rate of ``shrinking_significant``.
     patterns : bool
         Classify the shrinkage pattern (:mod:`nightlight.change.patterns`) of shrinking cities.
     method : {"exact", "centre"}
@@ -149,11 +165,17 @@ def detect_shrinking(
           ``area_km2`` (covered ground area);
         - with a series: ``light_<year>`` per year, ``trend_slope`` (light per year),
           ``mk_p``, ``significant_decline`` (shrinking and slope < 0 and mk_p < alpha);
+          ``year_scatter`` (sd of log light around the city's trend and step), ``change_p``
+          (one-sided p of a decline at least as large as ``change`` given that scatter),
+          ``change_q`` (its Benjamini–Hochberg q over the classified cities) and
+          ``shrinking_significant`` (shrinking and change_q < alpha), see
+          :mod:`nightlight.change.significance`;
         - ``negative_pixels_before/after``: covered pixels with negative values (before
           the ``negative_radiance`` policy);
         - DMSP DN only: ``saturated_pixels_before/after`` (DN 63), ``saturated_share_before``
           and ``saturation_dominated`` (share ≥ :data:`SATURATION_DOMINATED`);
-        - ``shrink_pattern``: :mod:`nightlight.change.patterns` (shrinking cities only, else None);
+        - ``shrink_pattern``: :mod:`nightlight.change.patterns` (shrinking cities only, else None;
+          with ``base_years``/``compare_years``, between the first base and the last compare year);
         - ``geometry``.
 
         ``result.attrs["nightlight"]`` holds the run metadata (threshold, sources,
@@ -167,8 +189,9 @@ def detect_shrinking(
         ``before``/``after`` (or series years) on different grids.
     ParameterError
         ``min_decline`` or ``alpha`` outside (0, 1); fewer than two mosaics; the same
-        file as before and after; a series with one year or a duplicated year (all
-        checked before any work).
+        file as before and after; a series with one year or a duplicated year;
+        ``base_years``/``compare_years`` without a series, not in it, overlapping or out
+        of order (all checked before any work).
     UnitsError
         Mosaics in different units, or known for some and not for others.
     BlankMosaicError, ProductChangeError
@@ -181,7 +204,16 @@ def detect_shrinking(
     check_param("patterns", patterns)
     if not 0 < alpha < 1:
         raise ParameterError(f"alpha={alpha!r}: must be strictly between 0 and 1, e.g. 0.05.")
+    if (base_years is not None or compare_years is not None) and after is not None:
+        raise ParameterError(
+            "base_years/compare_years define the two sides (means over years of the series): "
+            "pass series= and leave before/after out."
+        )
     before, after, items = series_items(before, after, series, years)
+    periods = _periods(base_years, compare_years, items)
+    if periods is not None:
+        by_year = dict(items)
+        before, after = by_year[periods[0][0]], by_year[periods[1][-1]]
     inputs = prepare_inputs(
         {"before": before, "after": after, **dict(items)}, chunks=chunks, preprocess=preprocess, allow_repeats=True
     )
@@ -212,12 +244,32 @@ def detect_shrinking(
         area=area,
         checkpoints=checkpoints,
     )
+    sb, sa = stats[0], stats[1]
+    if periods is not None:
+        keys = list(inputs.keys[2:])
+        sb, sa = (_mean_stats([stats[2 + keys.index(y)] for y in ys]) for ys in periods)
     out = decline_table(
-        cities, stats[0], stats[1], own, threshold=min_decline, dark_floor=dark_floor, min_valid_share=min_valid_share
+        cities, sb, sa, own, threshold=min_decline, dark_floor=dark_floor, min_valid_share=min_valid_share
     )
     add_pixel_counts(out, counts)
     if items:
         _add_trend(out, inputs.keys[2:], stats[2:], alpha=alpha)
+        n_base, n_compare = (len(periods[0]), len(periods[1])) if periods else (1, 1)
+        sig, prior = significance_columns(
+            out["change"].to_numpy(),
+            out["shrinking"].to_numpy(),
+            (out["status"] == "ok").to_numpy(),
+            np.column_stack([s["sum"].to_numpy() for s in stats[2:]]),
+            [float(y) for y in inputs.keys[2:]],
+            alpha=alpha,
+            n_base=n_base,
+            n_compare=n_compare,
+            step_after=float(periods[0][-1]) if periods else None,
+            step_by=float(periods[1][0]) if periods else None,
+        )
+        for name, column in sig.items():
+            out[name] = column
+        out.attrs["year_scatter_prior"] = prior
     warnings_ += check_common_shift(out, min_decline, allow=allow_common_shift)
     warnings_ += too_dark_warnings(out, dark_floor, units, given=given_floor)
     common = inputs.common or inputs.mosaics
@@ -238,11 +290,53 @@ def detect_shrinking(
         method=method,
         area=area,
         preprocess=preprocess,
+        periods=periods,
     )
     return result
 
 
 # --------------------------------------------------------------------------- phases of detect_shrinking
+def _periods(
+    base_years: Sequence[int] | None,
+    compare_years: Sequence[int] | None,
+    items: list[tuple[Any, Any]],
+) -> tuple[list[Any], list[Any]] | None:
+    """The checked base and compare years (None when neither is given)."""
+    if base_years is None and compare_years is None:
+        return None
+    series_years = [y for y, _ in items]
+    if not items:
+        raise ParameterError(
+            "base_years/compare_years average years of a series: pass series={year: mosaic, ...} "
+            "(every year of both periods, and more for the noise estimate)."
+        )
+    base = sorted(base_years) if base_years is not None else series_years[:1]
+    compare = sorted(compare_years) if compare_years is not None else series_years[-1:]
+    for name, ys in (("base_years", base), ("compare_years", compare)):
+        missing = [y for y in ys if y not in series_years]
+        if not ys or missing or len(set(ys)) != len(ys):
+            raise ParameterError(
+                f"{name}={list(ys)}: give distinct years of the series {series_years}"
+                + (f" ({missing} not in it)." if missing else ".")
+            )
+    if max(base) >= min(compare):
+        raise ParameterError(
+            f"base_years={base} and compare_years={compare}: every base year must precede every compare year."
+        )
+    return base, compare
+
+
+def _mean_stats(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Zonal statistics of a period: the yearly sums, means, maxima and lit areas averaged over its years.
+
+    The shares, pixel counts and areas are those of the common valid pixels: the same every year.
+    """
+    out = frames[0].copy()
+    for col in ("sum", "mean", "max", "lit_area_km2"):
+        out[col] = np.mean([f[col].to_numpy() for f in frames], axis=0)
+    return out
+
+
 def _add_trend(out: pd.DataFrame, series_years: list[Any], stats: list[pd.DataFrame], *, alpha: float) -> None:
     """``light_<year>`` columns, Theil–Sen slope, Mann–Kendall p and q, ``significant_decline(_fdr)``.
 
@@ -321,6 +415,11 @@ def _run_metadata(
         "area": levels["area"],
         "before": inputs.names[0],
         "after": inputs.names[1],
+        "base_years": levels["periods"][0] if levels["periods"] else None,
+        "compare_years": levels["periods"][1] if levels["periods"] else None,
+        "n_shrinking_significant": (
+            int(result["shrinking_significant"].sum()) if "shrinking_significant" in result else None
+        ),
         "series": {str(y): n for y, n in zip(series, inputs.names[2:])} if series else None,
         "grid": _grid_meta(inputs.grid),
         "grid_snapped_px": inputs.record()["grid_snapped_px"],

@@ -43,9 +43,8 @@ def series_items(
     """
     if series is None and after is None and (isinstance(before, (Mapping, list, tuple)) or _stacked(before)):
         series, before = before, None
-    if isinstance(series, xr.DataArray) and _stacked(series):
-        stack = series
-        series = {t.item(): stack.sel(time=t).drop_vars("time") for t in stack["time"]}
+    if isinstance(series, xr.DataArray):
+        series = _split_years(series)
     items: list[tuple[Any, Any]] = []
     if series is not None:
         if isinstance(series, Mapping):
@@ -69,8 +68,23 @@ def series_items(
     return before, after, items
 
 
-def _stacked(obj: Any) -> bool:
-    return isinstance(obj, xr.DataArray) and obj.ndim == 3 and "time" in obj.dims
+def _stacked(value: Any) -> bool:
+    return isinstance(value, xr.DataArray) and value.ndim == 3
+
+
+def _split_years(stack: xr.DataArray) -> dict[Any, xr.DataArray]:
+    """A (time, y, x) array as ``{year: mosaic}``: the first dimension's coordinate holds years or dates."""
+    if stack.ndim != 3:
+        raise ParameterError(f"series: an array must be (time, y, x); got dims {stack.dims}.")
+    dim = stack.dims[0]
+    if dim not in stack.coords:
+        raise ParameterError(
+            f"series: a 3-D array must be (time, y, x) with a coordinate on {dim!r} holding the years "
+            f"(or dates); got dims {stack.dims} without one. Assign it, e.g. da.assign_coords({dim}=[2013, 2014, …])."
+        )
+    coord = stack[dim]
+    years = coord.dt.year.values if np.issubdtype(coord.dtype, np.datetime64) else coord.values
+    return {y.item() if hasattr(y, "item") else y: stack.isel({dim: i}, drop=True) for i, y in enumerate(years)}
 
 
 def _checked_years(pairs: list[tuple[Any, Any]]) -> list[tuple[float | int, Any]]:

@@ -92,11 +92,26 @@ def batch(
             f"trend {cfg.trend_years[0]}–{cfg.trend_years[-1]}: {sig} shrinking cities decline significantly "
             f"(FDR q < {cfg.alpha:g})"
         )
+        p, t = cfg.params, result.trend
+        sides = (
+            f"mean {_span(p.base_years or (cfg.base,))} → mean {_span(p.compare_years or (cfg.compare[-1],))}"
+            if p.base_years or p.compare_years
+            else f"{cfg.base} → {cfg.compare[-1]}"
+        )
+        click.echo(
+            f"{sides}: {int(t['shrinking'].sum())} of {int((t['status'] == 'ok').sum())} classified cities shrank, "
+            f"{int(t['shrinking_significant'].sum())} beyond their own year-to-year scatter "
+            f"(change_p, BH q < {cfg.alpha:g})"
+        )
     b = result.blocks
     console.print(
         f"wrote {folder}/ in {time.perf_counter() - t0:.1f} s ({b['computed']} blocks computed, {b['loaded']} loaded "
         "from checkpoints)"
     )
+
+
+def _span(years) -> str:
+    return f"{years[0]}–{years[-1]}" if len(years) > 1 else f"{years[0]}"
 
 
 def _plan(cfg, folder: Path, spec) -> str:

@@ -66,6 +66,9 @@ def make_world(
     chunks: int | tuple[int, int] = 2048,
     shares: tuple[float, float, float] = (0.3, 0.4, 0.3),
     n_near_boundary: int = 0,
+    progress: str = "smooth",
+    year_scatter: float = 0.0,
+    change_ranges: dict[str, tuple[float, float]] | None = None,
 ) -> World:
     """Build a deterministic synthetic world with planted shrinking cities.
 
@@ -93,20 +96,46 @@ def make_world(
     n_near_boundary : int
         Cities whose planted change is in −13 %…−7 %, near the −10 % decision
         boundary (none by default, so a correct detector reaches ~100 %).
+    progress : {"smooth", "step"}
+        How a city's planted change unfolds over the years: ``"smooth"`` (t^γ plus a
+        wiggle, :func:`~nightlight.synthetic.model.draw_progress`) or ``"step"``: all at
+        once in one year drawn per city, not in the first or last two years when there
+        are ≥ 5 years (so two-year base and compare means see none of it).
+    year_scatter : float ≥ 0
+        City-level year-to-year scatter: every city's brightness in every year is
+        multiplied by ``exp(year_scatter · z)``, z ~ N(0, 1) independent over cities and
+        years (0.08 ≈ an 8 % sd, like real annual products). It is noise, not change:
+        ``true_change``/``change_<year>`` stay the planted signal; ``factor_<year>``
+        are the factors rendered (scatter included).
+    change_ranges : dict, optional
+        Planted change range per kind, replacing those of :data:`CHANGE_RANGES` it names,
+        e.g. ``{"shrinking": (-0.3, -0.3)}`` plants exactly −30 %.
 
     Returns
     -------
     World
     """
     years_t = _check_arguments(seed, sensor, years, shares)
+    if progress not in ("smooth", "step") or not (isinstance(year_scatter, (int, float)) and year_scatter >= 0):
+        raise NightlightError(
+            f"progress={progress!r}, year_scatter={year_scatter!r}: progress is 'smooth' or 'step', "
+            "year_scatter a number ≥ 0 (e.g. 0.08)."
+        )
     grid, origin = grid_for(bounds, RESOLUTION[sensor], sensor)
     n_cities, n_flares = _city_counts(bounds, n_cities, n_flares, n_near_boundary)
     rng = np.random.default_rng([int(seed), 0x5EED])
     cat = _catalogue(rng, seed, bounds, n_cities, n_flares)
-    planted, progress = _changes(rng, cat, shares, n_near_boundary, len(years_t))
+    ranges = {**CHANGE_RANGES, **(change_ranges or {})}
+    planted, steps = _changes(rng, cat, shares, n_near_boundary, len(years_t), step=progress == "step", ranges=ranges)
     model = sensor_model(sensor)
     cities = city_matrix(cat, sensor)
-    truth, factors = _truth(cat, cities, model, planted, progress, years_t, sensor, seed)
+    truth, factors = _truth(cat, cities, model, planted, steps, years_t, sensor, seed)
+    if year_scatter > 0:
+        # drawn last, from the same generator: worlds without scatter are unchanged
+        factors = factors * np.exp(year_scatter * rng.standard_normal(factors.shape))
+        for t, y in enumerate(years_t):
+            truth[f"factor_{y}"] = factors[:, t]
+        truth.attrs["year_scatter"] = float(year_scatter)
     return World(
         seed=int(seed),
         sensor=sensor,
@@ -188,13 +217,19 @@ def _catalogue(rng: np.random.Generator, seed: int, bounds, n_cities: int, n_fla
     return cat
 
 
-def _changes(rng: np.random.Generator, cat: dict, shares, n_near_boundary: int, n_years: int):
+def _changes(
+    rng: np.random.Generator, cat: dict, shares, n_near_boundary: int, n_years: int, *, step: bool, ranges: dict
+):
     """Planted relative change of each city's light (first → last year) and its (n, n_years) progress."""
     # the planted kind is implied by the planted change; the reported kind follows the
     # true change (they differ only for saturated DMSP cities that cannot show growth)
-    _, planted = plant_changes(rng, cat["is_flare"], shares, n_near_boundary)
-    progress = draw_progress(rng, cat["lon"].size, n_years)
-    return planted, progress
+    _, planted = plant_changes(rng, cat["is_flare"], shares, n_near_boundary, ranges)
+    n = cat["lon"].size
+    if step:
+        lo, hi = (2, n_years - 2) if n_years >= 5 else (1, n_years - 1)
+        at = rng.integers(lo, hi + 1, n)  # the first year at the changed level
+        return planted, np.ascontiguousarray((np.arange(n_years)[None, :] >= at[:, None]).astype(np.float64))
+    return planted, draw_progress(rng, n, n_years)
 
 
 def _truth(

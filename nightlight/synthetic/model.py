@@ -225,14 +225,14 @@ def _analytic_lit_area(cat: dict, sensor: str, threshold: float | None = None) -
     return math.pi * a * b * rho_t**2
 
 
-def plant_changes(rng, is_flare, shares, n_near_boundary):
+def plant_changes(rng, is_flare, shares, n_near_boundary, ranges=CHANGE_RANGES):
     n = is_flare.size
     kinds = np.array(["shrinking", "stable", "growing"])
     kind = kinds[rng.choice(3, size=n, p=np.asarray(shares, float))]
     planted = np.empty(n)
     for k in kinds:
         sel = kind == k
-        planted[sel] = rng.uniform(*CHANGE_RANGES[k], size=int(sel.sum()))
+        planted[sel] = rng.uniform(*ranges[k], size=int(sel.sum()))
     if n_near_boundary:
         near = rng.choice(np.flatnonzero(~is_flare), size=n_near_boundary, replace=False)
         planted[near] = rng.uniform(*NEAR_BOUNDARY_RANGE, size=n_near_boundary)
