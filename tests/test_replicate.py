@@ -151,6 +151,18 @@ def test_northeast_counts_are_pinned(ne_run):
         r = res["china"][f"{y}→2021"]
         assert (r["cities"], r["shrinking"]) == (cities, shrinking), f"{y}→2021 moved: {r}"
         assert r["classified"] == cities
+    for y in (2018, 2019):  # the base year's origin minus 2021's, metres (the report's "shifted by")
+        al = res["china"][f"{y}→2021"]["aligned"]
+        assert (al["offset_x_m"], al["offset_y_m"]) == (
+            pytest.approx(143.94, abs=0.01),
+            pytest.approx(-334.23, abs=0.01),
+        )
+    assert res["china"]["2020→2021"]["aligned"] is None and res["china_nodata"] == {
+        "2018": None,
+        "2019": None,
+        "2020": None,
+        "2021": -128.0,
+    }
 
 
 def test_northeast_resource_cities_found_and_classified(ne_run):
@@ -208,6 +220,14 @@ def test_sensitivity_moves_counts_in_the_expected_direction(data_dir, tmp_path):
         result, _ = run_study(variant(config, **change), tmp_path, name)
         n[name] = len(result.pairs[2021])
     assert n["hi"] < n["base"] <= n["c4"]
+
+
+def test_an_unknown_study_names_the_file_and_the_known_ones():
+    from nightlight.errors import ParameterError
+    from nightlight.replication.studies import load_study
+
+    with pytest.raises(ParameterError, match=r"atlantis\.toml: no such study .*national-viirslike-2013-2016"):
+        load_study("atlantis")
 
 
 def test_the_china_studies_are_batch_configurations_of_catalog_names():

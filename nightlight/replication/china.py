@@ -65,7 +65,7 @@ def china_change(config: BatchConfig, work: Path, name: str) -> tuple[gpd.GeoDat
         res[col] = c[col].reindex(res["city_id"]).to_numpy()
     meta = read_metadata(work / name / f"decline_{config.base}_{target}" / "cities.parquet")
     base, later = (Grid.of(open_one(config.inputs[y], config.params)) for y in (config.base, target))
-    off = base.offset_to(later)
+    off = later.offset_to(base)  # the base year's origin minus the later year's
     record: dict[str, Any] = {
         "base_year": config.base,
         "target_year": target,
@@ -138,6 +138,6 @@ def year_totals(configs: dict[int, BatchConfig]) -> pd.DataFrame:
     for y, src in sorted(sources.items()):
         da = open_one(src, whole)
         tot, n_lit = dask.compute(da.sum(), (da >= lit).sum())
-        nodata = da.attrs.get("source_nodata")
+        nodata = da.attrs.get("source_nodata")  # NaN: the file declares none
         rows.append({"year": y, "total_dn": float(tot), "lit_pixels": int(n_lit), "nodata": nodata})
     return pd.DataFrame(rows)

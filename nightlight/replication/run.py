@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 
 from nightlight._version import __version__
 from nightlight.batch.config import BatchConfig
@@ -141,7 +142,9 @@ def _china_pairs(res: dict, configs: dict[int, BatchConfig], work: Path, out: Pa
         pairs[key], res["china"][key] = china_change(config, work, f"china-{y}")
         write_city_table(pairs[key], key, out)
     totals = year_totals(configs)
-    res["china_nodata"] = {str(r["year"]): r["nodata"] for r in totals.to_dict(orient="records")}
+    # NaN: the file declares no nodata value (None in results.json)
+    rows = totals.to_dict(orient="records")
+    res["china_nodata"] = {str(r["year"]): None if pd.isna(r["nodata"]) else float(r["nodata"]) for r in rows}
     res["year_totals"] = totals.drop(columns="nodata").to_dict(orient="records")
     return pairs
 
