@@ -25,9 +25,9 @@ from nightlight.cities.natural import extract_natural_cities
 from nightlight.io.raster import open_mosaic
 from nightlight.replication import census as C
 from nightlight.replication import national as N
-from nightlight.replication.national import trend_counts
 from nightlight.replication.params import CENSUS_FILE, WINDOWS
 from nightlight.replication.run import run_replication
+from nightlight.replication.series import trend_counts
 from nightlight.replication.studies import load_study
 
 #: The files the catalog's ``china-viirslike-8bit`` names (read here with rasterio, not through nightlight).

@@ -5,7 +5,7 @@ The national VIIRS-like and the DMSP-like analyses are study configurations in
 computes the rest from what they return. One job per module: :mod:`.params` (the
 study's figures, :class:`Params`, :class:`NationalParams`), :mod:`.data` (vector files,
 the Shanghai box), :mod:`.national` and :mod:`.national_job` (the national run: the
-brightness correction, the calibrated variant, the series), :mod:`.census`,
+brightness correction, the calibrated variant), :mod:`.series`, :mod:`.census`,
 :mod:`.china`, :mod:`.regions`, :mod:`.shanghai`, :mod:`.sensitivity`,
 :mod:`.figures`, :mod:`.tables`/:mod:`.tables_national` and
 :mod:`.report`/:mod:`.report_national` (``report_template.md`` filled from the results),

@@ -19,12 +19,14 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import stats
 
+from nightlight.change.decline import detect_shrinking
 from nightlight.errors import InvalidVectorError
 from nightlight.io.vector import read_polygons
-from nightlight.replication.national import relative_slope, trend_counts, zonal_decline
 from nightlight.replication.params import CENSUS_FILE, NORTHEAST_PROVINCES, TAIWAN_LONLAT
+from nightlight.replication.series import relative_slope, trend_counts
 from nightlight.units import dark_floor_for
 
 #: Census columns kept beside the light results.
@@ -44,6 +46,36 @@ def read_census(data_dir: str | Path) -> gpd.GeoDataFrame:
     gdf["pop_change"] = gdf["popu_2020"] / gdf["popu_2010"] - 1
     gdf["pop_loss"] = gdf["popu_2020"] < gdf["popu_2010"]
     return gdf
+
+
+def zonal_decline(
+    units: gpd.GeoDataFrame,
+    before: xr.DataArray,
+    after: xr.DataArray,
+    *,
+    decline: float,
+    alpha: float,
+    id_column: str,
+    dark_floor: float | None = None,
+    series: dict[int, Any] | None = None,
+) -> gpd.GeoDataFrame:
+    """``detect_shrinking`` of other units (the prefectures) with the national study's settings, no patterns.
+
+    ``allow_common_shift=True`` as in the study configuration: the shift is recorded in
+    the metadata, and the brightness correction is the answer to it.
+    """
+    return detect_shrinking(
+        units,
+        before,
+        after,
+        series=series,
+        threshold=decline,
+        alpha=alpha,
+        id_column=id_column,
+        dark_floor=dark_floor,
+        shapes=False,
+        allow_common_shift=True,
+    )
 
 
 def prefecture_decline(

@@ -27,26 +27,21 @@ from typing import Any, cast
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import xarray as xr
 
 from nightlight.batch.config import BatchConfig
 from nightlight.batch.run import open_years
 from nightlight.batch.state import CHECKPOINTS
-from nightlight.change.decline import detect_shrinking
 from nightlight.change.patterns import PATTERNS
-from nightlight.change.trend import benjamini_hochberg, trend_test
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.cities.threshold import headtail_breaks
-from nightlight.grid import GRID_TOLERANCE_PX, Grid
 from nightlight.outputs.write import read_metadata
 from nightlight.pipeline import decline, open_one
 from nightlight.preprocess.normalise import fit_normalisation
 from nightlight.progress import peak_rss_mb
-from nightlight.replication.params import CHINA_ALBERS, VIIRS_ERA, VIIRS_SCALE, Box, NationalParams
-from nightlight.replication.studies import load_study, run_study, variant
-
-_GEOD = pyproj.Geod(ellps="WGS84")
+from nightlight.replication.params import CHINA_ALBERS, VIIRS_SCALE, Box, NationalParams
+from nightlight.replication.series import SERIES_COLUMNS, series_record
+from nightlight.replication.studies import grid_record, load_study, run_study, variant
 
 #: Columns of ``national_cities_<base>_<target>.csv.gz`` (then the series columns).
 CITY_TABLE = (
@@ -65,37 +60,6 @@ CITY_TABLE = (
     "shrinking",
     "shrink_pattern",
 )
-SERIES_COLUMNS = ("trend_slope", "mk_p", "mk_q", "rel_slope")
-
-
-def zonal_decline(
-    units: gpd.GeoDataFrame,
-    before: xr.DataArray,
-    after: xr.DataArray,
-    *,
-    decline: float,
-    alpha: float,
-    id_column: str,
-    dark_floor: float | None = None,
-    series: dict[int, Any] | None = None,
-) -> gpd.GeoDataFrame:
-    """``detect_shrinking`` of other units (prefectures) with the study's settings, no patterns.
-
-    ``allow_common_shift=True`` as in the study configuration: the shift is recorded in
-    the metadata, and the brightness correction is the answer to it.
-    """
-    return detect_shrinking(
-        units,
-        before,
-        after,
-        series=series,
-        threshold=decline,
-        alpha=alpha,
-        id_column=id_column,
-        dark_floor=dark_floor,
-        shapes=False,
-        allow_common_shift=True,
-    )
 
 
 def first_headtail_break(da: xr.DataArray) -> float:
@@ -246,93 +210,6 @@ def calibrated_threshold(
     return min((lo, hi), key=lambda t: abs(area(t) - target_km2)), trail()
 
 
-def trend_counts(res: pd.DataFrame, years: list[int], *, alpha: float, shrinking: np.ndarray | None = None) -> dict:
-    """How many units trend down/up, by nominal p and by FDR q, over ``years`` (``light_<year>`` columns).
-
-    ``shrinking``: the units' ≥ 10 % drop 2013 → 2016 (default: the ``shrinking`` column),
-    to count how many of them also decline significantly.
-    """
-    tr = trend_test(res[[f"light_{y}" for y in years]].to_numpy(float), [float(y) for y in years])
-    slope, p = tr["trend_slope"].to_numpy(), tr["mk_p"].to_numpy()
-    q = benjamini_hochberg(p)
-    ok = (res["status"] == "ok").to_numpy() & np.isfinite(p)
-    down, up = ok & (slope < 0), ok & (slope > 0)
-    shr = (res["shrinking"] if shrinking is None else pd.Series(shrinking)).to_numpy(bool)
-    sig_down = down & (q < alpha)
-    return {
-        "years": [int(years[0]), int(years[-1])],
-        "n_years": len(years),
-        "tested": int(ok.sum()),
-        "down": int(down.sum()),
-        "up": int(up.sum()),
-        "down_p05": int((down & (p < alpha)).sum()),
-        "up_p05": int((up & (p < alpha)).sum()),
-        "down_fdr": int(sig_down.sum()),
-        "up_fdr": int((up & (q < alpha)).sum()),
-        "shrinking": int(shr.sum()),
-        "shrinking_and_down_fdr": int((shr & sig_down).sum()),
-        "shrinking_and_down_p05": int((shr & down & (p < alpha)).sum()),
-        "down_fdr_not_shrinking": int((sig_down & ~shr).sum()),
-        "min_q": float(np.nanmin(q)) if np.isfinite(q).any() else float("nan"),
-    }
-
-
-def relative_slope(res: pd.DataFrame, years: list[int]) -> np.ndarray:
-    """Theil–Sen slope as a share of the unit's mean light over ``years``, per year (unitless)."""
-    light = res[[f"light_{y}" for y in years]].to_numpy(float)
-    slope = trend_test(light, [float(y) for y in years])["trend_slope"].to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return slope / np.nanmean(light, axis=1)
-
-
-def grid_record(config: BatchConfig, box: Box | None) -> dict[str, Any]:
-    """How every year of the study sits on the base year's grid (headers only), and the window's pixels.
-
-    Per year the origin offset (px, and m on the ground at the grid's centre) and the
-    handling the batch engine applies: the base, the same grid, snapped (within
-    :data:`~nightlight.grid.GRID_TOLERANCE_PX`) or resampled with the configured ``align``.
-    """
-    whole = dataclasses.replace(config.params, region=None)
-    base = open_one(config.inputs[config.base], whole)
-    gb = Grid.of(base)
-    left, bottom, right, top = gb.bounds
-    lon, lat = (left + right) / 2, (bottom + top) / 2
-    grids: dict[str, dict[str, Any]] = {}
-    for y in config.years:
-        g = gb if y == config.base else Grid.of(open_one(config.inputs[y], whole))
-        off = gb.offset_to(g)
-        rec: dict[str, Any] = {
-            "dx_px": off.dx_px,
-            "dy_px": off.dy_px,
-            "dx_m": float(_GEOD.inv(lon, lat, lon + off.dx, lat)[2] * np.sign(off.dx)),
-            "dy_m": float(_GEOD.inv(lon, lat, lon, lat + off.dy)[2] * np.sign(off.dy)),
-        }
-        if y == config.base:
-            rec["handling"] = "base"
-        elif g.same_as(gb):
-            rec["handling"] = "same"
-        elif max(abs(off.dx_px), abs(off.dy_px)) <= GRID_TOLERANCE_PX and g.shape == gb.shape:
-            rec["handling"] = "snapped"
-        else:
-            rec["handling"] = f"aligned ({config.params.align})"
-        grids[str(y)] = rec
-    win = gb.window(box, crs="EPSG:4326").to_rasterio() if box is not None else None
-    shape = gb.shape if win is None else (int(win.height), int(win.width))
-    return {
-        "base_year": config.base,
-        "window": box,
-        "window_px": None
-        if win is None
-        else [int(win.row_off), int(win.row_off + win.height), int(win.col_off), int(win.col_off + win.width)],
-        "shape": list(shape),
-        "pixel_deg": float(gb.res[0]),
-        "tolerance_px": GRID_TOLERANCE_PX,
-        "grids": grids,
-        "declared_nodata": base.attrs.get("source_nodata"),
-        "nodata_used": base.attrs.get("nodata_used"),
-    }
-
-
 def _timing(phases: dict[str, float], t0: float, cpu0: float, load0: list[float]) -> dict[str, Any]:
     """Phases (s), wall and CPU (s), the process's peak RSS (:func:`nightlight.progress.peak_rss_mb`), load."""
     return {
@@ -421,32 +298,6 @@ def _city_table(cities: gpd.GeoDataFrame, raw: gpd.GeoDataFrame, cor: gpd.GeoDat
     return gpd.GeoDataFrame(t, geometry="geometry", crs=cities.crs)
 
 
-def _series(rec: dict, table: gpd.GeoDataFrame, alpha: float) -> dict:
-    """The series counts from the study's trend table (all years, the VIIRS era); its columns into ``table``."""
-    res = rec.pop("_trend")
-    meta = res.attrs.get("nightlight", {})
-    years = sorted(int(c[6:]) for c in res.columns if c.startswith("light_") and c[6:].isdigit())
-    era = [y for y in years if y >= VIIRS_ERA]
-    head = table.set_index("city_id")["shrinking"].reindex(res["city_id"]).to_numpy(bool)
-    res = res.copy()
-    res["rel_slope"] = relative_slope(res, years)
-    s = res.set_index("city_id")
-    for col in (*(f"light_{y}" for y in years), *SERIES_COLUMNS):
-        table[col] = s[col].reindex(table["city_id"]).to_numpy()
-    return {
-        "grid_snapped_px_detect": meta.get("grid_snapped_px"),
-        "all": trend_counts(res, years, alpha=alpha, shrinking=head),
-        "all_raw": trend_counts(res, years, alpha=alpha),
-        "era": trend_counts(res, era, alpha=alpha, shrinking=head),
-        "library_columns": {  # the columns detect_shrinking wrote itself (all years, raw drop)
-            "significant_decline": int(res["significant_decline"].sum()),
-            "significant_decline_fdr": int(res["significant_decline_fdr"].sum()),
-        },
-        "totals": {str(int(r["year"])): float(r["total"]) for r in meta["mosaic_totals"] if r.get("year") is not None},
-        "timing": rec.pop("_series_timing"),
-    }
-
-
 def national_run(
     work: Path,
     *,
@@ -494,7 +345,7 @@ def national_run(
         "timing": rec.pop("timing"),
     }
     if "_trend" in rec:
-        record["series"] = _series(rec, table, config.alpha)
+        record["series"] = series_record(rec, table, config.alpha)
     frames: dict[str, Any] = {"cities": table, "mosaics": mosaics, "after_corrected": after_c}
     if paper_area_km2 is not None and params.calibrate_area:
         t0 = time.perf_counter()
