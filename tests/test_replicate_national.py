@@ -21,12 +21,18 @@ from conftest import real_file
 from rasterio.windows import Window
 from scipy import ndimage, stats
 
+from nightlight.cities.natural import extract_natural_cities
+from nightlight.io.raster import open_mosaic
 from nightlight.replication import census as C
 from nightlight.replication import national as N
-from nightlight.replication.params import CENSUS_FILE, VIIRS_FILE, VIIRS_YEARS, NationalParams
+from nightlight.replication.params import CENSUS_FILE, WINDOWS
 from nightlight.replication.run import run_replication
 from nightlight.replication.series import trend_counts
-from nightlight.replication.timing import Phases
+from nightlight.replication.studies import load_study
+
+#: The files the catalog's ``china-viirslike-8bit`` names (read here with rasterio, not through nightlight).
+VIIRS_FILE = "china-viirslike-15s/{year}_8bit.tif"
+VIIRS_YEARS = range(2012, 2023)
 
 # the national run (real data, a module fixture of ~40 s): `pytest -m "not slow"` leaves it out (CONTRIBUTING.md)
 pytestmark = pytest.mark.slow
@@ -60,13 +66,13 @@ def test_trend_counts_against_scipy():
     assert c["down_fdr"] >= 5 and c["shrinking_and_down_fdr"] == 3  # the five planted declines are found
 
 
-def test_phases_add_up_and_report_memory():
-    ph = Phases()
-    for _ in range(2):
-        with ph("a"):
-            sum(range(10_000))
-    rec = ph.record()
-    assert set(rec["phases_s"]) == {"a"} and rec["peak_rss_mb"] > 0 and rec["cpu_count"] >= 1
+def test_the_national_study_is_a_batch_configuration_of_catalog_names():
+    config = load_study("national-viirslike-2013-2016")
+    assert (config.base, config.compare, config.trend_years) == (2013, (2016,), tuple(VIIRS_YEARS))
+    assert config.inputs[2013] == "china-viirslike-8bit:2013"  # a catalog name, not a path
+    p = config.params
+    assert (p.lit_threshold, p.min_area_km2, p.connectivity, p.min_decline) == ("headtail", 5.0, 8, 0.10)
+    assert p.nodata is None and p.align == "average" and p.allow_common_shift and p.patterns
 
 
 # ------------------------------------------------------------------ real data: the Northeast window
@@ -83,6 +89,7 @@ def ne(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("nat") / "replication"
     res = run_replication(
         out,
+        work_dir=out.parent / "work",
         data_dir=data_dir,
         window="northeast",
         sensitivity=False,
@@ -165,7 +172,7 @@ def test_zero_is_dark_not_nodata(data_dir, ne, reference):
 
 def test_grid_offsets_are_measured_and_handled(ne):
     _, res = ne
-    g = res["national"]["series"]["grids"]["grids"]
+    g = res["national"]["grids"]["grids"]
     for y in range(2014, 2022):
         assert g[str(y)]["handling"] == "snapped" and g[str(y)]["dx_px"] == pytest.approx(-0.0167, abs=5e-4)
     for y in (2012, 2022):
@@ -174,7 +181,7 @@ def test_grid_offsets_are_measured_and_handled(ne):
 
 def test_series_2012_is_the_overlap_weighted_shift(data_dir, ne, reference):
     out, res = ne
-    dy = res["national"]["series"]["grids"]["grids"]["2012"]["dy_px"]
+    dy = res["national"]["grids"]["grids"]["2012"]["dy_px"]
     r0, r1, c0, c1 = reference["window"]
     src = _read(data_dir, 2012, (r0, r1 + 1), (c0, c1))  # 2012 row r covers 2013 row r by 1 − dy, row r + 1 by dy
     ref = (1 - dy) * src[:-1] + dy * src[1:]
@@ -211,11 +218,9 @@ def test_census_tables_and_the_dark_floor_trap(ne):
 
 
 def test_calibrated_threshold_finds_a_planted_area(data_dir, ne, reference):
-    from nightlight.replication.viirs import viirs_years
-
-    mos, _ = viirs_years(data_dir, (2013,), window="northeast")
-    target = float(N.natural_cities(mos[2013], 6.0, NationalParams(), polygons=False)["area_km2"].sum())
-    level, trail = N.calibrated_threshold(mos[2013], target + 1e-6, NationalParams())
+    base = open_mosaic("china-viirslike-8bit:2013", nodata=None, region=WINDOWS["northeast"])
+    target = float(extract_natural_cities(base, lit_threshold=6.0, min_area_km2=5.0, polygons=False)["area_km2"].sum())
+    level, trail = N.calibrated_threshold(base, target + 1e-6)
     assert level == 6 and any(t["level"] == 6 for t in trail)
     areas = [t["area_km2"] for t in sorted(trail, key=lambda t: t["level"])]
     assert areas == sorted(areas, reverse=True)  # area never grows with the level

@@ -1,12 +1,12 @@
 """End to end: files to the decline table, beside the floor of only reading (or generating) the data.
 
 * ``national``: the national China VIIRS-like 2013 → 2016 run of ``nightlight replicate``
-  (:func:`nightlight.replication.national.national_run`, its parameters
-  :class:`~nightlight.replication.params.NationalParams`: 8-bit files read with
-  ``nodata=None`` since 0 means dark, head/tail threshold of 2013, natural cities
-  > 5 km², brightness correction of 2016, the decline with and without it, the six
-  patterns; not the calibrated-area variant), on the two 152 Mpx files of
-  ``../shared/data``. **The floor**: reading and decoding the two files with GDAL
+  (:func:`nightlight.replication.national.national_run`: its study configuration
+  ``catalog/studies/national-viirslike-2013-2016.toml`` through the batch engine — 8-bit
+  files read with ``nodata=None`` since 0 means dark, head/tail threshold of 2013,
+  natural cities > 5 km², the decline with the six patterns — then the brightness
+  correction of 2016 and the corrected decline; not the series, not the calibrated-area
+  variant), on the two 152 Mpx files of ``../shared/data``. **The floor**: reading and decoding the two files with GDAL
   (rasterio windowed reads of the same 2048 × 2048 chunks, one dataset handle per
   thread, as many threads as the pipeline's dask workers), summing each block so
   the decode cannot be skipped. pipeline ÷ floor says how close to I/O-bound the
@@ -30,32 +30,42 @@ import numpy as np
 
 from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threads
 
-#: The shared data folder, relative to the working directory (as ``nightlight replicate`` finds it).
-DATA_DIR = Path("../shared/data")
+#: The two years of the national case, by catalog name.
+NATIONAL_YEARS = ("china-viirslike-8bit:2013", "china-viirslike-8bit:2016")
 GLOBAL_BOUNDS = (-180.0, -65.0, 180.0, 75.0)
 
 
-def _data_reason() -> str | None:
-    from nightlight.replication.params import VIIRS_FILE
+def _paths() -> list[str]:
+    from nightlight.io.resolve import resolve
 
-    missing = [y for y in (2013, 2016) if not (DATA_DIR / VIIRS_FILE.format(year=y)).exists()]
-    if missing:
-        return f"{DATA_DIR}/{VIIRS_FILE.format(year=missing[0])} not found (run from a checkout beside shared/data)"
+    return [resolve(name, fetch=False).path for name in NATIONAL_YEARS]
+
+
+def _data_reason() -> str | None:
+    from nightlight.io.resolve import ProductNotFoundError
+
+    try:
+        _paths()
+    except ProductNotFoundError as exc:
+        return f"{exc} (run from a checkout beside shared/data)"
     return None
 
 
 def _national(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
+    import tempfile
+
     import dask
 
     from nightlight.replication.national import national_run
-    from nightlight.replication.params import NationalParams
+    from nightlight.replication.params import WINDOWS, NationalParams
 
     np_ = NationalParams(calibrate_area=False)
     info: dict[str, Any] = {}
 
     def run(window: str | None = None) -> Result:
+        work = Path(tempfile.mkdtemp(dir=workdir))  # a fresh folder: the batch run would resume from checkpoints
         with dask.config.set(scheduler="threads", num_workers=threads()):
-            rec, _ = national_run(DATA_DIR, params=np_, window=window)
+            rec, _ = national_run(work, params=np_, window=WINDOWS[window] if window else None, series=False)
         study = rec["study"]
         if window is None:
             info["phases_s"] = rec["timing"]["phases_s"]
@@ -73,10 +83,10 @@ def _national(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepare
 def _nightlight_reader(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
     import dask
 
-    from nightlight.replication.viirs import open_viirs_year
+    from nightlight.io.raster import open_mosaic
 
     def run() -> Result:
-        t13, t16 = (open_viirs_year(DATA_DIR, y) for y in (2013, 2016))  # chunks 2048, as the national run
+        t13, t16 = (open_mosaic(name, nodata=None) for name in NATIONAL_YEARS)  # chunks 2048, as the national run
         with dask.config.set(scheduler="threads", num_workers=threads()):
             a, b = dask.compute(t13.sum(), t16.sum())
         return {"mosaic_change": np.array([(float(b) - float(a)) / float(a)])}
@@ -102,9 +112,7 @@ def _floor(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
     import rasterio
     import rasterio.windows
 
-    from nightlight.replication.params import VIIRS_FILE
-
-    paths = [str(DATA_DIR / VIIRS_FILE.format(year=y)) for y in (2013, 2016)]
+    paths = _paths()
     ch = int(params["chunk"])
     with rasterio.open(paths[0]) as src:
         h, w = src.shape

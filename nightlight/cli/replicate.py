@@ -1,4 +1,4 @@
-"""``nightlight replicate``: the study's method on the real data in ``../shared/data``."""
+"""``nightlight replicate``: the study configurations of ``catalog/studies/`` on the real data, and the report."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from nightlight.progress import peak_rss_mb
     default="../shared/data",
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="The shared real-data folder.",
+    help="The shared real-data folder (vector data: provinces, census, Shanghai; the mosaics come from the catalog).",
 )
 @click.option(
     "--window",
@@ -34,13 +34,19 @@ from nightlight.progress import peak_rss_mb
 )
 @click.option("--no-sensitivity", is_flag=True, help="Skip the sensitivity runs.")
 @click.option(
+    "--work-dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the batch runs of the study configurations here (a rerun resumes them); default: a temporary folder.",
+)
+@click.option(
     "--national/--no-national",
     default=True,
     show_default=True,
     help="The VIIRS-like 2013-2016 run over all of China, its 2012-2022 series and the census check.",
 )
 @scheduler_options()
-def replicate(out, data_dir, window, no_sensitivity, national, scheduler, scheduler_timeout):
+def replicate(out, data_dir, window, no_sensitivity, work_dir, national, scheduler, scheduler_timeout):
     """Replicate the shrinking-cities finding on the real data (China VIIRS-like 2013-2016 and census, China
     DMSP-like 2018-2021, Shanghai 2013-2016)."""
     from nightlight.replication import WINDOWS, run_replication
@@ -56,7 +62,13 @@ def replicate(out, data_dir, window, no_sensitivity, national, scheduler, schedu
     )
     with as_cli_errors(), scheduler_client(scheduler, scheduler_timeout):
         res = run_replication(
-            out, data_dir=data_dir, window=window, sensitivity=not no_sensitivity, national=national, command=cmd
+            out,
+            data_dir=data_dir,
+            window=window,
+            sensitivity=not no_sensitivity,
+            national=national,
+            command=cmd,
+            work_dir=work_dir,
         )
     if "national" in res:
         n = res["national"]["study"]

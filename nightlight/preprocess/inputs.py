@@ -193,7 +193,13 @@ def prepare_inputs(
                 done[id(da)] = apply_steps(da, steps)
             mosaics[k], records[k] = done[id(da)]
     inputs = Inputs(Grid.of(mosaics[0], name=names[0]), keys, names, mosaics, common_units, records)
-    _on_base_grid(inputs, align, aligned_dir)
+
+    def uncropped(k: int) -> xr.DataArray:
+        # a year to be resampled is read beyond the region, so the edge pixels get their whole footprint
+        da = open_mosaic(items[k][1], chunks=chunks_checked, nodata=nodata, units=units, band=band)
+        return apply_steps(da, steps)[0] if steps else da
+
+    _on_base_grid(inputs, align, aligned_dir, uncropped if region is not None else None)
     return inputs
 
 
@@ -215,7 +221,9 @@ def _common_units(names: list[str], mosaics: list[xr.DataArray], *, given: str |
     return known[0] if known else UNKNOWN
 
 
-def _on_base_grid(inputs: Inputs, align: str | None, aligned_dir: str | os.PathLike | None) -> None:
+def _on_base_grid(
+    inputs: Inputs, align: str | None, aligned_dir: str | os.PathLike | None, uncropped: Any = None
+) -> None:
     base = inputs.mosaics[0]
     done: dict[int, xr.DataArray] = {id(base): base}
     for k in range(1, len(inputs.mosaics)):
@@ -230,7 +238,7 @@ def _on_base_grid(inputs: Inputs, align: str | None, aligned_dir: str | os.PathL
         except GridMismatchError:
             if not align:
                 raise
-            moved = align_to(da, base, resampling=align)
+            moved = align_to(uncropped(k) if uncropped else da, base, resampling=align)
             if aligned_dir is not None:
                 moved = _written_once(moved, Path(aligned_dir), name, align, base, inputs.units)
             inputs.resampled[name] = align

@@ -19,12 +19,14 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import stats
 
+from nightlight.change.decline import detect_shrinking
 from nightlight.errors import InvalidVectorError
 from nightlight.io.vector import read_polygons
-from nightlight.replication.national import zonal_decline
-from nightlight.replication.params import CENSUS_FILE, NORTHEAST_PROVINCES, TAIWAN_LONLAT, NationalParams
+from nightlight.replication.params import CENSUS_FILE, NORTHEAST_PROVINCES, TAIWAN_LONLAT
+from nightlight.replication.series import relative_slope, trend_counts
 from nightlight.units import dark_floor_for
 
 #: Census columns kept beside the light results.
@@ -46,12 +48,42 @@ def read_census(data_dir: str | Path) -> gpd.GeoDataFrame:
     return gdf
 
 
-def prefecture_decline(
-    census: gpd.GeoDataFrame, before: Any, after: Any, params: NationalParams, *, dark_floor: float | None
+def zonal_decline(
+    units: gpd.GeoDataFrame,
+    before: xr.DataArray,
+    after: xr.DataArray,
+    *,
+    decline: float,
+    alpha: float,
+    id_column: str,
+    dark_floor: float | None = None,
+    series: dict[int, Any] | None = None,
 ) -> gpd.GeoDataFrame:
-    """``detect_shrinking`` on the prefecture polygons (exact fractional coverage)."""
+    """``detect_shrinking`` of other units (the prefectures) with the national study's settings, no patterns.
+
+    ``allow_common_shift=True`` as in the study configuration: the shift is recorded in
+    the metadata, and the brightness correction is the answer to it.
+    """
+    return detect_shrinking(
+        units,
+        before,
+        after,
+        series=series,
+        min_decline=decline,
+        alpha=alpha,
+        id_column=id_column,
+        dark_floor=dark_floor,
+        patterns=False,
+        allow_common_shift=True,
+    )
+
+
+def prefecture_decline(
+    census: gpd.GeoDataFrame, before: Any, after: Any, *, dark_floor: float | None, **kw: Any
+) -> gpd.GeoDataFrame:
+    """``detect_shrinking`` on the prefecture polygons (exact fractional coverage); ``kw``: decline, alpha, series."""
     return zonal_decline(
-        census[["city_code", "geometry"]], before, after, params, id_column="city_code", dark_floor=dark_floor
+        census[["city_code", "geometry"]], before, after, id_column="city_code", dark_floor=dark_floor, **kw
     )
 
 
@@ -95,21 +127,22 @@ def census_check(
     mosaics: dict[str, Any],
     series_mosaics: dict[int, Any] | None,
     cities: gpd.GeoDataFrame,
-    params: NationalParams,
+    *,
+    decline: float,
+    alpha: float,
+    dark_floor: float,
 ) -> tuple[dict, pd.DataFrame]:
     """Prefectures' light (2013 → 2016 raw/corrected, series) against population; the same for natural cities.
 
     ``mosaics``: ``before``, ``after``, ``after_corrected`` on one grid; ``cities``: the
-    national per-city table (``change``, ``shrinking``, ``city_id``, geometry).
+    national per-city table (``change``, ``shrinking``, ``city_id``, geometry);
+    ``dark_floor``: the prefectures' (mean value per pixel; the default floor is also run).
     """
     floor_default = dark_floor_for(str(mosaics["before"].attrs.get("units")))
-    default = prefecture_decline(census, mosaics["before"], mosaics["after"], params, dark_floor=None)
-    raw = prefecture_decline(
-        census, mosaics["before"], mosaics["after"], params, dark_floor=params.prefecture_dark_floor
-    )
-    cor = prefecture_decline(
-        census, mosaics["before"], mosaics["after_corrected"], params, dark_floor=params.prefecture_dark_floor
-    )
+    kw = {"decline": decline, "alpha": alpha}
+    default = prefecture_decline(census, mosaics["before"], mosaics["after"], dark_floor=None, **kw)
+    raw = prefecture_decline(census, mosaics["before"], mosaics["after"], dark_floor=dark_floor, **kw)
+    cor = prefecture_decline(census, mosaics["before"], mosaics["after_corrected"], dark_floor=dark_floor, **kw)
     pref = census[list(CENSUS_COLUMNS) + ["pop_change", "pop_loss"]].copy().set_index("city_code")
     for tag, r in (("raw", raw), ("", cor)):
         r = r.set_index("city_code")
@@ -121,33 +154,27 @@ def census_check(
     rec: dict[str, Any] = {
         "n_prefectures": int(len(census)),
         "dark_floor_default": floor_default,
-        "dark_floor_chosen": params.prefecture_dark_floor,
+        "dark_floor_chosen": dark_floor,
         "too_dark_default": int((default["status"] == "too_dark").sum()),
         "too_dark_chosen": int((raw["status"] == "too_dark").sum()),
         "status_counts_default": {str(k): int(v) for k, v in default["status"].value_counts().items()},
         "pop_loss": int(census["pop_loss"].sum()),
         "raw": _counts(raw),
         "corrected": _counts(cor),
-        "prefecture": association(pref["light_change"], pref["pop_change"], decline=params.decline),
-        "prefecture_raw": association(pref["light_change_raw"], pref["pop_change"], decline=params.decline),
+        "prefecture": association(pref["light_change"], pref["pop_change"], decline=decline),
+        "prefecture_raw": association(pref["light_change_raw"], pref["pop_change"], decline=decline),
     }
     if series_mosaics is not None:
-        from nightlight.replication.series import relative_slope, series_run, trend_counts
-
-        ser = series_run(
-            census[["city_code", "geometry"]],
-            series_mosaics,
-            params,
-            id_column="city_code",
-            dark_floor=params.prefecture_dark_floor,
-        ).set_index("city_code", drop=False)
         years = sorted(series_mosaics)
+        ser = prefecture_decline(
+            census, mosaics["before"], mosaics["after"], dark_floor=dark_floor, series=series_mosaics, **kw
+        ).set_index("city_code", drop=False)
         pref["trend_rel_slope"] = pd.Series(relative_slope(ser, years), index=ser.index).reindex(pref.index)
         pref["mk_q"] = ser["mk_q"].reindex(pref.index)
         rec["series"] = trend_counts(
             ser.reset_index(drop=True),
             years,
-            alpha=params.alpha,
+            alpha=alpha,
             shrinking=cor.set_index("city_code")["shrinking"].reindex(ser.index).to_numpy(),
         )
         rec["prefecture_trend"] = association(pref["trend_rel_slope"], pref["pop_change"], decline=0.0)
@@ -155,7 +182,7 @@ def census_check(
     cc = cities.set_index("city_id")
     nc = pd.DataFrame({"city_code": code, "change": cc["change"].reindex(code.index)})
     nc["pop_change"] = pref["pop_change"].reindex(nc["city_code"]).to_numpy()
-    rec["natural_cities"] = association(nc["change"], nc["pop_change"], decline=params.decline)
+    rec["natural_cities"] = association(nc["change"], nc["pop_change"], decline=decline)
     rec["natural_cities_unassigned"] = int(nc["city_code"].isna().sum())
     w, so, e, no = TAIWAN_LONLAT
     lon, lat = cc["lon"].reindex(code.index).to_numpy(), cc["lat"].reindex(code.index).to_numpy()
@@ -165,7 +192,7 @@ def census_check(
     rec["natural_cities_taiwan"] = int(in_tw.sum())
     agg = _prefecture_city_light(cc, code)
     pref["city_light_change"] = agg.reindex(pref.index)
-    rec["prefecture_city_light"] = association(pref["city_light_change"], pref["pop_change"], decline=params.decline)
+    rec["prefecture_city_light"] = association(pref["city_light_change"], pref["pop_change"], decline=decline)
     pref["natural_cities"] = code.value_counts().reindex(pref.index).fillna(0).astype(int)
     return rec, pref.reset_index()
 

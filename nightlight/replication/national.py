@@ -2,18 +2,25 @@
 
 Jiang, Zhai, Meng & Long (2020) found 2,862 natural cities (53,275 km²) in the 2013
 NPP-VIIRS composite and 798 of them (13,839 km²) with ≥ 10 % less light in 2016 after
-a brightness correction. Here the same method runs on the China VIIRS-like 8-bit
-copies (:mod:`.viirs`): natural cities of 2013 (:class:`~.params.NationalParams`),
-the 2016 year corrected on pseudo-invariant pixels outside them
-(:func:`nightlight.preprocess.normalise.fit_normalisation`), ``detect_shrinking`` with
-and without the correction, and the six patterns of the shrinking cities. A
-*calibrated* variant picks the lit threshold at which the natural cities cover the
-paper's 53,275 km² (:func:`calibrated_threshold`) and then predicts the rest.
+a brightness correction. Here the batch engine runs the study configuration
+``catalog/studies/national-viirslike-2013-2016.toml`` (natural cities of 2013, their
+raw decline to 2016 with the shrinkage patterns, the 2012–2022 series); this module
+builds the rest from what it returns, with the public API:
+
+* the brightness correction of 2016 on pseudo-invariant pixels outside the cities
+  (:func:`nightlight.preprocess.normalise.fit_normalisation`, model ``gain``) and the
+  decline on the corrected year (:func:`nightlight.pipeline.decline`);
+* the *calibrated* variant: the lit level at which the natural cities cover the
+  paper's 53,275 km² (:func:`calibrated_threshold`), run as a variant of the study;
+* the series counts (all years, VIIRS era) and the census check (:mod:`.census`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,16 +29,21 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nightlight.change.decline import detect_shrinking
-from nightlight.change.patterns import PATTERNS, shrinkage_patterns
+from nightlight.batch.config import BatchConfig
+from nightlight.batch.run import open_years
+from nightlight.batch.state import CHECKPOINTS
+from nightlight.change.patterns import PATTERNS
 from nightlight.cities.natural import extract_natural_cities
+from nightlight.cities.threshold import headtail_breaks
+from nightlight.outputs.write import read_metadata
+from nightlight.pipeline import decline
 from nightlight.preprocess.normalise import fit_normalisation
-from nightlight.replication.data import Box
-from nightlight.replication.params import VIIRS_SCALE, NationalParams
-from nightlight.replication.timing import Phases
-from nightlight.replication.viirs import first_headtail_break, open_viirs_year, viirs_years
+from nightlight.progress import peak_rss_mb
+from nightlight.replication.params import CHINA_ALBERS, VIIRS_SCALE, Box, NationalParams
+from nightlight.replication.series import SERIES_COLUMNS, series_record
+from nightlight.replication.studies import grid_record, load_study, open_year, run_study, variant
 
-#: Columns of ``national_cities_<base>_<target>.csv.gz``.
+#: Columns of ``national_cities_<base>_<target>.csv.gz`` (then the series columns).
 CITY_TABLE = (
     "city_id",
     "area_km2",
@@ -50,15 +62,9 @@ CITY_TABLE = (
 )
 
 
-def natural_cities(mosaic: xr.DataArray, threshold: float, params: NationalParams, *, polygons: bool = True):
-    """Natural cities of the base year: value ≥ ``threshold`` (8-bit units), > ``min_area_km2``, connectivity."""
-    return extract_natural_cities(
-        mosaic,
-        threshold=threshold,
-        min_area_km2=params.min_area_km2,
-        connectivity=params.connectivity,
-        polygons=polygons,
-    )
+def first_headtail_break(da: xr.DataArray) -> float:
+    """Jiang's head/tail breaks, first level: the mean of the non-zero values (one pass)."""
+    return float(headtail_breaks(da, max_levels=1)[0])
 
 
 def correct_brightness(
@@ -94,65 +100,7 @@ def correct_brightness(
         "r2_test_lit": m.get("r2_lit"),
         **{k: fit.meta.get(k) for k in ("n_candidates", "n_excluded", "stable_share", "converged", "r2_log")},
     }
-    corrected = cast(xr.DataArray, fit.apply(after))  # a DataArray in, a DataArray out
-    return corrected, rec
-
-
-def zonal_decline(
-    units: gpd.GeoDataFrame,
-    before: xr.DataArray,
-    after: xr.DataArray,
-    params: NationalParams,
-    *,
-    id_column: str,
-    dark_floor: float | None = None,
-    series: dict[int, Any] | None = None,
-) -> gpd.GeoDataFrame:
-    """``detect_shrinking`` with the national section's settings (cities, prefectures, the series).
-
-    No patterns (``shapes=False``: :func:`decline` computes them apart, for the shrinking
-    cities only); ``allow_common_shift=True``: the shift is recorded in the metadata, and
-    the brightness correction is the answer to it.
-    """
-    return detect_shrinking(
-        units,
-        before,
-        after,
-        series=series,
-        threshold=params.decline,
-        alpha=params.alpha,
-        id_column=id_column,
-        dark_floor=dark_floor,
-        shapes=False,
-        allow_common_shift=True,
-    )
-
-
-def decline(
-    cities: gpd.GeoDataFrame,
-    before: xr.DataArray,
-    after: xr.DataArray,
-    params: NationalParams,
-    phases: Phases,
-    *,
-    dark_floor: float | None = None,
-) -> gpd.GeoDataFrame:
-    """``detect_shrinking`` on the fixed base-year extents, then the six patterns of the shrinking cities.
-
-    The patterns are what ``detect_shrinking(..., shapes=True)`` computes (the same
-    :func:`shrinkage_patterns` call on the same mosaics: nothing is nodata here, so its
-    common-pixel mosaics are the mosaics themselves), called apart to time it apart.
-    """
-    with phases("decline"):
-        res = zonal_decline(
-            cities[["city_id", "geometry"]], before, after, params, id_column="city_id", dark_floor=dark_floor
-        )
-    with phases("patterns"):
-        idx = np.flatnonzero(res["shrinking"].to_numpy())
-        pat = np.full(len(res), None, dtype=object)
-        pat[idx] = shrinkage_patterns(res.geometry.to_numpy()[idx], before, after, threshold=params.decline)
-        res["shrink_pattern"] = pat
-    return res
+    return cast(xr.DataArray, fit.apply(after)), rec
 
 
 def summarise(res: gpd.GeoDataFrame, cities: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -219,8 +167,9 @@ def _by_size(area: np.ndarray, ok: np.ndarray, shr: np.ndarray, pattern: np.ndar
 def calibrated_threshold(
     mosaic: xr.DataArray,
     target_km2: float,
-    params: NationalParams,
     *,
+    min_area_km2: float = 5.0,
+    connectivity: int = 8,
     known: dict[int, tuple[int, float]] | None = None,
 ) -> tuple[int, list[dict]]:
     """The whole-number lit level (8-bit) whose natural cities' total area is closest to ``target_km2``.
@@ -234,67 +183,98 @@ def calibrated_threshold(
     (level, trail)
         ``trail``: every level measured, with its city count and total area.
     """
-    seen: dict[int, tuple[int, float]] = {}
+    seen: dict[int, tuple[int, float]] = dict(known or {})
 
     def area(t: int) -> float:
         if t not in seen:
-            c = natural_cities(mosaic, float(t), params, polygons=False)
+            c = extract_natural_cities(
+                mosaic, lit_threshold=float(t), min_area_km2=min_area_km2, connectivity=connectivity, polygons=False
+            )
             seen[t] = (int(len(c)), float(c["area_km2"].sum()))
         return seen[t][1]
 
-    seen.update(known or {})
     above = [t for t, (_, a) in seen.items() if a >= target_km2]
     lo = max(above, default=1)  # the highest level known to keep at least the target
+
+    def trail() -> list[dict]:
+        return [{"level": t, "cities": n, "area_km2": a} for t, (n, a) in sorted(seen.items())]
+
     if area(lo) < target_km2:  # even the lowest level keeps less: nothing to search
-        return lo, _trail(seen)
+        return lo, trail()
     hi = lo + 1
     while area(hi) >= target_km2 and hi < 255:  # hi: the first level found to keep less than the target
         lo, hi = hi, min(255, 2 * hi)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if area(mid) >= target_km2 else (lo, mid)
-    best = min((lo, hi), key=lambda t: abs(area(t) - target_km2))
-    return best, _trail(seen)
+    return min((lo, hi), key=lambda t: abs(area(t) - target_km2)), trail()
 
 
-def _trail(seen: dict[int, tuple[int, float]]) -> list[dict]:
-    return [{"level": t, "cities": n, "area_km2": a} for t, (n, a) in sorted(seen.items())]
+def _timing(phases: dict[str, float], t0: float, cpu0: float, load0: list[float]) -> dict[str, Any]:
+    """Phases (s), wall and CPU (s), the process's peak RSS (:func:`nightlight.progress.peak_rss_mb`), load."""
+    return {
+        "phases_s": {k: round(v, 2) for k, v in phases.items()},
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "cpu_s": round(time.process_time() - cpu0, 2),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "peak_rss_scope": "process since start",
+        "load_start": load0,
+        "load_end": [round(v, 2) for v in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+    }
 
 
 def _variant(
-    name: str,
-    base: xr.DataArray,
-    after: xr.DataArray,
-    threshold: float,
-    params: NationalParams,
-    ph: Phases,
-    *,
-    level: float,
-) -> tuple[dict, gpd.GeoDataFrame, xr.DataArray]:
-    """Cities at ``threshold``, the correction, and the decline with and without it (timed into ``ph``).
+    name: str, config: BatchConfig, work: Path, params: NationalParams, *, level: float | None = None
+) -> tuple[dict, gpd.GeoDataFrame, dict[int, xr.DataArray], xr.DataArray]:
+    """One batch run of ``config`` (cities, raw decline, patterns[, series]), the correction, the corrected decline.
 
-    Returns the record, the per-city table and the corrected later year.
+    ``level``: the lit level of the invariant pixels (default: this run's own lit level).
+    Returns the record, the per-city table, the mosaics on the base grid and the corrected later year.
     """
-    with ph("cities"):
-        cities = natural_cities(base, threshold, params)
-    with ph("correction"):
-        after_c, corr = correct_brightness(base, after, cities, level=level, params=params)
-    raw = decline(cities, base, after, params, ph)
-    cor = decline(cities, base, after_c, params, ph)
-    table = _city_table(cities, raw, cor)
+    t0, cpu0, load0 = time.perf_counter(), time.process_time(), [round(v, 2) for v in os.getloadavg()]
+    target = config.compare[-1]
+    result, stages = run_study(config, work, name)
+    inputs = open_years(config, {}, work / name / CHECKPOINTS / "aligned")  # the aligned years written once
+    mosaics = dict(zip(inputs.keys, inputs.mosaics))
+    base, after = mosaics[config.base], mosaics[target]
+    cities, raw = result.cities, result.pairs[target]
+    meta = read_metadata(work / name / f"decline_{config.base}_{target}" / "cities.parquet")["natural_cities"]
+    lit = float(meta["threshold"])
+    t1 = time.perf_counter()
+    after_c, corr = correct_brightness(base, after, cities, level=lit if level is None else level, params=params)
+    t2 = time.perf_counter()
+    cor = decline(cities, base, after_c, config.params)
+    t3 = time.perf_counter()
+    phases = {
+        "open (batch)": stages["open"],
+        "cities (batch)": stages["cities"],
+        "decline and patterns (batch)": stages[f"decline {config.base}->{target}"],
+        "correction": t2 - t1,
+        "corrected decline and patterns": t3 - t2,
+    }
     rec = {
         "name": name,
-        "threshold": float(threshold),
-        "threshold_effective": int(math.ceil(threshold)),
-        "threshold_radiance": float(math.ceil(threshold) / VIIRS_SCALE),
+        "threshold": lit,
+        "threshold_effective": int(math.ceil(lit)),
+        "threshold_radiance": float(math.ceil(lit) / VIIRS_SCALE),
         "correction": corr,
         "raw": summarise(raw, cities),
         "corrected": summarise(cor, cities),
         "headline": params.headline,
-        "n_components": cities.attrs["nightlight"]["n_components"],
+        "n_components": meta["n_components"],
     }
     rec["headline_counts"] = rec["corrected"] if params.headline == "corrected" else rec["raw"]
-    return rec, table, after_c
+    table = _city_table(cities, raw, cor)
+    if result.trend is not None:
+        rec["_trend"] = result.trend
+        phases_series = {"open_and_resample": stages["open"], "zonal_and_trend": stages["trend"]}
+        rec["_series_timing"] = {
+            **_timing(phases_series, t0, cpu0, load0),
+            "wall_s": round(sum(phases_series.values()), 2),
+        }
+    rec["timing"] = {**_timing(phases, t0, cpu0, load0), "wall_s": round(sum(phases.values()) - stages["open"], 2)}
+    return rec, table, mosaics, after_c
 
 
 def _city_table(cities: gpd.GeoDataFrame, raw: gpd.GeoDataFrame, cor: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -303,68 +283,83 @@ def _city_table(cities: gpd.GeoDataFrame, raw: gpd.GeoDataFrame, cor: gpd.GeoDat
     t = t.rename(columns={"centroid_x": "lon", "centroid_y": "lat"})
     r, c = raw.set_index("city_id"), cor.set_index("city_id")
     ids = t["city_id"].to_numpy()
-    t["light_before"] = r["light_before"].reindex(ids).to_numpy()
-    t["light_after"] = r["light_after"].reindex(ids).to_numpy()
-    t["change_raw"] = r["change"].reindex(ids).to_numpy()
-    t["shrinking_raw"] = r["shrinking"].reindex(ids).to_numpy()
-    t["pattern_raw"] = r["shrink_pattern"].reindex(ids).to_numpy()
-    t["light_after_corrected"] = c["light_after"].reindex(ids).to_numpy()
-    t["change"] = c["change"].reindex(ids).to_numpy()
-    t["shrinking"] = c["shrinking"].reindex(ids).to_numpy()
-    t["shrink_pattern"] = c["shrink_pattern"].reindex(ids).to_numpy()
-    t["status"] = c["status"].reindex(ids).to_numpy()
+    for col, src, name in (
+        ("light_before", r, "light_before"),
+        ("light_after", r, "light_after"),
+        ("change_raw", r, "change"),
+        ("shrinking_raw", r, "shrinking"),
+        ("pattern_raw", r, "shrink_pattern"),
+        ("light_after_corrected", c, "light_after"),
+        ("change", c, "change"),
+        ("shrinking", c, "shrinking"),
+        ("shrink_pattern", c, "shrink_pattern"),
+        ("status", c, "status"),
+    ):
+        t[col] = src[name].reindex(ids).to_numpy()
     return gpd.GeoDataFrame(t, geometry="geometry", crs=cities.crs)
 
 
 def national_run(
-    data_dir: str | Path,
+    work: Path,
     *,
     params: NationalParams = NationalParams(),
-    window: Box | str | None = None,
+    window: Box | None = None,
     paper_area_km2: float | None = None,
+    series: bool = True,
 ) -> tuple[dict, dict[str, Any]]:
-    """The national 2013 → 2016 run (timed), and the calibrated variant when ``paper_area_km2`` is given.
+    """The study configuration through the batch engine, the correction, the series; the calibrated variant.
+
+    ``window``: a lon/lat box; the lit level is then the head/tail break of the **whole**
+    base-year mosaic, so a window is a crop of the national run, not a run of its own.
+    ``series``: also the configuration's trend years (else only base → target).
 
     Returns
     -------
     (record, frames)
-        ``record``: parameters, grids, threshold, both variants' counts, the
-        corrections, timings; ``frames``: ``cities`` (the per-city table of the run),
-        ``base``, ``after``, ``after_corrected`` (the mosaics), ``calibrated`` (its table).
+        ``frames``: ``cities`` (the per-city table), ``mosaics`` (every year on the base
+        grid), ``after_corrected``, ``calibrated`` (its per-city table).
     """
-    ph = Phases()
-    with ph("open"):
-        mos, grids = viirs_years(
-            data_dir,
-            (params.base_year, params.target_year),
-            base_year=params.base_year,
-            window=window,
-            resampling=params.align_resampling,
-        )
-    base, after = mos[params.base_year], mos[params.target_year]
-    with ph("threshold"):
-        if params.lit == "headtail":  # on the whole base-year mosaic, also when a window is run
-            lit = first_headtail_break(open_viirs_year(data_dir, params.base_year))
-        else:
-            lit = float(params.lit)
-    rec, table, after_c = _variant("study", base, after, lit, params, ph, level=lit)
+    config = load_study(params.study)
+    if window is not None:
+        whole = open_year(config.inputs[config.base], config.params.replace(region=None))
+        config = variant(config, region=tuple(window), lit_threshold=first_headtail_break(whole))
+    if not series:
+        config = variant(config, trend=False)
+    p = config.params
+    rec, table, mosaics, after_c = _variant("study", config, work, params)
     record: dict[str, Any] = {
-        "params": params.__dict__.copy(),
-        "grids": grids,
-        "lit_rule": params.lit if isinstance(params.lit, str) else "fixed",
+        "params": {
+            "study": params.study,
+            "base_year": config.base,
+            "target_year": config.compare[-1],
+            "lit": config.params.lit_threshold if window is None else "headtail",
+            "min_area_km2": p.min_area_km2,
+            "connectivity": p.connectivity,
+            "decline": p.min_decline,
+            "alpha": config.alpha,
+            "align_resampling": p.align,
+            **{k: v for k, v in dataclasses.asdict(params).items() if k != "study"},
+        },
+        "grids": grid_record(config, window),
+        "lit_rule": "headtail",
         "study": rec,
-        "timing": ph.record(),
+        "timing": rec.pop("timing"),
     }
-    frames: dict[str, Any] = {"cities": table, "base": base, "after": after, "after_corrected": after_c}
+    if "_trend" in rec:
+        record["series"] = series_record(rec, table, config.alpha)
+    frames: dict[str, Any] = {"cities": table, "mosaics": mosaics, "after_corrected": after_c}
     if paper_area_km2 is not None and params.calibrate_area:
-        cal = Phases()
-        with cal("search"):
-            known = {int(math.ceil(lit)): (rec["raw"]["cities"], rec["raw"]["area_km2"])}
-            t_cal, trail = calibrated_threshold(base, paper_area_km2, params, known=known)
-        crec, ctable, _ = _variant("calibrated", base, after, float(t_cal), params, cal, level=lit)
-        crec["search_trail"] = trail
-        crec["target_area_km2"] = paper_area_km2
-        crec["timing"] = cal.record()
+        t0 = time.perf_counter()
+        known = {rec["threshold_effective"]: (rec["raw"]["cities"], rec["raw"]["area_km2"])}
+        level, trail = calibrated_threshold(
+            mosaics[config.base], paper_area_km2, min_area_km2=p.min_area_km2, connectivity=p.connectivity, known=known
+        )
+        search = time.perf_counter() - t0
+        cal_config = variant(config, trend=False, lit_threshold=float(level))
+        crec, ctable, _, _ = _variant("calibrated", cal_config, work, params, level=rec["threshold"])
+        crec["timing"]["phases_s"] = {"search": round(search, 2), **crec["timing"]["phases_s"]}
+        crec["timing"]["wall_s"] = round(crec["timing"]["wall_s"] + search, 2)
+        crec.update(search_trail=trail, target_area_km2=paper_area_km2)
         record["calibrated"] = crec
         frames["calibrated"] = ctable
     return record, frames
@@ -372,6 +367,15 @@ def national_run(
 
 def write_city_table(table: pd.DataFrame, path: Path) -> Path:
     """The per-city table without geometry (gzip CSV): :data:`CITY_TABLE`, then the series columns if any."""
-    series = [c for c in table.columns if c.startswith("light_20") or c in ("trend_slope", "mk_p", "mk_q", "rel_slope")]
+    series = [c for c in table.columns if c.startswith("light_20") or c in SERIES_COLUMNS]
     table[[c for c in CITY_TABLE if c in table] + series].to_csv(path, index=False, float_format="%.7g")
     return path
+
+
+def albers_points(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The per-city table in the Albers CRS of China, with ``centroid_x/y`` for the map (metres)."""
+    t = table.to_crs(CHINA_ALBERS)
+    pts = gpd.GeoSeries(gpd.points_from_xy(table["lon"], table["lat"]), crs=table.crs).to_crs(CHINA_ALBERS)
+    t["centroid_x"], t["centroid_y"] = pts.x.to_numpy(), pts.y.to_numpy()
+    t["shrinking"] = t["shrinking"].fillna(False).astype(bool)
+    return t

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+#: A lon/lat box (west, south, east, north), degrees.
+Box = tuple[float, float, float, float]
+
 #: The study's and follow-ups' published figures, quoted beside ours.
 STUDY = {
     "interview": {"shrinking": 938, "cities": 3300, "years": "2013–2016", "sensor": "NPP-VIIRS"},
@@ -38,13 +41,7 @@ STUDY = {
     "lit_dn_literature": {"low": 10, "high": 13, "data_readme": 10},
 }
 
-CHINA_FILES = {
-    2018: "china-dmsplike-1km/DMSP-like2018.tif",
-    2019: "china-dmsplike-1km/DMSP-like2019.tif",
-    2020: "china-dmsplike-1km/DMSP-like2020.tif",
-    2021: "china-dmsplike-1km/DMSP_like2021.tif",  # sic: underscore in the producer's name
-}
-#: The China pairs: natural cities of each base year, their change to the target year.
+#: The China pairs (``catalog/studies/china-dmsplike-<base>-<target>.toml``).
 CHINA_BASE_YEARS = (2018, 2019, 2020)
 CHINA_TARGET_YEAR = 2021
 #: The pair the headline, the map, the provinces and the largest cities are reported for.
@@ -77,64 +74,35 @@ PLACES_MAX_KM = 5.0
 
 @dataclass(frozen=True)
 class Params:
-    """Every parameter of the replication, fixed before any count is looked at.
+    """The Shanghai section's parameters, fixed before any count is looked at.
+
+    (The national and DMSP-like parameters are in their study configurations,
+    ``catalog/studies/*.toml``.)
 
     Attributes
     ----------
-    lit_dn : float
-        DMSP lit threshold, DN ≥ 10. DMSP blooming makes low DN spill far beyond
-        built-up land; Chinese natural-city / urban-extent studies use DN ≥ 10–13, and
-        the data README's independent check used 10. The lower end keeps small towns.
     min_area_km2 : float
         Natural city = patch **over** 5 km² (Jiang et al. 2020).
     connectivity : int
         8 (METHOD.md default; pixels touching at corners are one patch).
     decline : float
         Shrinking when total light falls by ≥ 10 % (Jiang et al. 2020).
-    dark_floor_dn : float
-        DMSP cities whose mean base-year DN is below 7 are ``too_dark`` (Li et al. 2020
-        advise using DN > 7). With ``lit_dn`` ≥ 8 no city can be that dark; kept for
-        the sensitivity runs.
-    mask_resampling : str
-        How the 2018/2019 base year is put on the 2020/2021 grid *to draw the city
-        extents*: ``nearest``. The grids are offset by under half a pixel on both axes
-        (the run measures the offset and reports it), so nearest is a one-to-one
-        re-indexing: every pixel keeps its DN, none is duplicated or dropped, and the
-        natural cities are exactly those of the base year's own grid (checked: same
-        count), each placed off by the same sub-pixel shift. ``average`` would blur
-        every patch edge below the DN threshold and remove small towns (shown in the
-        sensitivity table).
-    light_resampling : str
-        How the base year is resampled *to sum its light* inside those extents:
-        ``average`` (GDAL weights source pixels by overlap, so the base-year light is
-        measured on the same ground footprint as the target year's — the fixed-extent
-        comparison the method asks for — and a region's total is preserved).
     viirs_threshold : float or "headtail"
-        Shanghai lit rule: Jiang's head/tail breaks (the natural-city method's own
-        threshold, Jiang 2013; Jiang & Miao 2015), first level.
+        Lit rule: Jiang's head/tail breaks (the natural-city method's own threshold,
+        Jiang 2013; Jiang & Miao 2015), first level.
     viirs_dark_floor : float
-        Shanghai ``too_dark`` floor, nW/cm²/sr (0.5; VNL v2 zeroes cells < 0.6).
-    normalise : bool
-        Sensitivity only: divide out the change of the window's total light.
+        ``too_dark`` floor, nW/cm²/sr (0.5; VNL v2 zeroes cells < 0.6).
     """
 
-    lit_dn: float = 10.0
     min_area_km2: float = 5.0
     connectivity: int = 8
     decline: float = 0.10
-    dark_floor_dn: float = 7.0
-    mask_resampling: str = "nearest"
-    light_resampling: str = "average"
     viirs_threshold: float | str = "headtail"
     viirs_dark_floor: float = 0.5
-    normalise: bool = False
 
 
 # --------------------------------------------------------------------------- national VIIRS-like (issue 11)
-#: China VIIRS-like annual light, 8-bit scaled copies (Chen, Yu et al. 2021, ESSD 13:889, "LongNTL").
-VIIRS_FILE = "china-viirslike-15s/{year}_8bit.tif"
-VIIRS_YEARS = tuple(range(2012, 2023))
-#: 8-bit value ≈ this × the product's radiance-like value, floored (data README; constant across years).
+#: 8-bit value ≈ this × the product's radiance-like value, floored (the catalog's scale_factor is its inverse).
 VIIRS_SCALE = 0.5
 #: The producers simulate the VIIRS-like series from DMSP-OLS before this year (Chen et al. 2021).
 VIIRS_ERA = 2013
@@ -149,21 +117,16 @@ CHINA_ALBERS = "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +datum=WGS84 +
 
 @dataclass(frozen=True)
 class NationalParams:
-    """Parameters of the national VIIRS-like run, fixed before any count was looked at.
+    """What the national section adds to its study configuration, fixed before any count was looked at.
+
+    The years, the lit rule (head/tail breaks of the whole 2013 mosaic), > 5 km²,
+    8-connectivity, the ≥ 10 % decline, the alignment of 2012/2022 and the trend's α are
+    in the study configuration (``catalog/studies/<study>.toml``), run by the batch engine.
 
     Attributes
     ----------
-    base_year, target_year : int
-        The study's years, 2013 → 2016.
-    lit : "headtail" or float
-        Lit rule for the natural cities of the base year: Jiang's head/tail breaks,
-        first level, of the base year's non-zero 8-bit values **over the whole
-        mosaic** (also when a window is run, so a window is a crop of the national
-        run, not a run of its own). It is the natural-city method's own threshold
-        (Jiang 2013; Jiang & Miao 2015) and the one the Shanghai section uses; a float
-        is a fixed level in 8-bit units (× 2 for nW/cm²/sr).
-    min_area_km2, connectivity, decline : float, int, float
-        > 5 km² on the ellipsoid, 8-connectivity, ≥ 10 % decline (Jiang et al. 2020).
+    study : str
+        The study configuration's name in ``catalog/studies/``.
     correction_model : str
         Brightness correction of the target year (``fit_normalisation`` model):
         ``"gain"`` — a product change scales radiance; the dim invariant pixels cannot
@@ -176,26 +139,14 @@ class NationalParams:
         ``dark_floor`` (mean 8-bit value per pixel) for the census prefectures: any
         light at all. The default floor (0.5, meant for radiance cities) would drop
         prefectures whose light sits in a few towns among dark land.
-    alpha : float
-        Significance level of the Mann–Kendall trend test and of the FDR (q < α).
-    align_resampling : str
-        How the 2012 and 2022 grids (~0.22 px off) are put on the 2013 grid:
-        ``average`` (overlap-weighted; keeps totals).
     calibrate_area : bool
         Also run the *calibrated* variant: the lit threshold at which the natural
         cities cover the paper's 53,275 km² (whole-country runs only).
     """
 
-    base_year: int = 2013
-    target_year: int = 2016
-    lit: float | str = "headtail"
-    min_area_km2: float = 5.0
-    connectivity: int = 8
-    decline: float = 0.10
+    study: str = "national-viirslike-2013-2016"
     correction_model: str = "gain"
     correction_buffer_px: int = 2
     headline: str = "corrected"
     prefecture_dark_floor: float = 1e-6
-    alpha: float = 0.05
-    align_resampling: str = "average"
     calibrate_area: bool = True

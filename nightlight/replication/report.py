@@ -112,8 +112,7 @@ def _params(p: dict) -> dict[str, str]:
         "decline_pct": f"{100 * p['decline']:g} %",
         "dark_floor": f"{p['dark_floor_dn']:g}",
         "viirs_dark_floor": f"{p['viirs_dark_floor']:g}",
-        "mask_resampling": p["mask_resampling"],
-        "light_resampling": p["light_resampling"],
+        "align": p["align"],
     }
 
 
@@ -122,7 +121,6 @@ def _china(res: dict, head: str) -> dict[str, str]:
     target = h["target_year"]
     aligned = [r["base_year"] for r in ch.values() if r.get("aligned")]
     same = sorted({r["base_year"] for r in ch.values() if not r.get("aligned")} | {target})
-    native = res["native_counts"]
     nodata = [f"{y} declares {_minus(f'{v:g}')}" for y, v in res["china_nodata"].items() if v is not None]
     c = {
         "china_target": str(target),
@@ -138,11 +136,7 @@ def _china(res: dict, head: str) -> dict[str, str]:
             f"{k} ({_span(r['target_year'] - r['base_year'])}): {T.pct(r['share'])}" for k, r in ch.items() if k != head
         ),
         "map_png": f"china_{h['base_year']}_{target}.png",
-        "native_counts": ", ".join(f"{k}: {v:,}" for k, v in native.items()),
-        "native_counts_short": ", ".join(f"{k[:4]}: {v:,}" for k, v in native.items()),
-        "native_equal": "equal"
-        if all(ch[f"{y}→{target}"]["cities"] == v for y, v in native.items() if f"{y}→{target}" in ch)
-        else "not equal",
+        "city_counts": ", ".join(f"{r['base_year']}: {r['cities']:,}" for r in ch.values()),
         "nodata_note": ", ".join(nodata) or "no file declares a nodata value",
         "aligned_years": "/".join(map(str, aligned)),
         "same_grid_years": "/".join(map(str, same)),
@@ -162,7 +156,6 @@ def _china(res: dict, head: str) -> dict[str, str]:
             offset_x_round=_minus(f"{dx:+.0f}"),
             offset_y_round=_minus(f"{dy:+.0f}"),
             offset_px=f"{abs(dx) / px:.2f} and {abs(dy) / py:.2f}",
-            nearest_shift=f"{al['nearest_shift_m'] / 1000:.2f} km",
         )
     yt = {int(r["year"]): r for r in res["year_totals"]}
     if aligned and max(aligned) < same[0] and max(aligned) in yt and same[0] in yt:
@@ -261,7 +254,6 @@ def _context(res: dict, head: str, *, fig_prefix: str, command: str) -> dict[str
         "china_table": T.china_pairs(res["china"], decline=p["decline"], growing_pct=res["definitions"]["growing_pct"]),
         "this_run_rows": T.this_run_rows(res["china"]),
         "year_totals_table": T.year_totals(res["year_totals"], lit_dn=p["lit_dn"]),
-        "crosscheck_table": T.crosscheck(res["crosscheck"]),
         "places_tables": T.places(res["places"]),
     }
     if res.get("largest"):
@@ -316,7 +308,7 @@ def render_markdown(
         head = next(iter(res["china"]))
     ctx = _context(res, head, fig_prefix=fig_prefix, command=command)
     s_rows = {(r["pair"], r["variant"]): r for r in res.get("sensitivity_china", [])}
-    nn = s_rows.get((head, "nearest for mask and light"))
+    nn = s_rows.get((head, "nearest for 2021"))
     if nn:
         ctx.update(nn_shrinking=f"{nn['shrinking']:,}", nn_share=T.pct(nn["share"]))
     if res.get("places"):
@@ -369,7 +361,7 @@ def render_markdown(
         fill("disc_blooming", has["largest"]),
         fill("disc_break", has["break"]),
         fill("disc_sensor"),
-        fill("disc_resampling", nn is not None and "nearest_shift" in ctx),
+        fill("disc_resampling", nn is not None and "offset_px" in ctx),
         fill("disc_robustness", has["sensitivity"]),
         fill("disc_places", bool(res.get("places"))),
         fill("disc_shanghai", has["shanghai"]),

@@ -1,56 +1,55 @@
-"""Replication of the shrinking-cities finding on the real data in ``../shared/data``.
+"""Replication of the shrinking-cities finding on the real data (``nightlight replicate``).
 
 The study (Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4); interview
 figure 938 of ~3,300) measured the total night light of every Chinese *natural city*
-in 2013 and 2016 (NPP-VIIRS) and called a city shrinking when it lost ≥ 10 %. The
-raw national VIIRS mosaics are not available offline, so this runs the same method
-on what is:
+in 2013 and 2016 (NPP-VIIRS) and called a city shrinking when it lost ≥ 10 %. This
+runs the same method on the data available offline:
 
-* **China, DMSP-like 1 km, 2018–2021** (Wu, Shi, Chen et al. 2021,
-  doi:10.7910/DVN/GIYGJU): natural cities from the base year, change of their total
-  light to 2021; provinces; the Northeast resource cities (:mod:`.china`, :mod:`.regions`);
-* **Shanghai, VIIRS-like 2013 → 2016** (Chen, Yu et al. 2021, ESSD 13:889): the
-  study's years, natural cities from light and from the MGUP 2018 built-up mask
-  (Liu, Yu, Li & Gong 2021), yearly series 2000–2020 with the trend test (:mod:`.shanghai`);
+* **China, VIIRS-like 2013 → 2016**, the study's years over the whole country, with the
+  2012–2022 series and the census check (:mod:`.national_job`);
+* **China, DMSP-like 1 km, 2018/2019/2020 → 2021** (Wu, Shi, Chen et al. 2021,
+  doi:10.7910/DVN/GIYGJU); provinces; the Northeast resource cities (:mod:`.china`, :mod:`.regions`);
+* **Shanghai, VIIRS-like 2013 → 2016** (Chen, Yu et al. 2021, ESSD 13:889): natural
+  cities from light and from the MGUP 2018 built-up mask, yearly series 2000–2020 (:mod:`.shanghai`);
 * **sensitivity** of the counts to every parameter chosen up front (:mod:`.sensitivity`).
 
-Parameters are fixed from the method and the data *before* looking at counts
-(:class:`~.params.Params`); nothing is tuned toward the study's 938.
-:func:`run_replication` writes tables, small figures (:mod:`.figures`) and
-``<out>.md`` (:mod:`.report`) whose every number comes from this run.
+The national and DMSP-like analyses are study configurations in ``catalog/studies/``
+(inputs by catalog name) run by the batch engine; the report builder computes the rest
+from what they return. Parameters are fixed from the method and the data *before*
+looking at counts; nothing is tuned toward the study's 938. :func:`run_replication`
+writes tables, small figures (:mod:`.figures`) and ``<out>.md`` (:mod:`.report`) whose
+every number comes from this run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 
 from nightlight._version import __version__
+from nightlight.batch.config import BatchConfig
 from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
+from nightlight.progress import peak_rss_mb
 from nightlight.replication import figures as plots
-from nightlight.replication.china import (
-    GROWING_PCT,
-    china_change,
-    crosscheck_detect_shrinking,
-    native_city_count,
-    write_city_table,
-    year_totals,
-)
-from nightlight.replication.data import Box, china_nodata, read_places, read_provinces
-from nightlight.replication.national_job import albers_points, run_national
+from nightlight.replication.china import GROWING_PCT, china_change, china_studies, write_city_table, year_totals
+from nightlight.replication.data import read_places, read_provinces, resolve_window
+from nightlight.replication.national import albers_points
+from nightlight.replication.national_job import run_national
 from nightlight.replication.params import (
-    CHINA_BASE_YEARS,
     CHINA_TARGET_YEAR,
     HEADLINE_BASE_YEAR,
     PLACES_MAX_KM,
     STUDY,
+    Box,
     NationalParams,
     Params,
 )
@@ -58,7 +57,6 @@ from nightlight.replication.regions import largest_cities, locate_places, provin
 from nightlight.replication.report import render_markdown
 from nightlight.replication.sensitivity import DESIGN, china_sensitivity, shanghai_sensitivity
 from nightlight.replication.shanghai import shanghai_record, shanghai_run
-from nightlight.replication.timing import process_peak_rss_mb
 from nightlight.units import DMSP_MAX_DN
 
 Pairs = dict[str, gpd.GeoDataFrame]
@@ -77,6 +75,7 @@ def run_replication(
     figures: bool = True,
     markdown: bool = True,
     command: str = "nightlight replicate --out docs/replication",
+    work_dir: str | Path | None = None,
 ) -> dict:
     """Run the whole replication and write its tables, figures and ``<out_dir>.md``.
 
@@ -86,18 +85,22 @@ def run_replication(
         Folder for CSV tables and PNG figures; the report goes beside it as
         ``<out_dir>.md`` (``docs/replication`` → ``docs/replication.md``).
     data_dir : path
-        The shared real-data folder (default ``../shared/data`` from the repo root).
+        The shared real-data folder, for the vector data (provinces, census, Shanghai);
+        the mosaics of the study configurations come from the catalog.
     params : Params
-        The fixed parameters (defaults = the study's rules, see :class:`Params`).
+        The Shanghai section's fixed parameters (see :class:`Params`).
     window : lon/lat box or name in :data:`WINDOWS`, optional
         Crop the China runs, DMSP-like and national (tests use ``"northeast"``).
     sensitivity, shanghai, national, figures, markdown : bool
         Parts to run / write. ``national``: the VIIRS-like 2013 → 2016 run over all
         of China, its series and the census check (:mod:`.national_job`).
     national_params : NationalParams
-        The national run's fixed parameters.
+        What the national section adds to its study configuration.
     command : str
         The command line recorded in the report.
+    work_dir : path, optional
+        Where the batch runs of the study configurations write (resumable; default: a
+        temporary folder removed at the end).
 
     Returns
     -------
@@ -107,17 +110,20 @@ def run_replication(
     t_all = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    box = resolve_window(window)
     res: dict[str, Any] = {"params": asdict(params), "window": window, "study": STUDY, "data_dir": str(data_dir)}
-    if national:  # first, so its memory is measured on a fresh process, not on the DMSP runs' leftovers
-        _national(res, data_dir, national_params, window, out, figures=figures)
-    pairs = _china_pairs(res, data_dir, params, window, out)
-    provinces = _regions(res, data_dir, pairs, out)
-    _crosscheck(res, data_dir, pairs, params, window)
-    if sensitivity:
-        _china_sensitivity(res, data_dir, params, window, out)
+    with tempfile.TemporaryDirectory(prefix="nightlight-replicate-") as tmp:
+        work = Path(work_dir) if work_dir is not None else Path(tmp)
+        if national:  # first, so its memory is measured on a fresh process, not on the DMSP runs' leftovers
+            _national(res, data_dir, national_params, box, out, work, figures=figures)
+        configs = china_studies(box)
+        pairs = _china_pairs(res, configs, work, out)
+        provinces = _regions(res, data_dir, pairs, out)
+        if sensitivity:
+            _china_sensitivity(res, configs, pairs, work, out)
     sh = _shanghai(res, data_dir, params, out, sensitivity=sensitivity) if shanghai else None
     if figures:
-        _figures(pairs, provinces, sh, params, out)
+        _figures(pairs, provinces, sh, res["params"], out)
     _write(res, t_all, out, command=command if markdown else None)
     return res
 
@@ -126,24 +132,21 @@ def _head() -> str:
     return f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
 
 
-def _china_pairs(res: dict, data_dir: str | Path, params: Params, window: Any, out: Path) -> Pairs:
-    """Phase 1: every China pair (cities, change, counts), their city tables, year totals, native counts."""
+def _china_pairs(res: dict, configs: dict[int, BatchConfig], work: Path, out: Path) -> Pairs:
+    """Phase 1: every China pair through the batch engine, its city table; the year totals."""
+    p = configs[HEADLINE_BASE_YEAR].params
+    res["params"].update(lit_dn=p.lit_threshold, dark_floor_dn=p.dark_floor, align=p.align)
     pairs: Pairs = {}
     res["china"] = {}
-    for y in CHINA_BASE_YEARS:
-        r, rec = china_change(data_dir, y, CHINA_TARGET_YEAR, params=params, window=window, polygons=True)
-        pairs[f"{y}→{CHINA_TARGET_YEAR}"] = r
-        res["china"][f"{y}→{CHINA_TARGET_YEAR}"] = rec
-    res["native_counts"] = {}
-    for y in CHINA_BASE_YEARS:
-        rec = res["china"][f"{y}→{CHINA_TARGET_YEAR}"]
-        # a base year already on the target grid was counted on its own grid above: not labelled again
-        res["native_counts"][str(y)] = (
-            rec["cities"] if rec["aligned"] is None else native_city_count(data_dir, y, params=params, window=window)
-        )
-    res["year_totals"] = year_totals(data_dir, params=params).to_dict(orient="records")
-    for k, r in pairs.items():
-        write_city_table(r, k, out)
+    for y, config in configs.items():
+        key = f"{y}→{CHINA_TARGET_YEAR}"
+        pairs[key], res["china"][key] = china_change(config, work, f"china-{y}")
+        write_city_table(pairs[key], key, out)
+    totals = year_totals(configs)
+    # NaN: the file declares no nodata value (None in results.json)
+    rows = totals.to_dict(orient="records")
+    res["china_nodata"] = {str(r["year"]): None if pd.isna(r["nodata"]) else float(r["nodata"]) for r in rows}
+    res["year_totals"] = totals.drop(columns="nodata").to_dict(orient="records")
     return pairs
 
 
@@ -160,18 +163,11 @@ def _regions(res: dict, data_dir: str | Path, pairs: Pairs, out: Path) -> gpd.Ge
     return provinces
 
 
-def _crosscheck(res: dict, data_dir: str | Path, pairs: Pairs, params: Params, window: Any) -> None:
-    """Phase 3: the labeling pass's sums against ``detect_shrinking`` (a same-grid and a resampled pair)."""
-    same_grid = f"{CHINA_BASE_YEARS[-1]}→{CHINA_TARGET_YEAR}"
-    res["crosscheck"] = [
-        crosscheck_detect_shrinking(data_dir, pairs[k], params=params, window=window) for k in (same_grid, _head())
-    ]
-
-
-def _china_sensitivity(res: dict, data_dir: str | Path, params: Params, window: Any, out: Path) -> None:
-    """Phase 4: the China sensitivity table."""
+def _china_sensitivity(res: dict, configs: dict[int, BatchConfig], pairs: Pairs, work: Path, out: Path) -> None:
+    """Phase 3: the China sensitivity table (variants of the study configurations)."""
     t0 = time.perf_counter()
-    sens = china_sensitivity(data_dir, params=params, window=window)
+    by_base = {y: pairs[f"{y}→{CHINA_TARGET_YEAR}"] for y in configs}
+    sens = china_sensitivity(configs, by_base, work)
     sens.to_csv(out / "sensitivity_china.csv", index=False)
     res["sensitivity_china"] = sens.to_dict(orient="records")
     res["sensitivity_china_seconds"] = round(time.perf_counter() - t0, 1)
@@ -189,35 +185,35 @@ def _shanghai(res: dict, data_dir: str | Path, params: Params, out: Path, *, sen
 
 
 def _national(
-    res: dict, data_dir: str | Path, params: NationalParams, window: Any, out: Path, *, figures: bool
+    res: dict, data_dir: str | Path, params: NationalParams, box: Box | None, out: Path, work: Path, *, figures: bool
 ) -> None:
-    """Phase 0: the national VIIRS-like run, its series and the census check; its map."""
-    rec, frames = run_national(data_dir, out, params=params, window=window)
+    """Phase 0: the national study configuration (batch), its correction, series and census check; its map."""
+    rec, frames = run_national(data_dir, out, work, params=params, window=box)
     res["national"] = rec
     if figures:
-        h = rec["study"]
+        h, p = rec["study"], rec["params"]
         title = (
-            f"VIIRS-like natural cities of {params.base_year} (8-bit ≥ {h['threshold_effective']}, "
-            f"> {params.min_area_km2:g} km²), change to {params.target_year} ({h['headline']})"
+            f"VIIRS-like natural cities of {p['base_year']} (8-bit ≥ {h['threshold_effective']}, "
+            f"> {p['min_area_km2']:g} km²), change to {p['target_year']} ({h['headline']})"
         )
-        png = out / f"national_{params.base_year}_{params.target_year}.png"
+        png = out / f"national_{p['base_year']}_{p['target_year']}.png"
         provinces = read_provinces(data_dir)
-        plots.plot_china_map(albers_points(frames["cities"]), provinces, png, title=title, decline=params.decline)
+        plots.plot_china_map(albers_points(frames["cities"]), provinces, png, title=title, decline=p["decline"])
         rec["figure"] = png.name
         shown = frames["cities"].copy()  # the interactive map of the same cities (nightlight map's page)
-        shown.attrs["nightlight"] = {"threshold": params.decline}
+        shown.attrs["nightlight"] = {"min_decline": p["decline"]}
         rec["webmap"] = write_webmap(shown, png.with_suffix(".html"), title=title, outlines=provinces).name
 
 
-def _figures(pairs: Pairs, provinces: gpd.GeoDataFrame, sh: dict | None, params: Params, out: Path) -> None:
+def _figures(pairs: Pairs, provinces: gpd.GeoDataFrame, sh: dict | None, p: dict, out: Path) -> None:
     """Phase 6: the PNG figures."""
     title = (
-        f"DMSP-like natural cities of {HEADLINE_BASE_YEAR} (DN ≥ {params.lit_dn:g}, > {params.min_area_km2:g} km²) "
+        f"DMSP-like natural cities of {HEADLINE_BASE_YEAR} (DN ≥ {p['lit_dn']:g}, > {p['min_area_km2']:g} km²) "
         f"and their change to {CHINA_TARGET_YEAR}"
     )
     png = out / f"china_{_head().replace('→', '_')}.png"
-    plots.plot_china_map(pairs[_head()], provinces, png, title=title, decline=params.decline)
-    plots.plot_change_hist(pairs, out / "change_hist.png", decline=params.decline)
+    plots.plot_china_map(pairs[_head()], provinces, png, title=title, decline=p["decline"])
+    plots.plot_change_hist(pairs, out / "change_hist.png", decline=p["decline"])
     if sh is not None:
         plots.plot_shanghai_series(sh, out / "shanghai_series.png")
 
@@ -227,10 +223,9 @@ def _write(res: dict, t_all: float, out: Path, *, command: str | None) -> None:
     res["definitions"] = {"dmsp_max_dn": DMSP_MAX_DN, "growing_pct": GROWING_PCT, "places_max_km": PLACES_MAX_KM}
     if "sensitivity_china" in res:
         res["sensitivity_design"] = asdict(DESIGN)
-    res["china_nodata"] = china_nodata(res["data_dir"])
     res["run"] = {"nightlight": __version__, "cpu_count": os.cpu_count()}
     res["seconds_total"] = round(time.perf_counter() - t_all, 1)
-    res["peak_rss_mb"] = round(process_peak_rss_mb())  # ru_maxrss, and the peaks before any reset of it
+    res["peak_rss_mb"] = round(peak_rss_mb())
     (out / "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=json_default))
     if command is not None:
         md = render_markdown(res, fig_prefix=out.name, command=command)

@@ -1,47 +1,22 @@
-"""The 11-year series 2012–2022 per natural city (and per prefecture): Theil–Sen, Mann–Kendall, FDR.
+"""The series test of the national run: how many natural cities (or prefectures) trend down or up.
 
-One ``detect_shrinking`` call with ``series=`` sums every year inside the fixed 2013
-extents (all years on the 2013 grid, :func:`.viirs.viirs_years`), adds the Theil–Sen
-slope, the Mann–Kendall p and its Benjamini–Hochberg q over all cities (``mk_q``).
-The producers simulate 2012 from DMSP-OLS (Chen et al. 2021), so the same test is also
-run on the VIIRS-era years 2013–2022 alone (:func:`trend_counts` on the light columns).
+The study configuration's trend years (2012–2022) give every city's light per year, the
+Theil–Sen slope, the Mann–Kendall p and its Benjamini–Hochberg q (``detect_shrinking``
+with ``series=``, run by the batch engine). The producers simulate 2012 from DMSP-OLS
+(Chen et al. 2021), so the same test is also counted on the VIIRS-era years alone.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from nightlight.change.trend import benjamini_hochberg, trend_test
-from nightlight.replication.data import Box
-from nightlight.replication.national import zonal_decline
-from nightlight.replication.params import VIIRS_ERA, VIIRS_YEARS, NationalParams
-from nightlight.replication.timing import Phases
-from nightlight.replication.viirs import viirs_years
+from nightlight.replication.params import VIIRS_ERA
 
-
-def series_run(
-    units: gpd.GeoDataFrame,
-    mosaics: dict[int, Any],
-    params: NationalParams,
-    *,
-    id_column: str,
-    dark_floor: float | None = None,
-) -> gpd.GeoDataFrame:
-    """``detect_shrinking`` of ``base → target`` with the whole series for the trend (raw light)."""
-    return zonal_decline(
-        units,
-        mosaics[params.base_year],
-        mosaics[params.target_year],
-        params,
-        id_column=id_column,
-        dark_floor=dark_floor,
-        series=mosaics,
-    )
+#: Series columns of the per-city table (besides ``light_<year>``).
+SERIES_COLUMNS = ("trend_slope", "mk_p", "mk_q", "rel_slope")
 
 
 def trend_counts(res: pd.DataFrame, years: list[int], *, alpha: float, shrinking: np.ndarray | None = None) -> dict:
@@ -83,54 +58,30 @@ def relative_slope(res: pd.DataFrame, years: list[int]) -> np.ndarray:
         return slope / np.nanmean(light, axis=1)
 
 
-def national_series(
-    data_dir: str | Path,
-    cities: gpd.GeoDataFrame,
-    params: NationalParams,
-    *,
-    window: Box | str | None = None,
-    shrinking: np.ndarray | None = None,
-    cache_dir: str | Path | None = None,
-) -> tuple[dict, gpd.GeoDataFrame, dict[int, Any]]:
-    """The series test for every natural city; counts for 2012–2022 and for the VIIRS era 2013–2022.
+def series_record(rec: dict, table: gpd.GeoDataFrame, alpha: float) -> dict:
+    """The series counts from the study's trend table (all years, the VIIRS era); its columns into ``table``.
 
-    ``shrinking``: the headline's 2013 → 2016 classification (after the brightness
-    correction) to set beside the trend; the raw one is counted too. ``cache_dir``:
-    where the resampled years are computed once (:func:`.viirs.materialise`).
-
-    Returns
-    -------
-    (record, result, mosaics)
-        ``mosaics``: every year on the 2013 grid (reused for the prefectures).
+    ``rec``: the study record holding the batch run's trend table (``_trend``) and its timing.
     """
-    ph = Phases()
-    with ph("open_and_resample"):  # align_to of 2012 and 2022, computed once
-        mos, grids = viirs_years(
-            data_dir,
-            VIIRS_YEARS,
-            base_year=params.base_year,
-            window=window,
-            resampling=params.align_resampling,
-            cache_dir=cache_dir,
-        )
-    with ph("zonal_and_trend"):
-        res = series_run(cities[["city_id", "geometry"]], mos, params, id_column="city_id")
-    all_years = list(VIIRS_YEARS)
-    era = [y for y in all_years if y >= VIIRS_ERA]
-    head = res["shrinking"].to_numpy(bool) if shrinking is None else np.asarray(shrinking, bool)
-    meta = res.attrs["nightlight"]
-    record = {
-        "grids": grids,
+    res = rec.pop("_trend")
+    meta = res.attrs.get("nightlight", {})
+    years = sorted(int(c[6:]) for c in res.columns if c.startswith("light_") and c[6:].isdigit())
+    era = [y for y in years if y >= VIIRS_ERA]
+    head = table.set_index("city_id")["shrinking"].reindex(res["city_id"]).to_numpy(bool)
+    res = res.copy()
+    res["rel_slope"] = relative_slope(res, years)
+    s = res.set_index("city_id")
+    for col in (*(f"light_{y}" for y in years), *SERIES_COLUMNS):
+        table[col] = s[col].reindex(table["city_id"]).to_numpy()
+    return {
         "grid_snapped_px_detect": meta.get("grid_snapped_px"),
-        "all": trend_counts(res, all_years, alpha=params.alpha, shrinking=head),
-        "all_raw": trend_counts(res, all_years, alpha=params.alpha),
-        "era": trend_counts(res, era, alpha=params.alpha, shrinking=head),
-        "library_columns": {  # the columns detect_shrinking wrote itself (2012–2022, raw 2013 → 2016 drop)
+        "all": trend_counts(res, years, alpha=alpha, shrinking=head),
+        "all_raw": trend_counts(res, years, alpha=alpha),
+        "era": trend_counts(res, era, alpha=alpha, shrinking=head),
+        "library_columns": {  # the columns detect_shrinking wrote itself (all years, raw drop)
             "significant_decline": int(res["significant_decline"].sum()),
             "significant_decline_fdr": int(res["significant_decline_fdr"].sum()),
         },
         "totals": {str(int(r["year"])): float(r["total"]) for r in meta["mosaic_totals"] if r.get("year") is not None},
-        "timing": ph.record(),
+        "timing": rec.pop("_series_timing"),
     }
-    res["rel_slope"] = relative_slope(res, all_years)
-    return record, res, mos

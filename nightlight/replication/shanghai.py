@@ -70,7 +70,7 @@ def shanghai_run(
     layers = {
         "light": extract_natural_cities(
             before,
-            threshold=params.viirs_threshold,  # type: ignore[arg-type]  # "headtail" or a radiance
+            lit_threshold=params.viirs_threshold,  # type: ignore[arg-type]  # "headtail" or a radiance
             min_area_km2=area,
             connectivity=conn,
         ),
@@ -84,7 +84,7 @@ def shanghai_run(
             before,
             after,
             series=series,
-            threshold=params.decline,
+            min_decline=params.decline,
             dark_floor=params.viirs_dark_floor,
             alpha=ALPHA,
             id_column=id_column,
@@ -97,7 +97,7 @@ def shanghai_run(
     for key, cities in layers.items():
         shapes = cities[["city_id", "area_km2", "geometry"]]
         out[key] = shrink(shapes, mos, "city_id")
-        out[key + "_2013_2020"] = shrink(shapes, viirs_era, "city_id", shapes=False)
+        out[key + "_2013_2020"] = shrink(shapes, viirs_era, "city_id", patterns=False)
     out["districts"] = shrink(districts, mos, "AdCode")
     out["series_total"] = {y: float(np.nansum(np.asarray(m))) for y, m in mos.items()}
     b = np.asarray(before)

@@ -94,10 +94,6 @@ def year_totals(recs: list[dict], *, lit_dn: float) -> str:
     )
 
 
-def crosscheck(recs: list[dict]) -> str:
-    return md_table(pd.DataFrame(recs))
-
-
 def places(by_pair: dict[str, list[dict]]) -> str:
     """One table per pair (bold pair name above it)."""
     blocks = []
