@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import dask
 import dask.array as dsa
@@ -10,7 +10,8 @@ import numpy as np
 import xarray as xr
 
 from nightlight._backend import as_dask
-from nightlight.errors import NightlightError, ParameterError
+from nightlight.errors import NightlightError
+from nightlight.params import check_lit_threshold
 
 Threshold = float | Literal["headtail"] | None
 
@@ -45,30 +46,8 @@ def headtail_breaks(mosaic: xr.DataArray, *, max_levels: int = 10, head_share: f
     return breaks
 
 
-def check_threshold(threshold: Any) -> float | Literal["headtail"]:
-    """``"headtail"``, or ``threshold`` as a float > 0; else :class:`ParameterError` (library and CLI)."""
-    if isinstance(threshold, str):
-        if threshold != "headtail":
-            raise ParameterError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.")
-        return "headtail"
-    not_a_number = ParameterError(f"threshold={threshold!r}: use a number (DN or nW/cm²/sr) or 'headtail'.")
-    if threshold is None:
-        raise not_a_number
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise not_a_number from None
-    if not value > 0:  # also NaN
-        raise ParameterError(
-            f"threshold={threshold!r}: a lit threshold must be a number > 0 in the mosaic's units — at ≤ 0 every "
-            "pixel is lit and the whole mosaic becomes one city; NaN lights nothing. For a built-up mask pass "
-            "mask= (or threshold=None with a 0/1 raster)."
-        )
-    return value
-
-
 def resolve_threshold(mosaic: xr.DataArray, threshold: Threshold, headtail_level: int) -> float:
-    checked = check_threshold(threshold)
+    checked = check_lit_threshold(threshold)
     if checked != "headtail":
         return checked
     breaks = headtail_breaks(mosaic)
