@@ -204,8 +204,8 @@ class Params:
         every value is data, or a number.
     units : {"nW/cm2/sr", "DN"} or None
         Units of every mosaic (default: from the files or the catalog).
-    band : int
-        1-based band of every file.
+    band : int or None
+        1-based band of every file (None: band 1, with a warning when a file has several).
     region : (west, south, east, north) or None
         Crop to this lon/lat box, degrees (None/``"all"``: the whole mosaic).
     align : str or None
@@ -247,7 +247,12 @@ class Params:
     units: str | None = _param(
         "inputs", _optional(_choice(UNITS)), "Units of every mosaic (default: from the files or the catalog).", None
     )
-    band: int = _param("inputs", _int_at_least(1, "1"), "Band of every file (1-based).", 1)
+    band: int | None = _param(
+        "inputs",
+        _optional(_int_at_least(1, "1")),
+        "Band of every file (1-based; default 1, said when there are more).",
+        None,
+    )
     region: Region | None = _param(
         "inputs", _region, "Crop to WEST,SOUTH,EAST,NORTH in degrees (also picks tiles of tiled products).", None
     )

@@ -158,3 +158,21 @@ def test_the_national_crop_runs_and_records_the_snapped_offset(shared_data, tmp_
     ((dx, dy),) = meta["inputs"]["grid_snapped_px"].values()
     assert abs(dx + 0.0167) < 1e-3 and dy == 0.0
     assert meta["inputs"]["resampled"] == {}
+
+
+def test_a_multi_band_file_says_which_band_the_cli_reads(tmp_path, pair):
+    """The CLI passes no band unless asked, so the library's 'which band' warning reaches the user."""
+    import numpy as np
+
+    before, after, lit = pair
+    with rasterio.open(before) as src:
+        profile, data = src.profile, src.read(1)
+    profile.update(count=2)
+    two = tmp_path / "two_bands.tif"
+    with rasterio.open(two, "w", **profile) as dst:
+        dst.write(np.stack([data, data]))
+    res = CliRunner().invoke(
+        main, ["detect", str(two), after, "--out", str(tmp_path / "o"), "--lit-threshold", str(lit)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "band" in res.output and "Warning" in res.output, res.output

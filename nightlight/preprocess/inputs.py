@@ -118,7 +118,7 @@ def prepare_inputs(
     *,
     nodata: float | str | None = "file",
     units: str | None = None,
-    band: int = 1,
+    band: int | None = None,
     region: tuple[float, float, float, float] | None = None,
     align: str | None = None,
     preprocess: str | Sequence[Any] | None = None,
