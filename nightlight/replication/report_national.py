@@ -12,9 +12,9 @@ import math
 from typing import Any
 
 from nightlight.change.patterns import PATTERNS
-from nightlight.replication import tables_national as TN
+from nightlight.replication import tables as TN
 from nightlight.replication.params import M_PER_DEG_EQUATOR
-from nightlight.replication.tables import pct, signed_pct, whole
+from nightlight.replication.tables import odds, pct, pval, signed_pct, whole
 
 #: Speed and memory targets of the national run and of the series (issue 11).
 TARGETS = {"national_s": 30.0, "national_mb": 2048.0, "series_s": 180.0}
@@ -212,14 +212,14 @@ def _census(n: dict) -> dict[str, str]:
         "c_ne_table": TN.northeast_table(c["northeast"]),
         "c_seeds_table": TN.seeds_table(c["seeds"]),
         "c_rho": f"{pr['spearman_rho']:+.2f}",
-        "c_rho_p": TN._p(pr["spearman_p"]),
-        "c_or": TN._or(pr["odds_ratio"]),
-        "c_fisher_p": TN._p(pr["fisher_p"]),
+        "c_rho_p": pval(pr["spearman_p"]),
+        "c_or": odds(pr["odds_ratio"]),
+        "c_fisher_p": pval(pr["fisher_p"]),
         "c_verdict": verdict,
         "c_nc_rho": f"{nc['spearman_rho']:+.2f}",
-        "c_nc_rho_p": TN._p(nc["spearman_p"]),
-        "c_nc_or": TN._or(nc["odds_ratio"]),
-        "c_nc_fisher_p": TN._p(nc["fisher_p"]),
+        "c_nc_rho_p": pval(nc["spearman_p"]),
+        "c_nc_or": odds(nc["odds_ratio"]),
+        "c_nc_fisher_p": pval(nc["fisher_p"]),
         "c_seed_n": str(len(seeds)),
         "c_seed_lost": str(len(lost)),
         "c_seed_pop_min": signed_pct(min(pops)) if pops else "–",
@@ -238,7 +238,7 @@ def _census(n: dict) -> dict[str, str]:
         "n_floor_default": f"{c['dark_floor_default']:g}",
     }
     tr = c.get("prefecture_trend")
-    out.update(c_tr_rho=f"{tr['spearman_rho']:+.2f}" if tr else "–", c_tr_rho_p=TN._p(tr["spearman_p"]) if tr else "–")
+    out.update(c_tr_rho=f"{tr['spearman_rho']:+.2f}" if tr else "–", c_tr_rho_p=pval(tr["spearman_p"]) if tr else "–")
     return out
 
 
