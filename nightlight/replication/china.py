@@ -30,18 +30,9 @@ from nightlight.replication.studies import load_study, open_year, run_study, var
 GROWING_PCT = 10
 
 #: Columns of ``china_cities_<base>_<target>.csv.gz``.
-CITY_TABLE = [
-    "city_id",
-    "area_km2",
-    "n_pixels",
-    "centroid_x",
-    "centroid_y",
-    "light_before",
-    "light_after",
-    "change",
-    "status",
-    "shrinking",
-]
+CITY_TABLE = list(
+    ("city_id area_km2 n_pixels centroid_x centroid_y light_before light_after change status shrinking").split()
+)
 
 
 def china_studies(window: Box | None = None) -> dict[int, BatchConfig]:

@@ -44,21 +44,11 @@ from nightlight.replication.series import SERIES_COLUMNS, series_record
 from nightlight.replication.studies import grid_record, load_study, open_year, run_study, variant
 
 #: Columns of ``national_cities_<base>_<target>.csv.gz`` (then the series columns).
-CITY_TABLE = (
-    "city_id",
-    "area_km2",
-    "n_pixels",
-    "lon",
-    "lat",
-    "light_before",
-    "light_after",
-    "change_raw",
-    "shrinking_raw",
-    "pattern_raw",
-    "light_after_corrected",
-    "change",
-    "shrinking",
-    "shrink_pattern",
+CITY_TABLE = tuple(
+    (
+        "city_id area_km2 n_pixels lon lat light_before light_after change_raw shrinking_raw pattern_raw "
+        "light_after_corrected change shrinking shrink_pattern"
+    ).split()
 )
 
 

@@ -25,23 +25,11 @@ from nightlight.replication.params import STUDY, VIIRS_ERA, VIIRS_SCALE, Box, Na
 PAPER: dict[str, Any] = STUDY["paper"]  # type: ignore[assignment]  # the study's figures (a dict of dicts)
 
 #: Prefecture columns written to ``prefectures_<base>_<target>.csv``.
-PREFECTURE_TABLE = (
-    "city_code",
-    "city",
-    "province",
-    "popu_2010",
-    "popu_2020",
-    "pop_change",
-    "pop_loss",
-    "natural_cities",
-    "light_2013",
-    "light_change_raw",
-    "light_change",
-    "light_shrinking",
-    "status",
-    "city_light_change",
-    "trend_rel_slope",
-    "mk_q",
+PREFECTURE_TABLE = tuple(
+    (
+        "city_code city province popu_2010 popu_2020 pop_change pop_loss natural_cities light_2013 "
+        "light_change_raw light_change light_shrinking status city_light_change trend_rel_slope mk_q"
+    ).split()
 )
 
 

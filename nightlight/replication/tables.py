@@ -90,6 +90,10 @@ FORMATS: dict[str, Callable[[Any], str]] = {
     "trend": trend,
     "num": _num,
     "yes": _yes,
+    "fmt": fmt,
+    "pct0": lambda x: f"{100 * x:.0f} %",
+    "pctg": lambda x: f"{100 * x:g} %",
+    "arrow": lambda s: s.replace("–", "→"),
 }
 
 
@@ -102,7 +106,8 @@ def md_table(df: pd.DataFrame, *, index: bool = False) -> str:
     return "\n".join([head, sep, *body])
 
 
-def _get(row: Any, path: str) -> Any:
+def get(row: Any, path: str) -> Any:
+    """``row[a][b]…`` for ``path`` ``a.b…`` (list items by index); ``None`` when a key is missing."""
     for k in path.split("."):
         if isinstance(row, (list, tuple)):
             row = row[int(k)]
@@ -113,7 +118,8 @@ def _get(row: Any, path: str) -> Any:
     return row
 
 
-def _cell(v: Any, form: str) -> Any:
+def cell(v: Any, form: str) -> Any:
+    """``v`` in ``form``: a name in :data:`FORMATS`, a format spec, or nothing (as is)."""
     if not form:
         return v
     if form in FORMATS:
@@ -130,7 +136,7 @@ def table(rows: Iterable[dict], spec: str, **headers: Any) -> str:
         if not rest and "|" in head:
             head = key
         cols.append((head, key, form))
-    return md_table(pd.DataFrame([{h: _cell(_get(r, k), f) for h, k, f in cols} for r in rows]))
+    return md_table(pd.DataFrame([{h: cell(get(r, k), f) for h, k, f in cols} for r in rows]))
 
 
 def pick(recs: list[dict], cols: tuple[str, ...], **cells: Callable[[Any], Any]) -> str:
