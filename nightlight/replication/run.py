@@ -6,7 +6,7 @@ in 2013 and 2016 (NPP-VIIRS) and called a city shrinking when it lost ≥ 10 %. 
 runs the same method on the data available offline:
 
 * **China, VIIRS-like 2013 → 2016**, the study's years over the whole country, with the
-  2012–2022 series and the census check (:mod:`.national_job`);
+  2012–2022 series and the census check (:mod:`.national`);
 * **China, DMSP-like 1 km, 2018/2019/2020 → 2021** (Wu, Shi, Chen et al. 2021,
   doi:10.7910/DVN/GIYGJU); provinces; the Northeast resource cities (:mod:`.china`, :mod:`.regions`);
 * **Shanghai, VIIRS-like 2013 → 2016** (Chen, Yu et al. 2021, ESSD 13:889): natural
@@ -42,8 +42,7 @@ from nightlight.progress import peak_rss_mb
 from nightlight.replication import figures as plots
 from nightlight.replication.china import GROWING_PCT, china_change, china_studies, write_city_table, year_totals
 from nightlight.replication.data import read_places, read_provinces, resolve_window
-from nightlight.replication.national import albers_points
-from nightlight.replication.national_job import run_national
+from nightlight.replication.national import albers_points, run_national
 from nightlight.replication.params import (
     CHINA_TARGET_YEAR,
     HEADLINE_BASE_YEAR,
@@ -93,7 +92,7 @@ def run_replication(
         Crop the China runs, DMSP-like and national (tests use ``"northeast"``).
     sensitivity, shanghai, national, figures, markdown : bool
         Parts to run / write. ``national``: the VIIRS-like 2013 → 2016 run over all
-        of China, its series and the census check (:mod:`.national_job`).
+        of China, its series and the census check (:mod:`.national`).
     national_params : NationalParams
         What the national section adds to its study configuration.
     command : str
