@@ -143,13 +143,6 @@ def _china(res: dict, head: str) -> dict[str, str]:
             d_lit=_signed(yt[y1]["lit_pixels"] / yt[y0]["lit_pixels"] - 1),
             d_tot=_signed(yt[y1]["total_dn"] / yt[y0]["total_dn"] - 1),
         )
-    if res.get("largest"):
-        big = res["largest"][0]
-        c.update(
-            big_area=f"{big['area_km2']:,.0f}",
-            big_share=T.pct(big["share_of_city_light"]),
-            big_province=big["province_of_point"],
-        )
     return c
 
 
