@@ -78,22 +78,12 @@ def correct_brightness(
         buffer=params.correction_buffer_px,
         model=params.correction_model,
     )
-    m = fit.metrics
-    rec = {
-        "model": params.correction_model,
-        "gain": fit.gain,
-        "offset": fit.offset,
-        "level": float(level),
-        "buffer_px": params.correction_buffer_px,
-        "n_train": int(fit.n_train),
-        "n_test": int(fit.n_test),
-        "r2_test": m.get("r2"),
-        "rmse_test": m.get("rmse"),
-        "bias_test": m.get("bias"),
-        "r2_train": m.get("r2_train"),
-        "r2_test_lit": m.get("r2_lit"),
-        **{k: fit.meta.get(k) for k in ("n_candidates", "n_excluded", "stable_share", "converged", "r2_log")},
-    }
+    m, meta = fit.metrics, fit.meta
+    rec = {"model": params.correction_model, "gain": fit.gain, "offset": fit.offset, "level": float(level)}
+    rec |= {"buffer_px": params.correction_buffer_px, "n_train": int(fit.n_train), "n_test": int(fit.n_test)}
+    rec |= {k: m.get(v) for k, v in (("r2_test", "r2"), ("rmse_test", "rmse"), ("bias_test", "bias"))}
+    rec |= {"r2_train": m.get("r2_train"), "r2_test_lit": m.get("r2_lit")}
+    rec |= {k: meta.get(k) for k in ("n_candidates", "n_excluded", "stable_share", "converged", "r2_log")}
     return cast(xr.DataArray, fit.apply(after)), rec
 
 

@@ -1,24 +1,13 @@
-"""Replication of the shrinking-cities finding on the real data (``nightlight replicate``).
+"""``nightlight replicate``: every analysis of the replication in order, then ``results.json`` and the report.
 
-The study (Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4); interview
-figure 938 of ~3,300) measured the total night light of every Chinese *natural city*
-in 2013 and 2016 (NPP-VIIRS) and called a city shrinking when it lost ≥ 10 %. This
-runs the same method on the data available offline:
-
-* **China, VIIRS-like 2013 → 2016**, the study's years over the whole country, with the
-  2012–2022 series and the census check (:mod:`.national`);
-* **China, DMSP-like 1 km, 2018/2019/2020 → 2021** (Wu, Shi, Chen et al. 2021,
-  doi:10.7910/DVN/GIYGJU); provinces; the Northeast resource cities (:mod:`.china`, :mod:`.regions`);
-* **Shanghai, VIIRS-like 2013 → 2016** (Chen, Yu et al. 2021, ESSD 13:889): natural
-  cities from light and from the MGUP 2018 built-up mask, yearly series 2000–2020 (:mod:`.shanghai`);
-* **sensitivity** of the counts to every parameter chosen up front (:mod:`.sensitivity`).
-
-The national and DMSP-like analyses are study configurations in ``catalog/studies/``
-(inputs by catalog name) run by the batch engine; the report builder computes the rest
-from what they return. Parameters are fixed from the method and the data *before*
-looking at counts; nothing is tuned toward the study's 938. :func:`run_replication`
-writes tables, small figures (:mod:`.figures`) and ``<out>.md`` (:mod:`.report`) whose
-every number comes from this run.
+The study (Jiang, Zhai, Meng & Long 2020) called a Chinese natural city shrinking when
+its total night light fell by ≥ 10 % from 2013 to 2016. :func:`run_replication` runs
+the same method on the data available offline: all of China on the VIIRS-like product
+2013 → 2016 with the census check (:mod:`.national`); China DMSP-like 2018/2019/2020 →
+2021 (:mod:`.china`, :mod:`.regions`); Shanghai (:mod:`.shanghai`); the sensitivity of
+the counts to every parameter chosen up front (:mod:`.sensitivity`). Parameters are
+fixed from the method and the data before looking at counts; nothing is tuned toward
+the study's figures. Every number of the report comes from this run.
 """
 
 from __future__ import annotations
