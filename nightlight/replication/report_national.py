@@ -14,7 +14,7 @@ from typing import Any
 from nightlight.change.patterns import PATTERNS
 from nightlight.replication import tables as TN
 from nightlight.replication.params import M_PER_DEG_EQUATOR
-from nightlight.replication.tables import pct, pval, signed_pct, whole
+from nightlight.replication.tables import pct, signed_pct, whole
 
 #: Speed and memory targets of the national run and of the series (issue 11).
 TARGETS = {"national_s": 30.0, "national_mb": 2048.0, "series_s": 180.0}
@@ -167,7 +167,10 @@ def _census(n: dict) -> dict[str, str]:
         ),
     }
     tr = c.get("prefecture_trend")
-    out.update(c_tr_rho=f"{tr['spearman_rho']:+.2f}" if tr else "–", c_tr_rho_p=pval(tr["spearman_p"]) if tr else "–")
+    out.update(
+        c_tr_rho=f"{tr['spearman_rho']:+.2f}" if tr else "–",
+        c_tr_rho_p=TN.FORMATS["p"](tr["spearman_p"]) if tr else "–",
+    )
     return out
 
 

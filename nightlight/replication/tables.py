@@ -46,51 +46,25 @@ def signed_pct(v: Any) -> str:
     return "–" if v is None or pd.isna(v) else f"{100 * v:+.1f} %"
 
 
-def change2(v: Any) -> str:
-    """A change with two decimals: near the −10 % line one decimal would show −10.0 % for −9.99 %."""
-    return "–" if v is None or pd.isna(v) else f"{100 * v:+.2f} %"
-
-
-def trend(v: Any) -> str:
-    """A relative trend per year, ``+1.2 %/yr``."""
-    return "–" if v is None or pd.isna(v) else f"{100 * v:+.1f} %/yr"
-
-
-def pval(x: float | None) -> str:
-    """A p-value: 3 significant digits, or ``< 1e-300``."""
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{x:.3g}" if x > 0 else "< 1e-300"
-
-
-def odds(x: float | None) -> str:
-    """An odds ratio, ``∞`` when a cell of the 2 × 2 table is empty."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return "∞" if math.isinf(x) else f"{x:.2f}"
-
-
 # --------------------------------------------------------------------------- rendering
-def _num(v: Any) -> str:
-    return fmt(float(v)) if v is not None and pd.notna(v) else "–"
+def _dash(f: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``f``, or ``–`` for a missing value."""
+    return lambda v: "–" if v is None or pd.isna(v) else f(v)
 
 
-def _yes(v: Any) -> str:
-    return fmt(bool(v)) if v is not None and pd.notna(v) else "–"
-
-
-#: Named cell formats of the specs.
+#: Named cell formats of the specs (and of ``${path|name}`` in the report template).
 FORMATS: dict[str, Callable[[Any], str]] = {
     "pct": pct,
     "signed": signed_pct,
     "whole": whole,
-    "p": pval,
-    "odds": odds,
-    "change2": change2,
-    "trend": trend,
-    "num": _num,
-    "yes": _yes,
     "fmt": fmt,
+    "p": _dash(lambda x: f"{x:.3g}" if x > 0 else "< 1e-300"),  # a p-value
+    "odds": _dash(lambda x: "∞" if math.isinf(x) else f"{x:.2f}"),  # ∞: a cell of the 2 × 2 table is empty
+    # two decimals: near the −10 % line one decimal would show −10.0 % for −9.99 %
+    "change2": _dash(lambda v: f"{100 * v:+.2f} %"),
+    "trend": _dash(lambda v: f"{100 * v:+.1f} %/yr"),
+    "num": _dash(lambda v: fmt(float(v))),
+    "yes": _dash(lambda v: fmt(bool(v))),
     "pct0": lambda x: f"{100 * x:.0f} %",
     "pctg": lambda x: f"{100 * x:g} %",
     "arrow": lambda s: s.replace("–", "→"),
