@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -30,10 +29,8 @@ def resolve_window(window: Box | str | None) -> Box | None:
 
 
 # --------------------------------------------------------------------------- places and provinces
-def read_places(path: Any = None) -> pd.DataFrame:
+def read_places() -> pd.DataFrame:
     """The Northeast resource cities (``catalog/places/northeast_resource_cities.csv``)."""
-    if path:
-        return pd.read_csv(path, encoding="utf-8")
     with catalog_path("places", "northeast_resource_cities.csv").open(encoding="utf-8") as fh:
         return pd.read_csv(fh)
 

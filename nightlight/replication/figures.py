@@ -1,52 +1,13 @@
-"""The replication's small PNG figures: China map, change histograms, Shanghai yearly totals."""
+"""The replication's own PNG figures: change histograms of the pairs, Shanghai yearly totals (maps: ``plot_map``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from nightlight.outputs.figures import figure
-
-#: Natural cities larger than this (km²) are drawn with their extent on the China map.
-LARGE_KM2 = 5000
-
-
-def plot_china_map(
-    result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame, path: Path, *, title: str, decline: float = 0.10
-) -> Path:
-    """Natural cities as dots (size ∝ area) over province outlines; shrinking ones in red. Small PNG.
-
-    Cities over :data:`LARGE_KM2` are drawn as their extent too (DMSP blooming megapatches).
-    """
-    crs = result.crs
-    prov = provinces.to_crs(crs)
-    pts = result.copy()
-    pts["geometry"] = gpd.points_from_xy(result["centroid_x"], result["centroid_y"])
-    pts = gpd.GeoDataFrame(pts, geometry="geometry", crs=crs)
-    with figure(path, figsize=(7, 5.6), dpi=90) as (_, ax):
-        prov.boundary.plot(ax=ax, color="#999999", linewidth=0.3)
-        large = result[result["area_km2"] > LARGE_KM2]
-        if len(large):  # blooming megapatches: show their extent, not just a dot
-            large.plot(ax=ax, color="#bbccee", edgecolor="none", alpha=0.6)
-        s = np.clip(pts["area_km2"].to_numpy() / 20.0, 0.8, 30)
-        shr = pts["shrinking"].to_numpy(bool)
-        for m, color, alpha, label in (
-            (~shr, "#4477aa", 0.6, "not shrinking"),
-            (shr, "#cc3311", 0.8, f"shrinking ≥ {100 * decline:g} %"),
-        ):
-            x, y = pts.geometry.x[m], pts.geometry.y[m]
-            ax.scatter(x, y, s=s[m], c=color, alpha=alpha, linewidths=0, label=f"{label} ({int(m.sum())})")
-        ax.set_xlim(pts.total_bounds[0] - 2e5, pts.total_bounds[2] + 2e5)
-        ax.set_ylim(pts.total_bounds[1] - 2e5, pts.total_bounds[3] + 2e5)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(title, fontsize=10)
-        ax.legend(loc="lower left", fontsize=8, markerscale=3)
-    return Path(path)
 
 
 def plot_change_hist(results: dict[str, pd.DataFrame], path: Path, *, decline: float) -> Path:

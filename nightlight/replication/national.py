@@ -43,7 +43,7 @@ from nightlight.preprocess.normalise import fit_normalisation
 from nightlight.progress import peak_rss_mb
 from nightlight.replication import census as C
 from nightlight.replication.data import read_places
-from nightlight.replication.params import CHINA_ALBERS, STUDY, VIIRS_ERA, VIIRS_SCALE, Box, NationalParams
+from nightlight.replication.params import STUDY, VIIRS_ERA, VIIRS_SCALE, Box, NationalParams
 from nightlight.replication.series import SERIES_COLUMNS, series_record
 from nightlight.replication.studies import grid_record, load_study, open_year, run_study, variant
 
@@ -354,15 +354,6 @@ def write_city_table(table: pd.DataFrame, path: Path) -> Path:
     series = [c for c in table.columns if c.startswith("light_20") or c in SERIES_COLUMNS]
     table[[c for c in CITY_TABLE if c in table] + series].to_csv(path, index=False, float_format="%.7g")
     return path
-
-
-def albers_points(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The per-city table in the Albers CRS of China, with ``centroid_x/y`` for the map (metres)."""
-    t = table.to_crs(CHINA_ALBERS)
-    pts = gpd.GeoSeries(gpd.points_from_xy(table["lon"], table["lat"]), crs=table.crs).to_crs(CHINA_ALBERS)
-    t["centroid_x"], t["centroid_y"] = pts.x.to_numpy(), pts.y.to_numpy()
-    t["shrinking"] = t["shrinking"].fillna(False).astype(bool)
-    return t
 
 
 # --------------------------------------------------------------------------- the section, in order

@@ -111,8 +111,6 @@ CENSUS_FILE = "china-census-2010-2020/census_city_2010-2020_v1.csv"
 NORTHEAST_PROVINCES = ("黑龙江省", "吉林省", "辽宁省")
 #: Taiwan in lon/lat (west, south, east, north), with Penghu: in the VIIRS-like mosaic, not in the census.
 TAIWAN_LONLAT = (119.3, 21.8, 122.1, 25.4)
-#: An equal-area CRS for distances and maps of China (the DMSP-like product's Albers).
-CHINA_ALBERS = "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +datum=WGS84 +units=m +no_defs"
 
 
 @dataclass(frozen=True)

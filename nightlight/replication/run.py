@@ -25,13 +25,14 @@ import pandas as pd
 
 from nightlight._version import __version__
 from nightlight.batch.config import BatchConfig
+from nightlight.outputs.figures import plot_map
 from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
 from nightlight.progress import peak_rss_mb
 from nightlight.replication import figures as plots
 from nightlight.replication.china import GROWING_PCT, china_change, china_studies, write_city_table, year_totals
 from nightlight.replication.data import read_places, read_provinces, resolve_window
-from nightlight.replication.national import albers_points, run_national
+from nightlight.replication.national import run_national
 from nightlight.replication.params import (
     CHINA_TARGET_YEAR,
     HEADLINE_BASE_YEAR,
@@ -186,10 +187,9 @@ def _national(
         )
         png = out / f"national_{p['base_year']}_{p['target_year']}.png"
         provinces = read_provinces(data_dir)
-        plots.plot_china_map(albers_points(frames["cities"]), provinces, png, title=title, decline=p["decline"])
-        rec["figure"] = png.name
-        shown = frames["cities"].copy()  # the interactive map of the same cities (nightlight map's page)
+        shown = frames["cities"].copy()  # drawn as `nightlight map` draws a run: a PNG and the interactive page
         shown.attrs["nightlight"] = {"min_decline": p["decline"]}
+        rec["figure"] = plot_map(shown, png, title=title, outlines=provinces).name
         rec["webmap"] = write_webmap(shown, png.with_suffix(".html"), title=title, outlines=provinces).name
 
 
@@ -200,7 +200,9 @@ def _figures(pairs: Pairs, provinces: gpd.GeoDataFrame, sh: dict | None, p: dict
         f"and their change to {CHINA_TARGET_YEAR}"
     )
     png = out / f"china_{_head().replace('→', '_')}.png"
-    plots.plot_china_map(pairs[_head()], provinces, png, title=title, decline=p["decline"])
+    shown = pairs[_head()].copy()
+    shown.attrs["nightlight"] = {"min_decline": p["decline"]}
+    plot_map(shown, png, title=title, outlines=provinces)
     plots.plot_change_hist(pairs, out / "change_hist.png", decline=p["decline"])
     if sh is not None:
         plots.plot_shanghai_series(sh, out / "shanghai_series.png")
