@@ -48,7 +48,8 @@ CHINA_TARGET_YEAR = 2021
 HEADLINE_BASE_YEAR = 2018
 
 PROVINCES = "china-li2020-5arcmin/shapefile/bou2_4p.shp"
-SHANGHAI_YEAR = "shanghai-viirs-like/annual/NTL_Shanghai_2000_2020_{year}.tif"
+#: The Shanghai years: a catalog product (``catalog/products/shanghai-viirs-like.toml``).
+SHANGHAI_PRODUCT = "shanghai-viirs-like"
 SHANGHAI_YEARS = range(2000, 2021)
 SHANGHAI_MGUP = "shanghai-viirs-like/builtup/real_sh_MGUP2018.tif"
 SHANGHAI_MGUP_YEAR = 2018  # the year of the MGUP built-up mask (file name)

@@ -167,7 +167,7 @@ def _shanghai(res: dict, data_dir: str | Path, params: Params, out: Path, *, sen
     sh = shanghai_run(data_dir, params=params)
     res["shanghai"] = shanghai_record(sh, out)
     if sensitivity:
-        ss = shanghai_sensitivity(data_dir, params=params)
+        ss = shanghai_sensitivity(params=params)
         ss.to_csv(out / "sensitivity_shanghai.csv", index=False)
         res["sensitivity_shanghai"] = ss.to_dict(orient="records")
     return sh
