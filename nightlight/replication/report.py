@@ -287,6 +287,9 @@ def render_markdown(
     if has["national"]:
         ctx["n_window_note"] = fill("national_window_note", bool(nat.get("window")))
         ctx["n_calibrated"] = fill("national_calibrated", "calibrated" in nat)
+        ctx["n_calibrated_disc"] = fill("national_calibrated_disc") if "calibrated" in nat else "."
+        ctx["n_product_clause"] = fill("national_product_clause", "calibrated" in nat)
+        ctx["n_taiwan_clause"] = fill("national_taiwan_clause", "census" in nat)
         ctx["n_series"] = fill("national_series", "series" in nat)
         ctx["n_census"] = fill("national_census", "census" in nat)
     ctx["national"] = fill("national", has["national"])

@@ -64,7 +64,6 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
         "n_headline_label": f"{s['headline']} run",
         "n_cities_cmp": f"{_cmp(h['cities'], pa['cities'])} natural cities than the paper",
         "n_mask_clause": "",
-        "n_taiwan_clause": "",
         "n_size_table": TN.size_table(h["by_size"]),
         "n_correction_table": TN.correction_table(n),
         "n_gain_pct": f"{100 * abs(corr['gain'] - 1):.1f} % " + ("brighter" if corr["gain"] >= 1 else "dimmer"),
@@ -90,24 +89,15 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
 
 def _calibrated(n: dict, st: dict) -> dict[str, str]:
     if "calibrated" not in n:
-        return {"n_calibrated_disc": ".", "n_product_clause": "", "n_mask_clause": ""}
+        return {"n_mask_clause": ""}
     cal, pa = n["calibrated"], st["paper"]
     h = cal["corrected"] if cal["headline"] == "corrected" else cal["raw"]
     trail = "; ".join(f"≥ {t['level']}: {t['cities']:,}, {t['area_km2']:,.0f} km²" for t in cal["search_trail"])
     return {
         "c_trail": trail,
         "n_mask_clause": "; the calibrated variant removes the total-area difference, not the count difference",
-        "n_product_clause": (
-            f"; at the paper's total area its natural cities number {h['cities']:,} against {pa['cities']:,} — "
-            f"{_cmp(h['cities'], pa['cities'])}, {'larger' if h['cities'] < pa['cities'] else 'smaller'} units"
-        ),
-        "n_calibrated_disc": (
-            f". Calibrated to the paper's area (lit ≥ {cal['threshold_effective']}: {h['area_km2']:,.0f} km²), "
-            f"the predicted figures are {h['cities']:,} natural cities, {h['shrinking']:,} shrinking "
-            f"({pct(h['share'])}), {h['shrinking_area_km2']:,.0f} km² of shrinking cities "
-            f"({cal['raw']['shrinking']:,}, {pct(cal['raw']['share'])}, {cal['raw']['shrinking_area_km2']:,.0f} km² "
-            "uncorrected)."
-        ),
+        "c_cmp": _cmp(h["cities"], pa["cities"]),
+        "c_units": "larger" if h["cities"] < pa["cities"] else "smaller",
     }
 
 
@@ -146,10 +136,6 @@ def _census(n: dict) -> dict[str, str]:
     out = {
         "c_pref_table": TN.prefecture_table(c),
         "c_assoc_table": TN.association_table(c, f"{100 * n['params']['decline']:g} %"),
-        "n_taiwan_clause": (
-            f" (of them {c['natural_cities_taiwan']:,} cities, {c['natural_cities_taiwan_area_km2']:,.0f} km², in "
-            'Taiwan, which the paper\'s "China" may or may not include)'
-        ),
         "c_ne_table": TN.northeast_table(c["northeast"]),
         "c_seeds_table": TN.seeds_table(c["seeds"]),
         "c_verdict": verdict,
