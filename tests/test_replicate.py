@@ -99,7 +99,7 @@ def _read(data_dir, year: int, rows: tuple[int, int], cols: tuple[int, int]) -> 
 
 def test_2021_on_the_2018_grid_is_the_overlap_weighted_shift(data_dir, tmp_path):
     config = china_studies(NE)[2018]
-    mos, _ = open_years(config, {}, tmp_path)
+    mos = open_years(config, {}, tmp_path)  # the inputs by year
     crop = Grid.of(mos[2018])
     h, w = crop.shape
     # 2018's origin is 143.94 m east and 334.23 m south of 2021's: 2018 pixel (r, c) covers
@@ -128,7 +128,7 @@ def test_2021_on_the_2018_grid_is_the_overlap_weighted_shift(data_dir, tmp_path)
 def test_northeast_2020_2021_matches_scipy_reference(data_dir, tmp_path):
     config = china_studies(NE)[2020]
     res, rec = china_change(config, tmp_path, "pair")
-    g = Grid.of(open_years(config, {}, tmp_path / "a")[0][2020])
+    g = Grid.of(open_years(config, {}, tmp_path / "a")[2020])
     with rasterio.open(data_dir / CHINA_FILES[2020]) as src:
         r0, c0 = round((src.transform.f - g.transform.f) / 1000.0), round((g.transform.c - src.transform.c) / 1000.0)
     h, w = g.shape
