@@ -316,42 +316,23 @@ def series_table(s: dict, decline: str) -> str:
     return table(rows, SERIES, decline=decline)
 
 
+PREFECTURES = "run; classified; too_dark; shrinking; share|pct; median change=median_change|signed"
+
+
 def prefecture_table(c: dict) -> str:
-    dash = dict.fromkeys(("shrinking", "share", "median change"), "–")
-    floor = c["dark_floor_default"]
-    rows = [
-        {
-            "run": f"uncorrected, default dark_floor ({floor:g})",
-            "classified": c["status_counts_default"].get("ok", 0),
-            "too_dark": c["too_dark_default"],
-            **dash,
-        }
-    ]
-    for key, label in (("raw", "uncorrected"), ("corrected", "corrected")):
-        r = c[key]
-        rows.append(
-            {
-                "run": f"{label}, dark_floor={c['dark_floor_chosen']:g}",
-                "classified": r["classified"],
-                "too_dark": c["too_dark_chosen"],
-                "shrinking": r["shrinking"],
-                "share": pct(r["share"]),
-                "median change": signed_pct(r["median_change"]),
-            }
-        )
+    """The prefectures' runs: default and chosen dark floor, uncorrected and corrected, the series."""
+    floor, too_dark = c["dark_floor_chosen"], c["too_dark_chosen"]
+    ok = c["status_counts_default"].get("ok", 0)
+    rows = [{"run": f"uncorrected, default dark_floor ({c['dark_floor_default']:g})", "classified": ok}]
+    rows[0] |= {"too_dark": c["too_dark_default"], "shrinking": "–"}
+    runs = (("raw", "uncorrected"), ("corrected", "corrected"))
+    rows += [{**c[k], "run": f"{label}, dark_floor={floor:g}", "too_dark": too_dark} for k, label in runs]
     if "series" in c:
         s = c["series"]
-        years = f"{s['years'][0]}–{s['years'][1]}"
-        rows.append(
-            {
-                **dash,
-                "run": f"series {years}: down / up (FDR q < 0.05)",
-                "classified": s["tested"],
-                "too_dark": c["too_dark_chosen"],
-                "shrinking": f"{s['down_fdr']} / {s['up_fdr']}",
-            }
-        )
-    return md_table(pd.DataFrame(rows))
+        run = f"series {s['years'][0]}–{s['years'][1]}: down / up (FDR q < 0.05)"
+        counts = f"{s['down_fdr']} / {s['up_fdr']}"
+        rows.append({"run": run, "classified": s["tested"], "too_dark": too_dark, "shrinking": counts})
+    return table(rows, PREFECTURES)
 
 
 def association_table(c: dict, decline: str) -> str:
