@@ -100,15 +100,10 @@ def _china(res: dict, head: str) -> dict[str, str]:
     same = sorted({r["base_year"] for r in ch.values() if not r.get("aligned")} | {target})
     nodata = [f"{y} declares {_minus(f'{v:g}')}" for y, v in res["china_nodata"].items() if v is not None]
     c = {
-        "china_target": str(target),
         "china_bases": "/".join(str(r["base_year"]) for r in ch.values()),
         "china_pixel": _length(h["pixel_m"][0]),
-        "head_base": str(h["base_year"]),
         "head_span": _word(target - h["base_year"]),
         "head_years": f"{h['base_year']}–{target}",
-        "h_shrinking": f"{h['shrinking']:,}",
-        "h_classified": f"{h['classified']:,}",
-        "h_share": T.pct(h["share"]),
         "other_pairs": "; ".join(
             f"{k} ({_span(r['target_year'] - r['base_year'])}): {T.pct(r['share'])}" for k, r in ch.items() if k != head
         ),
@@ -208,7 +203,7 @@ def _context(res: dict, head: str, *, fig_prefix: str, command: str) -> dict[str
         same = (sh["base"], sh["target"]) == (pa["base"], pa["target"])
         ctx["sh_vs_study"] = "the study's years" if same else f"not the study's {pa['years']}"
     if res.get("sensitivity_china"):
-        ctx.update(_sensitivity(res, int(ctx["china_target"])))
+        ctx.update(_sensitivity(res, res["china"][head]["target_year"]))
     if res.get("national"):
         nat = national_context(res, prefix=fig_prefix)
         clash = sorted(set(ctx) & set(nat))
@@ -246,7 +241,8 @@ def render_markdown(
     head = f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
     if head not in res["china"]:
         head = next(iter(res["china"]))
-    ctx = _Context(_context(res, head, fig_prefix=fig_prefix, command=command), res)
+    # ``head``: the headline pair, for ``${head.…}``
+    ctx = _Context(_context(res, head, fig_prefix=fig_prefix, command=command), {**res, "head": res["china"][head]})
     s_rows = {(r["pair"], r["variant"]): r for r in res.get("sensitivity_china", [])}
     nn = s_rows.get((head, "nearest for 2021"))
     if nn:
