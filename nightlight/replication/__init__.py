@@ -3,7 +3,7 @@
 The national VIIRS-like and the DMSP-like analyses are study configurations in
 ``catalog/studies/`` run by the batch engine (:mod:`.studies`); the rest is computed from
 what they return: :mod:`.national` (brightness correction, calibrated variant, census
-check via :mod:`.census` and :mod:`.series`), :mod:`.china` and :mod:`.regions`,
+check via :mod:`.census` and :mod:`.series`), :mod:`.china` (with places and provinces),
 :mod:`.shanghai`, :mod:`.sensitivity`, :mod:`.figures`. :mod:`.params` holds the study's
 figures and the fixed parameters, :mod:`.data` the vector files. The report is
 ``report_template.md`` filled from ``results.json`` (:mod:`.report`,

@@ -4,7 +4,7 @@ The study (Jiang, Zhai, Meng & Long 2020) called a Chinese natural city shrinkin
 its total night light fell by ≥ 10 % from 2013 to 2016. :func:`run_replication` runs
 the same method on the data available offline: all of China on the VIIRS-like product
 2013 → 2016 with the census check (:mod:`.national`); China DMSP-like 2018/2019/2020 →
-2021 (:mod:`.china`, :mod:`.regions`); Shanghai (:mod:`.shanghai`); the sensitivity of
+2021 (:mod:`.china`); Shanghai (:mod:`.shanghai`); the sensitivity of
 the counts to every parameter chosen up front (:mod:`.sensitivity`). Parameters are
 fixed from the method and the data before looking at counts; nothing is tuned toward
 the study's figures. Every number of the report comes from this run.
@@ -30,7 +30,16 @@ from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
 from nightlight.progress import peak_rss_mb
 from nightlight.replication import figures as plots
-from nightlight.replication.china import GROWING_PCT, china_change, china_studies, write_city_table, year_totals
+from nightlight.replication.china import (
+    GROWING_PCT,
+    china_change,
+    china_studies,
+    largest_cities,
+    locate_places,
+    province_table,
+    write_city_table,
+    year_totals,
+)
 from nightlight.replication.data import read_places, read_provinces, resolve_window
 from nightlight.replication.national import run_national
 from nightlight.replication.params import (
@@ -42,7 +51,6 @@ from nightlight.replication.params import (
     NationalParams,
     Params,
 )
-from nightlight.replication.regions import largest_cities, locate_places, province_table
 from nightlight.replication.report import render_markdown
 from nightlight.replication.sensitivity import DESIGN, china_sensitivity, shanghai_sensitivity
 from nightlight.replication.shanghai import shanghai_record, shanghai_run
