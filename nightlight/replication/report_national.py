@@ -1,7 +1,7 @@
 """The national section of the report: its placeholders, every number read from ``res["national"]``.
 
 :func:`national_context` returns the strings the ``national*`` and ``disc_national``
-sections of ``report_template.md`` use: numbers, tables (:mod:`.tables_national`)
+sections of ``report_template.md`` use: numbers, tables (:mod:`.tables`)
 and the few words that depend on the numbers (*fewer*/*more*, *brighter*/*dimmer*,
 whether a speed target was met).
 """
