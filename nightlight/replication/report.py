@@ -3,10 +3,11 @@
 The template is data (shipped with the package): named sections, each a
 :class:`string.Template`. ``report`` is the page; the others are blocks included only
 when their result exists (Shanghai, sensitivity, …) or inline alternatives. Every
-number in the prose is a placeholder filled here from ``res`` (``results.json``):
-this run's counts, the parameters, the grids' offsets, the machine, and the study's
-quoted figures (``res["study"]``). What stays literal in the template is citations
-(authors, years of publication, journal volumes, DOIs) and product names.
+number in the prose is a placeholder: ``${a.b|format}`` reads ``res["a"]["b"]``
+(``results.json``; ``head`` is the headline pair) and formats it (a name in
+:data:`.tables.FORMATS` or a format spec); ``$name`` is a string computed here (tables,
+lists, words that depend on the numbers). What stays literal in the template is
+citations (authors, years of publication, journal volumes, DOIs) and product names.
 """
 
 from __future__ import annotations
