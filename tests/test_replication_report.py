@@ -59,3 +59,10 @@ def test_calibrated_seconds_are_the_calibrated_runs(results):
     md = render_markdown(res, command=COMMAND)
     assert "its other figures are predictions (12 s)" in md
     assert "(999 s with the series)" in md
+
+
+def test_a_placeholder_missing_from_the_results_is_named(results):
+    res = copy.deepcopy(results)
+    del res["national"]["study"]["correction"]["r2_test"]  # read by the template only
+    with pytest.raises(KeyError, match=r"national\.study\.correction\.r2_test' is not in the results"):
+        render_markdown(res, command=COMMAND)

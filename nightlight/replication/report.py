@@ -17,6 +17,7 @@ import re
 from functools import cache
 from importlib.resources import files
 from string import Template
+from typing import Any
 
 from nightlight.replication import tables as T
 from nightlight.replication.params import CHINA_TARGET_YEAR, HEADLINE_BASE_YEAR, WINDOWS
@@ -38,9 +39,13 @@ class _Context(dict):
 
     def __missing__(self, key: str) -> str:
         path, _, form = key.partition("|")
-        if "." not in path and path not in self.res:
-            raise KeyError(key)
-        return str(T.cell(T.get(self.res, path), form))
+        v: Any = self.res
+        for k in path.split("."):  # strict, unlike the tables' optional columns: a typo must not print "None"
+            try:
+                v = v[int(k)] if isinstance(v, list) else v[k]
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise KeyError(f"report template: ${{{key}}}: {path!r} is not in the results") from None
+        return str(T.cell(v, form))
 
 
 _SECTION = re.compile(r"^<!-- section: (\w+) -->\n", re.M)
