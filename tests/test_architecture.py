@@ -69,10 +69,7 @@ HUBS = {"nightlight", "nightlight.__main__"}
 
 #: "module._name" → why other modules may take it. Keep it short: a name two modules share is
 #: public to the package — rename it, or move it to its owner. These wait for their owners.
-PRIVATE_EXCEPTIONS: dict[str, str] = {
-    "nightlight.replication.tables_national._p": "replication/ is being reduced to configs + a report",
-    "nightlight.replication.tables_national._or": "replication/ is being reduced to configs + a report",
-}
+PRIVATE_EXCEPTIONS: dict[str, str] = {}
 
 MAX_LINES = 500
 #: module → why it may be longer than MAX_LINES

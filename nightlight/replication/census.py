@@ -19,7 +19,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy import stats
 
 from nightlight.change.decline import detect_shrinking
@@ -48,42 +47,25 @@ def read_census(data_dir: str | Path) -> gpd.GeoDataFrame:
     return gdf
 
 
-def zonal_decline(
-    units: gpd.GeoDataFrame,
-    before: xr.DataArray,
-    after: xr.DataArray,
-    *,
-    decline: float,
-    alpha: float,
-    id_column: str,
-    dark_floor: float | None = None,
-    series: dict[int, Any] | None = None,
+def prefecture_decline(
+    census: gpd.GeoDataFrame, before: Any, after: Any, *, decline: float, dark_floor: float | None, **kw: Any
 ) -> gpd.GeoDataFrame:
-    """``detect_shrinking`` of other units (the prefectures) with the national study's settings, no patterns.
+    """``detect_shrinking`` on the prefecture polygons (exact fractional coverage), no patterns; ``kw``: alpha, series.
 
     ``allow_common_shift=True`` as in the study configuration: the shift is recorded in
     the metadata, and the brightness correction is the answer to it.
     """
+    units = census[["city_code", "geometry"]]
     return detect_shrinking(
         units,
         before,
         after,
-        series=series,
         min_decline=decline,
-        alpha=alpha,
-        id_column=id_column,
+        id_column="city_code",
         dark_floor=dark_floor,
         patterns=False,
         allow_common_shift=True,
-    )
-
-
-def prefecture_decline(
-    census: gpd.GeoDataFrame, before: Any, after: Any, *, dark_floor: float | None, **kw: Any
-) -> gpd.GeoDataFrame:
-    """``detect_shrinking`` on the prefecture polygons (exact fractional coverage); ``kw``: decline, alpha, series."""
-    return zonal_decline(
-        census[["city_code", "geometry"]], before, after, id_column="city_code", dark_floor=dark_floor, **kw
+        **kw,
     )
 
 

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import xarray as xr
 
 from nightlight._resources import catalog_path
-from nightlight.errors import InvalidRasterError, InvalidVectorError
+from nightlight.errors import InvalidVectorError
 from nightlight.io.raster import open_mosaic
 from nightlight.replication.params import (
     CHINA_LONLAT,
     PROVINCES,
     SHANGHAI_DISTRICTS,
     SHANGHAI_MGUP,
-    SHANGHAI_YEAR,
+    SHANGHAI_PRODUCT,
     SHANGHAI_YEARS,
     WINDOWS,
     Box,
@@ -30,10 +29,8 @@ def resolve_window(window: Box | str | None) -> Box | None:
 
 
 # --------------------------------------------------------------------------- places and provinces
-def read_places(path: Any = None) -> pd.DataFrame:
+def read_places() -> pd.DataFrame:
     """The Northeast resource cities (``catalog/places/northeast_resource_cities.csv``)."""
-    if path:
-        return pd.read_csv(path, encoding="utf-8")
     with catalog_path("places", "northeast_resource_cities.csv").open(encoding="utf-8") as fh:
         return pd.read_csv(fh)
 
@@ -65,20 +62,17 @@ def read_provinces(data_dir: str | Path) -> gpd.GeoDataFrame:
 
 
 # --------------------------------------------------------------------------- Shanghai
-def shanghai_paths(data_dir: str | Path) -> dict[int, str]:
-    """The yearly Shanghai VIIRS-like files, 2000–2020 (year → path)."""
-    return {y: str(Path(data_dir) / SHANGHAI_YEAR.format(year=y)) for y in SHANGHAI_YEARS}
+def shanghai_years() -> dict[int, str]:
+    """The yearly Shanghai VIIRS-like mosaics, 2000–2020, by catalog name (year → ``shanghai-viirs-like:<year>``)."""
+    return {y: f"{SHANGHAI_PRODUCT}:{y}" for y in SHANGHAI_YEARS}
 
 
 def open_shanghai(data_dir: str | Path) -> tuple[dict[int, xr.DataArray], xr.DataArray, gpd.GeoDataFrame]:
-    """Every Shanghai year (in memory: the box is small), the MGUP built-up mask and the districts."""
-    paths = shanghai_paths(data_dir)
-    for p in paths.values():
-        if not Path(p).exists():
-            raise InvalidRasterError(
-                f"{p}: missing Shanghai VIIRS-like year; pass data_dir= pointing at the shared data folder."
-            )
-    mos = {y: open_mosaic(p, chunks=None) for y, p in paths.items()}
+    """Every Shanghai year (in memory: the box is small), the MGUP built-up mask and the districts.
+
+    The years come from the catalog; the mask and the districts (not catalog products) from ``data_dir``.
+    """
+    mos = {y: open_mosaic(name, chunks=None) for y, name in shanghai_years().items()}
     mgup = open_mosaic(str(Path(data_dir) / SHANGHAI_MGUP), chunks=None)
     districts = gpd.read_file(Path(data_dir) / SHANGHAI_DISTRICTS)
     return mos, mgup, districts

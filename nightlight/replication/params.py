@@ -48,7 +48,8 @@ CHINA_TARGET_YEAR = 2021
 HEADLINE_BASE_YEAR = 2018
 
 PROVINCES = "china-li2020-5arcmin/shapefile/bou2_4p.shp"
-SHANGHAI_YEAR = "shanghai-viirs-like/annual/NTL_Shanghai_2000_2020_{year}.tif"
+#: The Shanghai years: a catalog product (``catalog/products/shanghai-viirs-like.toml``).
+SHANGHAI_PRODUCT = "shanghai-viirs-like"
 SHANGHAI_YEARS = range(2000, 2021)
 SHANGHAI_MGUP = "shanghai-viirs-like/builtup/real_sh_MGUP2018.tif"
 SHANGHAI_MGUP_YEAR = 2018  # the year of the MGUP built-up mask (file name)
@@ -111,8 +112,6 @@ CENSUS_FILE = "china-census-2010-2020/census_city_2010-2020_v1.csv"
 NORTHEAST_PROVINCES = ("黑龙江省", "吉林省", "辽宁省")
 #: Taiwan in lon/lat (west, south, east, north), with Penghu: in the VIIRS-like mosaic, not in the census.
 TAIWAN_LONLAT = (119.3, 21.8, 122.1, 25.4)
-#: An equal-area CRS for distances and maps of China (the DMSP-like product's Albers).
-CHINA_ALBERS = "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +datum=WGS84 +units=m +no_defs"
 
 
 @dataclass(frozen=True)

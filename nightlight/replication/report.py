@@ -3,10 +3,11 @@
 The template is data (shipped with the package): named sections, each a
 :class:`string.Template`. ``report`` is the page; the others are blocks included only
 when their result exists (Shanghai, sensitivity, …) or inline alternatives. Every
-number in the prose is a placeholder filled here from ``res`` (``results.json``):
-this run's counts, the parameters, the grids' offsets, the machine, and the study's
-quoted figures (``res["study"]``). What stays literal in the template is citations
-(authors, years of publication, journal volumes, DOIs) and product names.
+number in the prose is a placeholder: ``${a.b|format}`` reads ``res["a"]["b"]``
+(``results.json``; ``head`` is the headline pair) and formats it (a name in
+:data:`.tables.FORMATS` or a format spec); ``$name`` is a string computed here (tables,
+lists, words that depend on the numbers). What stays literal in the template is
+citations (authors, years of publication, journal volumes, DOIs) and product names.
 """
 
 from __future__ import annotations
@@ -16,38 +17,56 @@ import re
 from functools import cache
 from importlib.resources import files
 from string import Template
+from typing import Any
 
 from nightlight.replication import tables as T
 from nightlight.replication.params import CHINA_TARGET_YEAR, HEADLINE_BASE_YEAR, WINDOWS
 from nightlight.replication.report_national import national_context
+
+
+class _Page(Template):
+    """``$name`` from the context, ``${a.b|format}``: ``res["a"]["b"]`` formatted (:func:`.tables.cell`)."""
+
+    braceidpattern = r"[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*(?:\|[^}]+)?"
+
+
+class _Context(dict):
+    """The context's strings, and any ``a.b|format`` path read from ``res``."""
+
+    def __init__(self, ctx: dict[str, str], res: dict) -> None:
+        super().__init__(ctx)
+        self.res = res
+
+    def __missing__(self, key: str) -> str:
+        path, _, form = key.partition("|")
+        v: Any = self.res
+        for k in path.split("."):  # strict, unlike the tables' optional columns: a typo must not print "None"
+            try:
+                v = v[int(k)] if isinstance(v, list) else v[k]
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise KeyError(f"report template: ${{{key}}}: {path!r} is not in the results") from None
+        return str(T.cell(v, form))
+
 
 _SECTION = re.compile(r"^<!-- section: (\w+) -->\n", re.M)
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
 @cache
-def sections() -> dict[str, Template]:
+def sections() -> dict[str, _Page]:
     """The template's sections by name (``report_template.md`` next to this module)."""
     text = files("nightlight.replication").joinpath("report_template.md").read_text(encoding="utf-8")
     parts = _SECTION.split(text)  # ["", name, body, name, body, ...]
-    return {name: Template(body.rstrip("\n")) for name, body in zip(parts[1::2], parts[2::2])}
+    return {name: _Page(body.rstrip("\n")) for name, body in zip(parts[1::2], parts[2::2])}
 
 
 # --------------------------------------------------------------------------- number formats
-def _pct0(x: float) -> str:
-    return f"{100 * x:.0f} %"
-
-
 def _signed(x: float, digits: int = 1) -> str:
     return f"{100 * x:+.{digits}f}%"
 
 
 def _minus(s: str) -> str:
     return s.replace("-", "−")
-
-
-def _arrow(years: str) -> str:
-    return years.replace("–", "→")
 
 
 def _word(n: int) -> str:
@@ -68,51 +87,15 @@ def _about(m: float) -> str:
 
 
 # --------------------------------------------------------------------------- context
-def _study(st: dict, p: dict) -> dict[str, str]:
-    pa, iv, gl, zh, lit = st["paper"], st["interview"], st["global_dmsp"], st["zhai2022"], st["lit_dn_literature"]
+def _study(st: dict) -> dict[str, str]:
+    """The study's shares (computed from its counts)."""
+    pa, iv = st["paper"], st["interview"]
     return {
-        "paper_ref": pa["ref"],
-        "study_min_area": f"{pa['min_area_km2']:g}",
-        "study_sensor": pa["sensor"],
-        "study_base": str(pa["base"]),
-        "study_target": str(pa["target"]),
-        "study_years": pa["years"],
-        "study_arrow": _arrow(pa["years"]),
-        "study_decline": _pct0(pa["decline"]),
-        "study_pixel": pa["pixel"],
-        "interview_shrinking": f"{iv['shrinking']:,}",
-        "interview_cities": f"{iv['cities']:,}",
-        "interview_share": _pct0(iv["shrinking"] / iv["cities"]),
+        "interview_share": T.FORMATS["pct0"](iv["shrinking"] / iv["cities"]),
         "interview_share_tight": f"{iv['shrinking'] / iv['cities']:.0%}",
-        "interview_arrow": _arrow(iv["years"]),
-        "paper_shrinking": f"{pa['shrinking']:,}",
-        "paper_cities": f"{pa['cities']:,}",
-        "paper_share": _pct0(pa["shrinking"] / pa["cities"]),
+        "paper_share": T.FORMATS["pct0"](pa["shrinking"] / pa["cities"]),
         "paper_share_tight": f"{pa['shrinking'] / pa['cities']:.0%}",
         "paper_share_1": T.pct(pa["shrinking"] / pa["cities"]),
-        "global_years": gl["years"],
-        "global_arrow": _arrow(gl["years"]),
-        "global_share": _pct0(gl["share"]),
-        "global_cities": f"{gl['cities']:,}",
-        "zhai_share": _pct0(zh["share"]),
-        "zhai_years": zh["years"],
-        "zhai_arrow": _arrow(zh["years"]),
-        "lit_lo": f"{lit['low']:g}",
-        "lit_hi": f"{lit['high']:g}",
-        "lit_readme": f"{lit['data_readme']:g}",
-    }
-
-
-def _params(p: dict) -> dict[str, str]:
-    return {
-        "lit_dn": f"{p['lit_dn']:g}",
-        "min_area": f"{p['min_area_km2']:g}",
-        "connectivity": str(p["connectivity"]),
-        "decline_tight": f"{p['decline']:.0%}",
-        "decline_pct": f"{100 * p['decline']:g} %",
-        "dark_floor": f"{p['dark_floor_dn']:g}",
-        "viirs_dark_floor": f"{p['viirs_dark_floor']:g}",
-        "align": p["align"],
     }
 
 
@@ -123,15 +106,10 @@ def _china(res: dict, head: str) -> dict[str, str]:
     same = sorted({r["base_year"] for r in ch.values() if not r.get("aligned")} | {target})
     nodata = [f"{y} declares {_minus(f'{v:g}')}" for y, v in res["china_nodata"].items() if v is not None]
     c = {
-        "china_target": str(target),
         "china_bases": "/".join(str(r["base_year"]) for r in ch.values()),
         "china_pixel": _length(h["pixel_m"][0]),
-        "head_base": str(h["base_year"]),
         "head_span": _word(target - h["base_year"]),
         "head_years": f"{h['base_year']}–{target}",
-        "h_shrinking": f"{h['shrinking']:,}",
-        "h_classified": f"{h['classified']:,}",
-        "h_share": T.pct(h["share"]),
         "other_pairs": "; ".join(
             f"{k} ({_span(r['target_year'] - r['base_year'])}): {T.pct(r['share'])}" for k, r in ch.items() if k != head
         ),
@@ -166,13 +144,6 @@ def _china(res: dict, head: str) -> dict[str, str]:
             d_lit=_signed(yt[y1]["lit_pixels"] / yt[y0]["lit_pixels"] - 1),
             d_tot=_signed(yt[y1]["total_dn"] / yt[y0]["total_dn"] - 1),
         )
-    if res.get("largest"):
-        big = res["largest"][0]
-        c.update(
-            big_area=f"{big['area_km2']:,.0f}",
-            big_share=T.pct(big["share_of_city_light"]),
-            big_province=big["province_of_point"],
-        )
     return c
 
 
@@ -180,33 +151,16 @@ def _shanghai(sh: dict) -> dict[str, str]:
     years = sorted(int(y) for y in sh["series_total"])
     first, last, era = years[0], years[-1], sh["viirs_era"]
     tot = {int(k): v for k, v in sh["series_total"].items()}
-    light, mgup = sh["light"], sh["mgup"]
     return {
-        "sh_base": str(sh["base"]),
-        "sh_target": str(sh["target"]),
         "sh_first": str(first),
         "sh_last": str(last),
-        "sh_era": str(era),
         "sh_era_prev": str(era - 1),
-        "sh_lit": T.fmt(sh["lit_threshold"]),
         "sh_pixel": _about(sh["grid"]["pixel_m_at_equator"]),
-        "sh_min_positive": f"{sh['grid']['min_positive_base']:.2g}",
-        "sh_seconds": f"{sh['seconds']:.0f}",
-        "mgup_year": str(sh["mgup_year"]),
-        "alpha": f"{sh['alpha']:g}",
-        "sh_light_shrinking": str(light["shrinking"]),
-        "sh_light_classified": str(light["classified"]),
-        "sh_mgup_shrinking": str(mgup["shrinking"]),
-        "sh_mgup_classified": str(mgup["classified"]),
-        "sh_light_sig": str(light["significant_decline"]),
-        "sh_mgup_sig": str(mgup["significant_decline"]),
-        "sh_light_sig_era": str(light.get("significant_decline_2013_2020")),
-        "sh_mgup_sig_era": str(mgup.get("significant_decline_2013_2020")),
         "sh_change_study": _signed(tot[sh["target"]] / tot[sh["base"]] - 1),
         "sh_change_after": _signed(tot[last] / tot[sh["target"]] - 1),
         "series_list": ", ".join(f"{y}: {tot[y] / 1e3:.1f}" for y in years),
         "shanghai_table": T.shanghai_units(sh, years=f"{first}–{last}", era_years=f"{era}–{last}"),
-        "shanghai_largest_table": T.shanghai_largest(light["table"]),
+        "shanghai_largest_table": T.shanghai_largest(sh["light"]["table"]),
         "districts_table": T.districts(sh["districts"]["table"]),
     }
 
@@ -217,15 +171,11 @@ def _sensitivity(res: dict, target: int) -> dict[str, str]:
     rows = [r for r in res["sensitivity_china"] if r["pair"] == ext]
     shares = [r["share"] for r in rows if "gain" not in r["variant"]]
     return {
-        "sens_seconds": f"{res.get('sensitivity_china_seconds', 0):.0f}",
         "cropped": " (cropped)" if res.get("window") else "",
         "ext_pair": ext,
         "resampling_pairs": " and ".join(f"{y}→{target}" for y in d["china_resampling_bases"]),
-        "conn_alt": str(d["connectivity"]),
-        "bigger_area": f"{d['bigger_area_km2']:g}",
         "sens_lit_lo": f"{min(d['china_lit_dn']):g}",
         "sens_lit_hi": f"{max(d['china_lit_dn']):g}",
-        "noise_floor": f"{d['shanghai_noise_floor']:g}",
         "city_min": f"{min(r['cities'] for r in rows):,}",
         "city_max": f"{max(r['cities'] for r in rows):,}",
         "share_lo": T.pct(min(shares)),
@@ -239,17 +189,10 @@ def _context(res: dict, head: str, *, fig_prefix: str, command: str) -> dict[str
     w = res.get("window")
     ctx = {
         "command": command,
-        "version": res["run"]["nightlight"],
-        "seconds_total": f"{res['seconds_total']:.0f}",
-        "peak_rss_mb": f"{res.get('peak_rss_mb', 0):,}",
-        "cpu_count": str(res["run"]["cpu_count"]),
         "window": str(w),
         "window_box": str(WINDOWS.get(w, "")) if isinstance(w, str) else "",
         "prefix": fig_prefix,
-        "dmsp_max": f"{res['definitions']['dmsp_max_dn']:g}",
-        "places_max_km": f"{res['definitions']['places_max_km']:g}",
-        **_study(res["study"], p),
-        **_params(p),
+        **_study(res["study"]),
         **_china(res, head),
         "china_table": T.china_pairs(res["china"], decline=p["decline"], growing_pct=res["definitions"]["growing_pct"]),
         "this_run_rows": T.this_run_rows(res["china"]),
@@ -262,13 +205,11 @@ def _context(res: dict, head: str, *, fig_prefix: str, command: str) -> dict[str
         ctx["provinces_table"] = T.provinces(res["provinces_2018_2021"])
     if res.get("shanghai"):
         ctx.update(_shanghai(res["shanghai"]))
-        ctx["sh_vs_study"] = (
-            "the study's years"
-            if (ctx["sh_base"], ctx["sh_target"]) == (ctx["study_base"], ctx["study_target"])
-            else f"not the study's {ctx['study_years']}"
-        )
+        sh, pa = res["shanghai"], res["study"]["paper"]
+        same = (sh["base"], sh["target"]) == (pa["base"], pa["target"])
+        ctx["sh_vs_study"] = "the study's years" if same else f"not the study's {pa['years']}"
     if res.get("sensitivity_china"):
-        ctx.update(_sensitivity(res, int(ctx["china_target"])))
+        ctx.update(_sensitivity(res, res["china"][head]["target_year"]))
     if res.get("national"):
         nat = national_context(res, prefix=fig_prefix)
         clash = sorted(set(ctx) & set(nat))
@@ -306,7 +247,8 @@ def render_markdown(
     head = f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
     if head not in res["china"]:
         head = next(iter(res["china"]))
-    ctx = _context(res, head, fig_prefix=fig_prefix, command=command)
+    # ``head``: the headline pair, for ``${head.…}``
+    ctx = _Context(_context(res, head, fig_prefix=fig_prefix, command=command), {**res, "head": res["china"][head]})
     s_rows = {(r["pair"], r["variant"]): r for r in res.get("sensitivity_china", [])}
     nn = s_rows.get((head, "nearest for 2021"))
     if nn:
@@ -347,6 +289,9 @@ def render_markdown(
     if has["national"]:
         ctx["n_window_note"] = fill("national_window_note", bool(nat.get("window")))
         ctx["n_calibrated"] = fill("national_calibrated", "calibrated" in nat)
+        ctx["n_calibrated_disc"] = fill("national_calibrated_disc") if "calibrated" in nat else "."
+        ctx["n_product_clause"] = fill("national_product_clause", "calibrated" in nat)
+        ctx["n_taiwan_clause"] = fill("national_taiwan_clause", "census" in nat)
         ctx["n_series"] = fill("national_series", "series" in nat)
         ctx["n_census"] = fill("national_census", "census" in nat)
     ctx["national"] = fill("national", has["national"])

@@ -1,7 +1,7 @@
 """The national section of the report: its placeholders, every number read from ``res["national"]``.
 
 :func:`national_context` returns the strings the ``national*`` and ``disc_national``
-sections of ``report_template.md`` use: numbers, tables (:mod:`.tables_national`)
+sections of ``report_template.md`` use: numbers, tables (:mod:`.tables`)
 and the few words that depend on the numbers (*fewer*/*more*, *brighter*/*dimmer*,
 whether a speed target was met).
 """
@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from nightlight.change.patterns import PATTERNS
-from nightlight.replication import tables_national as TN
+from nightlight.replication import tables as TN
 from nightlight.replication.params import M_PER_DEG_EQUATOR
 from nightlight.replication.tables import pct, signed_pct, whole
 
@@ -27,10 +27,7 @@ def _cmp(x: float, ref: float, more: str = "more", fewer: str = "fewer") -> str:
 def _paper(st: dict) -> dict[str, str]:
     pa = st["paper"]
     return {
-        "paper_area": whole(pa["area_km2"]),
-        "paper_shrinking_area": whole(pa["shrinking_area_km2"]),
         "paper_mean_area": f"{pa['area_km2'] / pa['cities']:.1f}",
-        "paper_complete": f"{100 * pa['complete_share']:.0f} %",
         "paper_majority": ", ".join(pa["majority_patterns"]),
     }
 
@@ -40,30 +37,12 @@ def _params(n: dict) -> dict[str, str]:
     grids = n.get("series", {}).get("grids", n["grids"])
     base_grid = grids
     c = {
-        "n_base": str(p["base_year"]),
-        "n_target": str(p["target_year"]),
         "n_span": f"{p['base_year']}_{p['target_year']}",
-        "n_lit": f"{st['threshold']:.2f}",
-        "n_lit_int": str(st["threshold_effective"]),
-        "n_lit_rad": f"{st['threshold_radiance']:g}",
         "n_lit_scope": ", computed on the whole mosaic also for this window" if n.get("window") else "",
-        "n_conn": str(p["connectivity"]),
-        "n_min_area": f"{p['min_area_km2']:g}",
-        "n_decline": f"{100 * p['decline']:g} %",
-        "n_model": p["correction_model"],
-        "n_buffer": str(p["correction_buffer_px"]),
-        "n_alpha": f"{p['alpha']:g}",
-        "n_pref_floor": f"{p['prefecture_dark_floor']:g}",
-        "n_resampling": p["align_resampling"],
-        "n_scale": f"{n['definitions']['value_scale']:g}",
-        "n_era": str(n["definitions"]["viirs_era"]),
-        "n_tol": f"{base_grid['tolerance_px']:g}",
         "n_shape": " × ".join(f"{v:,}" for v in base_grid["shape"]),
         "n_pixel_m": f"{base_grid['pixel_deg'] * M_PER_DEG_EQUATOR:.0f}",
         "n_declared": f"{base_grid['declared_nodata']:g}" if base_grid["declared_nodata"] is not None else "none",
         "n_grid_table": TN.grid_table(base_grid["grids"]),
-        "n_window": str(n.get("window")),
-        "n_seconds": f"{n.get('seconds_total', 0):.0f}",
         "n_floor_rad": f"{1 / n['definitions']['value_scale']:g}",
         "n_step_pct": f"{100 / st['threshold_effective']:.0f} %",
     }
@@ -83,35 +62,14 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
     c = {
         "n_table": TN.headline_table(n, pa),
         "n_headline_label": f"{s['headline']} run",
-        "nh_shrinking": whole(h["shrinking"]),
-        "nh_cities": whole(h["cities"]),
-        "nh_share": pct(h["share"]),
-        "nh_area_share": pct(h["area_share"]),
-        "nh_area": whole(h["area_km2"]),
-        "nh_mean_area": f"{h['mean_area_km2']:.1f}",
-        "nr_shrinking": whole(r["shrinking"]),
-        "nr_share": pct(r["share"]),
         "n_cities_cmp": f"{_cmp(h['cities'], pa['cities'])} natural cities than the paper",
         "n_mask_clause": "",
-        "n_taiwan_clause": "",
         "n_size_table": TN.size_table(h["by_size"]),
-        "n_size_edge1": f"{by[0]['max_km2']:g}",
-        "n_size_edge2": f"{by[1]['max_km2']:g}",
-        "n_size_small": pct(by[0]["share"]),
-        "n_size_mid": pct(by[1]["share"]),
-        "n_size_large": pct(by[2]["share"]),
-        "n_complete_small": pct(by[0]["complete_share"]),
-        "n_complete_large": pct(by[2]["complete_share"]),
         "n_correction_table": TN.correction_table(n),
-        "n_gain": f"{corr['gain']:.4f}",
         "n_gain_pct": f"{100 * abs(corr['gain'] - 1):.1f} % " + ("brighter" if corr["gain"] >= 1 else "dimmer"),
-        "n_r2": f"{corr['r2_test']:.2f}",
         "n_corr_moved": whole(abs(h["shrinking"] - r["shrinking"])),
-        "n_mosaic_change": signed_pct(r["mosaic_change"]),
-        "n_mosaic_change_corr": signed_pct(s["corrected"]["mosaic_change"]),
         "n_patterns_table": TN.patterns_table(n, PATTERNS),
         "n_pattern_statuses": ", ".join(f"{k} {v}" for k, v in h["pattern_statuses"].items()),
-        "n_complete": pct(shares["complete"]),
         "n_top_patterns": ", ".join(top),
         "n_top_share": pct(sum(shares[k] for k in top)),
         "n_cities_too_dark": whole(h["status_counts"].get("too_dark", 0)),
@@ -131,27 +89,15 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
 
 def _calibrated(n: dict, st: dict) -> dict[str, str]:
     if "calibrated" not in n:
-        return {"n_calibrated_disc": ".", "n_product_clause": "", "n_mask_clause": ""}
+        return {"n_mask_clause": ""}
     cal, pa = n["calibrated"], st["paper"]
     h = cal["corrected"] if cal["headline"] == "corrected" else cal["raw"]
     trail = "; ".join(f"≥ {t['level']}: {t['cities']:,}, {t['area_km2']:,.0f} km²" for t in cal["search_trail"])
     return {
         "c_trail": trail,
-        "c_level": str(cal["threshold_effective"]),
-        "c_rad": f"{cal['threshold_radiance']:g}",
-        "c_seconds": f"{cal['timing']['wall_s']:.0f}",
         "n_mask_clause": "; the calibrated variant removes the total-area difference, not the count difference",
-        "n_product_clause": (
-            f"; at the paper's total area its natural cities number {h['cities']:,} against {pa['cities']:,} — "
-            f"{_cmp(h['cities'], pa['cities'])}, {'larger' if h['cities'] < pa['cities'] else 'smaller'} units"
-        ),
-        "n_calibrated_disc": (
-            f". Calibrated to the paper's area (lit ≥ {cal['threshold_effective']}: {h['area_km2']:,.0f} km²), "
-            f"the predicted figures are {h['cities']:,} natural cities, {h['shrinking']:,} shrinking "
-            f"({pct(h['share'])}), {h['shrinking_area_km2']:,.0f} km² of shrinking cities "
-            f"({cal['raw']['shrinking']:,}, {pct(cal['raw']['share'])}, {cal['raw']['shrinking_area_km2']:,.0f} km² "
-            "uncorrected)."
-        ),
+        "c_cmp": _cmp(h["cities"], pa["cities"]),
+        "c_units": "larger" if h["cities"] < pa["cities"] else "smaller",
     }
 
 
@@ -164,18 +110,8 @@ def _series(n: dict) -> dict[str, str]:
     ok = tm["wall_s"] <= TARGETS["series_s"]
     return {
         "s_table": TN.series_table(s, f"{100 * n['params']['decline']:g} %"),
-        "s_down_fdr": whole(a["down_fdr"]),
-        "s_up_fdr": whole(a["up_fdr"]),
-        "s_tested": whole(a["tested"]),
-        "s_both": whole(a["shrinking_and_down_fdr"]),
-        "s_era_both": whole(e["shrinking_and_down_fdr"]),
-        "s_era_down_fdr": whole(e["down_fdr"]),
         "s_era_years": f"{e['years'][0]}–{e['years'][1]}",
-        "s_lib_fdr": whole(s["library_columns"]["significant_decline_fdr"]),
-        "s_lib_raw_shrinking": whole(s["all_raw"]["shrinking"]),
-        "s_wall": f"{tm['wall_s']:.0f}",
         "s_align": f"{tm['phases_s'].get('open_and_resample', 0):.0f}",
-        "s_rss": f"{tm['peak_rss_mb']:,}",
         "s_verdict": "met" if ok else f"**missed** (limit: {max(tm['phases_s'], key=tm['phases_s'].get)})",
         "s_dips": "Most" if a["shrinking"] - a["shrinking_and_down_fdr"] > a["shrinking"] / 2 else "Fewer than half",
     }
@@ -185,7 +121,7 @@ def _census(n: dict) -> dict[str, str]:
     if "census" not in n:
         return {}
     c = n["census"]
-    pr, nc = c["prefecture"], c["natural_cities"]
+    pr, _nc = c["prefecture"], c["natural_cities"]
     seeds = [s for s in c["seeds"] if s.get("city") is not None]
     lost = [s for s in seeds if s["pop_change"] < 0]
     shr = [s["name"] for s in seeds if bool(s.get("light_shrinking"))]
@@ -198,28 +134,11 @@ def _census(n: dict) -> dict[str, str]:
     )
     pops = [s["pop_change"] for s in seeds]
     out = {
-        "c_n_prefs": whole(c["window_prefectures"]),
-        "c_pop_loss": whole(c["pop_loss"]),
-        "c_seconds": f"{c['seconds']:.0f}",
         "c_pref_table": TN.prefecture_table(c),
         "c_assoc_table": TN.association_table(c, f"{100 * n['params']['decline']:g} %"),
-        "c_unassigned": whole(c["natural_cities_unassigned"]),
-        "c_unassigned_tw": whole(c["natural_cities_unassigned_taiwan"]),
-        "n_taiwan_clause": (
-            f" (of them {c['natural_cities_taiwan']:,} cities, {c['natural_cities_taiwan_area_km2']:,.0f} km², in "
-            'Taiwan, which the paper\'s "China" may or may not include)'
-        ),
         "c_ne_table": TN.northeast_table(c["northeast"]),
         "c_seeds_table": TN.seeds_table(c["seeds"]),
-        "c_rho": f"{pr['spearman_rho']:+.2f}",
-        "c_rho_p": TN._p(pr["spearman_p"]),
-        "c_or": TN._or(pr["odds_ratio"]),
-        "c_fisher_p": TN._p(pr["fisher_p"]),
         "c_verdict": verdict,
-        "c_nc_rho": f"{nc['spearman_rho']:+.2f}",
-        "c_nc_rho_p": TN._p(nc["spearman_p"]),
-        "c_nc_or": TN._or(nc["odds_ratio"]),
-        "c_nc_fisher_p": TN._p(nc["fisher_p"]),
         "c_seed_n": str(len(seeds)),
         "c_seed_lost": str(len(lost)),
         "c_seed_pop_min": signed_pct(min(pops)) if pops else "–",
@@ -232,13 +151,12 @@ def _census(n: dict) -> dict[str, str]:
             f"{n['params']['target_year']} in {len(shr)} of {len(lost)} cases"
             + (", and in none as a downward trend." if not down else f", and in {len(down)} as a downward trend.")
         ),
-        "n_too_dark_default": whole(c["too_dark_default"]),
-        "n_too_dark_chosen": whole(c["too_dark_chosen"]),
-        "n_prefs": whole(c["window_prefectures"]),
-        "n_floor_default": f"{c['dark_floor_default']:g}",
     }
     tr = c.get("prefecture_trend")
-    out.update(c_tr_rho=f"{tr['spearman_rho']:+.2f}" if tr else "–", c_tr_rho_p=TN._p(tr["spearman_p"]) if tr else "–")
+    out.update(
+        c_tr_rho=f"{tr['spearman_rho']:+.2f}" if tr else "–",
+        c_tr_rho_p=TN.FORMATS["p"](tr["spearman_p"]) if tr else "–",
+    )
     return out
 
 
@@ -256,11 +174,6 @@ def _timing(n: dict) -> dict[str, str]:
         )
     )
     return {
-        "n_wall": f"{t['wall_s']:.1f}",
-        "n_rss": f"{t['peak_rss_mb']:,}",
-        "n_rss_scope": t["peak_rss_scope"],
-        "n_cpu": f"{t['cpu_s']:.1f}",
-        "n_cores": str(t["cpu_count"]),
         "n_load_start": " / ".join(f"{v:.2f}" for v in t["load_start"] or []),
         "n_load_end": " / ".join(f"{v:.2f}" for v in t["load_end"] or []),
         "n_speed_verdict": verdict,

@@ -1,24 +1,13 @@
-"""Replication of the shrinking-cities finding on the real data (``nightlight replicate``).
+"""``nightlight replicate``: every analysis of the replication in order, then ``results.json`` and the report.
 
-The study (Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4); interview
-figure 938 of ~3,300) measured the total night light of every Chinese *natural city*
-in 2013 and 2016 (NPP-VIIRS) and called a city shrinking when it lost ≥ 10 %. This
-runs the same method on the data available offline:
-
-* **China, VIIRS-like 2013 → 2016**, the study's years over the whole country, with the
-  2012–2022 series and the census check (:mod:`.national_job`);
-* **China, DMSP-like 1 km, 2018/2019/2020 → 2021** (Wu, Shi, Chen et al. 2021,
-  doi:10.7910/DVN/GIYGJU); provinces; the Northeast resource cities (:mod:`.china`, :mod:`.regions`);
-* **Shanghai, VIIRS-like 2013 → 2016** (Chen, Yu et al. 2021, ESSD 13:889): natural
-  cities from light and from the MGUP 2018 built-up mask, yearly series 2000–2020 (:mod:`.shanghai`);
-* **sensitivity** of the counts to every parameter chosen up front (:mod:`.sensitivity`).
-
-The national and DMSP-like analyses are study configurations in ``catalog/studies/``
-(inputs by catalog name) run by the batch engine; the report builder computes the rest
-from what they return. Parameters are fixed from the method and the data *before*
-looking at counts; nothing is tuned toward the study's 938. :func:`run_replication`
-writes tables, small figures (:mod:`.figures`) and ``<out>.md`` (:mod:`.report`) whose
-every number comes from this run.
+The study (Jiang, Zhai, Meng & Long 2020) called a Chinese natural city shrinking when
+its total night light fell by ≥ 10 % from 2013 to 2016. :func:`run_replication` runs
+the same method on the data available offline: all of China on the VIIRS-like product
+2013 → 2016 with the census check (:mod:`.national`); China DMSP-like 2018/2019/2020 →
+2021 (:mod:`.china`); Shanghai (:mod:`.shanghai`); the sensitivity of
+the counts to every parameter chosen up front (:mod:`.sensitivity`). Parameters are
+fixed from the method and the data before looking at counts; nothing is tuned toward
+the study's figures. Every number of the report comes from this run.
 """
 
 from __future__ import annotations
@@ -36,14 +25,23 @@ import pandas as pd
 
 from nightlight._version import __version__
 from nightlight.batch.config import BatchConfig
+from nightlight.outputs.figures import plot_map
 from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
 from nightlight.progress import peak_rss_mb
 from nightlight.replication import figures as plots
-from nightlight.replication.china import GROWING_PCT, china_change, china_studies, write_city_table, year_totals
+from nightlight.replication.china import (
+    GROWING_PCT,
+    china_change,
+    china_studies,
+    largest_cities,
+    locate_places,
+    province_table,
+    write_city_table,
+    year_totals,
+)
 from nightlight.replication.data import read_places, read_provinces, resolve_window
-from nightlight.replication.national import albers_points
-from nightlight.replication.national_job import run_national
+from nightlight.replication.national import run_national
 from nightlight.replication.params import (
     CHINA_TARGET_YEAR,
     HEADLINE_BASE_YEAR,
@@ -53,7 +51,6 @@ from nightlight.replication.params import (
     NationalParams,
     Params,
 )
-from nightlight.replication.regions import largest_cities, locate_places, province_table
 from nightlight.replication.report import render_markdown
 from nightlight.replication.sensitivity import DESIGN, china_sensitivity, shanghai_sensitivity
 from nightlight.replication.shanghai import shanghai_record, shanghai_run
@@ -93,7 +90,7 @@ def run_replication(
         Crop the China runs, DMSP-like and national (tests use ``"northeast"``).
     sensitivity, shanghai, national, figures, markdown : bool
         Parts to run / write. ``national``: the VIIRS-like 2013 → 2016 run over all
-        of China, its series and the census check (:mod:`.national_job`).
+        of China, its series and the census check (:mod:`.national`).
     national_params : NationalParams
         What the national section adds to its study configuration.
     command : str
@@ -178,7 +175,7 @@ def _shanghai(res: dict, data_dir: str | Path, params: Params, out: Path, *, sen
     sh = shanghai_run(data_dir, params=params)
     res["shanghai"] = shanghai_record(sh, out)
     if sensitivity:
-        ss = shanghai_sensitivity(data_dir, params=params)
+        ss = shanghai_sensitivity(params=params)
         ss.to_csv(out / "sensitivity_shanghai.csv", index=False)
         res["sensitivity_shanghai"] = ss.to_dict(orient="records")
     return sh
@@ -198,10 +195,9 @@ def _national(
         )
         png = out / f"national_{p['base_year']}_{p['target_year']}.png"
         provinces = read_provinces(data_dir)
-        plots.plot_china_map(albers_points(frames["cities"]), provinces, png, title=title, decline=p["decline"])
-        rec["figure"] = png.name
-        shown = frames["cities"].copy()  # the interactive map of the same cities (nightlight map's page)
+        shown = frames["cities"].copy()  # drawn as `nightlight map` draws a run: a PNG and the interactive page
         shown.attrs["nightlight"] = {"min_decline": p["decline"]}
+        rec["figure"] = plot_map(shown, png, title=title, outlines=provinces).name
         rec["webmap"] = write_webmap(shown, png.with_suffix(".html"), title=title, outlines=provinces).name
 
 
@@ -212,7 +208,9 @@ def _figures(pairs: Pairs, provinces: gpd.GeoDataFrame, sh: dict | None, p: dict
         f"and their change to {CHINA_TARGET_YEAR}"
     )
     png = out / f"china_{_head().replace('→', '_')}.png"
-    plots.plot_china_map(pairs[_head()], provinces, png, title=title, decline=p["decline"])
+    shown = pairs[_head()].copy()
+    shown.attrs["nightlight"] = {"min_decline": p["decline"]}
+    plot_map(shown, png, title=title, outlines=provinces)
     plots.plot_change_hist(pairs, out / "change_hist.png", decline=p["decline"])
     if sh is not None:
         plots.plot_shanghai_series(sh, out / "shanghai_series.png")

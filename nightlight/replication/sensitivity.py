@@ -20,7 +20,7 @@ from nightlight.cities.natural import extract_natural_cities
 from nightlight.io.raster import open_mosaic
 from nightlight.preprocess.steps import apply_steps
 from nightlight.replication.china import counts, gain_normalised
-from nightlight.replication.data import shanghai_paths
+from nightlight.replication.data import shanghai_years
 from nightlight.replication.params import CHINA_TARGET_YEAR, SHANGHAI_BASE_YEAR, SHANGHAI_TARGET_YEAR, Params
 from nightlight.replication.studies import run_study, variant
 
@@ -119,16 +119,14 @@ def classify_change(cities: pd.DataFrame, *, decline: float, dark_floor: float) 
 
 
 def shanghai_sensitivity(
-    data_dir: str | Path,
     *,
     params: Params = Params(),
     base: int = SHANGHAI_BASE_YEAR,
     target: int = SHANGHAI_TARGET_YEAR,
 ) -> pd.DataFrame:
     """Counts for fixed radiance thresholds vs head/tail, 4- vs 8-connectivity, 5 km² on/off, noise floor on/off."""
-    paths = shanghai_paths(data_dir)
-    b0 = open_mosaic(paths[base], chunks=None)
-    a0 = open_mosaic(paths[target], chunks=None)
+    years = shanghai_years()
+    b0, a0 = (open_mosaic(years[y], chunks=None) for y in (base, target))
     floor = DESIGN.shanghai_noise_floor
     variants: list[tuple[str, dict]] = [("study parameters", {})]
     variants += [(f"lit ≥ {t:g} nW/cm²/sr", {"viirs_threshold": float(t)}) for t in DESIGN.shanghai_lit]

@@ -32,19 +32,11 @@ from nightlight.replication.params import (
 ALPHA = 0.05
 
 #: Columns of the Shanghai tables (those present in a result are written).
-TABLE_COLUMNS = (
-    "city_id",
-    "Name",
-    "area_km2",
-    "light_before",
-    "light_after",
-    "change",
-    "status",
-    "shrinking",
-    "trend_slope",
-    "mk_p",
-    "significant_decline",
-    "shrink_pattern",
+TABLE_COLUMNS = tuple(
+    (
+        "city_id Name area_km2 light_before light_after change status shrinking trend_slope mk_p "
+        "significant_decline shrink_pattern"
+    ).split()
 )
 
 
