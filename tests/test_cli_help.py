@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from nightlight.cli import main
 from nightlight.cli.group import COMMANDS
 
@@ -49,6 +51,7 @@ def _undeclared_pair(tmp_path):
     return str(a), str(b)
 
 
+@pytest.mark.slow
 def test_warnings_are_one_clean_line_and_quiet_silences_them(tmp_path):
     """Old: `…/pipeline.py:90: UserWarning: …` plus the source line."""
     a, b = _undeclared_pair(tmp_path)

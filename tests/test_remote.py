@@ -349,6 +349,7 @@ def _in_thread(fn, limit: float):
     return box.get("exc")
 
 
+@pytest.mark.slow
 def test_a_trickling_download_stops_at_the_deadline_naming_url_and_setting(served, tmp_path, monkeypatch):
     """Issue 19 case 6. Old: 1 byte every 2 s kept a token download going for ever (the 30 s timeout is per read)."""
     base, _, _, _ = served
@@ -360,6 +361,7 @@ def test_a_trickling_download_stops_at_the_deadline_naming_url_and_setting(serve
     assert (tmp_path / "x.tif.part").stat().st_size > 0 and not (tmp_path / "x.tif").exists()  # kept to resume
 
 
+@pytest.mark.slow
 def test_a_trickling_download_stops_below_the_minimum_rate(served, tmp_path, monkeypatch):
     import nightlight.io.download as dl
 
@@ -371,6 +373,7 @@ def test_a_trickling_download_stops_below_the_minimum_rate(served, tmp_path, mon
     assert isinstance(exc, DownloadError) and url in str(exc) and "NIGHTLIGHT_DOWNLOAD_MIN_RATE=100" in str(exc)
 
 
+@pytest.mark.slow
 def test_a_trickling_folder_listing_stops_too(served, monkeypatch):
     from nightlight.io.listing import list_folder
 
@@ -382,6 +385,7 @@ def test_a_trickling_folder_listing_stops_too(served, monkeypatch):
     assert isinstance(exc, ListingError) and "slowlist" in str(exc) and "NIGHTLIGHT_DOWNLOAD_DEADLINE" in str(exc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hook, stage", [("slow", "open"), ("slowdata", "read")])
 def test_a_stalled_range_read_says_timed_out(served, hook, stage):
     """Old: 'Read failed' / 'HTTP response code 206' and 'the file is truncated or corrupt'."""
