@@ -52,6 +52,7 @@ from nightlight.replication.params import (
     Params,
 )
 from nightlight.replication.report import render_markdown
+from nightlight.replication.robust import kenya
 from nightlight.replication.sensitivity import DESIGN, china_sensitivity, shanghai_sensitivity
 from nightlight.replication.shanghai import shanghai_record, shanghai_run
 from nightlight.units import DMSP_MAX_DN
@@ -187,6 +188,7 @@ def _national(
     """Phase 0: the national study configuration (batch), its correction, series and census check; its map."""
     rec, frames = run_national(data_dir, out, work, params=params, window=box)
     res["national"] = rec
+    res["kenya"] = kenya()
     if figures:
         h, p = rec["study"], rec["params"]
         title = (
