@@ -3,7 +3,8 @@
 The study (Jiang, Zhai, Meng & Long 2020) called a Chinese natural city shrinking when
 its total night light fell by ≥ 10 % from 2013 to 2016. :func:`run_replication` runs
 the same method on the data available offline: all of China on the VIIRS-like product
-2013 → 2016 with the census check (:mod:`.national`); China DMSP-like 2018/2019/2020 →
+2013 → 2016 with the census check (:mod:`.national`) and its robustness, the robust
+rerun and Kenya (:mod:`.robust`); China DMSP-like 2018/2019/2020 →
 2021 (:mod:`.china`); Shanghai (:mod:`.shanghai`); the sensitivity of
 the counts to every parameter chosen up front (:mod:`.sensitivity`). Parameters are
 fixed from the method and the data before looking at counts; nothing is tuned toward
