@@ -44,7 +44,6 @@ from nightlight.progress import peak_rss_mb
 from nightlight.replication import census as C
 from nightlight.replication.data import read_places
 from nightlight.replication.params import STUDY, VIIRS_ERA, VIIRS_SCALE, Box, NationalParams
-from nightlight.replication.robust import robustness
 from nightlight.replication.series import SERIES_COLUMNS, series_record
 from nightlight.replication.studies import grid_record, load_study, open_year, run_study, variant
 
@@ -397,8 +396,6 @@ def run_national(
         rec["census"]["seconds"] = round(time.perf_counter() - t1, 1)
         cols = [c for c in PREFECTURE_TABLE if c in pref]
         pref[cols].to_csv(out / f"prefectures_{span}.csv", index=False, float_format="%.6g")
-    cen = C.read_census(data_dir) if census else None
-    rec["robustness"] = robustness(frames, rec["study"], load_study(params.study).params, cen, params=params)
     write_city_table(frames["cities"], out / f"national_cities_{span}.csv.gz")
     if "calibrated" in frames:
         write_city_table(frames["calibrated"], out / f"national_calibrated_cities_{span}.csv.gz")

@@ -33,6 +33,7 @@ from nightlight.cities.threshold import headtail_breaks
 from nightlight.params import Params
 from nightlight.pipeline import decline
 from nightlight.replication import census as C
+from nightlight.replication.national import correct_brightness, summarise
 from nightlight.replication.params import NationalParams
 
 #: (label, extent year, before, after, dither seed): the variant table (issue 22).
@@ -97,8 +98,6 @@ def _compact(s: dict) -> dict[str, Any]:
 
 def variants(mosaics: dict[int, xr.DataArray], study: dict, p: Params, params: NationalParams) -> list[dict[str, Any]]:
     """The 10 % rule under each of :data:`VARIANTS`, uncorrected and corrected; the as-in-report row first."""
-    from nightlight.replication.national import correct_brightness, summarise  # national imports this module
-
     rows = [{"variant": "as in the report", "extent": 2013, "years": "2013 → 2016"}]
     rows[0] |= {"raw": _compact(study["raw"]), "corrected": _compact(study["corrected"])}
     lit, extents = study["threshold"], {}
@@ -177,7 +176,7 @@ def kenya(years: tuple[int, ...] = KENYA_YEARS, *, min_decline: float = 0.10) ->
 def robustness(
     frames: dict[str, Any], study: dict, p: Params, census: gpd.GeoDataFrame | None, *, params: NationalParams
 ) -> dict[str, Any]:
-    """Everything above for the national run (``frames`` and ``study`` of :func:`.national.national_run`)."""
+    """Everything above but Kenya for the national run (``frames`` and ``study`` of :func:`.national.national_run`)."""
     # float32 throughout: the resampled years come as float64 (see national._census)
     mos = {y: m.astype(np.float32) for y, m in frames["mosaics"].items()}
     lit_eff = float(np.ceil(study["threshold"]))

@@ -31,6 +31,7 @@ from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
 from nightlight.progress import peak_rss_mb
 from nightlight.replication import figures as plots
+from nightlight.replication.census import read_census
 from nightlight.replication.china import (
     GROWING_PCT,
     china_change,
@@ -53,9 +54,10 @@ from nightlight.replication.params import (
     Params,
 )
 from nightlight.replication.report import render_markdown
-from nightlight.replication.robust import kenya
+from nightlight.replication.robust import kenya, robustness
 from nightlight.replication.sensitivity import DESIGN, china_sensitivity, shanghai_sensitivity
 from nightlight.replication.shanghai import shanghai_record, shanghai_run
+from nightlight.replication.studies import load_study
 from nightlight.units import DMSP_MAX_DN
 
 Pairs = dict[str, gpd.GeoDataFrame]
@@ -188,6 +190,8 @@ def _national(
 ) -> None:
     """Phase 0: the national study configuration (batch), its correction, series and census check; its map."""
     rec, frames = run_national(data_dir, out, work, params=params, window=box)
+    census = read_census(data_dir) if "census" in rec else None
+    rec["robustness"] = robustness(frames, rec["study"], load_study(params.study).params, census, params=params)
     res["national"] = rec
     res["kenya"] = kenya()
     if figures:
