@@ -237,6 +237,30 @@ def test_report_has_the_national_section_from_the_run(ne):
     )
     assert "53,275" in md and "13,839" in md and "2,862" in md
     assert "Done since the first report" in md and "the national 2013/2016 VIIRS run itself" not in md
-    # the DMSP headline keeps its own numbers (no placeholder of the national section overwrote it)
+    # the DMSP table keeps its own numbers (no placeholder of the national section overwrote it)
     r = res["china"]["2018→2021"]
-    assert f"{r['shrinking']:,} of {r['classified']:,} DMSP-like natural cities" in md
+    assert f"| **this run**, DMSP-like 2018→2021 | {r['cities']:,} | {r['shrinking']:,} |" in md
+    # issue 22: the verdict opens the report, the stale DMSP "Headline" bullet is gone, Kenya and robustness are in
+    assert md.split("\n")[2] == "**Verdict** (every number from this run, below):" and "**Headline.**" not in md
+    assert "## Kenya, Black Marble VNP46A4" in md and "### Robustness: years, extents, quantisation" in md
+
+
+def test_robustness_against_numpy(ne, data_dir, reference):
+    """Per-year totals and lit pixels of the window, and the consecutive-pair changes, from the raw files."""
+    _, res = ne
+    rob = res["national"]["robustness"]
+    r0, r1, c0, c1 = reference["window"]
+    totals = {t["year"]: t for t in rob["years"]["totals"]}
+    for y in (2013, 2016):  # on the 2013 grid without resampling: the file's own pixels
+        v = _read(data_dir, y, (r0, r1), (c0, c1))
+        assert totals[str(y)]["total"] == pytest.approx(v.sum() / 1e6, rel=1e-6)
+        assert totals[str(y)]["lit_pixels"] == np.count_nonzero(v >= rob["lit_effective"])
+    b15 = ndimage.sum_labels(_read(data_dir, 2015, (r0, r1), (c0, c1)), reference["labels"], reference["keep_ids"])
+    pair = {p["pair"]: p for p in rob["years"]["pairs"]}["2015 → 2016"]
+    ch = reference["after"] / b15 - 1
+    assert pair["median"] == pytest.approx(np.median(ch), rel=1e-3)
+    assert pair["share_10"] == pytest.approx(np.mean(ch <= -0.10), abs=1 / len(ch))
+    rows = {v["variant"]: v for v in rob["variants"]}
+    report = rows["as in the report"]["raw"]["shrinking"]
+    for seed in (1, 2):  # quantisation moves a handful of cities, not the count
+        assert abs(rows[f"dithered, seed {seed}"]["raw"]["shrinking"] - report) <= max(3, 0.1 * report)

@@ -109,10 +109,6 @@ def _china(res: dict, head: str) -> dict[str, str]:
         "china_bases": "/".join(str(r["base_year"]) for r in ch.values()),
         "china_pixel": _length(h["pixel_m"][0]),
         "head_span": _word(target - h["base_year"]),
-        "head_years": f"{h['base_year']}–{target}",
-        "other_pairs": "; ".join(
-            f"{k} ({_span(r['target_year'] - r['base_year'])}): {T.pct(r['share'])}" for k, r in ch.items() if k != head
-        ),
         "map_png": f"china_{h['base_year']}_{target}.png",
         "city_counts": ", ".join(f"{r['base_year']}: {r['cities']:,}" for r in ch.values()),
         "nodata_note": ", ".join(nodata) or "no file declares a nodata value",
@@ -294,6 +290,9 @@ def render_markdown(
         ctx["n_taiwan_clause"] = fill("national_taiwan_clause", "census" in nat)
         ctx["n_series"] = fill("national_series", "series" in nat)
         ctx["n_census"] = fill("national_census", "census" in nat)
+        ctx["n_robust"] = fill("national_robust", "robustness" in nat)
+    ctx["verdict"] = fill("verdict", "robustness" in nat and bool(res.get("kenya")))
+    ctx["kenya"] = fill("kenya", bool(res.get("kenya")))
     ctx["national"] = fill("national", has["national"])
     for name in ("grids", "largest", "provinces", "shanghai", "sensitivity", "sensitivity_shanghai"):
         ctx[name] = fill(name, has[name])
@@ -301,7 +300,6 @@ def render_markdown(
         fill("disc_national", has["national"]),
         fill("disc_national_series", "series" in nat),
         fill("disc_national_census", "census" in nat),
-        fill("disc_headline"),
         fill("disc_cities"),
         fill("disc_blooming", has["largest"]),
         fill("disc_break", has["break"]),

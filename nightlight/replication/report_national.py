@@ -55,7 +55,6 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
     s = n["study"]
     h, r = s["corrected"] if s["headline"] == "corrected" else s["raw"], s["raw"]
     pa = st["paper"]
-    by = {int(i): b for i, b in enumerate(h["by_size"])}
     corr = s["correction"]
     shares = h["pattern_shares"]
     top = sorted(PATTERNS, key=lambda k: -(shares[k] if math.isfinite(shares[k]) else -1))[:3]
@@ -73,11 +72,6 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
         "n_top_patterns": ", ".join(top),
         "n_top_share": pct(sum(shares[k] for k in top)),
         "n_cities_too_dark": whole(h["status_counts"].get("too_dark", 0)),
-        "n_size_claim": (
-            "quantisation noise pushes the count up, most in the smallest class"
-            if by[0]["share"] > by[2]["share"]
-            else "no sign here that it pushes the smallest class up more than the largest"
-        ),
         "n_national_gain_clause": (
             ", so a correction that removed the whole national change would push further the same way"
             if (r["mosaic_change"] or 0) * (corr["gain"] - 1) > 0
@@ -85,6 +79,41 @@ def _headline(n: dict, st: dict) -> dict[str, str]:
         ),
     }
     return c
+
+
+def _robust(n: dict, st: dict) -> dict[str, str]:
+    """The robustness tables (issue 22) and the words the verdict and the discussion draw from them."""
+    r, st_share = n["robustness"], st["paper"]["shrinking"] / st["paper"]["cities"]
+    v = {row["variant"]: row for row in r["variants"]}
+    report, d1, d2 = v["as in the report"]["raw"], v["dithered, seed 1"]["raw"], v["dithered, seed 2"]["raw"]
+    pairs = [row["raw"]["share"] for k, row in v.items() if k[:1].isdigit()]
+    totals = {t["year"]: t["total"] for t in r["years"]["totals"]}
+    moved = max(abs(d["shrinking"] - report["shrinking"]) for d in (d1, d2))
+    # the pairs of the VIIRS era: before it the producers simulate the light from DMSP (a product step)
+    era = [p for p in r["years"]["pairs"] if int(p["pair"][:4]) >= n["definitions"]["viirs_era"]]
+    iqr = sorted(p["p75"] - p["p25"] for p in era)
+    small, small_d = report["small_share"], (d1["small_share"] + d2["small_share"]) / 2
+    return {
+        "r_variants_table": TN.table(r["variants"], TN.ROBUST_VARIANTS),
+        "r_years_table": TN.table(r["years"]["totals"], TN.ROBUST_YEARS, lit=r["lit_effective"]),
+        "r_pairs_table": TN.table(r["years"]["pairs"], TN.ROBUST_PAIRS),
+        "r_rerun_table": TN.table(r["robust"], TN.ROBUST_RERUN),
+        "r_pair_range": f"{pct(min(pairs))}–{pct(max(pairs))}",
+        "r_dither": f"{report['shrinking']:,} to {d1['shrinking']:,} / {d2['shrinking']:,}",
+        "r_dither_pts": f"at most {100 * moved / report['cities']:.1f} points of share",
+        "r_iqr": f"{100 * iqr[len(iqr) // 2]:.0f} points",
+        "r_iqr_years": f"{era[0]['pair'][:4]}–{era[-1]['pair'][-4:]}" if era else "–",
+        "v_share_cmp": "higher" if n["study"]["headline_counts"]["share"] > st_share else "lower",
+        "r_2012_total": f"{100 * abs(1 - totals['2012'] / totals['2013']):.0f} % "
+        + ("less" if totals["2012"] < totals["2013"] else "more")
+        if {"2012", "2013"} <= totals.keys()
+        else "–",
+        "r_2012_median": signed_pct(r["years"]["pairs"][0]["median"]),
+        "n_size_claim": (
+            f"dithering leaves the smallest class at {pct(small_d)} against {pct(small)} (uncorrected), "
+            + ("so the gradient is not quantisation" if abs(small - small_d) < 0.02 else "part of it is quantisation")
+        ),
+    }
 
 
 def _calibrated(n: dict, st: dict) -> dict[str, str]:
@@ -188,6 +217,7 @@ def national_context(res: dict, *, prefix: str = "replication") -> dict[str, Any
     """
     n, st = res["national"], res["study"]
     ctx: dict[str, Any] = {"n_map": f"![national]({prefix}/{n['figure']})" if n.get("figure") else ""}
-    for part in (_paper(st), _params(n), _headline(n, st), _calibrated(n, st), _series(n), _census(n), _timing(n)):
+    parts = (_paper(st), _params(n), _headline(n, st), _calibrated(n, st), _series(n), _census(n), _timing(n))
+    for part in (*parts, _robust(n, st) if "robustness" in n else {}):
         ctx.update(part)
     return ctx

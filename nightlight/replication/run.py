@@ -3,7 +3,8 @@
 The study (Jiang, Zhai, Meng & Long 2020) called a Chinese natural city shrinking when
 its total night light fell by ≥ 10 % from 2013 to 2016. :func:`run_replication` runs
 the same method on the data available offline: all of China on the VIIRS-like product
-2013 → 2016 with the census check (:mod:`.national`); China DMSP-like 2018/2019/2020 →
+2013 → 2016 with the census check (:mod:`.national`) and its robustness, the robust
+rerun and Kenya (:mod:`.robust`); China DMSP-like 2018/2019/2020 →
 2021 (:mod:`.china`); Shanghai (:mod:`.shanghai`); the sensitivity of
 the counts to every parameter chosen up front (:mod:`.sensitivity`). Parameters are
 fixed from the method and the data before looking at counts; nothing is tuned toward
@@ -30,6 +31,7 @@ from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
 from nightlight.progress import peak_rss_mb
 from nightlight.replication import figures as plots
+from nightlight.replication.census import read_census
 from nightlight.replication.china import (
     GROWING_PCT,
     china_change,
@@ -52,8 +54,10 @@ from nightlight.replication.params import (
     Params,
 )
 from nightlight.replication.report import render_markdown
+from nightlight.replication.robust import kenya, robustness
 from nightlight.replication.sensitivity import DESIGN, china_sensitivity, shanghai_sensitivity
 from nightlight.replication.shanghai import shanghai_record, shanghai_run
+from nightlight.replication.studies import load_study
 from nightlight.units import DMSP_MAX_DN
 
 Pairs = dict[str, gpd.GeoDataFrame]
@@ -186,7 +190,10 @@ def _national(
 ) -> None:
     """Phase 0: the national study configuration (batch), its correction, series and census check; its map."""
     rec, frames = run_national(data_dir, out, work, params=params, window=box)
+    census = read_census(data_dir) if "census" in rec else None
+    rec["robustness"] = robustness(frames, rec["study"], load_study(params.study).params, census, params=params)
     res["national"] = rec
+    res["kenya"] = kenya()
     if figures:
         h, p = rec["study"], rec["params"]
         title = (

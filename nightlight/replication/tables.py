@@ -378,3 +378,19 @@ def timing_table(n: dict) -> str:
             }
         )
     return md_table(pd.DataFrame(rows))
+
+
+# --------------------------------------------------------------------------- robustness (issue 22)
+ROBUST_VARIANTS = (
+    "variant; cities of=extent|d; years; natural cities=raw.cities; shrinking=raw.shrinking; share=raw.share|pct; "
+    "share ≤ 10 km²=raw.small_share|pct; shrinking, corrected=corrected.shrinking; share, corrected=corrected.share|pct"
+)
+ROBUST_YEARS = "year; total (10⁶ units)=total|,.2f; pixels ≥ {lit:g}=lit_pixels"
+ROBUST_PAIRS = "pair; cities=n; median change=median|signed; p25|signed; p75|signed; share ≤ −10 %=share_10|pct"
+ROBUST_RERUN = (
+    "cities of=extent|d; natural cities=cities; shrinking (rule)=shrinking; share|pct; significantly=significant; "
+    "share significant=significant_share|pct; median change=median_change|signed; "
+    "ρ (population)=census.spearman_rho|+.2f; ρ p=census.spearman_p|p; odds ratio (rule)=census.odds_ratio|odds; "
+    "Fisher p (rule)=census.fisher_p|p; odds ratio (significant)=census_significant.odds_ratio|odds; "
+    "Fisher p (significant)=census_significant.fisher_p|p"
+)
