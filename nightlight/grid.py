@@ -192,6 +192,15 @@ class Grid:
         return self.georeference(da)
 
     # ------------------------------------------------------------------ CRS → pixels
+    def lonlat_bounds(self, *, densify_pts: int = 21) -> tuple[float, float, float, float]:
+        """(west, south, east, north) of the grid in degrees (EPSG:4326); projected edges densified."""
+        left, bottom, right, top = self.bounds
+        if self.crs.to_epsg() == 4326:
+            return left, bottom, right, top
+        tr = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        w, s, e, n = tr.transform_bounds(left, bottom, right, top, densify_pts=densify_pts)
+        return w, s, e, n
+
     def window(self, bounds: Sequence[float], crs: Any = None, *, densify_pts: int = 48) -> PixelWindow:
         """The pixel window covering a bounding box, clipped to the grid.
 

@@ -21,18 +21,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from nightlight.area import AREA_MODES
 from nightlight.errors import NightlightError, ParameterError
 from nightlight.io.align import ALIGN_METHODS
 from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.preprocess.steps import parse_steps
+from nightlight.units import DN, RADIANCE
 
 #: Chunks smaller than this make more dask tasks than they save (overhead ~1 ms a task).
 MIN_CHUNK = 64
 #: What the decline test does with negative values (VIIRS radiance noise around darkness).
 NEGATIVE_POLICIES = ("keep", "zero", "nan")
-#: Ground-area rules of :mod:`nightlight.area`.
-AREA_RULES = ("exact", "pyproj", "nominal")
-UNITS = ("nW/cm2/sr", "DN")
+UNITS = (RADIANCE, DN)
 #: 0.8: a fifth of a city missing in some year leaves the change measured on a part
 #: that need not represent the whole (an edge lost to a swath gap is not random).
 MIN_VALID_SHARE = 0.8
@@ -279,7 +279,7 @@ class Params:
         "cities", lambda n, v: _choice((4, 8))(n, _int_at_least(4, "8")(n, v)), "Pixel connectivity: 8 or 4.", 8
     )
     area: Literal["exact", "pyproj", "nominal"] = _param(
-        "cities", _choice(AREA_RULES), "Ground-area rule: exact, pyproj or nominal.", "exact"
+        "cities", _choice(AREA_MODES), "Ground-area rule: exact, pyproj or nominal.", "exact"
     )
     min_decline: float = _param(
         "decline",

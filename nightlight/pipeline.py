@@ -17,12 +17,15 @@ from typing import Any
 
 import geopandas as gpd
 import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
 
 from nightlight._version import __version__
 from nightlight.change.decline import detect_shrinking
 from nightlight.checkpoint import CheckpointStore
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.errors import ParameterError
+from nightlight.grid import Grid
 from nightlight.outputs.bundle import write_outputs
 from nightlight.outputs.folder import OutputFolder
 from nightlight.params import Params
@@ -162,22 +165,11 @@ def manifest_extra(result: gpd.GeoDataFrame, years: list[int] | None = None) -> 
     extra = {key: meta.get(key) for key in ("mosaic_totals", "mosaic_change", "status_counts", "warnings")}
     grid = meta.get("grid")
     if grid:
-        extra["footprint"] = lonlat_bounds(grid["crs"], grid["transform"], grid["shape"])
+        box = Grid(CRS.from_user_input(grid["crs"]), Affine(*grid["transform"][:6]), tuple(grid["shape"][-2:]))
+        extra["footprint"] = [round(v, 6) for v in box.lonlat_bounds()]
     named = years or [y for y in (year_of(meta.get("before")), year_of(meta.get("after"))) if y is not None]
     extra["period"] = [min(named), max(named)] if named else None
     return extra
-
-
-def lonlat_bounds(crs: str, transform: list[float], shape: list[int]) -> list[float]:
-    """(west, south, east, north) in degrees of a grid given as CRS, affine coefficients and (rows, cols)."""
-    import pyproj
-    from affine import Affine
-
-    t = Affine(*transform[:6])
-    (x0, y0), (x1, y1) = t * (0, 0), t * (shape[1], shape[0])
-    to_lonlat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    w, s, e, n = to_lonlat.transform_bounds(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), densify_pts=21)
-    return [round(v, 6) for v in (w, s, e, n)]
 
 
 def year_of(source: Any) -> int | None:

@@ -13,7 +13,7 @@ import rasterio
 from click.testing import CliRunner
 
 import nightlight
-from nightlight.batch.config import ConfigError, load_config, schema
+from nightlight.batch.config import ConfigError, load_config
 from nightlight.cli import main
 from nightlight.errors import ParameterError, UnitsError
 from nightlight.params import PARAM_NAMES, Params
@@ -34,18 +34,65 @@ def pair(tmp_path_factory):
 
 
 # --------------------------------------------------------------------------- one parameter set
-def test_every_parameter_is_an_option_of_detect_with_the_same_name():
-    detect = main.get_command(None, "detect")
-    options = {p.name for p in detect.params}
-    assert set(PARAM_NAMES) <= options
-    flags = {o for p in detect.params for o in getattr(p, "opts", [])}
-    assert {"--" + n.replace("_", "-") for n in PARAM_NAMES} <= flags
+#: A value other than the default for every parameter: (CLI words, TOML text, the value Params holds).
+NON_DEFAULT = {
+    "nodata": (["--nodata", "-999"], "-999", -999.0),
+    "units": (["--units", "DN"], '"DN"', "DN"),
+    "band": (["--band", "2"], "2", 2),
+    "region": (["--region", "1,2,3,4"], "[1, 2, 3, 4]", (1.0, 2.0, 3.0, 4.0)),
+    "align": (["--align", "nearest"], '"nearest"', "nearest"),
+    "preprocess": (["--preprocess", "negatives_to_zero"], '"negatives_to_zero"', "negatives_to_zero"),
+    "chunks": (["--chunks", "512"], "512", 512),
+    "lit_threshold": (["--lit-threshold", "7.5"], "7.5", 7.5),
+    "min_area_km2": (["--min-area-km2", "3"], "3.0", 3.0),
+    "connectivity": (["--connectivity", "4"], "4", 4),
+    "area": (["--area", "nominal"], '"nominal"', "nominal"),
+    "min_decline": (["--min-decline", "0.2"], "0.2", 0.2),
+    "min_valid_share": (["--min-valid-share", "0.5"], "0.5", 0.5),
+    "dark_floor": (["--dark-floor", "0.1"], "0.1", 0.1),
+    "negative_radiance": (["--negative-radiance", "zero"], '"zero"', "zero"),
+    "allow_blank": (["--allow-blank"], "true", True),
+    "allow_common_shift": (["--allow-common-shift"], "true", True),
+    "patterns": (["--no-patterns"], "false", False),
+    "base_years": (["--base-years", "2012,2013"], "[2012, 2013]", (2012, 2013)),
+    "compare_years": (["--compare-years", "2016-2017"], '"2016-2017"', (2016, 2017)),
+}
 
 
-def test_every_parameter_is_a_key_of_the_batch_configuration_in_its_table():
-    tables = schema()
+def test_every_parameter_reaches_the_run_from_its_detect_option(monkeypatch, tmp_path):
+    """Each field's generated option, set to a non-default value, arrives in the Params run_detect gets."""
+    import nightlight.cli.detect as detect_cli
+
+    assert set(NON_DEFAULT) == set(PARAM_NAMES), "a new parameter needs a row here"
+    got = {}
+
+    def run_detect(before, after, out, *, params, **kw):
+        got["params"] = params
+        raise ParameterError("stop here")
+
+    monkeypatch.setattr(detect_cli, "run_detect", run_detect)
+    words = [w for cli, _, _ in NON_DEFAULT.values() for w in cli]
+    res = CliRunner().invoke(main, ["detect", "a.tif", "b.tif", "--out", str(tmp_path / "o"), *words])
+    assert "stop here" in res.output, res.output
+    for name, (_, _, value) in NON_DEFAULT.items():
+        assert getattr(got["params"], name) == value, name
+        assert value != getattr(Params(), name), name
+
+
+def test_every_parameter_reaches_the_run_from_its_toml_key(tmp_path, pair):
+    """Each field written under its table in a batch configuration arrives in the config's Params."""
+    before, after, _ = pair
+    tables: dict[str, list[str]] = {}
     for f in fields(Params):
-        assert f.name in tables[f.metadata["section"]], f.name
+        tables.setdefault(f.metadata["section"], []).append(f"{f.name} = {NON_DEFAULT[f.name][1]}")
+    tables.setdefault("decline", []).extend(["base = 2013", "compare = [2016]"])
+    files = f'[inputs.files]\n2013 = "{before}"\n2016 = "{after}"\n'
+    body = "\n".join(f"[{t}]\n" + "\n".join(lines) for t, lines in tables.items())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(files + "\n" + body.replace("[inputs]\n", "[inputs]\n", 1) + "\n")
+    params = load_config(cfg).params
+    for name, (_, _, value) in NON_DEFAULT.items():
+        assert getattr(params, name) == value, name
 
 
 @pytest.mark.parametrize(
@@ -176,3 +223,12 @@ def test_a_multi_band_file_says_which_band_the_cli_reads(tmp_path, pair):
     )
     assert res.exit_code == 0, res.output
     assert "band" in res.output and "Warning" in res.output, res.output
+
+
+def test_the_boundary_takes_the_parameters_written_forms(pair):
+    """Old: prepare_inputs checked nodata='none' and a 'W,S,E,N' region, then passed the raw text on."""
+    before, after, _ = pair
+    as_text = prepare_inputs([before, after], nodata="none", region="12.2,45.2,12.6,45.6")
+    as_values = prepare_inputs([before, after], nodata=None, region=(12.2, 45.2, 12.6, 45.6))
+    assert as_text.mosaics[0].attrs["nodata_used"] is None
+    assert as_text.mosaics[0].shape == as_values.mosaics[0].shape < (240, 240)

@@ -233,7 +233,7 @@ def detect_shrinking(
     # zonal work. Folding them into the zonal pass would mean always computing every layer.
     totals = mosaic_totals(inputs, checkpoints)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank) + nodata_zero_warnings(inputs, totals)
-    stats, own, counts = zonal_on_common_pixels(
+    stats, own, counts, common = zonal_on_common_pixels(
         cities,
         inputs,
         totals,
@@ -272,12 +272,12 @@ def detect_shrinking(
         out.attrs["year_scatter_prior"] = prior
     warnings_ += check_common_shift(out, min_decline, allow=allow_common_shift)
     warnings_ += too_dark_warnings(out, dark_floor, units, given=given_floor)
-    common = inputs.common or inputs.mosaics
     out["shrink_pattern"] = _patterns(out, cities, common, threshold=min_decline, lit_floor=lit_floor, enabled=patterns)
     result = _with_geometry(out, cities)
     result.attrs["nightlight"] = _run_metadata(
         result,
         inputs,
+        common,
         totals,
         warnings_,
         min_decline=min_decline,
@@ -392,6 +392,7 @@ def _with_geometry(out: pd.DataFrame, cities: gpd.GeoDataFrame) -> gpd.GeoDataFr
 def _run_metadata(
     result: gpd.GeoDataFrame,
     inputs: Inputs,
+    common: list[xr.DataArray],
     totals: pd.DataFrame,
     warnings_: list[str],
     *,
@@ -400,7 +401,7 @@ def _run_metadata(
 ) -> dict:
     series = inputs.keys[2:]
     status = result["status"].value_counts()
-    tb, ta = _common_totals(inputs, totals)
+    tb, ta = _common_totals(inputs, common, totals)
     return {
         "version": __version__,
         "method": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4): total light in fixed base-year extent",
@@ -436,15 +437,15 @@ def _run_metadata(
     }
 
 
-def _common_totals(inputs: Inputs, totals: pd.DataFrame) -> tuple[float, float]:
+def _common_totals(inputs: Inputs, common: list[xr.DataArray], totals: pd.DataFrame) -> tuple[float, float]:
     """Whole-mosaic totals of before and after over the pixels valid in every year of the run.
 
     The per-mosaic totals sum each year's own valid pixels: with nodata in one year they
     compare different areas (a swath gap read as −30 % of the light). When the common
     mask changed nothing the totals are those; else one more pass sums the masked mosaics.
     """
-    if inputs.common and any(c is not m for c, m in zip(inputs.common[:2], inputs.mosaics[:2])):
-        got = dask.compute(inputs.common[0].sum(skipna=True).data, inputs.common[1].sum(skipna=True).data)
+    if any(c is not m for c, m in zip(common[:2], inputs.mosaics[:2])):
+        got = dask.compute(common[0].sum(skipna=True).data, common[1].sum(skipna=True).data)
         return float(got[0]), float(got[1])
     tb, ta = (float(totals.loc[totals["mosaic"] == n, "total"].iloc[0]) for n in inputs.names[:2])
     return tb, ta

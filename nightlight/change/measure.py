@@ -32,14 +32,15 @@ def zonal_on_common_pixels(
     method: str,
     area: AreaMode,
     checkpoints: CheckpointStore | None = None,
-) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray], list[xr.DataArray]]:
     """Zonal statistics of every year on the common valid pixels, in one pass over the mosaics.
 
     Returns the per-year statistics, the before/after statistics on each year's own
     valid pixels (for ``valid_share_before/after``) and per-city pixel counts
     (``negative_pixels_*`` counted before the negative policy; ``saturated_pixels_*``
-    at DN 63 for DMSP). Extra layers join the pass only when needed: own validity when
-    the totals show nodata, negatives when there are any, saturation for DN mosaics.
+    at DN 63 for DMSP), and the mosaics on the common valid pixels (the patterns read
+    them). Extra layers join the pass only when needed: own validity when the totals show
+    nodata, negatives when there are any, saturation for DN mosaics.
     """
     counts: dict[str, xr.DataArray] = {}
     if (totals["negative_pixels"] > 0).any():
@@ -50,20 +51,20 @@ def zonal_on_common_pixels(
             counts[f"saturated_pixels_{tag}"] = (m >= DMSP_SATURATED_DN).astype(np.float32)
     apply_negative_policy(inputs, negative_radiance, totals)
     nan_policy = bool((totals["negative_pixels"] > 0).any()) and negative_radiance == "nan"
-    inputs.common = on_common_pixels(inputs, None if nan_policy else totals)
-    masked = any(c is not m for c, m in zip(inputs.common, inputs.mosaics))
+    common = on_common_pixels(inputs, None if nan_policy else totals)
+    masked = any(c is not m for c, m in zip(common, inputs.mosaics))
     own_layers = inputs.mosaics[:2] if masked else []
-    layers = inputs.common + own_layers + list(counts.values())
+    layers = common + own_layers + list(counts.values())
     names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_layers)]] + list(counts)
     stats = zonal_stats_many(
         cities, layers, floor=lit_floor, method=method, names=names, area=area, checkpoints=checkpoints
     )
-    n, k = len(inputs.common), len(own_layers)
+    n, k = len(common), len(own_layers)
     per_year, own = stats[:n], (stats[n : n + k] if masked else stats[:2])
     extra = {name: s["sum"].fillna(0).to_numpy() for name, s in zip(counts, stats[n + k :])}
     for name in ("negative_pixels_before", "negative_pixels_after"):
         extra.setdefault(name, np.zeros(len(cities)))
-    return per_year, own, extra
+    return per_year, own, extra, common
 
 
 def decline_table(

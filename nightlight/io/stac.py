@@ -22,6 +22,7 @@ from pathlib import Path
 import pyproj
 
 from nightlight.errors import NightlightError
+from nightlight.grid import Grid
 from nightlight.io.catalog import Product, load_catalog
 
 STAC_SCI = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
@@ -118,10 +119,7 @@ def product_items(p: Product) -> list:
         with rasterio.open(path) as src:
             epsg, shape, transform = src.crs.to_epsg(), [src.height, src.width], list(src.transform)[:6]
             dtype, declared = src.dtypes[0], src.nodata
-            b = src.bounds
-            bounds = pyproj.Transformer.from_crs(src.crs, "EPSG:4326", always_xy=True).transform_bounds(
-                b.left, b.bottom, b.right, b.top, densify_pts=21
-            )
+            bounds = Grid(src.crs, src.transform, (src.height, src.width)).lonlat_bounds()
         nodata = None if found.nodata is None else (declared if found.nodata == "file" else found.nodata)
         w, s_, e, n = bounds
         start, end = _key_period(p, key)

@@ -73,8 +73,6 @@ class Inputs:
     records: list[Any] = field(default_factory=list)
     snapped: dict[str, tuple[float, float]] = field(default_factory=dict)
     resampled: dict[str, str] = field(default_factory=dict)
-    #: the mosaics on the pixels valid in every one of them (set by the decline test)
-    common: list[xr.DataArray] = field(default_factory=list)
 
     def __getitem__(self, key: Any) -> xr.DataArray:
         return self.mosaics[self.keys.index(key)]
@@ -161,9 +159,9 @@ def prepare_inputs(
     items = list(sources.items()) if isinstance(sources, Mapping) else list(enumerate(sources))
     if not items:
         raise ParameterError("prepare_inputs: no mosaic given; pass at least one path, catalog name or DataArray.")
-    for name, value in (("nodata", nodata), ("units", units), ("band", band), ("region", region)):
-        check_param(name, value)
-    align, chunks_checked = check_param("align", align), chunks
+    # the parameters' own checks, and their normal forms ('none' → None, "W,S,E,N" → a tuple)
+    nodata, units, band = check_param("nodata", nodata), check_param("units", units), check_param("band", band)
+    region, align = check_param("region", region), check_param("align", align)
     steps = parse_steps(preprocess) if isinstance(preprocess, str) else (list(preprocess) if preprocess else None)
     opened: dict[Any, tuple[str, xr.DataArray]] = {}
     keys, names, mosaics = [], [], []
@@ -179,7 +177,7 @@ def prepare_inputs(
                 )
             label, da = opened[ident]
         else:
-            da = open_mosaic(src, chunks=chunks_checked, nodata=nodata, units=units, band=band, region=region)
+            da = open_mosaic(src, chunks=chunks, nodata=nodata, units=units, band=band, region=region)
             opened[ident] = (label, da)
         keys.append(key)
         names.append(label)
@@ -196,7 +194,7 @@ def prepare_inputs(
 
     def uncropped(k: int) -> xr.DataArray:
         # a year to be resampled is read beyond the region, so the edge pixels get their whole footprint
-        da = open_mosaic(items[k][1], chunks=chunks_checked, nodata=nodata, units=units, band=band)
+        da = open_mosaic(items[k][1], chunks=chunks, nodata=nodata, units=units, band=band)
         return apply_steps(da, steps)[0] if steps else da
 
     _on_base_grid(inputs, align, aligned_dir, uncropped if region is not None else None)
