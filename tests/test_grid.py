@@ -195,3 +195,19 @@ def test_offset_to_matches_the_corner_coordinates_and_feeds_the_mismatch_message
         require_same_grid(da, db)
     with pytest.raises(GridMismatchError, match="different CRSs"):
         a.offset_to(GRIDS["utm 100 m"])
+
+
+def test_lonlat_bounds_of_a_projected_grid_hold_its_densified_edges():
+    from pyproj import Transformer
+
+    g = Grid(CRS.from_epsg(6933), Affine(1000.0, 0, 500_000.0, 0, -1000.0, 5_000_000.0), (300, 400))
+    w, s, e, n = g.lonlat_bounds()
+    left, bottom, right, top = g.bounds
+    tr = Transformer.from_crs("EPSG:6933", "EPSG:4326", always_xy=True)
+    xs = np.r_[np.linspace(left, right, 50), np.full(50, right), np.linspace(right, left, 50), np.full(50, left)]
+    ys = np.r_[np.full(50, bottom), np.linspace(bottom, top, 50), np.full(50, top), np.linspace(top, bottom, 50)]
+    lon, lat = tr.transform(xs, ys)
+    assert (w, s) == pytest.approx((lon.min(), lat.min()), abs=1e-6)
+    assert (e, n) == pytest.approx((lon.max(), lat.max()), abs=1e-6)
+    geo = Grid(CRS.from_epsg(4326), Affine(0.5, 0, 10.0, 0, -0.5, 50.0), (4, 6))
+    assert geo.lonlat_bounds() == (10.0, 48.0, 13.0, 50.0)

@@ -35,7 +35,7 @@ from nightlight.errors import ParameterError
 from nightlight.grid import Grid
 from nightlight.io.raster import DEFAULT_CHUNK
 from nightlight.io.vector import VectorSource, read_polygons
-from nightlight.params import MIN_VALID_SHARE, check_param
+from nightlight.params import MIN_VALID_SHARE, check_fraction, check_param
 from nightlight.preprocess.inputs import Inputs, prepare_inputs, source_label
 from nightlight.units import dark_floor_for
 
@@ -202,8 +202,7 @@ def detect_shrinking(
     check_param("negative_radiance", negative_radiance)
     dark_floor = check_param("dark_floor", dark_floor)
     check_param("patterns", patterns)
-    if not 0 < alpha < 1:
-        raise ParameterError(f"alpha={alpha!r}: must be strictly between 0 and 1, e.g. 0.05.")
+    alpha = check_fraction("alpha", alpha, example="0.05")
     if (base_years is not None or compare_years is not None) and after is not None:
         raise ParameterError(
             "base_years/compare_years define the two sides (means over years of the series): "

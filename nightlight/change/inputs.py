@@ -26,7 +26,7 @@ from nightlight.checkpoint import TREE, CheckpointStore, stage_of
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
 from nightlight.grid import Grid
 from nightlight.hashing import fingerprint
-from nightlight.params import NEGATIVE_POLICIES
+from nightlight.params import check_param
 from nightlight.preprocess.inputs import Inputs
 
 
@@ -116,8 +116,7 @@ def apply_negative_policy(inputs: Inputs, policy: str, totals: pd.DataFrame) -> 
     ``zero`` sets it to 0 (what Rnightlights and VNL v2 masks do); ``nan`` drops those
     pixels as nodata (and so, through the common mask, from every year).
     """
-    if policy not in NEGATIVE_POLICIES:
-        raise ParameterError(f"negative_radiance={policy!r}: use one of {', '.join(NEGATIVE_POLICIES)}.")
+    check_param("negative_radiance", policy)
     if policy == "keep" or not (totals["negative_pixels"] > 0).any():
         return
     replaced: dict[int, xr.DataArray] = {}

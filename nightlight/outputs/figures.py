@@ -10,6 +10,7 @@ from typing import Any
 
 import geopandas as gpd
 
+from nightlight.outputs.summary import centroid_lonlat
 from nightlight.outputs.write import write_atomic
 
 
@@ -64,6 +65,14 @@ def change_colours(change: Any) -> list[str]:
     return [NOT_CLASSIFIED if np.isnan(v) else to_hex(c) for v, c in zip(pct, rgba)]
 
 
+def classified(data: gpd.GeoDataFrame) -> tuple[Any, Any]:
+    """(classified, shrinking) boolean arrays of a result: only ``status == "ok"`` cities are classified."""
+    import numpy as np
+
+    ok = (data["status"] == "ok").to_numpy() if "status" in data else np.ones(len(data), bool)
+    return ok, data["shrinking"].fillna(False).astype(bool).to_numpy() & ok
+
+
 def decline_threshold(result: gpd.GeoDataFrame) -> float:
     """The run's decline threshold from its metadata (``min_decline``, formerly ``threshold``; default 0.10)."""
     meta = result.attrs.get("nightlight", {})
@@ -111,8 +120,7 @@ def plot_map(
 
     data = result.to_crs("EPSG:4326") if result.crs is not None and not result.crs.is_geographic else result
     thr = decline_threshold(result)
-    ok = (data["status"] == "ok").to_numpy() if "status" in data else np.ones(len(data), bool)
-    shrinking = data["shrinking"].fillna(False).astype(bool).to_numpy() & ok
+    ok, shrinking = classified(data)
     colours = np.array(change_colours(data["change"].where(ok)), dtype=object)
     cmap, norm = change_scale()
     regions = read_outlines(outlines)
@@ -163,20 +171,16 @@ def plot_map(
 
 def _symbols(ax: Any, data: gpd.GeoDataFrame, colours: Any, shrinking: Any) -> list:
     """Circles of area ∝ city area at each city's centroid; the size legend's handles."""
-    import warnings
-
     import numpy as np
     from matplotlib.lines import Line2D
 
-    with warnings.catch_warnings():  # centroids in degrees: fine for cities of a few km², the point is a marker
-        warnings.simplefilter("ignore", UserWarning)
-        pts = data.geometry.centroid
+    lon, lat = centroid_lonlat(data)
     area = data["area_km2"].to_numpy(float) if "area_km2" in data else np.ones(len(data))
     ref = max(float(np.nanquantile(area, 0.99)), 1e-9)
     scale = 250.0 / ref  # points² per km²: the 99th-percentile city is a 250 pt² disc
     size = np.clip(np.nan_to_num(area) * scale, 14, 900)  # ≥ 14 pt²: a fill still shows inside the outline
     order = np.argsort(-size)  # large discs first, small ones stay visible on top
-    x, y = pts.x.to_numpy()[order], pts.y.to_numpy()[order]
+    x, y = lon[order], lat[order]
     ax.scatter(
         x,
         y,

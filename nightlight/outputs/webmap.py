@@ -42,10 +42,12 @@ from nightlight.outputs.figures import (
     NOT_CLASSIFIED,
     POLYGON_LIMIT,
     change_colours,
+    classified,
     decline_threshold,
     read_outlines,
 )
 from nightlight.outputs.glossary import user_columns
+from nightlight.outputs.summary import centroid_lonlat
 from nightlight.outputs.write import write_atomic
 
 #: Most vertices the page holds; beyond, polygons are simplified with a growing tolerance.
@@ -157,8 +159,7 @@ def write_webmap(
 def _display_frame(result: gpd.GeoDataFrame, thr: float) -> gpd.GeoDataFrame:
     """Cities in lon/lat, simplified for display, with their layer, colour and popup texts."""
     data = result if result.crs is None or result.crs.to_epsg() == 4326 else result.to_crs("EPSG:4326")
-    ok = (data["status"] == "ok").to_numpy() if "status" in data else np.ones(len(data), bool)
-    shrinking = data["shrinking"].fillna(False).astype(bool).to_numpy() & ok
+    ok, shrinking = classified(data)
     change = data["change"].where(ok).to_numpy(float)
     fill = change_colours(change)
     out = gpd.GeoDataFrame(
@@ -226,11 +227,8 @@ def _symbols(data: gpd.GeoDataFrame, fields: list[str]) -> dict:
 
     Leaflet's circle markers take their radius (screen pixels) from the feature's style.
     """
-    import warnings
-
-    with warnings.catch_warnings():  # centroids in degrees: a marker's place, not a measurement
-        warnings.simplefilter("ignore", UserWarning)
-        points = data.geometry.centroid
+    lon, lat = centroid_lonlat(data)
+    points = gpd.points_from_xy(lon, lat, crs="EPSG:4326")
     area = data["_area"].to_numpy(float)
     ref = max(float(np.nanquantile(area, 0.99)), 1e-9) if np.isfinite(area).any() else 1.0
     radius = np.clip(np.sqrt(np.nan_to_num(area) / ref) * 12, 3, 20)  # the 99th-percentile city: 12 px
