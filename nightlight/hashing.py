@@ -8,14 +8,21 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+#: (real path, size, mtime in ns) → SHA-256: a file is read once per process while it is unchanged
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
 
 def sha256(path: str | os.PathLike, *, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
+    """Hex SHA-256 of a file, read in 1 MiB blocks (once per process while its size and mtime hold)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(block):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def fingerprint(record: Mapping[str, Any]) -> str:

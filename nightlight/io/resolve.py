@@ -243,8 +243,6 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
     raise _not_found(req, url, why or "", [c for c, _ in searched])
 
 
-#: (path, size, mtime) → SHA-256 already computed in this process (the real data is opened many times).
-_HASHED: dict[tuple[str, int, int], str] = {}
 #: How far a file's grid may differ from the entry's: resolution (relative), extent (in pixels).
 RES_TOLERANCE, EXTENT_TOLERANCE_PX = 1e-6, 1.0  # entries give nominal extents (VNL: ±180° for 86401 px)
 
@@ -263,11 +261,7 @@ def check_file(path: Path, req: Request, *, checksum: bool = True) -> str | None
         return "it is an HTML page, not a raster (a login or error page saved under the file's name)"
     want = product.checksums.get(req.key if not req.fields.get("tile") else f"{req.key}:{req.fields['tile']}")
     if checksum and want:
-        st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-        if key not in _HASHED:
-            _HASHED[key] = sha256(path)
-        got = _HASHED[key]
+        got = sha256(path)
         if got != want.removeprefix("sha256:").lower():
             return f"its SHA-256 {got[:12]}… is not the entry's {want.removeprefix('sha256:')[:12]}…"
     if product.file_format not in ("GeoTIFF", "COG"):
