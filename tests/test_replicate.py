@@ -83,11 +83,6 @@ def test_classify_change_counts_an_exact_ten_percent_drop_as_shrinking():
     assert out["status"].tolist() == ["ok", "ok", "no_data"]  # city 3 lacks a target-year pixel
 
 
-def test_md_table_renders_rows():
-    t = R.md_table(pd.DataFrame({"a": [1, 2000], "b": [0.12345, float("nan")], "c": [True, None]}))
-    assert t.splitlines() == ["| a | b | c |", "|---|---|---|", "| 1 | 0.123 | yes |", "| 2,000 | – | – |"]
-
-
 # ------------------------------------------------------------------ real data
 def _read(data_dir, year: int, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
     with rasterio.open(data_dir / CHINA_FILES[year]) as src:

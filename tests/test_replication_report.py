@@ -1,6 +1,7 @@
-"""The replication report: table specs, ``${path|format}`` lookups, the committed report rendered from its results.
+"""The replication report: the template's filters and table specs, the committed report rendered from its results.
 
-No real data: the committed ``docs/replication/results.json`` is the input.
+No real data: the committed ``docs/replication/results.json`` is the input, and the
+committed ``docs/replication.md`` the reference (it must come out byte for byte).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ import copy
 import json
 from pathlib import Path
 
+import jinja2
 import pytest
 
-from nightlight.replication import render_markdown
-from nightlight.replication.tables import table
+from nightlight.replication import STUDY, render_markdown
+from nightlight.replication.report import FILTERS, cell, columns, fmt
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 COMMAND = "nightlight replicate --out docs/replication"
@@ -26,21 +28,49 @@ def results() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_table_spec_reads_keys_paths_and_formats():
-    rows = [{"a": 1234, "t": [[2, 3], [4, 5]], "s": 0.25, "x": None}]
-    spec = "A=a; cell=t.1.0; share=s|pct; drop ≥ {d:g} %=x|change2; g=s|.2f; raw=x"
-    assert table(rows, spec, d=10).splitlines() == [
-        "| A | cell | share | drop ≥ 10 % | g | raw |",
-        "|---|---|---|---|---|---|",
-        "| 1,234 | 4 | 25.0 % | – | 0.25 | – |",
+def test_cells_are_formatted_as_the_tables_show_them():
+    assert [fmt(v) for v in (1, 2000, 0.12345, 1234.5, float("nan"), True, None, "x")] == [
+        "1",
+        "2,000",
+        "0.123",
+        "1,234",
+        "–",
+        "yes",
+        "–",
+        "x",
     ]
+    assert FILTERS["pct"](0.2463) == "24.6 %" and FILTERS["signed_pct"](-0.0971) == "-9.7 %"
+    assert FILTERS["change2"](-0.0999) == "-9.99 %" and FILTERS["p"](0.0) == "< 1e-300"
+    assert FILTERS["odds"](float("inf")) == "∞" and FILTERS["signed_pct"](None) == "–"
+    assert [FILTERS["span"](n) for n in (1, 3, 12)] == ["one year", "three years", "12 years"]
+    assert (FILTERS["about"](463.3), FILTERS["distance"](1000.0), FILTERS["distance"](463.0)) == (
+        "~500 m",
+        "1 km",
+        "463 m",
+    )
+
+
+def test_table_spec_reads_keys_paths_and_formats():
+    row = {"a": 1234, "t": [[2, 3], [4, 5]], "s": 0.25, "x": None}
+    cols = columns("A=a; cell=t.1.0; share=s|pct; drop ≥ 10 %=x|change2; g=s|.2f; raw=x; s|pctg")
+    assert [c[0] for c in cols] == ["A", "cell", "share", "drop ≥ 10 %", "g", "raw", "s"]
+    assert [cell(row, k, f) for _, k, f in cols] == ["1,234", "4", "25.0 %", "–", "0.25", "–", "25 %"]
+    assert columns(["a", "s"], {"s": "pct"}) == [("a", "a", ""), ("s", "s", "pct")]
+
+
+def test_the_study_figures_are_the_data_file_and_go_into_the_results(results):
+    assert STUDY["paper"]["cities"] == 2862 and STUDY["paper"]["shrinking"] == 798
+    assert STUDY["paper"]["area_km2"] == 53275 and STUDY["paper"]["shrinking_area_km2"] == 13839
+    # written into results.json as they were when the figures were a dict in params.py
+    assert json.dumps(results["study"], ensure_ascii=False) == json.dumps(STUDY, ensure_ascii=False)
 
 
 def test_committed_report_is_the_committed_results_rendered(results):
-    # docs/replication.md is generated: every figure in it comes from results.json through the template
-    assert render_markdown(results, fig_prefix="replication", command=COMMAND) == (DOCS / "replication.md").read_text(
-        encoding="utf-8"
-    )
+    # docs/replication.md is generated: every figure and word in it comes from results.json through the template
+    page = DOCS / "replication.md"
+    if not page.is_file():
+        pytest.skip(f"{page} not in this checkout")
+    assert render_markdown(results, fig_prefix="replication", command=COMMAND) == page.read_text(encoding="utf-8")
 
 
 def test_a_figure_follows_its_results_key(results):
@@ -49,6 +79,20 @@ def test_a_figure_follows_its_results_key(results):
     res["study"]["paper"]["shrinking"] = 4321
     md = render_markdown(res, command=COMMAND)
     assert "123,456 of" in md and "4,321 of" in md
+
+
+def test_words_follow_the_numbers(results):
+    md = render_markdown(results, command=COMMAND)
+    s = results["national"]["study"]
+    assert s["corrected"]["cities"] < 2862 and s["correction"]["gain"] > 1  # the committed run
+    assert "from fewer natural cities than the paper" in md and "% brighter in 2016" in md
+    res = copy.deepcopy(results)
+    res["national"]["study"]["corrected"]["cities"] = 3000
+    res["national"]["study"]["correction"]["gain"] = 0.95
+    res["national"]["timing"]["wall_s"] = 99.0
+    md = render_markdown(res, command=COMMAND)
+    assert "from more natural cities than the paper" in md and "5.0 % dimmer in 2016" in md
+    assert "Target **missed**: wall; the largest phase is" in md and "Both targets met." not in md
 
 
 def test_calibrated_seconds_are_the_calibrated_runs(results):
@@ -61,8 +105,27 @@ def test_calibrated_seconds_are_the_calibrated_runs(results):
     assert "(999 s with the series)" in md
 
 
-def test_a_placeholder_missing_from_the_results_is_named(results):
+def test_a_key_missing_from_the_results_is_named(results):
     res = copy.deepcopy(results)
     del res["national"]["study"]["correction"]["r2_test"]  # read by the template only
-    with pytest.raises(KeyError, match=r"national\.study\.correction\.r2_test' is not in the results"):
+    with pytest.raises(jinja2.UndefinedError, match=r"'national\.study\.correction\.r2_test' is not in the results"):
         render_markdown(res, command=COMMAND)
+
+
+@pytest.mark.parametrize(
+    ("absent", "gone", "kept"),
+    [
+        (("national", "kenya"), ("## All of China", "**Verdict**", "## Kenya"), "The national 2013/2016 VIIRS mosaics"),
+        (("kenya",), ("**Verdict**", "## Kenya"), "## All of China"),
+        (("shanghai", "sensitivity_shanghai"), ("## Shanghai", "* **Shanghai 2013→2016**"), "## Sensitivity"),
+        (("sensitivity_china",), ("## Sensitivity", "* **Robustness.** On"), "## Shanghai"),
+        (("largest", "provinces_2018_2021"), ("Largest natural cities of", "### Provinces"), "### Northeast"),
+    ],
+)
+def test_a_block_is_left_out_when_its_result_is_absent(results, absent, gone, kept):
+    res = copy.deepcopy(results)
+    for key in absent:
+        del res[key]
+    md = render_markdown(res, command=COMMAND)
+    assert all(g not in md for g in gone) and kept in md
+    assert "\n\n\n" not in md and md.endswith(".\n")  # an absent block leaves no gap
