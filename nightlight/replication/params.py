@@ -1,45 +1,23 @@
 """What the replication runs on and with: the study's figures, the data files, the fixed parameters.
 
-Nothing here reads data. The study's and the literature's figures are quoted in the
-report beside this run's; they are written into ``results.json`` (``study``) so the
-report reads every number from one place.
+Nothing here reads data. The study's and the literature's figures (:data:`STUDY`, from
+``catalog/studies/jiang2020.toml``) are quoted in the report beside this run's; they are
+written into ``results.json`` (``study``) so the report reads every number from one place.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass
+
+from nightlight._resources import catalog_path
 
 #: A lon/lat box (west, south, east, north), degrees.
 Box = tuple[float, float, float, float]
 
-#: The study's and follow-ups' published figures, quoted beside ours.
-STUDY = {
-    "interview": {"shrinking": 938, "cities": 3300, "years": "2013–2016", "sensor": "NPP-VIIRS"},
-    "paper": {
-        "shrinking": 798,
-        "cities": 2862,
-        "years": "2013–2016",
-        "base": 2013,
-        "target": 2016,
-        "sensor": "NPP-VIIRS",
-        "pixel": "~500 m",  # VIIRS DNB composites, 15″
-        "min_area_km2": 5.0,
-        "decline": 0.10,
-        "ref": "Jiang, Zhai, Meng & Long 2020, J. Urban Plann. Dev. 146(4)",
-        "area_km2": 53275,  # all 2,862 natural cities
-        "shrinking_area_km2": 13839,  # the 798 shrinking ones
-        "territory_share": 0.005,  # "about 0.5 % of the national territory"
-        "complete_share": 0.05,  # "only 5 % are complete shrinkage"
-        "majority_patterns": ["scatter", "central", "local"],
-        "rest_patterns": ["unilateral", "peripheral"],
-    },
-    "global_dmsp": {"share": 0.20, "cities": 16000, "years": "2000–2012", "sensor": "DMSP-OLS"},
-    "zhai2022": {"share": 0.25, "years": "2013–2018", "ref": "Zhai … Long 2022, iScience 25:104411"},
-    # DMSP lit thresholds used by Chinese natural-city / urban-extent studies, and the one
-    # the shared data README's independent check used (see Params.lit_dn).
-    "lit_dn_literature": {"low": 10, "high": 13, "data_readme": 10},
-}
+#: The study's and follow-ups' published figures, quoted beside ours (``catalog/studies/jiang2020.toml``).
+STUDY: dict[str, object] = tomllib.loads(catalog_path("studies", "jiang2020.toml").read_text(encoding="utf-8"))
 
 #: The China pairs (``catalog/studies/china-dmsplike-<base>-<target>.toml``).
 CHINA_BASE_YEARS = (2018, 2019, 2020)

@@ -26,11 +26,10 @@ import pandas as pd
 
 from nightlight._version import __version__
 from nightlight.batch.config import BatchConfig
-from nightlight.outputs.figures import plot_map
+from nightlight.outputs.figures import plot_change_hist, plot_map, plot_shanghai_series
 from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
 from nightlight.progress import peak_rss_mb
-from nightlight.replication import figures as plots
 from nightlight.replication.census import read_census
 from nightlight.replication.china import (
     GROWING_PCT,
@@ -218,9 +217,9 @@ def _figures(pairs: Pairs, provinces: gpd.GeoDataFrame, sh: dict | None, p: dict
     shown = pairs[_head()].copy()
     shown.attrs["nightlight"] = {"min_decline": p["decline"]}
     plot_map(shown, png, title=title, outlines=provinces)
-    plots.plot_change_hist(pairs, out / "change_hist.png", decline=p["decline"])
+    plot_change_hist(pairs, out / "change_hist.png", decline=p["decline"])
     if sh is not None:
-        plots.plot_shanghai_series(sh, out / "shanghai_series.png")
+        plot_shanghai_series(sh, out / "shanghai_series.png")
 
 
 def _write(res: dict, t_all: float, out: Path, *, command: str | None) -> None:
