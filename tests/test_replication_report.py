@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import pytest
 
 from nightlight.replication import STUDY, render_markdown
@@ -71,6 +72,22 @@ def test_committed_report_is_the_committed_results_rendered(results):
     if not page.is_file():
         pytest.skip(f"{page} not in this checkout")
     assert render_markdown(results, fig_prefix="replication", command=COMMAND) == page.read_text(encoding="utf-8")
+
+
+def test_the_run_renders_the_page_its_results_json_renders(results):
+    # during the run the results are in memory: int year keys, NumPy scalars, tuples
+    mem = copy.deepcopy(results)
+    sh, pair = mem["shanghai"], mem["china"]["2018→2021"]
+    sh["series_total"] = {int(y): np.float64(v) for y, v in sh["series_total"].items()}
+    pair["cities"], pair["share"] = np.int64(pair["cities"]), np.float64(pair["share"])
+    mem["places"]["2018→2021"][0]["shrinking"] = np.bool_(True)
+    mem["national"]["window"] = (118.0, 40.5, 135.0, 49.0)
+    read = copy.deepcopy(results)
+    read["places"]["2018→2021"][0]["shrinking"] = True
+    read["national"]["window"] = [118.0, 40.5, 135.0, 49.0]
+    md = render_markdown(mem, command=COMMAND)
+    assert md == render_markdown(read, command=COMMAND)
+    assert "cropped to the lon/lat box (118.0, 40.5, 135.0, 49.0)" in md
 
 
 def test_a_figure_follows_its_results_key(results):

@@ -9,6 +9,7 @@ its path (``national.study.correction.r2_test``), never a blank or a ``None``.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import jinja2
 
 from nightlight._resources import catalog_path
 from nightlight.change.patterns import PATTERNS
+from nightlight.outputs.write import json_default
 from nightlight.replication.params import CHINA_TARGET_YEAR, HEADLINE_BASE_YEAR, M_PER_DEG_EQUATOR, WINDOWS
 
 #: Blocks of the page included only when their result is in ``results.json``.
@@ -160,8 +162,8 @@ def render_markdown(
     Parameters
     ----------
     res : dict
-        The run's results (``results.json``, as :func:`.run.run_replication` returns them);
-        the blocks named in :data:`OPTIONAL` may be absent.
+        The run's results (as :func:`.run.run_replication` returns them, or read back from
+        its ``results.json``: the same page); the blocks named in :data:`OPTIONAL` may be absent.
     fig_prefix : str
         The figures' folder as the page links it.
     command : str
@@ -175,6 +177,9 @@ def render_markdown(
     head = f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
     if head not in res["china"]:
         head = next(iter(res["china"]))
+    # as results.json holds them (year keys as strings, NumPy scalars as numbers, tuples as lists):
+    # the page rendered during the run is the page rendered later from the file
+    res = json.loads(json.dumps(res, default=json_default))
     ctx = {k: None for k in OPTIONAL} | _wrap(res)
     ctx |= {"head": ctx["china"][head], "head_key": head, "command": command, "prefix": fig_prefix}
     ctx |= {"windows": WINDOWS, "patterns": PATTERNS, "m_per_deg": M_PER_DEG_EQUATOR}
