@@ -122,6 +122,16 @@ def test_calibrated_seconds_are_the_calibrated_runs(results):
     assert "(999 s with the series)" in md
 
 
+def test_a_seed_outside_the_prefectures_run_has_only_its_names(results):
+    # a cropped run: the census record of such a seed has no city, light or trend (a real run failed on it)
+    res = copy.deepcopy(results)
+    seeds = res["national"]["census"]["seeds"]
+    seeds[1] = {"name": "Atlantis", "name_zh": "亚特兰蒂斯", "city_code": float("nan")}
+    md = render_markdown(res, command=COMMAND)
+    assert "| Atlantis | 亚特兰蒂斯 | (outside the prefectures run) | – | – | – | – | – | – |" in md
+    assert "lost population (from" in md and "Atlantis" not in md.split("**Northeast seeds**")[1]
+
+
 def test_a_key_missing_from_the_results_is_named(results):
     res = copy.deepcopy(results)
     del res["national"]["study"]["correction"]["r2_test"]  # read by the template only
