@@ -19,7 +19,6 @@ import dask.array as dsa
 import numpy as np
 import rasterio.errors
 import rasterio.warp
-import rasterio.windows
 import xarray as xr
 from rasterio.enums import Resampling
 
@@ -176,8 +175,7 @@ def materialise(da: xr.DataArray, path: str | os.PathLike, *, dtype: Any = None)
             for i, wins in rows.items():
                 values = dask.compute(*[data.blocks[i, j] for j in range(len(wins))])
                 for win, block in zip(wins, values):
-                    window = rasterio.windows.Window(win.col0, win.row0, win.shape[1], win.shape[0])
-                    dst.write(np.asarray(block, dtype=dt), 1, window=window)
+                    dst.write(np.asarray(block, dtype=dt), 1, window=win.to_rasterio())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
