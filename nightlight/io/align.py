@@ -22,7 +22,7 @@ import rasterio.warp
 import xarray as xr
 from rasterio.enums import Resampling
 
-from nightlight._backend import as_dask
+from nightlight._backend import as_dask, float_dtype
 from nightlight.grid import Grid, PixelWindow
 from nightlight.io.raster import open_mosaic
 
@@ -99,7 +99,7 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     dst = open_mosaic(like)
     sg, dg = Grid.of(src, name="source"), Grid.of(dst, name="like")
     src_data = as_dask(src)
-    dtype = np.dtype(dst.dtype) if np.dtype(dst.dtype) == np.float64 else np.dtype(np.float32)
+    dtype = float_dtype(dst.dtype)  # the base's working dtype: float32 unless it is float64
     rows: list[list[dsa.Array]] = []
     for i, j, win in dg.blocks(as_dask(dst, chunks=-1).chunks):  # a NumPy `like` is one block
         if j == 0:

@@ -22,7 +22,7 @@ import rasterio.errors
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from nightlight._backend import is_dask
+from nightlight._backend import float_dtype, is_dask
 from nightlight.errors import InvalidRasterError, MissingCRSError, ParameterError
 from nightlight.grid import Grid
 from nightlight.io.blocks import BandSource, band_array, source_options
@@ -154,7 +154,7 @@ def open_mosaic(
         label=path,
         gdal_path=vsi_path,
         band=band,
-        out_dtype="float64" if np.dtype(header.dtype) == np.float64 else "float32",
+        out_dtype=float_dtype(header.dtype).name,
         nodata=_nodata_value(nodata, header.nodata, path),
         units=unit,
         gdal_options=options,
