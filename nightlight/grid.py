@@ -170,10 +170,6 @@ class Grid:
         h, w = self.shape
         return {"y": np.arange(h) * centre.e + centre.f, "x": np.arange(w) * centre.a + centre.c}
 
-    def row_centers_y(self, row0: int = 0, row1: int | None = None) -> np.ndarray:
-        """CRS y coordinate of pixel centres for rows ``row0:row1``."""
-        return self.coords()["y"][row0:row1]
-
     def georeference(self, da: xr.DataArray) -> xr.DataArray:
         """Write this grid's CRS and transform onto ``da``, whose y/x coordinates already are this grid's."""
         if tuple(da.shape[-2:]) != tuple(self.shape):

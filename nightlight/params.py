@@ -152,21 +152,16 @@ def _int_at_least(lowest: int, example: str) -> Callable[[str, Any], int]:
     return check
 
 
-def _positive(example: str) -> Callable[[str, Any], float]:
+def _above_zero(example: str, *, or_zero: bool = False) -> Callable[[str, Any], float]:
+    """A number > 0 (≥ 0 with ``or_zero``)."""
+
     def check(name: str, value: Any) -> float:
         v = _number(name, value, example)
-        if v <= 0:
-            raise _fail(name, value, f"must be > 0, e.g. {example}.")
+        if v < 0 or (v == 0 and not or_zero):
+            raise _fail(name, value, f"must be {'≥' if or_zero else '>'} 0, e.g. {example}.")
         return v
 
     return check
-
-
-def _non_negative(name: str, value: Any) -> float:
-    v = _number(name, value, "1e-6 (any light at all) or 0.5 nW/cm²/sr")
-    if v < 0:
-        raise _fail(name, value, "must be ≥ 0, e.g. 1e-6 (any light at all) or 0.5 nW/cm²/sr.")
-    return v
 
 
 def _years(name: str, value: Any) -> tuple[int, ...] | None:
@@ -274,7 +269,7 @@ class Params:
         "Lit level in the mosaic's units (> 0), or 'headtail' (Jiang's head/tail breaks).",
         "headtail",
     )
-    min_area_km2: float = _param("cities", _positive("5"), "Natural cities are larger than this (km², > 0).", 5.0)
+    min_area_km2: float = _param("cities", _above_zero("5"), "Natural cities are larger than this (km², > 0).", 5.0)
     connectivity: int = _param(
         "cities", lambda n, v: _choice((4, 8))(n, _int_at_least(4, "8")(n, v)), "Pixel connectivity: 8 or 4.", 8
     )
@@ -295,7 +290,7 @@ class Params:
     )
     dark_floor: float | None = _param(
         "decline",
-        _optional(_non_negative),
+        _optional(_above_zero("1e-6 (any light at all) or 0.5 nW/cm²/sr", or_zero=True)),
         "Cities whose mean base-year value is below this are too_dark (default by units: 0.5 nW/cm²/sr, 7 DN).",
         None,
     )

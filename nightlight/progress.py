@@ -40,6 +40,12 @@ def stage(name: str) -> Iterator[None]:
         log.info("%s done in %.1f s", name, time.perf_counter() - t0)
 
 
+def progress_bar(console: Console) -> Progress:
+    """The one bar layout of the package: stage label, bar, done/total, elapsed time; erased when stopped."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=console, transient=True)
+
+
 class RichDaskProgress(Callback):
     """Counts finished dask tasks of each ``compute`` and draws them as one bar."""
 
@@ -53,14 +59,7 @@ class RichDaskProgress(Callback):
 
     def __enter__(self):
         if self.enabled:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
+            self._progress = progress_bar(Console(stderr=True))
             self._progress.start()
         return super().__enter__()
 

@@ -177,14 +177,9 @@ def check_dn(block: np.ndarray, name: str = "dmsp") -> None:
     if lo < 0 or hi > DMSP_MAX_DN:
         raise UnitsError(
             f"{name}: values span [{lo:.4g}, {hi:.4g}] but DMSP-OLS DN must lie in 0–63. "
-            + (
-                "Negative values and values above 63 look like VIIRS radiance (nW/cm²/sr): "
-                "for VIIRS use nightlight.preprocess.harmonize.harmonize_viirs / the denoise steps, "
-                "not DMSP inter-calibration. "
-                if hi > DMSP_MAX_DN or lo < 0
-                else ""
-            )
-            + "Fix: pass the DMSP stable-lights DN band (0–63)."
+            "Negative values and values above 63 look like VIIRS radiance (nW/cm²/sr): "
+            "for VIIRS use nightlight.preprocess.harmonize.harmonize_viirs / the denoise steps, "
+            "not DMSP inter-calibration. Fix: pass the DMSP stable-lights DN band (0–63)."
         )
     frac = np.mean(v != np.round(v))
     if frac > 0.5:

@@ -232,3 +232,51 @@ def test_the_boundary_takes_the_parameters_written_forms(pair):
     as_values = prepare_inputs([before, after], nodata=None, region=(12.2, 45.2, 12.6, 45.6))
     assert as_text.mosaics[0].attrs["nodata_used"] is None
     assert as_text.mosaics[0].shape == as_values.mosaics[0].shape < (240, 240)
+
+
+@pytest.mark.parametrize("aligned_dir", [False, True], ids=["lazy", "written-once"])
+def test_a_resampled_year_keeps_the_base_working_dtype(tmp_path, aligned_dir):
+    """A year resampled by align is float32 beside float32 snapped years (it was float64: 7 GB census runs).
+
+    Reference: rasterio.warp.reproject of the whole file in float64, independent of the block-wise warp.
+    """
+    from rasterio.transform import from_origin
+    from rasterio.warp import Resampling, reproject
+
+    rng = np.random.default_rng(5)
+    values = {name: rng.gamma(2.0, 10.0, (96, 80)).astype(np.float32) for name in ("b", "a", "c")}
+    origins = {"b": 0.0, "a": 0.3, "c": 0.01}  # a: beyond the tolerance (resampled); c: snapped
+    paths = {
+        n: write_geotiff(
+            tmp_path / f"{n}.tif",
+            v,
+            transform=from_origin(10.0 + origins[n] * 0.01, 50.0, 0.01, 0.01),
+            tags={"units": "nW/cm2/sr"},
+        )
+        for n, v in values.items()
+    }
+    inputs = prepare_inputs(
+        {n: str(p) for n, p in paths.items()},
+        align="average",
+        chunks=32,
+        aligned_dir=tmp_path / "aligned" if aligned_dir else None,
+    )
+    assert set(inputs.resampled) == {str(paths["a"])} and set(inputs.snapped) == {str(paths["c"])}
+    assert [inputs[n].dtype for n in ("b", "a", "c")] == [np.float32] * 3
+    want = np.full((96, 80), np.nan)
+    reproject(
+        values["a"].astype(np.float64),
+        want,
+        src_transform=from_origin(10.003, 50.0, 0.01, 0.01),
+        src_crs="EPSG:4326",
+        src_nodata=np.nan,
+        dst_transform=from_origin(10.0, 50.0, 0.01, 0.01),
+        dst_crs="EPSG:4326",
+        dst_nodata=np.nan,
+        resampling=Resampling.average,
+    )
+    got = inputs["a"].values
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
+    # the totals the decline test compares: float32 pixels summed in float64 lose nothing that matters
+    assert np.nansum(got, dtype=np.float64) == pytest.approx(np.nansum(want), rel=1e-6)

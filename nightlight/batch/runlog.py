@@ -28,10 +28,10 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID
 
 from nightlight.checkpoint import CheckpointStore
-from nightlight.progress import peak_rss_mb
+from nightlight.progress import peak_rss_mb, progress_bar
 
 PLUGIN = "nightlight-task-counter"
 
@@ -67,16 +67,7 @@ class RunLog:
         self.client = client
         self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.stages: list[dict] = []
-        self._bar: Progress | None = None
-        if sys.stderr.isatty():
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-            )
+        self._bar: Progress | None = progress_bar(self.console) if sys.stderr.isatty() else None
         self._task: TaskID | None = None
         self._n_stages = n_stages
 

@@ -35,46 +35,22 @@ from nightlight.cli.group import as_cli_errors, console, format_option, main, sc
     "--dry-run", is_flag=True, help="Validate the configuration and print the plan (and job script); compute nothing."
 )
 @format_option()
-def batch(
-    config,
-    out,
-    scheduler,
-    scheduler_timeout,
-    kind,
-    workers,
-    cores,
-    memory,
-    walltime,
-    queue,
-    account,
-    overwrite,
-    dry_run,
-    formats,
-):
+def batch(config, out, scheduler, scheduler_timeout, overwrite, dry_run, formats, **cluster):
     """Natural cities of the base year, their decline to every compared year and their trend, from CONFIG.toml."""
     from nightlight.batch.cluster import ClusterSpec, connect, job_script
     from nightlight.batch.config import load_config
     from nightlight.batch.run import run_batch
 
     t0 = time.perf_counter()
-    spec = ClusterSpec(
-        scheduler=scheduler,
-        kind=kind,
-        workers=workers,
-        cores=cores,
-        memory=memory,
-        timeout=scheduler_timeout,
-        walltime=walltime,
-        queue=queue,
-        account=account,
-    )
+    # the cluster options (--cluster, --workers, --cores, --memory, --walltime, --queue, --account) are its fields
+    spec = ClusterSpec(scheduler=scheduler, timeout=scheduler_timeout, **cluster)
     with as_cli_errors():
         cfg = load_config(config)
         folder = out or cfg.out or Path("nightlight-batch")
         if dry_run:
             click.echo(_plan(cfg, folder, spec))
-            if not scheduler and kind in ("slurm", "pbs"):
-                click.echo(f"# job script per worker ({kind}):\n{job_script(spec)}")
+            if not scheduler and spec.kind in ("slurm", "pbs"):
+                click.echo(f"# job script per worker ({spec.kind}):\n{job_script(spec)}")
             return
         console.print(f"batch {config}: {len(cfg.years)} years, base {cfg.base} → {list(cfg.compare)}, into {folder}/")
         with connect(spec) as client:

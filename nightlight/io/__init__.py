@@ -10,18 +10,8 @@
   (``"NAME:YEAR"``) → local files, remote COGs or a verified download cache; listings; STAC.
 """
 
-from nightlight.io.align import align_to
-from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic, verify_readable
-from nightlight.io.vector import ID_CANDIDATES, VectorSource, read_polygons
+# the names used from the package (the rest: from their modules)
+from nightlight.io.raster import verify_readable
 from nightlight.io.windows import WindowReader
 
-__all__ = [
-    "DEFAULT_CHUNK",
-    "ID_CANDIDATES",
-    "VectorSource",
-    "WindowReader",
-    "align_to",
-    "open_mosaic",
-    "read_polygons",
-    "verify_readable",
-]
+__all__ = ["WindowReader", "verify_readable"]

@@ -22,7 +22,7 @@ import rasterio.errors
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from nightlight._backend import is_dask
+from nightlight._backend import float_dtype, is_dask
 from nightlight.errors import InvalidRasterError, MissingCRSError, ParameterError
 from nightlight.grid import Grid
 from nightlight.io.blocks import BandSource, band_array, source_options
@@ -154,7 +154,7 @@ def open_mosaic(
         label=path,
         gdal_path=vsi_path,
         band=band,
-        out_dtype="float64" if np.dtype(header.dtype) == np.float64 else "float32",
+        out_dtype=float_dtype(header.dtype).name,
         nodata=_nodata_value(nodata, header.nodata, path),
         units=unit,
         gdal_options=options,
@@ -299,8 +299,9 @@ def _checked_dataarray(
         da = da.copy(deep=False)
         da.attrs["units"] = canonical_units(units) if units is not None else UNKNOWN
     if chunks is not None and not is_dask(da):
-        da = da.chunk(_chunk_dict(chunks, da.dims))
-    if is_dask(da):
+        edge = _chunk_pair(chunks, (da.shape[0], da.shape[1]), label=label)
+        da = da.chunk(dict(zip(da.dims, edge)))  # type: ignore[arg-type]
+    elif is_dask(da):
         row_chunks, col_chunks = da.data.chunks  # 2-D, checked above
         _check_block_count((da.shape[0], da.shape[1]), (max(row_chunks), max(col_chunks)), label)
     return da
@@ -380,14 +381,6 @@ def _check_crs(label: str, header: _Header, crs: Any) -> None:
             f"{label}: the file has no CRS. Pass `crs=` (e.g. crs='EPSG:4326' for a lat/lon mosaic) "
             "or fix the file with `gdal_edit.py -a_srs EPSG:4326 FILE`."
         )
-
-
-def _chunk_dict(chunks: int | tuple[int, int] | dict, dims: tuple) -> dict:
-    if isinstance(chunks, dict):
-        return chunks
-    if isinstance(chunks, int):
-        chunks = (chunks, chunks)
-    return dict(zip(dims[-2:], chunks))
 
 
 def verify_readable(da: xr.DataArray) -> None:

@@ -19,23 +19,15 @@ from typing import Any
 
 ITEM_NAME = "item.json"
 STAC_FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-_ROLES = {
-    ".parquet": "data",
-    ".gpkg": "data",
-    ".csv": "data",
-    ".png": "overview",
-    ".html": "overview",
-    ".json": "metadata",
-    ".md": "metadata",
-}
-_TYPES = {
-    ".parquet": "application/vnd.apache.parquet",
-    ".gpkg": "application/geopackage+sqlite3",
-    ".html": "text/html",
-    ".csv": "text/csv",
-    ".png": "image/png",
-    ".json": "application/json",
-    ".md": "text/markdown",
+#: extension → (media type, role) of an asset; other files are "data" of no declared type.
+_KINDS = {
+    ".parquet": ("application/vnd.apache.parquet", "data"),
+    ".gpkg": ("application/geopackage+sqlite3", "data"),
+    ".csv": ("text/csv", "data"),
+    ".png": ("image/png", "overview"),
+    ".html": ("text/html", "overview"),
+    ".json": ("application/json", "metadata"),
+    ".md": ("text/markdown", "metadata"),
 }
 
 
@@ -74,13 +66,13 @@ def run_item(manifest: dict[str, Any]) -> dict[str, Any]:
         **times,
     )
     for name, info in sorted(manifest.get("files", {}).items()):
-        ext = Path(name).suffix.lower()
+        media_type, role = _KINDS.get(Path(name).suffix.lower(), (None, "data"))
         item.add_asset(
             name,
             pystac.Asset(
                 href=f"./{name}",
-                media_type=_TYPES.get(ext),
-                roles=[_ROLES.get(ext, "data")],
+                media_type=media_type,
+                roles=[role],
                 extra_fields={"file:size": info.get("bytes"), "file:checksum": "1220" + str(info.get("sha256"))},
             ),
         )

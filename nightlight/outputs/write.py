@@ -42,16 +42,10 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
 
 def json_default(o: Any) -> Any:
     """``json.dumps(default=...)`` for NumPy scalars/arrays and paths (anything else → str)."""
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
+    if isinstance(o, (np.integer, np.floating, np.bool_)):
+        return o.item()
     if isinstance(o, np.ndarray):
         return o.tolist()
-    if isinstance(o, (Path,)):
-        return str(o)
     return str(o)
 
 

@@ -10,24 +10,17 @@
 - :mod:`.steps` — the registry of named steps (``--preprocess``, ``detect_shrinking(preprocess=)``).
 """
 
-from nightlight._backend import map_pixels
 from nightlight.preprocess import composite, denoise, harmonize
-from nightlight.preprocess.calibration import MODELS_FIT, Calibration, fit
+from nightlight.preprocess.calibration import Calibration, fit
 from nightlight.preprocess.dmsp import calibration_steps, coefficients, intercalibrate
 from nightlight.preprocess.normalise import Normalisation, fit_normalisation, normalise_to
-from nightlight.preprocess.steps import STEP_NAMES, apply_steps, parse_steps
-from nightlight.units import DMSP_MAX_DN, check_dn, check_radiance
+from nightlight.preprocess.steps import apply_steps, parse_steps
 
 __all__ = [
-    "DMSP_MAX_DN",
-    "MODELS_FIT",
-    "STEP_NAMES",
     "Calibration",
     "Normalisation",
     "apply_steps",
     "calibration_steps",
-    "check_dn",
-    "check_radiance",
     "coefficients",
     "composite",
     "denoise",
@@ -35,7 +28,6 @@ __all__ = [
     "fit_normalisation",
     "harmonize",
     "intercalibrate",
-    "map_pixels",
     "normalise_to",
     "parse_steps",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,31 +170,17 @@ def _fit_params(model: str, x: np.ndarray, y: np.ndarray, p0: Sequence[float] | 
     if model in ("linear", "quadratic"):
         deg = 1 if model == "linear" else 2
         return tuple(np.polynomial.polynomial.polyfit(x, y, deg))
-    f: Callable[..., np.ndarray]  # the power and sigmoid models take different numbers of parameters
-    if model == "power":
-
-        def power(x, a, b):
-            return a * np.power(np.maximum(x + 1.0, 0.0), b) - 1.0
-
-        f = power
-        if p0 is None:
-            ok = (x + 1 > 0) & (y + 1 > 0)
-            b, loga = tuple(np.polyfit(np.log(x[ok] + 1), np.log(y[ok] + 1), 1)) if ok.sum() > 2 else (1.0, 0.0)
-            p0 = (math.exp(loga), b)
-    else:
-
-        def sigmoid(x, L, k, x0, b):
-            with np.errstate(over="ignore"):
-                return L / (1.0 + np.exp(-k * (x - x0))) + b
-
-        f = sigmoid
-
-        if p0 is None:
-            lo, hi = np.percentile(y, [1, 99])
-            xs = np.percentile(x, [5, 50, 95])
-            p0 = (max(hi - lo, 1e-6), 4.0 / max(xs[2] - xs[0], 1e-6), xs[1], lo)
+    if p0 is None and model == "power":
+        ok = (x + 1 > 0) & (y + 1 > 0)
+        b, loga = tuple(np.polyfit(np.log(x[ok] + 1), np.log(y[ok] + 1), 1)) if ok.sum() > 2 else (1.0, 0.0)
+        p0 = (math.exp(loga), b)
+    elif p0 is None:  # sigmoid
+        lo, hi = np.percentile(y, [1, 99])
+        xs = np.percentile(x, [5, 50, 95])
+        p0 = (max(hi - lo, 1e-6), 4.0 / max(xs[2] - xs[0], 1e-6), xs[1], lo)
     try:
-        popt, _ = curve_fit(f, x, y, p0=p0, maxfev=20000)
+        # the one NumPy form of the models; p0 tells curve_fit how many parameters there are
+        popt, _ = curve_fit(lambda v, *p: _predict_np(model, p, v), x, y, p0=p0, maxfev=20000)
     except (RuntimeError, ValueError) as exc:
         raise FitError(
             f"fit: the {model} model did not converge on {x.size} pixels ({exc}). "

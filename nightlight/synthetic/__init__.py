@@ -52,30 +52,9 @@ that change. With more than two years, year t uses factor ``1 + (f − 1)·p_t``
 with a monotone-ish progress p_t from 0 to 1.
 """
 
+# the names used from the package (the rest: from their modules)
 from nightlight.synthetic.make import make_world
-from nightlight.synthetic.model import (
-    CHANGE_RANGES,
-    DEFAULT_BOUNDS,
-    LIT_THRESHOLD,
-    MIN_CITY_AREA_KM2,
-    RESOLUTION,
-    SHRINK_THRESHOLD,
-    UNITS,
-    Sensor,
-)
-from nightlight.synthetic.validate import score_against_truth
+from nightlight.synthetic.model import CHANGE_RANGES, LIT_THRESHOLD
 from nightlight.synthetic.world import World
 
-__all__ = [
-    "CHANGE_RANGES",
-    "DEFAULT_BOUNDS",
-    "LIT_THRESHOLD",
-    "MIN_CITY_AREA_KM2",
-    "RESOLUTION",
-    "SHRINK_THRESHOLD",
-    "UNITS",
-    "Sensor",
-    "World",
-    "make_world",
-    "score_against_truth",
-]
+__all__ = ["CHANGE_RANGES", "LIT_THRESHOLD", "World", "make_world"]

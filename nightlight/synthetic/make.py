@@ -196,9 +196,7 @@ def _catalogue(rng: np.random.Generator, seed: int, bounds, n_cities: int, n_fla
     cat = draw_catalogue(rng, n_cities, n_flares)
     # place largest first: discs cover both sensors' supports, so one seed gives the
     # same cities to a VIIRS and a DMSP world
-    order = np.argsort(-cat["disc_km"], kind="stable")
-    for k in cat:
-        cat[k] = cat[k][order]
+    cat = _take(cat, np.argsort(-cat["disc_km"], kind="stable"))
     lon, lat, placed = kcity.place_discs(cat["disc_km"], lon0, lat0, lon1, lat1, year_key(seed, 0, 7), 400)
     if not placed.all():
         warnings.warn(
@@ -206,15 +204,14 @@ def _catalogue(rng: np.random.Generator, seed: int, bounds, n_cities: int, n_fla
             "touching; pass a smaller n_cities or larger bounds.",
             stacklevel=3,  # make_world's caller
         )
-    keep = np.flatnonzero(placed)
-    for k in cat:
-        cat[k] = cat[k][keep]
-    cat["lon"], cat["lat"] = lon[keep], lat[keep]
+    cat = {**_take(cat, placed), "lon": lon[placed], "lat": lat[placed]}
     # ids in reading order (north-west first) so they are stable and easy to eyeball
-    reorder = np.lexsort((cat["lon"], -cat["lat"]))
-    for k in cat:
-        cat[k] = cat[k][reorder]
-    return cat
+    return _take(cat, np.lexsort((cat["lon"], -cat["lat"])))
+
+
+def _take(cat: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Every column of the catalogue at ``rows`` (an index or a boolean mask)."""
+    return {k: v[rows] for k, v in cat.items()}
 
 
 def _changes(

@@ -79,11 +79,7 @@ def sensor_model(sensor: str) -> SensorModel:
         code=kcity.VIIRS if sensor == "viirs" else kcity.DMSP,
         res=RESOLUTION[sensor],
         threshold=LIT_THRESHOLD[sensor],
-        background=s["background"],
-        sigma0=s["sigma0"],
-        sigma_rel=s["sigma_rel"],
-        gain=s["gain"],
-        x0=s["x0"],
+        **{k: s[k] for k in ("background", "sigma0", "sigma_rel", "gain", "x0")},
     )
 
 

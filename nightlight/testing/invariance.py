@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import dask
 import dask.array as dsa
 import numpy as np
 import pandas as pd
@@ -12,18 +13,6 @@ import shapely
 import xarray as xr
 
 from nightlight.testing.builders import Chunks, chunk_dict
-
-
-def _materialize(x: Any) -> Any:
-    if isinstance(x, xr.DataArray | xr.Dataset):
-        return x.compute()
-    if isinstance(x, dsa.Array):
-        return x.compute()
-    if isinstance(x, tuple | list):
-        return type(x)(_materialize(v) for v in x)
-    if isinstance(x, Mapping):
-        return {k: _materialize(v) for k, v in x.items()}
-    return x
 
 
 def _unchunked(a: Any) -> Any:
@@ -154,9 +143,10 @@ def assert_chunk_invariant(
     """
     args = tuple(data) if isinstance(data, tuple | list) else (data,)
     label = getattr(func, "__qualname__", repr(func))
-    expected = _materialize(func(*(_unchunked(a) for a in args)))
+    # dask.compute walks lists, tuples and dicts and computes the dask arrays and lazy xarray objects in them
+    (expected,) = dask.compute(func(*(_unchunked(a) for a in args)))
     for chunks in chunkings:
-        got = _materialize(func(*(_chunked(a, chunks) for a in args)))
+        (got,) = dask.compute(func(*(_chunked(a, chunks) for a in args)))
         try:
             _compare(expected, got, rtol, atol, "result")
         except AssertionError as err:
