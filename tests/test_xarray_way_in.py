@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from test_decline import scene
-from test_zonal import CRS_M, T, big_polys, mosaic
 
 import nightlight
 from nightlight.errors import ParameterError
 from nightlight.synthetic import make_world
+from tests.helpers.four_cities import scene
+from tests.helpers.zonal_scene import CRS_M, T, big_polys, mosaic
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -42,7 +42,7 @@ from nightlight.synthetic import make_world
 pytestmark = pytest.mark.slow
 
 YEARS = (2013, 2014, 2015, 2016, 2017)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

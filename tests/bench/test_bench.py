@@ -202,7 +202,7 @@ def test_cli_lists_the_cases_and_refuses_an_unknown_one():
 
 
 def test_benchmarks_scripts_are_thin_callers():
-    root = Path(__file__).resolve().parent.parent / "benchmarks"
+    root = Path(__file__).resolve().parents[2] / "benchmarks"
     for script in ("bench_label.py", "bench_zonal.py", "bench_calibrate.py", "bench_nogil.py"):
         text = (root / script).read_text()
         assert '"bench"' in text and len(text.splitlines()) < 40, script

@@ -16,42 +16,8 @@ from hypothesis import strategies as st
 
 import nightlight
 from nightlight.errors import GridMismatchError, InvalidVectorError, MissingCRSError
-from nightlight.testing import assert_chunk_invariant, chunkings, georeferenced
-
-RES = 0.01  # degrees
-T = Affine(RES, 0, 10.0, 0, -RES, 50.0)
-H, W = 120, 150
-
-
-def raster(v, transform=T, crs="EPSG:4326", chunks=(50, 64)):
-    return georeferenced(v.astype(np.float32), crs=crs, transform=transform, chunks=chunks or None)
-
-
-def box_px(c0, r0, c1, r1):
-    x0, y0 = T @ (c0, r0)
-    x1, y1 = T @ (c1, r1)
-    return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-
-
-# four cities with known before/after levels (uniform inside) on a dark background
-CITIES = {  # id: (box in px, before level, after level)
-    "shrinks20": ((10, 10, 40, 40), 20.0, 16.0),
-    "grows": ((50, 10, 80, 40), 20.0, 24.0),
-    "edge9": ((90, 10, 120, 40), 30.0, 27.3),  # −9 %: not shrinking at 10 %
-    "dark": ((10, 60, 40, 90), 0.2, 0.1),
-}
-
-
-def scene():
-    b = np.full((H, W), 0.0)
-    a = np.full((H, W), 0.0)
-    for (c0, r0, c1, r1), lb, la in CITIES.values():
-        b[r0:r1, c0:c1] = lb
-        a[r0:r1, c0:c1] = la
-    polys = gpd.GeoDataFrame(
-        {"city_id": list(CITIES)}, geometry=[box_px(*v[0]) for v in CITIES.values()], crs="EPSG:4326"
-    )
-    return polys, raster(b), raster(a)
+from nightlight.testing import assert_chunk_invariant, chunkings
+from tests.helpers.four_cities import CITIES, RES, H, T, W, box_px, raster, scene
 
 
 def test_known_changes_and_classification():

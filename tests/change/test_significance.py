@@ -217,7 +217,7 @@ def test_a_time_stack_is_a_series():
 def test_the_china_noise_example_configuration_is_valid(shared_data, monkeypatch):
     from nightlight.batch import load_config
 
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
     cfg = load_config(Path("docs/examples/batch-china-noise.toml"))
     assert cfg.base == 2015 and cfg.params.base_years == (2013, 2014) and cfg.params.compare_years == (2016, 2017)
     assert cfg.trend_years == tuple(range(2013, 2023)) and cfg.base not in cfg.params.base_years

@@ -14,27 +14,7 @@ from nightlight.area import pixel_areas_km2
 from nightlight.change.zonal import overlap_layers, zonal_stats, zonal_stats_many
 from nightlight.grid import Grid
 from nightlight.kernels import zonal as kz
-from nightlight.testing import georeferenced
-
-RES = 100.0  # m
-CRS_M = CRS.from_epsg(6933)  # equal-area (EASE-Grid 2.0): 100 m pixels are exactly 0.01 km² (nightlight.area)
-T = Affine(RES, 0, 500_000.0, 0, -RES, 5_000_000.0)
-
-
-def mosaic(h=300, w=340, seed=0, nan_share=0.02, chunks=None) -> xr.DataArray:
-    rng = np.random.default_rng(seed)
-    v = rng.lognormal(1.0, 1.0, (h, w)).astype(np.float32)
-    v[rng.random((h, w)) < nan_share] = np.nan
-    return georeferenced(v, crs=CRS_M, transform=T, chunks=chunks or None, name="m")
-
-
-def px(col, row):
-    return T @ (col, row)
-
-
-def disk(col, row, r_px, n=64):
-    x, y = px(col, row)
-    return shapely.Point(x, y).buffer(r_px * RES, quad_segs=n)
+from tests.helpers.zonal_scene import CRS_M, T, big_polys, disk, mosaic, px
 
 
 def brute_force_centre(da: xr.DataArray, geom) -> tuple[float, float]:
@@ -45,16 +25,6 @@ def brute_force_centre(da: xr.DataArray, geom) -> tuple[float, float]:
     inside = shapely.contains_xy(geom, xs, ys)
     v = np.asarray(da.values, dtype=np.float64)[inside]
     return float(np.nansum(v)), float(np.isfinite(v).sum())
-
-
-def big_polys():
-    a = disk(60, 60, 40)
-    b = disk(90, 80, 35)  # overlaps a
-    c = disk(60, 60, 20)  # nested inside a
-    m = shapely.MultiPolygon([disk(200, 60, 25), disk(260, 150, 22)])  # multi-part
-    cross = shapely.box(*px(100, 250), *px(300, 170))  # crosses chunk borders
-    ring = disk(180, 220, 45).difference(disk(180, 220, 20))  # hole
-    return gpd.GeoDataFrame({"city_id": list("abcmxr")}, geometry=[a, b, c, m, cross, ring], crs=CRS_M)
 
 
 # ---------------------------------------------------------------- kernels vs NumPy twins

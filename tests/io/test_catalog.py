@@ -21,7 +21,7 @@ from nightlight.errors import CatalogError
 from nightlight.io.catalog import load_catalog, parse_request, validate
 from nightlight.io.resolve import ProductNotFoundError, resolve
 
-PRODUCTS = Path(__file__).resolve().parents[1] / "catalog" / "products"
+PRODUCTS = Path(__file__).resolve().parents[2] / "catalog" / "products"
 SHARED = Path("../shared/data")
 REQUIRED = {
     "viirs-vnl-v1",

@@ -211,7 +211,7 @@ def test_a_catalog_name_with_a_region_mosaics_the_local_tiles(tiles, monkeypatch
 
 @pytest.fixture(scope="module")
 def laads(tiles, tmp_path_factory):
-    """A LAADS-like server (tests/range_server.py, a subprocess) holding the tiles, one of them twice."""
+    """A LAADS-like server (tests/io/range_server.py, a subprocess) holding the tiles, one of them twice."""
     folder, _ = tiles
     root = tmp_path_factory.mktemp("laads")
     day = root / "VNP46A4" / "2016" / "001"
@@ -235,7 +235,7 @@ def test_tiles_are_found_in_the_laads_json_listing_fetched_with_the_token_and_mo
 ):
     folder, raw = tiles
     base, log = laads
-    entry = (Path(__file__).resolve().parents[1] / "catalog" / "products" / "blackmarble-vnp46a4.toml").read_text()
+    entry = (Path(__file__).resolve().parents[2] / "catalog" / "products" / "blackmarble-vnp46a4.toml").read_text()
     entry = entry.replace("https://ladsweb.modaps.eosdis.nasa.gov/archive/allData/5000", f"{base}/token")
     assert f'url = "{base}/token/VNP46A4/{{year}}/001/"' in entry and 'listing = "laads-json"' in entry
     products = tmp_path / "products"

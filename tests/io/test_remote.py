@@ -1,6 +1,6 @@
 """Remote reads and downloads against a real HTTP server on 127.0.0.1 (a subprocess, Range-capable).
 
-The server (tests/range_server.py) runs in its own process because rasterio holds the
+The server (tests/io/range_server.py) runs in its own process because rasterio holds the
 GIL while GDAL opens a URL: a server thread in this process would never answer.
 """
 

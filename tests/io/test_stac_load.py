@@ -11,7 +11,7 @@ import nightlight
 from nightlight.io.catalog import get_product
 from nightlight.io.stac import product_items, write_stac
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.realdata

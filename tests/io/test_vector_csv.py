@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import real_file
 
 from nightlight.errors import InvalidVectorError
 from nightlight.io.vector import read_polygons
+from tests.helpers.realdata import real_file
 
 SQUARE = "POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))"
 SHIFTED = "POLYGON((2 0, 3 0, 3 2, 2 2, 2 0))"

@@ -20,7 +20,7 @@ from nightlight.outputs.glossary import COLUMNS, STATUSES, describe, user_column
 from nightlight.outputs.webmap import page_is_offline
 from nightlight.synthetic import make_world
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "outputs.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "outputs.md"
 
 
 @pytest.fixture(scope="module")

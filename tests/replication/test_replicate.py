@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from conftest import real_file
 from scipy import ndimage
 
 from nightlight import replication as R
@@ -22,6 +21,7 @@ from nightlight.replication.china import china_change, china_studies
 from nightlight.replication.data import read_provinces
 from nightlight.replication.sensitivity import classify_change
 from nightlight.replication.studies import run_study, variant
+from tests.helpers.realdata import real_file
 
 # real data, and each test runs a whole study: `pytest -m "not slow"` leaves them out (CONTRIBUTING.md)
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]

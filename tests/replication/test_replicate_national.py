@@ -17,7 +17,6 @@ import pandas as pd
 import pyproj
 import pytest
 import rasterio
-from conftest import real_file
 from rasterio.windows import Window
 from scipy import ndimage, stats
 
@@ -29,6 +28,7 @@ from nightlight.replication.params import CENSUS_FILE, WINDOWS
 from nightlight.replication.run import run_replication
 from nightlight.replication.series import trend_counts
 from nightlight.replication.studies import load_study
+from tests.helpers.realdata import real_file
 
 #: The files the catalog's ``china-viirslike-8bit`` names (read here with rasterio, not through nightlight).
 VIIRS_FILE = "china-viirslike-15s/{year}_8bit.tif"

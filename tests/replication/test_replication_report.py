@@ -14,7 +14,7 @@ import pytest
 from nightlight.replication import render_markdown
 from nightlight.replication.tables import table
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 COMMAND = "nightlight replicate --out docs/replication"
 
 
