@@ -60,6 +60,7 @@ def test_open_series_stacks_the_years_lazily_on_one_grid(world_series):
     assert series.attrs["inputs"]["sources"]["2013"] == str(files[2013])
 
 
+@pytest.mark.slow
 def test_series_detect_shrinking_equals_the_dict_form_and_the_accessor(world_series):
     world, files = world_series
     series = nightlight.open_series({y: str(p) for y, p in files.items()})

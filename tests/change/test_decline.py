@@ -20,6 +20,7 @@ from nightlight.testing import assert_chunk_invariant, chunkings
 from tests.helpers.four_cities import CITIES, RES, H, T, W, box_px, raster, scene
 
 
+@pytest.mark.slow
 def test_known_changes_and_classification():
     polys, b, a = scene()
     r = nightlight.detect_shrinking(polys, b, a)
@@ -68,6 +69,7 @@ def test_detect_shrinking_does_not_depend_on_chunks(data):
     assert_chunk_invariant(detect, (b, a), [ch], rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_polygons_in_another_crs_are_reprojected_and_ids_kept():
     polys, b, a = scene()
     direct = nightlight.detect_shrinking(polys, b, a)
@@ -78,6 +80,7 @@ def test_polygons_in_another_crs_are_reprojected_and_ids_kept():
     assert merc.crs.to_epsg() == 4326
 
 
+@pytest.mark.slow
 def test_vector_file_path_input(tmp_path):
     polys, b, a = scene()
     path = tmp_path / "cities.gpkg"
@@ -86,6 +89,7 @@ def test_vector_file_path_input(tmp_path):
     assert list(r["city_id"]) == list(CITIES) and r["shrinking"].sum() == 1
 
 
+@pytest.mark.slow
 def test_outside_and_empty_polygons_flagged_not_crash():
     polys, b, a = scene()
     extra = gpd.GeoDataFrame(
@@ -98,6 +102,7 @@ def test_outside_and_empty_polygons_flagged_not_crash():
     assert r.loc["shrinks20", "shrinking"]
 
 
+@pytest.mark.slow
 def test_a_polygon_mostly_outside_the_raster_is_partial_data():
     """Issue 19 case 9. Old: a city 80 % outside the grid got status ok, its change measured on the sliver inside."""
     polys, b, a = scene()
@@ -120,6 +125,7 @@ def test_a_polygon_mostly_outside_the_raster_is_partial_data():
     assert r.set_index("city_id").loc["sliver", "status"] == "ok"  # the share is the caller's to lower
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_census_prefectures_mostly_outside_the_shanghai_raster_are_partial_data(shared_file):
     """Issue 19 case 9 on real data: Jiaxing (18 % inside) and Suzhou (26 %) were 'ok' with dark_floor=1e-6."""
@@ -196,6 +202,7 @@ def test_grids_differ_error_names_both_and_the_fix():
     assert "before_2013.tif" in msg and "after_2016.tif" in msg and "align_to" in msg and "0.300" in msg
 
 
+@pytest.mark.slow
 def test_series_trend_and_significant_decline():
     polys, b, _ = scene()
     years = list(range(2013, 2019))
@@ -236,6 +243,7 @@ def test_preprocess_hook_calls_apply_steps(monkeypatch):
 
 
 # ---------------------------------------------------------------- real data
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_shanghai_districts_2013_2016(shared_file):
     """Shanghai's 16 districts on the NPP-VIIRS-like data (Chen et al. 2021, ESSD 13:889)."""
@@ -288,6 +296,7 @@ def test_saotome_totals_match_rnightlights(shared_file):
     assert s_raw["sum"][0] == pytest.approx(ref - 30.70, abs=0.01)  # the 985 negative pixels sum to −30.70
 
 
+@pytest.mark.slow
 def test_most_polygons_too_dark_under_the_default_floor_says_what_to_pass():
     """Old: 297 of 369 census prefectures silently too_dark; only a README comment said dark_floor=1e-6."""
     b = np.full((H, W), 0.05)
@@ -305,6 +314,7 @@ def test_most_polygons_too_dark_under_the_default_floor_says_what_to_pass():
     assert (r["status"] == "ok").all()
 
 
+@pytest.mark.slow
 def test_declared_nodata_zero_covering_most_of_an_integer_mosaic_is_warned(tmp_path):
     from nightlight.testing.builders import write_geotiff
 

@@ -92,6 +92,7 @@ def _scene():
     return polys, mosaics
 
 
+@pytest.mark.slow
 def test_detect_shrinking_adds_q_and_fdr_decision():
     polys, mosaics = _scene()
     r = nightlight.detect_shrinking(polys, series=mosaics, allow_common_shift=True).set_index("city_id")

@@ -269,6 +269,7 @@ def _feature_tuple(before, after, inside):
     return np.array([getattr(f, k) for k in PatternFeatures.__dataclass_fields__], dtype=float)
 
 
+@pytest.mark.slow
 @settings(max_examples=40)
 @given(
     case=city_cases(),

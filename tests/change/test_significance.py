@@ -97,6 +97,7 @@ def test_planted_truth_significant_flag_controls_false_positives(world, quantise
     assert s2["recall_rule"] >= 0.95
 
 
+@pytest.mark.slow
 def test_base_and_compare_means_are_the_yearly_means():
     w = make_world(seed=1, years=range(2012, 2018), year_scatter=0.05, n_cities=30, bounds=(10.0, 44.0, 12.0, 45.5))
     mosaics = w.mosaics()
@@ -199,6 +200,7 @@ def test_batch_reports_multi_year_means_with_an_independent_extent_year(tmp_path
     assert res.exit_code != 0 and "nightlight batch" in res.output and "Error:" in res.output
 
 
+@pytest.mark.slow
 def test_a_time_stack_is_a_series():
     w = make_world(seed=1, years=range(2012, 2017), year_scatter=0.05, n_cities=20, bounds=(10.0, 44.0, 11.0, 45.0))
     mosaics = w.mosaics()

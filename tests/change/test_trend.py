@@ -32,6 +32,7 @@ def mann_kendall_reference(y, t):
 series = st.lists(st.one_of(st.integers(0, 6).map(float), st.floats(-50, 50, allow_nan=False)), min_size=4, max_size=15)
 
 
+@pytest.mark.slow
 @given(series)
 def test_matches_references(ys):
     y = np.array(ys)

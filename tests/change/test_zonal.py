@@ -87,6 +87,7 @@ def test_accumulate_coverage_matches_shapely_twin(seed):
 
 
 # ---------------------------------------------------------------- library vs references
+@pytest.mark.slow
 @pytest.mark.parametrize("chunks", [None, (37, 53), (300, 340)])
 def test_large_polygons_equal_brute_force_centre_rule(chunks):
     da = mosaic(chunks=chunks)
@@ -125,6 +126,7 @@ def test_touching_polygons_share_a_layer_and_partition_the_sum():
         assert st["sum"][0] + st["sum"][1] == pytest.approx(st["sum"][2], rel=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["exact", "centre"])
 def test_dask_equals_numpy_with_uneven_chunks(method):
     polys = big_polys()

@@ -131,6 +131,7 @@ def test_exact_sums_equal_exactextract_for_any_polygon_and_chunking(reference, s
     np.testing.assert_allclose(ours["valid_share"][has] * ours["pixels"][has], ee_count[has], rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 @settings(max_examples=30)  # ~50 ms an example, mostly drawing the scene; the test above checks 60 more
 @given(scenes())
 def test_covered_pixels_equal_shapely_intersection_area(scene):

@@ -86,6 +86,7 @@ def snake(h: int, w: int) -> np.ndarray:
     return m
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunks", [(1, 1), (2, 3), (5, 1), (64, 64)])
 def test_snake_through_many_chunks_is_one_component(chunks):
     m = snake(21, 17)
@@ -93,6 +94,7 @@ def test_snake_through_many_chunks_is_one_component(chunks):
     assert len(comps.table) == 1 and comps.table["n_pixels"].iloc[0] == m.sum()
 
 
+@pytest.mark.slow
 def test_components_touching_only_at_chunk_corners():
     # A diagonal line: under 8-connectivity one component, under 4 each pixel alone;
     # with 1×1 chunks every touch is across a block corner (both diagonals).
@@ -122,6 +124,7 @@ def test_min_area_is_strict_and_uses_true_area():
     assert len(exact) == 0  # strictly greater
 
 
+@pytest.mark.slow
 def test_polygons_dissolve_across_chunks_and_match_pixel_area():
     rng = np.random.default_rng(3)
     m = ndimage.binary_dilation(rng.random((80, 90)) > 0.97, iterations=3).astype(np.float32)
@@ -151,6 +154,7 @@ def test_equal_area_projection_uses_constant_pixel_area():
     assert 35.0 < g2["area_km2"][0] < 37.5  # UTM's scale factor is close to 1 near the zone's meridian
 
 
+@pytest.mark.slow
 def test_headtail_threshold_and_mask_input():
     a = np.zeros((30, 30), np.float32)
     a[2:10, 2:10] = 50
@@ -168,6 +172,7 @@ def test_headtail_threshold_and_mask_input():
 
 
 # One lazy pass per head/tail level (up to 10) per example: 30 examples.
+@pytest.mark.slow
 @settings(max_examples=30)
 @given(mosaics(30), st.data())
 def test_headtail_breaks_do_not_depend_on_chunks(x, data):
@@ -217,6 +222,7 @@ def test_china_dmsplike_2020_chunk_invariant_and_equal_to_scipy(shared_file):
     assert results[256][1] == pytest.approx(float(counts[big].sum()))
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_shanghai_builtup_mask_natural_cities_equal_scipy(shared_file):
     mgup = nightlight.open_mosaic(shared_file("shanghai-viirs-like", "builtup", "real_sh_MGUP2018.tif"), chunks=100)

@@ -33,6 +33,7 @@ def one_line_error(res, code, *words):
         assert w in lines[0], (w, lines[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "option, value, words",
     [
@@ -58,12 +59,14 @@ def test_bad_options_are_usage_errors_before_any_work(pair, tmp_path, option, va
     assert not (tmp_path / "o" / "cities.parquet").exists()
 
 
+@pytest.mark.slow
 def test_unwritable_out_fails_in_one_line_before_computing(pair, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     one_line_error(run("detect", *pair, "--out", str(blocker / "o")), 1, str(blocker / "o"), "cannot be written")
 
 
+@pytest.mark.slow
 def test_missing_file_names_the_file(pair, tmp_path):
     missing = str(tmp_path / "missing.tif")
     one_line_error(run("detect", pair[0], missing, "--out", str(tmp_path / "o")), 1, missing)
@@ -100,6 +103,7 @@ def test_python_dash_m_nightlight_works():
     assert proc.returncode == 0 and "detect" in proc.stdout
 
 
+@pytest.mark.slow
 def test_blank_after_year_is_a_data_error_and_can_be_allowed(pair, tmp_path):
     import numpy as np
     import rasterio
@@ -133,6 +137,7 @@ def test_blank_after_year_is_a_data_error_and_can_be_allowed(pair, tmp_path):
     assert both.exit_code == 0 and "shrank" in both.output, both.output
 
 
+@pytest.mark.slow
 def test_nodata_units_and_dark_floor_options_reach_the_run(pair, tmp_path):
     """The error messages say `--nodata` and `--units`: the options exist and are applied."""
     from nightlight.outputs.write import read_metadata

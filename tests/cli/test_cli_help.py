@@ -32,6 +32,7 @@ def test_every_listed_command_is_defined_by_its_module():
         assert command is not None and command.name == name, name
 
 
+@pytest.mark.slow
 def test_the_package_loads_its_public_functions_on_first_use():
     code = "import sys, nightlight\nassert 'xarray' not in sys.modules\nnightlight.open_mosaic\n"
     code += "print('xarray' in sys.modules)"

@@ -174,6 +174,7 @@ def test_synthetic_is_not_a_file():
 LOCAL = [p for p in load_catalog().values() if p.kind == "local"]
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("product", LOCAL, ids=lambda p: p.name)
 def test_local_entries_match_the_real_files(product):
@@ -219,6 +220,7 @@ def test_local_name_opens_the_real_file_lazily_with_dark_zeros():
 
 
 # --------------------------------------------------------------------------- CLI and STAC
+@pytest.mark.slow
 def test_cli_catalog_list_show_and_stac(tmp_path):
     runner = CliRunner()
     listing = runner.invoke(main, ["catalog", "list"])
@@ -243,6 +245,7 @@ def test_cli_catalog_list_show_and_stac(tmp_path):
     assert json.loads((out / "viirs-vnl-v2.1" / "collection.json").read_text())["sci:doi"] == "10.3390/rs13050922"
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_cli_detect_takes_catalog_names(tmp_path):
     if not (SHARED / "shanghai-viirs-like" / "annual").is_dir():

@@ -64,6 +64,7 @@ def test_real_viirs_fixture_reads_with_negatives(shared_file):
     assert float(da.min()) < 0  # the real VIIRS fixture has small negative radiances
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_china_2019_vs_2020_grid_shift_is_detected_and_alignable(shared_file):
     a = nightlight.open_mosaic(shared_file("china-dmsplike-1km", "DMSP-like2019.tif"), chunks=1024)
@@ -136,6 +137,7 @@ def test_window_reader_plan_prefetches_in_batches_and_equals_slicing(monkeypatch
     assert len(computes) < len(needed) / 2  # fewer round trips than chunks
 
 
+@pytest.mark.slow
 def test_window_reader_order_key_keeps_a_wide_mosaic_from_recomputing_chunks(monkeypatch):
     # 4 × 40 chunks: wider than the cache
     W, data, da, wins, computes = _windowed(monkeypatch, (40, 400), 600, 6, seed=2)

@@ -46,6 +46,7 @@ def test_undeclared_minus_999_is_an_error_naming_file_value_place_and_fix(tmp_pa
     assert "after.tif" in msg and "-999" in msg and "rows 0–256" in msg and "nodata=-999" in msg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", [-np.inf, np.inf])
 def test_an_infinite_pixel_is_an_implausible_value(tmp_path, value):
     """Issue 19 case 5. Old: one −inf pixel in a city gave change −inf, status ok, shrinking, pattern scatter."""
@@ -63,6 +64,7 @@ def test_an_infinite_pixel_is_an_implausible_value(tmp_path, value):
     assert r["status"].iloc[0] == "ok" and r["change"].iloc[0] == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_an_infinite_pixel_is_one_cli_error_not_a_map_failure(tmp_path):
     """Old: the CLI computed everything, then failed on the map with 'unexpected ValueError'."""
     from click.testing import CliRunner
@@ -76,6 +78,7 @@ def test_an_infinite_pixel_is_one_cli_error_not_a_map_failure(tmp_path):
     assert "-inf" in lines[-1] and "unexpected" not in res.output
 
 
+@pytest.mark.slow
 def test_nodata_override_makes_it_nodata(tmp_path):
     b, a = city_scene(tmp_path, after_patch=-999.0)
     after = nightlight.open_mosaic(a, nodata=-999)
@@ -271,6 +274,7 @@ def _shifted(tmp_path, name, dx_px):
     return write_geotiff(tmp_path / name, v, transform=t, tags={"units": "nW/cm2/sr"})
 
 
+@pytest.mark.slow
 def test_grids_within_the_tolerance_are_snapped_and_recorded(tmp_path):
     """Old: an offset of 0.017 px (China VIIRS-like 2013 vs 2014) was a hard GridMismatchError."""
     b, a = _shifted(tmp_path, "b.tif", 0.0), _shifted(tmp_path, "a.tif", 0.017)

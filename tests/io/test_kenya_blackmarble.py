@@ -31,6 +31,7 @@ def run():
     return mosaics, cities, nightlight.detect_shrinking(cities, series=mosaics, patterns=False)
 
 
+@pytest.mark.slow
 def test_catalog_name_opens_the_float_product(run):
     mosaics, _, _ = run
     da = mosaics[2020]
@@ -44,6 +45,7 @@ def test_catalog_name_opens_the_float_product(run):
     assert levels.size > 300 and 0 < levels[levels > 0].min() < 1
 
 
+@pytest.mark.slow
 def test_natural_cities_2020_to_2023_and_the_series_test(run):
     _, cities, result = run
     ok = result["status"] == "ok"

@@ -14,6 +14,7 @@ from nightlight.io.stac import product_items, write_stac
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("name, key", [("shanghai-viirs-like", "2016"), ("china-viirslike-8bit", "2016")])
 def test_odc_stac_loads_the_same_array_as_open_mosaic(shared_data, monkeypatch, name, key):
@@ -30,6 +31,7 @@ def test_odc_stac_loads_the_same_array_as_open_mosaic(shared_data, monkeypatch, 
     np.testing.assert_allclose(got[got.dims[-2]].values, ref["y"].values, rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_the_written_catalog_holds_items_for_the_local_files(shared_data, monkeypatch, tmp_path):
     import pystac

@@ -108,6 +108,7 @@ def test_wkt_column_only_for_csv_and_crs_conflict(tmp_path):
     assert read_polygons(no_crs, crs="EPSG:4326").crs.to_epsg() == 4326
 
 
+@pytest.mark.slow
 def test_real_census_csv(shared_data):
     path = real_file(shared_data, "china-census-2010-2020", "census_city_2010-2020_v1.csv")
     gdf = read_polygons(path, crs="EPSG:4326", id_column="city_code")

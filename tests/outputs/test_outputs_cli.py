@@ -37,6 +37,7 @@ def run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_detect_writes_the_maps_and_a_geopackage_listed_in_the_manifest(run):
     files = json.loads((run / "manifest.json").read_text())["files"]
     for name in ("cities.parquet", "cities.gpkg", "summary.csv", "map.html", "map.png", "histogram.png"):
@@ -50,6 +51,7 @@ def test_detect_writes_the_maps_and_a_geopackage_listed_in_the_manifest(run):
     np.testing.assert_allclose(gpkg["change"], parquet["change"])
 
 
+@pytest.mark.slow
 def test_summary_has_each_city_centroid_in_lon_lat(run):
     parquet = gpd.read_parquet(run / "cities.parquet")
     csv = pd.read_csv(run / "summary.csv")
@@ -61,6 +63,7 @@ def test_summary_has_each_city_centroid_in_lon_lat(run):
     np.testing.assert_allclose(csv["lat"], ref.y, atol=5e-5)
 
 
+@pytest.mark.slow
 def test_every_column_a_run_writes_is_described_in_the_parquet_and_the_docs(run):
     parquet = gpd.read_parquet(run / "cities.parquet")
     described = read_column_descriptions(run / "cities.parquet")
@@ -75,6 +78,7 @@ def test_every_column_a_run_writes_is_described_in_the_parquet_and_the_docs(run)
         assert f"`{name}`" in docs
 
 
+@pytest.mark.slow
 def test_map_command_redraws_an_existing_result_with_outlines(run, tmp_path):
     regions = tmp_path / "regions.gpkg"
     gpd.GeoDataFrame({"name": ["west", "east"]}, geometry=[shapely.box(9, 43, 11, 46), shapely.box(11, 43, 13, 46)],
@@ -89,6 +93,7 @@ def test_map_command_redraws_an_existing_result_with_outlines(run, tmp_path):
     assert again.exit_code == 0, again.output
 
 
+@pytest.mark.slow
 def test_map_command_errors_name_the_file_and_the_fix(run, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

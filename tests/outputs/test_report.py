@@ -37,6 +37,7 @@ def result_frame(n=6):
     return gdf
 
 
+@pytest.mark.slow
 def test_write_outputs_files_metadata_and_no_temp_left(tmp_path):
     res = result_frame()
     paths = report.write_outputs(res, tmp_path / "out", metadata={"command": "nightlight run", "n": np.int64(3)})
@@ -132,6 +133,7 @@ def test_summary_places_each_city_in_lon_lat_in_any_crs():
     assert np.isnan(t.loc[0, "lon"]) and t.loc[1, "lon"] == pytest.approx(11.4)
 
 
+@pytest.mark.slow
 def test_gpkg_format_beside_parquet_and_unknown_format_refused(tmp_path):
     res = result_frame()
     paths = report.write_outputs(res, tmp_path / "out", metadata={}, formats=("parquet", "gpkg"))
@@ -146,6 +148,7 @@ def test_gpkg_format_beside_parquet_and_unknown_format_refused(tmp_path):
         report.write_outputs(res, tmp_path / "o2", metadata={}, formats=("shp",))
 
 
+@pytest.mark.slow
 def test_map_png_symbols_for_large_runs_polygons_for_small(tmp_path, monkeypatch):
     """Old: 1,807 tiny black-outlined polygons. Large runs are drawn as proportional symbols."""
     from nightlight.outputs import figures

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pystac
+import pytest
 
 from nightlight.outputs.folder import MANIFEST_NAME, OutputFolder
 
@@ -39,6 +40,7 @@ def test_item_lists_the_published_set(tmp_path):
     assert set(pystac.Item.from_file(str(out / "item.json")).assets) == {"summary.csv"}
 
 
+@pytest.mark.slow
 def test_a_detect_item_carries_the_footprint_and_the_data_period(tmp_path):
     """Old: geometry null and the run's time as its datetime."""
     from nightlight.pipeline import run_detect

@@ -177,6 +177,7 @@ def _screen_point(page: Page, lon: float, lat: float) -> tuple[float, float]:
     return float(p[0]), float(p[1])
 
 
+@pytest.mark.slow
 def test_map_renders_offline_in_colours_and_opens_popup_on_click(page, tmp_path):
     cities = _cities()
     html_path = write_webmap(cities, tmp_path / "map.html")  # default: with the (online-only) basemap

@@ -50,6 +50,7 @@ def twin_chain(dn, steps, keep_zero):
 finite_or_nan = st.one_of(st.floats(-5, 80, width=32), st.just(float("nan")))
 
 
+@pytest.mark.slow
 @given(arrays(np.float32, (7, 9), elements=finite_or_nan), st.sampled_from(sorted(kc.MODEL_IDS)))
 def test_apply_model_kernel_equals_numpy_twin(x, model):
     p = {"linear": [1.5, 0.8], "quadratic": [0.3, 1.1, -0.004], "power": [0.9, 1.1], "sigmoid": [58.0, 1.3, 2.5, 2.0]}[
@@ -62,6 +63,7 @@ def test_apply_model_kernel_equals_numpy_twin(x, model):
     )
 
 
+@pytest.mark.slow
 @given(
     arrays(np.float32, (6, 8), elements=st.one_of(st.integers(0, 63).map(float), st.just(float("nan")))), st.booleans()
 )
@@ -116,6 +118,7 @@ dn_values = st.one_of(st.integers(0, 63).map(float), st.just(float("nan")))
 
 
 # Per-pixel work: any non-dividing chunking exercises it, so 30 examples on ≤ 4 × 4 blocks.
+@pytest.mark.slow
 @settings(max_examples=30)
 @given(
     st.tuples(st.integers(1, 30), st.integers(1, 30)).flatmap(lambda s: arrays(np.float32, s, elements=dn_values)),
@@ -279,6 +282,7 @@ def test_parse_steps():
         C.parse_steps("negatives_to_zero,denoise_everything")
 
 
+@pytest.mark.slow
 def test_apply_steps_viirs_and_record(tmp_path):
     rng = np.random.default_rng(16)
     rad = rng.normal(2, 3, (40, 50)).astype(np.float32)

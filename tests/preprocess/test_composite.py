@@ -28,6 +28,7 @@ def twin(rad, cnt, min_count):
     return mean, med, w.sum(0)
 
 
+@pytest.mark.slow
 @given(
     arrays(np.float64, (12, 3, 4), elements=st.one_of(st.floats(-2, 300), st.just(float("nan")))),
     arrays(np.float64, (12, 3, 4), elements=st.integers(0, 25).map(float)),
@@ -73,6 +74,7 @@ def test_annual_composite_year_selection_and_dask():
         annual_composite(rad, cnt.isel(x=slice(0, 5)), 2014)
 
 
+@pytest.mark.slow
 @settings(max_examples=30)  # a 36 × 9 × 11 stack through dask per example (~0.1 s)
 @given(st.integers(0, 2**16), st.data())
 def test_annual_composite_does_not_depend_on_chunks(seed, data):

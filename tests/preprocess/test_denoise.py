@@ -54,6 +54,7 @@ def twin_range(x):
     return np.where(np.isnan(x), np.nan, r)
 
 
+@pytest.mark.slow
 @given(arrays(np.float64, (5, 8), elements=st.one_of(st.floats(0, 100), st.just(float("nan")))))
 def test_data_range_kernel_equals_scipy_twin(x):
     out = np.empty_like(x)
@@ -61,6 +62,7 @@ def test_data_range_kernel_equals_scipy_twin(x):
     np.testing.assert_allclose(out, twin_range(x), equal_nan=True)
 
 
+@pytest.mark.slow
 def test_background_test_chunk_invariant_and_correct():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 0.3, (57, 43)).astype(np.float32)
@@ -150,6 +152,7 @@ def test_dn_passed_as_radiance_warns():
         D.clean(dn + 0.25, floor=0.6)
 
 
+@pytest.mark.slow
 def test_real_burundi_negatives(shared_file):
     from nightlight import open_mosaic
 

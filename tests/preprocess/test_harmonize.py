@@ -35,6 +35,7 @@ def twin_smooth121(x):
         return np.where(den > 0, num / den, np.nan)
 
 
+@pytest.mark.slow
 @given(arrays(np.float64, (7, 6), elements=nanvals))
 def test_smooth121_kernel_equals_scipy_twin(x):
     out = np.empty_like(x)
@@ -42,6 +43,7 @@ def test_smooth121_kernel_equals_scipy_twin(x):
     np.testing.assert_allclose(out, twin_smooth121(x), rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
+@pytest.mark.slow
 @given(arrays(np.float64, (6, 8), elements=nanvals))
 def test_coarsen_mean2_kernel_equals_numpy_twin(x):
     out = np.empty((3, 4))
@@ -69,6 +71,7 @@ def test_blur_depth_and_chunk_invariance():
 
 # min_side 6 > the largest halo (blur_depth(2.0) = 5 px): dask's map_overlap refuses a
 # halo deeper than the whole array (a 1-pixel mosaic fails on dask, works in memory).
+@pytest.mark.slow
 @settings(max_examples=30)  # map_overlap with a halo up to 5 px, ~60 ms an example
 @given(mosaics(24, min_side=6, min_value=0.0, max_value=200.0), st.data())
 def test_blur_numpy_equals_dask_for_any_chunking(x, data):
@@ -78,6 +81,7 @@ def test_blur_numpy_equals_dask_for_any_chunking(x, data):
     assert_chunk_invariant(lambda d: H.gaussian_blur(d, sigma=sigma), georef(x, res=V), [ch], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_aggregate_centers_and_edges_chunk_invariant():
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 10, (41, 37)).astype(np.float32)
@@ -122,6 +126,7 @@ def test_aggregate_to_target_grid_and_misalignment():
         H.aggregate_to(v, Grid(v.rio.crs, Affine(3 * V, 0, 100, 0, -3 * V, 40), (5, 5)))
 
 
+@pytest.mark.slow
 def test_harmonization_recovers_a_synthetic_sigmoid_chunk_invariant():
     rng = np.random.default_rng(3)
     rad = rng.lognormal(1.0, 1.2, (120, 100))

@@ -46,6 +46,7 @@ def _planted(after: xr.DataArray, gain: float, offset: float = 0.0) -> xr.DataAr
     return (after * gain + offset).rio.write_crs("EPSG:4326")
 
 
+@pytest.mark.slow
 def test_planted_gain_and_offset_recovered_with_shrinking_cities_excluded(world):
     _, before, after, shrinking = world
     fit = fit_normalisation(before, _planted(after, 1.2, 0.8), level=LEVEL, exclude=shrinking, model="linear")
@@ -104,6 +105,7 @@ def test_dask_equals_numpy_whatever_the_chunks(world):
     assert as_mask.params == ref.params
 
 
+@pytest.mark.slow
 def test_exclusion_mask_matches_rasterio_and_scipy_dilation(world, tmp_path):
     _, before, _, shrinking = world
     t = before.rio.transform()
@@ -162,6 +164,7 @@ def test_a_few_bright_pixels_do_not_dominate():
     assert abs(ols / 1.1 - 1) > 1e-2  # the bright pixels pull a least-squares line
 
 
+@pytest.mark.slow
 def test_integer_data_are_fitted_through_their_bins():
     # floor-quantised values near the level (DN, 8-bit copies): the level on the later year
     # moves in whole units with the gain unless the bin is dithered
@@ -176,6 +179,7 @@ def test_integer_data_are_fitted_through_their_bins():
         assert fit.gain == pytest.approx(1.1, rel=1e-2), level
 
 
+@pytest.mark.slow
 def test_apply_is_lazy_and_the_inverse_map(world):
     _, before, after, shrinking = world
     planted = _planted(after, 1.2, 0.8)
@@ -189,6 +193,7 @@ def test_apply_is_lazy_and_the_inverse_map(world):
     assert np.isnan(fit.apply(nan).isel(x=slice(0, 10)).values).all()
 
 
+@pytest.mark.slow
 def test_json_round_trip(world, tmp_path):
     _, before, after, shrinking = world
     fit = fit_normalisation(before, _planted(after, 1.2, 0.8), level=LEVEL, exclude=shrinking, model="linear")
@@ -205,6 +210,7 @@ def test_json_round_trip(world, tmp_path):
     np.testing.assert_allclose(stepped.values, fit.apply(after).values, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_step_normalises_to_the_reference_and_passes_the_reference(world):
     _, before, after, shrinking = world
     planted = _planted(after, 1.15)
@@ -228,6 +234,7 @@ def test_step_normalises_to_the_reference_and_passes_the_reference(world):
         apply_steps(planted, [{"normalise": {"reference": before, "level": 5, "levle": 5}}])
 
 
+@pytest.mark.slow
 def test_detect_shrinking_with_the_step_undoes_a_product_change(world, tmp_path):
     w, before, after, shrinking = world
     paths = {}

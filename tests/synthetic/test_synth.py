@@ -119,6 +119,7 @@ def test_normal_ppf_matches_scipy():
     np.testing.assert_allclose(ours, special.ndtri(p), rtol=2e-8, atol=2e-8)
 
 
+@pytest.mark.slow
 def test_hash_normal_matches_python_twin():
     key = int(np.uint64(N.stream_key(11, 2013, 1)))
     z = N.hash_normal(np.uint64(key), 1000, 5000, 7, 9, N.normal_table())
@@ -143,6 +144,7 @@ def test_dmsp_response_twin():
     np.testing.assert_allclose(ours, np.clip(14.0 * np.log1p(np.maximum(x, 0) / 1.0), 0, 63))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world_name", ["viirs", "dmsp"])
 def test_render_noiseless_matches_numpy_twin(world_name, request):
     w = request.getfixturevalue(world_name)
@@ -218,6 +220,7 @@ def test_determinism_from_seed():
     assert not np.array_equal(e.mosaic(2013).values, e.mosaic(2016).values)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sensor", ["viirs", "dmsp"])
 def test_chunk_invariance(sensor):
     w = make_world(seed=1, sensor=sensor)
@@ -311,6 +314,7 @@ def test_truth_columns_and_kinds(viirs):
     assert r.mean() > r.median()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world_name", ["viirs", "dmsp", "series", "dmsp_series"])
 def test_truth_matches_noiseless_model(world_name, request):
     """The truth's lit extent, area, base light and per-year changes, from the noiseless mosaics."""
@@ -383,6 +387,7 @@ def detect(world: World) -> tuple[float, float]:
     return tp / max(len(found), 1), tp / max(len(truth_shrinking), 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sensor", ["viirs", "dmsp"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_demo_precision_recall(sensor, seed):
@@ -391,6 +396,7 @@ def test_demo_precision_recall(sensor, seed):
 
 
 # ---------------------------------------------------------- global and files
+@pytest.mark.slow
 def test_global_world_is_lazy():
     make_world(seed=0, bounds=SMALL)  # warm numba
     tracemalloc.start()
@@ -406,6 +412,7 @@ def test_global_world_is_lazy():
     assert m.data.blocks[-1, -1].compute().shape == (33600 - 16 * 2048, 86400 - 42 * 2048)
 
 
+@pytest.mark.slow
 def test_write_geotiffs_roundtrip(tmp_path):
     for sensor, dtype in (("viirs", "float32"), ("dmsp", "uint8")):
         w = make_world(seed=5, sensor=sensor, bounds=(12.0, 45.0, 14.0, 46.0), chunks=100)

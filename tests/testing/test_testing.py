@@ -103,6 +103,7 @@ def test_write_geotiff_round_trips_through_open_mosaic(tmp_path):
 
 
 # ------------------------------------------------------------------ strategies
+@pytest.mark.slow
 @given(st.tuples(st.integers(1, 50), st.integers(1, 50)).flatmap(lambda s: st.tuples(st.just(s), chunkings(s))))
 def test_chunkings_are_valid_dask_chunks_with_few_blocks(case):
     shape, chunks = case
@@ -121,6 +122,7 @@ def test_chunkings_reach_non_dividing_and_uneven_chunks():
         chunkings((0, 3))
 
 
+@pytest.mark.slow
 def test_masks_and_mosaics_draw_what_they_promise():
     m = find(masks(5), lambda m: m.shape == (5, 5) and m.any() and not m.all(), settings=FIND)
     assert m.dtype == np.bool_
@@ -132,6 +134,7 @@ def test_masks_and_mosaics_draw_what_they_promise():
 GRID = Grid(rasterio.crs.CRS.from_epsg(6933), Affine(1000, 0, 1.2e6, 0, -500, 4.5e6), (12, 20))
 
 
+@pytest.mark.slow
 @given(polygons_in(GRID, outside=0.25))
 def test_polygons_in_are_valid_polygonal_and_near_the_grid(geom):
     assert geom.is_valid and not geom.is_empty and geom.area > 0
