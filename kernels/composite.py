@@ -2,7 +2,7 @@
 
 No xarray, no dask, no I/O; ``nightlight.preprocess.composite`` wraps it. Compiled
 ``nogil=True`` (dask's threads run chunks in parallel); its NumPy twin is in
-``tests/test_composite.py``.
+``tests/preprocess/test_composite.py``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ No xarray, no dask, no I/O; ``nightlight.preprocess.denoise`` wraps them. A
 per-pixel clean-up (:func:`clean_radiance`) and the 3×3 background test
 (:func:`data_range3x3`); each writes into a caller-allocated ``out``, is compiled
 ``nogil=True`` (dask's threads run chunks in parallel) and has a NumPy twin in
-``tests/test_denoise.py``.
+``tests/preprocess/test_denoise.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ kernel writes into a caller-allocated ``out`` (so dask blocks reuse one allocati
 and leaves NaN (nodata) as NaN. ``error_model="numpy"``: a float division by zero
 gives inf/NaN instead of raising, which also lets LLVM vectorize the loops (the
 Python error model's zero check blocks it). ``nogil=True``: dask's threads run
-chunks in parallel. The NumPy twins are in ``tests/test_calibrate.py``.
+chunks in parallel. The NumPy twins are in ``tests/preprocess/test_calibrate.py``.
 """
 
 from __future__ import annotations

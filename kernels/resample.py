@@ -3,7 +3,7 @@
 No xarray, no dask, no I/O: ``nightlight.preprocess.harmonize`` wraps these per
 chunk (Li et al. 2020, Sci. Data 7:168, aggregate 15″ VIIRS onto the 30″ DMSP grid).
 Each writes into a caller-allocated ``out``, is compiled ``nogil=True`` (dask's threads
-run chunks in parallel) and has a NumPy twin in ``tests/test_harmonize.py``.
+run chunks in parallel) and has a NumPy twin in ``tests/preprocess/test_harmonize.py``.
 """
 
 from __future__ import annotations

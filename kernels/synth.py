@@ -13,7 +13,7 @@ The kernels of the synthetic world, by job:
 * ``synth_truth`` — the exact ground truth (lit extent, light, brightness factors);
 * ``synth`` (here) — the renderer.
 
-The slow, obviously-correct NumPy twins live in ``tests/test_synth.py``.
+The slow, obviously-correct NumPy twins live in ``tests/synthetic/test_synth.py``.
 """
 
 from __future__ import annotations

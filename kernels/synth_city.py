@@ -10,7 +10,7 @@ is the renderer's, bit for bit. :func:`sensor_value` turns city light into the
 noiseless VIIRS radiance or DMSP DN. :func:`place_discs` places non-overlapping
 city discs, greedily and largest first, from the counter-based hash.
 
-Plain NumPy arrays only; the NumPy twins are in ``tests/test_synth.py``.
+Plain NumPy arrays only; the NumPy twins are in ``tests/synthetic/test_synth.py``.
 """
 
 from __future__ import annotations

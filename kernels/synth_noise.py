@@ -10,7 +10,7 @@ on its own. The same hash, on (city, attempt) counters, places the cities
 
 Keys: :func:`stream_key` mixes (seed, year, stream) into one 64-bit key; under it,
 :func:`row_key` keys one global row, and :func:`pixel_normal` draws the normal of
-one global column of that row. The Python-integer twins are in ``tests/test_synth.py``.
+one global column of that row. The Python-integer twins are in ``tests/synthetic/test_synth.py``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 renderer's own function (``synth_city.city_g``), so the base-year lit extent and the
 light inside it are what the noiseless mosaic holds, and solves the brightness
 factor that makes the change of that light the planted change. The NumPy checks
-are in ``tests/test_synth.py`` (the noiseless mosaics against the truth table).
+are in ``tests/synthetic/test_synth.py`` (the noiseless mosaics against the truth table).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Shared fixtures: the real-data folder (skipped cleanly when absent) and hypothesis profiles.
 
 Georeferenced builders and hypothesis strategies live in :mod:`nightlight.testing`
-(shipped with the package); test modules import from there, never from each other.
+(shipped with the package), scenes several test modules share in :mod:`tests.helpers`;
+test modules import from there, never from each other.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+from tests.helpers.realdata import SHARED_DATA, real_file
 
 # CI runs derandomized so a red build is reproducible; locally hypothesis explores.
 settings.register_profile(
@@ -30,17 +30,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the repo on project machines)")
     return SHARED_DATA
-
-
-def real_file(shared: Path, *parts: str) -> Path:
-    """A file under ``../shared/data``; skips the test with its path when it is missing.
-
-    Tests take the :func:`shared_file` fixture instead of importing this.
-    """
-    path = shared.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data file {path} is absent")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -98,6 +98,7 @@ def _call_both(crs: str, **kw):
     return cities, zonal_stats(cities[["city_id", "geometry"]], da, floor=0.5, **kw)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crs", list(CRS_CASES))
 def test_cities_and_zonal_sums_accept_and_refuse_the_same_crss(crs):
     if crs in DISTORTING:
@@ -115,6 +116,7 @@ def test_cities_and_zonal_sums_accept_and_refuse_the_same_crss(crs):
         assert len(cities) == 2 and (zs["area_km2"] > 0).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crs", list(CRS_CASES))
 def test_detect_shrinking_accepts_and_refuses_like_extract_natural_cities(crs):
     before, after = _scene(crs), _scene(crs, factor=0.5)
@@ -134,6 +136,7 @@ def test_detect_shrinking_accepts_and_refuses_like_extract_natural_cities(crs):
         assert bool(out["shrinking"][0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "crs, area",
     [
@@ -185,6 +188,7 @@ def test_resolve_area_modes_and_messages():
         resolve_area(geo, "bogus")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("area", ["pyproj", "nominal"])
 def test_detect_shrinking_area_option_matches_extract_natural_cities(area):
     before, after = _scene("EPSG:32650"), _scene("EPSG:32650", factor=0.5)

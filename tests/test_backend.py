@@ -129,6 +129,7 @@ def _library_functions():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(_library_functions()))
 def test_library_functions_give_the_same_answer_on_numpy_and_dask(name):
     func = _library_functions()[name]

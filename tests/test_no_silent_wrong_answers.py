@@ -56,6 +56,7 @@ def test_nan_patch_in_one_year_is_not_darkness():
     assert row["light_before"] == pytest.approx(20.0 * 27 * 30, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_city_mostly_missing_in_one_year_gets_its_own_status():
     polys, b, a = one_city()
     a[10:25, 10:40] = np.nan  # half the city missing
@@ -68,6 +69,7 @@ def test_city_mostly_missing_in_one_year_gets_its_own_status():
     assert r2.set_index("city_id").loc[1, "status"] == "ok"
 
 
+@pytest.mark.slow
 def test_all_zero_after_year_is_a_blank_mosaic():
     """Old: every city 'shrank' 100 % with status ok and no warning."""
     polys, b, _ = one_city()
@@ -83,6 +85,7 @@ def test_all_nodata_after_year_is_a_blank_mosaic():
         nightlight.detect_shrinking(polys, raster(b), raster(np.full_like(b, np.nan)))
 
 
+@pytest.mark.slow
 def test_nearly_all_cities_moving_together_is_a_product_change():
     """Old: a 30 % gain drop of the whole product read as 12 of 12 shrinking cities."""
     b = np.zeros((100, 130))
@@ -163,6 +166,7 @@ def _with_negatives():
     return polys, b, a
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "policy, before_sum",
     [("keep", 20.0 * 600 - 1.0 * 300), ("zero", 20.0 * 600), ("nan", 20.0 * 600)],
@@ -217,6 +221,7 @@ def test_dn_against_radiance_is_refused_with_both_names():
         nightlight.detect_shrinking(polys, dn, rad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("units, floor", [("DN", 7.0), ("nW/cm2/sr", 0.5)])
 def test_dark_floor_default_follows_the_units(units, floor):
     polys, b, a = one_city()

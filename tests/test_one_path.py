@@ -181,6 +181,7 @@ def test_units_known_on_one_side_only_need_units(tmp_path):
     assert prepare_inputs([known, unknown], units="nW/cm2/sr").units == "nW/cm2/sr"
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_a_catalog_file_by_path_reads_as_its_catalog_name(shared_data, monkeypatch):
     """Old: the path read 0 as missing (declared nodata), the name as dark; units differed."""
@@ -193,6 +194,7 @@ def test_a_catalog_file_by_path_reads_as_its_catalog_name(shared_data, monkeypat
     assert not np.isnan(by_path.values).any()  # 0 is dark, not missing
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_the_national_crop_runs_and_records_the_snapped_offset(shared_data, tmp_path, monkeypatch):
     """Old: exit 1 'not on the same pixel grid: shapes differ' — x coordinates 2.8e-14 off, inner-joined away."""
@@ -207,6 +209,7 @@ def test_the_national_crop_runs_and_records_the_snapped_offset(shared_data, tmp_
     assert meta["inputs"]["resampled"] == {}
 
 
+@pytest.mark.slow
 def test_a_multi_band_file_says_which_band_the_cli_reads(tmp_path, pair):
     """The CLI passes no band unless asked, so the library's 'which band' warning reaches the user."""
     import numpy as np

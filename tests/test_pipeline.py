@@ -16,6 +16,7 @@ from nightlight.synthetic import make_world
 from nightlight.synthetic.validate import score_against_truth
 
 
+@pytest.mark.slow
 def test_demo_reaches_precision_and_recall_on_the_default_world(tmp_path):
     out = tmp_path / "demo"
     res = CliRunner().invoke(main, ["demo", "--out", str(out)])
@@ -62,6 +63,7 @@ def test_cli_refuses_misaligned_real_grids_and_writes_nothing(shared_file, tmp_p
     assert not (out / "cities.parquet").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_cli_detect_on_real_shanghai_viirs_like(shared_file, tmp_path):
     b = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
@@ -82,6 +84,7 @@ def test_cli_bad_raster_is_a_clear_error(tmp_path):
     assert res.exit_code != 0 and "junk.tif" in res.output and "cannot be opened as a raster" in res.output
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_cli_preprocess_steps_are_applied_and_recorded(shared_file, tmp_path):
     b = shared_file("shanghai-viirs-like", "annual", "NTL_Shanghai_2000_2020_2013.tif")
@@ -101,6 +104,7 @@ def test_cli_preprocess_steps_are_applied_and_recorded(shared_file, tmp_path):
     assert f["light_before"].sum() < p["light_before"].sum()
 
 
+@pytest.mark.slow
 def test_detect_region_equals_detect_on_files_cropped_by_rasterio(tmp_path):
     import rasterio
     import rasterio.windows

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from test_decline import scene
-from test_zonal import CRS_M, T, big_polys, mosaic
 
 import nightlight
 from nightlight.errors import ParameterError
 from nightlight.synthetic import make_world
+from tests.helpers.four_cities import scene
+from tests.helpers.zonal_scene import CRS_M, T, big_polys, mosaic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,6 +60,7 @@ def test_open_series_stacks_the_years_lazily_on_one_grid(world_series):
     assert series.attrs["inputs"]["sources"]["2013"] == str(files[2013])
 
 
+@pytest.mark.slow
 def test_series_detect_shrinking_equals_the_dict_form_and_the_accessor(world_series):
     world, files = world_series
     series = nightlight.open_series({y: str(p) for y, p in files.items()})

@@ -50,7 +50,7 @@ Rules, first match wins (so the classes are exclusive)
 ------------------------------------------------------
 The "planted" figures are 1st/99th percentiles over 300 planted cities per class
 (discs, ellipses and wobbly blobs of 6–18 px radius, 3 % of the pixels flipped; the
-generator is in ``tests/test_patterns.py``).
+generator is in ``tests/change/test_patterns.py``).
 
 =============  =========================================  ===================================================
 class          rule                                       why this threshold

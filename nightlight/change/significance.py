@@ -48,7 +48,7 @@ exact); after the BH step the flag's false-positive rate stays ≤ 3 %.
 The 10 % rule stays the definition of ``shrinking``; the test sits beside it. A city
 needs :data:`MIN_SERIES_YEARS` valid, positive yearly totals (the σ̂ of fewer years has
 too few degrees of freedom to mean anything), else its p is NaN and it is never
-``shrinking_significant``. Validation on planted truth: ``tests/test_significance.py``.
+``shrinking_significant``. Validation on planted truth: ``tests/change/test_significance.py``.
 """
 
 from __future__ import annotations

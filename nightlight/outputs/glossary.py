@@ -4,7 +4,7 @@
 ``batch``); :data:`STATUSES` each value of ``status``. :func:`column_descriptions` gives the
 descriptions of a table's columns (per-year batch columns such as ``change_2016`` by their
 stem), which :func:`nightlight.outputs.write.write_geoparquet` stores as field metadata and
-the docs (``docs/outputs.md``) repeat; ``tests/test_glossary.py`` checks that the three agree
+the docs (``docs/outputs.md``) repeat; ``tests/outputs/test_outputs_cli.py`` checks that the three agree
 and that a demo run writes no column without a description.
 """
 
