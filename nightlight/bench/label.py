@@ -172,14 +172,13 @@ LABEL = Case(
     size_label=_size,
     tools=(
         NL,
-        Tool("scipy", "scipy.ndimage label + sum_labels", _scipy, requires=("scipy",), max_repeat=2),
+        Tool("scipy", "scipy.ndimage label + sum_labels", _scipy, requires=("scipy",)),
         Tool(
             "skimage",
             "skimage.measure label + regionprops_table",
             _skimage,
             requires=("skimage",),
             pip="pip install scikit-image",
-            max_repeat=1,
         ),
     ),
     compare=_in_order,
@@ -205,7 +204,6 @@ LABEL_DASK = Case(
             _dask_image,
             requires=("dask_image",),
             pip=BENCH_PIP,
-            max_repeat=1,
         ),
     ),
     compare=_as_sets,

@@ -258,9 +258,9 @@ CENTRE = Case(
     size_label=_size,
     tools=(
         Tool(NIGHTLIGHT, "zonal_stats(method='centre')", _nightlight("centre")),
-        Tool("rasterstats", "rasterstats", _rasterstats, requires=("rasterstats",), pip=BENCH_PIP, max_repeat=1),
+        Tool("rasterstats", "rasterstats", _rasterstats, requires=("rasterstats",), pip=BENCH_PIP),
         Tool("xrspatial", "xarray-spatial zonal.stats", _xrspatial, requires=("xrspatial",), pip=BENCH_PIP),
-        Tool("rasterio_mask", "geopandas + rasterio.mask loop", _mask_loop, max_repeat=1),
+        Tool("rasterio_mask", "geopandas + rasterio.mask loop", _mask_loop),
     ),
     compare=_compare_centre,
     # float32 sums (rasterstats and the mask loop add float32 values in float32 order)
