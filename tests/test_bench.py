@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from nightlight.bench import registry
 from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Target, Tool, max_rel_diff, measure, spread
 from nightlight.bench.report import COLUMNS, markdown, rows, write_json, write_markdown
-from nightlight.bench.suite import run_suite
+from nightlight.bench.suite import REPEATS, run_suite
 from nightlight.cli import main
 
 # the harness runs each measurement in its own process: `pytest -m "not slow"` leaves them out (CONTRIBUTING.md)
@@ -51,7 +51,7 @@ def test_a_tiny_case_runs_through_the_subprocess_harness(record):
     for m in (nl, peer):
         assert m["status"] == "ok" and m["seconds"] > 0 and m["peak_rss_mb"] > 0
         assert m["process_s"] > 0  # measured in a child process, not here
-        assert len(m["runs_s"]) == record["cases"][0]["repeats"] == 5
+        assert len(m["runs_s"]) == record["cases"][0]["repeats"] == REPEATS["quick"]
         assert m["seconds"] == pytest.approx(float(np.median(m["runs_s"])))
         assert m["min_s"] <= m["seconds"] <= m["max_s"]
     assert peer["ratio"] == pytest.approx(peer["seconds"] / nl["seconds"])  # the ratio of the medians
@@ -194,6 +194,10 @@ def test_nightlight_and_its_peer_are_timed_in_turn(tmp_path, monkeypatch):
     assert case["targets"] == [{"text": "≥ 1000×", "peer": "peer", "met": case["peers"]["peer"]["ratio"] >= 1000}]
 
 
+def test_the_default_suite_times_every_tool_five_times_or_more():
+    assert REPEATS["default"] >= 5 and REPEATS["full"] >= 5
+
+
 def test_spread_is_the_median_and_its_range():
     s = spread([3.0, 1.0, 100.0, 2.0, 2.5])
     assert s["seconds"] == 2.5 and (s["min_s"], s["max_s"]) == (1.0, 100.0)  # one slow run does not move the median
@@ -223,8 +227,8 @@ def test_modes_select_their_cases():
     quick = {c.name for c in registry.select("quick")}
     default = {c.name for c in registry.select("default")}
     full = {c.name for c in registry.select("full")}
-    assert {"label", "label-dask", "zonal-exact", "zonal-centre", "blur30"} <= quick
-    assert "e2e-national" in default and "e2e-national" not in quick
+    assert {"label", "label-dask", "zonal-exact", "blur30"} <= quick
+    assert {"e2e-national", "zonal-centre"} <= default and not {"e2e-national", "zonal-centre"} & quick
     assert "e2e-global" in full and "e2e-global" not in default
     assert quick < default < full  # --full adds the global pair (and nogil) to the default suite
     assert {"nogil-apply_model", "e2e-national", "label"} <= full

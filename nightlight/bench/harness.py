@@ -76,6 +76,8 @@ class Tool:
     variants : tuple of str
         Settings tried in separate measurements; the fastest that agrees is kept
         (a peer "at its best", e.g. exactextract's two strategies).
+    modes : tuple of str
+        The modes the tool runs in (a peer too slow for the default suite: ``("full",)``).
     """
 
     name: str
@@ -84,6 +86,7 @@ class Tool:
     requires: tuple[str, ...] = ()
     pip: str = ""
     variants: tuple[str, ...] = ("",)
+    modes: tuple[str, ...] = MODES
 
     def missing(self) -> list[str]:
         """The required modules that are not importable (found without importing them)."""

@@ -40,7 +40,7 @@ def _timed(m: Mapping[str, Any]) -> str:
     if st == "ok":
         return f"{_s(m['seconds'])} ({_s(m['min_s'])}–{_s(m['max_s'])})" + (" *" if m.get("note") else "")
     if st == "skipped":
-        return f"skipped: `{m.get('pip')}`"
+        return f"skipped: `{m['pip']}`" if m.get("pip") else f"skipped: {m.get('reason')}"
     if st == "mismatch":
         d = m.get("max_diff")
         return (

@@ -35,7 +35,7 @@ DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "nightlight-bench"
 #: A measurement that takes longer is stopped and reported as ``timeout`` (seconds).
 DEFAULT_TIMEOUT_S = 1800.0
 #: Timed runs of every tool, per mode (``NL_BENCH_REPEATS``); ``--quick`` keeps to its 2 minutes.
-REPEATS = {"quick": 5, "default": 5, "full": 5}
+REPEATS = {"quick": 3, "default": 5, "full": 5}
 #: GDAL's block cache in every measurement, so peak RSS compares the tools, not GDAL's default 5 % of RAM.
 GDAL_CACHEMAX_MB = "256"
 
@@ -132,8 +132,8 @@ class _Server:
         return {**rec, "process_s": round(time.perf_counter() - self.t0, 2)}
 
 
-def _skipped(tool: Tool, missing: list[str]) -> dict[str, Any]:
-    rec = {"label": tool.label, "status": "skipped", "reason": f"not installed: {', '.join(missing)}", "pip": tool.pip}
+def _skipped(tool: Tool, reason: str, pip: str = "") -> dict[str, Any]:
+    rec = {"label": tool.label, "status": "skipped", "reason": reason, "pip": pip}
     return {**rec, "seconds": None, "ratio": None, "peak_rss_mb": None, "max_diff": None}
 
 
@@ -199,9 +199,10 @@ def run_case(
     skipped: dict[str, dict[str, Any]] = {}
     for tool in case.tools:
         missing = tool.missing()
-        if missing:
-            skipped[tool.name] = _skipped(tool, missing)
-            say(f"{case.name}: {tool.name} skipped ({tool.pip})")
+        if missing or mode not in tool.modes:
+            why = f"not installed: {', '.join(missing)}" if missing else f"runs in --{'/'.join(tool.modes)} only"
+            skipped[tool.name] = _skipped(tool, why, tool.pip if missing else "")
+            say(f"{case.name}: {tool.name} skipped ({why})")
             continue
         for variant in tool.variants:
             say(f"{case.name}: {tool.name}{f' [{variant}]' if variant else ''}: setup and check")

@@ -10,7 +10,7 @@ Every tool reads the file itself inside the timed run.
   exactextract, both of its strategies tried (``feature-sequential``,
   ``raster-sequential``) and the faster kept.
 * ``zonal-centre``: the pixel-centre rule — ``zonal_stats(method="centre")`` vs
-  rasterstats (``all_touched=False``), xarray-spatial's ``zonal.stats`` on zones
+  rasterstats (``all_touched=False``), xarray-spatial's ``zonal.stats`` (``--full`` only) on zones
   burnt by ``rasterio.features.rasterize`` (one zone raster per layer of
   non-overlapping polygons: a zone raster holds one id per pixel; rasterizing is
   timed, it is part of that route) and a geopandas + ``rasterio.mask.mask`` loop.
@@ -254,12 +254,14 @@ EXACT = Case(
 CENTRE = Case(
     name="zonal-centre",
     task="zonal sums, pixel centres",
-    sizes=SIZES,
+    # not in --quick (its peers take minutes); the window-per-polygon peers timed on 200 polygons
+    sizes={"default": {**SIZES["default"], "subset": 200}},
     size_label=_size,
     tools=(
         Tool(NIGHTLIGHT, "zonal_stats(method='centre')", _nightlight("centre")),
         Tool("rasterstats", "rasterstats", _rasterstats, requires=("rasterstats",), pip=BENCH_PIP),
-        Tool("xrspatial", "xarray-spatial zonal.stats", _xrspatial, requires=("xrspatial",), pip=BENCH_PIP),
+        # a minute per run at the default size: five interleaved runs only in --full
+        Tool("xrspatial", "xarray-spatial zonal.stats", _xrspatial, ("xrspatial",), BENCH_PIP, modes=("full",)),
         Tool("rasterio_mask", "geopandas + rasterio.mask loop", _mask_loop),
     ),
     compare=_compare_centre,
