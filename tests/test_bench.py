@@ -166,6 +166,8 @@ def _tool(name):
         def run():
             with open(params["log"], "a") as f:
                 f.write(name + "\\n")
+            if params.get("fail") == name:
+                raise RuntimeError("broken on purpose")
             return {"x": np.ones(3)}
         return Prepared(run=run)
     return setup
@@ -192,6 +194,14 @@ def test_nightlight_and_its_peer_are_timed_in_turn(tmp_path, monkeypatch):
     assert len(case["nightlight"]["runs_s"]) == len(case["peers"]["peer"]["runs_s"]) == 5
     # the verdict is taken on the medians
     assert case["targets"] == [{"text": "≥ 1000×", "peer": "peer", "met": case["peers"]["peer"]["ratio"] >= 1000}]
+    # nightlight failing its check: nothing to compare the peer with, the peer is not started
+    log.unlink()
+    rec = run_suite(
+        "quick", only=["bench_order_case:CASE"], params={"log": str(log), "fail": "nightlight"}, workdir=tmp_path
+    )
+    (case,) = rec["cases"]
+    assert case["status"] == "error" and "broken on purpose" in case["error"]
+    assert log.read_text().split() == ["nightlight"]
 
 
 def test_the_default_suite_times_every_tool_five_times_or_more():

@@ -56,8 +56,9 @@ def _national(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepare
 
     import dask
 
-    from nightlight import detect_shrinking, extract_natural_cities, fit_normalisation, prepare_inputs
+    from nightlight import detect_shrinking, extract_natural_cities, prepare_inputs
     from nightlight.cities.threshold import headtail_breaks
+    from nightlight.preprocess.normalise import fit_normalisation
     from nightlight.replication.params import WINDOWS, NationalParams
 
     np_ = NationalParams()

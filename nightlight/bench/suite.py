@@ -209,6 +209,9 @@ def run_case(
             key = (tool.name, variant)
             servers[key] = _Server("serve", case, p, workdir, timeout, tool=tool.name, variant=variant)
             recs[key] = servers[key].read()  # nightlight's check first: the peers are compared with its result
+        if tool.name == NIGHTLIGHT and recs[key]["status"] != "ok":  # nothing to compare the peers with
+            nl = {"label": tool.label, **recs[key], **servers[key].close()}
+            return {**out, "status": nl["status"], "error": nl.get("error"), **none, "nightlight": nl}
     say(f"{case.name}: {n} rounds of {len(servers)} interleaved runs")
     _interleave(servers, recs, n)
     nl = {"label": case.tools[0].label, **recs[(NIGHTLIGHT, "")]}
