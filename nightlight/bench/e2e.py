@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threads
+from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threaded, threads
 
 #: The two years of the national case, by catalog name.
 NATIONAL_YEARS = ("china-viirslike-8bit:2013", "china-viirslike-8bit:2016")
@@ -54,14 +54,13 @@ def _data_reason() -> str | None:
 def _national(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
     import time
 
-    import dask
-
     from nightlight import detect_shrinking, extract_natural_cities, prepare_inputs
     from nightlight.cities.threshold import headtail_breaks
     from nightlight.preprocess.normalise import fit_normalisation
     from nightlight.replication.params import WINDOWS, NationalParams
 
-    np_ = NationalParams()
+    fit_kw = {"buffer": NationalParams().correction_buffer_px, "model": NationalParams().correction_model}
+    years, opts = dict(zip((2013, 2016), NATIONAL_YEARS)), {"nodata": "none", "units": "nW/cm2/sr", "align": "average"}
     laps: list[dict[str, float]] = []
     info: dict[str, Any] = {}
 
@@ -72,28 +71,14 @@ def _national(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepare
         def lap(name: str) -> None:
             phases[name], tick[0] = time.perf_counter() - tick[0], time.perf_counter()
 
-        with dask.config.set(scheduler="threads", num_workers=threads()):
-            inp = prepare_inputs(
-                dict(zip((2013, 2016), NATIONAL_YEARS)),
-                nodata="none",
-                units="nW/cm2/sr",
-                region=region,
-                align="average",
-            )
-            before, after = inp.mosaics
+        with threaded():
+            before, after = prepare_inputs(years, region=region, **opts).mosaics  # type: ignore[arg-type]
             lap("open")
             level = headtail_breaks(before, max_levels=1)[0]
             lap("threshold")
             cities = extract_natural_cities(before, lit_threshold=level, min_area_km2=5.0, connectivity=8)
             lap("natural cities")
-            fit = fit_normalisation(
-                before,
-                after,
-                level=level,
-                exclude=cities[["geometry"]],
-                buffer=np_.correction_buffer_px,
-                model=np_.correction_model,
-            )
+            fit = fit_normalisation(before, after, level=level, exclude=cities[["geometry"]], **fit_kw)  # type: ignore[arg-type]
             lap("correction fit")
             zones = cities[["city_id", "geometry"]]
             raw = detect_shrinking(zones, before, after, id_column="city_id", allow_common_shift=True)
@@ -119,14 +104,12 @@ def _national(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepare
 
 
 def _nightlight_reader(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import dask
-
     from nightlight.io.raster import open_mosaic
 
     def run() -> Result:
         t13, t16 = (open_mosaic(name, nodata=None) for name in NATIONAL_YEARS)  # chunks 2048, as the national run
-        with dask.config.set(scheduler="threads", num_workers=threads()):
-            a, b = dask.compute(t13.sum(), t16.sum())
+        with threaded():
+            a, b = t13.sum().compute(), t16.sum().compute()
         return {"mosaic_change": np.array([(float(b) - float(a)) / float(a)])}
 
     return Prepared(run=run, note="open_mosaic + dask sum: GDAL decode + float32 + plausibility checks")
@@ -193,8 +176,6 @@ def _global_world(chunk: int) -> Any:
 
 
 def _global(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import dask
-
     from nightlight.change.decline import detect_shrinking
     from nightlight.cities.natural import extract_natural_cities
 
@@ -202,7 +183,7 @@ def _global(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
     before, after = (world.mosaic(y) for y in world.years)
 
     def run(b: Any = before, a: Any = after) -> Result:
-        with dask.config.set(scheduler="threads", num_workers=threads()):
+        with threaded():
             cities = extract_natural_cities(b, lit_threshold=world.lit_threshold)
             res = detect_shrinking(cities[["city_id", "geometry"]], b, a, id_column="city_id", patterns=False)
         return {
@@ -219,14 +200,12 @@ def _global(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
 
 
 def _global_floor(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import dask
-
     world = _global_world(int(params["chunk"]))
     before, after = (world.mosaic(y) for y in world.years)
 
     def run() -> Result:
-        with dask.config.set(scheduler="threads", num_workers=threads()):
-            tb, ta = dask.compute(before.sum(), after.sum())
+        with threaded():
+            tb, ta = before.sum().compute(), after.sum().compute()
         return {"mosaic_change": np.array([(float(ta) - float(tb)) / float(tb)])}
 
     return Prepared(run=run, note="render both mosaics + sum")

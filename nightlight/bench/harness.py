@@ -35,6 +35,8 @@ from nightlight.hashing import fingerprint
 from nightlight.progress import peak_rss_mb
 
 MODES = ("quick", "default", "full")
+#: How a peer of ``nightlight bench`` is installed.
+BENCH_PIP = "pip install -e '.[bench]'"
 #: The key of nightlight's own measurement in every case.
 NIGHTLIGHT = "nightlight"
 
@@ -270,6 +272,13 @@ def measure(
 def threads() -> int:
     """Worker threads of every dask compute in a measurement (``NL_BENCH_THREADS``, default: all cores)."""
     return int(os.environ.get("NL_BENCH_THREADS", str(os.cpu_count() or 1)))
+
+
+def threaded() -> Any:
+    """``with threaded():`` every dask compute inside runs on the threaded scheduler, :func:`threads` workers."""
+    import dask
+
+    return dask.config.set(scheduler="threads", num_workers=threads())
 
 
 def dumps(rec: Mapping[str, Any]) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threads
+from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threaded
 from nightlight.bench.pixel import CALLS, N_MONTHS, _inputs, kernel
 
 
@@ -87,13 +87,11 @@ def gil_stalls(compute: Callable[[], Any]) -> tuple[float, float]:
 
 def _tool(name: str, gil: bool) -> Callable[[Mapping[str, Any], Path, str], Prepared]:
     def setup(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-        import dask
-
         arr = _graph(name, _variant(kernel(name), gil), int(params["size"]), int(params["chunk"]))
         info: dict[str, Any] = {}
 
         def run() -> Result:
-            with dask.config.set(scheduler="threads", num_workers=threads()):
+            with threaded():
                 return {"out": arr.compute()}
 
         def warm() -> None:

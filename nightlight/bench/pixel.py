@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threads
+from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threaded
 
 SIG = np.array([58.0, 1.3, 2.5, 2.0])
 QUAD2 = np.array([[0.1194, 1.2265, -0.0041], [-1.2802, 1.3313, -0.0055]])
@@ -197,18 +197,16 @@ def _blur_input(n: int) -> Any:
 
 
 def _blur_nightlight(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import dask
-
     from nightlight.preprocess.harmonize import prepare_viirs
 
     da = _blur_input(int(params["n"])).chunk({"y": int(params["chunk"]), "x": int(params["chunk"])})
 
     def run() -> Result:
-        with dask.config.set(scheduler="threads", num_workers=threads()):
+        with threaded():
             return {"out": np.asarray(prepare_viirs(da, alignment="edges"))}
 
     def warm() -> None:
-        with dask.config.set(scheduler="threads", num_workers=threads()):
+        with threaded():
             np.asarray(prepare_viirs(da.isel(y=slice(0, 256), x=slice(0, 256)), alignment="edges"))
 
     return Prepared(run=run, warmup=warm)

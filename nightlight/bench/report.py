@@ -95,18 +95,14 @@ def notes(record: Mapping[str, Any]) -> list[str]:
     """The footnotes (``*`` in the table): subsets, strategies tried, phase timings."""
     out = []
     for case in record["cases"]:
-        for name, p in case.get("peers", {}).items():
+        for name, p in [("nightlight", case.get("nightlight", {})), *case.get("peers", {}).items()]:
             bits = [p["note"]] if p.get("note") else []
             if p.get("variants"):
                 tried = (f"{v} {_s(s) if isinstance(s, float) else s}" for v, s in p["variants"].items())
-                bits.append("variants (s): " + ", ".join(tried))
-            if p.get("info"):
-                bits.append(json.dumps(p["info"]))
+                bits.append("variants, median s: " + ", ".join(tried))
+            bits += [json.dumps(p["info"])] if p.get("info") else []
             if bits:
                 out.append(f"{case['case']} / {name}: " + "; ".join(bits))
-        info = case.get("nightlight", {}).get("info")
-        if info:
-            out.append(f"{case['case']} / nightlight: " + json.dumps(info))
     return out
 
 
@@ -141,16 +137,18 @@ def print_table(record: Mapping[str, Any], console: Any = None) -> None:
         console.print(f"* {n}", style="dim", highlight=False)
 
 
+def _write(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def write_json(record: Mapping[str, Any], path: str | Path) -> Path:
     """The record as JSON: ``cases`` is one object per case (``task``, ``nightlight``, ``peers``: seconds, ratio …)."""
     from nightlight.bench.harness import dumps
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean = {k: v for k, v in record.items() if k != "cases"}
-    clean["cases"] = list(record["cases"])
-    path.write_text(json.dumps(json.loads(dumps(clean)), indent=1, ensure_ascii=False) + "\n")
-    return path
+    return _write(path, json.dumps(json.loads(dumps(record)), indent=1, ensure_ascii=False) + "\n")
 
 
 def markdown(record: Mapping[str, Any]) -> str:
@@ -171,7 +169,4 @@ def markdown(record: Mapping[str, Any]) -> str:
 
 
 def write_markdown(record: Mapping[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown(record))
-    return path
+    return _write(path, markdown(record))

@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threads
+from nightlight.bench.harness import BENCH_PIP, NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threaded
 
 RES = 1 / 240  # 15 arc-seconds
-BENCH_PIP = "pip install -e '.[bench]'"
 
 
 def _paths(workdir: Path, size: int, n: int) -> tuple[Path, Path]:
@@ -93,15 +92,13 @@ def _load(params: Mapping[str, Any], workdir: Path) -> tuple[str, Any]:
 
 def _nightlight(method: str):
     def setup(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-        import dask
-
         from nightlight.change.zonal import zonal_stats
         from nightlight.io.raster import open_mosaic
 
         tif, gdf = _load(params, workdir)
 
         def run(g: Any = gdf) -> Result:
-            with dask.config.set(scheduler="threads", num_workers=threads()):
+            with threaded():
                 da = open_mosaic(tif, chunks=int(params["chunk"]), units="nW/cm2/sr")
                 return {"sum": zonal_stats(g, da, method=method)["sum"].to_numpy(), "centre_rule": _centre_rule(g)}
 
