@@ -107,12 +107,16 @@ def _nightlight_reader(params: Mapping[str, Any], workdir: Path, variant: str) -
     from nightlight.io.raster import open_mosaic
 
     def run() -> Result:
-        t13, t16 = (open_mosaic(name, nodata=None) for name in NATIONAL_YEARS)  # chunks 2048, as the national run
-        with threaded():
-            a, b = t13.sum().compute(), t16.sum().compute()
-        return {"mosaic_change": np.array([(float(b) - float(a)) / float(a)])}
+        return _change_of_sums(*(open_mosaic(name, nodata=None) for name in NATIONAL_YEARS))  # chunks 2048
 
     return Prepared(run=run, note="open_mosaic + dask sum: GDAL decode + float32 + plausibility checks")
+
+
+def _change_of_sums(before: Any, after: Any) -> Result:
+    """The relative change of the two mosaics' total light, each summed by dask (threaded)."""
+    with threaded():
+        b, a = float(before.sum().compute()), float(after.sum().compute())
+    return {"mosaic_change": np.array([(a - b) / b])}
 
 
 def _block_sum(path: str, windows: list, n_threads: int) -> float:
@@ -203,12 +207,7 @@ def _global_floor(params: Mapping[str, Any], workdir: Path, variant: str) -> Pre
     world = _global_world(int(params["chunk"]))
     before, after = (world.mosaic(y) for y in world.years)
 
-    def run() -> Result:
-        with threaded():
-            tb, ta = before.sum().compute(), after.sum().compute()
-        return {"mosaic_change": np.array([(float(ta) - float(tb)) / float(tb)])}
-
-    return Prepared(run=run, note="render both mosaics + sum")
+    return Prepared(run=lambda: _change_of_sums(before, after), note="render both mosaics + sum")
 
 
 GLOBAL = Case(

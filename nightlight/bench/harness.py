@@ -132,10 +132,6 @@ class Target:
         return bool(ok)
 
 
-def _no_reason() -> str | None:
-    return None
-
-
 @dataclass(frozen=True)
 class Case:
     """One task at one size per mode, done by nightlight (``tools[0]``) and its peers.
@@ -176,7 +172,7 @@ class Case:
     tolerance: float
     prepare: Callable[[Mapping[str, Any], Path], None] | None = None
     inputs: Callable[[Mapping[str, Any], Path], list[Path]] | None = None
-    available: Callable[[], str | None] = _no_reason
+    available: Callable[[], str | None] = lambda: None
     targets: tuple[Target, ...] = field(default_factory=tuple)
 
     def tool(self, name: str) -> Tool:

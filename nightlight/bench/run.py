@@ -30,11 +30,8 @@ def _say(rec: dict[str, Any]) -> None:
 
 def _error(exc: Exception) -> dict[str, Any]:
     traceback.print_exc()  # the parent keeps the tail of stderr
-    return {
-        "status": "error",
-        "error": f"{type(exc).__name__}: {exc}",
-        "peak_rss_mb": round(peak_rss_mb(children=True)),
-    }
+    rss = round(peak_rss_mb(children=True))
+    return {"status": "error", "error": f"{type(exc).__name__}: {exc}", "peak_rss_mb": rss}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,11 +45,7 @@ Event = Callable[[str], None]
 def params_for(case: Case, mode: str) -> dict[str, Any]:
     """The case's parameters in ``mode``; ``full`` runs the default cases at their default sizes; a case
     picked with ``--only`` outside its modes runs at its largest."""
-    if mode in case.sizes:
-        return dict(case.sizes[mode])
-    if mode == "full" and "default" in case.sizes:
-        return dict(case.sizes["default"])
-    for m in reversed(MODES):
+    for m in (mode, "default" if mode == "full" else mode, *reversed(MODES)):
         if m in case.sizes:
             return dict(case.sizes[m])
     raise KeyError(f"case {case.name!r} has no sizes")
