@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threaded
-from nightlight.bench.pixel import CALLS, N_MONTHS, _inputs, kernel
+from nightlight.bench.pixel import CALLS, N_MONTHS, kernel, kernel_inputs
 
 
 def _variant(kernel: Any, gil: bool) -> Any:
@@ -46,7 +46,7 @@ def _graph(name: str, fn: Callable, n: int, chunk: int) -> Any:
     """The dask array whose compute calls ``fn`` once per block, as :data:`nightlight.bench.pixel.CALLS` does."""
     import dask.array as da
 
-    x = _inputs(n)
+    x = kernel_inputs(n)
     keys = {"composite": ("mrad", "mcnt"), "dmsp_chain": ("dn",)}.get(name, ("rad",))
     chunks = (N_MONTHS, chunk // 4, chunk // 4) if name == "composite" else chunk
     arrs = [da.from_array(x[k], chunks=chunks) for k in keys]

@@ -23,7 +23,7 @@ QUAD2 = np.array([[0.1194, 1.2265, -0.0041], [-1.2802, 1.3313, -0.0055]])
 N_MONTHS = 12
 
 
-def _inputs(n: int) -> dict[str, np.ndarray]:
+def kernel_inputs(n: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     rad = rng.lognormal(0.5, 1.5, (n, n)).astype(np.float32) - 0.3
     rad[rng.random((n, n)) < 0.01] = np.nan
@@ -59,7 +59,7 @@ def _composite(k: Callable, x: dict) -> Result:
 
 
 #: ``CALLS[name](kernel, inputs)``: one call of a kernel (the shipped one, or nogil's copy) as nightlight makes
-#: it; the inputs a dict of :func:`_inputs`' arrays (or blocks of them). 3 = SIGMOID, 0 = NEG_ZERO.
+#: it; the inputs a dict of :func:`kernel_inputs`' arrays (or blocks of them). 3 = SIGMOID, 0 = NEG_ZERO.
 CALLS: dict[str, Callable[[Callable, dict], Result]] = {
     "apply_model": lambda k, x: _into(np.empty_like(x["rad"]), lambda o: k(x["rad"], 3, SIG, 0.0, 63.0, o)),
     "dmsp_chain": lambda k, x: _into(
@@ -138,7 +138,7 @@ def _compare(ours: Result, peer: Result) -> float:
 
 def _tool(name: str, label: str, fn: Callable[[dict], Result]) -> Tool:
     def setup(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-        x = _inputs(int(params["n"]))
+        x = kernel_inputs(int(params["n"]))
         small = {k: v[..., :64, :64].copy() for k, v in x.items()}
         return Prepared(run=lambda: fn(x), warmup=lambda: fn(small))
 
