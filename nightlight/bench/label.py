@@ -173,7 +173,10 @@ LABEL = Case(
     tolerance=1e-6,
     prepare=prepare,
     inputs=lambda p, wd: [_npy(wd, int(p["side"]), int(p["seed"]))],
-    targets=(Target("≥ 10× scipy label + sums", peer="scipy", min_ratio=10.0),),
+    targets=(
+        Target("≥ 10× scipy", peer="scipy", min_ratio=10.0),
+        Target("≥ 5× skimage", peer="skimage", min_ratio=5.0),
+    ),
 )
 
 LABEL_DASK = Case(

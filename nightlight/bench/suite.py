@@ -17,13 +17,13 @@ import json
 import os
 import platform
 import queue
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from subprocess import PIPE, Popen
 from typing import Any
 
 from nightlight._version import __version__
@@ -38,8 +38,6 @@ DEFAULT_TIMEOUT_S = 1800.0
 REPEATS = {"quick": 3, "default": 5, "full": 5}
 #: GDAL's block cache in every measurement, so peak RSS compares the tools, not GDAL's default 5 % of RAM.
 GDAL_CACHEMAX_MB = "256"
-
-Event = Callable[[str], None]
 
 
 def params_for(case: Case, mode: str) -> dict[str, Any]:
@@ -87,9 +85,7 @@ class _Server:
         env.setdefault("NL_BENCH_THREADS", str(threads()))
         self.err = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty peer never blocks on it
         self.timeout, self.t0, self.lines = timeout, time.perf_counter(), queue.Queue[dict | None]()
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True, env=env
-        )
+        self.proc = Popen(cmd, stdin=PIPE, stdout=PIPE, stderr=self.err, text=True, env=env)
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -169,7 +165,7 @@ def run_case(
     *,
     params: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
-    on_event: Event | None = None,
+    on_event: Callable[[str], None] | None = None,
     repeats: int | None = None,
 ) -> dict[str, Any]:
     """Check nightlight and every peer of one case, then time them in turn; the case's record."""
@@ -201,7 +197,9 @@ def run_case(
             say(f"{case.name}: {tool.name} skipped ({why})")
             continue
         for variant in tool.variants:
-            say(f"{case.name}: {tool.name}{f' [{variant}]' if variant else ''}: setup and check")
+            say(
+                f"{case.name}: {tool.name}{f' ({variant})' if variant else ''}: setup and check"
+            )  # rich reads [..] as markup
             key = (tool.name, variant)
             servers[key] = _Server("serve", case, p, workdir, timeout, tool=tool.name, variant=variant)
             recs[key] = servers[key].read()  # nightlight's check first: the peers are compared with its result
@@ -219,7 +217,7 @@ def run_case(
             continue
         ok = {v: r for v, r in runs.items() if r.get("status") == "ok"}
         pick = min(ok, key=lambda v: ok[v]["seconds"]) if ok else next(iter(runs))
-        rec = {"label": tool.label + (f" [{pick}]" if pick else ""), **runs[pick]}
+        rec = {"label": tool.label + (f" ({pick})" if pick else ""), **runs[pick]}
         if len(runs) > 1:
             rec["variants"] = {v: r.get("seconds", r.get("status")) for v, r in runs.items()}
         peers[tool.name] = {**rec, **_versus(nl, rec)}
@@ -245,7 +243,7 @@ def run_suite(
     workdir: str | os.PathLike | None = None,
     params: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
-    on_event: Event | None = None,
+    on_event: Callable[[str], None] | None = None,
     repeats: int | None = None,
 ) -> dict[str, Any]:
     """Run the cases of ``mode`` (or ``only`` those) and return the whole record.
