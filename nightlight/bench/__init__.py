@@ -4,9 +4,9 @@ Layout (top layer, beside :mod:`nightlight.replication`: it may import the pipel
 nothing in the pipeline imports it):
 
 * :mod:`~nightlight.bench.harness` — :class:`Case`, :class:`Tool`, :class:`Target`, the
-  measurement protocol (check against nightlight's result first, then best of the timed runs);
-* :mod:`~nightlight.bench.run` — one measurement in its own process (``python -m nightlight.bench.run``);
-* :mod:`~nightlight.bench.suite` — :func:`run_suite`: every case, one subprocess per measurement;
+  protocol (check against nightlight's result first, then timed runs: median and spread);
+* :mod:`~nightlight.bench.run` — one tool of one case in its own process (``python -m nightlight.bench.run``);
+* :mod:`~nightlight.bench.suite` — :func:`run_suite`: every case, its tools timed in turn (A B A B …);
 * :mod:`~nightlight.bench.report` — the rich table, JSON and markdown;
 * the cases: :mod:`~nightlight.bench.label`, :mod:`~nightlight.bench.zonal`,
   :mod:`~nightlight.bench.pixel`, :mod:`~nightlight.bench.e2e`, :mod:`~nightlight.bench.nogil`,

@@ -1,12 +1,12 @@
 """End to end: files to the decline table, beside the floor of only reading (or generating) the data.
 
 * ``national``: the national China VIIRS-like 2013 → 2016 run of ``nightlight replicate``
-  (:func:`nightlight.replication.national.national_run`: its study configuration
-  ``catalog/studies/national-viirslike-2013-2016.toml`` through the batch engine — 8-bit
-  files read with ``nodata=None`` since 0 means dark, head/tail threshold of 2013,
-  natural cities > 5 km², the decline with the six patterns — then the brightness
-  correction of 2016 and the corrected decline; not the series, not the calibrated-area
-  variant), on the two 152 Mpx files of ``../shared/data``. **The floor**: reading and decoding the two files with GDAL
+  (``catalog/studies/national-viirslike-2013-2016.toml``) through the public functions,
+  each phase timed (median over the runs, in the case's ``info``): ``prepare_inputs``
+  (8-bit files with ``nodata="none"``: 0 means dark), the head/tail threshold of 2013,
+  ``extract_natural_cities`` (> 5 km²), ``fit_normalisation`` (the brightness correction
+  of 2016), ``detect_shrinking`` with the six patterns, raw and corrected; on the two
+  152 Mpx files of ``../shared/data``. **The floor**: reading and decoding the two files with GDAL
   (rasterio windowed reads of the same 2048 × 2048 chunks, one dataset handle per
   thread, as many threads as the pipeline's dask workers), summing each block so
   the decode cannot be skipped. pipeline ÷ floor says how close to I/O-bound the
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threads
+from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threaded, threads
 
 #: The two years of the national case, by catalog name.
 NATIONAL_YEARS = ("china-viirslike-8bit:2013", "china-viirslike-8bit:2016")
@@ -52,46 +52,71 @@ def _data_reason() -> str | None:
 
 
 def _national(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import tempfile
+    import time
 
-    import dask
-
-    from nightlight.replication.national import national_run
+    from nightlight import detect_shrinking, extract_natural_cities, prepare_inputs
+    from nightlight.cities.threshold import headtail_breaks
+    from nightlight.preprocess.normalise import fit_normalisation
     from nightlight.replication.params import WINDOWS, NationalParams
 
-    np_ = NationalParams(calibrate_area=False)
+    fit_kw = {"buffer": NationalParams().correction_buffer_px, "model": NationalParams().correction_model}
+    years, opts = dict(zip((2013, 2016), NATIONAL_YEARS)), {"nodata": "none", "units": "nW/cm2/sr", "align": "average"}
+    laps: list[dict[str, float]] = []
     info: dict[str, Any] = {}
 
-    def run(window: str | None = None) -> Result:
-        work = Path(tempfile.mkdtemp(dir=workdir))  # a fresh folder: the batch run would resume from checkpoints
-        with dask.config.set(scheduler="threads", num_workers=threads()):
-            rec, _ = national_run(work, params=np_, window=WINDOWS[window] if window else None, series=False)
-        study = rec["study"]
-        if window is None:
-            info["phases_s"] = rec["timing"]["phases_s"]
-            info["cpu_s"] = rec["timing"]["cpu_s"]
+    def run(region: tuple[float, float, float, float] | None = None) -> Result:
+        phases: dict[str, float] = {}
+        tick = [time.perf_counter()]
+
+        def lap(name: str) -> None:
+            phases[name], tick[0] = time.perf_counter() - tick[0], time.perf_counter()
+
+        with threaded():
+            before, after = prepare_inputs(years, region=region, **opts).mosaics  # type: ignore[arg-type]
+            lap("open")
+            level = headtail_breaks(before, max_levels=1)[0]
+            lap("threshold")
+            cities = extract_natural_cities(before, lit_threshold=level, min_area_km2=5.0, connectivity=8)
+            lap("natural cities")
+            fit = fit_normalisation(before, after, level=level, exclude=cities[["geometry"]], **fit_kw)  # type: ignore[arg-type]
+            lap("correction fit")
+            zones = cities[["city_id", "geometry"]]
+            raw = detect_shrinking(zones, before, after, id_column="city_id", allow_common_shift=True)
+            lap("decline + patterns")
+            cor = detect_shrinking(zones, before, fit.apply(after), id_column="city_id", allow_common_shift=True)
+            lap("corrected decline + patterns")
+        if region is None:  # the median of each phase over the full runs so far
+            laps.append(phases)
+            info["phases_s"] = {k: round(float(np.median([x[k] for x in laps])), 2) for k in phases}
         return {
-            "mosaic_change": np.array([study["raw"]["mosaic_change"]]),
-            "cities": np.array([study["raw"]["cities"]]),
-            "shrinking_corrected": np.array([study["corrected"]["shrinking"]]),
+            "mosaic_change": np.array([raw.attrs["nightlight"]["mosaic_change"]]),
+            "cities": np.array([len(cities)]),
+            "shrinking_corrected": np.array([int(cor["shrinking"].sum())]),
         }
 
-    # a window run loads every numba kernel from its cache before the timed national run
-    return Prepared(run=run, warmup=lambda: run("northeast"), note="national_run, calibrated variant off", info=info)
+    # a window run loads every numba kernel from its cache before the timed national runs
+    return Prepared(
+        run=run,
+        warmup=lambda: run(WINDOWS["northeast"]),
+        note="prepare_inputs → headtail_breaks → extract_natural_cities → fit_normalisation → detect_shrinking × 2",
+        info=info,
+    )
 
 
 def _nightlight_reader(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import dask
-
     from nightlight.io.raster import open_mosaic
 
     def run() -> Result:
-        t13, t16 = (open_mosaic(name, nodata=None) for name in NATIONAL_YEARS)  # chunks 2048, as the national run
-        with dask.config.set(scheduler="threads", num_workers=threads()):
-            a, b = dask.compute(t13.sum(), t16.sum())
-        return {"mosaic_change": np.array([(float(b) - float(a)) / float(a)])}
+        return _change_of_sums(*(open_mosaic(name, nodata=None) for name in NATIONAL_YEARS))  # chunks 2048
 
     return Prepared(run=run, note="open_mosaic + dask sum: GDAL decode + float32 + plausibility checks")
+
+
+def _change_of_sums(before: Any, after: Any) -> Result:
+    """The relative change of the two mosaics' total light, each summed by dask (threaded)."""
+    with threaded():
+        b, a = float(before.sum().compute()), float(after.sum().compute())
+    return {"mosaic_change": np.array([(a - b) / b])}
 
 
 def _block_sum(path: str, windows: list, n_threads: int) -> float:
@@ -137,9 +162,9 @@ NATIONAL = Case(
     sizes={"default": {"chunk": 2048}},
     size_label=lambda p: "2 × 11,072 × 13,713 px (152 Mpx each), uint8 LZW",
     tools=(
-        Tool(NIGHTLIGHT, "nightlight replicate's national run", _national, max_repeat=2),
-        Tool("read_floor", "read-only floor (GDAL decode)", _floor, requires=("rasterio",), max_repeat=3),
-        Tool("read_nightlight", "nightlight's reader only", _nightlight_reader, max_repeat=3),
+        Tool(NIGHTLIGHT, "nightlight replicate's national run", _national),
+        Tool("read_floor", "read-only floor (GDAL decode)", _floor, requires=("rasterio",)),
+        Tool("read_nightlight", "nightlight's reader only", _nightlight_reader),
     ),
     compare=_compare_change,
     tolerance=1e-6,
@@ -155,8 +180,6 @@ def _global_world(chunk: int) -> Any:
 
 
 def _global(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import dask
-
     from nightlight.change.decline import detect_shrinking
     from nightlight.cities.natural import extract_natural_cities
 
@@ -164,7 +187,7 @@ def _global(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
     before, after = (world.mosaic(y) for y in world.years)
 
     def run(b: Any = before, a: Any = after) -> Result:
-        with dask.config.set(scheduler="threads", num_workers=threads()):
+        with threaded():
             cities = extract_natural_cities(b, lit_threshold=world.lit_threshold)
             res = detect_shrinking(cities[["city_id", "geometry"]], b, a, id_column="city_id", patterns=False)
         return {
@@ -181,17 +204,10 @@ def _global(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
 
 
 def _global_floor(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import dask
-
     world = _global_world(int(params["chunk"]))
     before, after = (world.mosaic(y) for y in world.years)
 
-    def run() -> Result:
-        with dask.config.set(scheduler="threads", num_workers=threads()):
-            tb, ta = dask.compute(before.sum(), after.sum())
-        return {"mosaic_change": np.array([(float(ta) - float(tb)) / float(tb)])}
-
-    return Prepared(run=run, note="render both mosaics + sum")
+    return Prepared(run=lambda: _change_of_sums(before, after), note="render both mosaics + sum")
 
 
 GLOBAL = Case(
@@ -200,8 +216,8 @@ GLOBAL = Case(
     sizes={"full": {"chunk": 2048}},
     size_label=lambda p: "2 × 86,400 × 33,600 px (2.9 Gpx each)",
     tools=(
-        Tool(NIGHTLIGHT, "natural cities + detect_shrinking", _global, max_repeat=1),
-        Tool("render_floor", "render-only floor (synthetic)", _global_floor, max_repeat=1),
+        Tool(NIGHTLIGHT, "natural cities + detect_shrinking", _global),
+        Tool("render_floor", "render-only floor (synthetic)", _global_floor),
     ),
     compare=_compare_change,
     tolerance=1e-6,

@@ -1,19 +1,18 @@
-"""What a benchmark case is, and how one measurement is taken (inside its own process).
+"""What a benchmark case is, and how a tool is checked and timed (inside its own process).
 
 A :class:`Case` is one task (e.g. "labeling + per-city statistics") at one size per
 mode, and the tools that do it: ``tools[0]`` is nightlight, the others are peers.
-Every (case, tool) measurement runs in a fresh Python process
+Every (case, tool, variant) is a :class:`Session` in a fresh Python process
 (:mod:`nightlight.bench.run`), so its peak resident memory is its own:
 
-1. ``setup`` loads the inputs (cached on disk by the case's ``prepare``; untimed);
-2. ``warmup`` runs the tool on a small piece (imports, numba cache load; untimed);
-3. the first full run is timed and its result checked against nightlight's result
-   (saved by nightlight's measurement, which always runs first): a difference beyond
-   the case's tolerance stops the measurement with status ``mismatch`` — no timing
-   is reported for a tool that computed something else;
-4. up to ``max_repeat`` runs in all while the runs so far took under
-   :func:`repeat_budget_s` (10 s; 2 s in ``--quick``); the **best** (minimum) time is reported: on a shared
-   machine the minimum is the least disturbed run.
+1. ``setup`` loads the inputs (cached on disk by the case's ``prepare``) and ``warmup``
+   runs the tool on a small piece (imports, numba cache load); untimed;
+2. the first full run is checked against nightlight's result (saved by nightlight's
+   session, which always checks first): a difference beyond the case's tolerance is
+   status ``mismatch`` and the tool is not timed;
+3. the suite then asks every session of the case for one timed run in turn
+   (nightlight, peer, nightlight, peer …, :mod:`nightlight.bench.suite`), so a burst
+   of load hits both sides; :func:`spread` reports the median and the spread.
 
 Peak RSS is the process's ``ru_maxrss`` (inputs in memory included), the larger of
 its own and its children's (:func:`nightlight.progress.peak_rss_mb`).
@@ -36,8 +35,8 @@ from nightlight.hashing import fingerprint
 from nightlight.progress import peak_rss_mb
 
 MODES = ("quick", "default", "full")
-#: A tool is run again while its runs so far took less than this (seconds, wall; ``NL_BENCH_REPEAT_BUDGET``).
-REPEAT_BUDGET_S = 10.0
+#: How a peer of ``nightlight bench`` is installed.
+BENCH_PIP = "pip install -e '.[bench]'"
 #: The key of nightlight's own measurement in every case.
 NIGHTLIGHT = "nightlight"
 
@@ -79,8 +78,8 @@ class Tool:
     variants : tuple of str
         Settings tried in separate measurements; the fastest that agrees is kept
         (a peer "at its best", e.g. exactextract's two strategies).
-    max_repeat : int
-        Most timed runs.
+    modes : tuple of str
+        The modes the tool runs in (a peer too slow for the default suite: ``("full",)``).
     """
 
     name: str
@@ -89,7 +88,7 @@ class Tool:
     requires: tuple[str, ...] = ()
     pip: str = ""
     variants: tuple[str, ...] = ("",)
-    max_repeat: int = 3
+    modes: tuple[str, ...] = MODES
 
     def missing(self) -> list[str]:
         """The required modules that are not importable (found without importing them)."""
@@ -106,10 +105,10 @@ class Tool:
 
 @dataclass(frozen=True)
 class Target:
-    """A target of the issue, checked on the measured figures.
+    """A goal of the project, checked on the medians (kept in the JSON, shown as the table's verdict).
 
-    ``peer`` with ``min_ratio``: peer seconds ÷ nightlight seconds must reach it;
-    ``max_seconds`` / ``max_rss_mb``: nightlight's own time and peak memory.
+    ``peer`` with ``min_ratio``: peer median ÷ nightlight median must reach it;
+    ``max_seconds`` / ``max_rss_mb``: nightlight's own median time and peak memory.
     """
 
     text: str
@@ -131,10 +130,6 @@ class Target:
         if self.max_rss_mb is not None:
             ok &= nl.get("peak_rss_mb", np.inf) <= self.max_rss_mb
         return bool(ok)
-
-
-def _no_reason() -> str | None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -177,7 +172,7 @@ class Case:
     tolerance: float
     prepare: Callable[[Mapping[str, Any], Path], None] | None = None
     inputs: Callable[[Mapping[str, Any], Path], list[Path]] | None = None
-    available: Callable[[], str | None] = _no_reason
+    available: Callable[[], str | None] = lambda: None
     targets: tuple[Target, ...] = field(default_factory=tuple)
 
     def tool(self, name: str) -> Tool:
@@ -205,65 +200,81 @@ def result_path(workdir: Path, case: str, params: Mapping[str, Any]) -> Path:
     return Path(workdir) / "results" / f"{case}-{key}-{NIGHTLIGHT}.npz"
 
 
-def measure(case: Case, tool_name: str, variant: str, params: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
-    """Take one measurement in this process (see the module docstring); a JSON-ready record."""
-    tool = case.tool(tool_name)
-    t0 = time.perf_counter()
-    prep = tool.setup(params, Path(workdir), variant)
-    if prep.warmup is not None:
-        prep.warmup()
-    setup_s = time.perf_counter() - t0
-    t, c = time.perf_counter(), time.process_time()
-    result = {k: np.asarray(v) for k, v in prep.run().items()}
-    times, cpu = [time.perf_counter() - t], [time.process_time() - c]
-    rec: dict[str, Any] = {"tool": tool.name, "variant": variant, "setup_s": round(setup_s, 3), "note": prep.note}
-    ref_file = result_path(workdir, case.name, params)
-    if tool.name == NIGHTLIGHT:
-        ref_file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(ref_file, **result)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
-        rec["max_diff"] = None
-    elif not ref_file.exists():
-        rec["max_diff"] = None
-        rec["note"] = (rec["note"] + "; " if rec["note"] else "") + "not checked: nightlight's result is missing"
-    else:
-        with np.load(ref_file) as z:
-            ref = {k: z[k] for k in z.files}
-        diff = case.compare(ref, result)
-        rec["max_diff"] = diff
-        if not diff <= case.tolerance:
-            rec.update(
-                status="mismatch",
-                error=f"results differ from nightlight's by {diff:.3g} (tolerance {case.tolerance:g}); not timed",
-                peak_rss_mb=round(peak_rss_mb(children=True)),
-            )
-            return rec
-    while len(times) < tool.max_repeat and sum(times) < repeat_budget_s():
+class Session:
+    """One tool of one case set up in this process: :meth:`check` once, then :meth:`time` as often as asked.
+
+    The suite keeps one session per tool alive in its own process (:mod:`nightlight.bench.run`)
+    and asks them in turn, so nightlight and its peers share the machine's load alike.
+    """
+
+    def __init__(self, case: Case, tool_name: str, variant: str, params: Mapping[str, Any], workdir: Path) -> None:
+        self.case, self.tool, self.variant = case, case.tool(tool_name), variant
+        self.params, self.workdir = params, Path(workdir)
+        t0 = time.perf_counter()
+        self.prep = self.tool.setup(params, self.workdir, variant)
+        if self.prep.warmup is not None:
+            self.prep.warmup()
+        self.setup_s = time.perf_counter() - t0
+
+    def check(self) -> dict[str, Any]:
+        """The first full run (untimed in the figures): nightlight saves its result, a peer is compared with it."""
+        result = {k: np.asarray(v) for k, v in self.prep.run().items()}
+        rec: dict[str, Any] = {"status": "ok", "tool": self.tool.name, "variant": self.variant, "note": self.prep.note}
+        rec["setup_s"], rec["max_diff"] = round(self.setup_s, 3), None
+        ref_file = result_path(self.workdir, self.case.name, self.params)
+        if self.tool.name == NIGHTLIGHT:
+            ref_file.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(ref_file, **result)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
+        elif not ref_file.exists():
+            rec["note"] = (rec["note"] + "; " if rec["note"] else "") + "not checked: nightlight's result is missing"
+        else:
+            with np.load(ref_file) as z:
+                diff = self.case.compare({k: z[k] for k in z.files}, result)
+            rec["max_diff"] = diff
+            if not diff <= self.case.tolerance:
+                rec["status"] = "mismatch"
+                rec["error"] = f"results differ from nightlight's by {diff:.3g} (tolerance {self.case.tolerance:g})"
+        return rec
+
+    def time(self) -> dict[str, float]:
+        """One timed run: wall and CPU seconds (× the tool's ``scale``)."""
         t, c = time.perf_counter(), time.process_time()
-        prep.run()
-        times.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    rec.update(
-        status="ok",
-        seconds=min(times) * prep.scale,
-        runs_s=[round(x * prep.scale, 4) for x in times],
-        # CPU seconds (all threads) of the best run: on a loaded machine, what the work cost regardless of waiting
-        cpu_s=round(cpu[int(np.argmin(times))] * prep.scale, 4),
-        scale=prep.scale,
-        peak_rss_mb=round(peak_rss_mb(children=True)),
-    )
-    if prep.info:
-        rec["info"] = prep.info
-    return rec
+        self.prep.run()
+        return {"s": (time.perf_counter() - t) * self.prep.scale, "cpu_s": (time.process_time() - c) * self.prep.scale}
+
+    def close(self) -> dict[str, Any]:
+        """What is known at the end: the peak RSS of the process, the run's details."""
+        return {"peak_rss_mb": round(peak_rss_mb(children=True)), "info": self.prep.info}
 
 
-def repeat_budget_s() -> float:
-    """Seconds of timed runs after which a tool is not run again (``NL_BENCH_REPEAT_BUDGET``)."""
-    return float(os.environ.get("NL_BENCH_REPEAT_BUDGET", str(REPEAT_BUDGET_S)))
+def spread(times: list[float]) -> dict[str, Any]:
+    """Median, min, max and interquartile range of the timed runs (seconds)."""
+    q1, med, q3 = (float(x) for x in np.percentile(times, [25, 50, 75]))
+    return {"seconds": med, "min_s": min(times), "max_s": max(times), "iqr_s": q3 - q1, "runs_s": list(times)}
+
+
+def measure(
+    case: Case, tool_name: str, variant: str, params: Mapping[str, Any], workdir: Path, repeats: int = 1
+) -> dict[str, Any]:
+    """Check and time one tool in this process (tests, ``--only`` debugging): the record :meth:`Session.check`
+    gives, with :func:`spread` of ``repeats`` runs when the result agrees."""
+    s = Session(case, tool_name, variant, params, workdir)
+    rec = s.check()
+    if rec["status"] == "ok":
+        rec.update(spread([s.time()["s"] for _ in range(repeats)]))
+    return {**rec, **s.close()}
 
 
 def threads() -> int:
     """Worker threads of every dask compute in a measurement (``NL_BENCH_THREADS``, default: all cores)."""
     return int(os.environ.get("NL_BENCH_THREADS", str(os.cpu_count() or 1)))
+
+
+def threaded() -> Any:
+    """``with threaded():`` every dask compute inside runs on the threaded scheduler, :func:`threads` workers."""
+    import dask
+
+    return dask.config.set(scheduler="threads", num_workers=threads())
 
 
 def dumps(rec: Mapping[str, Any]) -> str:

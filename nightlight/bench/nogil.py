@@ -1,7 +1,7 @@
 """What ``nogil=True`` buys the preprocessing kernels under dask's threaded scheduler (``--full`` / ``--only nogil``).
 
 Each kernel runs over a ``size × size`` float32 array (composite: 12 months of a
-``size/2 × size/2`` array) cut into ``chunk`` blocks (``map_blocks``; ``map_overlap``
+``size/4 × size/4`` array) cut into ``chunk`` blocks (``map_blocks``; ``map_overlap``
 depth 1 for the 3×3 kernels), threaded scheduler, in two variants:
 
 * ``nightlight``: the kernel as shipped (checked to be compiled with ``nogil=True``);
@@ -26,18 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threads
-
-KERNELS = ("apply_model", "dmsp_chain", "clean_radiance", "data_range3x3", "smooth121", "coarsen_mean2", "composite")
-
-
-def _kernel(name: str) -> Any:
-    from nightlight.kernels import composite, denoise, pixel, resample
-
-    for mod in (pixel, denoise, resample, composite):
-        if hasattr(mod, name):
-            return getattr(mod, name)
-    raise KeyError(f"no kernel {name!r}; choose from {KERNELS}")
+from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threaded
+from nightlight.bench.pixel import CALLS, N_MONTHS, kernel, kernel_inputs
 
 
 def _variant(kernel: Any, gil: bool) -> Any:
@@ -53,50 +43,25 @@ def _variant(kernel: Any, gil: bool) -> Any:
 
 
 def _graph(name: str, fn: Callable, n: int, chunk: int) -> Any:
-    """The dask array whose compute runs ``fn`` once per block (inputs are in memory)."""
+    """The dask array whose compute calls ``fn`` once per block, as :data:`nightlight.bench.pixel.CALLS` does."""
     import dask.array as da
 
-    rng = np.random.default_rng(0)
+    x = kernel_inputs(n)
+    keys = {"composite": ("mrad", "mcnt"), "dmsp_chain": ("dn",)}.get(name, ("rad",))
+    chunks = (N_MONTHS, chunk // 4, chunk // 4) if name == "composite" else chunk
+    arrs = [da.from_array(x[k], chunks=chunks) for k in keys]
+
+    def block(*b: np.ndarray) -> np.ndarray:
+        return next(iter(CALLS[name](fn, dict(zip(keys, b))).values()))  # composite: its mean
+
     if name == "composite":
-        m, nt = n // 2, 12
-        drad = da.from_array(rng.gamma(2.0, 5.0, (nt, m, m)).astype(np.float32), chunks=(nt, chunk // 2, chunk // 2))
-        dcnt = da.from_array(rng.integers(0, 20, (nt, m, m)).astype(np.float32), chunks=(nt, chunk // 2, chunk // 2))
-
-        def block(r: np.ndarray, c: np.ndarray) -> np.ndarray:
-            mean, med, nobs = (np.empty(r.shape[1:]) for _ in range(3))
-            fn(r, c, 1, mean, med, nobs)
-            return mean
-
-        return da.map_blocks(block, drad, dcnt, drop_axis=0, dtype=np.float64)
-    x = rng.lognormal(0.5, 1.5, (n, n)).astype(np.float32) - 0.3
-    x[rng.random((n, n)) < 0.01] = np.nan
-    if name == "dmsp_chain":
-        x = rng.integers(0, 64, (n, n)).astype(np.float32)
-    dx = da.from_array(x, chunks=chunk)
-    sig = np.array([58.0, 1.3, 2.5, 2.0])
-    quad2 = np.array([[0.1194, 1.2265, -0.0041], [-1.2802, 1.3313, -0.0055]])
-    forms = np.zeros(2, np.int64)
-    calls = {
-        "apply_model": lambda b, o: fn(b, 3, sig, 0.0, 63.0, o),  # 3 = SIGMOID
-        "dmsp_chain": lambda b, o: fn(b, quad2, forms, False, o),
-        "clean_radiance": lambda b, o: fn(b, 0, 0.6, 300.0, o),  # 0 = NEG_ZERO
-        "data_range3x3": lambda b, o: fn(b, o),
-        "smooth121": lambda b, o: fn(b, o),
-    }
+        return da.map_blocks(block, *arrs, drop_axis=0, dtype=np.float64)
     if name == "coarsen_mean2":
-
-        def half(b: np.ndarray) -> np.ndarray:
-            return fn(b, np.empty((b.shape[0] // 2, b.shape[1] // 2), b.dtype))
-
-        chunks = tuple(tuple(c // 2 for c in cs) for cs in dx.chunks)
-        return da.map_blocks(half, dx, chunks=chunks, dtype=x.dtype)
-
-    def same(b: np.ndarray) -> np.ndarray:
-        return calls[name](b, np.empty_like(b))
-
+        half = tuple(tuple(c // 2 for c in cs) for cs in arrs[0].chunks)
+        return da.map_blocks(block, arrs[0], chunks=half, dtype=np.float32)
     if name in ("data_range3x3", "smooth121"):
-        return da.map_overlap(same, dx, depth=1, boundary="none", dtype=x.dtype)
-    return da.map_blocks(same, dx, dtype=x.dtype)
+        return da.map_overlap(block, arrs[0], depth=1, boundary="none", dtype=np.float32)
+    return da.map_blocks(block, arrs[0], dtype=np.float32)
 
 
 def gil_stalls(compute: Callable[[], Any]) -> tuple[float, float]:
@@ -122,13 +87,11 @@ def gil_stalls(compute: Callable[[], Any]) -> tuple[float, float]:
 
 def _tool(name: str, gil: bool) -> Callable[[Mapping[str, Any], Path, str], Prepared]:
     def setup(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-        import dask
-
-        arr = _graph(name, _variant(_kernel(name), gil), int(params["size"]), int(params["chunk"]))
+        arr = _graph(name, _variant(kernel(name), gil), int(params["size"]), int(params["chunk"]))
         info: dict[str, Any] = {}
 
         def run() -> Result:
-            with dask.config.set(scheduler="threads", num_workers=threads()):
+            with threaded():
                 return {"out": arr.compute()}
 
         def warm() -> None:
@@ -156,4 +119,4 @@ def _case(name: str) -> Case:
     )
 
 
-CASES = [_case(k) for k in KERNELS]
+CASES = [_case(k) for k in CALLS]

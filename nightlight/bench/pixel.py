@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threads
+from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Tool, max_rel_diff, threaded
 
 SIG = np.array([58.0, 1.3, 2.5, 2.0])
 QUAD2 = np.array([[0.1194, 1.2265, -0.0041], [-1.2802, 1.3313, -0.0055]])
 N_MONTHS = 12
 
 
-def _inputs(n: int) -> dict[str, np.ndarray]:
+def kernel_inputs(n: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     rad = rng.lognormal(0.5, 1.5, (n, n)).astype(np.float32) - 0.3
     rad[rng.random((n, n)) < 0.01] = np.nan
@@ -37,61 +37,42 @@ def _inputs(n: int) -> dict[str, np.ndarray]:
 
 
 # ---------------------------------------------------------------- the kernels, as nightlight calls them
-def _k_apply_model(x: dict) -> Result:
-    from nightlight.kernels import pixel as kc
+def kernel(name: str) -> Any:
+    """The shipped numba kernel of :mod:`nightlight.kernels` called ``name``."""
+    from nightlight.kernels import composite, denoise, pixel, resample
 
-    out = np.empty_like(x["rad"])
-    kc.apply_model(x["rad"], kc.SIGMOID, SIG, 0.0, 63.0, out)
+    for mod in (pixel, denoise, resample, composite):
+        if hasattr(mod, name):
+            return getattr(mod, name)
+    raise KeyError(f"no kernel {name!r}; choose from {', '.join(CALLS)}")
+
+
+def _into(out: np.ndarray, call: Callable[[np.ndarray], Any]) -> Result:
+    call(out)
     return {"out": out}
 
 
-def _k_dmsp_chain(x: dict) -> Result:
-    from nightlight.kernels import pixel as kc
-
-    out = np.empty_like(x["dn"])
-    kc.dmsp_chain(x["dn"], QUAD2, np.zeros(2, np.int64), False, out)
-    return {"out": out}
-
-
-def _k_coarsen_mean2(x: dict) -> Result:
-    from nightlight.kernels import resample as kr
-
-    n = x["rad"].shape[0]
-    out = np.empty((n // 2, n // 2), np.float32)
-    kr.coarsen_mean2(x["rad"], out)
-    return {"out": out}
-
-
-def _k_smooth121(x: dict) -> Result:
-    from nightlight.kernels import resample as kr
-
-    out = np.empty_like(x["rad"])
-    kr.smooth121(x["rad"], out)
-    return {"out": out}
-
-
-def _k_clean(x: dict) -> Result:
-    from nightlight.kernels import denoise as kd
-
-    out = np.empty_like(x["rad"])
-    kd.clean_radiance(x["rad"], kd.NEG_ZERO, 0.6, 300.0, out)
-    return {"out": out}
-
-
-def _k_range(x: dict) -> Result:
-    from nightlight.kernels import denoise as kd
-
-    out = np.empty_like(x["rad"])
-    kd.data_range3x3(x["rad"], out)
-    return {"out": out}
-
-
-def _k_composite(x: dict) -> Result:
-    from nightlight.kernels import composite as kcomp
-
+def _composite(k: Callable, x: dict) -> Result:
     o1, o2, o3 = (np.empty(x["mrad"].shape[1:]) for _ in range(3))
-    kcomp.composite(x["mrad"], x["mcnt"], 1, o1, o2, o3)
+    k(x["mrad"], x["mcnt"], 1, o1, o2, o3)
     return {"mean": o1, "median": o2}
+
+
+#: ``CALLS[name](kernel, inputs)``: one call of a kernel (the shipped one, or nogil's copy) as nightlight makes
+#: it; the inputs a dict of :func:`kernel_inputs`' arrays (or blocks of them). 3 = SIGMOID, 0 = NEG_ZERO.
+CALLS: dict[str, Callable[[Callable, dict], Result]] = {
+    "apply_model": lambda k, x: _into(np.empty_like(x["rad"]), lambda o: k(x["rad"], 3, SIG, 0.0, 63.0, o)),
+    "dmsp_chain": lambda k, x: _into(
+        np.empty_like(x["dn"]), lambda o: k(x["dn"], QUAD2, np.zeros(2, np.int64), False, o)
+    ),
+    "coarsen_mean2": lambda k, x: _into(
+        np.empty((x["rad"].shape[0] // 2, x["rad"].shape[1] // 2), np.float32), lambda o: k(x["rad"], o)
+    ),
+    "smooth121": lambda k, x: _into(np.empty_like(x["rad"]), lambda o: k(x["rad"], o)),
+    "clean_radiance": lambda k, x: _into(np.empty_like(x["rad"]), lambda o: k(x["rad"], 0, 0.6, 300.0, o)),
+    "data_range3x3": lambda k, x: _into(np.empty_like(x["rad"]), lambda o: k(x["rad"], o)),
+    "composite": _composite,
+}
 
 
 # ---------------------------------------------------------------- the same values in NumPy / scipy
@@ -157,21 +138,21 @@ def _compare(ours: Result, peer: Result) -> float:
 
 def _tool(name: str, label: str, fn: Callable[[dict], Result]) -> Tool:
     def setup(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-        x = _inputs(int(params["n"]))
+        x = kernel_inputs(int(params["n"]))
         small = {k: v[..., :64, :64].copy() for k, v in x.items()}
         return Prepared(run=lambda: fn(x), warmup=lambda: fn(small))
 
     return Tool(name=name, label=label, setup=setup)
 
 
-KERNELS: list[tuple[str, str, Callable, Callable]] = [
-    ("apply_model", "sigmoid model, clipped", _k_apply_model, _np_apply_model),
-    ("dmsp_chain", "DMSP chain, 2 quadratic steps", _k_dmsp_chain, _np_dmsp_chain),
-    ("coarsen_mean2", "NaN-aware 2×2 mean", _k_coarsen_mean2, _np_coarsen_mean2),
-    ("smooth121", "NaN-aware [1 2 1]² smoothing", _k_smooth121, _np_smooth121),
-    ("clean_radiance", "negatives → 0, floor, cap", _k_clean, _np_clean),
-    ("data_range3x3", "NaN-aware 3×3 max − min", _k_range, _np_range),
-    ("composite", "12 months → mean + median", _k_composite, _np_composite),
+KERNELS: list[tuple[str, str, Callable]] = [
+    ("apply_model", "sigmoid model, clipped", _np_apply_model),
+    ("dmsp_chain", "DMSP chain, 2 quadratic steps", _np_dmsp_chain),
+    ("coarsen_mean2", "NaN-aware 2×2 mean", _np_coarsen_mean2),
+    ("smooth121", "NaN-aware [1 2 1]² smoothing", _np_smooth121),
+    ("clean_radiance", "negatives → 0, floor, cap", _np_clean),
+    ("data_range3x3", "NaN-aware 3×3 max − min", _np_range),
+    ("composite", "12 months → mean + median", _np_composite),
 ]
 
 SIZES = {"quick": {"n": 2048}, "default": {"n": 4096}, "full": {"n": 4096}}
@@ -184,13 +165,16 @@ def _size(params: Mapping[str, Any]) -> str:
     return f"{n}² px ({n * n / 1e6:.3g} Mpx)"
 
 
-def _kernel_case(name: str, what: str, k: Callable, ref: Callable) -> Case:
+def _kernel_case(name: str, what: str, ref: Callable) -> Case:
     return Case(
         name=f"calib-{name}",
         task=f"calibration kernel {name}: {what}",
         sizes=SIZES if name in QUICK else {m: v for m, v in SIZES.items() if m != "quick"},
         size_label=(lambda p: f"12 × {int(p['n']) // 4}² months") if name == "composite" else _size,
-        tools=(_tool(NIGHTLIGHT, f"nightlight.kernels {name}", k), _tool("numpy", "NumPy/scipy expression", ref)),
+        tools=(
+            _tool(NIGHTLIGHT, f"nightlight.kernels {name}", lambda x: CALLS[name](kernel(name), x)),
+            _tool("numpy", "NumPy/scipy expression", ref),
+        ),
         compare=_compare,
         tolerance=1e-5,  # float32 rounding of the same arithmetic in another order
     )
@@ -213,18 +197,16 @@ def _blur_input(n: int) -> Any:
 
 
 def _blur_nightlight(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import dask
-
     from nightlight.preprocess.harmonize import prepare_viirs
 
     da = _blur_input(int(params["n"])).chunk({"y": int(params["chunk"]), "x": int(params["chunk"])})
 
     def run() -> Result:
-        with dask.config.set(scheduler="threads", num_workers=threads()):
+        with threaded():
             return {"out": np.asarray(prepare_viirs(da, alignment="edges"))}
 
     def warm() -> None:
-        with dask.config.set(scheduler="threads", num_workers=threads()):
+        with threaded():
             np.asarray(prepare_viirs(da.isel(y=slice(0, 256), x=slice(0, 256)), alignment="edges"))
 
     return Prepared(run=run, warmup=warm)

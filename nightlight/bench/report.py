@@ -1,9 +1,10 @@
 """The suite's record as one table (rich, on the terminal), as JSON and as markdown.
 
-One row per (case, peer): the task, its size, nightlight's time, the peer's time,
-the ratio peer ÷ nightlight (> 1: nightlight is faster), both peak RSS figures, the
-largest difference between their results. The project's own speed targets stay in the
-JSON record (``targets``), not in the table a user reads.
+One row per (case, peer): the case (task and size), nightlight's median time and its
+spread, the peer's, the ratio of the medians peer ÷ nightlight (> 1: nightlight is
+faster) with the range of the per-round ratios, both peak RSS figures, and the verdict
+on the project's goal for that peer (met / missed, on the medians). The goals themselves
+stay in the JSON record (``targets``), not in the table a user reads.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("task", "size", "nightlight s", "peer", "peer s", "ratio", "peak RSS MiB nl / peer", "max Δ")
+COLUMNS = ("case", "nightlight s", "peer", "peer s", "ratio", "peak MB nl / peer", "verdict")
 
 LEGEND = (
-    "nightlight s, peer s: best of the timed runs (wall, warm: imports and numba compile excluded); "
-    "ratio = peer seconds ÷ nightlight seconds, > 1 means nightlight is faster; "
-    "peak RSS: each measurement's own process (inputs in memory included); "
-    "max Δ: the largest |nightlight − peer| / max(|peer|, 1) over the compared results "
-    "(relative, absolute below 1), checked on the first run — a difference beyond the case's "
-    "tolerance is a MISMATCH and the peer is not timed."
+    "s: median of the timed runs (min–max), wall, warm (imports and numba compile excluded); nightlight and "
+    "its peers run in turn, one run each per round, each in its own process; ratio = peer median ÷ nightlight "
+    "median (> 1: nightlight is faster), in brackets the range of the per-round ratios; peak MB: each process's "
+    "peak RSS (inputs in memory included); every peer's first result is checked against nightlight's "
+    "(largest |nightlight − peer| / max(|peer|, 1) in the JSON as max_diff): beyond the case's tolerance it is a "
+    "MISMATCH and not timed; verdict: the project's goal for this row, on the medians (goals in the JSON)."
 )
 
 
@@ -33,96 +34,75 @@ def _s(x: Any) -> str:
     return f"{x:.3f}" if x < 1 else (f"{x:.2f}" if x < 10 else f"{x:.1f}" if x < 1000 else f"{x:,.0f}")
 
 
-def _ratio(r: Any) -> str:
+def _timed(m: Mapping[str, Any]) -> str:
+    """``median (min–max)`` of a measurement, or why there is none."""
+    st = m.get("status")
+    if st == "ok":
+        return f"{_s(m['seconds'])} ({_s(m['min_s'])}–{_s(m['max_s'])})" + (" *" if m.get("note") else "")
+    if st == "skipped":
+        return f"skipped: `{m['pip']}`" if m.get("pip") else f"skipped: {m.get('reason')}"
+    if st == "mismatch":
+        d = m.get("max_diff")
+        return (
+            "MISMATCH (" + ("differs" if d == "inf" or (isinstance(d, float) and math.isinf(d)) else f"Δ {d:.1e}") + ")"
+        )
+    return f"{st}: {m.get('error', '')}"[:80]
+
+
+def _ratio(p: Mapping[str, Any]) -> str:
+    r = p.get("ratio")
     if r is None:
         return "—"
-    return f"{r:.2f}×" if r < 10 else f"{r:.1f}×"
-
-
-def _diff(d: Any) -> str:
-    if d is None:
-        return "—"
-    if d == "inf" or (isinstance(d, float) and math.isinf(d)):
-        return "differs"
-    return "0" if d == 0 else f"{float(d):.1e}"
+    f = (lambda x: f"{x:.2f}") if r < 10 else (lambda x: f"{x:.1f}")
+    return f"{f(r)}× ({f(p['ratio_min'])}–{f(p['ratio_max'])})"
 
 
 def _rss(x: Any) -> str:
     return "—" if x is None else f"{float(x):,.0f}"
 
 
-def _peer_time(p: Mapping[str, Any]) -> str:
-    st = p.get("status")
-    if st == "ok":
-        return _s(p.get("seconds")) + (" *" if p.get("note") else "")
-    if st == "skipped":
-        return f"skipped: `{p.get('pip')}`"
-    if st == "mismatch":
-        return f"MISMATCH (Δ {_diff(p.get('max_diff'))})"
-    return f"{st}: {p.get('error', '')}"[:80]
-
-
-def _target(case: Mapping[str, Any], peer: str | None) -> str:
-    out = []
-    for t in case.get("targets", []):
-        if t.get("peer") == peer:
-            met = t["met"]
-            verdict = "met" if met else "missed" if met is False else "not measured"
-            r = case.get("peers", {}).get(peer, {}).get("ratio") if peer else None
-            if r:  # a floor is a peer faster than nightlight: say the multiple it costs, not 0.02×
-                verdict += f" ({1 / r:.1f}× the floor)" if r < 1 else f" ({r:.1f}×)"
-            out.append(f"{t['text']}: {verdict}")
-    return "; ".join(out)
+def _verdict(case: Mapping[str, Any], peer: str | None) -> str:
+    met = [t["met"] for t in case.get("targets", []) if t.get("peer") == peer]
+    return "; ".join("goal met" if m else "goal missed" if m is False else "not measured" for m in met)
 
 
 def rows(record: Mapping[str, Any]) -> Iterator[tuple[dict[str, str], str]]:
-    """(cells by column, style) for every row of the table: ``ok``, ``fail``, ``skip`` or ``note``."""
+    """(cells by column, style) for every row of the table: ``ok``, ``fail`` or ``skip``."""
     for case in record["cases"]:
         nl = case.get("nightlight", {})
-        head = {"task": case["task"], "size": case["size"]}
+        head = f"{case['task']}, {case['size']}"
         if case["status"] == "unavailable":
-            yield {**head, "nightlight s": "—", "peer": f"not run: {case['reason']}"}, "skip"
+            yield {"case": head, "nightlight s": "—", "peer": f"not run: {case['reason']}"}, "skip"
             continue
-        if nl.get("status") != "ok":
-            nl_s = f"{nl.get('status', case['status'])}: {nl.get('error', case.get('error', ''))}"[:80]
-        else:
-            nl_s = _s(nl.get("seconds"))
-        peers = case.get("peers", {})
-        if not peers:
-            yield {**head, "nightlight s": nl_s, "peak RSS MiB nl / peer": _rss(nl.get("peak_rss_mb"))}, "ok"
+        nl_s = _timed(nl) if nl else f"{case['status']}: {case.get('error', '')}"[:80]
+        peers = case.get("peers", {}) or {"": {}}
         for i, (name, p) in enumerate(peers.items()):
             first = i == 0
+            verdicts = (_verdict(case, name), _verdict(case, None) if first else "")
             cells = {
-                "task": head["task"] if first else "",
-                "size": head["size"] if first else "",
+                "case": head if first else "",
                 "nightlight s": nl_s if first else "",
                 "peer": p.get("label", name),
-                "peer s": _peer_time(p),
-                "ratio": _ratio(p.get("ratio")),
-                "peak RSS MiB nl / peer": f"{_rss(nl.get('peak_rss_mb'))} / {_rss(p.get('peak_rss_mb'))}",
-                "max Δ": _diff(p.get("max_diff")),
-                "target": "; ".join(x for x in (_target(case, name), _target(case, None) if first else "") if x),
+                "peer s": _timed(p) if p else "",
+                "ratio": _ratio(p),
+                "peak MB nl / peer": f"{_rss(nl.get('peak_rss_mb'))} / {_rss(p.get('peak_rss_mb'))}",
+                "verdict": "; ".join(v for v in verdicts if v),
             }
-            style = {"ok": "ok", "skipped": "skip"}.get(p.get("status", ""), "fail")
-            yield cells, style
+            yield cells, {"ok": "ok", "skipped": "skip", None: "ok"}.get(p.get("status"), "fail")
 
 
 def notes(record: Mapping[str, Any]) -> list[str]:
     """The footnotes (``*`` in the table): subsets, strategies tried, phase timings."""
     out = []
     for case in record["cases"]:
-        for name, p in case.get("peers", {}).items():
+        for name, p in [("nightlight", case.get("nightlight", {})), *case.get("peers", {}).items()]:
             bits = [p["note"]] if p.get("note") else []
             if p.get("variants"):
                 tried = (f"{v} {_s(s) if isinstance(s, float) else s}" for v, s in p["variants"].items())
-                bits.append("variants (s): " + ", ".join(tried))
-            if p.get("info"):
-                bits.append(json.dumps(p["info"]))
+                bits.append("variants, median s: " + ", ".join(tried))
+            bits += [json.dumps(p["info"])] if p.get("info") else []
             if bits:
                 out.append(f"{case['case']} / {name}: " + "; ".join(bits))
-        info = case.get("nightlight", {}).get("info")
-        if info:
-            out.append(f"{case['case']} / nightlight: " + json.dumps(info))
     return out
 
 
@@ -157,16 +137,18 @@ def print_table(record: Mapping[str, Any], console: Any = None) -> None:
         console.print(f"* {n}", style="dim", highlight=False)
 
 
+def _write(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def write_json(record: Mapping[str, Any], path: str | Path) -> Path:
     """The record as JSON: ``cases`` is one object per case (``task``, ``nightlight``, ``peers``: seconds, ratio …)."""
     from nightlight.bench.harness import dumps
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean = {k: v for k, v in record.items() if k != "cases"}
-    clean["cases"] = list(record["cases"])
-    path.write_text(json.dumps(json.loads(dumps(clean)), indent=1, ensure_ascii=False) + "\n")
-    return path
+    return _write(path, json.dumps(json.loads(dumps(record)), indent=1, ensure_ascii=False) + "\n")
 
 
 def markdown(record: Mapping[str, Any]) -> str:
@@ -187,7 +169,4 @@ def markdown(record: Mapping[str, Any]) -> str:
 
 
 def write_markdown(record: Mapping[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown(record))
-    return path
+    return _write(path, markdown(record))

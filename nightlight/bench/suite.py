@@ -1,4 +1,10 @@
-"""Run the cases: one subprocess per measurement, nightlight first, then every peer at its best.
+"""Run the cases: one process per tool, nightlight checked first, then all timed in turn (A B A B …).
+
+Every tool (each variant of a peer: the fastest median is kept, the peer "at its best")
+is a live :mod:`nightlight.bench.run` process; after the checks, each of ``repeats``
+rounds asks every process that agreed for one timed run, so a burst of load from
+elsewhere lands on nightlight and its peers alike and the median of each, and the
+range of the per-round ratios, say how much one noisy run could have moved a verdict.
 
 :func:`run_suite` returns the JSON-ready record the table, the JSON and the markdown
 are made from (:mod:`nightlight.bench.report`).
@@ -10,38 +16,34 @@ import datetime as _dt
 import json
 import os
 import platform
-import subprocess
+import queue
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from subprocess import PIPE, Popen
 from typing import Any
 
 from nightlight._version import __version__
-from nightlight.bench.harness import MODES, NIGHTLIGHT, Case, Tool, result_path, threads
+from nightlight.bench.harness import MODES, NIGHTLIGHT, Case, Tool, result_path, spread, threads
 from nightlight.bench.registry import select
 
 #: Default folder of cached inputs and nightlight's results (reused between runs).
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "nightlight-bench"
 #: A measurement that takes longer is stopped and reported as ``timeout`` (seconds).
 DEFAULT_TIMEOUT_S = 1800.0
-#: Seconds of timed runs before a tool is not repeated, per mode (``--quick`` keeps to its 2 minutes).
-REPEAT_BUDGET = {"quick": 2.0, "default": 10.0, "full": 10.0}
+#: Timed runs of every tool, per mode (``NL_BENCH_REPEATS``); ``--quick`` keeps to its 2 minutes.
+REPEATS = {"quick": 3, "default": 5, "full": 5}
 #: GDAL's block cache in every measurement, so peak RSS compares the tools, not GDAL's default 5 % of RAM.
 GDAL_CACHEMAX_MB = "256"
-
-Event = Callable[[str], None]
 
 
 def params_for(case: Case, mode: str) -> dict[str, Any]:
     """The case's parameters in ``mode``; ``full`` runs the default cases at their default sizes; a case
     picked with ``--only`` outside its modes runs at its largest."""
-    if mode in case.sizes:
-        return dict(case.sizes[mode])
-    if mode == "full" and "default" in case.sizes:
-        return dict(case.sizes["default"])
-    for m in reversed(MODES):
+    for m in (mode, "default" if mode == "full" else mode, *reversed(MODES)):
         if m in case.sizes:
             return dict(case.sizes[m])
     raise KeyError(f"case {case.name!r} has no sizes")
@@ -72,62 +74,88 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _child(
-    action: str,
-    case: Case,
-    params: Mapping[str, Any],
-    workdir: Path,
-    timeout: float,
-    tool: str = "",
-    variant: str = "",
-    env_extra: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Run ``python -m nightlight.bench.run`` once; its last stdout line is the record."""
-    cmd = [sys.executable, "-m", "nightlight.bench.run", action, case.name]
-    cmd += ["--params", json.dumps(dict(params)), "--workdir", str(workdir)]
-    if tool:
-        cmd += ["--tool", tool, "--variant", variant]
-    env = {**os.environ, "GDAL_CACHEMAX": os.environ.get("GDAL_CACHEMAX", GDAL_CACHEMAX_MB)}
-    env.setdefault("NL_BENCH_THREADS", str(threads()))
-    env.update(env_extra or {})
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "error": f"stopped after {timeout:g} s (--timeout)"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    try:
-        rec = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        rec = {"status": "error", "error": f"exit code {proc.returncode}, no result: {tail}"}
-    rec["process_s"] = round(time.perf_counter() - t0, 2)
-    if rec.get("status") == "error" and proc.stderr:
-        rec.setdefault("stderr_tail", proc.stderr.strip().splitlines()[-5:])
-    return rec
+class _Server:
+    """A ``python -m nightlight.bench.run`` process and a thread that queues its JSON lines."""
+
+    def __init__(self, action: str, case: Case, params: Mapping[str, Any], workdir: Path, timeout: float, **kw: Any):
+        cmd = [sys.executable, "-m", "nightlight.bench.run", action, case.name]
+        cmd += ["--params", json.dumps(dict(params)), "--workdir", str(workdir)]
+        cmd += [x for k in ("tool", "variant") if k in kw for x in (f"--{k}", kw[k])]
+        env = {**os.environ, "GDAL_CACHEMAX": os.environ.get("GDAL_CACHEMAX", GDAL_CACHEMAX_MB)}
+        env.setdefault("NL_BENCH_THREADS", str(threads()))
+        self.err = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty peer never blocks on it
+        self.timeout, self.t0, self.lines = timeout, time.perf_counter(), queue.Queue[dict | None]()
+        self.proc = Popen(cmd, stdin=PIPE, stdout=PIPE, stderr=self.err, text=True, env=env)
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for ln in self.proc.stdout:
+            if ln.startswith("{"):
+                self.lines.put(json.loads(ln))
+        self.lines.put(None)
+
+    def read(self) -> dict[str, Any]:
+        """The next record; a timeout or a process that ended without one is an error record."""
+        try:
+            rec = self.lines.get(timeout=self.timeout)
+        except queue.Empty:
+            self.proc.kill()
+            return {"status": "timeout", "error": f"stopped after {self.timeout:g} s (--timeout)"}
+        if rec is None:
+            self.err.seek(0)
+            tail = self.err.read().strip().splitlines()[-5:]
+            return {"status": "error", "error": f"exit code {self.proc.wait()}, no result: {' | '.join(tail[-3:])}"}
+        return rec
+
+    def ask(self, line: str) -> dict[str, Any]:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the process ended: read() says how
+        return self.read()
+
+    def close(self) -> dict[str, Any]:
+        rec = self.ask("stop")  # a process that already ended (a mismatch) left its closing line queued
+        self.proc.wait()
+        self.err.close()
+        return {**rec, "process_s": round(time.perf_counter() - self.t0, 2)}
 
 
-def _skipped(tool: Tool, missing: list[str]) -> dict[str, Any]:
-    return {
-        "label": tool.label,
-        "status": "skipped",
-        "reason": f"not installed: {', '.join(missing)}",
-        "pip": tool.pip,
-        "seconds": None,
-        "ratio": None,
-        "peak_rss_mb": None,
-        "max_diff": None,
-    }
+def _skipped(tool: Tool, reason: str, pip: str = "") -> dict[str, Any]:
+    rec = {"label": tool.label, "status": "skipped", "reason": reason, "pip": pip}
+    return {**rec, "seconds": None, "ratio": None, "peak_rss_mb": None, "max_diff": None}
 
 
-def _best_variant(tool: Tool, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The fastest variant that ran and agreed; else the first failure, as measured."""
-    ok = {v: r for v, r in runs.items() if r.get("status") == "ok"}
-    pick = min(ok, key=lambda v: ok[v]["seconds"]) if ok else next(iter(runs))
-    rec = {"label": tool.label + (f" [{pick}]" if pick else ""), **runs[pick]}
-    if len(runs) > 1:
-        rec["variants"] = {v: (r["seconds"] if r.get("status") == "ok" else r.get("status")) for v, r in runs.items()}
-    return rec
+def _interleave(servers: dict[tuple[str, str], _Server], recs: dict[tuple[str, str], dict], repeats: int) -> None:
+    """``repeats`` rounds, each one timed run of every tool that agreed, in turn (A B A B …)."""
+    times: dict[tuple[str, str], list[float]] = {k: [] for k in servers}
+    cpu: dict[tuple[str, str], list[float]] = {k: [] for k in servers}
+    for _ in range(repeats):
+        for key, srv in servers.items():
+            if recs[key]["status"] != "ok":
+                continue
+            got = srv.ask("run")
+            if "s" in got:
+                times[key].append(got["s"])
+                cpu[key].append(got["cpu_s"])
+            else:
+                recs[key].update(got)
+    for key, srv in servers.items():
+        end = srv.close()
+        recs[key].update(peak_rss_mb=end.get("peak_rss_mb"), info=end.get("info") or {}, process_s=end["process_s"])
+        if recs[key]["status"] == "ok":
+            recs[key].update(spread(times[key]), cpu_s=sorted(cpu[key])[len(cpu[key]) // 2])
+
+
+def _versus(nl: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, Any]:
+    """Ratio of the medians (peer ÷ nightlight) and the range of the per-round ratios."""
+    if nl.get("status") != "ok" or peer.get("status") != "ok":
+        return {"ratio": None}
+    rounds = [p / n for p, n in zip(peer["runs_s"], nl["runs_s"]) if n > 0]
+    return {"ratio": peer["seconds"] / nl["seconds"], "ratio_min": min(rounds), "ratio_max": max(rounds)}
 
 
 def run_case(
@@ -137,42 +165,62 @@ def run_case(
     *,
     params: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
-    on_event: Event | None = None,
+    on_event: Callable[[str], None] | None = None,
+    repeats: int | None = None,
 ) -> dict[str, Any]:
-    """Measure nightlight and every peer of one case; the case's record (status, figures, targets)."""
+    """Check nightlight and every peer of one case, then time them in turn; the case's record."""
     say = on_event or (lambda _msg: None)
     p = {**params_for(case, mode), **(params or {})}
-    env = {"NL_BENCH_REPEAT_BUDGET": os.environ.get("NL_BENCH_REPEAT_BUDGET", str(REPEAT_BUDGET[mode]))}
+    n = repeats or int(os.environ.get("NL_BENCH_REPEATS", REPEATS[mode]))
     out: dict[str, Any] = {"case": case.name, "task": case.task, "size": case.size_label(p), "params": p}
+    none: dict[str, Any] = {"nightlight": {}, "peers": {}, "targets": []}
     reason = case.available()
     if reason:
-        return {**out, "status": "unavailable", "reason": reason, "nightlight": {}, "peers": {}, "targets": []}
+        return {**out, "status": "unavailable", "reason": reason, **none}
     t0 = time.perf_counter()
-    cached = case.inputs is not None and all(f.exists() for f in case.inputs(p, workdir))
-    if case.prepare is not None and not cached:
+    if case.prepare is not None and not (case.inputs is not None and all(f.exists() for f in case.inputs(p, workdir))):
         say(f"{case.name}: preparing inputs")
-        prep = _child("prepare", case, p, workdir, timeout)
-        if prep.get("status") != "ok":
-            return {**out, "status": "error", "error": prep.get("error"), "nightlight": {}, "peers": {}, "targets": []}
-    say(f"{case.name}: nightlight")
+        prep = _Server("prepare", case, p, workdir, timeout)
+        rec = prep.read()
+        prep.close()
+        if rec.get("status") != "ok":
+            return {**out, "status": "error", "error": rec.get("error"), **none}
     result_path(workdir, case.name, p).unlink(missing_ok=True)  # never check peers against a stale result
-    nl = _child("measure", case, p, workdir, timeout, tool=NIGHTLIGHT, env_extra=env)
-    nl["label"] = case.tools[0].label
+    servers: dict[tuple[str, str], _Server] = {}
+    recs: dict[tuple[str, str], dict[str, Any]] = {}
+    skipped: dict[str, dict[str, Any]] = {}
+    for tool in case.tools:
+        missing = tool.missing()
+        if missing or mode not in tool.modes:
+            why = f"not installed: {', '.join(missing)}" if missing else f"runs in --{'/'.join(tool.modes)} only"
+            skipped[tool.name] = _skipped(tool, why, tool.pip if missing else "")
+            say(f"{case.name}: {tool.name} skipped ({why})")
+            continue
+        for variant in tool.variants:
+            say(
+                f"{case.name}: {tool.name}{f' ({variant})' if variant else ''}: setup and check"
+            )  # rich reads [..] as markup
+            key = (tool.name, variant)
+            servers[key] = _Server("serve", case, p, workdir, timeout, tool=tool.name, variant=variant)
+            recs[key] = servers[key].read()  # nightlight's check first: the peers are compared with its result
+        if tool.name == NIGHTLIGHT and recs[key]["status"] != "ok":  # nothing to compare the peers with
+            nl = {"label": tool.label, **recs[key], **servers[key].close()}
+            return {**out, "status": nl["status"], "error": nl.get("error"), **none, "nightlight": nl}
+    say(f"{case.name}: {n} rounds of {len(servers)} interleaved runs")
+    _interleave(servers, recs, n)
+    nl = {"label": case.tools[0].label, **recs[(NIGHTLIGHT, "")]}
     peers: dict[str, dict[str, Any]] = {}
     for tool in case.tools[1:]:
-        missing = tool.missing()
-        if missing:
-            peers[tool.name] = _skipped(tool, missing)
-            say(f"{case.name}: {tool.name} skipped ({tool.pip})")
+        runs = {v: recs[(tool.name, v)] for v in tool.variants if (tool.name, v) in recs}
+        if not runs:
+            peers[tool.name] = skipped[tool.name]
             continue
-        runs = {}
-        for variant in tool.variants:
-            say(f"{case.name}: {tool.name}" + (f" [{variant}]" if variant else ""))
-            runs[variant] = _child("measure", case, p, workdir, timeout, tool=tool.name, variant=variant, env_extra=env)
-        rec = _best_variant(tool, runs)
-        ok = rec.get("status") == "ok" and nl.get("status") == "ok"
-        rec["ratio"] = rec["seconds"] / nl["seconds"] if ok and nl["seconds"] > 0 else None
-        peers[tool.name] = rec
+        ok = {v: r for v, r in runs.items() if r.get("status") == "ok"}
+        pick = min(ok, key=lambda v: ok[v]["seconds"]) if ok else next(iter(runs))
+        rec = {"label": tool.label + (f" ({pick})" if pick else ""), **runs[pick]}
+        if len(runs) > 1:
+            rec["variants"] = {v: r.get("seconds", r.get("status")) for v, r in runs.items()}
+        peers[tool.name] = {**rec, **_versus(nl, rec)}
     statuses = [nl.get("status")] + [r.get("status") for r in peers.values()]
     status = next((s for s in ("mismatch", "error", "timeout") if s in statuses), "ok")
     targets = [{"text": t.text, "peer": t.peer, "met": t.met(nl, peers)} for t in case.targets]
@@ -183,6 +231,7 @@ def run_case(
         "peers": peers,
         "targets": targets,
         "tolerance": case.tolerance,
+        "repeats": n,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
 
@@ -194,7 +243,8 @@ def run_suite(
     workdir: str | os.PathLike | None = None,
     params: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
-    on_event: Event | None = None,
+    on_event: Callable[[str], None] | None = None,
+    repeats: int | None = None,
 ) -> dict[str, Any]:
     """Run the cases of ``mode`` (or ``only`` those) and return the whole record.
 
@@ -211,7 +261,9 @@ def run_suite(
     timeout : float
         Seconds after which one measurement is stopped.
     on_event : callable, optional
-        Called with a one-line progress message before each measurement.
+        Called with a one-line progress message before each step.
+    repeats : int, optional
+        Timed runs of every tool (default :data:`REPEATS` of the mode).
     """
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: use one of {', '.join(MODES)}")
@@ -220,7 +272,7 @@ def run_suite(
     cases = select(mode, only)
     started = _dt.datetime.now(_dt.UTC)
     load_start, t0 = _load(), time.perf_counter()
-    results = [run_case(c, mode, wd, params=params, timeout=timeout, on_event=on_event) for c in cases]
+    results = [run_case(c, mode, wd, params=params, timeout=timeout, on_event=on_event, repeats=repeats) for c in cases]
     return {
         "mode": mode,
         "only": list(only or []),

@@ -10,7 +10,7 @@ Every tool reads the file itself inside the timed run.
   exactextract, both of its strategies tried (``feature-sequential``,
   ``raster-sequential``) and the faster kept.
 * ``zonal-centre``: the pixel-centre rule — ``zonal_stats(method="centre")`` vs
-  rasterstats (``all_touched=False``), xarray-spatial's ``zonal.stats`` on zones
+  rasterstats (``all_touched=False``), xarray-spatial's ``zonal.stats`` (``--full`` only) on zones
   burnt by ``rasterio.features.rasterize`` (one zone raster per layer of
   non-overlapping polygons: a zone raster holds one id per pixel; rasterizing is
   timed, it is part of that route) and a geopandas + ``rasterio.mask.mask`` loop.
@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threads
+from nightlight.bench.harness import BENCH_PIP, NIGHTLIGHT, Case, Prepared, Result, Target, Tool, max_rel_diff, threaded
 
 RES = 1 / 240  # 15 arc-seconds
-BENCH_PIP = "pip install -e '.[bench]'"
 
 
 def _paths(workdir: Path, size: int, n: int) -> tuple[Path, Path]:
@@ -93,17 +92,16 @@ def _load(params: Mapping[str, Any], workdir: Path) -> tuple[str, Any]:
 
 def _nightlight(method: str):
     def setup(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-        import dask
-
         from nightlight.change.zonal import zonal_stats
         from nightlight.io.raster import open_mosaic
 
         tif, gdf = _load(params, workdir)
+        rule = _centre_rule(gdf)  # for the check, not timed
 
         def run(g: Any = gdf) -> Result:
-            with dask.config.set(scheduler="threads", num_workers=threads()):
+            with threaded():
                 da = open_mosaic(tif, chunks=int(params["chunk"]), units="nW/cm2/sr")
-                return {"sum": zonal_stats(g, da, method=method)["sum"].to_numpy(), "centre_rule": _centre_rule(g)}
+                return {"sum": zonal_stats(g, da, method=method)["sum"].to_numpy(), "centre_rule": rule[: len(g)]}
 
         return Prepared(run=run, warmup=lambda: run(gdf.iloc[:10]))
 
@@ -167,8 +165,7 @@ def _mask_loop(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepar
         with rasterio.open(tif) as src:
             for i, geom in enumerate(g.geometry):
                 arr, _ = rasterio.mask.mask(src, [geom], crop=True, filled=False, all_touched=False)
-                v = arr.compressed()
-                sums[i] = np.nansum(v, dtype=np.float64)
+                sums[i] = np.nansum(arr.compressed(), dtype=np.float64)
         return {"sum": sums}
 
     return Prepared(run=run, warmup=lambda: run(gdf.iloc[:10]), scale=scale, note=note)
@@ -223,6 +220,8 @@ def _size(p: Mapping[str, Any]) -> str:
     return f"{int(p['n']):,} polygons on {s}² px ({s * s / 1e6:.3g} Mpx)"
 
 
+#: exactextract's strategies, each timed: the faster median is kept (the peer at its best)
+STRATEGIES = ("feature-sequential", "raster-sequential")
 SIZES = {
     "quick": {"size": 2048, "n": 2_000, "chunk": 2048, "subset": 200},
     "default": {"size": 10_000, "n": 10_000, "chunk": 2048, "subset": 1000},
@@ -235,14 +234,7 @@ EXACT = Case(
     size_label=_size,
     tools=(
         Tool(NIGHTLIGHT, "zonal_stats(method='exact')", _nightlight("exact")),
-        Tool(
-            "exactextract",
-            "exactextract",
-            _exactextract,
-            requires=("exactextract",),
-            pip=BENCH_PIP,
-            variants=("feature-sequential", "raster-sequential"),
-        ),
+        Tool("exactextract", "exactextract", _exactextract, ("exactextract",), BENCH_PIP, STRATEGIES),
     ),
     compare=_compare,
     tolerance=1e-6,
@@ -254,13 +246,15 @@ EXACT = Case(
 CENTRE = Case(
     name="zonal-centre",
     task="zonal sums, pixel centres",
-    sizes=SIZES,
+    # not in --quick (its peers take minutes); the window-per-polygon peers timed on 200 polygons
+    sizes={"default": {**SIZES["default"], "subset": 200}},
     size_label=_size,
     tools=(
         Tool(NIGHTLIGHT, "zonal_stats(method='centre')", _nightlight("centre")),
-        Tool("rasterstats", "rasterstats", _rasterstats, requires=("rasterstats",), pip=BENCH_PIP, max_repeat=1),
-        Tool("xrspatial", "xarray-spatial zonal.stats", _xrspatial, requires=("xrspatial",), pip=BENCH_PIP),
-        Tool("rasterio_mask", "geopandas + rasterio.mask loop", _mask_loop, max_repeat=1),
+        Tool("rasterstats", "rasterstats", _rasterstats, requires=("rasterstats",), pip=BENCH_PIP),
+        # a minute per run at the default size: five interleaved runs only in --full
+        Tool("xrspatial", "xarray-spatial zonal.stats", _xrspatial, ("xrspatial",), BENCH_PIP, modes=("full",)),
+        Tool("rasterio_mask", "geopandas + rasterio.mask loop", _mask_loop),
     ),
     compare=_compare_centre,
     # float32 sums (rasterstats and the mask loop add float32 values in float32 order)
