@@ -69,10 +69,10 @@ def _shapes(min_side: int, max_side: int) -> Any:
     return st.tuples(side, side)
 
 
-def masks(max_side: int = 40, *, min_side: int = 1) -> Any:
-    """Strategy: boolean 2-D arrays with sides in ``[min_side, max_side]`` (lit-pixel masks)."""
+def masks(max_side: int = 40) -> Any:
+    """Strategy: boolean 2-D arrays with sides in ``[1, max_side]`` (lit-pixel masks)."""
     st, hnp = _hypothesis()
-    return _shapes(min_side, max_side).flatmap(lambda s: hnp.arrays(np.bool_, s, elements=st.booleans()))
+    return _shapes(1, max_side).flatmap(lambda s: hnp.arrays(np.bool_, s, elements=st.booleans()))
 
 
 def mosaics(
