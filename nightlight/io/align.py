@@ -12,7 +12,6 @@ import os
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
 
 import dask
 import dask.array as dsa
@@ -122,7 +121,7 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     return dg.georeference(out)
 
 
-def materialise(da: xr.DataArray, path: str | os.PathLike, *, dtype: Any = None) -> xr.DataArray:
+def materialise(da: xr.DataArray, path: str | os.PathLike) -> xr.DataArray:
     """Compute a lazy mosaic once into a GeoTIFF (block by block, atomically) and open it again, lazily.
 
     For resampled years: ``align_to`` warps every block from its source window, which
@@ -136,9 +135,8 @@ def materialise(da: xr.DataArray, path: str | os.PathLike, *, dtype: Any = None)
         A lazy mosaic (e.g. the output of :func:`align_to`).
     path : path
         The GeoTIFF to write (tiled, LZW). Written under a temporary name and renamed,
-        so a file at ``path`` is always whole (a killed job leaves none).
-    dtype : optional
-        Stored dtype (default ``da``'s, which keeps :func:`align_to`'s values exactly).
+        so a file at ``path`` is always whole (a killed job leaves none). Stored in
+        ``da``'s dtype, which keeps :func:`align_to`'s values exactly.
 
     Returns
     -------
@@ -148,7 +146,7 @@ def materialise(da: xr.DataArray, path: str | os.PathLike, *, dtype: Any = None)
     path = Path(path)
     g = Grid.of(da)
     h, w = g.shape
-    dt = np.dtype(dtype or da.dtype)
+    dt = np.dtype(da.dtype)
     profile = {
         "driver": "GTiff",
         "height": h,

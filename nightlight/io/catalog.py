@@ -73,6 +73,8 @@ _SHA = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SAT_KEY = re.compile(r"^(F1[0-8])(\d{4})$")
 _MONTH_KEY = re.compile(r"^(\d{4})-(\d{2})$")
 _REQUIRED = ("name", "title", "kind", "units", "dtype", "nodata_means", "period", "years", "grid", "files", "access")
+#: the keys each table must hold (``[files] name`` is the file-name template)
+_REQUIRED_IN = {"grid": ("crs", "resolution", "extent"), "files": ("name",), "license": ("id", "citation")}
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,10 @@ def validate(raw: dict[str, Any], source: str = "<dict>") -> Product:
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
         raise _fail(source, f"missing field(s) {', '.join(missing)} (see the schema in nightlight.io.catalog).")
+    for table, keys in _REQUIRED_IN.items():
+        for key in keys:
+            if key not in raw.get(table, {}):
+                raise _fail(source, f"[{table}] lacks {key} (see the schema in nightlight.io.catalog).")
     name = str(raw["name"])
     if not _NAME.match(name):
         raise _fail(source, f"name={name!r}: use lower-case letters, digits, '.' and '-'.")
@@ -173,15 +179,10 @@ def validate(raw: dict[str, Any], source: str = "<dict>") -> Product:
     if years[0] > years[1]:
         raise _fail(source, f"years={list(years)}: first year after last.")
     grid, files, access = raw["grid"], raw["files"], raw["access"]
-    for key in ("crs", "resolution", "extent"):
-        if key not in grid:
-            raise _fail(source, f"[grid] lacks {key}.")
     res = _pair(grid["resolution"], source, "grid.resolution", 2)
     extent = _pair(grid["extent"], source, "grid.extent", 4)
     if min(res) <= 0 or not (extent[0] < extent[2] and extent[1] < extent[3]):
         raise _fail(source, f"grid: resolution {res} must be > 0, extent {extent} [w, s, e, n] with w < e, s < n.")
-    if "name" not in files:
-        raise _fail(source, "[files] lacks name (the file-name template).")
     period = _choice(raw, "period", PERIODS, source)
     satellites = {str(k): _pair(v, source, f"satellites.{k}", 2, int) for k, v in raw.get("satellites", {}).items()}
     if period == "satellite-year" and not satellites:
@@ -191,10 +192,7 @@ def validate(raw: dict[str, Any], source: str = "<dict>") -> Product:
         raise _fail(source, "access.mode='token' needs access.token_env (the environment variable with the token).")
     if mode == "login" and not access.get("login_url"):
         raise _fail(source, "access.mode='login' needs access.login_url.")
-    license_ = raw.get("license", {})
-    for key in ("id", "citation"):
-        if key not in license_:
-            raise _fail(source, f"[license] lacks {key}.")
+    license_ = raw["license"]
     checksums = {str(k): str(v) for k, v in raw.get("checksums", {}).items()}
     for k, v in checksums.items():
         if not _SHA.match(v):

@@ -96,8 +96,6 @@ def download(
     token_origin: str | None = None,
     retries: int = 3,
     timeout: float | None = None,
-    deadline: float | None = None,
-    min_rate: float | None = None,
     check: Callable[[Path], str | None] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` (resumable, verified, atomic).
@@ -116,12 +114,8 @@ def download(
     retries : int
         Resumptions after a dropped connection within this call.
     timeout : float, optional
-        Seconds per blocking socket operation (default ``GDAL_HTTP_TIMEOUT``, 30 s).
-    deadline : float, optional
-        Seconds for the whole call (default ``NIGHTLIGHT_DOWNLOAD_DEADLINE``, 4 h).
-    min_rate : float, optional
-        Bytes/s below which, averaged over :data:`RATE_WINDOW` s, the transfer is given up
-        (default ``NIGHTLIGHT_DOWNLOAD_MIN_RATE``, 1024; 0 turns the check off).
+        Seconds per blocking socket operation (default ``GDAL_HTTP_TIMEOUT``, 30 s); the
+        whole call is limited by ``NIGHTLIGHT_DOWNLOAD_DEADLINE`` and ``NIGHTLIGHT_DOWNLOAD_MIN_RATE``.
     check : callable, optional
         ``check(part)`` → None when the complete bytes are what was asked for, else what
         is wrong with them (e.g. "is an HTML page, not a raster"): the ``.part`` is then
@@ -149,7 +143,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     timeout = float(timeout if timeout is not None else gdal_env()["GDAL_HTTP_TIMEOUT"])
-    limits = Limits(url, *download_limits(deadline, min_rate))
+    limits = Limits(url)
     last: Exception | None = None
     for _ in range(retries + 1):
         try:
@@ -186,9 +180,9 @@ def download(
 class Limits:
     """The deadline and minimum rate of one download or listing (module docstring), checked as bytes arrive."""
 
-    def __init__(self, url: str, deadline: float, min_rate: float, window: float | None = None) -> None:
-        self.url, self.deadline, self.min_rate = url, deadline, min_rate
-        self.window = RATE_WINDOW if window is None else window
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.deadline, self.min_rate = download_limits()
         self.t0 = time.monotonic()
         self._mark = (self.t0, 0)  # start of the current rate window: (time, bytes received by then)
         self.received = 0
@@ -209,7 +203,7 @@ class Limits:
                 "NIGHTLIGHT_DOWNLOAD_DEADLINE."
             )
         t_mark, n_mark = self._mark
-        if now - t_mark >= self.window:
+        if now - t_mark >= RATE_WINDOW:
             rate = (self.received - n_mark) / (now - t_mark)
             if rate < self.min_rate:
                 raise DownloadError(

@@ -31,7 +31,7 @@ from html.parser import HTMLParser
 
 from nightlight.errors import NightlightError
 from nightlight.io.download import Limits, open_url, read_limited
-from nightlight.io.remote import download_limits, gdal_env
+from nightlight.io.remote import gdal_env
 
 LISTINGS = ("html", "laads-json")
 #: A listing larger than this is not a folder index (a provider's error page, a file): refused.
@@ -96,8 +96,6 @@ def list_folder(
     token: str | None = None,
     token_origin: str | None = None,
     timeout: float | None = None,
-    deadline: float | None = None,
-    min_rate: float | None = None,
 ) -> list[str]:
     """The file names in a provider's folder (``folder`` ends in ``/``).
 
@@ -111,10 +109,8 @@ def list_folder(
         Sent as ``Authorization: Bearer`` only to the scheme, host and port of the URL
         ``token_origin`` (default ``folder``).
     timeout : float, optional
-        Seconds per blocking socket operation (default ``GDAL_HTTP_TIMEOUT``, 30 s).
-    deadline, min_rate : float, optional
-        As for :func:`nightlight.io.download.download` (``NIGHTLIGHT_DOWNLOAD_DEADLINE``,
-        ``NIGHTLIGHT_DOWNLOAD_MIN_RATE``).
+        Seconds per blocking socket operation (default ``GDAL_HTTP_TIMEOUT``, 30 s); the
+        whole listing is limited as a download is (``NIGHTLIGHT_DOWNLOAD_DEADLINE``, ``…_MIN_RATE``).
 
     Raises
     ------
@@ -125,7 +121,7 @@ def list_folder(
         raise ListingError(f"listing={listing!r}; use one of {', '.join(LISTINGS)}.")
     url = listing_url(folder, listing)
     timeout = float(timeout if timeout is not None else gdal_env()["GDAL_HTTP_TIMEOUT"])
-    limits = Limits(url, *download_limits(deadline, min_rate))
+    limits = Limits(url)
     chunks: list[bytes] = []
     try:
         resp, _ = open_url(url, token=token, token_origin=token_origin or url, timeout=limits.timeout(timeout))

@@ -59,13 +59,10 @@ GDAL_DEFAULTS = {
 DOWNLOAD_DEFAULTS = {"NIGHTLIGHT_DOWNLOAD_DEADLINE": "14400", "NIGHTLIGHT_DOWNLOAD_MIN_RATE": "1024"}
 
 
-def download_limits(deadline: float | None = None, min_rate: float | None = None) -> tuple[float, float]:
-    """(deadline s, minimum rate B/s) of a download: the arguments, else the environment, else the defaults."""
+def download_limits() -> tuple[float, float]:
+    """(deadline s, minimum rate B/s) of a download: the environment, else the defaults."""
     env = {k: os.environ.get(k, v) for k, v in DOWNLOAD_DEFAULTS.items()}
-    return (
-        float(deadline if deadline is not None else env["NIGHTLIGHT_DOWNLOAD_DEADLINE"]),
-        float(min_rate if min_rate is not None else env["NIGHTLIGHT_DOWNLOAD_MIN_RATE"]),
-    )
+    return float(env["NIGHTLIGHT_DOWNLOAD_DEADLINE"]), float(env["NIGHTLIGHT_DOWNLOAD_MIN_RATE"])
 
 
 def timed_out(path: str, started: float, options: dict[str, str] | tuple[tuple[str, str], ...]) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,22 +166,19 @@ class World:
         """``{year: mosaic(year)}`` for every year of the world."""
         return {y: self.mosaic(y, **kwargs) for y in self.years}
 
-    def write_geotiffs(
-        self, out_dir: str | os.PathLike, *, years: Iterable[int] | None = None, tile: int = 512
-    ) -> dict[int, Path]:
+    def write_geotiffs(self, out_dir: str | os.PathLike) -> dict[int, Path]:
         """Write each year as a tiled GeoTIFF, one dask chunk (rasterio window) at a time.
 
         VIIRS is written as float32, DMSP as uint8 DN (as the real stable-lights
-        product); files are ``{sensor}_{year}.tif`` in ``out_dir`` (created).
+        product), in 512 × 512 tiles; files are ``{sensor}_{year}.tif`` in ``out_dir`` (created).
         Peak memory is about one chunk, never the whole mosaic.
         """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         h, w = self.grid.shape
         dtype = "float32" if self.sensor == "viirs" else "uint8"
-        tile = max(16, int(tile) // 16 * 16)
         paths: dict[int, Path] = {}
-        for year in self.years if years is None else years:
+        for year in self.years:
             da_year = self.mosaic(year)
             path = out_dir / f"{self.sensor}_{year}.tif"
             profile = dict(
@@ -195,8 +191,8 @@ class World:
                 transform=self.grid.transform,
                 compress="deflate",
             )
-            if h >= tile and w >= tile:
-                profile.update(tiled=True, blockxsize=tile, blockysize=tile)
+            if h >= 512 and w >= 512:
+                profile.update(tiled=True, blockxsize=512, blockysize=512)
             with rasterio.open(path, "w", **profile) as dst:
                 dst.update_tags(
                     sensor=self.sensor,

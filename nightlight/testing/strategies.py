@@ -69,10 +69,10 @@ def _shapes(min_side: int, max_side: int) -> Any:
     return st.tuples(side, side)
 
 
-def masks(max_side: int = 40, *, min_side: int = 1) -> Any:
-    """Strategy: boolean 2-D arrays with sides in ``[min_side, max_side]`` (lit-pixel masks)."""
+def masks(max_side: int = 40) -> Any:
+    """Strategy: boolean 2-D arrays with sides in ``[1, max_side]`` (lit-pixel masks)."""
     st, hnp = _hypothesis()
-    return _shapes(min_side, max_side).flatmap(lambda s: hnp.arrays(np.bool_, s, elements=st.booleans()))
+    return _shapes(1, max_side).flatmap(lambda s: hnp.arrays(np.bool_, s, elements=st.booleans()))
 
 
 def mosaics(
@@ -100,47 +100,28 @@ def mosaics(
     return shapes.flatmap(lambda s: hnp.arrays(dtype, s, elements=elements))
 
 
-def polygons_in(
-    grid: Grid | xr.DataArray,
-    *,
-    max_parts: int = 3,
-    holes: bool = True,
-    outside: float = 0.0,
-    max_vertices: int = 12,
-    min_radius: float = 0.1,
-    max_radius: float | None = None,
-    grid_size: float | None = 2**-10,
-) -> Any:
+def polygons_in(grid: Grid | xr.DataArray, *, outside: float = 0.0, max_radius: float | None = None) -> Any:
     """Strategy: valid, non-empty polygons or multipolygons on a grid, in its CRS.
 
-    Each part is a star-shaped polygon with 4 … ``max_vertices`` vertices at arbitrary
-    (non pixel-aligned) positions, or a box whose edges lie on whole or half pixels;
-    with ``holes`` a part may have a hole; parts are unioned (touching or overlapping
-    parts merge, others make a MultiPolygon).
+    Each of 1–3 parts is a star-shaped polygon with 4–12 vertices at arbitrary (non
+    pixel-aligned) positions, or a box whose edges lie on whole or half pixels; a part
+    may have a hole; parts are unioned (touching or overlapping parts merge, others make
+    a MultiPolygon).
 
-    Vertices are snapped to multiples of ``grid_size`` pixels (``shapely.set_precision``,
-    which keeps the result valid). Without it, unions of floating-point shapes leave
-    slivers and spikes ~1e-16 px wide (vertices like ``1.2e-16`` next to ``0``), on
-    which GEOS ``clip_by_rect`` raises and exactextract 0.3 crashes; ``grid_size=None``
-    keeps those raw vertices for hunting such bugs. 2⁻¹⁰ is exact in binary, so pixel
-    sizes such as 1000, 500 or 250 m keep the snapped vertices exact in the CRS.
+    Vertices are snapped to multiples of 2⁻¹⁰ pixels (``shapely.set_precision``, which
+    keeps the result valid). Without it, unions of floating-point shapes leave slivers
+    and spikes ~1e-16 px wide (vertices like ``1.2e-16`` next to ``0``), on which GEOS
+    ``clip_by_rect`` raises and exactextract 0.3 crashes. 2⁻¹⁰ is exact in binary, so
+    pixel sizes such as 1000, 500 or 250 m keep the snapped vertices exact in the CRS.
 
     Parameters
     ----------
     grid : Grid or georeferenced DataArray
-    max_parts : int
-        Parts drawn per geometry.
-    holes : bool
-        Draw holes too.
     outside : float
         How far a part's centre may lie beyond the grid, as a share of its width and
         height; 0 keeps centres inside (parts near the edge still cross it).
-    max_vertices : int
-        Vertices of a star-shaped part (≥ 4).
-    min_radius, max_radius : float
-        Part size in pixels (default up to half the grid's larger side).
-    grid_size : float or None
-        Vertex grid in pixels (see above).
+    max_radius : float, optional
+        Largest part radius in pixels (default half the grid's larger side; the smallest is 0.1 px).
     """
     st, _ = _hypothesis()
     g = grid if isinstance(grid, Grid) else Grid.of(grid)
@@ -152,8 +133,8 @@ def polygons_in(
     def star(draw: Callable) -> shapely.Geometry:
         cx = draw(st.floats(-outside * w, w * (1 + outside)))
         cy = draw(st.floats(-outside * h, h * (1 + outside)))
-        n = draw(st.integers(4, max(4, max_vertices)))
-        size = draw(st.floats(min_radius, max(min_radius, r_max)))
+        n = draw(st.integers(4, 12))
+        size = draw(st.floats(0.1, max(0.1, r_max)))  # radius in pixels
         # angle gaps < π keep the centre inside, so the ring is simple (star-shaped)
         jitter = draw(st.lists(st.floats(0.0, 0.49), min_size=n, max_size=n))
         radii = draw(st.lists(st.floats(0.3, 1.0), min_size=n, max_size=n))
@@ -161,7 +142,7 @@ def polygons_in(
         r = size * np.array(radii)
         outer = np.c_[cx + r * np.cos(ang), cy + r * np.sin(ang)]
         ring = [outer]
-        if holes and draw(st.booleans()):
+        if draw(st.booleans()):
             f = draw(st.floats(0.2, 0.8))  # the part scaled about its centre lies strictly inside it
             ring.append(np.c_[cx + f * r * np.cos(ang), cy + f * r * np.sin(ang)][::-1])
         return shapely.Polygon(ring[0], ring[1:])
@@ -179,8 +160,7 @@ def polygons_in(
 
     def merge(parts: list[shapely.Geometry]) -> shapely.Geometry:
         geom = shapely.union_all(parts) if len(parts) > 1 else parts[0]
-        if grid_size:
-            geom = shapely.set_precision(geom, grid_size)
+        geom = shapely.set_precision(geom, 2**-10)  # the vertex grid of the docstring
         if not geom.is_valid:  # unions of valid parts are valid; this is a guard
             geom = shapely.make_valid(geom)
         polys = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) == 3 and p.area > 0]
@@ -190,4 +170,4 @@ def polygons_in(
 
     part = st.one_of(star(), box())
     # a part smaller than the vertex grid vanishes when snapped: draw again (rare)
-    return st.lists(part, min_size=1, max_size=max(1, max_parts)).map(merge).filter(lambda g: not g.is_empty)
+    return st.lists(part, min_size=1, max_size=3).map(merge).filter(lambda g: not g.is_empty)

@@ -81,6 +81,9 @@ def test_the_catalog_holds_the_required_products():
         ({"checksums": {"2016": "md5:abc"}}, "sha256"),
         ({"access": {"mode": "token"}}, "token_env"),
         ({"default_band": "nope"}, "default_band"),
+        ({"license": {"id": "CC-BY-4.0"}}, r"\[license\] lacks citation"),
+        ({"files": {"format": "GeoTIFF"}}, r"\[files\] lacks name"),
+        ({"grid": {"crs": "EPSG:4326", "extent": [-180, -65, 180, 75]}}, r"\[grid\] lacks resolution"),
     ],
 )
 def test_schema_refuses_bad_entries(change, message):
