@@ -278,3 +278,32 @@ def test_sliced_mosaic_uses_its_own_grid_not_the_parents():
     whole = extract_natural_cities(da, lit_threshold=1, min_area_km2=0.1)
     assert g["area_km2"][0] == pytest.approx(whole["area_km2"][0], rel=1e-12)
     assert g.geometry[0].normalize().equals_exact(whole.geometry[0].normalize(), tolerance=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_labelling_pass_sums_equal_the_exact_coverage_zonal_path_on_the_national_pair(shared_file):
+    """The labelling pass's per-label sums (one pass) against detect_shrinking's exact-coverage zonal sums.
+
+    Beijing–Tianjin, cropped from the national VIIRS-like pair (Chen et al. 2021, 8-bit copies): on a
+    natural city the fixed extent *is* its labelled pixels, so both must give the same light, pixels
+    and km² — the zonal path by polygon coverage, the labelling pass without any polygon.
+    """
+    from nightlight.change.decline import detect_shrinking
+    from nightlight.preprocess.inputs import prepare_inputs
+
+    folder = ("china-viirslike-15s",)
+    paths = {"before": shared_file(*folder, "2013_8bit.tif"), "after": shared_file(*folder, "2016_8bit.tif")}
+    opts = {"nodata": "none", "units": "nW/cm2/sr", "align": "average", "chunks": 256}
+    b, a = prepare_inputs(paths, region=(116.0, 38.8, 117.8, 40.4), **opts).mosaics
+    cities = extract_natural_cities(b, lit_threshold=5.0, values={"after": a})
+    assert len(cities) > 5
+    res = detect_shrinking(
+        cities[["city_id", "geometry"]], b, a, id_column="city_id", patterns=False, allow_common_shift=True
+    )
+    np.testing.assert_array_equal(res["city_id"], cities["city_id"])
+    np.testing.assert_allclose(res["light_before"], cities["light"], rtol=1e-12)
+    np.testing.assert_allclose(res["light_after"], cities["light_after"], rtol=1e-12)
+    np.testing.assert_allclose(res["pixels"], cities["n_pixels"], rtol=1e-12)
+    np.testing.assert_allclose(res["area_km2"], cities["area_km2"], rtol=1e-9)
+    np.testing.assert_array_equal(res["valid_share"], 1.0)  # nodata="none": every pixel of a city counts
