@@ -26,29 +26,61 @@ FEATURES = ("usable", "declining", "share", "rho_shift", "offset", "coverage", "
 
 
 @njit(cache=True, nogil=True)
-def _pairwise_sum(a, lo, n):  # pragma: no cover - numba
-    """NumPy's pairwise summation of ``a[lo:lo+n]`` (``umath`` ``pairwise_sum``, block size 128)."""
+def _block_sum(a, lo, n):  # pragma: no cover - numba
+    """NumPy's sum of a leaf of ≤ 128 values: 8 running sums, combined as a tree, then the rest."""
     if n < 8:
         res = 0.0
         for i in range(lo, lo + n):
             res += a[i]
         return res
-    if n <= 128:
-        r = np.empty(8)
+    r = a[lo : lo + 8].copy()
+    i = 8
+    while i < n - (n % 8):
         for k in range(8):
-            r[k] = a[lo + k]
-        i = 8
-        while i < n - (n % 8):
-            for k in range(8):
-                r[k] += a[lo + i + k]
-            i += 8
-        res = (r[0] + r[1]) + (r[2] + r[3]) + ((r[4] + r[5]) + (r[6] + r[7]))
-        for j in range(i, n):
-            res += a[lo + j]
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+            r[k] += a[lo + i + k]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for j in range(i, n):
+        res += a[lo + j]
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(a, lo, n):  # pragma: no cover - numba
+    """NumPy's pairwise summation of ``a[lo:lo+n]`` (``umath`` ``pairwise_sum``, leaves of 128).
+
+    NumPy recurses (left half + right half, the halves cut at a multiple of 8); the same
+    tree is walked here with explicit stacks, because numba's on-disk cache of a recursive
+    function crashes its callers when they are loaded from the cache.
+    """
+    los = np.empty(64, np.int64)
+    ns = np.empty(64, np.int64)
+    stage = np.zeros(64, np.int64)
+    left = np.empty(64)
+    los[0], ns[0] = lo, n
+    top = 0
+    ret = 0.0
+    while top >= 0:
+        m = ns[top]
+        if m <= 128:
+            ret = _block_sum(a, los[top], m)
+            top -= 1
+            continue
+        half = m // 2
+        half -= half % 8
+        if stage[top] == 0:  # the left half first
+            stage[top] = 1
+            los[top + 1], ns[top + 1], stage[top + 1] = los[top], half, 0
+            top += 1
+        elif stage[top] == 1:  # left done: keep it, then the right half
+            left[top] = ret
+            stage[top] = 2
+            los[top + 1], ns[top + 1], stage[top + 1] = los[top] + half, m - half, 0
+            top += 1
+        else:
+            ret = left[top] + ret
+            top -= 1
+    return ret
 
 
 @njit(cache=True, nogil=True)
