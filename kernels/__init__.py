@@ -9,6 +9,8 @@ By job:
 * ``label`` — connected components of a block, border pairs, union-find, relabelling;
 * ``zonal`` — per-label sums (label images and polygon coverage);
 * ``trend`` — Theil–Sen slope and Mann–Kendall test per city;
+* ``totals`` — whole-mosaic sum and valid/lit/negative counts of a block, in one sweep;
+* ``patterns`` — the six-pattern features of a city window (bit for bit the NumPy/scipy arithmetic);
 * ``pixel`` — per-pixel calibration transforms (fitted models, DMSP inter-calibration chains);
 * ``resample`` — 2×2 block means and 1-2-1 smoothing (VIIRS 15″ → DMSP 30″);
 * ``composite`` — monthly → annual composites;

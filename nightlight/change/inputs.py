@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from nightlight._backend import as_dask
 from nightlight.checkpoint import TREE, CheckpointStore, stage_of
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
 from nightlight.grid import Grid
 from nightlight.hashing import fingerprint
+from nightlight.kernels import totals as K
 from nightlight.params import check_param
 from nightlight.preprocess.inputs import Inputs
 
@@ -160,20 +162,21 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
     # inputs' checksums), so the base year is summed once for all the pairs it is compared in.
     stage = stage_of(checkpoints, "totals", {"key": "dask name of the mosaic"}, TREE, shared=True)
     for _, da in distinct:
-        four = [da.sum(skipna=True).data, da.count().data, (da > 0).sum().data, (da < 0).sum().data]
+        # one sweep per block (a numba kernel) instead of four reductions over the mosaic
+        blocks = [dask.delayed(K.block_totals)(b) for b in as_dask(da).to_delayed().ravel()]
         name = getattr(da.data, "name", None)
         key = None if name is None else fingerprint({"dask_name": name})[:32]  # a safe file name
-        tasks += four if stage is None or key is None else [stage.delayed(key, _as_tuple, *four)]
-    values = tuple(v for got in dask.compute(*tasks) for v in (got if isinstance(got, tuple) else (got,)))
+        whole = dask.delayed(_add_up)(*blocks) if stage is None or key is None else stage.delayed(key, _add_up, *blocks)
+        tasks.append(whole)
+    values = dask.compute(*tasks)
     year_of = {n: y for y, n in zip(inputs.keys[2:], inputs.names[2:])}
     rows = []
-    for k, (name, da) in enumerate(distinct):
-        total, valid, lit, negative = (float(v) for v in values[4 * k : 4 * k + 4])
+    for (name, da), (total, valid, lit, negative) in zip(distinct, values):
         rows.append(
             {
                 "mosaic": name,
                 "year": year_of.get(name),
-                "total": total,
+                "total": float(total),
                 "valid_pixels": int(valid),
                 "nodata_pixels": int(da.size - valid),
                 "lit_pixels": int(lit),
@@ -183,8 +186,12 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
     return pd.DataFrame(rows)
 
 
-def _as_tuple(*values: Any) -> tuple:
-    return tuple(float(v) for v in values)
+def _add_up(*blocks: tuple[float, np.ndarray]) -> tuple[float, ...]:
+    """(total, valid, lit, negative) of a mosaic from its blocks' (float64 sum, int64 counts)."""
+    counts = np.zeros(3, np.int64)
+    for _, c in blocks:
+        counts += c
+    return (float(sum(t for t, _ in blocks)), *(float(c) for c in counts.tolist()))
 
 
 def check_not_blank(totals: pd.DataFrame, *, allow_blank: bool) -> list[str]:

@@ -99,13 +99,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio.features
-import scipy.ndimage as ndi
 import shapely
 import xarray as xr
 from affine import Affine
 
 from nightlight.grid import Grid, PixelWindow, require_same_grid
 from nightlight.io.windows import WindowReader
+from nightlight.kernels import patterns as KP
 
 PATTERNS = ("complete", "central", "peripheral", "unilateral", "local", "scatter")
 STATUSES = ("none", "too_small")
@@ -123,8 +123,6 @@ PERIPHERAL_COVERAGE = 0.75
 UNILATERAL_SIDE = 0.60
 LOCAL_CLUSTER = 0.60
 LOCAL_MORAN = 0.25
-
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -165,96 +163,13 @@ def pattern_features(declining: np.ndarray, usable: np.ndarray, inside: np.ndarr
 
     All three are 2-D bool arrays of one window (``declining ⊆ usable ⊆ inside``).
     Lengths are in pixels, so a window on any grid works; the window's border counts
-    as the city's edge.
+    as the city's edge. Computed by the numba kernel :func:`nightlight.kernels.patterns.city_features`.
     """
-    inside = np.asarray(inside, dtype=bool)
+    inside = np.ascontiguousarray(inside, dtype=bool)
     usable = np.asarray(usable, dtype=bool) & inside
     declining = np.asarray(declining, dtype=bool) & usable
-    u, n = int(usable.sum()), int(declining.sum())
-    nan = float("nan")
-    if u == 0 or n == 0 or n == u:
-        return PatternFeatures(u, n, n / u if u else nan, nan, nan, nan, nan, 1.0 if n else nan, nan)
-    rr, cc = np.nonzero(inside)
-    cy, cx = rr.mean(), cc.mean()
-    r_eq = np.sqrt(rr.size / np.pi)
-    d_edge = ndi.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1] - 0.5
-    yy, xx = np.nonzero(usable)
-    dy, dx = yy - cy, xx - cx
-    d_c = np.hypot(dy, dx)
-    rho = d_c / (d_c + d_edge[yy, xx])
-    dec = declining[yy, xx]
-    s = n / u
-    rho_shift = float(rho[dec].mean() - rho[~dec].mean())
-    my, mx = dy[dec].mean(), dx[dec].mean()
-    offset = float(np.hypot(my, mx) / r_eq)
-    return PatternFeatures(
-        usable=u,
-        declining=n,
-        share=s,
-        rho_shift=rho_shift,
-        offset=offset,
-        coverage=_coverage(dy, dx, rho, dec),
-        side=_side(dy, dx, dec, my, mx, s),
-        largest_cluster=_largest_cluster(declining, n),
-        moran=_moran(declining, usable),
-    )
-
-
-def _coverage(dy: np.ndarray, dx: np.ndarray, rho: np.ndarray, dec: np.ndarray) -> float:
-    """Share of the occupied 45° sectors whose outer-zone pixels decline by ≥ SECTOR_SHARE."""
-    outer = rho >= OUTER_RHO
-    if not outer.any():
-        return 0.0
-    # sector k is centred on k·45°; the shift by half a sector puts its boundaries off every pixel centre
-    sector = np.floor((np.arctan2(dy[outer], dx[outer]) + np.pi / SECTORS) / (2 * np.pi / SECTORS)).astype(int)
-    sector %= SECTORS
-    tot = np.bincount(sector, minlength=SECTORS)
-    hit = np.bincount(sector, weights=dec[outer], minlength=SECTORS)
-    occupied = tot > 0
-    return float((hit[occupied] >= SECTOR_SHARE * tot[occupied]).mean())
-
-
-def _side(dy: np.ndarray, dx: np.ndarray, dec: np.ndarray, my: float, mx: float, s: float) -> float:
-    """Chance-corrected purity of the straight cut across the direction of the declining pixels."""
-    norm = np.hypot(my, mx)
-    if norm == 0:
-        return 0.0
-    # rounded so a 90° turn (same geometry, other float rounding) keeps the same ties
-    t = np.round((dx * mx + dy * my) / norm, 9)
-    n = int(dec.sum())
-    order = np.argsort(-t, kind="stable")
-    t_cut = t[order[n - 1]]
-    above = t > t_cut
-    tie = t == t_cut
-    take = n - int(above.sum())  # of the tie group at the cut, this many belong to the top n
-    hits = dec[above].sum() + take * dec[tie].mean()
-    purity = hits / n
-    return float((purity - s) / (1 - s))
-
-
-def _largest_cluster(declining: np.ndarray, n: int) -> float:
-    labels, k = ndi.label(declining, structure=_EIGHT)
-    if k == 0:
-        return float("nan")
-    sizes = np.bincount(labels.ravel())[1:]
-    if sizes.max() == 1:
-        return 1.0 / n
-    # isolated pixels are left out of the total: pixel noise should not split one patch into "many"
-    return float(sizes.max() / sizes[sizes > 1].sum())
-
-
-def _moran(declining: np.ndarray, usable: np.ndarray) -> float:
-    """Moran's I of the 0/1 decline indicator on the usable pixels, 8-neighbour binary weights."""
-    z = np.where(usable, declining - declining[usable].mean(), 0.0)
-    kernel = np.ones((3, 3))
-    kernel[1, 1] = 0
-    lag = ndi.correlate(z, kernel, mode="constant")
-    neighbours = ndi.correlate(usable.astype(float), kernel, mode="constant")
-    w = neighbours[usable].sum()
-    denom = (z[usable] ** 2).sum()
-    if w == 0 or denom == 0:
-        return float("nan")
-    return float(usable.sum() / w * (z[usable] * lag[usable]).sum() / denom)
+    f = KP.city_features(inside, usable, declining, OUTER_RHO, SECTORS, SECTOR_SHARE)
+    return PatternFeatures(int(f[0]), int(f[1]), *(float(v) for v in f[2:]))
 
 
 def pattern_of(f: PatternFeatures) -> str:

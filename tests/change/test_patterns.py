@@ -12,6 +12,7 @@ from collections import deque
 
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -371,3 +372,144 @@ def test_shrinkage_patterns_refuses_different_grids():
     v = np.ones((10, 10))
     with pytest.raises(GridMismatchError):
         shrinkage_patterns([shapely.box(1, 1, 5, 5)], _mosaic(v), _mosaic(v, x0=0.5))
+
+
+# --------------------------------------------------------------------------- the kernel against NumPy/scipy
+# The package's features before the numba kernel (nightlight.kernels.patterns), kept here as its
+# independent reference: every feature must be the same float, bit for bit, so no class can flip.
+def numpy_features(declining: np.ndarray, usable: np.ndarray, inside: np.ndarray) -> PatternFeatures:
+    """The features as the package computed them before the kernel (NumPy/scipy): the kernel's reference."""
+    inside = np.asarray(inside, dtype=bool)
+    usable = np.asarray(usable, dtype=bool) & inside
+    declining = np.asarray(declining, dtype=bool) & usable
+    u, n = int(usable.sum()), int(declining.sum())
+    nan = float("nan")
+    if u == 0 or n == 0 or n == u:
+        return PatternFeatures(u, n, n / u if u else nan, nan, nan, nan, nan, 1.0 if n else nan, nan)
+    rr, cc = np.nonzero(inside)
+    cy, cx = rr.mean(), cc.mean()
+    r_eq = np.sqrt(rr.size / np.pi)
+    d_edge = ndi.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1] - 0.5
+    yy, xx = np.nonzero(usable)
+    dy, dx = yy - cy, xx - cx
+    d_c = np.hypot(dy, dx)
+    rho = d_c / (d_c + d_edge[yy, xx])
+    dec = declining[yy, xx]
+    s = n / u
+    rho_shift = float(rho[dec].mean() - rho[~dec].mean())
+    my, mx = dy[dec].mean(), dx[dec].mean()
+    offset = float(np.hypot(my, mx) / r_eq)
+    return PatternFeatures(
+        usable=u,
+        declining=n,
+        share=s,
+        rho_shift=rho_shift,
+        offset=offset,
+        coverage=_np_coverage(dy, dx, rho, dec),
+        side=_np_side(dy, dx, dec, my, mx, s),
+        largest_cluster=_np_largest_cluster(declining, n),
+        moran=_np_moran(declining, usable),
+    )
+
+
+def _np_coverage(dy: np.ndarray, dx: np.ndarray, rho: np.ndarray, dec: np.ndarray) -> float:
+    """Share of the occupied 45° sectors whose outer-zone pixels decline by ≥ P.SECTOR_SHARE."""
+    outer = rho >= P.OUTER_RHO
+    if not outer.any():
+        return 0.0
+    # sector k is centred on k·45°; the shift by half a sector puts its boundaries off every pixel centre
+    sector = np.floor((np.arctan2(dy[outer], dx[outer]) + np.pi / P.SECTORS) / (2 * np.pi / P.SECTORS)).astype(int)
+    sector %= P.SECTORS
+    tot = np.bincount(sector, minlength=P.SECTORS)
+    hit = np.bincount(sector, weights=dec[outer], minlength=P.SECTORS)
+    occupied = tot > 0
+    return float((hit[occupied] >= P.SECTOR_SHARE * tot[occupied]).mean())
+
+
+def _np_side(dy: np.ndarray, dx: np.ndarray, dec: np.ndarray, my: float, mx: float, s: float) -> float:
+    """Chance-corrected purity of the straight cut across the direction of the declining pixels."""
+    norm = np.hypot(my, mx)
+    if norm == 0:
+        return 0.0
+    # rounded so a 90° turn (same geometry, other float rounding) keeps the same ties
+    t = np.round((dx * mx + dy * my) / norm, 9)
+    n = int(dec.sum())
+    order = np.argsort(-t, kind="stable")
+    t_cut = t[order[n - 1]]
+    above = t > t_cut
+    tie = t == t_cut
+    take = n - int(above.sum())  # of the tie group at the cut, this many belong to the top n
+    hits = dec[above].sum() + take * dec[tie].mean()
+    purity = hits / n
+    return float((purity - s) / (1 - s))
+
+
+def _np_largest_cluster(declining: np.ndarray, n: int) -> float:
+    labels, k = ndi.label(declining, structure=np.ones((3, 3), dtype=bool))
+    if k == 0:
+        return float("nan")
+    sizes = np.bincount(labels.ravel())[1:]
+    if sizes.max() == 1:
+        return 1.0 / n
+    # isolated pixels are left out of the total: pixel noise should not split one patch into "many"
+    return float(sizes.max() / sizes[sizes > 1].sum())
+
+
+def _np_moran(declining: np.ndarray, usable: np.ndarray) -> float:
+    """Moran's I of the 0/1 decline indicator on the usable pixels, 8-neighbour binary weights."""
+    z = np.where(usable, declining - declining[usable].mean(), 0.0)
+    kernel = np.ones((3, 3))
+    kernel[1, 1] = 0
+    lag = ndi.correlate(z, kernel, mode="constant")
+    neighbours = ndi.correlate(usable.astype(float), kernel, mode="constant")
+    w = neighbours[usable].sum()
+    denom = (z[usable] ** 2).sum()
+    if w == 0 or denom == 0:
+        return float("nan")
+    return float(usable.sum() / w * (z[usable] * lag[usable]).sum() / denom)
+
+
+def _same_features(got: PatternFeatures, want: PatternFeatures) -> None:
+    for name in PatternFeatures.__dataclass_fields__:
+        g, w = getattr(got, name), getattr(want, name)
+        assert g == w or (np.isnan(g) and np.isnan(w)), (name, g, w)
+
+
+@st.composite
+def scenes(draw):
+    """A random city window: a blob (or any mask) inside, usable and declining subsets of it."""
+    h, w = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if draw(st.booleans()):  # a blob with holes and bays: smoothed noise over a level
+        f = rng.random((h, w))
+        for _ in range(draw(st.integers(0, 4))):
+            f = (f + np.roll(f, 1, 0) + np.roll(f, 1, 1) + np.roll(f, -1, 0) + np.roll(f, -1, 1)) / 5
+        inside = f >= np.quantile(f, draw(st.floats(0.0, 0.9)))
+    else:
+        inside = rng.random((h, w)) < draw(st.floats(0.05, 1.0))
+    usable = inside & (rng.random((h, w)) < draw(st.floats(0.5, 1.0)))
+    p = draw(st.floats(0.0, 1.0))
+    if draw(st.booleans()):  # a half-plane, a disc or a ring of decline: ties and clusters
+        yy, xx = np.mgrid[0:h, 0:w]
+        a = draw(st.floats(0, 2 * np.pi))
+        score = np.cos(a) * xx + np.sin(a) * yy if draw(st.booleans()) else np.hypot(yy - h / 2, xx - w / 2)
+        declining = usable & (score <= np.quantile(score, p))
+    else:
+        declining = usable & (rng.random((h, w)) < p)
+    return declining, usable, inside
+
+
+@pytest.mark.slow  # 300 scenes: 0.5 s with a warm numba cache, ~20 s compiling on the shared machine
+@settings(max_examples=300, deadline=None)
+@given(scenes())
+def test_kernel_features_equal_the_numpy_reference_bit_for_bit(scene):
+    declining, usable, inside = scene
+    _same_features(pattern_features(declining, usable, inside), numpy_features(declining, usable, inside))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("seed", range(5))
+def test_kernel_features_equal_the_numpy_reference_on_planted_cities(kind, seed):
+    before, after, inside = planted_case(kind, seed)
+    usable, declining = declining_pixels(before, after, inside)
+    _same_features(pattern_features(declining, usable, inside), numpy_features(declining, usable, inside))

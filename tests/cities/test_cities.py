@@ -183,6 +183,39 @@ def test_headtail_breaks_do_not_depend_on_chunks(x, data):
         assert breaks[0] == pytest.approx(lit.mean(), rel=1e-9)
 
 
+def headtail_reference(x: np.ndarray, max_levels: int = 10, head_share: float = 0.4) -> list[float]:
+    """Jiang's head/tail breaks the plain way: one sum over the pixels per level."""
+    x = np.asarray(x, np.float64)
+    breaks, cut, prev_n = [], 0.0, None
+    for _ in range(max_levels):
+        head = x[x > cut]  # NaN is never lit
+        if head.size < 2 or (prev_n is not None and head.size / prev_n > head_share):
+            break
+        cut = float(head.sum()) / head.size
+        breaks.append(cut)
+        prev_n = head.size
+    return breaks
+
+
+# One pass per example whatever the number of levels: integer-valued mosaics (DN, 8-bit copies) must give the
+# per-level sums' breaks exactly, every level; float mosaics to float64 rounding.
+@settings(max_examples=40)
+@given(st.data())
+def test_headtail_breaks_in_one_pass_equal_the_per_level_sums(data):
+    integral = data.draw(st.booleans(), label="integral")
+    x = data.draw(mosaics(30, min_value=-3, max_value=200), label="mosaic")
+    if integral:
+        x = np.floor(x)
+    ch = data.draw(chunkings(x.shape, max_blocks=6), label="chunks")
+    got = headtail_breaks(geo(x, chunks=ch))
+    want = headtail_reference(x)
+    assert len(got) == len(want)
+    if integral:
+        assert got == want
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_bad_inputs_have_clear_errors():
     a = geo(np.ones((5, 5), np.float32))
     with pytest.raises(ValueError, match="min_area_km2"):
@@ -251,3 +284,32 @@ def test_sliced_mosaic_uses_its_own_grid_not_the_parents():
     whole = extract_natural_cities(da, lit_threshold=1, min_area_km2=0.1)
     assert g["area_km2"][0] == pytest.approx(whole["area_km2"][0], rel=1e-12)
     assert g.geometry[0].normalize().equals_exact(whole.geometry[0].normalize(), tolerance=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_labelling_pass_sums_equal_the_exact_coverage_zonal_path_on_the_national_pair(shared_file):
+    """The labelling pass's per-label sums (one pass) against detect_shrinking's exact-coverage zonal sums.
+
+    Beijing–Tianjin, cropped from the national VIIRS-like pair (Chen et al. 2021, 8-bit copies): on a
+    natural city the fixed extent *is* its labelled pixels, so both must give the same light, pixels
+    and km² — the zonal path by polygon coverage, the labelling pass without any polygon.
+    """
+    from nightlight.change.decline import detect_shrinking
+    from nightlight.preprocess.inputs import prepare_inputs
+
+    folder = ("china-viirslike-15s",)
+    paths = {"before": shared_file(*folder, "2013_8bit.tif"), "after": shared_file(*folder, "2016_8bit.tif")}
+    opts = {"nodata": "none", "units": "nW/cm2/sr", "align": "average", "chunks": 256}
+    b, a = prepare_inputs(paths, region=(116.0, 38.8, 117.8, 40.4), **opts).mosaics
+    cities = extract_natural_cities(b, lit_threshold=5.0, values={"after": a})
+    assert len(cities) > 5
+    res = detect_shrinking(
+        cities[["city_id", "geometry"]], b, a, id_column="city_id", patterns=False, allow_common_shift=True
+    )
+    np.testing.assert_array_equal(res["city_id"], cities["city_id"])
+    np.testing.assert_allclose(res["light_before"], cities["light"], rtol=1e-12)
+    np.testing.assert_allclose(res["light_after"], cities["light_after"], rtol=1e-12)
+    np.testing.assert_allclose(res["pixels"], cities["n_pixels"], rtol=1e-12)
+    np.testing.assert_allclose(res["area_km2"], cities["area_km2"], rtol=1e-9)
+    np.testing.assert_array_equal(res["valid_share"], 1.0)  # nodata="none": every pixel of a city counts
