@@ -399,7 +399,7 @@ def run_national(
         c["window_prefectures"] = int(len(prefs))
         c["seconds"] = round(time.perf_counter() - t1, 1)
         rec["census"] = c
-        cols = [c for c in PREFECTURE_TABLE if c in pref]
+        cols = [k for k in PREFECTURE_TABLE if k in pref]
         pref[cols].to_csv(out / f"prefectures_{span}.csv", index=False, float_format="%.6g")
     write_city_table(frames["cities"], out / f"national_cities_{span}.csv.gz")
     if "calibrated" in frames:
