@@ -32,16 +32,12 @@ from nightlight.units import dark_floor_for
 CENSUS_COLUMNS = ("city_code", "city", "province", "popu_2010", "popu_2020")
 
 
-def census_path(data_dir: str | Path) -> Path:
+def read_census(data_dir: str | Path) -> gpd.GeoDataFrame:
+    """The 369 prefecture polygons with 2010/2020 population (``read_polygons`` of the CSV's WKT column)."""
     path = Path(data_dir) / CENSUS_FILE
     if not path.exists():
         raise InvalidVectorError(f"{path}: missing census table; pass data_dir= pointing at the shared data folder.")
-    return path
-
-
-def read_census(data_dir: str | Path) -> gpd.GeoDataFrame:
-    """The 369 prefecture polygons with 2010/2020 population (``read_polygons`` of the CSV's WKT column)."""
-    gdf = read_polygons(census_path(data_dir), id_column="city_code", crs="EPSG:4326")
+    gdf = read_polygons(path, id_column="city_code", crs="EPSG:4326")
     gdf["pop_change"] = gdf["popu_2020"] / gdf["popu_2010"] - 1
     gdf["pop_loss"] = gdf["popu_2020"] < gdf["popu_2010"]
     return gdf
@@ -121,17 +117,18 @@ def census_check(
     ``dark_floor``: the prefectures' (mean value per pixel; the default floor is also run).
     """
     floor_default = dark_floor_for(str(mosaics["before"].attrs.get("units")))
-    kw = {"decline": decline, "alpha": alpha}
-    default = prefecture_decline(census, mosaics["before"], mosaics["after"], dark_floor=None, **kw)
-    raw = prefecture_decline(census, mosaics["before"], mosaics["after"], dark_floor=dark_floor, **kw)
-    cor = prefecture_decline(census, mosaics["before"], mosaics["after_corrected"], dark_floor=dark_floor, **kw)
+
+    def run(after: str, floor: float | None, **kw: Any) -> gpd.GeoDataFrame:
+        return prefecture_decline(
+            census, mosaics["before"], mosaics[after], decline=decline, alpha=alpha, dark_floor=floor, **kw
+        )
+
+    default, raw, cor = run("after", None), run("after", dark_floor), run("after_corrected", dark_floor)
     pref = census[list(CENSUS_COLUMNS) + ["pop_change", "pop_loss"]].copy().set_index("city_code")
-    for tag, r in (("raw", raw), ("", cor)):
-        r = r.set_index("city_code")
-        sfx = f"_{tag}" if tag else ""
-        pref[f"light_change{sfx}"] = r["change"].reindex(pref.index)
-        pref[f"light_shrinking{sfx}"] = r["shrinking"].reindex(pref.index)
-        pref[f"status{sfx}"] = r["status"].reindex(pref.index)
+    for sfx, r in (("_raw", raw), ("", cor)):
+        r = r.set_index("city_code").reindex(pref.index)
+        for col, name in (("light_change", "change"), ("light_shrinking", "shrinking"), ("status", "status")):
+            pref[col + sfx] = r[name]
     pref["light_2013"] = raw.set_index("city_code")["light_before"].reindex(pref.index)
     rec: dict[str, Any] = {
         "n_prefectures": int(len(census)),
@@ -148,9 +145,7 @@ def census_check(
     }
     if series_mosaics is not None:
         years = sorted(series_mosaics)
-        ser = prefecture_decline(
-            census, mosaics["before"], mosaics["after"], dark_floor=dark_floor, series=series_mosaics, **kw
-        ).set_index("city_code", drop=False)
+        ser = run("after", dark_floor, series=series_mosaics).set_index("city_code", drop=False)
         pref["trend_rel_slope"] = pd.Series(relative_slope(ser, years), index=ser.index).reindex(pref.index)
         pref["mk_q"] = ser["mk_q"].reindex(pref.index)
         rec["series"] = trend_counts(

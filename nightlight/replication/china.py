@@ -20,8 +20,6 @@ import pandas as pd
 from pyproj import Transformer
 
 from nightlight.batch.config import BatchConfig
-from nightlight.batch.run import open_years
-from nightlight.batch.state import CHECKPOINTS
 from nightlight.change.rule import classify_decline
 from nightlight.grid import Grid
 from nightlight.outputs.summary import summarize
@@ -91,18 +89,14 @@ def counts(result: pd.DataFrame) -> dict:
     }
 
 
-def gain_normalised(config: BatchConfig, work: Path, name: str, result: pd.DataFrame) -> dict:
+def gain_normalised(config: BatchConfig, result: pd.DataFrame) -> dict:
     """The pair's counts with the window's total-light change divided out (a crude gain correction).
 
     The factor is the ratio of the two years' totals over the pixels valid in both (on
-    the base grid, as the batch run left them); it also removes real growth, so it
-    bounds the effect of a product gain shift.
+    the base grid: the decline run's ``mosaic_common_totals``); it also removes real
+    growth, so it bounds the effect of a product gain shift.
     """
-    inputs = open_years(config, {}, work / name / CHECKPOINTS / "aligned")
-    mosaics = dict(zip(inputs.keys, inputs.mosaics))
-    b, a = mosaics[config.base], mosaics[config.compare[-1]]
-    both = b.notnull() & a.notnull()
-    tb, ta = dask.compute(b.where(both).sum(), a.where(both).sum())
+    tb, ta = result.attrs["nightlight"]["mosaic_common_totals"]
     factor = float(tb) / float(ta)
     ok = (result["status"] == "ok").to_numpy()
     change, _, shrinking = classify_decline(
@@ -150,27 +144,14 @@ def locate_places(result: gpd.GeoDataFrame, places: pd.DataFrame, *, max_km: flo
     for i, p in enumerate(pts):
         d = geoms.distance(p).to_numpy() / 1000.0
         j = int(np.argmin(d)) if len(d) else -1
-        row = {
-            "name": places["name"].iloc[i],
-            "name_zh": places["name_zh"].iloc[i],
-            "lon": places["lon"].iloc[i],
-            "lat": places["lat"].iloc[i],
-        }
+        row = {k: places[k].iloc[i] for k in ("name", "name_zh", "lon", "lat")}
         if j < 0 or d[j] > max_km:
             row.update(match=f"none within {max_km:g} km", distance_km=float(d[j]) if j >= 0 else np.nan)
         else:
             c = result.iloc[j]
-            row.update(
-                match="inside" if d[j] == 0 else f"nearest ({d[j]:.1f} km)",
-                distance_km=float(d[j]),
-                city_id=int(c["city_id"]),
-                area_km2=float(c["area_km2"]),
-                light_before=float(c["light_before"]),
-                light_after=float(c["light_after"]),
-                change=float(c["change"]),
-                status=c["status"],
-                shrinking=bool(c["shrinking"]),
-            )
+            row.update(match="inside" if d[j] == 0 else f"nearest ({d[j]:.1f} km)", distance_km=float(d[j]))
+            row |= {k: c[k] for k in ("city_id", "area_km2", "light_before", "light_after", "change", "status")}
+            row["shrinking"] = bool(c["shrinking"])
         rows.append(row)
     return pd.DataFrame(rows)
 

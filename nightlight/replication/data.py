@@ -62,17 +62,12 @@ def read_provinces(data_dir: str | Path) -> gpd.GeoDataFrame:
 
 
 # --------------------------------------------------------------------------- Shanghai
-def shanghai_years() -> dict[int, str]:
-    """The yearly Shanghai VIIRS-like mosaics, 2000–2020, by catalog name (year → ``shanghai-viirs-like:<year>``)."""
-    return {y: f"{SHANGHAI_PRODUCT}:{y}" for y in SHANGHAI_YEARS}
-
-
 def open_shanghai(data_dir: str | Path) -> tuple[dict[int, xr.DataArray], xr.DataArray, gpd.GeoDataFrame]:
     """Every Shanghai year (in memory: the box is small), the MGUP built-up mask and the districts.
 
     The years come from the catalog; the mask and the districts (not catalog products) from ``data_dir``.
     """
-    mos = {y: open_mosaic(name, chunks=None) for y, name in shanghai_years().items()}
+    mos = {y: open_mosaic(f"{SHANGHAI_PRODUCT}:{y}", chunks=None) for y in SHANGHAI_YEARS}
     mgup = open_mosaic(str(Path(data_dir) / SHANGHAI_MGUP), chunks=None)
     districts = gpd.read_file(Path(data_dir) / SHANGHAI_DISTRICTS)
     return mos, mgup, districts

@@ -42,6 +42,7 @@ from nightlight.pipeline import decline
 from nightlight.preprocess.normalise import fit_normalisation
 from nightlight.progress import peak_rss_mb
 from nightlight.replication import census as C
+from nightlight.replication.china import counts
 from nightlight.replication.data import read_places
 from nightlight.replication.params import STUDY, VIIRS_ERA, VIIRS_SCALE, Box, NationalParams
 from nightlight.replication.series import SERIES_COLUMNS, series_record
@@ -54,11 +55,6 @@ CITY_TABLE = tuple(
         "light_after_corrected change shrinking shrink_pattern"
     ).split()
 )
-
-
-def first_headtail_break(da: xr.DataArray) -> float:
-    """Jiang's head/tail breaks, first level: the mean of the non-zero values (one pass)."""
-    return float(headtail_breaks(da, max_levels=1)[0])
 
 
 def correct_brightness(
@@ -88,28 +84,20 @@ def correct_brightness(
 
 
 def summarise(res: gpd.GeoDataFrame, cities: gpd.GeoDataFrame) -> dict[str, Any]:
-    """Counts, areas and shares of one decline run, and its pattern shares (of the shrinking cities)."""
+    """:func:`.china.counts` of one decline run, its areas and its pattern shares (of the shrinking cities)."""
     area = cities.set_index("city_id")["area_km2"].reindex(res["city_id"]).to_numpy()
     ok = (res["status"] == "ok").to_numpy()
     shr = res["shrinking"].to_numpy(bool)
-    ch = res.loc[ok, "change"].to_numpy(float) * 100
     pats = pd.Series(res.loc[shr, "shrink_pattern"]).value_counts()
     n_pat = int(sum(pats.get(p, 0) for p in PATTERNS))
     meta = res.attrs.get("nightlight", {})
     return {
-        "cities": int(len(res)),
-        "classified": int(ok.sum()),
+        **counts(res),
         "status_counts": {str(k): int(v) for k, v in res["status"].value_counts().items()},
         "area_km2": float(np.nansum(area)),
         "mean_area_km2": float(np.nanmean(area)) if len(area) else math.nan,
-        "shrinking": int(shr.sum()),
         "shrinking_area_km2": float(np.nansum(area[shr])),
-        "share": float(shr.sum() / ok.sum()) if ok.any() else math.nan,
         "area_share": float(np.nansum(area[shr]) / np.nansum(area[ok])) if ok.any() else math.nan,
-        "change_pct_p10_p25_p50_p75_p90": [round(float(v), 1) for v in np.percentile(ch, [10, 25, 50, 75, 90])]
-        if ch.size
-        else [math.nan] * 5,
-        "growing_10pct": int((ch >= 10).sum()),
         "patterns": {p: int(pats.get(p, 0)) for p in PATTERNS},
         "pattern_statuses": {s: int(pats.get(s, 0)) for s in ("none", "too_small")},
         "pattern_shares": {p: (int(pats.get(p, 0)) / n_pat if n_pat else math.nan) for p in PATTERNS},
@@ -261,25 +249,23 @@ def _variant(
     return rec, table, mosaics, after_c
 
 
+#: Per-city table column → (decline run, its column): ``raw`` uncorrected, ``cor`` corrected.
+_CITY_COLUMNS = {
+    **{c: ("raw", c) for c in ("light_before", "light_after")},
+    **{f"{c}_raw": ("raw", c) for c in ("change", "shrinking")},
+    "pattern_raw": ("raw", "shrink_pattern"),
+    "light_after_corrected": ("cor", "light_after"),
+    **{c: ("cor", c) for c in ("change", "shrinking", "shrink_pattern", "status")},
+}
+
+
 def _city_table(cities: gpd.GeoDataFrame, raw: gpd.GeoDataFrame, cor: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """One row per natural city: area, centroid (lon/lat), light, change and pattern with and without correction."""
     t = cities[["city_id", "area_km2", "n_pixels", "centroid_x", "centroid_y", "geometry"]].copy()
     t = t.rename(columns={"centroid_x": "lon", "centroid_y": "lat"})
-    r, c = raw.set_index("city_id"), cor.set_index("city_id")
-    ids = t["city_id"].to_numpy()
-    for col, src, name in (
-        ("light_before", r, "light_before"),
-        ("light_after", r, "light_after"),
-        ("change_raw", r, "change"),
-        ("shrinking_raw", r, "shrinking"),
-        ("pattern_raw", r, "shrink_pattern"),
-        ("light_after_corrected", c, "light_after"),
-        ("change", c, "change"),
-        ("shrinking", c, "shrinking"),
-        ("shrink_pattern", c, "shrink_pattern"),
-        ("status", c, "status"),
-    ):
-        t[col] = src[name].reindex(ids).to_numpy()
+    runs = {"raw": raw.set_index("city_id"), "cor": cor.set_index("city_id")}
+    for col, (run, name) in _CITY_COLUMNS.items():
+        t[col] = runs[run][name].reindex(t["city_id"].to_numpy()).to_numpy()
     return gpd.GeoDataFrame(t, geometry="geometry", crs=cities.crs)
 
 
@@ -306,7 +292,7 @@ def national_run(
     config = load_study(params.study)
     if window is not None:
         whole = open_year(config.inputs[config.base], config.params.replace(region=None))
-        config = variant(config, region=tuple(window), lit_threshold=first_headtail_break(whole))
+        config = variant(config, region=tuple(window), lit_threshold=float(headtail_breaks(whole, max_levels=1)[0]))
     if not series:
         config = variant(config, trend=False)
     p = config.params
@@ -379,50 +365,44 @@ def run_national(
 ) -> tuple[dict, dict[str, Any]]:
     """The national section; writes its CSV tables to ``out``. Returns (record, frames for the figure).
 
-    ``data_dir``: where the census table is (the mosaics come from the catalog).
+    ``data_dir``: where the census table is (the mosaics come from the catalog). The
+    census check runs on the prefectures inside the window when one is run (a prefecture
+    cut by the window would be measured on a part of it).
     """
     t0 = time.perf_counter()
-    whole = window is None
-    rec, frames = national_run(
-        work, params=params, window=window, paper_area_km2=float(PAPER["area_km2"]) if whole else None
-    )
+    paper_area = float(PAPER["area_km2"]) if window is None else None
+    rec, frames = national_run(work, params=params, window=window, paper_area_km2=paper_area)
     rec["window"] = window
     rec["definitions"] = {"value_scale": VIIRS_SCALE, "viirs_era": VIIRS_ERA}
-    p = rec["params"]
+    p, mos = rec["params"], frames["mosaics"]
     span = f"{p['base_year']}_{p['target_year']}"
     if census:
         t1 = time.perf_counter()
-        rec["census"], pref = _census(data_dir, rec, frames, window)
-        rec["census"]["seconds"] = round(time.perf_counter() - t1, 1)
-        cols = [c for c in PREFECTURE_TABLE if c in pref]
+        prefs = C.read_census(data_dir)
+        if window is not None:
+            prefs = prefs[prefs.geometry.within(shapely.box(*window))].reset_index(drop=True)
+        before, after = mos[p["base_year"]], mos[p["target_year"]]
+        # the batch engine keeps the resampled years (2012, 2022) in float64; with them beside the float32
+        # years, detect_shrinking on the 369 large prefecture polygons peaked at 7 GB and took 105 s (25 s
+        # and 0.9 GB on the base year's dtype); the counts were the same either way
+        series = {y: m.astype(before.dtype) for y, m in mos.items()} if "series" in rec else None
+        c, pref = C.census_check(
+            prefs,
+            {"before": before, "after": after, "after_corrected": frames["after_corrected"]},
+            series,
+            frames["cities"],
+            decline=p["decline"],
+            alpha=p["alpha"],
+            dark_floor=p["prefecture_dark_floor"],
+        )
+        c["northeast"], c["seeds"] = C.northeast(pref, read_places(), prefs)
+        c["window_prefectures"] = int(len(prefs))
+        c["seconds"] = round(time.perf_counter() - t1, 1)
+        rec["census"] = c
+        cols = [k for k in PREFECTURE_TABLE if k in pref]
         pref[cols].to_csv(out / f"prefectures_{span}.csv", index=False, float_format="%.6g")
     write_city_table(frames["cities"], out / f"national_cities_{span}.csv.gz")
     if "calibrated" in frames:
         write_city_table(frames["calibrated"], out / f"national_calibrated_cities_{span}.csv.gz")
     rec["seconds_total"] = round(time.perf_counter() - t0, 1)
     return rec, frames
-
-
-def _census(data_dir: str | Path, rec: dict, frames: dict, window: Box | None) -> tuple[dict, pd.DataFrame]:
-    """Prefectures (inside the window when one is run), associations, the Northeast."""
-    census = C.read_census(data_dir)
-    if window is not None:  # a prefecture cut by the window would be measured on a part of it
-        census = census[census.geometry.within(shapely.box(*window))].reset_index(drop=True)
-    p, mos = rec["params"], frames["mosaics"]
-    before, after = mos[p["base_year"]], mos[p["target_year"]]
-    # the batch engine keeps the resampled years (2012, 2022) in float64; with them beside the float32
-    # years, detect_shrinking on the 369 large prefecture polygons peaked at 7 GB and took 105 s (25 s
-    # and 0.9 GB on the base year's dtype); the counts were the same either way
-    mos = {y: m.astype(before.dtype) for y, m in mos.items()}
-    c, pref = C.census_check(
-        census,
-        {"before": before, "after": after, "after_corrected": frames["after_corrected"]},
-        mos if "series" in rec else None,
-        frames["cities"],
-        decline=p["decline"],
-        alpha=p["alpha"],
-        dark_floor=p["prefecture_dark_floor"],
-    )
-    c["northeast"], c["seeds"] = C.northeast(pref, read_places(), census)
-    c["window_prefectures"] = int(len(census))
-    return c, pref

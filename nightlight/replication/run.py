@@ -112,28 +112,46 @@ def run_replication(
     out.mkdir(parents=True, exist_ok=True)
     box = resolve_window(window)
     res: dict[str, Any] = {"params": asdict(params), "window": window, "study": STUDY, "data_dir": str(data_dir)}
+    provinces = read_provinces(data_dir)
     with tempfile.TemporaryDirectory(prefix="nightlight-replicate-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         if national:  # first, so its memory is measured on a fresh process, not on the DMSP runs' leftovers
-            _national(res, data_dir, national_params, box, out, work, figures=figures)
-        configs = china_studies(box)
-        pairs = _china_pairs(res, configs, work, out)
-        provinces = _regions(res, data_dir, pairs, out)
+            _national(res, data_dir, national_params, box, out, work, provinces if figures else None)
+        pairs = _china(res, china_studies(box), provinces, work, out, sensitivity=sensitivity)
+    sh = None
+    if shanghai:  # Shanghai 2013 → 2016 (and its sensitivity table)
+        sh = shanghai_run(data_dir, params=params)
+        res["shanghai"] = shanghai_record(sh, out)
         if sensitivity:
-            _china_sensitivity(res, configs, pairs, work, out)
-    sh = _shanghai(res, data_dir, params, out, sensitivity=sensitivity) if shanghai else None
-    if figures:
-        _figures(pairs, provinces, sh, res["params"], out)
+            res["sensitivity_shanghai"] = _table(shanghai_sensitivity(params=params), out / "sensitivity_shanghai.csv")
+    if figures:  # the DMSP-like map, the change histogram, the Shanghai series
+        p = res["params"]
+        title = (
+            f"DMSP-like natural cities of {HEADLINE_BASE_YEAR} (DN ≥ {p['lit_dn']:g}, > {p['min_area_km2']:g} km²) "
+            f"and their change to {CHINA_TARGET_YEAR}"
+        )
+        _map(pairs[_HEAD], out / f"china_{_HEAD.replace('→', '_')}.png", title, p["decline"], provinces)
+        plot_change_hist(pairs, out / "change_hist.png", decline=p["decline"])
+        if sh is not None:
+            plot_shanghai_series(sh, out / "shanghai_series.png")
     _write(res, t_all, out, command=command if markdown else None)
     return res
 
 
-def _head() -> str:
-    return f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
+#: The pair the headline, the map, the provinces and the largest cities are reported for.
+_HEAD = f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
 
 
-def _china_pairs(res: dict, configs: dict[int, BatchConfig], work: Path, out: Path) -> Pairs:
-    """Phase 1: every China pair through the batch engine, its city table; the year totals."""
+def _table(table: pd.DataFrame, path: Path) -> list[dict]:
+    """``table`` written to ``path`` (CSV), returned as records for ``results.json``."""
+    table.to_csv(path, index=False)
+    return table.to_dict(orient="records")
+
+
+def _china(
+    res: dict, configs: dict[int, BatchConfig], provinces: gpd.GeoDataFrame, work: Path, out: Path, *, sensitivity: bool
+) -> Pairs:
+    """Every China pair through the batch engine, its city table; the year totals; the regions; the sensitivity."""
     p = configs[HEADLINE_BASE_YEAR].params
     res["params"].update(lit_dn=p.lit_threshold, dark_floor_dn=p.dark_floor, align=p.align)
     pairs: Pairs = {}
@@ -147,79 +165,55 @@ def _china_pairs(res: dict, configs: dict[int, BatchConfig], work: Path, out: Pa
     rows = totals.to_dict(orient="records")
     res["china_nodata"] = {str(r["year"]): None if pd.isna(r["nodata"]) else float(r["nodata"]) for r in rows}
     res["year_totals"] = totals.drop(columns="nodata").to_dict(orient="records")
+    # the Northeast places in every pair; provinces and the largest cities of the headline pair
+    places = read_places()
+    res["places"] = {k: locate_places(r, places).to_dict(orient="records") for k, r in pairs.items()}
+    ptab = province_table(pairs[_HEAD], provinces)
+    ptab.to_csv(out / f"provinces_{_HEAD.replace('→', '_')}.csv")
+    res["largest"] = largest_cities(pairs[_HEAD], provinces).to_dict(orient="records")
+    res["provinces_2018_2021"] = ptab.reset_index().to_dict(orient="records")
+    if sensitivity:  # variants of the study configurations
+        t0 = time.perf_counter()
+        by_base = {y: pairs[f"{y}→{CHINA_TARGET_YEAR}"] for y in configs}
+        res["sensitivity_china"] = _table(china_sensitivity(configs, by_base, work), out / "sensitivity_china.csv")
+        res["sensitivity_china_seconds"] = round(time.perf_counter() - t0, 1)
     return pairs
 
 
-def _regions(res: dict, data_dir: str | Path, pairs: Pairs, out: Path) -> gpd.GeoDataFrame:
-    """Phase 2: the Northeast places in every pair; provinces and the largest cities of the headline pair."""
-    places = read_places()
-    res["places"] = {k: locate_places(r, places).to_dict(orient="records") for k, r in pairs.items()}
-    provinces = read_provinces(data_dir)
-    head = pairs[_head()]
-    ptab = province_table(head, provinces)
-    ptab.to_csv(out / f"provinces_{_head().replace('→', '_')}.csv")
-    res["largest"] = largest_cities(head, provinces).to_dict(orient="records")
-    res["provinces_2018_2021"] = ptab.reset_index().to_dict(orient="records")
-    return provinces
-
-
-def _china_sensitivity(res: dict, configs: dict[int, BatchConfig], pairs: Pairs, work: Path, out: Path) -> None:
-    """Phase 3: the China sensitivity table (variants of the study configurations)."""
-    t0 = time.perf_counter()
-    by_base = {y: pairs[f"{y}→{CHINA_TARGET_YEAR}"] for y in configs}
-    sens = china_sensitivity(configs, by_base, work)
-    sens.to_csv(out / "sensitivity_china.csv", index=False)
-    res["sensitivity_china"] = sens.to_dict(orient="records")
-    res["sensitivity_china_seconds"] = round(time.perf_counter() - t0, 1)
-
-
-def _shanghai(res: dict, data_dir: str | Path, params: Params, out: Path, *, sensitivity: bool) -> dict:
-    """Phase 5: Shanghai 2013 → 2016 (and its sensitivity table)."""
-    sh = shanghai_run(data_dir, params=params)
-    res["shanghai"] = shanghai_record(sh, out)
-    if sensitivity:
-        ss = shanghai_sensitivity(params=params)
-        ss.to_csv(out / "sensitivity_shanghai.csv", index=False)
-        res["sensitivity_shanghai"] = ss.to_dict(orient="records")
-    return sh
+def _map(
+    frame: gpd.GeoDataFrame, png: Path, title: str, decline: float, provinces: gpd.GeoDataFrame, *, webmap: bool = False
+) -> tuple[str, str | None]:
+    """A run's cities drawn as ``nightlight map`` draws one: the PNG (and the interactive page); their names."""
+    shown = frame.copy()
+    shown.attrs["nightlight"] = {"min_decline": decline}
+    name = plot_map(shown, png, title=title, outlines=provinces).name
+    html = write_webmap(shown, png.with_suffix(".html"), title=title, outlines=provinces).name if webmap else None
+    return name, html
 
 
 def _national(
-    res: dict, data_dir: str | Path, params: NationalParams, box: Box | None, out: Path, work: Path, *, figures: bool
+    res: dict,
+    data_dir: str | Path,
+    params: NationalParams,
+    box: Box | None,
+    out: Path,
+    work: Path,
+    provinces: gpd.GeoDataFrame | None,
 ) -> None:
-    """Phase 0: the national study configuration (batch), its correction, series and census check; its map."""
+    """The national study configuration (batch), its correction, series and census check; its map (``provinces``)."""
     rec, frames = run_national(data_dir, out, work, params=params, window=box)
     census = read_census(data_dir) if "census" in rec else None
     rec["robustness"] = robustness(frames, rec["study"], load_study(params.study).params, census, params=params)
     res["national"] = rec
     res["kenya"] = kenya()
-    if figures:
+    if provinces is not None:
         h, p = rec["study"], rec["params"]
         title = (
             f"VIIRS-like natural cities of {p['base_year']} (8-bit ≥ {h['threshold_effective']}, "
             f"> {p['min_area_km2']:g} km²), change to {p['target_year']} ({h['headline']})"
         )
         png = out / f"national_{p['base_year']}_{p['target_year']}.png"
-        provinces = read_provinces(data_dir)
-        shown = frames["cities"].copy()  # drawn as `nightlight map` draws a run: a PNG and the interactive page
-        shown.attrs["nightlight"] = {"min_decline": p["decline"]}
-        rec["figure"] = plot_map(shown, png, title=title, outlines=provinces).name
-        rec["webmap"] = write_webmap(shown, png.with_suffix(".html"), title=title, outlines=provinces).name
-
-
-def _figures(pairs: Pairs, provinces: gpd.GeoDataFrame, sh: dict | None, p: dict, out: Path) -> None:
-    """Phase 6: the PNG figures."""
-    title = (
-        f"DMSP-like natural cities of {HEADLINE_BASE_YEAR} (DN ≥ {p['lit_dn']:g}, > {p['min_area_km2']:g} km²) "
-        f"and their change to {CHINA_TARGET_YEAR}"
-    )
-    png = out / f"china_{_head().replace('→', '_')}.png"
-    shown = pairs[_head()].copy()
-    shown.attrs["nightlight"] = {"min_decline": p["decline"]}
-    plot_map(shown, png, title=title, outlines=provinces)
-    plot_change_hist(pairs, out / "change_hist.png", decline=p["decline"])
-    if sh is not None:
-        plot_shanghai_series(sh, out / "shanghai_series.png")
+        rec["figure"], rec["webmap"] = _map(frames["cities"], png, title, p["decline"], provinces, webmap=True)
 
 
 def _write(res: dict, t_all: float, out: Path, *, command: str | None) -> None:

@@ -20,8 +20,13 @@ from nightlight.cities.natural import extract_natural_cities
 from nightlight.io.raster import open_mosaic
 from nightlight.preprocess.steps import apply_steps
 from nightlight.replication.china import counts, gain_normalised
-from nightlight.replication.data import shanghai_years
-from nightlight.replication.params import CHINA_TARGET_YEAR, SHANGHAI_BASE_YEAR, SHANGHAI_TARGET_YEAR, Params
+from nightlight.replication.params import (
+    CHINA_TARGET_YEAR,
+    SHANGHAI_BASE_YEAR,
+    SHANGHAI_PRODUCT,
+    SHANGHAI_TARGET_YEAR,
+    Params,
+)
 from nightlight.replication.studies import run_study, variant
 
 
@@ -50,13 +55,8 @@ DESIGN = Design()
 
 def short_counts(c: dict) -> dict:
     """The columns of a sensitivity row, from :func:`.china.counts`."""
-    return {
-        "cities": c["cities"],
-        "classified": c["classified"],
-        "shrinking": c["shrinking"],
-        "share": c["share"],
-        "median_change_pct": c["change_pct_p10_p25_p50_p75_p90"][2],
-    }
+    row = {k: c[k] for k in ("cities", "classified", "shrinking", "share")}
+    return row | {"median_change_pct": c["change_pct_p10_p25_p50_p75_p90"][2]}
 
 
 def _area_variants(min_area_km2: float) -> list[tuple[str, dict]]:
@@ -89,7 +89,7 @@ def china_sensitivity(configs: dict[int, BatchConfig], pairs: dict[int, gpd.GeoD
     rows = []
     for i, (label, base, change) in enumerate(runs):
         if change is None:
-            c: dict[str, Any] = gain_normalised(configs[base], work, f"china-{base}", pairs[base])
+            c: dict[str, Any] = gain_normalised(configs[base], pairs[base])
         elif not change:
             c = counts(pairs[base])
         else:
@@ -125,8 +125,7 @@ def shanghai_sensitivity(
     target: int = SHANGHAI_TARGET_YEAR,
 ) -> pd.DataFrame:
     """Counts for fixed radiance thresholds vs head/tail, 4- vs 8-connectivity, 5 km² on/off, noise floor on/off."""
-    years = shanghai_years()
-    b0, a0 = (open_mosaic(years[y], chunks=None) for y in (base, target))
+    b0, a0 = (open_mosaic(f"{SHANGHAI_PRODUCT}:{y}", chunks=None) for y in (base, target))
     floor = DESIGN.shanghai_noise_floor
     variants: list[tuple[str, dict]] = [("study parameters", {})]
     variants += [(f"lit ≥ {t:g} nW/cm²/sr", {"viirs_threshold": float(t)}) for t in DESIGN.shanghai_lit]
@@ -135,13 +134,9 @@ def shanghai_sensitivity(
     variants += [(f"noise floor {floor:g} nW/cm²/sr applied", {"noise": True})]
     rows = []
     for label, change in variants:
-        change = dict(change)
-        noise = change.pop("noise", False)
-        p = replace(params, **change)
-        b, a = b0, a0
-        if noise:
-            b, _ = apply_steps(b0, [{"noise_floor": floor}], sensor="viirs")
-            a, _ = apply_steps(a0, [{"noise_floor": floor}], sensor="viirs")
+        p = replace(params, **{k: v for k, v in change.items() if k != "noise"})
+        noise = "noise" in change  # both years with the producer's noise floor applied
+        b, a = (apply_steps(m, [{"noise_floor": floor}], sensor="viirs")[0] if noise else m for m in (b0, a0))
         c = extract_natural_cities(
             b,
             lit_threshold=p.viirs_threshold,  # type: ignore[arg-type]  # "headtail" or a radiance
