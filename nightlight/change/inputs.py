@@ -158,9 +158,8 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
         (< 0: VIIRS noise around darkness), and ``year`` where the mosaic is a series year.
     """
     distinct = inputs.distinct()
-    for gone in [n for n, (ref, _) in _SUMMED.items() if ref() is None]:
-        del _SUMMED[gone]
-    known = {i: hit for i, (_, da) in enumerate(distinct) if (hit := _summed(da)) is not None}
+    memos = [memo_of(da) for _, da in distinct]
+    known = {i: m["totals"] for i, m in enumerate(memos) if m is not None and "totals" in m}
     tasks = []
     # A batch job: a mosaic's totals are kept under its dask name (the store's key holds the
     # inputs' checksums), so the base year is summed once for all the pairs it is compared in.
@@ -176,9 +175,9 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
         tasks.append(whole)
     computed = iter(dask.compute(*tasks))
     values = [known[i] if i in known else next(computed) for i in range(len(distinct))]
-    for (_, da), got in zip(distinct, values):
-        if isinstance(getattr(da.data, "name", None), str):
-            _SUMMED[da.data.name] = (weakref.ref(da.data), got)
+    for memo, got in zip(memos, values):
+        if memo is not None:
+            memo["totals"] = got
     year_of = {n: y for y, n in zip(inputs.keys[2:], inputs.names[2:])}
     rows = []
     for (name, da), (total, valid, lit, negative) in zip(distinct, values):
@@ -196,16 +195,30 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
     return pd.DataFrame(rows)
 
 
-#: Totals summed in this process, by dask name, kept only while that very array object lives: a
-#: second run on the same opened mosaic (the national study's corrected decline after the raw
-#: one, on the same base year) skips its pass; a mosaic opened again is summed again.
-_SUMMED: dict[str, tuple[weakref.ref, tuple[float, ...]]] = {}
+#: Facts of mosaics computed in this process, by dask name, kept only while that very dask array
+#: object lives (:func:`memo_of`).
+_MEMOS: dict[str, tuple[weakref.ref, dict[str, Any]]] = {}
 
 
-def _summed(da: xr.DataArray) -> tuple[float, ...] | None:
-    """The remembered totals of ``da`` (None unless this very dask array was summed before)."""
-    hit = _SUMMED.get(getattr(da.data, "name", None) or "")
-    return hit[1] if hit is not None and hit[0]() is da.data else None
+def memo_of(da: xr.DataArray) -> dict[str, Any] | None:
+    """A scratch dict kept with ``da``'s dask array in this process (None for NumPy data).
+
+    The national study runs the decline twice on one opened base year (raw, then
+    brightness-corrected): its totals (:func:`mosaic_totals`) and pattern windows
+    (:func:`nightlight.change.patterns.shrinkage_patterns`) are kept here and not read again.
+    Keyed by the dask name *and* the array object: an array opened again (a file rewritten
+    in between keeps its dask name) starts with an empty memo.
+    """
+    for gone in [n for n, (ref, _) in _MEMOS.items() if ref() is None]:
+        del _MEMOS[gone]
+    data = da.data
+    name = getattr(data, "name", None)
+    if not isinstance(name, str):
+        return None
+    hit = _MEMOS.get(name)
+    if hit is None or hit[0]() is not data:
+        hit = _MEMOS[name] = (weakref.ref(data), {})
+    return hit[1]
 
 
 def _add_up(*blocks: tuple[float, np.ndarray]) -> tuple[float, ...]:
