@@ -195,22 +195,18 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
     return pd.DataFrame(rows)
 
 
-#: Facts of mosaics computed in this process, by dask name, kept only while that very dask array
-#: object lives (:func:`memo_of`).
 _MEMOS: dict[str, tuple[weakref.ref, dict[str, Any]]] = {}
 
 
 def memo_of(da: xr.DataArray) -> dict[str, Any] | None:
     """A scratch dict kept with ``da``'s dask array in this process (None for NumPy data).
 
-    The national study runs the decline twice on one opened base year (raw, then
-    brightness-corrected): its totals (:func:`mosaic_totals`) and pattern windows
-    (:func:`nightlight.change.patterns.shrinkage_patterns`) are kept here and not read again.
-    Keyed by the dask name *and* the array object: an array opened again (a file rewritten
-    in between keeps its dask name) starts with an empty memo.
+    The national study runs the decline twice on one base year (raw, then corrected): its totals
+    and pattern windows are kept here. Keyed by dask name *and* array object: an array opened
+    again (a rewritten file keeps its dask name) starts empty.
     """
     for gone in [n for n, (ref, _) in _MEMOS.items() if ref() is None]:
-        del _MEMOS[gone]
+        _MEMOS.pop(gone, None)  # another thread may have dropped it
     data = da.data
     name = getattr(data, "name", None)
     if not isinstance(name, str):
