@@ -158,12 +158,13 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
         (< 0: VIIRS noise around darkness), and ``year`` where the mosaic is a series year.
     """
     distinct = inputs.distinct()
-    memos = [memo_of(da) for _, da in distinct]
-    known = {i: m["totals"] for i, m in enumerate(memos) if m is not None and "totals" in m}
-    tasks = []
     # A batch job: a mosaic's totals are kept under its dask name (the store's key holds the
     # inputs' checksums), so the base year is summed once for all the pairs it is compared in.
+    # Without a store, they are kept with the array object (memo_of) for the rest of the process.
     stage = stage_of(checkpoints, "totals", {"key": "dask name of the mosaic"}, TREE, shared=True)
+    memos = [memo_of(da) if stage is None else None for _, da in distinct]
+    known = {i: m["totals"] for i, m in enumerate(memos) if m is not None and "totals" in m}
+    tasks = []
     for i, (_, da) in enumerate(distinct):
         if i in known:
             continue
