@@ -14,6 +14,7 @@ mosaics are prepared for the decline test:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -157,18 +158,27 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
         (< 0: VIIRS noise around darkness), and ``year`` where the mosaic is a series year.
     """
     distinct = inputs.distinct()
-    tasks = []
     # A batch job: a mosaic's totals are kept under its dask name (the store's key holds the
     # inputs' checksums), so the base year is summed once for all the pairs it is compared in.
+    # Without a store, they are kept with the array object (memo_of) for the rest of the process.
     stage = stage_of(checkpoints, "totals", {"key": "dask name of the mosaic"}, TREE, shared=True)
-    for _, da in distinct:
+    memos = [memo_of(da) if stage is None else None for _, da in distinct]
+    known = {i: m["totals"] for i, m in enumerate(memos) if m is not None and "totals" in m}
+    tasks = []
+    for i, (_, da) in enumerate(distinct):
+        if i in known:
+            continue
         # one sweep per block (a numba kernel) instead of four reductions over the mosaic
         blocks = [dask.delayed(K.block_totals)(b) for b in as_dask(da).to_delayed().ravel()]
         name = getattr(da.data, "name", None)
         key = None if name is None else fingerprint({"dask_name": name})[:32]  # a safe file name
         whole = dask.delayed(_add_up)(*blocks) if stage is None or key is None else stage.delayed(key, _add_up, *blocks)
         tasks.append(whole)
-    values = dask.compute(*tasks)
+    computed = iter(dask.compute(*tasks))
+    values = [known[i] if i in known else next(computed) for i in range(len(distinct))]
+    for memo, got in zip(memos, values):
+        if memo is not None:
+            memo["totals"] = got
     year_of = {n: y for y, n in zip(inputs.keys[2:], inputs.names[2:])}
     rows = []
     for (name, da), (total, valid, lit, negative) in zip(distinct, values):
@@ -184,6 +194,28 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
             }
         )
     return pd.DataFrame(rows)
+
+
+_MEMOS: dict[str, tuple[weakref.ref, dict[str, Any]]] = {}
+
+
+def memo_of(da: xr.DataArray) -> dict[str, Any] | None:
+    """A scratch dict kept with ``da``'s dask array in this process (None for NumPy data).
+
+    The national study runs the decline twice on one base year (raw, then corrected): its totals
+    and pattern windows are kept here. Keyed by dask name *and* array object: an array opened
+    again (a rewritten file keeps its dask name) starts empty.
+    """
+    for gone in [n for n, (ref, _) in _MEMOS.items() if ref() is None]:
+        _MEMOS.pop(gone, None)  # another thread may have dropped it
+    data = da.data
+    name = getattr(data, "name", None)
+    if not isinstance(name, str):
+        return None
+    hit = _MEMOS.get(name)
+    if hit is None or hit[0]() is not data:
+        hit = _MEMOS[name] = (weakref.ref(data), {})
+    return hit[1]
 
 
 def _add_up(*blocks: tuple[float, np.ndarray]) -> tuple[float, ...]:

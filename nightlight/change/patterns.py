@@ -103,6 +103,7 @@ import shapely
 import xarray as xr
 from affine import Affine
 
+from nightlight.change.inputs import memo_of
 from nightlight.grid import Grid, PixelWindow, require_same_grid
 from nightlight.io.windows import WindowReader
 from nightlight.kernels import patterns as KP
@@ -123,6 +124,8 @@ PERIPHERAL_COVERAGE = 0.75
 UNILATERAL_SIDE = 0.60
 LOCAL_CLUSTER = 0.60
 LOCAL_MORAN = 0.25
+#: Base-year window pixels kept per mosaic for a second run (:func:`shrinkage_patterns`): 64 MB of float32.
+KEPT_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -257,19 +260,30 @@ def shrinkage_patterns(
     Windows are read chunk by chunk through :class:`nightlight.io.WindowReader`,
     so a chunk that several cities touch is read once (a per-city ``.values`` slice
     re-read it every time and was 24× slower than the whole zonal pass on China
-    2020→2021).
+    2020→2021). The base-year windows are kept with ``before``'s dask array
+    (:func:`nightlight.change.inputs.memo_of`, up to :data:`KEPT_PIXELS`): a second run on
+    the same opened base year (the corrected decline after the raw one) does not read them again.
     """
     grid = require_same_grid(before, after)
     windows = _windows(geoms, grid)
     read_b, read_a = WindowReader(before), WindowReader(after)
     order = sorted(windows.items(), key=lambda kv: read_b.order_key(kv[1]))  # chunk by chunk
-    for reader in (read_b, read_a):
-        reader.plan(win for _, win in order)  # chunks are then computed a few at a time, in parallel
+    memo = memo_of(before)
+    # the base year's windows of an earlier run on this very array (the corrected run after the raw one)
+    kept: dict[PixelWindow, np.ndarray] = {} if memo is None else memo.setdefault("pattern windows", {})
+    read_b.plan(win for _, win in order if win not in kept)  # chunks are then computed a few at a time
+    read_a.plan(win for _, win in order)
+    held = sum(w.size for w in kept.values())
     out: list[str | None] = [None] * len(geoms)
     # one GDAL environment for all cities: rasterio otherwise sets one up per call (~15 % of its cost)
     with rasterio.Env():
-        for i, (r0, r1, c0, c1) in order:
-            b = read_b.read(r0, r1, c0, c1)
+        for i, win in order:
+            r0, r1, c0, c1 = win
+            b = kept.get(win)
+            if b is None:
+                b = read_b.read(r0, r1, c0, c1)
+                if memo is not None and held + b.size <= KEPT_PIXELS:
+                    kept[win], held = b, held + b.size
             a = read_a.read(r0, r1, c0, c1)
             t = grid.transform @ Affine.translation(c0, r0)
             inside = rasterio.features.geometry_mask(
