@@ -294,3 +294,34 @@ def test_a_case_and_its_reference_peer_agree_on_a_tiny_input(tmp_path, case_name
     assert ours["status"] == "ok", ours
     assert theirs["status"] == "ok", theirs
     assert theirs["max_diff"] <= case.tolerance
+
+
+def _tiny_global(monkeypatch, tmp_path):
+    """The e2e-global case (series of four years, patterns) on a 2° × 2° box: its run and its floor's."""
+    from nightlight.bench import e2e
+
+    monkeypatch.setattr(e2e, "GLOBAL_BOUNDS", (0.0, 40.0, 2.0, 42.0))
+    return e2e._global({"chunk": 256}, tmp_path, ""), e2e._global_floor({"chunk": 256}, tmp_path, "")
+
+
+def test_the_global_series_case_checks_its_flags_against_the_planted_truth(monkeypatch, tmp_path):
+    ours, floor = _tiny_global(monkeypatch, tmp_path)
+    result = ours.run()
+    assert result["cities"][0] > 0 and result["shrinking"][0] > 0
+    assert ours.info["truth"]["precision"] == ours.info["truth"]["recall"] == 1.0
+    assert sum(ours.info["patterns"].values()) == result["shrinking"][0]  # every shrinking city has a pattern
+    assert max_rel_diff(result["mosaic_change"], floor.run()["mosaic_change"]) <= registry.CASES["e2e-global"].tolerance
+
+
+def test_the_global_series_case_fails_on_a_false_flag(monkeypatch, tmp_path):
+    import nightlight.synthetic.validate as validate
+
+    real = validate.score_against_truth
+
+    def one_false_positive(result, truth, **kw):
+        return {**real(result, truth, **kw), "false_positive_city_ids": [1]}
+
+    monkeypatch.setattr(validate, "score_against_truth", one_false_positive)
+    ours, _ = _tiny_global(monkeypatch, tmp_path)
+    with pytest.raises(AssertionError, match="planted truth"):
+        ours.run()
