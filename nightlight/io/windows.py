@@ -47,6 +47,8 @@ class WindowReader:
         self._cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
         self._upcoming: deque[list[tuple[int, int, int]]] = deque()
         self._edges = [chunk_edges(d.chunks) if is_dask(d) else None for d in self._data]
+        # a chunk as a Delayed computes to the chunk itself; ``.blocks[i, j]`` computes to a copy of it
+        self._chunks = [d.to_delayed() if is_dask(d) else None for d in self._data]
 
     def _blocks_of(self, r0: int, r1: int, c0: int, c1: int, of: int = 0) -> list[tuple[int, int, int]]:
         """Keys (mosaic, block row, block column) of the chunks a window of mosaic ``of`` touches."""
@@ -88,7 +90,7 @@ class WindowReader:
                 break
             if nxt not in self._cache and nxt not in wanted:
                 wanted.append(nxt)
-        values = dask.compute(*[self._data[of].blocks[i, j] for of, i, j in wanted])
+        values = dask.compute(*[self._chunks[of][i, j] for of, i, j in wanted])  # type: ignore[index]
         for k, value in zip(wanted, values):
             self._cache[k] = np.asarray(value)
             self._cache.move_to_end(k)
