@@ -10,8 +10,7 @@ they arrive. Here every chunk is one task that
 2. reads its window and turns the declared (or overridden) nodata into NaN,
 3. checks the values against the plausible range of the mosaic's units
    (:func:`nightlight.units.check_plausible`: undeclared −999 or 65535 never become light)
-   — once per array: a block of the same dask array read again (the base year in the
-   labelling, the fit and both decline runs) is not checked again,
+   once per opened array (the base year is read by the labelling, the fit and both decline runs),
 4. and raises :class:`~nightlight.errors.InvalidRasterError` naming the file and the
    pixel block when the data cannot be read (a truncated file with an intact header) —
    whichever stage of the pipeline happens to compute that chunk.

@@ -6,9 +6,8 @@ optimises one graph per window, and re-reads a chunk for every window that touch
 computing the chunks one by one leaves every core but one idle (and on a dask cluster,
 each one is a round trip). :class:`WindowReader` keeps the last ``max_blocks`` chunks
 (LRU) and, told the windows in advance (:meth:`WindowReader.plan`), computes each
-missing chunk together with the next ones the windows will need, in one ``dask.compute``.
-It reads several mosaics on one grid at once (the base and the compared year): their
-chunks are computed together, so the two years cost one round trip, not two.
+missing chunk together with the next ones the windows will need — of every mosaic it
+reads (the base and the compared year, on one grid) — in one ``dask.compute``.
 """
 
 from __future__ import annotations
@@ -70,10 +69,7 @@ class WindowReader:
         return (*first[0][1:], *window) if first else tuple(window)
 
     def plan(self, windows: Iterable[tuple[int, ...]]) -> None:
-        """The windows ``(r0, r1, c0, c1[, of])`` about to be read, in reading order: chunks are prefetched in batches.
-
-        ``of`` (default 0) is the mosaic's position in the constructor's arguments.
-        """
+        """The windows ``(r0, r1, c0, c1[, of])`` about to be read, in order: their chunks are prefetched in batches."""
         self._upcoming.extend(keys for win in windows if (keys := self._blocks_of(*win)))
 
     def _block(self, key: tuple[int, int, int]) -> np.ndarray:
@@ -99,7 +95,7 @@ class WindowReader:
         return self._cache[key]
 
     def read(self, r0: int, r1: int, c0: int, c1: int, of: int = 0) -> np.ndarray:
-        """Pixels ``[r0:r1, c0:c1]`` of mosaic ``of`` (its position in the constructor's arguments) as NumPy."""
+        """Pixels ``[r0:r1, c0:c1]`` of mosaic ``of`` (0 = the first given) as a NumPy array."""
         data, edges = self._data[of], self._edges[of]
         if edges is None:
             return np.asarray(data[r0:r1, c0:c1])
@@ -108,12 +104,11 @@ class WindowReader:
         keys = self._blocks_of(r0, r1, c0, c1, of)
         if self._upcoming and self._upcoming[0] == keys:  # the planned window: no longer upcoming
             self._upcoming.popleft()
-        for key in keys:
-            _, i, j = key
+        for _, i, j in keys:
             br0, bc0 = rows[i], cols[j]
             rr0, rr1 = max(r0, br0), min(r1, rows[i + 1])
             cc0, cc1 = max(c0, bc0), min(c1, cols[j + 1])
-            out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = self._block(key)[
+            out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = self._block((of, i, j))[
                 rr0 - br0 : rr1 - br0, cc0 - bc0 : cc1 - bc0
             ]
         return out
