@@ -9,7 +9,8 @@ they arrive. Here every chunk is one task that
    timeouts and retries: a server that accepts but never answers cannot hang a run),
 2. reads its window and turns the declared (or overridden) nodata into NaN,
 3. checks the values against the plausible range of the mosaic's units
-   (:func:`nightlight.units.check_plausible`: undeclared −999 or 65535 never become light),
+   (:func:`nightlight.units.check_plausible`: undeclared −999 or 65535 never become light)
+   once per opened array (the base year is read by the labelling, the fit and both decline runs),
 4. and raises :class:`~nightlight.errors.InvalidRasterError` naming the file and the
    pixel block when the data cannot be read (a truncated file with an intact header) —
    whichever stage of the pipeline happens to compute that chunk.
@@ -51,8 +52,8 @@ class BandSource:
     units: str
     gdal_options: tuple[tuple[str, str], ...]
 
-    def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Pixels ``[r0:r1, c0:c1]`` as ``out_dtype`` with nodata → NaN, checked."""
+    def read(self, r0: int, r1: int, c0: int, c1: int, *, check: bool = True) -> np.ndarray:
+        """Pixels ``[r0:r1, c0:c1]`` as ``out_dtype`` with nodata → NaN, checked unless ``check`` is False."""
         where = f"rows {r0}–{r1}, cols {c0}–{c1}"
         started = time.monotonic()
         try:
@@ -68,12 +69,23 @@ class BandSource:
         values = raw.astype(self.out_dtype, copy=False)
         if self.nodata is not None:  # raw is this task's own buffer: writing into it (values is raw) is safe
             values[np.isnan(raw) if np.isnan(self.nodata) else raw == self.nodata] = np.nan
-        check_plausible(values, self.units, source=self.label, where=where)
+        if check:
+            check_plausible(values, self.units, source=self.label, where=where)
         return values
 
 
-def _read_task(source: BandSource, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-    return source.read(r0, r1, c0, c1)
+class _Checked:
+    """Windows of one :func:`band_array` whose values passed the check: a file opened again gets a new one."""
+
+    def __init__(self) -> None:  # a plain set in a task would be copied by dask for every task
+        self.windows: set[tuple[int, int, int, int]] = set()
+
+
+def _read_task(source: BandSource, checked: _Checked, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    win = (r0, r1, c0, c1)
+    values = source.read(*win, check=win not in checked.windows)
+    checked.windows.add(win)  # only once the check has passed (it raises otherwise)
+    return values
 
 
 def band_array(source: BandSource, grid: Grid, chunks: tuple[int, int] | None) -> Any:
@@ -83,8 +95,9 @@ def band_array(source: BandSource, grid: Grid, chunks: tuple[int, int] | None) -
         return source.read(0, h, 0, w)
     dask_chunks = normalize_chunks(chunks, grid.shape)
     name = "read-" + tokenize(source, grid.shape, chunks)
+    checked = _Checked()
     layer: Graph = {  # annotated: Graph's key type is a union, and dict keys are invariant
-        (name, i, j): (_read_task, source, *win) for i, j, win in grid.blocks(dask_chunks)
+        (name, i, j): (_read_task, source, checked, *win) for i, j, win in grid.blocks(dask_chunks)
     }
     graph = HighLevelGraph.from_collections(name, layer, dependencies=())
     return dsa.Array(graph, name, chunks=dask_chunks, dtype=np.dtype(source.out_dtype))

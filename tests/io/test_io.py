@@ -137,6 +137,21 @@ def test_window_reader_plan_prefetches_in_batches_and_equals_slicing(monkeypatch
     assert len(computes) < len(needed) / 2  # fewer round trips than chunks
 
 
+def test_window_reader_reads_two_mosaics_in_one_compute_per_batch(monkeypatch):
+    # the base and the compared year: planned interleaved, their chunks come in the same computes
+    W, data, da, wins, computes = _windowed(monkeypatch, (60, 70), 40, 15, seed=3)
+    other = -da  # another mosaic on the same grid and chunks
+    reader = W.WindowReader(da, other, max_blocks=32, batch=8)
+    wins = sorted(wins, key=reader.order_key)
+    reader.plan((*w, of) for w in wins for of in (0, 1))
+    for w in wins:
+        np.testing.assert_array_equal(reader.read(*w, 0), data[w[0] : w[1], w[2] : w[3]])
+        np.testing.assert_array_equal(reader.read(*w, 1), -data[w[0] : w[1], w[2] : w[3]])
+    needed = {key for w in wins for key in reader._blocks_of(*w)}  # chunks of one mosaic
+    assert 2 * len(needed) <= sum(computes) <= 2.5 * len(needed) and max(computes) == 8
+    assert len(computes) < len(needed) / 2  # as few round trips as one mosaic alone needs
+
+
 @pytest.mark.slow
 def test_window_reader_order_key_keeps_a_wide_mosaic_from_recomputing_chunks(monkeypatch):
     # 4 × 40 chunks: wider than the cache

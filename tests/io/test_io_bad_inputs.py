@@ -88,6 +88,25 @@ def test_nodata_override_makes_it_nodata(tmp_path):
     assert r["change"].iloc[0] == pytest.approx(0.0) and r["status"].iloc[0] == "ok"  # 400 px missing, rest equal
 
 
+def test_a_block_is_checked_once_per_opened_array_and_again_when_the_file_is_opened_again(tmp_path, monkeypatch):
+    import nightlight.io.blocks as B
+
+    _, a = city_scene(tmp_path, after_patch=-999.0)
+    checked: list[str] = []
+    real = B.check_plausible
+    monkeypatch.setattr(
+        B, "check_plausible", lambda v, *args, **kw: checked.append(kw["where"]) or real(v, *args, **kw)
+    )
+    after = nightlight.open_mosaic(a, nodata=-999, chunks=128)
+    assert float(after.sum()) == float(after.sum())  # two passes over the same array
+    assert len(checked) == len(set(checked)) == 4  # 4 blocks, each checked once
+    with pytest.raises(ImplausibleValueError, match="-999"):  # opened again without the nodata: checked, refused
+        nightlight.open_mosaic(a, chunks=128).sum().compute()
+    n = len(checked)
+    nightlight.open_mosaic(a, nodata=-999, chunks=128).sum().compute()  # the same file and nodata, a new array
+    assert len(checked) == n + 4
+
+
 def test_undeclared_65535_in_uint16_never_becomes_a_city(tmp_path):
     """Old: a uint16 file with undeclared 65535 created an 85 km² 'city' in the sea."""
     v = np.zeros((256, 256), np.uint16)
