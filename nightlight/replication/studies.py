@@ -30,8 +30,9 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 def load_study(name: str) -> BatchConfig:
     """The study configuration ``catalog/studies/<name>.toml``, validated."""
     path = Path(str(catalog_path("studies", f"{name}.toml")))
-    if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob("*.toml"))
+    # the folder also holds the study's published figures (jiang2020.toml): a study has [inputs]
+    known = sorted(p.stem for p in path.parent.glob("*.toml") if "\n[inputs]" in "\n" + p.read_text(encoding="utf-8"))
+    if name not in known:
         raise ParameterError(f"{path}: no such study configuration; the catalog has {', '.join(known)}.")
     return load_config(path)
 

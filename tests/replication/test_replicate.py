@@ -223,6 +223,10 @@ def test_an_unknown_study_names_the_file_and_the_known_ones():
 
     with pytest.raises(ParameterError, match=r"atlantis\.toml: no such study .*national-viirslike-2013-2016"):
         load_study("atlantis")
+    # the study's published figures sit in the same folder but are not a study
+    with pytest.raises(ParameterError, match=r"jiang2020\.toml: no such study") as err:
+        load_study("jiang2020")
+    assert "jiang2020" not in str(err.value).split("the catalog has")[1]
 
 
 def test_the_china_studies_are_batch_configurations_of_catalog_names():
