@@ -216,6 +216,20 @@ def test_headtail_breaks_in_one_pass_equal_the_per_level_sums(data):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_headtail_breaks_of_float_radiance_take_the_per_level_passes(monkeypatch):
+    """A block with more distinct lit values than MAX_DISTINCT is not tabled (memory): the per-level path."""
+    import nightlight.cities.threshold as T
+
+    x = np.random.default_rng(3).gamma(0.5, 4.0, (96, 96)).astype(np.float32)
+    calls = []
+    per_level = T._headtail_per_level
+    monkeypatch.setattr(T, "_headtail_per_level", lambda *a: calls.append(1) or per_level(*a))
+    monkeypatch.setattr(T, "MAX_DISTINCT", 1000)
+    got = headtail_breaks(geo(x, chunks=(48, 48)))  # 2304 distinct values per block
+    assert calls == [1]
+    np.testing.assert_allclose(got, headtail_reference(x), rtol=1e-12)
+
+
 def test_bad_inputs_have_clear_errors():
     a = geo(np.ones((5, 5), np.float32))
     with pytest.raises(ValueError, match="min_area_km2"):
