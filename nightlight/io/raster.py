@@ -3,7 +3,7 @@
 Local paths, ``file://``, ``http(s)://`` and ``s3://`` URLs go through rasterio/GDAL
 (remote COGs are read by range requests through GDAL's ``/vsicurl/``), so the same
 call reads a laptop file and a cloud mosaic. Nothing is read but the header until a
-chunk is computed.
+chunk is computed. :func:`write_geotiff` is the way back: a DataArray to a GeoTIFF.
 """
 
 from __future__ import annotations
@@ -396,3 +396,63 @@ def verify_readable(da: xr.DataArray) -> None:
             f"{da.attrs.get('source', da.name)}: the header opens but pixel data cannot be read ({exc}). "
             "The file is truncated or corrupt: download or write it again."
         ) from exc
+
+
+def write_geotiff(
+    path: str | os.PathLike,
+    data: xr.DataArray,
+    *,
+    crs: Any = None,
+    nodata: float | None = None,
+    dtype: Any = None,
+    tags: dict[str, Any] | None = None,
+    **creation_options: Any,
+) -> Path:
+    """Write a ``(y, x)`` DataArray as a one-band GeoTIFF, one dask chunk at a time; its path.
+
+    Parameters
+    ----------
+    path : path-like
+        File to write (overwritten).
+    data : DataArray
+        Brings its CRS (``crs`` only when it has none; neither: a file without a CRS),
+        transform and nodata (``nodata`` only when it has none). Dask data is computed
+        and written chunk by chunk (rasterio windows): peak memory is about one chunk.
+    dtype : optional
+        On-disk data type (default: the array's).
+    tags : mapping, optional
+        Dataset metadata tags, e.g. ``{"units": "nW/cm2/sr"}`` (how a file declares its units).
+    **creation_options
+        Extra rasterio/GDAL profile entries, e.g. ``tiled=True, compress="deflate"``.
+    """
+    if data.ndim != 2:
+        raise ValueError(f"write_geotiff({os.fspath(path)!r}): expected a 2-D raster, got shape {data.shape}.")
+    # The coordinates decide (a GeoTransform cached on a parent survives slicing), but the
+    # written transform is kept when it describes them: one recomputed from the coordinates
+    # is a few ulps off, and so would be the coordinates open_mosaic reads from the file.
+    shape = (int(data.shape[0]), int(data.shape[1]))
+    from_coords = Grid(None, data.rio.transform(recalc=True), shape)
+    written = Grid(None, data.rio.transform(), shape)
+    crs = data.rio.crs if data.rio.crs is not None else crs
+    profile: dict[str, Any] = dict(
+        driver="GTiff",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=np.dtype(dtype or data.dtype).name,
+        transform=(written if written.same_as(from_coords) else from_coords).transform,
+        nodata=data.rio.nodata if nodata is None else nodata,
+        **creation_options,
+        **({} if crs is None else {"crs": crs}),
+    )
+    with rasterio.open(path, "w", **profile) as dst:
+        if tags:
+            dst.update_tags(**{k: str(v) for k, v in tags.items()})
+        if not is_dask(data):
+            dst.write(np.asarray(data.values).astype(profile["dtype"], copy=False), 1)
+            return Path(path)
+        blocks = data.data.to_delayed()
+        for i, j, win in written.blocks(data.data.chunks):
+            block = np.asarray(blocks[i, j].compute(scheduler="sync"))
+            dst.write(block.astype(profile["dtype"], copy=False), 1, window=win.to_rasterio())
+    return Path(path)

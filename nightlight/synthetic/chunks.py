@@ -2,8 +2,8 @@
 
 The graph of a mosaic has one task per chunk; each task carries only the cities
 whose support meets its chunk (:func:`city_windows`, the vectorized twin of the
-kernel's window) and calls the renderer kernel (:func:`render`). Chunk shapes,
-their splits of the grid and the dask name token are here too.
+kernel's window) and calls the renderer kernel (:func:`render`). The checked chunk
+shape and the dask name token are here too.
 """
 
 from __future__ import annotations
@@ -70,12 +70,6 @@ def chunk_pair(chunks) -> tuple[int, int]:
     if min(ch) < 1:
         raise NightlightError(f"chunks={chunks!r}: chunk edges must be positive.")
     return ch
-
-
-def chunk_splits(n: int, step: int) -> tuple[int, ...]:
-    """Chunk edges of ``n`` pixels in steps of ``step`` (the last one shorter)."""
-    full, rest = divmod(n, step)
-    return (step,) * full + ((rest,) if rest else ())
 
 
 def dask_token(world: World, year: int, noise: bool, ch) -> str:

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 import dask.array as dsa
 import numpy as np
 import pandas as pd
-import rasterio
-import rasterio.crs
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+from dask.array.core import normalize_chunks
 from dask.highlevelgraph import HighLevelGraph
 
 from nightlight.errors import CatalogError
 from nightlight.grid import Grid
+from nightlight.io.raster import write_geotiff
 from nightlight.kernels.synth_city import C_AMP
-from nightlight.synthetic.chunks import chunk_pair, chunk_splits, city_windows, dask_token, render
+from nightlight.synthetic.chunks import chunk_pair, city_windows, dask_token, render
 from nightlight.synthetic.model import UNITS, SensorModel, year_key
 
 if TYPE_CHECKING:
@@ -117,39 +117,30 @@ class World:
             named ``"{sensor}_{year}"``.
         """
         cities = self._year_cities(year)
-        ch = chunk_pair(chunks if chunks is not None else self.chunks)
-        h, w = self.grid.shape
-        row_chunks = chunk_splits(h, ch[0])
-        col_chunks = chunk_splits(w, ch[1])
-        name = f"synth-{self.sensor}-{year}-{'noisy' if noise else 'clean'}-{dask_token(self, year, noise, ch)}"
-        m = self._model
+        edges = normalize_chunks(chunk_pair(chunks if chunks is not None else self.chunks), self.grid.shape)
+        name = f"synth-{self.sensor}-{year}-{'noisy' if noise else 'clean'}-{dask_token(self, year, noise, edges)}"
+        m, (gr, gc) = self._model, self._origin
         key = year_key(self.seed, int(year), 1)
         # Each task carries only the cities whose support meets its chunk (a bbox
         # filter), so the graph stays small for a global world and each chunk is
         # generated on its own.
         rows_lo, rows_hi, cols_lo, cols_hi = city_windows(cities, m.res)
         dsk: dict[Key, Any] = {}  # annotated: dask's Key is a union, and dict keys are invariant
-        r0 = 0
-        for i, hh in enumerate(row_chunks):
-            c0 = 0
-            sel_r = (rows_hi > self._origin[0] + r0) & (rows_lo < self._origin[0] + r0 + hh)
-            for j, ww in enumerate(col_chunks):
-                sel = sel_r & (cols_hi > self._origin[1] + c0) & (cols_lo < self._origin[1] + c0 + ww)
-                dsk[(name, i, j)] = (
-                    render,
-                    self._origin[0] + r0,
-                    self._origin[1] + c0,
-                    hh,
-                    ww,
-                    m,
-                    np.ascontiguousarray(cities[sel]),
-                    key,
-                    noise,
-                )
-                c0 += ww
-            r0 += hh
+        for i, j, (r0, r1, c0, c1) in self.grid.blocks(edges):
+            sel = (rows_hi > gr + r0) & (rows_lo < gr + r1) & (cols_hi > gc + c0) & (cols_lo < gc + c1)
+            dsk[(name, i, j)] = (
+                render,
+                gr + r0,
+                gc + c0,
+                r1 - r0,
+                c1 - c0,
+                m,
+                np.ascontiguousarray(cities[sel]),
+                key,
+                noise,
+            )
         graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-        data = dsa.Array(graph, name, chunks=(row_chunks, col_chunks), dtype=np.float32)
+        data = dsa.Array(graph, name, chunks=edges, dtype=np.float32)
         attrs = {
             "units": UNITS[self.sensor],
             "sensor": self.sensor,
@@ -175,40 +166,21 @@ class World:
         """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        h, w = self.grid.shape
-        dtype = "float32" if self.sensor == "viirs" else "uint8"
-        paths: dict[int, Path] = {}
-        for year in self.years:
-            da_year = self.mosaic(year)
-            path = out_dir / f"{self.sensor}_{year}.tif"
-            profile = dict(
-                driver="GTiff",
-                width=w,
-                height=h,
-                count=1,
-                dtype=dtype,
-                crs=self.grid.crs,
-                transform=self.grid.transform,
-                compress="deflate",
-            )
-            if h >= 512 and w >= 512:
-                profile.update(tiled=True, blockxsize=512, blockysize=512)
-            with rasterio.open(path, "w", **profile) as dst:
-                dst.update_tags(
+        tiles = dict(tiled=True, blockxsize=512, blockysize=512) if min(self.grid.shape) >= 512 else {}
+        return {
+            int(year): write_geotiff(
+                out_dir / f"{self.sensor}_{year}.tif",
+                self.mosaic(year).rio.write_nodata(None),  # NaN never occurs; the files declare no nodata
+                dtype="float32" if self.sensor == "viirs" else "uint8",
+                tags=dict(
                     sensor=self.sensor,
-                    year=str(year),
-                    seed=str(self.seed),
+                    year=year,
+                    seed=self.seed,
                     units=UNITS[self.sensor],
                     synthetic="nightlight.synthetic",
-                )
-                r0 = 0
-                blocks = da_year.data.to_delayed()
-                for i, hh in enumerate(da_year.data.chunks[0]):
-                    c0 = 0
-                    for j, ww in enumerate(da_year.data.chunks[1]):
-                        block = np.asarray(blocks[i, j].compute(scheduler="sync"))
-                        dst.write(block.astype(dtype), 1, window=rasterio.windows.Window(c0, r0, ww, hh))
-                        c0 += ww
-                    r0 += hh
-            paths[int(year)] = path
-        return paths
+                ),
+                compress="deflate",
+                **tiles,
+            )
+            for year in self.years
+        }

@@ -9,12 +9,12 @@ from typing import Any
 
 import dask.array as dsa
 import numpy as np
-import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 
 from nightlight.grid import Grid
+from nightlight.io import raster
 
 #: A chunk specification: one edge for every dimension, one entry per dimension
 #: (an int, or a tuple of block sizes), or ``{dim: chunks}``.
@@ -125,58 +125,16 @@ def write_geotiff(
 ) -> Path:
     """Write a one-band GeoTIFF (plain, untiled, uncompressed unless told) and return its path.
 
-    Parameters
-    ----------
-    path : path-like
-        File to write (overwritten).
-    data : DataArray or 2-D array
-        A georeferenced DataArray brings its own CRS, transform and nodata (the
-        keywords fill in what it lacks); a plain array uses the keywords, as
-        :func:`georeferenced` does.
-    crs : CRS-like or None
-        ``None`` writes a file without a CRS.
-    res, origin, transform
-        The grid of a plain array (see :func:`georeferenced`).
-    nodata : float, optional
-        The file's nodata value.
-    dtype : optional
-        On-disk data type (default: the array's).
-    tags : mapping, optional
-        Dataset metadata tags, e.g. ``{"units": "nW/cm2/sr"}`` (how a file declares its units).
-    **creation_options
-        Extra rasterio/GDAL profile entries, e.g. ``tiled=True, compress="deflate"``.
+    A georeferenced DataArray brings its own CRS, transform and nodata (the keywords fill
+    in what it lacks); a plain 2-D array is laid out by ``crs``, ``res``, ``origin`` or
+    ``transform`` as :func:`georeferenced` does (``crs=None``: a file without a CRS). The
+    writing, ``dtype``, ``tags`` and ``**creation_options`` are those of
+    :func:`nightlight.io.raster.write_geotiff`.
     """
-    if isinstance(data, xr.DataArray):
-        crs = data.rio.crs if data.rio.crs is not None else crs
-        # The coordinates decide (a GeoTransform cached on a parent survives slicing), but the
-        # written transform is kept when it describes them: one recomputed from the coordinates
-        # is a few ulps off, and so would be the coordinates open_mosaic reads from the file.
-        shape = (int(data.shape[-2]), int(data.shape[-1]))
-        from_coords = Grid(crs=None, transform=data.rio.transform(recalc=True), shape=shape)
-        written = Grid(crs=None, transform=data.rio.transform(), shape=shape)
-        transform = written.transform if written.same_as(from_coords) else from_coords.transform
-        nodata = data.rio.nodata if nodata is None else nodata
-        values = np.asarray(data.values)
-    else:
-        values = np.asarray(data)
-        transform = _transform(res, origin) if transform is None else transform
-    if values.ndim != 2:
-        raise ValueError(f"write_geotiff({os.fspath(path)!r}): expected a 2-D raster, got shape {values.shape}.")
-    values = values if dtype is None else values.astype(dtype)
-    profile: dict[str, Any] = dict(
-        driver="GTiff",
-        width=values.shape[1],
-        height=values.shape[0],
-        count=1,
-        dtype=values.dtype.name,
-        transform=transform,
-        nodata=nodata,
-        **creation_options,
+    if not isinstance(data, xr.DataArray):
+        if np.ndim(data) != 2:
+            raise ValueError(f"write_geotiff({os.fspath(path)!r}): expected a 2-D raster, got shape {np.shape(data)}.")
+        data = georeferenced(data, crs=None, res=res, origin=origin, transform=transform)
+    return raster.write_geotiff(
+        path, data, crs=crs, nodata=nodata, dtype=dtype, tags=dict(tags or {}), **creation_options
     )
-    if crs is not None:
-        profile["crs"] = crs
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(values, 1)
-        if tags:
-            dst.update_tags(**{k: str(v) for k, v in tags.items()})
-    return Path(path)
