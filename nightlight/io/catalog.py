@@ -57,6 +57,7 @@ import numpy as np
 
 from nightlight._resources import catalog_path
 from nightlight.errors import CatalogError
+from nightlight.io.listing import LISTINGS
 from nightlight.units import DN, RADIANCE
 
 #: Extra catalog folders (``os.pathsep``-separated), searched after the built-in one.
@@ -67,7 +68,6 @@ NODATA_MEANS = ("missing", "dark", "none")
 PERIODS = ("year", "month", "satellite-year")
 ACCESS = ("anonymous", "token", "login")
 COMPRESSION = ("none", "gzip")
-LISTINGS = ("html", "laads-json")  # nightlight.io.listing
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _SHA = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SAT_KEY = re.compile(r"^(F1[0-8])(\d{4})$")
@@ -305,6 +305,12 @@ class Request:
         """The expected file name (may hold ``*`` where the provider's name has a stamp)."""
         template = self.product.names.get(self.key, self.product.file_name)
         return _fill(template, self.fields, self.product)
+
+    @property
+    def checksum(self) -> str | None:
+        """The entry's ``sha256:<hex>`` of this file (``[checksums]`` key ``KEY``, or ``KEY:TILE`` for a tile)."""
+        tile = self.fields.get("tile")
+        return self.product.checksums.get(f"{self.key}:{tile}" if tile else self.key)
 
     def url(self) -> str | None:
         """The file's URL (``None`` if the entry has none); may hold ``*``."""

@@ -142,12 +142,11 @@ def download(
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    timeout = float(timeout if timeout is not None else gdal_env()["GDAL_HTTP_TIMEOUT"])
-    limits = Limits(url)
+    limits = Limits(url, timeout)
     last: Exception | None = None
     for _ in range(retries + 1):
         try:
-            if _transfer(url, part, token=token, token_origin=token_origin or url, timeout=timeout, limits=limits):
+            if _transfer(url, part, token=token, token_origin=token_origin or url, limits=limits):
                 break
         except (http.client.IncompleteRead, ConnectionError, TimeoutError) as exc:
             last = exc
@@ -180,17 +179,19 @@ def download(
 class Limits:
     """The deadline and minimum rate of one download or listing (module docstring), checked as bytes arrive."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, per_read: float | None = None) -> None:
         self.url = url
+        # seconds per blocking socket operation (default GDAL_HTTP_TIMEOUT)
+        self.per_read = float(per_read if per_read is not None else gdal_env()["GDAL_HTTP_TIMEOUT"])
         self.deadline, self.min_rate = download_limits()
         self.t0 = time.monotonic()
         self._mark = (self.t0, 0)  # start of the current rate window: (time, bytes received by then)
         self.received = 0
 
-    def timeout(self, per_read: float) -> float:
+    def timeout(self) -> float:
         """The socket timeout for the next operation: ``per_read``, but never past the deadline."""
         self.check(0)
-        return max(0.001, min(per_read, self.deadline - (time.monotonic() - self.t0)))
+        return max(0.001, min(self.per_read, self.deadline - (time.monotonic() - self.t0)))
 
     def check(self, n: int) -> None:
         """Count ``n`` more bytes; raise :class:`DownloadError` past the deadline or below the rate."""
@@ -232,13 +233,11 @@ def read_limited(resp, write, limits: Limits, *, at_most: int | None = None) -> 
     return n
 
 
-def _transfer(url: str, part: Path, *, token: str | None, token_origin: str, timeout: float, limits: Limits) -> bool:
+def _transfer(url: str, part: Path, *, token: str | None, token_origin: str, limits: Limits) -> bool:
     """Append to ``part`` from where it stops; True when the server's announced length is reached."""
     start = part.stat().st_size if part.exists() else 0
     try:
-        resp, final = open_url(
-            url, start=start, token=token, token_origin=token_origin, timeout=limits.timeout(timeout)
-        )
+        resp, final = open_url(url, start=start, token=token, token_origin=token_origin, timeout=limits.timeout())
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:  # the .part already holds every byte
             return True

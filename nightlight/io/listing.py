@@ -31,7 +31,6 @@ from html.parser import HTMLParser
 
 from nightlight.errors import NightlightError
 from nightlight.io.download import Limits, open_url, read_limited
-from nightlight.io.remote import gdal_env
 
 LISTINGS = ("html", "laads-json")
 #: A listing larger than this is not a folder index (a provider's error page, a file): refused.
@@ -120,11 +119,10 @@ def list_folder(
     if listing not in LISTINGS:
         raise ListingError(f"listing={listing!r}; use one of {', '.join(LISTINGS)}.")
     url = listing_url(folder, listing)
-    timeout = float(timeout if timeout is not None else gdal_env()["GDAL_HTTP_TIMEOUT"])
-    limits = Limits(url)
+    limits = Limits(url, timeout)
     chunks: list[bytes] = []
     try:
-        resp, _ = open_url(url, token=token, token_origin=token_origin or url, timeout=limits.timeout(timeout))
+        resp, _ = open_url(url, token=token, token_origin=token_origin or url, timeout=limits.timeout())
         with resp:
             read_limited(resp, chunks.append, limits, at_most=MAX_LISTING_BYTES)
         body = b"".join(chunks)

@@ -223,13 +223,10 @@ def _locate(req: Request, *, fetch: bool, listings: dict[str, list[str]]) -> tup
                 return url, "remote (range reads)"
             name = req.file_name()
             dest = cache_dir() / product.name / (_url_name(url) if "*" in name else name)
-            checksum = product.checksums.get(
-                req.key if not req.fields.get("tile") else f"{req.key}:{req.fields['tile']}"
-            )
             download(
                 url,
                 dest,
-                sha256=checksum,
+                sha256=req.checksum,
                 token=token,
                 token_origin=configured,
                 check=lambda part: check_file(part, req, checksum=False),
@@ -259,7 +256,7 @@ def check_file(path: Path, req: Request, *, checksum: bool = True) -> str | None
         head = f.read(512).lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")) or b"<html" in head:
         return "it is an HTML page, not a raster (a login or error page saved under the file's name)"
-    want = product.checksums.get(req.key if not req.fields.get("tile") else f"{req.key}:{req.fields['tile']}")
+    want = req.checksum
     if checksum and want:
         got = sha256(path)
         if got != want.removeprefix("sha256:").lower():

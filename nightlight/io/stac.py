@@ -45,13 +45,7 @@ def product_collection(p: Product):
     """A ``pystac.Collection`` describing one catalog product."""
     import pystac
 
-    y0, y1 = p.years
-    extent = pystac.Extent(
-        pystac.SpatialExtent([_bbox(p)]),
-        pystac.TemporalExtent(
-            [[dt.datetime(y0, 1, 1, tzinfo=dt.UTC), dt.datetime(y1, 12, 31, 23, 59, 59, tzinfo=dt.UTC)]]
-        ),
-    )
+    extent = pystac.Extent(pystac.SpatialExtent([_bbox(p)]), pystac.TemporalExtent([list(year_span(*p.years))]))
     summaries = {
         "nightlight:units": [p.units],
         "nightlight:dtype": [p.dtype],
@@ -91,13 +85,23 @@ def product_collection(p: Product):
     return col
 
 
+def year_span(first: int, last: int) -> tuple[dt.datetime, dt.datetime]:
+    """1 January of ``first`` to 31 December of ``last`` (23:59:59 UTC): a STAC time range."""
+    return dt.datetime(int(first), 1, 1, tzinfo=dt.UTC), dt.datetime(int(last), 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
+def box_geometry(w: float, s: float, e: float, n: float) -> dict:
+    """The GeoJSON polygon of a lon/lat box (STAC ``geometry``)."""
+    return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+
 def _key_period(product: Product, key: str) -> tuple[dt.datetime, dt.datetime]:
     year = int(key[-4:]) if product.period == "satellite-year" else int(key[:4])
     if product.period == "month":
         month = int(key[5:7])
         end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC) - dt.timedelta(seconds=1)
         return dt.datetime(year, month, 1, tzinfo=dt.UTC), end
-    return dt.datetime(year, 1, 1, tzinfo=dt.UTC), dt.datetime(year, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    return year_span(year, year)
 
 
 def product_items(p: Product) -> list:
@@ -125,7 +129,7 @@ def product_items(p: Product) -> list:
         start, end = _key_period(p, key)
         item = pystac.Item(
             id=f"{p.name}-{key}",
-            geometry={"type": "Polygon", "coordinates": [[[w, s_], [e, s_], [e, n], [w, n], [w, s_]]]},
+            geometry=box_geometry(w, s_, e, n),
             bbox=[w, s_, e, n],
             datetime=None,
             start_datetime=start,

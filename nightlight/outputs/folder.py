@@ -43,7 +43,7 @@ from typing import Any
 from nightlight._version import __version__
 from nightlight.errors import NightlightError
 from nightlight.hashing import sha256
-from nightlight.outputs.stac import ITEM_NAME, write_run_item
+from nightlight.outputs.stac import ITEM_NAME, run_item
 
 LOCK_NAME = ".nightlight.lock"
 MANIFEST_NAME = "manifest.json"
@@ -224,7 +224,7 @@ class OutputFolder:
                 self._remove_previous(name, info)
         # The manifest and the STAC Item are written in staging too, then renamed: no temp file in the folder.
         (self.staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str))
-        write_run_item(self.staging, manifest)
+        (self.staging / ITEM_NAME).write_text(json.dumps(run_item(manifest), indent=2))
         os.replace(self.staging / ITEM_NAME, self.path / ITEM_NAME)  # the same set as a STAC Item
         os.replace(self.staging / MANIFEST_NAME, self.path / MANIFEST_NAME)  # last: it lists what is there
         self.published = {name: self.path / name for name in entries}

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from nightlight.io.stac import box_geometry, year_span
 
 ITEM_NAME = "item.json"
 STAC_FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
@@ -47,19 +48,14 @@ def run_item(manifest: dict[str, Any]) -> dict[str, Any]:
     }
     props["nightlight:finished"] = when.isoformat()
     box = manifest.get("footprint")
-    geometry = None
-    if box:
-        w, s, e, n = box
-        geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
     period = manifest.get("period")
     times: dict[str, Any] = {"datetime": when}
     if period:
-        start = dt.datetime(int(period[0]), 1, 1, tzinfo=dt.UTC)
-        end = dt.datetime(int(period[1]), 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+        start, end = year_span(*period)
         times = {"datetime": None, "start_datetime": start, "end_datetime": end}
     item = pystac.Item(
         id=str(manifest.get("run_id", "run")),
-        geometry=geometry,
+        geometry=box_geometry(*box) if box else None,
         bbox=list(box) if box else None,
         properties=json.loads(json.dumps(props, default=str)),
         stac_extensions=[STAC_FILE],
@@ -77,12 +73,3 @@ def run_item(manifest: dict[str, Any]) -> dict[str, Any]:
             ),
         )
     return item.to_dict(include_self_link=False, transform_hrefs=False)
-
-
-def write_run_item(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
-    """Write ``item.json`` into ``folder`` atomically (temp file, rename); its path."""
-    path = Path(folder) / ITEM_NAME
-    tmp = path.with_name(f".{ITEM_NAME}.tmp")
-    tmp.write_text(json.dumps(run_item(manifest), indent=2))
-    os.replace(tmp, path)
-    return path
