@@ -7,9 +7,9 @@ function of (seed, year, global row, global column): the mosaic does not depend 
 its chunking, and a global 15″ mosaic (86,400 × 33,600 px) never sits in memory.
 
 Modules: ``make`` (:func:`make_world`, which runs the phases in order), ``model``
-(sensor constants, grid, catalogue draws, planted changes), ``chunks`` (the dask
-graph's chunks and the renderer call), ``world`` (:class:`World`: lazy mosaics,
-truth, GeoTIFF export), ``validate`` (:func:`score_against_truth`).
+(sensor constants, grid, catalogue draws, planted changes), ``world`` (:class:`World`:
+lazy mosaics rendered chunk by chunk, truth, GeoTIFF export), ``validate``
+(:func:`score_against_truth`).
 
 The model
 ---------

@@ -26,7 +26,6 @@ import pandas as pd
 from nightlight.errors import CatalogError, NightlightError
 from nightlight.kernels import synth_city as kcity
 from nightlight.kernels import synth_truth as ktruth
-from nightlight.synthetic.chunks import chunk_pair
 from nightlight.synthetic.model import (
     CHANGE_RANGES,
     CITY_DENSITY_PER_KM2,
@@ -48,7 +47,7 @@ from nightlight.synthetic.model import (
     sensor_model,
     year_key,
 )
-from nightlight.synthetic.world import World
+from nightlight.synthetic.world import World, chunk_pair
 
 #: Largest brightness factor the truth solver tries: a (saturated DMSP) city whose planted
 #: change is out of reach below it keeps the factor 1 + change (``synth_truth.city_truth``).

@@ -1,4 +1,9 @@
-""":class:`World`: a synthetic world's lazy mosaics per year, its ground truth, and GeoTIFF export."""
+""":class:`World`: a synthetic world's lazy mosaics per year, its ground truth, and GeoTIFF export.
+
+A mosaic's dask graph has one task per chunk (:func:`render`, the renderer kernel); each
+task carries only the cities whose support meets its chunk (:func:`city_windows`, the
+vectorized twin of the kernel's window).
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,15 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from dask.array.core import normalize_chunks
+from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from nightlight.errors import CatalogError
+from nightlight.errors import CatalogError, NightlightError
 from nightlight.grid import Grid
 from nightlight.io.raster import write_geotiff
-from nightlight.kernels.synth_city import C_AMP
-from nightlight.synthetic.chunks import chunk_pair, city_windows, dask_token, render
+from nightlight.kernels import synth as ksynth
+from nightlight.kernels import synth_city as kcity
+from nightlight.kernels import synth_noise as knoise
 from nightlight.synthetic.model import UNITS, SensorModel, year_key
 
 if TYPE_CHECKING:
@@ -93,7 +100,7 @@ class World:
 
     def _year_cities(self, year: int) -> np.ndarray:
         cities = self._cities.copy()
-        cities[:, C_AMP] *= self._factors[:, self._year_index(year)]
+        cities[:, kcity.C_AMP] *= self._factors[:, self._year_index(year)]
         return cities
 
     def mosaic(self, year: int, *, noise: bool = True, chunks: int | tuple[int, int] | None = None) -> xr.DataArray:
@@ -118,7 +125,9 @@ class World:
         """
         cities = self._year_cities(year)
         edges = normalize_chunks(chunk_pair(chunks if chunks is not None else self.chunks), self.grid.shape)
-        name = f"synth-{self.sensor}-{year}-{'noisy' if noise else 'clean'}-{dask_token(self, year, noise, edges)}"
+        # the name holds everything the values depend on (not the chunk functions)
+        token = tokenize(self.seed, self.sensor, self.grid.transform, year, noise, edges, self._cities, self._factors)
+        name = f"synth-{self.sensor}-{year}-{'noisy' if noise else 'clean'}-{token}"
         m, (gr, gc) = self._model, self._origin
         key = year_key(self.seed, int(year), 1)
         # Each task carries only the cities whose support meets its chunk (a bbox
@@ -184,3 +193,54 @@ class World:
             )
             for year in self.years
         }
+
+
+#: Normal quantile table of the noise kernel (built once, 33 kB).
+_NORMAL_TABLE = knoise.normal_table()
+
+
+def city_windows(cities: np.ndarray, res: float):
+    """Vectorized twin of the kernel ``synth_city.city_window``: global pixel rows/cols of each support."""
+    r_km = cities[:, kcity.C_SUPPORT_KM]
+    lat = cities[:, kcity.C_LAT]
+    dlat = r_km / kcity.KM_PER_DEG_LAT
+    dlon = r_km / cities[:, kcity.C_KMX]
+    row0 = np.floor((90.0 - (lat + dlat)) / res) - 1
+    row1 = np.ceil((90.0 - (lat - dlat)) / res) + 1
+    col0 = np.floor((cities[:, kcity.C_LON] - dlon + 180.0) / res) - 1
+    col1 = np.ceil((cities[:, kcity.C_LON] + dlon + 180.0) / res) + 1
+    return row0, row1, col0, col1
+
+
+def render(grow0, gcol0, h, w, model: SensorModel, cities, key, noise) -> np.ndarray:
+    """One chunk (the task of a mosaic's graph): global rows ``grow0:grow0+h``, cols ``gcol0:gcol0+w``."""
+    return ksynth.render_chunk(
+        grow0,
+        gcol0,
+        h,
+        w,
+        model.res,
+        cities,
+        model.code,
+        key,
+        noise,
+        model.background,
+        model.sigma0,
+        model.sigma_rel,
+        model.gain,
+        model.x0,
+        _NORMAL_TABLE,
+    )
+
+
+def chunk_pair(chunks) -> tuple[int, int]:
+    """``chunks`` (an int or a pair) as a checked (rows, cols) pair of positive ints."""
+    if isinstance(chunks, (int, np.integer)):
+        chunks = (int(chunks), int(chunks))
+    try:
+        ch = (int(chunks[0]), int(chunks[1]))
+    except (TypeError, ValueError, IndexError):
+        raise NightlightError(f"chunks={chunks!r}: give an int or a (rows, cols) pair of positive ints.") from None
+    if min(ch) < 1:
+        raise NightlightError(f"chunks={chunks!r}: chunk edges must be positive.")
+    return ch
