@@ -62,13 +62,8 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 
 def open_url(url: str, *, start: int = 0, token: str | None, token_origin: str | None, timeout: float):
-    """GET ``url`` from byte ``start`` (following redirects by hand); the response and the final URL.
-
-    ``Authorization: Bearer token`` goes only to the scheme, host and port of
-    ``token_origin`` (a URL; also after a redirect), so a provider's CDN, another service
-    on its host, or a downgrade to plain http never sees it. Directory listings
-    (:mod:`nightlight.io.listing`) and downloads both go through here.
-    """
+    """GET ``url`` from byte ``start``, following redirects by hand so the token goes only to the origin of
+    ``token_origin`` (module docstring); the response and the final URL. Listings and downloads both use it."""
     owner = origin(token_origin or url)
     for _ in range(MAX_REDIRECTS + 1):
         req = urllib.request.Request(url, headers={"User-Agent": "nightlight"})

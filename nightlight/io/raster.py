@@ -127,19 +127,15 @@ def open_mosaic(
         )
     path = os.fspath(source)
     catalog_attrs: dict[str, Any] = {}
-    if isinstance(source, str) and (named := _catalog_source(source, region)) is not None:
-        path, name = named.path, name or source.replace(":", "_")
+    if (entry := _catalog_entry(source, path, region)) is not None:
+        # a catalog name, or a catalog product's own file by its path: read as the catalog reads it (same numbers)
+        named, by_name = entry
         units = units if units is not None else named.units
         nodata = named.nodata if nodata == FILE_NODATA else nodata
-        catalog_attrs = {"product": source, "scale_factor": named.product.scale_factor, "found": named.found}
-    elif (product := _catalog_file(path)) is not None:
-        # a catalog product's own file, by its path: read as its catalog name reads it (same numbers)
-        units = units if units is not None else product.units
-        nodata = product.nodata if nodata == FILE_NODATA else nodata
-        catalog_attrs = {
-            "product": product.product.name + ":" + product.key,
-            "scale_factor": product.product.scale_factor,
-        }
+        catalog_attrs = {"product": f"{named.product.name}:{named.key}", "scale_factor": named.product.scale_factor}
+        if by_name:
+            path, name = named.path, name or path.replace(":", "_")
+            catalog_attrs.update(product=source, found=named.found)
     options = source_options(gdal_options)
     vsi_path = gdal_path(path)
     header = _read_header(path, vsi_path, band or 1, options)
@@ -175,23 +171,18 @@ def open_mosaic(
     return da.rio.write_nodata(np.nan, encoded=False)
 
 
-def _catalog_source(source: str, region: Any) -> Any:
-    """The :class:`~nightlight.io.resolve.Resolved` of a catalog name, None for a path or URL."""
+def _catalog_entry(source: Source, path: str, region: Any) -> tuple[Any, bool] | None:
+    """(:class:`~nightlight.io.resolve.Resolved`, True) of a catalog name; (…, False) of the catalog product
+    whose local file ``path`` is; None for any other path or URL."""
     from nightlight.io.catalog import split_source  # the catalog is read only for NAME:KEY strings
-    from nightlight.io.resolve import resolve
-
-    # region: a tiled product (Black Marble) resolves to the mosaic of the tiles it needs
-    return resolve(source, region=region) if split_source(source) is not None else None
-
-
-def _catalog_file(path: str) -> Any:
-    """The :class:`~nightlight.io.resolve.Resolved` of the catalog product whose local file ``path`` is, else None."""
     from nightlight.io.resolve import catalog_name_of, resolve
 
-    if "://" in path or path.startswith("/vsi"):
+    if isinstance(source, str) and split_source(source) is not None:
+        # region: a tiled product (Black Marble) resolves to the mosaic of the tiles it needs
+        return resolve(source, region=region), True
+    if "://" in path or path.startswith("/vsi") or not (name := catalog_name_of(path)):
         return None
-    name = catalog_name_of(path)
-    return resolve(name, fetch=False) if name else None
+    return resolve(name, fetch=False), False
 
 
 def _crop(da: xr.DataArray, grid: Grid, region: Any, label: str) -> xr.DataArray:

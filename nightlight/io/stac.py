@@ -74,9 +74,8 @@ def product_collection(p: Product):
         },
         stac_extensions=[STAC_SCI],
     )
-    for rel, key in (("license", "url"),):
-        if p.license.get(key):
-            col.add_link(pystac.Link(rel, p.license[key], title=p.license["id"]))
+    if p.license.get("url"):
+        col.add_link(pystac.Link("license", p.license["url"], title=p.license["id"]))
     for key, rel in (("landing_page", "about"), ("login_url", "via")):
         if p.access.get(key):
             col.add_link(pystac.Link(rel, p.access[key]))

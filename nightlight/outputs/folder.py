@@ -229,7 +229,7 @@ class OutputFolder:
             **(extra or {}),
             "files": entries,
         }
-        previous = self._previous_files()
+        previous = dict((self._previous_manifest() or {}).get("files", {}))
         clash = sorted(n for n in entries if n not in previous and (self.path / n).exists())
         if clash and not self.overwrite:
             raise OutputFolderError(
@@ -277,10 +277,6 @@ class OutputFolder:
         if isinstance(data, dict) and "run_id" in data and isinstance(data.get("files"), dict):
             return data
         return None
-
-    def _previous_files(self) -> dict[str, Any]:
-        manifest = self._previous_manifest()
-        return dict(manifest["files"]) if manifest else {}
 
     # ------------------------------------------------------------------ exit
     def __exit__(

@@ -148,11 +148,7 @@ def write_webmap(
     root: Any = m.get_root()
     root.html.add_child(folium.Element(_legend_html(heading, thr)))
     page = _inline_leaflet(root.render())
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(page, encoding="utf-8")
-
-    return write_atomic(Path(path), write)
+    return write_atomic(Path(path), lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- data

@@ -23,7 +23,7 @@ METADATA_KEY = b"nightlight"
 
 
 # --------------------------------------------------------------------------- atomic writing
-def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

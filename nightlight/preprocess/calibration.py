@@ -11,7 +11,8 @@ import json
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,33 +110,18 @@ class Calibration:
     def from_json(cls, text_or_path: str | os.PathLike) -> Calibration:
         """Read :meth:`to_json` output: JSON text, a file path, or ``catalog:calibration/NAME.json``."""
         s = os.fspath(text_or_path)
-        if s.lstrip().startswith("{"):
-            d = json.loads(s)
-        else:
-            if s.startswith("catalog:"):
-                p = catalog_path(*s[len("catalog:") :].split("/"))
-                if not p.is_file():
-                    raise CatalogError(f"{s}: no such file in the shipped catalog.")
-                d = json.loads(p.read_text(encoding="utf-8"))
-            else:
-                if not os.path.isfile(s):
-                    raise CatalogError(
-                        f"calibration {s!r}: file not found. Pass a JSON file written by Calibration.to_json()."
-                    )
-                with open(s, encoding="utf-8") as f:
-                    d = json.load(f)
-        d.pop("nightlight_version", None)
-        clip = d.get("clip")
-        return cls(
-            model=d["model"],
-            params=tuple(d["params"]),
-            clip=None if clip is None else tuple(clip),
-            metrics=d.get("metrics", {}),
-            n_train=d.get("n_train", 0),
-            n_test=d.get("n_test", 0),
-            seed=d.get("seed", 0),
-            meta=d.get("meta", {}),
-        )
+        if not s.lstrip().startswith("{"):
+            p = catalog_path(*s[len("catalog:") :].split("/")) if s.startswith("catalog:") else Path(s)
+            if not p.is_file():
+                raise CatalogError(
+                    f"{s}: no such file in the shipped catalog."
+                    if s.startswith("catalog:")
+                    else f"calibration {s!r}: file not found. Pass a JSON file written by Calibration.to_json()."
+                )
+            s = p.read_text(encoding="utf-8")
+        d = json.loads(s)
+        d["clip"] = None if d.get("clip") is None else tuple(d["clip"])  # params: tuple'd by __post_init__
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Calibration) and self.to_dict() == other.to_dict()

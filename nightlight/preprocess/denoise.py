@@ -244,13 +244,8 @@ def mask_flares(
     import geopandas as gpd
     import shapely
 
-    if isinstance(points, (str, os.PathLike)):
-        gdf = gpd.read_file(points)
-        if gdf.crs is not None and radiance.rio.crs is not None and gdf.crs != radiance.rio.crs:
-            gdf = gdf.to_crs(radiance.rio.crs)
-        geoms = list(gdf.geometry)
-    elif hasattr(points, "geometry"):
-        gdf = points
+    if isinstance(points, (str, os.PathLike)) or hasattr(points, "geometry"):
+        gdf = gpd.read_file(points) if isinstance(points, (str, os.PathLike)) else points
         if gdf.crs is not None and radiance.rio.crs is not None and gdf.crs != radiance.rio.crs:
             gdf = gdf.to_crs(radiance.rio.crs)
         geoms = list(gdf.geometry)

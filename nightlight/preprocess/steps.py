@@ -73,11 +73,6 @@ def _noise_floor(da: Any, params: Any) -> tuple[Any, Any]:
     return denoise.clean(da, negatives="keep", floor=floor), floor
 
 
-def _cap(da: Any, params: Any) -> tuple[Any, Any]:
-    p = _mapping(params, {"percentile": 99.99})
-    return denoise.cap_outliers(da, **p), p
-
-
 def _background(da: Any, params: Any) -> tuple[Any, Any]:
     p = dict(params) if isinstance(params, Mapping) else {"threshold": params}
     return denoise.background_test(da, **p), p
@@ -161,11 +156,11 @@ def _same_source(mosaic: xr.DataArray, ref: Any) -> bool:
     return os.path.realpath(str(src)) == os.path.realpath(str(other))
 
 
-def _with_params(func: Callable[..., Any]) -> Callable[[Any, Any], tuple[Any, Any]]:
-    """A step that passes its mapping of parameters to ``func`` as keywords and records them."""
+def _with_params(func: Callable[..., Any], default: dict | None = None) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """A step that passes its mapping of parameters (else ``default``) to ``func`` as keywords and records them."""
 
     def run(da: Any, params: Any) -> tuple[Any, Any]:
-        p = _mapping(params)
+        p = _mapping(params, default)
         return func(da, **p), p
 
     return run
@@ -176,7 +171,7 @@ STEPS: dict[str, Step] = {
     "negatives_to_zero": Step("viirs", lambda da, p: (denoise.clean(da, negatives="zero"), p)),
     "negatives_to_nan": Step("viirs", lambda da, p: (denoise.clean(da, negatives="nan"), p)),
     "noise_floor": Step("viirs", _noise_floor),
-    "cap": Step("viirs", _cap),
+    "cap": Step("viirs", _with_params(denoise.cap_outliers, {"percentile": 99.99})),
     "background": Step("viirs", _background),
     "flare_mask": Step("viirs", _flare_mask),
     "blur": Step("viirs", _with_params(harmonize.gaussian_blur)),
