@@ -201,15 +201,11 @@ def _blur_nightlight(params: Mapping[str, Any], workdir: Path, variant: str) -> 
 
     da = _blur_input(int(params["n"])).chunk({"y": int(params["chunk"]), "x": int(params["chunk"])})
 
-    def run() -> Result:
+    def run(d: Any = da) -> Result:
         with threaded():
-            return {"out": np.asarray(prepare_viirs(da, alignment="edges"))}
+            return {"out": np.asarray(prepare_viirs(d, alignment="edges"))}
 
-    def warm() -> None:
-        with threaded():
-            np.asarray(prepare_viirs(da.isel(y=slice(0, 256), x=slice(0, 256)), alignment="edges"))
-
-    return Prepared(run=run, warmup=warm)
+    return Prepared(run=run, warmup=lambda: run(da.isel(y=slice(0, 256), x=slice(0, 256))))
 
 
 def _blur_scipy(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:

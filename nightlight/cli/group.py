@@ -143,32 +143,23 @@ def scheduler_options(help: str = "dask.distributed scheduler address, or 'local
     return decorate
 
 
-def checked(parse: Any) -> Any:
-    """A click callback: ``parse(value)``, its :class:`ParameterError` a usage error naming the option; None passes."""
-
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        try:
-            return None if value is None else parse(value)
-        except ParameterError as exc:
-            raise click.BadParameter(str(exc)) from None
-
-    return callback
-
-
 def format_option() -> Any:
     """``--format parquet|gpkg|parquet,gpkg``: table formats of ``cities.*`` (GeoParquet is always written)."""
 
-    def parse(value: str) -> tuple[str, ...]:
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
         from nightlight.outputs.bundle import check_formats
 
-        return check_formats([v.strip() for v in value.split(",") if v.strip()])
+        try:
+            return check_formats([v.strip() for v in value.split(",") if v.strip()])
+        except ParameterError as exc:
+            raise click.BadParameter(str(exc)) from None
 
     return click.option(
         "--format",
         "formats",
         default="parquet",
         show_default=True,
-        callback=checked(parse),
+        callback=parse,
         help="Table formats, comma-separated: parquet (always written), gpkg (GeoPackage, for QGIS).",
     )
 
@@ -199,12 +190,18 @@ def params_options(exclude: tuple[str, ...] = ()) -> Any:
 
     from nightlight.params import Params, check_param, from_text
 
-    def check(name: str) -> Any:
-        def run(value: Any) -> Any:
-            check_param(name, from_text(value))  # checked as it is parsed; Params converts it ('none' → None)
-            return from_text(value)
+    def checked(name: str) -> Any:
+        def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+            if value is None:
+                return None
+            value = from_text(value)
+            try:
+                check_param(name, value)  # checked as it is parsed; Params converts it ('none' → None)
+            except ParameterError as exc:
+                raise click.BadParameter(str(exc)) from None
+            return value
 
-        return checked(run)
+        return callback
 
     def decorate(f: Any) -> Any:
         for fld in reversed(fields(Params)):
@@ -219,7 +216,7 @@ def params_options(exclude: tuple[str, ...] = ()) -> Any:
                     f = click.option(flag, fld.name, is_flag=True, default=False, help=text)(f)
                 continue
             shown = "" if default in (None, MISSING) else f" [default: {'none' if default is None else default}]"
-            f = click.option(flag, fld.name, default=None, callback=check(fld.name), help=text + shown)(f)
+            f = click.option(flag, fld.name, default=None, callback=checked(fld.name), help=text + shown)(f)
         return f
 
     return decorate

@@ -309,8 +309,7 @@ class Request:
     @property
     def checksum(self) -> str | None:
         """The entry's ``sha256:<hex>`` of this file (``[checksums]`` key ``KEY``, or ``KEY:TILE`` for a tile)."""
-        tile = self.fields.get("tile")
-        return self.product.checksums.get(f"{self.key}:{tile}" if tile else self.key)
+        return self.product.checksums.get(f"{self.key}:{self.fields['tile']}" if self.fields.get("tile") else self.key)
 
     def url(self) -> str | None:
         """The file's URL (``None`` if the entry has none); may hold ``*``."""
