@@ -250,12 +250,6 @@ def validate(raw: dict[str, Any], source: str = "<dict>") -> Product:
     )
 
 
-def _folders() -> list[Path]:
-    folders = [Path(str(catalog_path("products")))]
-    folders += [Path(p) for p in os.environ.get(ENV_CATALOG, "").split(os.pathsep) if p]
-    return folders
-
-
 @lru_cache(maxsize=8)
 def _load(folders: tuple[Path, ...]) -> dict[str, Product]:
     products: dict[str, Product] = {}
@@ -276,7 +270,8 @@ def _load(folders: tuple[Path, ...]) -> dict[str, Product]:
 
 def load_catalog() -> dict[str, Product]:
     """Every product by name: the shipped catalog, then the folders of ``NIGHTLIGHT_CATALOG``."""
-    return dict(_load(tuple(_folders())))
+    extra = [Path(p) for p in os.environ.get(ENV_CATALOG, "").split(os.pathsep) if p]
+    return dict(_load((Path(str(catalog_path("products"))), *extra)))
 
 
 def get_product(name: str) -> Product:

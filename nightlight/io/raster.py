@@ -139,8 +139,7 @@ def open_mosaic(
     options = source_options(gdal_options)
     vsi_path = gdal_path(path)
     header = _read_header(path, vsi_path, band or 1, options)
-    band = _check_header(path, header, band)
-    _check_crs(path, header, crs)
+    band = _check_header(path, header, band, crs)
     grid = Grid(
         header.crs if header.crs is not None else rasterio.crs.CRS.from_user_input(crs), header.transform, header.shape
     )
@@ -331,8 +330,13 @@ def _read_header(label: str, gdal_path: str, band: int, options: tuple[tuple[str
 LARGE_PIXELS = 10**10
 
 
-def _check_header(label: str, header: _Header, band: int | None) -> int:
+def _check_header(label: str, header: _Header, band: int | None, crs: Any) -> int:
     """The band to read, after refusing what nightlight cannot read right and warning of what it guesses."""
+    if header.crs is None and crs is None:
+        raise MissingCRSError(
+            f"{label}: the file has no CRS. Pass `crs=` (e.g. crs='EPSG:4326' for a lat/lon mosaic) "
+            "or fix the file with `gdal_edit.py -a_srs EPSG:4326 FILE`."
+        )
     if np.dtype(header.dtype).kind == "c":
         raise InvalidRasterError(
             f"{label}: band {band or 1} holds complex numbers ({header.dtype}); night light is a real radiance or "
@@ -364,14 +368,6 @@ def _check_header(label: str, header: _Header, band: int | None) -> int:
             )
         band = 1
     return band
-
-
-def _check_crs(label: str, header: _Header, crs: Any) -> None:
-    if header.crs is None and crs is None:
-        raise MissingCRSError(
-            f"{label}: the file has no CRS. Pass `crs=` (e.g. crs='EPSG:4326' for a lat/lon mosaic) "
-            "or fix the file with `gdal_edit.py -a_srs EPSG:4326 FILE`."
-        )
 
 
 def verify_readable(da: xr.DataArray) -> None:

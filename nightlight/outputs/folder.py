@@ -78,7 +78,7 @@ class OutputFolderError(NightlightError, OSError):
 
 def _pid_alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
@@ -159,7 +159,8 @@ class OutputFolder:
                 fd = os.open(self._lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._holder()
-                if holder is not None and self._stale(holder):
+                # a lock left by a process that no longer runs on this host is taken over
+                if holder and holder.get("host") == socket.gethostname() and not _pid_alive(holder.get("pid", -1)):
                     self._lock.unlink(missing_ok=True)
                     continue
                 who = (
@@ -183,10 +184,6 @@ class OutputFolder:
             return dict(json.loads(self._lock.read_text()))
         except (OSError, ValueError):
             return None
-
-    @staticmethod
-    def _stale(holder: dict) -> bool:
-        return holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", -1)))
 
     def _is_ours(self, entry: Path) -> bool:
         """Whether ``entry`` (directly in the folder) is a file of ours that the user-files check may ignore."""

@@ -98,11 +98,6 @@ class World:
                 f"Pass one of them, or make the world with years=range({year}, ...) including it."
             ) from None
 
-    def _year_cities(self, year: int) -> np.ndarray:
-        cities = self._cities.copy()
-        cities[:, kcity.C_AMP] *= self._factors[:, self._year_index(year)]
-        return cities
-
     def mosaic(self, year: int, *, noise: bool = True, chunks: int | tuple[int, int] | None = None) -> xr.DataArray:
         """The lazy mosaic of one year.
 
@@ -123,7 +118,8 @@ class World:
             pixel centers, radiance in nW/cm²/sr (VIIRS) or integer DN 0–63 (DMSP),
             named ``"{sensor}_{year}"``.
         """
-        cities = self._year_cities(year)
+        cities = self._cities.copy()
+        cities[:, kcity.C_AMP] *= self._factors[:, self._year_index(year)]
         edges = normalize_chunks(chunk_pair(chunks if chunks is not None else self.chunks), self.grid.shape)
         # the name holds everything the values depend on (not the chunk functions)
         token = tokenize(self.seed, self.sensor, self.grid.transform, year, noise, edges, self._cities, self._factors)
