@@ -40,15 +40,6 @@ def _shrink_line(result, decline: float) -> str:
     )
 
 
-def _mosaic_line(result) -> str | None:
-    change = result.attrs.get("nightlight", {}).get("mosaic_change")
-    return (
-        None
-        if change is None
-        else f"whole-mosaic total light changed by {change:+.1%} between the two years (on the pixels valid in both)"
-    )
-
-
 @main.command()
 @click.argument("before")
 @click.argument("after")
@@ -74,8 +65,10 @@ def detect(
         with scheduler_client(scheduler, scheduler_timeout):
             result, _, paths = run_detect(before, after, out, params=params, overwrite=overwrite, formats=formats)
     click.echo(_shrink_line(result, params.min_decline))
-    if line := _mosaic_line(result):
-        console.print(line)
+    if (change := result.attrs.get("nightlight", {}).get("mosaic_change")) is not None:
+        console.print(
+            f"whole-mosaic total light changed by {change:+.1%} between the two years (on the pixels valid in both)"
+        )
     console.print(f"wrote {', '.join(str(p) for p in paths.values())} in {time.perf_counter() - t0:.1f} s")
 
 

@@ -50,8 +50,9 @@ def json_default(o: Any) -> Any:
 
 
 def _plain(result: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Copy with columns every format can store (dicts/lists → JSON text)."""
+    """Copy with columns every format can store (dicts/lists → JSON text), without ``attrs`` (written apart)."""
     out = result.copy()
+    out.attrs = {}
     for c in out.columns:
         if c == out.geometry.name or out[c].dtype != object:
             continue
@@ -72,7 +73,6 @@ def write_geoparquet(result: gpd.GeoDataFrame, path: str | os.PathLike, *, metad
 
     meta = metadata if metadata is not None else result.attrs.get("nightlight", {})
     data = _plain(result)
-    data.attrs = {}
 
     def write(tmp: Path) -> None:
         data.to_parquet(tmp, index=False)
@@ -141,7 +141,6 @@ def read_metadata(path: str | os.PathLike) -> dict:
 def write_geopackage(result: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str = "cities") -> Path:
     """GeoPackage (one layer)."""
     data = _plain(result)
-    data.attrs = {}
     return write_atomic(Path(path), lambda tmp: data.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio"))
 
 

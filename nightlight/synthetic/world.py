@@ -133,17 +133,8 @@ class World:
         dsk: dict[Key, Any] = {}  # annotated: dask's Key is a union, and dict keys are invariant
         for i, j, (r0, r1, c0, c1) in self.grid.blocks(edges):
             sel = (rows_hi > gr + r0) & (rows_lo < gr + r1) & (cols_hi > gc + c0) & (cols_lo < gc + c1)
-            dsk[(name, i, j)] = (
-                render,
-                gr + r0,
-                gc + c0,
-                r1 - r0,
-                c1 - c0,
-                m,
-                np.ascontiguousarray(cities[sel]),
-                key,
-                noise,
-            )
+            # (boolean indexing copies the rows into a new C-contiguous array, as the kernel needs)
+            dsk[(name, i, j)] = (render, gr + r0, gc + c0, r1 - r0, c1 - c0, m, cities[sel], key, noise)
         graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
         data = dsa.Array(graph, name, chunks=edges, dtype=np.float32)
         attrs = {
@@ -210,23 +201,9 @@ def city_windows(cities: np.ndarray, res: float):
 
 def render(grow0, gcol0, h, w, model: SensorModel, cities, key, noise) -> np.ndarray:
     """One chunk (the task of a mosaic's graph): global rows ``grow0:grow0+h``, cols ``gcol0:gcol0+w``."""
-    return ksynth.render_chunk(
-        grow0,
-        gcol0,
-        h,
-        w,
-        model.res,
-        cities,
-        model.code,
-        key,
-        noise,
-        model.background,
-        model.sigma0,
-        model.sigma_rel,
-        model.gain,
-        model.x0,
-        _NORMAL_TABLE,
-    )
+    m = model
+    noise_model = (m.background, m.sigma0, m.sigma_rel, m.gain, m.x0, _NORMAL_TABLE)
+    return ksynth.render_chunk(grow0, gcol0, h, w, m.res, cities, m.code, key, noise, *noise_model)
 
 
 def chunk_pair(chunks) -> tuple[int, int]:
