@@ -253,18 +253,6 @@ def spread(times: list[float]) -> dict[str, Any]:
     return {"seconds": med, "min_s": min(times), "max_s": max(times), "iqr_s": q3 - q1, "runs_s": list(times)}
 
 
-def measure(
-    case: Case, tool_name: str, variant: str, params: Mapping[str, Any], workdir: Path, repeats: int = 1
-) -> dict[str, Any]:
-    """Check and time one tool in this process (tests, ``--only`` debugging): the record :meth:`Session.check`
-    gives, with :func:`spread` of ``repeats`` runs when the result agrees."""
-    s = Session(case, tool_name, variant, params, workdir)
-    rec = s.check()
-    if rec["status"] == "ok":
-        rec.update(spread([s.time()["s"] for _ in range(repeats)]))
-    return {**rec, **s.close()}
-
-
 def threads() -> int:
     """Worker threads of every dask compute in a measurement (``NL_BENCH_THREADS``, default: all cores)."""
     return int(os.environ.get("NL_BENCH_THREADS", str(os.cpu_count() or 1)))

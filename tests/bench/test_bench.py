@@ -12,10 +12,21 @@ import pytest
 from click.testing import CliRunner
 
 from nightlight.bench import registry
-from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Target, Tool, max_rel_diff, measure, spread
+from nightlight.bench.harness import NIGHTLIGHT, Case, Prepared, Session, Target, Tool, max_rel_diff, spread
 from nightlight.bench.report import COLUMNS, markdown, rows, write_json, write_markdown
 from nightlight.bench.suite import REPEATS, run_suite
 from nightlight.cli import main
+
+
+def measure(case: Case, tool: str, variant: str, params: dict, workdir: Path, repeats: int = 1) -> dict:
+    """One tool checked and timed in this process (the suite runs each in its own): Session.check's record,
+    with spread of ``repeats`` runs when the result agrees."""
+    s = Session(case, tool, variant, params, workdir)
+    rec = s.check()
+    if rec["status"] == "ok":
+        rec.update(spread([s.time()["s"] for _ in range(repeats)]))
+    return {**rec, **s.close()}
+
 
 # the harness runs each measurement in its own process: `pytest -m "not slow"` leaves them out (CONTRIBUTING.md)
 pytestmark = pytest.mark.slow
