@@ -80,14 +80,6 @@ class World:
             f"natural cities expected={int(self.truth['expected_natural_city'].sum())})"
         )
 
-    def truth_points(self):
-        """The truth table as a GeoDataFrame of city centres (EPSG:4326)."""
-        import geopandas as gpd
-
-        return gpd.GeoDataFrame(
-            self.truth.copy(), geometry=gpd.points_from_xy(self.truth["lon"], self.truth["lat"]), crs="EPSG:4326"
-        )
-
     # ------------------------------------------------------------------ mosaics
     def _year_index(self, year: int) -> int:
         try:

@@ -37,7 +37,8 @@ def world():
         CHANGE_RANGES["stable"] = saved
     before = w.mosaic(2013)
     cities = nightlight.extract_natural_cities(before, lit_threshold=LEVEL)
-    hits = gpd.sjoin(cities, w.truth_points()[["kind", "geometry"]], predicate="contains")
+    centres = gpd.GeoDataFrame(w.truth[["kind"]], geometry=gpd.points_from_xy(w.truth["lon"], w.truth["lat"]))
+    hits = gpd.sjoin(cities, centres.set_crs("EPSG:4326"), predicate="contains")
     shrinking = cities[cities["city_id"].isin(hits.loc[hits["kind"] == "shrinking", "city_id"])]
     return w, before, w.mosaic(2016), shrinking[["city_id", "geometry"]].reset_index(drop=True)
 
