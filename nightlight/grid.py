@@ -27,7 +27,7 @@ import rasterio.windows
 import xarray as xr
 from affine import Affine
 
-from nightlight.errors import GridMismatchError, InvalidRasterError, MissingCRSError
+from nightlight.errors import GridMismatchError, InvalidRasterError, MissingCRSError, ParameterError
 
 #: Transforms closer than this fraction of a pixel count as equal (float noise in
 #: GeoTIFF headers written by different tools); also the slack of :meth:`Grid.window`'s rounding.
@@ -242,6 +242,22 @@ class Grid:
         r1 = max(min(h, math.ceil(rows[1] - PIXEL_TOLERANCE)), r0)
         c1 = max(min(w, math.ceil(cols[1] - PIXEL_TOLERANCE)), c0)
         return PixelWindow(int(r0), int(r1), int(c0), int(c1))
+
+    def region_window(self, region: Any, *, label: str) -> PixelWindow:
+        """:meth:`window` of a lon/lat box ``(west, south, east, north)`` (degrees, EPSG:4326), checked:
+        :class:`ParameterError` naming ``label`` when the box is malformed or holds no pixel of the grid."""
+        try:
+            window = self.window(tuple(float(v) for v in region), crs="EPSG:4326")
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"{label}: region={region!r}: pass (west, south, east, north) in degrees ({exc})."
+            ) from exc
+        if window.shape[0] == 0 or window.shape[1] == 0:
+            raise ParameterError(
+                f"{label}: region={tuple(region)} does not overlap the mosaic ({self.describe()}); "
+                "check the order (west, south, east, north)."
+            )
+        return window
 
     def window_bounds(self, window: PixelWindow | Sequence[int]) -> tuple[float, float, float, float]:
         """(left, bottom, right, top) in CRS units of a pixel window ``(row0, row1, col0, col1)``.

@@ -91,12 +91,7 @@ def tiles_for_region(region: Sequence[float]) -> list[str]:
     The same pixels as :meth:`nightlight.grid.Grid.window` takes (every pixel the box
     overlaps), so a box ending on a tile edge does not pull in the next tile.
     """
-    try:
-        r0, r1, c0, c1 = global_grid().window(tuple(float(x) for x in region), crs="EPSG:4326")
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"region={region!r}: pass (west, south, east, north) in degrees ({exc}).") from exc
-    if r0 == r1 or c0 == c1:
-        raise ParameterError(f"region={tuple(region)}: no Black Marble pixel in it; check (west, south, east, north).")
+    r0, r1, c0, c1 = global_grid().region_window(region, label="Black Marble tiles")
     return [
         tile_id(h, v)
         for v in range(r0 // TILE_PX, (r1 - 1) // TILE_PX + 1)
@@ -335,7 +330,7 @@ def open_tiles(
     data = band_array(source, whole, (chunks, chunks) if isinstance(chunks, int) else chunks)
     grid = whole
     if region is not None:  # the rule of open_mosaic(region=…): every pixel the box overlaps
-        window = whole.window(tuple(float(x) for x in region), crs="EPSG:4326")
+        window = whole.region_window(region, label=label)
         grid, data = whole.slice(window), data[window.slices]
     attrs = {
         "source": str(vrt),

@@ -165,8 +165,9 @@ def open_mosaic(
         **catalog_attrs,
     }
     da = grid.wrap(band_array(src, grid, chunk_pair), name=name or Path(path).stem, attrs=attrs)
-    if region is not None:
-        da = _crop(da, grid, region, path)
+    if region is not None:  # cut lazily to every pixel the lon/lat box overlaps
+        window = grid.region_window(region, label=path)
+        da = grid.slice(window).georeference(da.isel(y=window.slices[0], x=window.slices[1]))
     return da.rio.write_nodata(np.nan, encoded=False)
 
 
@@ -182,23 +183,6 @@ def _catalog_entry(source: Source, path: str, region: Any) -> tuple[Any, bool] |
     if "://" in path or path.startswith("/vsi") or not (name := catalog_name_of(path)):
         return None
     return resolve(name, fetch=False), False
-
-
-def _crop(da: xr.DataArray, grid: Grid, region: Any, label: str) -> xr.DataArray:
-    """``da`` cut lazily to the pixels of a lon/lat box."""
-    try:
-        window = grid.window(tuple(float(v) for v in region), crs="EPSG:4326")
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(
-            f"{label}: region={region!r}: pass (west, south, east, north) in degrees ({exc})."
-        ) from exc
-    if window.shape[0] == 0 or window.shape[1] == 0:
-        raise ParameterError(
-            f"{label}: region={tuple(region)} does not overlap the mosaic ({grid.describe()}); "
-            "check the order (west, south, east, north)."
-        )
-    rows, cols = window.slices
-    return grid.slice(window).georeference(da.isel(y=rows, x=cols))
 
 
 class _Header(NamedTuple):
