@@ -143,7 +143,7 @@ def open_mosaic(
     grid = Grid(
         header.crs if header.crs is not None else rasterio.crs.CRS.from_user_input(crs), header.transform, header.shape
     )
-    chunk_pair = _chunk_pair(chunks, grid.shape, label=path)
+    edge = chunk_pair(chunks, grid.shape, label=path)
     unit, how = resolve_units(units, header.units, None, Path(path).name, header.dtype)
     src = BandSource(
         label=path,
@@ -164,7 +164,7 @@ def open_mosaic(
         "band": band,
         **catalog_attrs,
     }
-    da = grid.wrap(band_array(src, grid, chunk_pair), name=name or Path(path).stem, attrs=attrs)
+    da = grid.wrap(band_array(src, grid, edge), name=name or Path(path).stem, attrs=attrs)
     if region is not None:  # cut lazily to every pixel the lon/lat box overlaps
         window = grid.region_window(region, label=path)
         da = grid.slice(window).georeference(da.isel(y=window.slices[0], x=window.slices[1]))
@@ -208,8 +208,9 @@ def _nodata_value(nodata: float | str | None, declared: float | None, label: str
     return float(nodata)
 
 
-def _chunk_pair(chunks: Any, shape: tuple[int, int], *, label: str) -> tuple[int, int] | None:
-    """(rows, cols) chunk edge from the accepted forms, checked for a sane number of tasks."""
+def chunk_pair(chunks: Any, shape: tuple[int, int], *, label: str) -> tuple[int, int] | None:
+    """(rows, cols) chunk edge from the accepted forms (an edge, a pair, ``{"y": …, "x": …}``; None stays None),
+    checked for a sane number of tasks on a grid of ``shape``."""
     if chunks is None:
         return None
     if isinstance(chunks, dict):
@@ -273,7 +274,7 @@ def _checked_dataarray(
         da = da.copy(deep=False)
         da.attrs["units"] = canonical_units(units) if units is not None else UNKNOWN
     if chunks is not None and not is_dask(da):
-        edge = _chunk_pair(chunks, (da.shape[0], da.shape[1]), label=label)
+        edge = chunk_pair(chunks, (da.shape[0], da.shape[1]), label=label)
         da = da.chunk(dict(zip(da.dims, edge)))  # type: ignore[arg-type]
     elif is_dask(da):
         row_chunks, col_chunks = da.data.chunks  # 2-D, checked above

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from nightlight.errors import CatalogError, NightlightError
+from nightlight.io.raster import chunk_pair
 from nightlight.kernels import synth_city as kcity
 from nightlight.kernels import synth_truth as ktruth
 from nightlight.synthetic.model import (
@@ -47,7 +48,7 @@ from nightlight.synthetic.model import (
     sensor_model,
     year_key,
 )
-from nightlight.synthetic.world import World, chunk_pair
+from nightlight.synthetic.world import World
 
 #: Largest brightness factor the truth solver tries: a (saturated DMSP) city whose planted
 #: change is out of reach below it keeps the factor 1 + change (``synth_truth.city_truth``).
@@ -142,7 +143,7 @@ def make_world(
         grid=grid,
         truth=truth,
         lit_threshold=model.threshold,
-        chunks=chunk_pair(chunks),
+        chunks=chunk_pair(chunks, grid.shape, label="make_world") or grid.shape,  # None: one chunk
         _model=model,
         _cities=cities,
         _factors=factors,

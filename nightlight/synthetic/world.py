@@ -21,9 +21,9 @@ from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from nightlight.errors import CatalogError, NightlightError
+from nightlight.errors import CatalogError
 from nightlight.grid import Grid
-from nightlight.io.raster import write_geotiff
+from nightlight.io.raster import chunk_pair, write_geotiff
 from nightlight.kernels import synth as ksynth
 from nightlight.kernels import synth_city as kcity
 from nightlight.kernels import synth_noise as knoise
@@ -112,7 +112,8 @@ class World:
         """
         cities = self._cities.copy()
         cities[:, kcity.C_AMP] *= self._factors[:, self._year_index(year)]
-        edges = normalize_chunks(chunk_pair(chunks if chunks is not None else self.chunks), self.grid.shape)
+        edge = chunk_pair(chunks if chunks is not None else self.chunks, self.grid.shape, label=f"{self.sensor} world")
+        edges = normalize_chunks(edge, self.grid.shape)
         # the name holds everything the values depend on (not the chunk functions)
         token = tokenize(self.seed, self.sensor, self.grid.transform, year, noise, edges, self._cities, self._factors)
         name = f"synth-{self.sensor}-{year}-{'noisy' if noise else 'clean'}-{token}"
@@ -196,16 +197,3 @@ def render(grow0, gcol0, h, w, model: SensorModel, cities, key, noise) -> np.nda
     m = model
     noise_model = (m.background, m.sigma0, m.sigma_rel, m.gain, m.x0, _NORMAL_TABLE)
     return ksynth.render_chunk(grow0, gcol0, h, w, m.res, cities, m.code, key, noise, *noise_model)
-
-
-def chunk_pair(chunks) -> tuple[int, int]:
-    """``chunks`` (an int or a pair) as a checked (rows, cols) pair of positive ints."""
-    if isinstance(chunks, (int, np.integer)):
-        chunks = (int(chunks), int(chunks))
-    try:
-        ch = (int(chunks[0]), int(chunks[1]))
-    except (TypeError, ValueError, IndexError):
-        raise NightlightError(f"chunks={chunks!r}: give an int or a (rows, cols) pair of positive ints.") from None
-    if min(ch) < 1:
-        raise NightlightError(f"chunks={chunks!r}: chunk edges must be positive.")
-    return ch

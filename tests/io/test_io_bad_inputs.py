@@ -229,15 +229,15 @@ def test_a_huge_raster_gets_a_size_warning_up_front(tmp_path):
 
 def test_refused_chunks_are_never_the_advice(tmp_path):
     """Old: 'chunks=(2048, 2048) on a … raster make … blocks: use chunks=2048 (the default)'."""
-    from nightlight.io.raster import _chunk_pair
+    from nightlight.io.raster import chunk_pair
 
     shape = (1_100_000, 1_100_000)
     with pytest.raises(ParameterError) as err:
-        _chunk_pair((2048, 2048), shape, label="big.tif")
+        chunk_pair((2048, 2048), shape, label="big.tif")
     msg = str(err.value)
     assert "chunks=(2048, 2048)" in msg and "use chunks=2048" not in msg
     advised = int(msg.split("Use chunks=")[1].split()[0])
-    assert advised > 2048 and _chunk_pair(advised, shape, label="big.tif") == (advised, advised)
+    assert advised > 2048 and chunk_pair(advised, shape, label="big.tif") == (advised, advised)
 
 
 def test_open_mosaic_none_is_a_parameter_error():
