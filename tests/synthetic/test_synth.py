@@ -421,6 +421,7 @@ def test_write_geotiffs_roundtrip(tmp_path):
         with rasterio.open(paths[2016]) as src:
             assert src.dtypes[0] == dtype and src.crs.to_epsg() == 4326
             assert src.transform.almost_equals(w.grid.transform)
+            assert src.nodata is None and src.tags()["units"] == w.mosaic(2016).attrs["units"]  # every value is data
             data = src.read(1)
         np.testing.assert_array_equal(data.astype(np.float32), w.mosaic(2016).values)
         opened = nightlight.open_mosaic(paths[2013])

@@ -84,6 +84,15 @@ def test_georeferenced_without_crs_and_bad_input():
     assert stack.chunks == ((3,), (1, 1), (1, 1))
 
 
+def test_write_geotiff_writes_a_dask_array_chunk_by_chunk(tmp_path):
+    """Chunks of uneven size land in their windows (the writer never computes the whole array)."""
+    v = np.arange(35 * 47, dtype=np.float32).reshape(35, 47)
+    da = georeferenced(v, origin=(10.0, 50.0), res=0.5, chunks=(8, 13))
+    back = nightlight.open_mosaic(write_geotiff(tmp_path / "d.tif", da, dtype="int32"), chunks=None, units="nW/cm2/sr")
+    np.testing.assert_array_equal(back.values, v)
+    assert back.attrs["source_dtype"] == "int32"
+
+
 def test_write_geotiff_round_trips_through_open_mosaic(tmp_path):
     v = np.arange(20, dtype=np.float32).reshape(4, 5)
     v[0, 0] = -9
