@@ -23,8 +23,6 @@ from nightlight.params import Params
 from nightlight.pipeline import run_detect
 from nightlight.progress import peak_rss_mb
 
-DEFAULTS = Params()
-
 
 def _shrink_line(result, decline: float) -> str:
     """The headline: shrinking among the *classified* cities, and how many were not classified."""
@@ -80,7 +78,7 @@ def detect(
 @click.option("--sensor", default="viirs", show_default=True, type=click.Choice(["viirs", "dmsp"]))
 @click.option(
     "--min-decline",
-    default=DEFAULTS.min_decline,
+    default=Params().min_decline,
     show_default=True,
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     help="Relative decline that counts as shrinking.",

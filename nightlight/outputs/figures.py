@@ -58,7 +58,6 @@ def change_scale() -> tuple[Any, Any]:
 
 def change_colours(change: Any) -> list[str]:
     """Hex colour of each relative change (0.25 = +25 %); NaN → the not-classified grey."""
-    import numpy as np
     from matplotlib.colors import to_hex
 
     cmap, norm = change_scale()
@@ -69,8 +68,6 @@ def change_colours(change: Any) -> list[str]:
 
 def classified(data: gpd.GeoDataFrame) -> tuple[Any, Any]:
     """(classified, shrinking) boolean arrays of a result: only ``status == "ok"`` cities are classified."""
-    import numpy as np
-
     ok = (data["status"] == "ok").to_numpy() if "status" in data else np.ones(len(data), bool)
     return ok, data["shrinking"].fillna(False).astype(bool).to_numpy() & ok
 
@@ -116,7 +113,6 @@ def plot_map(
     outlines : GeoDataFrame or vector file, optional
         Country or region polygons drawn as grey outlines under the cities.
     """
-    import numpy as np
     from matplotlib.cm import ScalarMappable
     from matplotlib.lines import Line2D
 
@@ -173,7 +169,6 @@ def plot_map(
 
 def _symbols(ax: Any, data: gpd.GeoDataFrame, colours: Any, shrinking: Any) -> list:
     """Circles of area ∝ city area at each city's centroid; the size legend's handles."""
-    import numpy as np
     from matplotlib.lines import Line2D
 
     lon, lat = centroid_lonlat(data)

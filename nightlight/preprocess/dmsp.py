@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import warnings
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import xarray as xr
@@ -20,24 +21,18 @@ from nightlight.errors import CatalogError, GridMismatchError
 from nightlight.kernels import pixel as kc
 from nightlight.units import check_dn
 
-_TABLE: list[dict] | None = None
 
-
+@lru_cache(maxsize=1)
 def coefficients() -> list[dict]:
     """All rows of ``catalog/calibration/dmsp_intercalibration.csv`` (see its README for sources)."""
-    global _TABLE
-    if _TABLE is None:
-        path = catalog_path("calibration", "dmsp_intercalibration.csv")
-        with path.open("r", encoding="utf-8") as f:
-            rows = []
-            for r in csv.DictReader(f):
-                r["year"] = int(r["year"])
-                r["step"] = int(r["step"])
-                for k in ("c0", "c1", "c2"):
-                    r[k] = float(r[k]) if r[k] != "" else 0.0
-                rows.append(r)
-        _TABLE = rows
-    return _TABLE
+    rows = []
+    with catalog_path("calibration", "dmsp_intercalibration.csv").open("r", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            r["year"], r["step"] = int(r["year"]), int(r["step"])
+            for k in ("c0", "c1", "c2"):
+                r[k] = float(r[k]) if r[k] != "" else 0.0
+            rows.append(r)
+    return rows
 
 
 def _available(model: str | None = None) -> str:
