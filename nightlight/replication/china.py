@@ -24,25 +24,19 @@ from nightlight.change.rule import classify_decline
 from nightlight.grid import Grid
 from nightlight.outputs.summary import summarize
 from nightlight.outputs.write import read_metadata
-from nightlight.replication.params import CHINA_BASE_YEARS, CHINA_TARGET_YEAR, PLACES_MAX_KM, Box
+from nightlight.replication.params import FIXED, Box, containing
 from nightlight.replication.studies import load_study, open_year, run_study, variant
 
-#: Cities whose light grows by at least this much are counted as growing (``growing_10pct``), %.
-GROWING_PCT = 10
+_CH = FIXED["china"]
 
 #: Columns of ``china_cities_<base>_<target>.csv.gz``.
-CITY_TABLE = list(
-    ("city_id area_km2 n_pixels centroid_x centroid_y light_before light_after change status shrinking").split()
-)
+CITY_TABLE = "city_id area_km2 n_pixels centroid_x centroid_y light_before light_after change status shrinking".split()
 
 
 def china_studies(window: Box | None = None) -> dict[int, BatchConfig]:
     """The study configuration of every base year (``china-dmsplike-<base>-2021``), cropped to ``window``."""
-    out = {}
-    for y in CHINA_BASE_YEARS:
-        config = load_study(f"china-dmsplike-{y}-{CHINA_TARGET_YEAR}")
-        out[y] = variant(config, region=tuple(window)) if window is not None else config
-    return out
+    configs = {y: load_study(f"china-dmsplike-{y}-{_CH['target_year']}") for y in _CH["base_years"]}
+    return {y: variant(c, region=tuple(window)) if window is not None else c for y, c in configs.items()}
 
 
 def china_change(config: BatchConfig, work: Path, name: str) -> tuple[gpd.GeoDataFrame, dict]:
@@ -85,7 +79,7 @@ def counts(result: pd.DataFrame) -> dict:
         "shrinking": shr,
         "share": shr / n_ok if n_ok else float("nan"),
         "change_pct_p10_p25_p50_p75_p90": [round(float(v), 1) for v in q],
-        "growing_10pct": int((ch >= GROWING_PCT).sum()),
+        "growing_10pct": int((ch >= _CH["growing_pct"]).sum()),
     }
 
 
@@ -108,13 +102,6 @@ def gain_normalised(config: BatchConfig, result: pd.DataFrame) -> dict:
     return {**counts(out), "normalise_factor": factor}
 
 
-def write_city_table(result: pd.DataFrame, pair: str, out: Path) -> Path:
-    """``china_cities_<base>_<target>.csv.gz``: one row per natural city (no geometry)."""
-    path = out / f"china_cities_{pair.replace('→', '_')}.csv.gz"
-    result[CITY_TABLE].to_csv(path, index=False, float_format="%.6g")
-    return path
-
-
 def year_totals(configs: dict[int, BatchConfig]) -> pd.DataFrame:
     """Per year of the pairs: total DN, lit pixels and declared nodata over the whole mosaic, on its own grid."""
     first = next(iter(configs.values()))
@@ -131,7 +118,9 @@ def year_totals(configs: dict[int, BatchConfig]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- by region: places, provinces, the largest
-def locate_places(result: gpd.GeoDataFrame, places: pd.DataFrame, *, max_km: float = PLACES_MAX_KM) -> pd.DataFrame:
+def locate_places(
+    result: gpd.GeoDataFrame, places: pd.DataFrame, *, max_km: float = _CH["places_max_km"]
+) -> pd.DataFrame:
     """The natural city containing each place, else the nearest within ``max_km`` (said so in ``match``).
 
     ``result`` must carry city polygons in a projected CRS in metres.
@@ -165,16 +154,14 @@ def province_table(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame) -> pd.
 def largest_cities(result: gpd.GeoDataFrame, provinces: gpd.GeoDataFrame, n: int = 5) -> pd.DataFrame:
     """The ``n`` largest natural cities: area, share of all cities' base light, province of their point."""
     top = result.sort_values("area_km2", ascending=False).head(n)
-    pts = gpd.GeoDataFrame(geometry=top.geometry.representative_point(), crs=result.crs, index=top.index)
-    j = gpd.sjoin(pts, provinces.to_crs(result.crs)[["NAME", "geometry"]], how="left", predicate="within")
-    j = j[~j.index.duplicated(keep="first")]
+    province = containing(top.geometry.representative_point(), provinces, "NAME").fillna("(none)")
     total = float(result["light_before"].sum())
     return pd.DataFrame(
         {
             "city_id": top["city_id"].to_numpy(),
             "area_km2": top["area_km2"].to_numpy(),
             "share_of_city_light": (top["light_before"] / total).to_numpy(),
-            "province_of_point": j["NAME"].reindex(top.index).fillna("(none)").to_numpy(),
+            "province_of_point": province.to_numpy(),
             "change": top["change"].to_numpy(),
             "shrinking": top["shrinking"].to_numpy(),
         }

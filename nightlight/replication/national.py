@@ -43,18 +43,22 @@ from nightlight.preprocess.normalise import fit_normalisation
 from nightlight.progress import peak_rss_mb
 from nightlight.replication import census as C
 from nightlight.replication.china import counts
-from nightlight.replication.data import read_places
-from nightlight.replication.params import STUDY, VIIRS_ERA, VIIRS_SCALE, Box, NationalParams
-from nightlight.replication.series import SERIES_COLUMNS, series_record
+from nightlight.replication.params import FIXED, STUDY, Box, NationalParams, read_places, write_table
 from nightlight.replication.studies import grid_record, load_study, open_year, run_study, variant
 
+PAPER: dict[str, Any] = STUDY["paper"]  # the study's figures
+_NAT: dict[str, Any] = FIXED["national"]
+
+#: Prefecture columns written to ``prefectures_<base>_<target>.csv``.
+PREFECTURE_TABLE = (
+    "city_code city province popu_2010 popu_2020 pop_change pop_loss natural_cities light_2013 "
+    "light_change_raw light_change light_shrinking status city_light_change trend_rel_slope mk_q"
+).split()
 #: Columns of ``national_cities_<base>_<target>.csv.gz`` (then the series columns).
-CITY_TABLE = tuple(
-    (
-        "city_id area_km2 n_pixels lon lat light_before light_after change_raw shrinking_raw pattern_raw "
-        "light_after_corrected change shrinking shrink_pattern"
-    ).split()
-)
+CITY_TABLE = (
+    "city_id area_km2 n_pixels lon lat light_before light_after change_raw shrinking_raw pattern_raw "
+    "light_after_corrected change shrinking shrink_pattern"
+).split()
 
 
 def correct_brightness(
@@ -66,17 +70,11 @@ def correct_brightness(
     cities under test (dilated by ``correction_buffer_px``) and stable (see
     :mod:`nightlight.preprocess.normalise`).
     """
-    fit = fit_normalisation(
-        before,
-        after,
-        level=level,
-        exclude=cities[["geometry"]],
-        buffer=params.correction_buffer_px,
-        model=params.correction_model,
-    )
+    buffer, model = params.correction_buffer_px, params.correction_model
+    fit = fit_normalisation(before, after, level=level, exclude=cities[["geometry"]], buffer=buffer, model=model)
     m, meta = fit.metrics, fit.meta
-    rec = {"model": params.correction_model, "gain": fit.gain, "offset": fit.offset, "level": float(level)}
-    rec |= {"buffer_px": params.correction_buffer_px, "n_train": int(fit.n_train), "n_test": int(fit.n_test)}
+    rec = {"model": model, "gain": fit.gain, "offset": fit.offset, "level": float(level)}
+    rec |= {"buffer_px": buffer, "n_train": int(fit.n_train), "n_test": int(fit.n_test)}
     rec |= {k: m.get(v) for k, v in (("r2_test", "r2"), ("rmse_test", "rmse"), ("bias_test", "bias"))}
     rec |= {"r2_train": m.get("r2_train"), "r2_test_lit": m.get("r2_lit")}
     rec |= {k: meta.get(k) for k in ("n_candidates", "n_excluded", "stable_share", "converged", "r2_log")}
@@ -108,17 +106,13 @@ def summarise(res: gpd.GeoDataFrame, cities: gpd.GeoDataFrame) -> dict[str, Any]
     }
 
 
-#: Upper edges (km²) of the city-size classes of :func:`_by_size`.
-SIZE_CLASSES_KM2 = (10.0, 50.0)
-
-
 def _by_size(area: np.ndarray, ok: np.ndarray, shr: np.ndarray, pattern: np.ndarray) -> list[dict]:
     """Per size class: cities, shrinking share, and the share of *complete* among the shrinking ones.
 
     Whether quantisation drives the small classes is measured, not assumed: the
     dithered variants of :mod:`.robust` rerun the classes without it.
     """
-    edges = (0.0, *SIZE_CLASSES_KM2, math.inf)
+    edges = (0.0, *FIXED["national"]["size_classes_km2"], math.inf)
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         m = (area > lo) & (area <= hi)
@@ -182,11 +176,11 @@ def calibrated_threshold(
     return min((lo, hi), key=lambda t: abs(area(t) - target_km2)), trail()
 
 
-def _timing(phases: dict[str, float], t0: float, cpu0: float, load0: list[float]) -> dict[str, Any]:
-    """Phases (s), wall and CPU (s), the process's peak RSS (:func:`nightlight.progress.peak_rss_mb`), load."""
+def _timing(phases: dict[str, float], wall: float, cpu0: float, load0: list[float]) -> dict[str, Any]:
+    """Phases and wall (s), CPU since ``cpu0`` (s), the process's peak RSS (MB), the load average before and after."""
     return {
         "phases_s": {k: round(v, 2) for k, v in phases.items()},
-        "wall_s": round(time.perf_counter() - t0, 2),
+        "wall_s": round(wall, 2),
         "cpu_s": round(time.process_time() - cpu0, 2),
         "peak_rss_mb": round(peak_rss_mb()),
         "peak_rss_scope": "process since start",
@@ -202,9 +196,10 @@ def _variant(
     """One batch run of ``config`` (cities, raw decline, patterns[, series]), the correction, the corrected decline.
 
     ``level``: the lit level of the invariant pixels (default: this run's own lit level).
-    Returns the record, the per-city table, the mosaics on the base grid and the corrected later year.
+    Returns the record (with ``series`` when the run has trend years), the per-city table,
+    the mosaics on the base grid and the corrected later year.
     """
-    t0, cpu0, load0 = time.perf_counter(), time.process_time(), [round(v, 2) for v in os.getloadavg()]
+    cpu0, load0 = time.process_time(), [round(v, 2) for v in os.getloadavg()]
     target = config.compare[-1]
     result, stages = run_study(config, work, name)
     inputs = open_years(config, {}, work / name / CHECKPOINTS / "aligned")  # the aligned years written once
@@ -217,19 +212,18 @@ def _variant(
     after_c, corr = correct_brightness(base, after, cities, level=lit if level is None else level, params=params)
     t2 = time.perf_counter()
     cor = decline(cities, base, after_c, config.params)
-    t3 = time.perf_counter()
     phases = {
         "open (batch)": stages["open"],
         "cities (batch)": stages["cities"],
         "decline and patterns (batch)": stages[f"decline {config.base}->{target}"],
         "correction": t2 - t1,
-        "corrected decline and patterns": t3 - t2,
+        "corrected decline and patterns": time.perf_counter() - t2,
     }
     rec = {
         "name": name,
         "threshold": lit,
         "threshold_effective": int(math.ceil(lit)),
-        "threshold_radiance": float(math.ceil(lit) / VIIRS_SCALE),
+        "threshold_radiance": float(math.ceil(lit) / _NAT["value_scale"]),
         "correction": corr,
         "raw": summarise(raw, cities),
         "corrected": summarise(cor, cities),
@@ -239,13 +233,10 @@ def _variant(
     rec["headline_counts"] = rec["corrected"] if params.headline == "corrected" else rec["raw"]
     table = _city_table(cities, raw, cor)
     if result.trend is not None:
-        rec["_trend"] = result.trend
-        phases_series = {"open_and_resample": stages["open"], "zonal_and_trend": stages["trend"]}
-        rec["_series_timing"] = {
-            **_timing(phases_series, t0, cpu0, load0),
-            "wall_s": round(sum(phases_series.values()), 2),
-        }
-    rec["timing"] = {**_timing(phases, t0, cpu0, load0), "wall_s": round(sum(phases.values()) - stages["open"], 2)}
+        ph = {"open_and_resample": stages["open"], "zonal_and_trend": stages["trend"]}
+        rec["series"] = C.series_record(result.trend, table, config.alpha)
+        rec["series"]["timing"] = _timing(ph, sum(ph.values()), cpu0, load0)
+    rec["timing"] = _timing(phases, sum(phases.values()) - stages["open"], cpu0, load0)
     return rec, table, mosaics, after_c
 
 
@@ -269,32 +260,40 @@ def _city_table(cities: gpd.GeoDataFrame, raw: gpd.GeoDataFrame, cor: gpd.GeoDat
     return gpd.GeoDataFrame(t, geometry="geometry", crs=cities.crs)
 
 
-def national_run(
+def write_city_table(table: pd.DataFrame, path: Path) -> None:
+    """The per-city table without geometry (gzip CSV): :data:`CITY_TABLE`, then the series columns if any."""
+    series = [c for c in table.columns if c.startswith("light_20") or c in C.SERIES_COLUMNS]
+    write_table(table, path, [*CITY_TABLE, *series], floats="%.7g")
+
+
+def run_national(
+    data_dir: str | Path,
+    out: Path,
     work: Path,
     *,
     params: NationalParams = NationalParams(),
     window: Box | None = None,
-    paper_area_km2: float | None = None,
-    series: bool = True,
+    census: bool = True,
 ) -> tuple[dict, dict[str, Any]]:
-    """The study configuration through the batch engine, the correction, the series; the calibrated variant.
+    """The study configuration through the batch engine, the correction, the series, the census check.
 
-    ``window``: a lon/lat box; the lit level is then the head/tail break of the **whole**
-    base-year mosaic, so a window is a crop of the national run, not a run of its own.
-    ``series``: also the configuration's trend years (else only base → target).
+    Writes the section's CSV tables to ``out``. ``window``: a lon/lat box; the lit level is
+    then the head/tail break of the **whole** base-year mosaic, so a window is a crop of the
+    national run, not a run of its own; the calibrated variant runs on whole-country runs
+    only, and the census check on the prefectures inside the window (a prefecture cut by
+    the window would be measured on a part of it). ``data_dir``: where the census table is.
 
     Returns
     -------
     (record, frames)
         ``frames``: ``cities`` (the per-city table), ``mosaics`` (every year on the base
-        grid), ``after_corrected``, ``calibrated`` (its per-city table).
+        grid), ``after_corrected``.
     """
+    t0 = time.perf_counter()
     config = load_study(params.study)
     if window is not None:
         whole = open_year(config.inputs[config.base], config.params.replace(region=None))
         config = variant(config, region=tuple(window), lit_threshold=float(headtail_breaks(whole, max_levels=1)[0]))
-    if not series:
-        config = variant(config, trend=False)
     p = config.params
     rec, table, mosaics, after_c = _variant("study", config, work, params)
     record: dict[str, Any] = {
@@ -314,95 +313,57 @@ def national_run(
         "lit_rule": "headtail",
         "study": rec,
         "timing": rec.pop("timing"),
+        "window": window,
+        "definitions": {k: _NAT[k] for k in ("value_scale", "viirs_era")},
     }
-    if "_trend" in rec:
-        record["series"] = series_record(rec, table, config.alpha)
+    if "series" in rec:
+        record["series"] = rec.pop("series")
     frames: dict[str, Any] = {"cities": table, "mosaics": mosaics, "after_corrected": after_c}
-    if paper_area_km2 is not None and params.calibrate_area:
-        t0 = time.perf_counter()
+    span = f"{config.base}_{config.compare[-1]}"
+    if window is None and params.calibrate_area:
+        t1 = time.perf_counter()
         known = {rec["threshold_effective"]: (rec["raw"]["cities"], rec["raw"]["area_km2"])}
+        area = float(PAPER["area_km2"])
         level, trail = calibrated_threshold(
-            mosaics[config.base], paper_area_km2, min_area_km2=p.min_area_km2, connectivity=p.connectivity, known=known
+            mosaics[config.base], area, min_area_km2=p.min_area_km2, connectivity=p.connectivity, known=known
         )
-        search = time.perf_counter() - t0
+        search = time.perf_counter() - t1
         cal_config = variant(config, trend=False, lit_threshold=float(level))
         crec, ctable, _, _ = _variant("calibrated", cal_config, work, params, level=rec["threshold"])
         crec["timing"]["phases_s"] = {"search": round(search, 2), **crec["timing"]["phases_s"]}
         crec["timing"]["wall_s"] = round(crec["timing"]["wall_s"] + search, 2)
-        crec.update(search_trail=trail, target_area_km2=paper_area_km2)
-        record["calibrated"] = crec
-        frames["calibrated"] = ctable
+        record["calibrated"] = crec | {"search_trail": trail, "target_area_km2": area}
+        write_city_table(ctable, out / f"national_calibrated_cities_{span}.csv.gz")
+    if census:
+        record["census"] = _census(data_dir, out / f"prefectures_{span}.csv", record, frames, window)
+    write_city_table(table, out / f"national_cities_{span}.csv.gz")
+    record["seconds_total"] = round(time.perf_counter() - t0, 1)
     return record, frames
 
 
-def write_city_table(table: pd.DataFrame, path: Path) -> Path:
-    """The per-city table without geometry (gzip CSV): :data:`CITY_TABLE`, then the series columns if any."""
-    series = [c for c in table.columns if c.startswith("light_20") or c in SERIES_COLUMNS]
-    table[[c for c in CITY_TABLE if c in table] + series].to_csv(path, index=False, float_format="%.7g")
-    return path
-
-
-# --------------------------------------------------------------------------- the section, in order
-PAPER: dict[str, Any] = STUDY["paper"]  # type: ignore[assignment]  # the study's figures (a dict of dicts)
-
-#: Prefecture columns written to ``prefectures_<base>_<target>.csv``.
-PREFECTURE_TABLE = tuple(
-    (
-        "city_code city province popu_2010 popu_2020 pop_change pop_loss natural_cities light_2013 "
-        "light_change_raw light_change light_shrinking status city_light_change trend_rel_slope mk_q"
-    ).split()
-)
-
-
-def run_national(
-    data_dir: str | Path,
-    out: Path,
-    work: Path,
-    *,
-    params: NationalParams = NationalParams(),
-    window: Box | None = None,
-    census: bool = True,
-) -> tuple[dict, dict[str, Any]]:
-    """The national section; writes its CSV tables to ``out``. Returns (record, frames for the figure).
-
-    ``data_dir``: where the census table is (the mosaics come from the catalog). The
-    census check runs on the prefectures inside the window when one is run (a prefecture
-    cut by the window would be measured on a part of it).
-    """
+def _census(data_dir: str | Path, csv: Path, rec: dict, frames: dict[str, Any], window: Box | None) -> dict:
+    """The census check of :mod:`.census` on the prefectures (inside ``window``); writes their table to ``csv``."""
     t0 = time.perf_counter()
-    paper_area = float(PAPER["area_km2"]) if window is None else None
-    rec, frames = national_run(work, params=params, window=window, paper_area_km2=paper_area)
-    rec["window"] = window
-    rec["definitions"] = {"value_scale": VIIRS_SCALE, "viirs_era": VIIRS_ERA}
     p, mos = rec["params"], frames["mosaics"]
-    span = f"{p['base_year']}_{p['target_year']}"
-    if census:
-        t1 = time.perf_counter()
-        prefs = C.read_census(data_dir)
-        if window is not None:
-            prefs = prefs[prefs.geometry.within(shapely.box(*window))].reset_index(drop=True)
-        before, after = mos[p["base_year"]], mos[p["target_year"]]
-        # the batch engine keeps the resampled years (2012, 2022) in float64; with them beside the float32
-        # years, detect_shrinking on the 369 large prefecture polygons peaked at 7 GB and took 105 s (25 s
-        # and 0.9 GB on the base year's dtype); the counts were the same either way
-        series = {y: m.astype(before.dtype) for y, m in mos.items()} if "series" in rec else None
-        c, pref = C.census_check(
-            prefs,
-            {"before": before, "after": after, "after_corrected": frames["after_corrected"]},
-            series,
-            frames["cities"],
-            decline=p["decline"],
-            alpha=p["alpha"],
-            dark_floor=p["prefecture_dark_floor"],
-        )
-        c["northeast"], c["seeds"] = C.northeast(pref, read_places(), prefs)
-        c["window_prefectures"] = int(len(prefs))
-        c["seconds"] = round(time.perf_counter() - t1, 1)
-        rec["census"] = c
-        cols = [k for k in PREFECTURE_TABLE if k in pref]
-        pref[cols].to_csv(out / f"prefectures_{span}.csv", index=False, float_format="%.6g")
-    write_city_table(frames["cities"], out / f"national_cities_{span}.csv.gz")
-    if "calibrated" in frames:
-        write_city_table(frames["calibrated"], out / f"national_calibrated_cities_{span}.csv.gz")
-    rec["seconds_total"] = round(time.perf_counter() - t0, 1)
-    return rec, frames
+    prefs = C.read_census(data_dir)
+    if window is not None:
+        prefs = prefs[prefs.geometry.within(shapely.box(*window))].reset_index(drop=True)
+    before, after = mos[p["base_year"]], mos[p["target_year"]]
+    # the batch engine keeps the resampled years (2012, 2022) in float64; with them beside the float32
+    # years, detect_shrinking on the 369 large prefecture polygons peaked at 7 GB and took 105 s (25 s
+    # and 0.9 GB on the base year's dtype); the counts were the same either way
+    series = {y: m.astype(before.dtype) for y, m in mos.items()} if "series" in rec else None
+    c, pref = C.census_check(
+        prefs,
+        {"before": before, "after": after, "after_corrected": frames["after_corrected"]},
+        series,
+        frames["cities"],
+        decline=p["decline"],
+        alpha=p["alpha"],
+        dark_floor=p["prefecture_dark_floor"],
+    )
+    c["northeast"], c["seeds"] = C.northeast(pref, read_places(), prefs)
+    c["window_prefectures"] = int(len(prefs))
+    c["seconds"] = round(time.perf_counter() - t0, 1)
+    write_table(pref, csv, PREFECTURE_TABLE, floats="%.6g")
+    return c

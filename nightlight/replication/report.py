@@ -21,7 +21,7 @@ import jinja2
 from nightlight._resources import catalog_path
 from nightlight.change.patterns import PATTERNS
 from nightlight.outputs.write import json_default
-from nightlight.replication.params import CHINA_TARGET_YEAR, HEADLINE_BASE_YEAR, M_PER_DEG_EQUATOR, WINDOWS
+from nightlight.replication.params import FIXED, M_PER_DEG_EQUATOR, WINDOWS
 
 #: Blocks of the page included only when their result is in ``results.json``.
 OPTIONAL = "national kenya shanghai sensitivity_china sensitivity_shanghai largest provinces_2018_2021 window".split()
@@ -174,7 +174,7 @@ def render_markdown(
     jinja2.UndefinedError
         A key the template reads is not in ``res``; the message names its path.
     """
-    head = f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
+    head = f"{FIXED['china']['headline_base_year']}→{FIXED['china']['target_year']}"
     if head not in res["china"]:
         head = next(iter(res["china"]))
     # as results.json holds them (year keys as strings, NumPy scalars as numbers, tuples as lists):

@@ -1,20 +1,13 @@
 """Does the national 2013 → 2016 count survive a check? Variants, year-to-year scatter, the robust rerun, Kenya.
 
 Issue 22: the report explained its high shrinking share by the 8-bit quantisation and
-small cities. This module measures, on the national run's own mosaics (every year on
-the 2013 grid, :func:`nightlight.replication.national.national_run`) and its lit level:
-
-* :func:`variants` — the 10 % rule with the values dithered (U[0, 1) added to every
-  8-bit value of both years, two seeds: what quantisation alone does), with extents
-  from another year, and for other pairs of years; each uncorrected and with the
-  report's brightness correction;
-* :func:`year_record` — whole-mosaic total and lit pixels per year, and the
-  distribution of the 2013 cities' change for every consecutive pair of years
-  (:func:`pair_changes`): how much a city's light moves from one year to the next;
-* :func:`robust_rerun` — multi-year means (2013–14 vs 2016–17), extents of a year
-  outside both periods (2015) and of 2013, ``shrinking_significant`` (the per-city
-  test of :mod:`nightlight.change.significance`), and the census relation;
-* :func:`kenya` — the same method on float Black Marble radiance through the catalog.
+small cities. This module measures it on the national run's own mosaics (every year on
+the 2013 grid, :func:`.national.run_national`) and lit level: :func:`variants` (dithered
+values, extents of another year, other pairs of years), :func:`year_record` (how much a
+city's light moves from one year to the next), :func:`robust_rerun` (multi-year means,
+``shrinking_significant`` of :mod:`nightlight.change.significance`, the census
+relation); :func:`kenya` runs the method on float Black Marble radiance. The variants
+and years are ``[robust]`` of ``catalog/studies/replication.toml``.
 """
 
 from __future__ import annotations
@@ -34,21 +27,10 @@ from nightlight.params import Params
 from nightlight.pipeline import decline
 from nightlight.replication import census as C
 from nightlight.replication.national import correct_brightness, summarise
-from nightlight.replication.params import NationalParams
+from nightlight.replication.params import FIXED, NationalParams
 
-#: (label, extent year, before, after, dither seed): the variant table (issue 22).
-VARIANTS = (
-    ("dithered, seed 1", 2013, 2013, 2016, 1),
-    ("dithered, seed 2", 2013, 2013, 2016, 2),
-    ("cities from 2012", 2012, 2013, 2016, None),
-    ("2013 → 2014", 2013, 2013, 2014, None),
-    ("2014 → 2015", 2013, 2014, 2015, None),
-    ("2014 → 2016", 2013, 2014, 2016, None),
-)
-#: The robust rerun: mean years of each side, and the extent years (outside both periods, and the study's).
-ROBUST_BASE, ROBUST_COMPARE, ROBUST_EXTENTS = (2013, 2014), (2016, 2017), (2015, 2013)
-KENYA = "kenya-blackmarble-vnp46a4"
-KENYA_YEARS = (2020, 2021, 2022, 2023)
+#: The variant table, the robust rerun's years and extents, Kenya (``[robust]`` of ``replication.toml``).
+ROBUST: dict[str, Any] = FIXED["robust"]
 
 
 def dither(mosaic: xr.DataArray, seed: int) -> xr.DataArray:
@@ -97,11 +79,12 @@ def _compact(s: dict) -> dict[str, Any]:
 
 
 def variants(mosaics: dict[int, xr.DataArray], study: dict, p: Params, params: NationalParams) -> list[dict[str, Any]]:
-    """The 10 % rule under each of :data:`VARIANTS`, uncorrected and corrected; the as-in-report row first."""
+    """The 10 % rule under each variant of :data:`ROBUST`, uncorrected and corrected; the as-in-report row first."""
     rows = [{"variant": "as in the report", "extent": 2013, "years": "2013 → 2016"}]
     rows[0] |= {"raw": _compact(study["raw"]), "corrected": _compact(study["corrected"])}
     lit, extents = study["threshold"], {}
-    for label, ext, b, a, seed in VARIANTS:
+    for v in ROBUST["variants"]:
+        label, ext, b, a, seed = v["label"], v["extent"], v["before"], v["after"], v.get("seed")
         if ext not in extents:
             extents[ext] = nightlight.extract_natural_cities(
                 mosaics[ext], lit_threshold=lit, min_area_km2=p.min_area_km2, connectivity=p.connectivity
@@ -121,24 +104,22 @@ def variants(mosaics: dict[int, xr.DataArray], study: dict, p: Params, params: N
 def robust_rerun(
     mosaics: dict[int, xr.DataArray], study: dict, p: Params, census: gpd.GeoDataFrame | None
 ) -> list[dict[str, Any]]:
-    """Means of :data:`ROBUST_BASE` vs :data:`ROBUST_COMPARE`, extents of :data:`ROBUST_EXTENTS`, the series test.
+    """Means of the ``base_years`` vs the ``compare_years`` of :data:`ROBUST`, on its ``extents``; the series test.
 
     Census: each city gets its prefecture's population change (as in :mod:`.census`);
     ρ and the odds ratio of the 10 % rule, and the odds ratio of ``shrinking_significant``.
     """
-    rp = p.replace(base_years=ROBUST_BASE, compare_years=ROBUST_COMPARE)
+    before, after = ROBUST["base_years"], ROBUST["compare_years"]
+    rp = p.replace(base_years=tuple(before), compare_years=tuple(after))
     rows = []
-    for ext in ROBUST_EXTENTS:
+    for ext in ROBUST["extents"]:
         cities = nightlight.extract_natural_cities(
             mosaics[ext], lit_threshold=study["threshold"], min_area_km2=p.min_area_km2, connectivity=p.connectivity
         )
-        res = decline(cities, mosaics[ROBUST_BASE[0]], mosaics[ROBUST_COMPARE[-1]], rp, series=mosaics, patterns=False)
-        ok = (res["status"] == "ok").to_numpy()
-        sig = res["shrinking_significant"].to_numpy(bool)
-        row: dict[str, Any] = {"extent": ext, "cities": int(len(res)), "classified": int(ok.sum())}
-        row |= {"shrinking": int(res["shrinking"].sum()), "significant": int(sig.sum())}
+        res = decline(cities, mosaics[before[0]], mosaics[after[-1]], rp, series=mosaics, patterns=False)
+        ok, sig = (res["status"] == "ok").to_numpy(), res["shrinking_significant"].to_numpy(bool)
+        row: dict[str, Any] = {"extent": ext, **_tested(res)}
         row |= {"share": row["shrinking"] / ok.sum(), "significant_share": sig.sum() / ok.sum()}
-        row["median_change"] = float(np.nanmedian(res.loc[ok, "change"]))
         if census is not None:
             code = C.assign_prefecture(cities, census).reindex(res["city_id"]).to_numpy()
             pop = census.set_index("city_code")["pop_change"].reindex(code).to_numpy()
@@ -151,32 +132,31 @@ def robust_rerun(
     return rows
 
 
-def kenya(years: tuple[int, ...] = KENYA_YEARS, *, min_decline: float = 0.10) -> dict[str, Any]:
-    """Natural cities of the first year (head/tail), change to the last, the series test; catalog :data:`KENYA`."""
-    inputs = nightlight.prepare_inputs({y: f"{KENYA}:{y}" for y in years})
+def kenya(min_decline: float = 0.10) -> dict[str, Any]:
+    """Natural cities of the first year (head/tail), change to the last, the series test (catalog ``kenya``)."""
+    name, years = ROBUST["kenya"], ROBUST["kenya_years"]
+    inputs = nightlight.prepare_inputs({y: f"{name}:{y}" for y in years})
     mosaics = dict(zip(inputs.keys, inputs.mosaics))
     lit = float(headtail_breaks(mosaics[years[0]], max_levels=1)[0])
     cities = nightlight.extract_natural_cities(mosaics[years[0]], lit_threshold=lit)
     res = nightlight.detect_shrinking(cities, series=mosaics, min_decline=min_decline, patterns=False)
+    rec = {"catalog": name, "years": f"{years[0]} → {years[-1]}", "lit": lit, **_tested(res)}
+    rec["area_km2"] = float(cities["area_km2"].sum())
+    return rec | {"growing_10pct": int((res.loc[res["status"] == "ok", "change"] >= 0.10).sum())}
+
+
+def _tested(res: pd.DataFrame) -> dict[str, Any]:
+    """Cities, classified, shrinking, ``shrinking_significant`` and the median change of one series run."""
     ok = (res["status"] == "ok").to_numpy()
-    return {
-        "catalog": KENYA,
-        "years": f"{years[0]} → {years[-1]}",
-        "lit": lit,
-        "cities": int(len(cities)),
-        "area_km2": float(cities["area_km2"].sum()),
-        "classified": int(ok.sum()),
-        "shrinking": int(res["shrinking"].sum()),
-        "significant": int(res["shrinking_significant"].sum()),
-        "median_change": float(np.nanmedian(res.loc[ok, "change"])),
-        "growing_10pct": int((res.loc[ok, "change"] >= 0.10).sum()),
-    }
+    c = {"cities": int(len(res)), "classified": int(ok.sum()), "shrinking": int(res["shrinking"].sum())}
+    c["significant"] = int(res["shrinking_significant"].sum())
+    return c | {"median_change": float(np.nanmedian(res.loc[ok, "change"]))}
 
 
 def robustness(
     frames: dict[str, Any], study: dict, p: Params, census: gpd.GeoDataFrame | None, *, params: NationalParams
 ) -> dict[str, Any]:
-    """Everything above but Kenya for the national run (``frames`` and ``study`` of :func:`.national.national_run`)."""
+    """Everything above but Kenya for the national run (``frames`` and ``study`` of :func:`.national.run_national`)."""
     # float32 throughout: the resampled years come as float64 (see national._census)
     mos = {y: m.astype(np.float32) for y, m in frames["mosaics"].items()}
     lit_eff = float(np.ceil(study["threshold"]))

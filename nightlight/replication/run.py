@@ -3,12 +3,11 @@
 The study (Jiang, Zhai, Meng & Long 2020) called a Chinese natural city shrinking when
 its total night light fell by ≥ 10 % from 2013 to 2016. :func:`run_replication` runs
 the same method on the data available offline: all of China on the VIIRS-like product
-2013 → 2016 with the census check (:mod:`.national`) and its robustness, the robust
-rerun and Kenya (:mod:`.robust`); China DMSP-like 2018/2019/2020 →
-2021 (:mod:`.china`); Shanghai (:mod:`.shanghai`); the sensitivity of
-the counts to every parameter chosen up front (:mod:`.sensitivity`). Parameters are
-fixed from the method and the data before looking at counts; nothing is tuned toward
-the study's figures. Every number of the report comes from this run.
+2013 → 2016 with the census check (:mod:`.national`), its robustness and Kenya
+(:mod:`.robust`); China DMSP-like 2018/2019/2020 → 2021 (:mod:`.china`); Shanghai
+(:mod:`.shanghai`); the sensitivity of the counts to every parameter chosen up front
+(:mod:`.sensitivity`), with the parameters of ``catalog/studies/replication.toml``.
+Every number of the report comes from this run.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,27 +28,18 @@ from nightlight.outputs.figures import plot_change_hist, plot_map, plot_shanghai
 from nightlight.outputs.webmap import write_webmap
 from nightlight.outputs.write import json_default
 from nightlight.progress import peak_rss_mb
+from nightlight.replication import china
 from nightlight.replication.census import read_census
-from nightlight.replication.china import (
-    GROWING_PCT,
-    china_change,
-    china_studies,
-    largest_cities,
-    locate_places,
-    province_table,
-    write_city_table,
-    year_totals,
-)
-from nightlight.replication.data import read_places, read_provinces, resolve_window
 from nightlight.replication.national import run_national
 from nightlight.replication.params import (
-    CHINA_TARGET_YEAR,
-    HEADLINE_BASE_YEAR,
-    PLACES_MAX_KM,
+    FIXED,
     STUDY,
+    WINDOWS,
     Box,
     NationalParams,
-    Params,
+    read_places,
+    read_provinces,
+    write_table,
 )
 from nightlight.replication.report import render_markdown
 from nightlight.replication.robust import kenya, robustness
@@ -59,19 +48,15 @@ from nightlight.replication.shanghai import shanghai_record, shanghai_run
 from nightlight.replication.studies import load_study
 from nightlight.units import DMSP_MAX_DN
 
-Pairs = dict[str, gpd.GeoDataFrame]
-
 
 def run_replication(
     out_dir: str | Path,
     *,
     data_dir: str | Path = "../shared/data",
-    params: Params = Params(),
     window: Box | str | None = None,
     sensitivity: bool = True,
     shanghai: bool = True,
     national: bool = True,
-    national_params: NationalParams = NationalParams(),
     figures: bool = True,
     markdown: bool = True,
     command: str = "nightlight replicate --out docs/replication",
@@ -87,15 +72,11 @@ def run_replication(
     data_dir : path
         The shared real-data folder, for the vector data (provinces, census, Shanghai);
         the mosaics of the study configurations come from the catalog.
-    params : Params
-        The Shanghai section's fixed parameters (see :class:`Params`).
     window : lon/lat box or name in :data:`WINDOWS`, optional
         Crop the China runs, DMSP-like and national (tests use ``"northeast"``).
     sensitivity, shanghai, national, figures, markdown : bool
         Parts to run / write. ``national``: the VIIRS-like 2013 → 2016 run over all
         of China, its series and the census check (:mod:`.national`).
-    national_params : NationalParams
-        What the national section adds to its study configuration.
     command : str
         The command line recorded in the report.
     work_dir : path, optional
@@ -110,25 +91,26 @@ def run_replication(
     t_all = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    box = resolve_window(window)
-    res: dict[str, Any] = {"params": asdict(params), "window": window, "study": STUDY, "data_dir": str(data_dir)}
+    box = WINDOWS[window] if isinstance(window, str) else window
+    res: dict[str, Any] = {"params": dict(FIXED["shanghai"]["params"]), "window": window, "study": STUDY}
+    res["data_dir"] = str(data_dir)
     provinces = read_provinces(data_dir)
     with tempfile.TemporaryDirectory(prefix="nightlight-replicate-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         if national:  # first, so its memory is measured on a fresh process, not on the DMSP runs' leftovers
-            _national(res, data_dir, national_params, box, out, work, provinces if figures else None)
-        pairs = _china(res, china_studies(box), provinces, work, out, sensitivity=sensitivity)
+            _national(res, data_dir, box, out, work, provinces if figures else None)
+        pairs = _china(res, china.china_studies(box), provinces, work, out, sensitivity=sensitivity)
     sh = None
     if shanghai:  # Shanghai 2013 → 2016 (and its sensitivity table)
-        sh = shanghai_run(data_dir, params=params)
+        sh = shanghai_run(data_dir)
         res["shanghai"] = shanghai_record(sh, out)
         if sensitivity:
-            res["sensitivity_shanghai"] = _table(shanghai_sensitivity(params=params), out / "sensitivity_shanghai.csv")
+            res["sensitivity_shanghai"] = write_table(shanghai_sensitivity(), out / "sensitivity_shanghai.csv")
     if figures:  # the DMSP-like map, the change histogram, the Shanghai series
         p = res["params"]
         title = (
-            f"DMSP-like natural cities of {HEADLINE_BASE_YEAR} (DN ≥ {p['lit_dn']:g}, > {p['min_area_km2']:g} km²) "
-            f"and their change to {CHINA_TARGET_YEAR}"
+            f"DMSP-like natural cities of {_CH['headline_base_year']} (DN ≥ {p['lit_dn']:g}, "
+            f"> {p['min_area_km2']:g} km²) and their change to {_CH['target_year']}"
         )
         _map(pairs[_HEAD], out / f"china_{_HEAD.replace('→', '_')}.png", title, p["decline"], provinces)
         plot_change_hist(pairs, out / "change_hist.png", decline=p["decline"])
@@ -138,44 +120,39 @@ def run_replication(
     return res
 
 
+_CH = FIXED["china"]
 #: The pair the headline, the map, the provinces and the largest cities are reported for.
-_HEAD = f"{HEADLINE_BASE_YEAR}→{CHINA_TARGET_YEAR}"
-
-
-def _table(table: pd.DataFrame, path: Path) -> list[dict]:
-    """``table`` written to ``path`` (CSV), returned as records for ``results.json``."""
-    table.to_csv(path, index=False)
-    return table.to_dict(orient="records")
+_HEAD = f"{_CH['headline_base_year']}→{_CH['target_year']}"
 
 
 def _china(
     res: dict, configs: dict[int, BatchConfig], provinces: gpd.GeoDataFrame, work: Path, out: Path, *, sensitivity: bool
-) -> Pairs:
+) -> dict[str, gpd.GeoDataFrame]:
     """Every China pair through the batch engine, its city table; the year totals; the regions; the sensitivity."""
-    p = configs[HEADLINE_BASE_YEAR].params
+    p = configs[_CH["headline_base_year"]].params
     res["params"].update(lit_dn=p.lit_threshold, dark_floor_dn=p.dark_floor, align=p.align)
-    pairs: Pairs = {}
+    pairs: dict[str, gpd.GeoDataFrame] = {}
     res["china"] = {}
     for y, config in configs.items():
-        key = f"{y}→{CHINA_TARGET_YEAR}"
-        pairs[key], res["china"][key] = china_change(config, work, f"china-{y}")
-        write_city_table(pairs[key], key, out)
-    totals = year_totals(configs)
+        key = f"{y}→{_CH['target_year']}"
+        pairs[key], res["china"][key] = china.china_change(config, work, f"china-{y}")
+        write_table(pairs[key], out / f"china_cities_{key.replace('→', '_')}.csv.gz", china.CITY_TABLE, floats="%.6g")
+    totals = china.year_totals(configs)
     # NaN: the file declares no nodata value (None in results.json)
     rows = totals.to_dict(orient="records")
     res["china_nodata"] = {str(r["year"]): None if pd.isna(r["nodata"]) else float(r["nodata"]) for r in rows}
     res["year_totals"] = totals.drop(columns="nodata").to_dict(orient="records")
     # the Northeast places in every pair; provinces and the largest cities of the headline pair
     places = read_places()
-    res["places"] = {k: locate_places(r, places).to_dict(orient="records") for k, r in pairs.items()}
-    ptab = province_table(pairs[_HEAD], provinces)
+    res["places"] = {k: china.locate_places(r, places).to_dict(orient="records") for k, r in pairs.items()}
+    ptab = china.province_table(pairs[_HEAD], provinces)
     ptab.to_csv(out / f"provinces_{_HEAD.replace('→', '_')}.csv")
-    res["largest"] = largest_cities(pairs[_HEAD], provinces).to_dict(orient="records")
+    res["largest"] = china.largest_cities(pairs[_HEAD], provinces).to_dict(orient="records")
     res["provinces_2018_2021"] = ptab.reset_index().to_dict(orient="records")
     if sensitivity:  # variants of the study configurations
         t0 = time.perf_counter()
-        by_base = {y: pairs[f"{y}→{CHINA_TARGET_YEAR}"] for y in configs}
-        res["sensitivity_china"] = _table(china_sensitivity(configs, by_base, work), out / "sensitivity_china.csv")
+        by_base = {y: pairs[f"{y}→{_CH['target_year']}"] for y in configs}
+        res["sensitivity_china"] = write_table(china_sensitivity(configs, by_base, work), out / "sensitivity_china.csv")
         res["sensitivity_china_seconds"] = round(time.perf_counter() - t0, 1)
     return pairs
 
@@ -192,15 +169,10 @@ def _map(
 
 
 def _national(
-    res: dict,
-    data_dir: str | Path,
-    params: NationalParams,
-    box: Box | None,
-    out: Path,
-    work: Path,
-    provinces: gpd.GeoDataFrame | None,
+    res: dict, data_dir: str | Path, box: Box | None, out: Path, work: Path, provinces: gpd.GeoDataFrame | None
 ) -> None:
     """The national study configuration (batch), its correction, series and census check; its map (``provinces``)."""
+    params = NationalParams()
     rec, frames = run_national(data_dir, out, work, params=params, window=box)
     census = read_census(data_dir) if "census" in rec else None
     rec["robustness"] = robustness(frames, rec["study"], load_study(params.study).params, census, params=params)
@@ -218,9 +190,9 @@ def _national(
 
 def _write(res: dict, t_all: float, out: Path, *, command: str | None) -> None:
     """Phase 7: what the report quotes about the run itself; ``results.json``; ``<out>.md``."""
-    res["definitions"] = {"dmsp_max_dn": DMSP_MAX_DN, "growing_pct": GROWING_PCT, "places_max_km": PLACES_MAX_KM}
+    res["definitions"] = {"dmsp_max_dn": DMSP_MAX_DN, **{k: _CH[k] for k in ("growing_pct", "places_max_km")}}
     if "sensitivity_china" in res:
-        res["sensitivity_design"] = asdict(DESIGN)
+        res["sensitivity_design"] = DESIGN
     res["run"] = {"nightlight": __version__, "cpu_count": os.cpu_count()}
     res["seconds_total"] = round(time.perf_counter() - t_all, 1)
     res["peak_rss_mb"] = round(peak_rss_mb())

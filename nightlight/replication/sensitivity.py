@@ -1,12 +1,12 @@
 """How the counts move with each parameter chosen up front, one at a time around the study's.
 
 China: variants of the DMSP-like study configurations run by the batch engine
-(:func:`~.studies.variant`); Shanghai: the labeling pass's sums around :class:`Params`.
+(:func:`~.studies.variant`); Shanghai: the labeling pass's sums around its parameters
+(``[shanghai.params]`` of ``catalog/studies/replication.toml``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +20,12 @@ from nightlight.cities.natural import extract_natural_cities
 from nightlight.io.raster import open_mosaic
 from nightlight.preprocess.steps import apply_steps
 from nightlight.replication.china import counts, gain_normalised
-from nightlight.replication.params import (
-    CHINA_TARGET_YEAR,
-    SHANGHAI_BASE_YEAR,
-    SHANGHAI_PRODUCT,
-    SHANGHAI_TARGET_YEAR,
-    Params,
-)
+from nightlight.replication.params import FIXED
 from nightlight.replication.studies import run_study, variant
 
-
-@dataclass(frozen=True)
-class Design:
-    """What the sensitivity runs vary (written to ``results.json``, read by the report).
-
-    China: extraction parameters on a pair on one grid (``china_extraction_base`` →
-    2021); the resampling of the later year on the pairs across the grid change
-    (``china_resampling_bases``).
-    """
-
-    china_extraction_base: int = 2020
-    china_resampling_bases: tuple[int, ...] = (2018, 2019)
-    china_alignments: tuple[str, ...] = ("nearest", "bilinear")
-    china_lit_dn: tuple[int, ...] = (8, 12, 13, 15, 20)
-    no_area_rule_km2: float = 1e-9  # "no area rule": any patch > 0 km²
-    bigger_area_km2: float = 10.0
-    connectivity: int = 4
-    shanghai_lit: tuple[float, ...] = (5, 10, 20, 40)  # nW/cm²/sr
-    shanghai_noise_floor: float = 0.6  # nW/cm²/sr, the VNL v2 step
-
-
-DESIGN = Design()
+#: What the sensitivity runs vary (``[sensitivity]`` of ``replication.toml``; in ``results.json``).
+DESIGN: dict[str, Any] = FIXED["sensitivity"]
+_SH, _TARGET = FIXED["shanghai"], FIXED["china"]["target_year"]
 
 
 def short_counts(c: dict) -> dict:
@@ -61,8 +36,8 @@ def short_counts(c: dict) -> dict:
 
 def _area_variants(min_area_km2: float) -> list[tuple[str, dict]]:
     return [
-        (f"no {min_area_km2:g} km² rule (> 0 km²)", {"min_area_km2": DESIGN.no_area_rule_km2}),
-        (f"> {DESIGN.bigger_area_km2:g} km²", {"min_area_km2": DESIGN.bigger_area_km2}),
+        (f"no {min_area_km2:g} km² rule (> 0 km²)", {"min_area_km2": DESIGN["no_area_rule_km2"]}),
+        (f"> {DESIGN['bigger_area_km2']:g} km²", {"min_area_km2": DESIGN["bigger_area_km2"]}),
     ]
 
 
@@ -75,16 +50,16 @@ def china_sensitivity(configs: dict[int, BatchConfig], pairs: dict[int, gpd.GeoD
     *gain-normalised* divides out the change of the window's total light
     (:func:`.china.gain_normalised`).
     """
-    ext = DESIGN.china_extraction_base
-    conn = DESIGN.connectivity
+    ext = DESIGN["china_extraction_base"]
+    conn = DESIGN["connectivity"]
     p = configs[ext].params
     runs: list[tuple[str, int, dict | None]] = [("study parameters", ext, {})]
-    runs += [(f"lit ≥ DN {t:g}", ext, {"lit_threshold": float(t)}) for t in DESIGN.china_lit_dn]
+    runs += [(f"lit ≥ DN {t:g}", ext, {"lit_threshold": float(t)}) for t in DESIGN["china_lit_dn"]]
     runs += [(label, ext, change) for label, change in _area_variants(p.min_area_km2)]
     runs += [(f"{conn}-connectivity", ext, {"connectivity": conn}), ("gain-normalised (window total)", ext, None)]
-    for y in DESIGN.china_resampling_bases:
+    for y in DESIGN["china_resampling_bases"]:
         runs += [(f"study parameters (2021 {configs[y].params.align} on the base grid)", y, {})]
-        runs += [(f"{a} for 2021", y, {"align": a}) for a in DESIGN.china_alignments]
+        runs += [(f"{a} for 2021", y, {"align": a}) for a in DESIGN["china_alignments"]]
         runs += [("gain-normalised (window total)", y, None)]
     rows = []
     for i, (label, base, change) in enumerate(runs):
@@ -94,8 +69,8 @@ def china_sensitivity(configs: dict[int, BatchConfig], pairs: dict[int, gpd.GeoD
             c = counts(pairs[base])
         else:
             result, _ = run_study(variant(configs[base], **change), work, f"sensitivity-{base}-{i}")
-            c = counts(result.pairs[CHINA_TARGET_YEAR])
-        rows.append({"pair": f"{base}→{CHINA_TARGET_YEAR}", "variant": label, **short_counts(c)})
+            c = counts(result.pairs[_TARGET])
+        rows.append({"pair": f"{base}→{_TARGET}", "variant": label, **short_counts(c)})
     return pd.DataFrame(rows)
 
 
@@ -118,33 +93,28 @@ def classify_change(cities: pd.DataFrame, *, decline: float, dark_floor: float) 
     return out
 
 
-def shanghai_sensitivity(
-    *,
-    params: Params = Params(),
-    base: int = SHANGHAI_BASE_YEAR,
-    target: int = SHANGHAI_TARGET_YEAR,
-) -> pd.DataFrame:
+def shanghai_sensitivity(*, base: int = _SH["base_year"], target: int = _SH["target_year"]) -> pd.DataFrame:
     """Counts for fixed radiance thresholds vs head/tail, 4- vs 8-connectivity, 5 km² on/off, noise floor on/off."""
-    b0, a0 = (open_mosaic(f"{SHANGHAI_PRODUCT}:{y}", chunks=None) for y in (base, target))
-    floor = DESIGN.shanghai_noise_floor
+    b0, a0 = (open_mosaic(f"{_SH['product']}:{y}", chunks=None) for y in (base, target))
+    floor, study = DESIGN["shanghai_noise_floor"], _SH["params"]
     variants: list[tuple[str, dict]] = [("study parameters", {})]
-    variants += [(f"lit ≥ {t:g} nW/cm²/sr", {"viirs_threshold": float(t)}) for t in DESIGN.shanghai_lit]
-    variants += [(f"{DESIGN.connectivity}-connectivity", {"connectivity": DESIGN.connectivity})]
-    variants += _area_variants(params.min_area_km2)
+    variants += [(f"lit ≥ {t:g} nW/cm²/sr", {"viirs_threshold": float(t)}) for t in DESIGN["shanghai_lit"]]
+    variants += [(f"{DESIGN['connectivity']}-connectivity", {"connectivity": DESIGN["connectivity"]})]
+    variants += _area_variants(study["min_area_km2"])
     variants += [(f"noise floor {floor:g} nW/cm²/sr applied", {"noise": True})]
     rows = []
     for label, change in variants:
-        p = replace(params, **{k: v for k, v in change.items() if k != "noise"})
+        p = study | change
         noise = "noise" in change  # both years with the producer's noise floor applied
         b, a = (apply_steps(m, [{"noise_floor": floor}], sensor="viirs")[0] if noise else m for m in (b0, a0))
         c = extract_natural_cities(
             b,
-            lit_threshold=p.viirs_threshold,  # type: ignore[arg-type]  # "headtail" or a radiance
-            min_area_km2=p.min_area_km2,
-            connectivity=p.connectivity,
+            lit_threshold=p["viirs_threshold"],
+            min_area_km2=p["min_area_km2"],
+            connectivity=p["connectivity"],
             values={"after": a},
             polygons=False,
         )
-        r = classify_change(c, decline=p.decline, dark_floor=p.viirs_dark_floor)
+        r = classify_change(c, decline=p["decline"], dark_floor=p["viirs_dark_floor"])
         rows.append({"variant": label, "threshold": c.attrs["nightlight"]["threshold"], **short_counts(counts(r))})
     return pd.DataFrame(rows)

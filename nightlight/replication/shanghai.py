@@ -10,43 +10,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from nightlight.change.decline import detect_shrinking
 from nightlight.cities.natural import extract_natural_cities
 from nightlight.grid import Grid, require_same_grid
+from nightlight.io.raster import open_mosaic
 from nightlight.replication.china import counts
-from nightlight.replication.data import open_shanghai
-from nightlight.replication.params import (
-    M_PER_DEG_EQUATOR,
-    SHANGHAI_BASE_YEAR,
-    SHANGHAI_MGUP,
-    SHANGHAI_MGUP_YEAR,
-    SHANGHAI_TARGET_YEAR,
-    SHANGHAI_VIIRS_ERA,
-    Params,
-)
+from nightlight.replication.params import FIXED, M_PER_DEG_EQUATOR, write_table
 
-#: Significance level of the Mann–Kendall trend test (``significant_decline``).
-ALPHA = 0.05
+_SH = FIXED["shanghai"]
+ALPHA: float = _SH["alpha"]
 
 #: Columns of the Shanghai tables (those present in a result are written).
-TABLE_COLUMNS = tuple(
-    (
-        "city_id Name area_km2 light_before light_after change status shrinking trend_slope mk_p "
-        "significant_decline shrink_pattern"
-    ).split()
-)
+TABLE_COLUMNS = (
+    "city_id Name area_km2 light_before light_after change status shrinking trend_slope mk_p "
+    "significant_decline shrink_pattern"
+).split()
 
 
-def shanghai_run(
-    data_dir: str | Path,
-    *,
-    params: Params = Params(),
-    base: int = SHANGHAI_BASE_YEAR,
-    target: int = SHANGHAI_TARGET_YEAR,
-) -> dict:
+def shanghai_run(data_dir: str | Path, *, base: int = _SH["base_year"], target: int = _SH["target_year"]) -> dict:
     """Shanghai VIIRS-like ``base`` → ``target``: natural cities from light and from MGUP, districts; series trend.
 
     Returns the result tables (``light``, ``mgup``, ``districts``, and ``*_2013_2020``
@@ -54,15 +39,20 @@ def shanghai_run(
     total light and facts about the grid the report quotes.
     """
     t0 = time.perf_counter()
-    mos, mgup, districts = open_shanghai(data_dir)
+    # every year from the catalog (in memory: the box is small); the mask and the districts from data_dir
+    first, last = _SH["years"]
+    mos = {y: open_mosaic(f"{_SH['product']}:{y}", chunks=None) for y in range(first, last + 1)}
+    mgup = open_mosaic(str(Path(data_dir) / _SH["mgup"]), chunks=None)
+    districts = gpd.read_file(Path(data_dir) / _SH["districts"])
     before, after = mos[base], mos[target]
-    require_same_grid(before, mgup, names=(str(before.attrs.get("source", base)), SHANGHAI_MGUP))
+    require_same_grid(before, mgup, names=(str(before.attrs.get("source", base)), _SH["mgup"]))
     out: dict[str, Any] = {"base": base, "target": target}
-    area, conn = params.min_area_km2, params.connectivity
+    p = _SH["params"]  # fixed in replication.toml
+    area, conn = p["min_area_km2"], p["connectivity"]
     layers = {
         "light": extract_natural_cities(
             before,
-            lit_threshold=params.viirs_threshold,  # type: ignore[arg-type]  # "headtail" or a radiance
+            lit_threshold=p["viirs_threshold"],
             min_area_km2=area,
             connectivity=conn,
         ),
@@ -76,8 +66,8 @@ def shanghai_run(
             before,
             after,
             series=series,
-            min_decline=params.decline,
-            dark_floor=params.viirs_dark_floor,
+            min_decline=p["decline"],
+            dark_floor=p["viirs_dark_floor"],
             alpha=ALPHA,
             id_column=id_column,
             **kw,
@@ -85,7 +75,7 @@ def shanghai_run(
 
     # The VIIRS-like series is DMSP-derived before 2013 (Chen et al. 2021): the step at
     # 2012→2013 dominates a 2000–2020 trend, so the VIIRS-era trend is tested too.
-    viirs_era = {y: m for y, m in mos.items() if y >= SHANGHAI_VIIRS_ERA}
+    viirs_era = {y: m for y, m in mos.items() if y >= _SH["viirs_era"]}
     for key, cities in layers.items():
         shapes = cities[["city_id", "area_km2", "geometry"]]
         out[key] = shrink(shapes, mos, "city_id")
@@ -108,16 +98,11 @@ def shanghai_record(sh: dict, out: Path) -> dict:
     rec: dict[str, Any] = {k: sh[k] for k in ("base", "target", "seconds", "lit_threshold", "series_total")}
     for key in ("light", "mgup", "districts"):
         r = sh[key]
-        tab = pd.DataFrame(r[[c for c in TABLE_COLUMNS if c in r]])
-        tab.to_csv(out / f"shanghai_{key}.csv", index=False, float_format="%.6g")
-        rec[key] = {
-            **counts(r),
-            "significant_decline": int(r["significant_decline"].sum()),
-            "table": tab.to_dict(orient="records"),
-        }
+        table = write_table(r, out / f"shanghai_{key}.csv", TABLE_COLUMNS, floats="%.6g")
+        rec[key] = {**counts(r), "significant_decline": int(r["significant_decline"].sum()), "table": table}
         if key + "_2013_2020" in sh:
             r2 = sh[key + "_2013_2020"]
             rec[key]["significant_decline_2013_2020"] = int(r2["significant_decline"].sum())
             rec[key]["negative_trend_p05_2013_2020"] = int(((r2["trend_slope"] < 0) & (r2["mk_p"] < ALPHA)).sum())
-    rec.update(grid=sh["grid"], mgup_year=SHANGHAI_MGUP_YEAR, viirs_era=SHANGHAI_VIIRS_ERA, alpha=ALPHA)
+    rec.update(grid=sh["grid"], mgup_year=_SH["mgup_year"], viirs_era=_SH["viirs_era"], alpha=ALPHA)
     return rec

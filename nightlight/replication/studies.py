@@ -79,14 +79,9 @@ def grid_record(config: BatchConfig, box: tuple[float, float, float, float] | No
             "dx_m": float(_GEOD.inv(lon, lat, lon + off.dx, lat)[2] * np.sign(off.dx)),
             "dy_m": float(_GEOD.inv(lon, lat, lon, lat + off.dy)[2] * np.sign(off.dy)),
         }
-        if y == config.base:
-            rec["handling"] = "base"
-        elif g.same_as(gb):
-            rec["handling"] = "same"
-        elif max(abs(off.dx_px), abs(off.dy_px)) <= GRID_TOLERANCE_PX and g.shape == gb.shape:
-            rec["handling"] = "snapped"
-        else:
-            rec["handling"] = f"aligned ({config.params.align})"
+        snapped = max(abs(off.dx_px), abs(off.dy_px)) <= GRID_TOLERANCE_PX and g.shape == gb.shape
+        handling = "snapped" if snapped else f"aligned ({config.params.align})"
+        rec["handling"] = "base" if y == config.base else "same" if g.same_as(gb) else handling
         grids[str(y)] = rec
     win = gb.window(box, crs="EPSG:4326").to_rasterio() if box is not None else None
     shape = gb.shape if win is None else (int(win.height), int(win.width))

@@ -18,7 +18,7 @@ from nightlight import replication as R
 from nightlight.batch.run import open_years
 from nightlight.grid import Grid
 from nightlight.replication.china import china_change, china_studies
-from nightlight.replication.data import read_provinces
+from nightlight.replication.params import read_provinces
 from nightlight.replication.sensitivity import classify_change
 from nightlight.replication.studies import run_study, variant
 from tests.helpers.realdata import real_file

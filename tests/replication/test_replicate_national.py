@@ -26,7 +26,6 @@ from nightlight.replication import census as C
 from nightlight.replication import national as N
 from nightlight.replication.params import CENSUS_FILE, WINDOWS
 from nightlight.replication.run import run_replication
-from nightlight.replication.series import trend_counts
 from nightlight.replication.studies import load_study
 from tests.helpers.realdata import real_file
 
@@ -60,7 +59,7 @@ def test_trend_counts_against_scipy():
     light = np.vstack([100 - 3 * t + rng.normal(0, 1, 11) for _ in range(5)] + [100 + rng.normal(0, 5, (20, 11))])
     res = pd.DataFrame(light, columns=[f"light_{y}" for y in years])
     res["status"], res["shrinking"] = "ok", [True] * 3 + [False] * 22
-    c = trend_counts(res, years, alpha=0.05)
+    c = C.trend_counts(res, years, alpha=0.05)
     slopes = np.array([stats.theilslopes(row, years)[0] for row in light])
     assert c["down"] == int((slopes < 0).sum()) and c["tested"] == 25
     assert c["down_fdr"] >= 5 and c["shrinking_and_down_fdr"] == 3  # the five planted declines are found
