@@ -1,9 +1,15 @@
 """Put one mosaic on another's pixel grid, explicitly and lazily.
 
 Never done silently: :func:`nightlight.grid.require_same_grid` refuses two-date
-arithmetic on different grids and points here. Each output block is warped by
-``rasterio.warp.reproject`` from only the source window that covers it (plus a
-margin for the resampling kernel), so a global mosaic aligns in bounded memory.
+arithmetic on different grids and points here. Each output block is computed from
+only the source window that covers it, so a global mosaic aligns in bounded memory:
+
+* ``"average"`` between grids that differ by a translation (same CRS and pixel size,
+  e.g. the China VIIRS-like 2012/2022 grids 0.22 px north of 2013): every target pixel
+  overlaps at most 2 × 2 source pixels, and GDAL's overlap-weighted average is the
+  numba stencil :func:`nightlight.kernels.shift.shift_average` (~100× faster, the same
+  values to ~1e-11 relative: GDAL derives its weights from CRS coordinates);
+* everything else: ``rasterio.warp.reproject`` with a margin for the resampling kernel.
 """
 
 from __future__ import annotations
@@ -24,9 +30,14 @@ from rasterio.enums import Resampling
 from nightlight._backend import as_dask, float_dtype
 from nightlight.grid import Grid, PixelWindow
 from nightlight.io.raster import open_mosaic
+from nightlight.kernels.shift import shift_average
 
 #: Source pixels added around each block's footprint: enough for cubic/lanczos kernels.
 MARGIN = 3
+#: Overlaps up to this many source pixels are float noise and count as none (GDAL's own cut, 1e-10 px).
+#: Where a target pixel meets the source only along its top or left edge, GDAL gives it the edge
+#: pixel's value (its window clamped to the source); it overlaps nothing, and the stencil gives NaN.
+SLIVER = 1e-10
 
 
 def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst_crs, resampling, dtype):
@@ -53,6 +64,50 @@ def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst
     return out.astype(dtype, copy=False)
 
 
+def _shift_block(src_block, pads, wy, wx, dtype):
+    src = np.asarray(src_block, dtype=float_dtype(src_block.dtype))
+    if any(map(any, pads)):  # the target pixels beyond the source's edge: NaN, no overlap
+        src = np.pad(src, pads, constant_values=np.nan)
+    return shift_average(src, wy, wx, np.empty((len(wy), len(wx)), dtype=dtype))
+
+
+def _overlaps(dst0: float, dst_step: float, src0: float, src_step: float, n: int) -> tuple[int, np.ndarray] | None:
+    """Along one axis: ``(k, w)`` with target pixel ``i`` overlapping source pixels ``i + k`` by ``w[i, 0]``
+    and ``i + k + 1`` by ``w[i, 1]`` (in source pixels), or None when a target pixel covers more than two
+    source pixels or ``k`` is not the same for all (another pixel size: GDAL's case).
+    """
+    edges = (dst0 - src0 + np.arange(n + 1) * dst_step) / src_step  # target pixel edges in source pixels
+    lo, hi = edges[:-1], edges[1:]
+    first = np.floor(lo + SLIVER)
+    k = first - np.arange(n)
+    if n == 0 or np.any(k != k[0]) or np.any(hi > first + 2 + SLIVER):
+        return None
+    w = np.stack([np.minimum(hi, first + 1) - lo, hi - (first + 1)], axis=1)
+    return int(k[0]), np.where(w > SLIVER, w, 0.0)
+
+
+def _shift(src: Grid, dst: Grid) -> tuple[tuple[int, np.ndarray], tuple[int, np.ndarray]] | None:
+    """Row and column :func:`_overlaps` when ``dst`` is ``src`` translated (same CRS and axes), else None."""
+    s, d = src.transform, dst.transform
+    if src.crs != dst.crs or s.b or s.d or d.b or d.d or s.a * d.a <= 0 or s.e * d.e <= 0:
+        return None
+    rows, cols = _overlaps(d.f, d.e, s.f, s.e, dst.shape[0]), _overlaps(d.c, d.a, s.c, s.a, dst.shape[1])
+    return None if rows is None or cols is None else (rows, cols)
+
+
+def _shifted_window(src: Grid, win: PixelWindow, ky: int, kx: int) -> tuple[PixelWindow, tuple]:
+    """The source window under ``win`` shifted by ``(ky, kx)`` plus one row and column, clipped; the NaN pads."""
+    want = (win.row0 + ky, win.row1 + ky + 1), (win.col0 + kx, win.col1 + kx + 1)
+    got, pads = [], []
+    for (a, b), size in zip(want, src.shape):
+        a1 = min(max(a, 0), size)
+        b1 = max(min(b, size), a1)
+        before = min(max(0, -a), b - a)
+        got.append((a1, b1))
+        pads.append((before, b - a - before - (b1 - a1)))
+    return PixelWindow(*got[0], *got[1]), tuple(pads)
+
+
 def _source_window(src: Grid, dst: Grid, block: PixelWindow) -> PixelWindow:
     """The window of ``src`` under a block of ``dst``, plus :data:`MARGIN` pixels, clipped to ``src``."""
     win = src.window(dst.window_bounds(block), crs=dst.crs)
@@ -77,7 +132,8 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     resampling : str
         A ``rasterio.enums.Resampling`` name: ``"nearest"`` keeps original values
         (DN stay integers), ``"average"`` / ``"bilinear"`` weight by overlap —
-        ``"average"`` preserves a region's total light best for sub-pixel shifts.
+        ``"average"`` preserves a region's total light best for sub-pixel shifts
+        (and is the fast stencil when the grids differ by a translation; module docstring).
 
     Returns
     -------
@@ -86,6 +142,7 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
         when ``like`` is float64 — what :func:`nightlight.open_mosaic` gives); NaN where
         ``source`` has no data. Overlap weights are applied in float64; float32 keeps
         ~7 digits per pixel, and the zonal sums accumulate in float64.
+        ``attrs["aligned_by"]``: ``"stencil"`` (a translation, ``"average"``) or ``"gdal"``.
     """
     try:
         method = Resampling[resampling]
@@ -99,25 +156,33 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     sg, dg = Grid.of(src, name="source"), Grid.of(dst, name="like")
     src_data = as_dask(src)
     dtype = float_dtype(dst.dtype)  # the base's working dtype: float32 unless it is float64
+    shift = _shift(sg, dg) if method is Resampling.average else None
     rows: list[list[dsa.Array]] = []
     for i, j, win in dg.blocks(as_dask(dst, chunks=-1).chunks):  # a NumPy `like` is one block
         if j == 0:
             rows.append([])
-        swin = _source_window(sg, dg, win)
-        block = dask.delayed(_warp_block)(
-            src_data[swin.slices],
-            sg.slice(swin).transform,
-            sg.crs,
-            win.shape,
-            dg.slice(win).transform,
-            dg.crs,
-            method,
-            dtype,
-        )
+        if shift is not None:
+            (ky, wy), (kx, wx) = shift
+            swin, pads = _shifted_window(sg, win, ky, kx)
+            wys, wxs = wy[win.row0 : win.row1], wx[win.col0 : win.col1]
+            block = dask.delayed(_shift_block)(src_data[swin.slices], pads, wys, wxs, dtype)
+        else:
+            swin = _source_window(sg, dg, win)
+            block = dask.delayed(_warp_block)(
+                src_data[swin.slices],
+                sg.slice(swin).transform,
+                sg.crs,
+                win.shape,
+                dg.slice(win).transform,
+                dg.crs,
+                method,
+                dtype,
+            )
         rows[i].append(dsa.from_delayed(block, shape=win.shape, dtype=dtype))
     out = xr.DataArray(dsa.block(rows), dims=dst.dims, coords=dst.coords, name=src.name, attrs=dict(src.attrs))
     out.attrs["aligned_to"] = str(dst.attrs.get("source", dst.name))
     out.attrs["resampling"] = resampling
+    out.attrs["aligned_by"] = "gdal" if shift is None else "stencil"
     return dg.georeference(out)
 
 
