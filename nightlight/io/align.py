@@ -18,6 +18,7 @@ import os
 import uuid
 import warnings
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.array as dsa
@@ -28,7 +29,7 @@ import xarray as xr
 from rasterio.enums import Resampling
 
 from nightlight._backend import as_dask, float_dtype
-from nightlight.grid import Grid, PixelWindow
+from nightlight.grid import Grid, PixelWindow, chunk_edges
 from nightlight.io.raster import open_mosaic
 from nightlight.kernels.shift import shift_average
 
@@ -64,11 +65,37 @@ def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst
     return out.astype(dtype, copy=False)
 
 
-def _shift_block(src_block, pads, wy, wx, dtype):
-    src = np.asarray(src_block, dtype=float_dtype(src_block.dtype))
-    if any(map(any, pads)):  # the target pixels beyond the source's edge: NaN, no overlap
-        src = np.pad(src, pads, constant_values=np.nan)
-    return shift_average(src, wy, wx, np.empty((len(wy), len(wx)), dtype=dtype))
+def _shift_block(window, wy, wx, dtype):
+    return shift_average(window, wy, wx, np.empty((len(wy), len(wx)), dtype=dtype))
+
+
+def _gather(shape, dtype, places, *pieces):
+    """A source window (NaN beyond the source) from the chunks that hold it (``places``: where each goes)."""
+    out = np.empty(shape, dtype=dtype)
+    if sum((a.stop - a.start) * (b.stop - b.start) for (a, b), _ in places) < out.size:
+        out.fill(np.nan)  # part of the window lies beyond the source
+    for (into, take), piece in zip(places, pieces):
+        out[into] = piece[take]
+    return out
+
+
+def _window(blocks: np.ndarray, chunks: tuple, win: PixelWindow, dtype: np.dtype) -> Any:
+    """The delayed pixels of ``win`` (rows/cols may lie beyond the source) from the source's delayed chunks.
+
+    The chunks are passed as the array's own keys: every block that needs a chunk shares one read
+    (a dask array sliced into ``dask.delayed`` is a private copy of its graph, read once per block).
+    """
+    rows, cols = chunk_edges(chunks)
+    places, pieces = [], []
+    for bi in range(len(rows) - 1):
+        r0, r1 = max(rows[bi], win.row0), min(rows[bi + 1], win.row1)
+        for bj in range(len(cols) - 1):
+            c0, c1 = max(cols[bj], win.col0), min(cols[bj + 1], win.col1)
+            if r0 < r1 and c0 < c1:
+                into = slice(r0 - win.row0, r1 - win.row0), slice(c0 - win.col0, c1 - win.col0)
+                places.append((into, (slice(r0 - rows[bi], r1 - rows[bi]), slice(c0 - cols[bj], c1 - cols[bj]))))
+                pieces.append(blocks[bi, bj])
+    return dask.delayed(_gather)(win.shape, dtype, places, *pieces)
 
 
 def _overlaps(dst0: float, dst_step: float, src0: float, src_step: float, n: int) -> tuple[int, np.ndarray] | None:
@@ -93,19 +120,6 @@ def _shift(src: Grid, dst: Grid) -> tuple[tuple[int, np.ndarray], tuple[int, np.
         return None
     rows, cols = _overlaps(d.f, d.e, s.f, s.e, dst.shape[0]), _overlaps(d.c, d.a, s.c, s.a, dst.shape[1])
     return None if rows is None or cols is None else (rows, cols)
-
-
-def _shifted_window(src: Grid, win: PixelWindow, ky: int, kx: int) -> tuple[PixelWindow, tuple]:
-    """The source window under ``win`` shifted by ``(ky, kx)`` plus one row and column, clipped; the NaN pads."""
-    want = (win.row0 + ky, win.row1 + ky + 1), (win.col0 + kx, win.col1 + kx + 1)
-    got, pads = [], []
-    for (a, b), size in zip(want, src.shape):
-        a1 = min(max(a, 0), size)
-        b1 = max(min(b, size), a1)
-        before = min(max(0, -a), b - a)
-        got.append((a1, b1))
-        pads.append((before, b - a - before - (b1 - a1)))
-    return PixelWindow(*got[0], *got[1]), tuple(pads)
 
 
 def _source_window(src: Grid, dst: Grid, block: PixelWindow) -> PixelWindow:
@@ -155,21 +169,23 @@ def align_to(source: xr.DataArray | str, like: xr.DataArray | str, *, resampling
     dst = open_mosaic(like)
     sg, dg = Grid.of(src, name="source"), Grid.of(dst, name="like")
     src_data = as_dask(src)
+    src_blocks, src_dtype = src_data.to_delayed(), float_dtype(src_data.dtype)
     dtype = float_dtype(dst.dtype)  # the base's working dtype: float32 unless it is float64
     shift = _shift(sg, dg) if method is Resampling.average else None
     rows: list[list[dsa.Array]] = []
     for i, j, win in dg.blocks(as_dask(dst, chunks=-1).chunks):  # a NumPy `like` is one block
         if j == 0:
             rows.append([])
-        if shift is not None:
+        if shift is not None:  # the source rows i + ky and i + ky + 1 of every target row i (columns alike)
             (ky, wy), (kx, wx) = shift
-            swin, pads = _shifted_window(sg, win, ky, kx)
+            swin = PixelWindow(win.row0 + ky, win.row1 + ky + 1, win.col0 + kx, win.col1 + kx + 1)
+            pixels = _window(src_blocks, src_data.chunks, swin, src_dtype)
             wys, wxs = wy[win.row0 : win.row1], wx[win.col0 : win.col1]
-            block = dask.delayed(_shift_block)(src_data[swin.slices], pads, wys, wxs, dtype)
+            block = dask.delayed(_shift_block)(pixels, wys, wxs, dtype)
         else:
             swin = _source_window(sg, dg, win)
             block = dask.delayed(_warp_block)(
-                src_data[swin.slices],
+                _window(src_blocks, src_data.chunks, swin, src_dtype),
                 sg.slice(swin).transform,
                 sg.crs,
                 win.shape,
