@@ -9,7 +9,7 @@ only the source window that covers it, so a global mosaic aligns in bounded memo
   overlaps at most 2 × 2 source pixels, and GDAL's overlap-weighted average is the
   numba stencil :func:`nightlight.kernels.shift.shift_average` — ~65× faster than GDAL's
   warp of a 2048² block, and GDAL's values up to its float noise (it derives the weights
-  from CRS coordinates, ~1e-12 px off: ``tests/io/test_align.py``);
+  from CRS coordinates, up to ~3e-10 px off: ``tests/io/test_align.py``);
 * everything else: ``rasterio.warp.reproject`` with a margin for the resampling kernel.
 """
 
