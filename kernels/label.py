@@ -1,16 +1,17 @@
-"""Connected-component labeling of one block, with per-label statistics in the same pass.
+"""Connected-component labeling of one block by runs, with per-label statistics.
 
 Plain arrays in, plain arrays out. The chunked driver (``nightlight.cities``) labels
-each block with :func:`label_block`, keeps only the block's edge labels and the
-per-label statistics, then merges labels that touch across block borders with
-:func:`edge_pairs` + :func:`union_pairs` — the dask-image scheme (label blocks,
-collect border pairs, solve the small graph) without ever building a global
-label image.
+each block with :func:`label_block`, keeps only the block's edge labels
+(:func:`run_edges`) and the per-label statistics, then merges labels that touch
+across block borders with :func:`edge_pairs` + :func:`union_pairs` — the dask-image
+scheme (label blocks, collect border pairs, solve the small graph) without ever
+building a global label image. Later passes paint a block's labels from its runs
+(:func:`paint`).
 
-The labeling is the classic two-pass union-find (Rosenfeld & Pfaltz 1966; Wu,
-Otoo & Suzuki 2009): the first pass gives provisional labels and records
-equivalences, the second resolves them. Provisional roots are always the smallest
-label of their set, so final labels are numbered in row-major order of each
+The labeling is two-pass union-find over runs of foreground pixels (Rosenfeld &
+Pfaltz 1966; He, Chao & Suzuki 2008): the first pass gives provisional labels and
+records equivalences, the second resolves them. Provisional roots are always the
+smallest label of their set, so final labels are numbered in row-major order of each
 component's first pixel — the property that makes global ids independent of chunking.
 """
 
@@ -61,8 +62,49 @@ def _union(parent, a, b):
 
 
 @njit(nogil=True, cache=True)
+def _runs(mask):
+    """Runs of foreground pixels, row by row: ``(k, 4)`` int32 rows ``(row, c0, c1, 0)``, c1 exclusive.
+
+    Also ``row_start`` ``(h + 1,)``: the runs of row ``r`` are ``row_start[r]:row_start[r + 1]``.
+    """
+    h, w = mask.shape
+    runs = np.empty((max(64, 2 * h), 4), np.int32)
+    row_start = np.empty(h + 1, np.int64)
+    k = 0
+    for r in range(h):
+        row_start[r] = k
+        c = 0
+        while c < w:
+            while c < w and not mask[r, c]:
+                c += 1
+            if c == w:
+                break
+            c0 = c
+            while c < w and mask[r, c]:
+                c += 1
+            if k == runs.shape[0]:
+                grown = np.empty((2 * k, 4), np.int32)
+                grown[:k] = runs
+                runs = grown
+            runs[k, 0] = r
+            runs[k, 1] = c0
+            runs[k, 2] = c
+            runs[k, 3] = 0
+            k += 1
+    row_start[h] = k
+    return runs[:k], row_start
+
+
+@njit(nogil=True, cache=True)
 def label_block(mask, connectivity, area, values):
-    """Label one block and gather per-label statistics.
+    """Label one block by runs and gather per-label statistics.
+
+    Run-based two-pass labeling (He, Chao & Suzuki 2008, *A run-based two-scan
+    labeling algorithm*): the block is read once to cut each row into runs of
+    foreground pixels; the runs of a row are joined (union-find) with the runs of the
+    row above they touch, then statistics are gathered per run, never per pixel
+    except the value sums. Nightlight masks are mostly dark with runs of ~20 pixels,
+    so the work after the first read scales with runs (~0.3 % of the pixels).
 
     Parameters
     ----------
@@ -79,8 +121,10 @@ def label_block(mask, connectivity, area, values):
 
     Returns
     -------
-    labels : (h, w) int32
-        0 for background, 1..n in row-major order of each component's first pixel.
+    runs : (k, 4) int32
+        ``(row, c0, c1, label)`` of every run in raster order (``c1`` exclusive);
+        :func:`paint` makes the label image, :func:`run_edges` the block's edges.
+        Labels are 1..n in row-major order of each component's first pixel.
     n : int
         Number of components.
     istats : (n + 1, 7) int64
@@ -93,44 +137,36 @@ def label_block(mask, connectivity, area, values):
         Per-band count of non-NaN pixels.
     """
     h, w = mask.shape
-    labels = np.zeros((h, w), np.int32)
-    parent = np.zeros(h * w // 2 + w + 2, np.int32)
+    runs, row_start = _runs(mask)
+    nruns = runs.shape[0]
+    parent = np.empty(nruns + 1, np.int32)
+    parent[0] = 0
     nxt = 1
-    diag = connectivity == 8
+    # a run of the row above, [p0, p1), touches the run [c0, c1) when p0 < c1 + d and p1 > c0 - d
+    d = 1 if connectivity == 8 else 0
     for r in range(h):
-        for c in range(w):
-            if not mask[r, c]:
-                continue
+        j = row_start[r - 1] if r > 0 else 0
+        j_end = row_start[r] if r > 0 else 0
+        for i in range(row_start[r], row_start[r + 1]):
+            lo = runs[i, 1] - d
+            hi = runs[i, 2] + d
+            while j < j_end and runs[j, 2] <= lo:  # ends before this run: before the next ones too
+                j += 1
             best = 0
-            # Already-visited neighbours: W, NW, N, NE (NW/NE only for 8-connectivity).
-            if c > 0 and labels[r, c - 1]:
-                best = labels[r, c - 1]
-            if r > 0:
-                up = labels[r - 1, c]
-                if up:
-                    best = _union(parent, best, up) if best else up
-                if diag:
-                    if c > 0:
-                        nw = labels[r - 1, c - 1]
-                        if nw:
-                            best = _union(parent, best, nw) if best else nw
-                    if c + 1 < w:
-                        ne = labels[r - 1, c + 1]
-                        if ne:
-                            best = _union(parent, best, ne) if best else ne
+            k = j
+            while k < j_end and runs[k, 1] < hi:
+                up = runs[k, 3]
+                best = _union(parent, best, up) if best else up
+                k += 1
             if best == 0:
-                if nxt >= parent.shape[0]:
-                    grown = np.zeros(parent.shape[0] * 2, np.int32)
-                    grown[: parent.shape[0]] = parent
-                    parent = grown
                 parent[nxt] = nxt
                 best = nxt
                 nxt += 1
-            labels[r, c] = best
+            runs[i, 3] = best
 
     # Resolve provisional labels to consecutive final labels. Roots are the smallest
-    # label of their set, so numbering roots in increasing order numbers components
-    # in row-major order of their first pixel.
+    # label of their set, i.e. the label of its first run, so numbering roots in
+    # increasing order numbers components in row-major order of their first pixel.
     final = np.zeros(nxt, np.int32)
     n = 0
     for k in range(1, nxt):
@@ -146,39 +182,72 @@ def label_block(mask, connectivity, area, values):
     fstats = np.zeros((n + 1, N_FSTATS), np.float64)
     sums = np.zeros((n + 1, nb), np.float64)
     nvalid = np.zeros((n + 1, nb), np.int64)
-    istats[:, I_ROW_MIN] = h
     istats[:, I_COL_MIN] = w
-    istats[:, I_ROW_MAX] = -1
-    istats[:, I_COL_MAX] = -1
     per_pixel_area = area.shape[1] > 1
-    for r in range(h):
-        for c in range(w):
-            p = labels[r, c]
-            if p == 0:
-                continue
-            k = final[p]
-            labels[r, c] = k
-            if istats[k, I_COUNT] == 0:
-                istats[k, I_FIRST_ROW] = r
-                istats[k, I_FIRST_COL] = c
-            istats[k, I_COUNT] += 1
-            if r < istats[k, I_ROW_MIN]:
-                istats[k, I_ROW_MIN] = r
-            if r > istats[k, I_ROW_MAX]:
-                istats[k, I_ROW_MAX] = r
-            if c < istats[k, I_COL_MIN]:
-                istats[k, I_COL_MIN] = c
-            if c > istats[k, I_COL_MAX]:
-                istats[k, I_COL_MAX] = c
-            fstats[k, F_AREA] += area[r, c] if per_pixel_area else area[r, 0]
-            fstats[k, F_SUM_ROW] += r + 0.5
-            fstats[k, F_SUM_COL] += c + 0.5
-            for b in range(nb):
+    for i in range(nruns):  # raster order: a component's first run is met first
+        r, c0, c1 = runs[i, 0], runs[i, 1], runs[i, 2]
+        k = final[runs[i, 3]]
+        runs[i, 3] = k
+        length = c1 - c0
+        if istats[k, I_COUNT] == 0:
+            istats[k, I_FIRST_ROW] = r
+            istats[k, I_FIRST_COL] = c0
+            istats[k, I_ROW_MIN] = r
+        istats[k, I_COUNT] += length
+        istats[k, I_ROW_MAX] = r
+        istats[k, I_COL_MIN] = min(istats[k, I_COL_MIN], c0)
+        istats[k, I_COL_MAX] = max(istats[k, I_COL_MAX], c1 - 1)
+        if per_pixel_area:
+            for c in range(c0, c1):
+                fstats[k, F_AREA] += area[r, c]
+        else:
+            fstats[k, F_AREA] += length * area[r, 0]
+        fstats[k, F_SUM_ROW] += length * (r + 0.5)
+        # Σ (c + 0.5) for c in [c0, c1) = (c1² − c0²) / 2: exact in float64 (half-integers)
+        fstats[k, F_SUM_COL] += 0.5 * (np.int64(c1) * c1 - np.int64(c0) * c0)
+        for b in range(nb):
+            s = 0.0
+            m = 0
+            for c in range(c0, c1):
                 v = values[b, r, c]
                 if not np.isnan(v):
-                    sums[k, b] += v
-                    nvalid[k, b] += 1
-    return labels, n, istats, fstats, sums, nvalid
+                    s += v
+                    m += 1
+            sums[k, b] += s
+            nvalid[k, b] += m
+    return runs, n, istats, fstats, sums, nvalid
+
+
+@njit(nogil=True, cache=True)
+def paint(runs, h, w):
+    """The ``(h, w)`` int32 label image of :func:`label_block`'s runs (0 = background)."""
+    labels = np.zeros((h, w), np.int32)
+    for i in range(runs.shape[0]):
+        labels[runs[i, 0], runs[i, 1] : runs[i, 2]] = runs[i, 3]
+    return labels
+
+
+@njit(nogil=True, cache=True)
+def run_edges(runs, h, w):
+    """Labels along the block's top row, bottom row, left and right columns, from its runs.
+
+    What the border merge needs of a block, without painting its label image.
+    """
+    top = np.zeros(w, np.int32)
+    bottom = np.zeros(w, np.int32)
+    left = np.zeros(h, np.int32)
+    right = np.zeros(h, np.int32)
+    for i in range(runs.shape[0]):
+        r, c0, c1, k = runs[i, 0], runs[i, 1], runs[i, 2], runs[i, 3]
+        if r == 0:
+            top[c0:c1] = k
+        if r == h - 1:
+            bottom[c0:c1] = k
+        if c0 == 0:
+            left[r] = k
+        if c1 == w:
+            right[r] = k
+    return top, bottom, left, right
 
 
 @njit(nogil=True, cache=True)

@@ -63,13 +63,14 @@ def _block_mask(src: np.ndarray, threshold: float | None) -> np.ndarray:
     return src >= threshold  # NaN compares False: nodata is never lit
 
 
-def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
+def _label_runs(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
+    """:func:`nightlight.kernels.label.label_block` of one block: its runs and per-label statistics."""
     mask = _block_mask(np.asarray(src), threshold)
     h, w = mask.shape
     # area=None: the caller wants labels only (polygons, label raster), not km².
     areas = np.zeros((h, 1)) if area is None else pixel_areas_km2(grid, row0, row0 + h, col0, col0 + w, area=area)
-    if len(value_blocks) == 1:  # a view, not np.stack's copy (a fifth of the labelling CPU)
-        values = np.ascontiguousarray(value_blocks[0])[None]
+    if len(value_blocks) == 1:  # a view, not a copy (np.stack or ascontiguousarray: a fifth of the CPU)
+        values = np.asarray(value_blocks[0])[None]
     elif value_blocks:
         values = np.stack([np.asarray(v) for v in value_blocks])
     else:
@@ -77,21 +78,19 @@ def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold
     return K.label_block(mask, connectivity, areas, values)
 
 
+def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
+    """``(labels, n, istats, fstats, sums, nvalid)`` of one block, with its label image painted."""
+    runs, *stats = _label_runs(src, value_blocks, row0, col0, grid, connectivity, threshold, area)
+    return (K.paint(runs, *np.shape(src)), *stats)
+
+
 def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, area) -> BlockResult:
-    labels, n, istats, fstats, sums, nvalid = label_one_block(
+    # the border merge needs the block's edges only: no label image is painted
+    runs, n, istats, fstats, sums, nvalid = _label_runs(
         src, value_blocks, row0, col0, grid, connectivity, threshold, area
     )
-    return BlockResult(
-        n,
-        istats[1:],
-        fstats[1:],
-        sums[1:],
-        nvalid[1:],
-        labels[0, :].copy(),
-        labels[-1, :].copy(),
-        labels[:, 0].copy(),
-        labels[:, -1].copy(),
-    )
+    top, bottom, left, right = K.run_edges(runs, *np.shape(src))
+    return BlockResult(n, istats[1:], fstats[1:], sums[1:], nvalid[1:], top, bottom, left, right)
 
 
 def _encode_stats(r: BlockResult) -> dict[str, np.ndarray]:
