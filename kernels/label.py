@@ -68,19 +68,29 @@ def _runs(mask):
     Also ``row_start`` ``(h + 1,)``: the runs of row ``r`` are ``row_start[r]:row_start[r + 1]``.
     """
     h, w = mask.shape
+    flat = np.ascontiguousarray(mask).reshape(h * w).view(np.uint8)
+    # dark pixels are skipped eight at a time (93 % of a VIIRS mosaic is dark)
+    words = flat[: h * w // 8 * 8].view(np.uint64)
     runs = np.empty((max(64, 2 * h), 4), np.int32)
     row_start = np.empty(h + 1, np.int64)
     k = 0
     for r in range(h):
         row_start[r] = k
+        base = r * w
         c = 0
         while c < w:
-            while c < w and not mask[r, c]:
-                c += 1
+            while c < w:
+                p = base + c
+                if p & 7 == 0 and c + 8 <= w and words[p >> 3] == 0:
+                    c += 8
+                elif flat[p]:
+                    break
+                else:
+                    c += 1
             if c == w:
                 break
             c0 = c
-            while c < w and mask[r, c]:
+            while c < w and flat[base + c]:
                 c += 1
             if k == runs.shape[0]:
                 grown = np.empty((2 * k, 4), np.int32)

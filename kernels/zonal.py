@@ -177,10 +177,13 @@ def accumulate_coverage(
             ya = min(max(ey0[e] - r0, 0.0), float(hh))
             yb = min(max(ey1[e] - r0, 0.0), float(hh))
             _draw_edge(sub, wbuf, xa, ya, xb, yb)
-        k = poly_ids[p]
+        # per-polygon totals in locals (registers): stores into ``acc`` on every cell cannot be
+        # kept out of memory by the compiler, since ``acc`` may alias ``values`` or ``buf``
+        t_sum = t_valid = t_total = t_lit = t_area = t_lit_km2 = 0.0
+        vm = vmax[poly_ids[p]]
         for i in range(hh):
             s = 0.0
-            a = row_area_km2[r0 + i]
+            row_total = row_lit = 0.0
             line = i * wbuf
             for j in range(ww):
                 s += sub[line + j]
@@ -189,15 +192,26 @@ def accumulate_coverage(
                     continue
                 if wgt > 1.0:
                     wgt = 1.0
-                acc[k, 2] += wgt
-                acc[k, 5] += a * wgt
+                row_total += wgt
                 v = values[r0 + i, c0 + j]
                 if v != v:
                     continue
-                acc[k, 0] += wgt * v
-                acc[k, 1] += wgt
+                t_sum += wgt * v
+                t_valid += wgt
                 if v > floor:
-                    acc[k, 3] += wgt
-                    acc[k, 4] += a * wgt
-                if v > vmax[k]:
-                    vmax[k] = v
+                    row_lit += wgt
+                if v > vm:
+                    vm = v
+            a = row_area_km2[r0 + i]  # one ground area per row: km² weighted once per row
+            t_total += row_total
+            t_area += a * row_total
+            t_lit += row_lit
+            t_lit_km2 += a * row_lit
+        k = poly_ids[p]
+        acc[k, 0] += t_sum
+        acc[k, 1] += t_valid
+        acc[k, 2] += t_total
+        acc[k, 3] += t_lit
+        acc[k, 4] += t_lit_km2
+        acc[k, 5] += t_area
+        vmax[k] = vm

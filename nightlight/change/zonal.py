@@ -365,8 +365,10 @@ def zonal_stats_many(
     # a name skips tokenizing the geometries (hashing 10⁴ polygons costs more than the sums)
     plan_d = dask.delayed(plan, name=f"nightlight-zonal-plan-{uuid.uuid4().hex}")
     delayed_blocks = [a.to_delayed() for a in arrays]
-    record = dict(inputs=[a.name for a in arrays], chunks=ref.chunks, polygons=wkb_token(geoms), floor=floor)
-    stage = stage_of(checkpoints, "zonal", {**record, "method": method, "area": area}, TREE)
+    stage = None  # the record hashes every polygon's WKB (a fifth of a 10⁴-polygon run): only for a store
+    if checkpoints is not None:
+        record = dict(inputs=[a.name for a in arrays], chunks=ref.chunks, polygons=wkb_token(geoms), floor=floor)
+        stage = stage_of(checkpoints, "zonal", {**record, "method": method, "area": area}, TREE)
     parts = []
     for bi, bj, win in grid.blocks(ref.chunks):
         # skip blocks no polygon meets (cheap: one STRtree query per layer)
