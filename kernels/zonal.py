@@ -133,6 +133,44 @@ def _draw_edge(buf, wbuf, x0, y0, x1, y1):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
+def _draw_clipped(buf, wbuf, w, h, x0, y0, x1, y1):  # pragma: no cover - numba
+    """:func:`_draw_edge` of an edge clipped to the window ``[0, w] × [0, h]``, exactly.
+
+    Rows outside the window take nothing; a piece left (right) of it runs along its left
+    (right) side instead, which leaves the winding number of every point inside unchanged —
+    so polygons need no clipping by GEOS before they reach the kernel.
+    """
+    dy = y1 - y0
+    if dy == 0.0:
+        return
+    ta, tb = -y0 / dy, (h - y0) / dy  # where the edge crosses y = 0 and y = h
+    t0, t1 = max(0.0, min(ta, tb)), min(1.0, max(ta, tb))
+    if t0 >= t1:
+        return
+    dx = x1 - x0
+    # pieces between t0, the crossings of x = 0 and x = w inside (t0, t1), and t1
+    u = v = t1
+    if dx != 0.0:
+        u, v = min(-x0 / dx, (w - x0) / dx), max(-x0 / dx, (w - x0) / dx)
+        if not t0 < u < t1:
+            u, v = v, t1
+        if not t0 < u < t1:
+            u = t1
+        if not t0 < v < t1:
+            v = t1
+    a = t0
+    for b in (u, v, t1):
+        if b > a:
+            # the edge's own end points where the piece ends there (no rounding), else interpolated
+            xa, ya = (x0, y0) if a == 0.0 else (x0 + a * dx, y0 + a * dy)
+            xb, yb = (x1, y1) if b == 1.0 else (x0 + b * dx, y0 + b * dy)
+            _draw_edge(
+                buf, wbuf, min(max(xa, 0.0), w), min(max(ya, 0.0), h), min(max(xb, 0.0), w), min(max(yb, 0.0), h)
+            )
+            a = b
+
+
+@njit(cache=True, nogil=True)
 def accumulate_coverage(
     values, ex0, ey0, ex1, ey1, edge_start, poly_ids, win, row_area_km2, floor, acc, vmax
 ):  # pragma: no cover
@@ -147,8 +185,8 @@ def accumulate_coverage(
     values : 2-D float array, one block (NaN = nodata).
     ex0, ey0, ex1, ey1 : 1-D float64
         Edges of the polygons' rings, in block pixel coordinates (x = column,
-        y = row, both in ``[0, w]``/``[0, h]``: clip polygons to the block first);
-        exterior rings and holes oriented oppositely.
+        y = row; edges beyond the block are clipped here); exterior rings and
+        holes oriented oppositely.
     edge_start : 1-D int64 ``(n_polys + 1,)``
         Edges of polygon ``p`` are ``edge_start[p]:edge_start[p+1]``.
     poly_ids : 1-D int64
@@ -172,11 +210,7 @@ def accumulate_coverage(
         sub = buf[: hh * wbuf]
         sub[:] = 0.0
         for e in range(edge_start[p], edge_start[p + 1]):
-            xa = min(max(ex0[e] - c0, 0.0), float(ww))
-            xb = min(max(ex1[e] - c0, 0.0), float(ww))
-            ya = min(max(ey0[e] - r0, 0.0), float(hh))
-            yb = min(max(ey1[e] - r0, 0.0), float(hh))
-            _draw_edge(sub, wbuf, xa, ya, xb, yb)
+            _draw_clipped(sub, wbuf, float(ww), float(hh), ex0[e] - c0, ey0[e] - r0, ex1[e] - c0, ey1[e] - r0)
         # per-polygon totals in locals (registers): stores into ``acc`` on every cell cannot be
         # kept out of memory by the compiler, since ``acc`` may alias ``values`` or ``buf``
         t_sum = t_valid = t_total = t_lit = t_area = t_lit_km2 = 0.0

@@ -86,6 +86,30 @@ def test_accumulate_coverage_matches_shapely_twin(seed):
     assert acc[0, kz.SUM] == pytest.approx((cov * v).sum(), rel=1e-9)
 
 
+@pytest.mark.parametrize("centre", [(0.3, 0.7), (40.2, 29.6), (20.0, -3.0), (-4.0, 15.0), (20.0, 15.0)])
+@pytest.mark.parametrize("scale", [6.0, 30.0])
+def test_accumulate_coverage_clips_edges_beyond_the_block(centre, scale):
+    """Polygons crossing the block's sides and corners (or holding the whole block) reach the kernel unclipped."""
+    rng = np.random.default_rng(int(abs(centre[0]) * 10 + scale))
+    h, w = 30, 40
+    ang = np.sort(rng.uniform(0, 2 * np.pi, 17))
+    rad = scale * rng.uniform(0.5, 1.2, 17)
+    geom = shapely.Polygon(np.c_[centre[0] + rad * np.cos(ang), centre[1] + rad * np.sin(ang)]).buffer(0)
+    from nightlight.change.zonal import _orient
+
+    xy = shapely.get_coordinates(_orient(np.array([geom]))[0].exterior)
+    e = (xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1])
+    v = rng.uniform(0, 10, (h, w))
+    acc, vmax = kz.new_accumulator(1)
+    win = np.array([[0, h, 0, w]], dtype=np.int64)
+    kz.accumulate_coverage(
+        v, *e, np.array([0, len(e[0])], dtype=np.int64), np.array([0], dtype=np.int64), win, np.ones(h), -1.0, acc, vmax
+    )
+    cov = brute_force_coverage(geom, h, w)
+    assert acc[0, kz.TOTAL_W] == pytest.approx(cov.sum(), rel=1e-9, abs=1e-12)
+    assert acc[0, kz.SUM] == pytest.approx((cov * v).sum(), rel=1e-9, abs=1e-12)
+
+
 # ---------------------------------------------------------------- library vs references
 @pytest.mark.slow
 @pytest.mark.parametrize("chunks", [None, (37, 53), (300, 340)])
