@@ -121,19 +121,16 @@ def label_block(mask, connectivity, area, values):
     Returns
     -------
     runs : (k, 4) int32
-        ``(row, c0, c1, label)`` of every run in raster order (``c1`` exclusive);
-        :func:`paint` makes the label image, :func:`run_edges` the block's edges.
-        Labels are 1..n in row-major order of each component's first pixel.
+        ``(row, c0, c1, label)`` of every run in raster order (``c1`` exclusive), labels 1..n in
+        row-major order of each component's first pixel; :func:`paint` makes the label image.
     n : int
         Number of components.
     istats : (n + 1, 7) int64
         count, first_row, first_col, row_min, row_max, col_min, col_max (row 0 unused).
     fstats : (n + 1, 3) float64
         area_km2, sum of row centers, sum of col centers.
-    sums : (n + 1, nb) float64
-        Per-band sum of non-NaN values.
-    nvalid : (n + 1, nb) int64
-        Per-band count of non-NaN pixels.
+    sums, nvalid : (n + 1, nb) float64, int64
+        Per-band sum and count of non-NaN values.
     """
     h, w = mask.shape
     runs, row_start = _runs(mask)
@@ -251,36 +248,20 @@ def run_edges(runs, h, w):
 
 @njit(nogil=True, cache=True)
 def edge_pairs(a, b, connectivity):
-    """Label pairs that touch across a straight border between two blocks.
+    """Pairs ``(a[i], b[j])`` of labels that touch across a straight border between two blocks.
 
-    Parameters
-    ----------
-    a, b : (m,) int64
-        Global labels along the two facing edges, aligned position by position
-        (``a`` = last row/column of one block, ``b`` = first row/column of the next).
-        0 is background.
-    connectivity : int
-        4 (only facing pixels touch) or 8 (the two diagonal neighbours too).
-
-    Returns
-    -------
-    (k, 2) int64
-        Pairs (label in ``a``, label in ``b``); may contain duplicates.
+    ``a``, ``b``: (m,) int64 global labels (0: background) along the facing edges, position by
+    position; pixels touch when ``i == j``, or ``|i - j| == 1`` too under 8-connectivity.
+    Returns (k, 2) int64 pairs, possibly repeated.
     """
     m = a.shape[0]
+    d = 1 if connectivity == 8 else 0
     out = np.empty((3 * m, 2), np.int64)
     k = 0
     for i in range(m):
-        la = a[i]
-        if la == 0:
-            continue
-        lo = i - 1 if connectivity == 8 else i
-        hi = i + 1 if connectivity == 8 else i
-        for j in range(max(lo, 0), min(hi, m - 1) + 1):
-            lb = b[j]
-            if lb != 0:
-                out[k, 0] = la
-                out[k, 1] = lb
+        for j in range(max(i - d, 0), min(i + d + 1, m)):
+            if a[i] and b[j]:
+                out[k, 0], out[k, 1] = a[i], b[j]
                 k += 1
     return out[:k]
 
@@ -302,25 +283,9 @@ def union_pairs(n, pairs):
 
 @njit(nogil=True, cache=True)
 def reduce_by_component(comp, ncomp, istats, fstats, sums, nvalid, first_global):
-    """Reduce per-label statistics (all blocks stacked) to per-component statistics.
-
-    Parameters
-    ----------
-    comp : (n,) int64
-        Component index 0..ncomp-1 of each label.
-    istats, fstats, sums, nvalid : per-label tables, rows aligned with ``comp``;
-        ``istats`` row/col fields already in global pixel coordinates.
-    first_global : (n,) int64
-        Row-major linear index (row * width + col) of each label's first pixel.
-
-    Returns
-    -------
-    c_istats, c_fstats, c_sums, c_nvalid
-        Per-component tables; ``c_istats[:, I_FIRST_ROW/COL]`` is the component's first
-        pixel (the minimum of ``first_global``) and is returned decoded by the caller.
-    c_first : (ncomp,) int64
-        Linear index of each component's first pixel.
-    """
+    """Reduce per-label statistics (all blocks stacked; ``comp``: component 0..ncomp-1 of each
+    label; ``istats`` in global pixel coordinates) to per-component tables ``c_istats, c_fstats,
+    c_sums, c_nvalid`` and ``c_first``, the smallest row-major index ``first_global`` of each."""
     n = comp.shape[0]
     nb = sums.shape[1]
     c_istats = np.zeros((ncomp, N_ISTATS), np.int64)

@@ -134,34 +134,21 @@ def _draw_edge(buf, wbuf, x0, y0, x1, y1):  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True)
 def _draw_clipped(buf, wbuf, w, h, x0, y0, x1, y1):  # pragma: no cover - numba
-    """:func:`_draw_edge` of an edge clipped to the window ``[0, w] × [0, h]``, exactly.
-
-    Rows outside the window take nothing; a piece left (right) of it runs along its left
-    (right) side instead, which leaves the winding number of every point inside unchanged —
-    so polygons need no clipping by GEOS before they reach the kernel.
-    """
-    dy = y1 - y0
+    """:func:`_draw_edge` of an edge's part in the rows ``[0, h]``, cut where it crosses ``x = 0`` and
+    ``x = w``: pieces beside the window run along its side instead, which keeps the winding number of
+    every point inside — exact, so polygons need no clipping by GEOS before they reach the kernel."""
+    dx, dy = x1 - x0, y1 - y0
     if dy == 0.0:
         return
-    ta, tb = -y0 / dy, (h - y0) / dy  # where the edge crosses y = 0 and y = h
-    t0, t1 = max(0.0, min(ta, tb)), min(1.0, max(ta, tb))
-    if t0 >= t1:
-        return
-    dx = x1 - x0
-    # pieces between t0, the crossings of x = 0 and x = w inside (t0, t1), and t1
-    u = v = t1
+    t0, t1 = max(0.0, min(-y0 / dy, (h - y0) / dy)), min(1.0, max(-y0 / dy, (h - y0) / dy))
+    u = v = t1  # the crossings of x = 0 and x = w inside (t0, t1), in order
     if dx != 0.0:
-        u, v = min(-x0 / dx, (w - x0) / dx), max(-x0 / dx, (w - x0) / dx)
-        if not t0 < u < t1:
-            u, v = v, t1
-        if not t0 < u < t1:
-            u = t1
-        if not t0 < v < t1:
-            v = t1
+        for t in (min(-x0 / dx, (w - x0) / dx), max(-x0 / dx, (w - x0) / dx)):
+            if t0 < t < t1:
+                u, v = (t, t1) if u == t1 else (u, t)
     a = t0
     for b in (u, v, t1):
-        if b > a:
-            # the edge's own end points where the piece ends there (no rounding), else interpolated
+        if b > a:  # the edge's own end points where a piece ends there: no rounding
             xa, ya = (x0, y0) if a == 0.0 else (x0 + a * dx, y0 + a * dy)
             xb, yb = (x1, y1) if b == 1.0 else (x0 + b * dx, y0 + b * dy)
             _draw_edge(
@@ -242,10 +229,5 @@ def accumulate_coverage(
             t_lit += row_lit
             t_lit_km2 += a * row_lit
         k = poly_ids[p]
-        acc[k, 0] += t_sum
-        acc[k, 1] += t_valid
-        acc[k, 2] += t_total
-        acc[k, 3] += t_lit
-        acc[k, 4] += t_lit_km2
-        acc[k, 5] += t_area
+        acc[k] += np.array((t_sum, t_valid, t_total, t_lit, t_lit_km2, t_area))  # SUM … AREA_KM2
         vmax[k] = vm
