@@ -364,7 +364,8 @@ def zonal_stats_many(
         stage = stage_of(checkpoints, "zonal", {**record, "method": method, "area": area}, TREE)
     parts = []
     for bi, bj, win in grid.blocks(ref.chunks):
-        # skip blocks no polygon meets (cheap: one STRtree query per layer)
+        # skip blocks no polygon's bounding box meets (one STRtree query per layer, no GEOS predicate:
+        # serial here, and _block_stats tests the polygons themselves)
         if not _any_hit(plan, shapely.box(*grid.window_bounds(win))):
             continue
         args = (plan_d, win.row0, win.col0, *[d[bi, bj] for d in delayed_blocks])
@@ -378,7 +379,7 @@ def zonal_stats_many(
 
 def _any_hit(plan: _Plan, bbox: shapely.Geometry) -> bool:
     trees = [tr for _, _, tr in plan.layers] + ([plan.exact[2]] if plan.exact is not None else [])
-    return any(len(tr.query(bbox, predicate="intersects")) for tr in trees)
+    return any(len(tr.query(bbox)) for tr in trees)
 
 
 def zonal_stats(
