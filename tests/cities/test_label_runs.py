@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from nightlight.cities import label_components
 from nightlight.kernels.label import (
     F_AREA,
     F_SUM_COL,
@@ -29,7 +30,7 @@ from nightlight.kernels.label import (
     paint,
     run_edges,
 )
-from nightlight.testing import masks
+from nightlight.testing import chunkings, georeferenced, masks
 
 
 def check_against_scipy(mask: np.ndarray, connectivity: int, per_pixel_area: bool) -> None:
@@ -110,3 +111,18 @@ def test_runs_of_a_strided_view_equal_those_of_a_copy():
         label_block(view, 8, np.ones((20, 1)), np.zeros((0, 20, 26)))[0],
         label_block(view.copy(), 8, np.ones((20, 1)), np.zeros((0, 20, 26)))[0],
     )
+
+
+@pytest.mark.slow
+@settings(max_examples=40)
+@given(name=st.sampled_from(list(SHAPES)), data=st.data(), connectivity=st.sampled_from([4, 8]))
+def test_edge_shapes_merge_across_any_chunk_seams(name, data, connectivity):
+    """Block edges come from runs (run_edges): every seam, one-row and one-column blocks included."""
+    mask = SHAPES[name]
+    chunks = data.draw(chunkings(mask.shape, irregular=True), label="chunks")
+    comps = label_components(
+        georeferenced(mask.astype(np.float32), chunks=chunks), threshold=0.5, connectivity=connectivity
+    )
+    ref, n = ndimage.label(mask, structure=ndimage.generate_binary_structure(2, 2 if connectivity == 8 else 1))
+    assert len(comps.table) == n
+    np.testing.assert_array_equal(comps.table["n_pixels"], ndimage.sum_labels(mask, ref, np.arange(1, n + 1)))
