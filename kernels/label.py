@@ -282,39 +282,6 @@ def union_pairs(n, pairs):
 
 
 @njit(nogil=True, cache=True)
-def reduce_by_component(comp, ncomp, istats, fstats, sums, nvalid, first_global):
-    """Reduce per-label statistics (all blocks stacked; ``comp``: component 0..ncomp-1 of each
-    label; ``istats`` in global pixel coordinates) to per-component tables ``c_istats, c_fstats,
-    c_sums, c_nvalid`` and ``c_first``, the smallest row-major index ``first_global`` of each."""
-    n = comp.shape[0]
-    nb = sums.shape[1]
-    c_istats = np.zeros((ncomp, N_ISTATS), np.int64)
-    c_fstats = np.zeros((ncomp, N_FSTATS), np.float64)
-    c_sums = np.zeros((ncomp, nb), np.float64)
-    c_nvalid = np.zeros((ncomp, nb), np.int64)
-    c_first = np.full(ncomp, np.iinfo(np.int64).max, np.int64)
-    c_istats[:, I_ROW_MIN] = np.iinfo(np.int64).max
-    c_istats[:, I_COL_MIN] = np.iinfo(np.int64).max
-    c_istats[:, I_ROW_MAX] = -1
-    c_istats[:, I_COL_MAX] = -1
-    for i in range(n):
-        k = comp[i]
-        c_istats[k, I_COUNT] += istats[i, I_COUNT]
-        c_istats[k, I_ROW_MIN] = min(c_istats[k, I_ROW_MIN], istats[i, I_ROW_MIN])
-        c_istats[k, I_ROW_MAX] = max(c_istats[k, I_ROW_MAX], istats[i, I_ROW_MAX])
-        c_istats[k, I_COL_MIN] = min(c_istats[k, I_COL_MIN], istats[i, I_COL_MIN])
-        c_istats[k, I_COL_MAX] = max(c_istats[k, I_COL_MAX], istats[i, I_COL_MAX])
-        if first_global[i] < c_first[k]:
-            c_first[k] = first_global[i]
-        for j in range(N_FSTATS):
-            c_fstats[k, j] += fstats[i, j]
-        for b in range(nb):
-            c_sums[k, b] += sums[i, b]
-            c_nvalid[k, b] += nvalid[i, b]
-    return c_istats, c_fstats, c_sums, c_nvalid, c_first
-
-
-@njit(nogil=True, cache=True)
 def relabel(labels, lookup):
     """Map block labels through ``lookup`` (label → output id; 0 stays 0)."""
     h, w = labels.shape

@@ -314,6 +314,13 @@ def _border_pairs(plan: BlockPlan, results, connectivity: int) -> np.ndarray:
     return np.concatenate(pairs)
 
 
+def _per_component(comp: np.ndarray, ncomp: int, x: np.ndarray, ufunc=np.add, start=0) -> np.ndarray:
+    """Per-label rows ``x`` reduced to components by ``ufunc.at`` (in label order: sums as a loop adds them)."""
+    out = np.full((ncomp, *x.shape[1:]), start, x.dtype)
+    ufunc.at(out, comp, x)
+    return out
+
+
 def _merge(plan: BlockPlan, results, grid: Grid, connectivity: int, band_names: list[str]):
     nby, nbx = results.shape
     n_total = int(plan.counts.sum())
@@ -343,9 +350,13 @@ def _merge(plan: BlockPlan, results, grid: Grid, connectivity: int, band_names: 
     comp = comp.astype(np.int64)
     ncomp = int(comp.max()) + 1 if n_total else 0
     first_global = istats[:, K.I_FIRST_ROW] * width + istats[:, K.I_FIRST_COL]
-    c_ist, c_fst, c_sums, c_valid, c_first = K.reduce_by_component(
-        comp, ncomp, istats, fstats, sums, nvalid, first_global
-    )
+    big = np.iinfo(np.int64).max
+    c_ist = _per_component(comp, ncomp, istats)  # pixel counts summed; the bounds by min and max:
+    lo, hi = (np.minimum, big), (np.maximum, -1)
+    for col, (ufunc, start) in [(K.I_ROW_MIN, lo), (K.I_COL_MIN, lo), (K.I_ROW_MAX, hi), (K.I_COL_MAX, hi)]:
+        c_ist[:, col] = _per_component(comp, ncomp, istats[:, col], ufunc, start)
+    c_fst, c_sums, c_valid = (_per_component(comp, ncomp, x) for x in (fstats, sums, nvalid))
+    c_first = _per_component(comp, ncomp, first_global, np.minimum, big)
     order = np.argsort(c_first, kind="stable")
     rank = np.empty(ncomp, np.int64)
     rank[order] = np.arange(ncomp)
