@@ -272,45 +272,20 @@ def _globalize(edge: np.ndarray, offset: int) -> np.ndarray:
 
 
 def _border_pairs(plan: BlockPlan, results, connectivity: int) -> np.ndarray:
+    """Pairs of global labels that touch across block borders (duplicates possible)."""
     nby, nbx = results.shape
+
+    def edge(i: int, j: int, side: str) -> np.ndarray:
+        return _globalize(getattr(results[i, j], side), plan.offset(i, j))
+
     pairs = [np.empty((0, 2), np.int64)]
-    for i in range(nby):
-        for j in range(nbx):
-            off = plan.offset(i, j)
-            here = results[i, j]
-            if j + 1 < nbx:
-                pairs.append(
-                    K.edge_pairs(
-                        _globalize(here.right, off),
-                        _globalize(results[i, j + 1].left, plan.offset(i, j + 1)),
-                        connectivity,
-                    )
-                )
-            if i + 1 < nby:
-                pairs.append(
-                    K.edge_pairs(
-                        _globalize(here.bottom, off),
-                        _globalize(results[i + 1, j].top, plan.offset(i + 1, j)),
-                        connectivity,
-                    )
-                )
-                if connectivity == 8:
-                    # Diagonal touches across a block corner: the only pixel pair that
-                    # neither a row nor a column border sees.
-                    if j + 1 < nbx and here.bottom[-1] and results[i + 1, j + 1].top[0]:
-                        pairs.append(
-                            np.array(
-                                [[here.bottom[-1] + off, results[i + 1, j + 1].top[0] + plan.offset(i + 1, j + 1)]],
-                                np.int64,
-                            )
-                        )
-                    if j > 0 and here.bottom[0] and results[i + 1, j - 1].top[-1]:
-                        pairs.append(
-                            np.array(
-                                [[here.bottom[0] + off, results[i + 1, j - 1].top[-1] + plan.offset(i + 1, j - 1)]],
-                                np.int64,
-                            )
-                        )
+    for i in range(nby):  # facing columns of neighbouring blocks
+        pairs += [K.edge_pairs(edge(i, j, "right"), edge(i, j + 1, "left"), connectivity) for j in range(nbx - 1)]
+    for i in range(nby - 1):
+        # facing rows across the whole mosaic: the diagonal touches across block corners are among them
+        bottom = np.concatenate([edge(i, j, "bottom") for j in range(nbx)])
+        top = np.concatenate([edge(i + 1, j, "top") for j in range(nbx)])
+        pairs.append(K.edge_pairs(bottom, top, connectivity))
     return np.concatenate(pairs)
 
 
