@@ -225,14 +225,10 @@ def paint(runs, h, w):
 
 @njit(nogil=True, cache=True)
 def run_edges(runs, h, w):
-    """Labels along the block's top row, bottom row, left and right columns, from its runs.
-
-    What the border merge needs of a block, without painting its label image.
-    """
-    top = np.zeros(w, np.int32)
-    bottom = np.zeros(w, np.int32)
-    left = np.zeros(h, np.int32)
-    right = np.zeros(h, np.int32)
+    """Labels along the block's top row, bottom row, left and right columns (what the border merge
+    needs of a block) from its runs, without painting its label image."""
+    top, bottom = np.zeros(w, np.int32), np.zeros(w, np.int32)
+    left, right = np.zeros(h, np.int32), np.zeros(h, np.int32)
     for i in range(runs.shape[0]):
         r, c0, c1, k = runs[i, 0], runs[i, 1], runs[i, 2], runs[i, 3]
         if r == 0:

@@ -266,17 +266,13 @@ def _run_stats(src_data, value_data, grid, connectivity, thr, area, store):
     return BlockPlan(row_edges, col_edges, counts, offsets), results
 
 
-def _globalize(edge: np.ndarray, offset: int) -> np.ndarray:
-    edge = edge.astype(np.int64)
-    return np.where(edge > 0, edge + offset, 0)
-
-
 def _border_pairs(plan: BlockPlan, results, connectivity: int) -> np.ndarray:
     """Pairs of global labels that touch across block borders (duplicates possible)."""
     nby, nbx = results.shape
 
-    def edge(i: int, j: int, side: str) -> np.ndarray:
-        return _globalize(getattr(results[i, j], side), plan.offset(i, j))
+    def edge(i: int, j: int, side: str) -> np.ndarray:  # global labels along one side of a block
+        e = getattr(results[i, j], side).astype(np.int64)
+        return np.where(e > 0, e + plan.offset(i, j), 0)
 
     pairs = [np.empty((0, 2), np.int64)]
     for i in range(nby):  # facing columns of neighbouring blocks
