@@ -136,7 +136,6 @@ def label_block(mask, connectivity, area, values):
     runs, row_start = _runs(mask)
     nruns = runs.shape[0]
     parent = np.empty(nruns + 1, np.int32)
-    parent[0] = 0
     nxt = 1
     # a run of the row above, [p0, p1), touches the run [c0, c1) when p0 < c1 + d and p1 > c0 - d
     d = 1 if connectivity == 8 else 0

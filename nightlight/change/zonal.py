@@ -131,9 +131,8 @@ def _edges(geoms: np.ndarray, local: np.ndarray, t: Affine, h: int, w: int):
     Returns ``(ex0, ey0, ex1, ey1, edge_start, poly_ids, win)`` for
     :func:`nightlight.kernels.zonal.accumulate_coverage`, or None when nothing is left.
     """
-    # No GEOS clipping: shapely.clip_by_rect returns the complement when a polygon edge runs
-    # along a side of the rectangle into its corner (libgeos/geos#605), and exact intersections
-    # cost a tenth of the pass; the kernel clips each edge to the block exactly.
+    # No GEOS clipping (clip_by_rect can return the complement, libgeos/geos#605; intersections cost
+    # a tenth of the pass): the kernel clips each edge to the block exactly.
     parts, pidx = shapely.get_parts(geoms, return_index=True)
     keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
     parts, pidx = parts[keep], pidx[keep]
@@ -364,8 +363,7 @@ def zonal_stats_many(
         stage = stage_of(checkpoints, "zonal", {**record, "method": method, "area": area}, TREE)
     parts = []
     for bi, bj, win in grid.blocks(ref.chunks):
-        # skip blocks no polygon's bounding box meets (one STRtree query per layer, no GEOS predicate:
-        # serial here, and _block_stats tests the polygons themselves)
+        # skip blocks no polygon's bounding box meets (no GEOS predicate: serial; the task tests polygons)
         if not _any_hit(plan, shapely.box(*grid.window_bounds(win))):
             continue
         args = (plan_d, win.row0, win.col0, *[d[bi, bj] for d in delayed_blocks])

@@ -84,11 +84,9 @@ def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold
     return (K.paint(runs, *np.shape(src)), *stats)
 
 
-def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, area) -> BlockResult:
-    # the border merge needs the block's edges only: no label image is painted
-    runs, n, istats, fstats, sums, nvalid = _label_runs(
-        src, value_blocks, row0, col0, grid, connectivity, threshold, area
-    )
+def _stats_task(src, *args) -> BlockResult:
+    """A block's statistics and edges (args as :func:`label_one_block`'s); no label image is painted."""
+    runs, n, istats, fstats, sums, nvalid = _label_runs(src, *args)
     top, bottom, left, right = K.run_edges(runs, *np.shape(src))
     return BlockResult(n, istats[1:], fstats[1:], sums[1:], nvalid[1:], top, bottom, left, right)
 
