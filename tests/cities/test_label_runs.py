@@ -113,7 +113,6 @@ def test_runs_of_a_strided_view_equal_those_of_a_copy():
     )
 
 
-@pytest.mark.slow
 @settings(max_examples=40)
 @given(name=st.sampled_from(list(SHAPES)), data=st.data(), connectivity=st.sampled_from([4, 8]))
 def test_edge_shapes_merge_across_any_chunk_seams(name, data, connectivity):
