@@ -133,6 +133,31 @@ def _draw_edge(buf, wbuf, x0, y0, x1, y1):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
+def _draw_clipped(buf, wbuf, w, h, x0, y0, x1, y1):  # pragma: no cover - numba
+    """:func:`_draw_edge` of an edge's part in the rows ``[0, h]``, cut where it crosses ``x = 0`` and
+    ``x = w``: pieces beside the window run along its side instead, which keeps the winding number of
+    every point inside — exact, so polygons need no clipping by GEOS before they reach the kernel."""
+    dx, dy = x1 - x0, y1 - y0
+    if dy == 0.0:
+        return
+    t0, t1 = max(0.0, min(-y0 / dy, (h - y0) / dy)), min(1.0, max(-y0 / dy, (h - y0) / dy))
+    u = v = t1  # the crossings of x = 0 and x = w inside (t0, t1), in order
+    if dx != 0.0:
+        for t in (min(-x0 / dx, (w - x0) / dx), max(-x0 / dx, (w - x0) / dx)):
+            if t0 < t < t1:
+                u, v = (t, t1) if u == t1 else (u, t)
+    a = t0
+    for b in (u, v, t1):
+        if b > a:  # the edge's own end points where a piece ends there: no rounding
+            xa, ya = (x0, y0) if a == 0.0 else (x0 + a * dx, y0 + a * dy)
+            xb, yb = (x1, y1) if b == 1.0 else (x0 + b * dx, y0 + b * dy)
+            _draw_edge(
+                buf, wbuf, min(max(xa, 0.0), w), min(max(ya, 0.0), h), min(max(xb, 0.0), w), min(max(yb, 0.0), h)
+            )
+            a = b
+
+
+@njit(cache=True, nogil=True)
 def accumulate_coverage(
     values, ex0, ey0, ex1, ey1, edge_start, poly_ids, win, row_area_km2, floor, acc, vmax
 ):  # pragma: no cover
@@ -147,8 +172,8 @@ def accumulate_coverage(
     values : 2-D float array, one block (NaN = nodata).
     ex0, ey0, ex1, ey1 : 1-D float64
         Edges of the polygons' rings, in block pixel coordinates (x = column,
-        y = row, both in ``[0, w]``/``[0, h]``: clip polygons to the block first);
-        exterior rings and holes oriented oppositely.
+        y = row; edges beyond the block are clipped here); exterior rings and
+        holes oriented oppositely.
     edge_start : 1-D int64 ``(n_polys + 1,)``
         Edges of polygon ``p`` are ``edge_start[p]:edge_start[p+1]``.
     poly_ids : 1-D int64
@@ -172,15 +197,14 @@ def accumulate_coverage(
         sub = buf[: hh * wbuf]
         sub[:] = 0.0
         for e in range(edge_start[p], edge_start[p + 1]):
-            xa = min(max(ex0[e] - c0, 0.0), float(ww))
-            xb = min(max(ex1[e] - c0, 0.0), float(ww))
-            ya = min(max(ey0[e] - r0, 0.0), float(hh))
-            yb = min(max(ey1[e] - r0, 0.0), float(hh))
-            _draw_edge(sub, wbuf, xa, ya, xb, yb)
-        k = poly_ids[p]
+            _draw_clipped(sub, wbuf, float(ww), float(hh), ex0[e] - c0, ey0[e] - r0, ex1[e] - c0, ey1[e] - r0)
+        # per-polygon totals in locals (registers): stores into ``acc`` on every cell cannot be
+        # kept out of memory by the compiler, since ``acc`` may alias ``values`` or ``buf``
+        t_sum = t_valid = t_total = t_lit = t_area = t_lit_km2 = 0.0
+        vm = vmax[poly_ids[p]]
         for i in range(hh):
             s = 0.0
-            a = row_area_km2[r0 + i]
+            row_total = row_lit = 0.0
             line = i * wbuf
             for j in range(ww):
                 s += sub[line + j]
@@ -189,15 +213,21 @@ def accumulate_coverage(
                     continue
                 if wgt > 1.0:
                     wgt = 1.0
-                acc[k, 2] += wgt
-                acc[k, 5] += a * wgt
+                row_total += wgt
                 v = values[r0 + i, c0 + j]
                 if v != v:
                     continue
-                acc[k, 0] += wgt * v
-                acc[k, 1] += wgt
+                t_sum += wgt * v
+                t_valid += wgt
                 if v > floor:
-                    acc[k, 3] += wgt
-                    acc[k, 4] += a * wgt
-                if v > vmax[k]:
-                    vmax[k] = v
+                    row_lit += wgt
+                if v > vm:
+                    vm = v
+            a = row_area_km2[r0 + i]  # one ground area per row: km² weighted once per row
+            t_total += row_total
+            t_area += a * row_total
+            t_lit += row_lit
+            t_lit_km2 += a * row_lit
+        k = poly_ids[p]
+        acc[k] += np.array((t_sum, t_valid, t_total, t_lit, t_lit_km2, t_area))  # SUM … AREA_KM2
+        vmax[k] = vm

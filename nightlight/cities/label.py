@@ -63,13 +63,14 @@ def _block_mask(src: np.ndarray, threshold: float | None) -> np.ndarray:
     return src >= threshold  # NaN compares False: nodata is never lit
 
 
-def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
+def _label_runs(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
+    """:func:`nightlight.kernels.label.label_block` of one block: its runs and per-label statistics."""
     mask = _block_mask(np.asarray(src), threshold)
     h, w = mask.shape
     # area=None: the caller wants labels only (polygons, label raster), not km².
     areas = np.zeros((h, 1)) if area is None else pixel_areas_km2(grid, row0, row0 + h, col0, col0 + w, area=area)
-    if len(value_blocks) == 1:  # a view, not np.stack's copy (a fifth of the labelling CPU)
-        values = np.ascontiguousarray(value_blocks[0])[None]
+    if len(value_blocks) == 1:  # a view, not a copy (np.stack or ascontiguousarray: a fifth of the CPU)
+        values = np.asarray(value_blocks[0])[None]
     elif value_blocks:
         values = np.stack([np.asarray(v) for v in value_blocks])
     else:
@@ -77,21 +78,17 @@ def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold
     return K.label_block(mask, connectivity, areas, values)
 
 
-def _stats_task(src, value_blocks, row0, col0, grid, connectivity, threshold, area) -> BlockResult:
-    labels, n, istats, fstats, sums, nvalid = label_one_block(
-        src, value_blocks, row0, col0, grid, connectivity, threshold, area
-    )
-    return BlockResult(
-        n,
-        istats[1:],
-        fstats[1:],
-        sums[1:],
-        nvalid[1:],
-        labels[0, :].copy(),
-        labels[-1, :].copy(),
-        labels[:, 0].copy(),
-        labels[:, -1].copy(),
-    )
+def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
+    """``(labels, n, istats, fstats, sums, nvalid)`` of one block, with its label image painted."""
+    runs, *stats = _label_runs(src, value_blocks, row0, col0, grid, connectivity, threshold, area)
+    return (K.paint(runs, *np.shape(src)), *stats)
+
+
+def _stats_task(src, *args) -> BlockResult:
+    """A block's statistics and edges (args as :func:`label_one_block`'s); no label image is painted."""
+    runs, n, istats, fstats, sums, nvalid = _label_runs(src, *args)
+    top, bottom, left, right = K.run_edges(runs, *np.shape(src))
+    return BlockResult(n, istats[1:], fstats[1:], sums[1:], nvalid[1:], top, bottom, left, right)
 
 
 def _encode_stats(r: BlockResult) -> dict[str, np.ndarray]:
@@ -267,52 +264,30 @@ def _run_stats(src_data, value_data, grid, connectivity, thr, area, store):
     return BlockPlan(row_edges, col_edges, counts, offsets), results
 
 
-def _globalize(edge: np.ndarray, offset: int) -> np.ndarray:
-    edge = edge.astype(np.int64)
-    return np.where(edge > 0, edge + offset, 0)
-
-
 def _border_pairs(plan: BlockPlan, results, connectivity: int) -> np.ndarray:
+    """Pairs of global labels that touch across block borders (duplicates possible)."""
     nby, nbx = results.shape
+
+    def edge(i: int, j: int, side: str) -> np.ndarray:  # global labels along one side of a block
+        e = getattr(results[i, j], side).astype(np.int64)
+        return np.where(e > 0, e + plan.offset(i, j), 0)
+
     pairs = [np.empty((0, 2), np.int64)]
-    for i in range(nby):
-        for j in range(nbx):
-            off = plan.offset(i, j)
-            here = results[i, j]
-            if j + 1 < nbx:
-                pairs.append(
-                    K.edge_pairs(
-                        _globalize(here.right, off),
-                        _globalize(results[i, j + 1].left, plan.offset(i, j + 1)),
-                        connectivity,
-                    )
-                )
-            if i + 1 < nby:
-                pairs.append(
-                    K.edge_pairs(
-                        _globalize(here.bottom, off),
-                        _globalize(results[i + 1, j].top, plan.offset(i + 1, j)),
-                        connectivity,
-                    )
-                )
-                if connectivity == 8:
-                    # Diagonal touches across a block corner: the only pixel pair that
-                    # neither a row nor a column border sees.
-                    if j + 1 < nbx and here.bottom[-1] and results[i + 1, j + 1].top[0]:
-                        pairs.append(
-                            np.array(
-                                [[here.bottom[-1] + off, results[i + 1, j + 1].top[0] + plan.offset(i + 1, j + 1)]],
-                                np.int64,
-                            )
-                        )
-                    if j > 0 and here.bottom[0] and results[i + 1, j - 1].top[-1]:
-                        pairs.append(
-                            np.array(
-                                [[here.bottom[0] + off, results[i + 1, j - 1].top[-1] + plan.offset(i + 1, j - 1)]],
-                                np.int64,
-                            )
-                        )
+    for i in range(nby):  # facing columns of neighbouring blocks
+        pairs += [K.edge_pairs(edge(i, j, "right"), edge(i, j + 1, "left"), connectivity) for j in range(nbx - 1)]
+    for i in range(nby - 1):
+        # facing rows across the whole mosaic: the diagonal touches across block corners are among them
+        bottom = np.concatenate([edge(i, j, "bottom") for j in range(nbx)])
+        top = np.concatenate([edge(i + 1, j, "top") for j in range(nbx)])
+        pairs.append(K.edge_pairs(bottom, top, connectivity))
     return np.concatenate(pairs)
+
+
+def _per_component(comp: np.ndarray, ncomp: int, x: np.ndarray, ufunc=np.add, start=0) -> np.ndarray:
+    """Per-label rows ``x`` reduced to components by ``ufunc.at`` (in label order: sums as a loop adds them)."""
+    out = np.full((ncomp, *x.shape[1:]), start, x.dtype)
+    ufunc.at(out, comp, x)
+    return out
 
 
 def _merge(plan: BlockPlan, results, grid: Grid, connectivity: int, band_names: list[str]):
@@ -344,9 +319,13 @@ def _merge(plan: BlockPlan, results, grid: Grid, connectivity: int, band_names: 
     comp = comp.astype(np.int64)
     ncomp = int(comp.max()) + 1 if n_total else 0
     first_global = istats[:, K.I_FIRST_ROW] * width + istats[:, K.I_FIRST_COL]
-    c_ist, c_fst, c_sums, c_valid, c_first = K.reduce_by_component(
-        comp, ncomp, istats, fstats, sums, nvalid, first_global
-    )
+    big = np.iinfo(np.int64).max
+    c_ist = _per_component(comp, ncomp, istats)  # pixel counts summed; the bounds by min and max:
+    lo, hi = (np.minimum, big), (np.maximum, -1)
+    for col, (ufunc, start) in [(K.I_ROW_MIN, lo), (K.I_COL_MIN, lo), (K.I_ROW_MAX, hi), (K.I_COL_MAX, hi)]:
+        c_ist[:, col] = _per_component(comp, ncomp, istats[:, col], ufunc, start)
+    c_fst, c_sums, c_valid = (_per_component(comp, ncomp, x) for x in (fstats, sums, nvalid))
+    c_first = _per_component(comp, ncomp, first_global, np.minimum, big)
     order = np.argsort(c_first, kind="stable")
     rank = np.empty(ncomp, np.int64)
     rank[order] = np.arange(ncomp)

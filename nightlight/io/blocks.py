@@ -67,8 +67,9 @@ class BandSource:
                 "truncated or corrupt (or the server stopped answering): download or write it again."
             ) from exc
         values = raw.astype(self.out_dtype, copy=False)
-        if self.nodata is not None:  # raw is this task's own buffer: writing into it (values is raw) is safe
-            values[np.isnan(raw) if np.isnan(self.nodata) else raw == self.nodata] = np.nan
+        # raw is this task's own buffer: writing into it (values is raw) is safe; NaN nodata is NaN already
+        if self.nodata is not None and not np.isnan(self.nodata):
+            values[raw == self.nodata] = np.nan
         if check:
             check_plausible(values, self.units, source=self.label, where=where)
         return values

@@ -67,15 +67,18 @@ def test_accumulate_coverage_matches_shapely_twin(seed):
     outer = shapely.Polygon(np.c_[cx + rad * np.cos(ang), cy + rad * np.sin(ang)]).buffer(0)
     hole = shapely.Point(cx + 0.3, cy - 0.2).buffer(2.2)
     geom = outer.difference(hole) if outer.contains(hole) else outer
-    geom = shapely.clip_by_rect(geom, 0, 0, w, h)
+    check_coverage_twin(shapely.clip_by_rect(geom, 0, 0, w, h), rng.uniform(0, 10, (h, w)))
+
+
+def check_coverage_twin(geom, v: np.ndarray) -> None:
+    """The kernel's covered pixels and sum over the (h, w) block ``v`` equal the shapely twin's."""
     from nightlight.change.zonal import _orient
 
-    parts = _orient(np.asarray(shapely.get_parts(geom)))
-    rings = shapely.get_rings(parts)
+    h, w = v.shape
+    rings = shapely.get_rings(_orient(np.asarray(shapely.get_parts(geom))))
     xy, ci = shapely.get_coordinates(rings, return_index=True)
     same = ci[:-1] == ci[1:]
     e = (xy[:-1, 0][same], xy[:-1, 1][same], xy[1:, 0][same], xy[1:, 1][same])
-    v = rng.uniform(0, 10, (h, w))
     acc, vmax = kz.new_accumulator(1)
     win = np.array([[0, h, 0, w]], dtype=np.int64)
     kz.accumulate_coverage(
@@ -84,6 +87,18 @@ def test_accumulate_coverage_matches_shapely_twin(seed):
     cov = brute_force_coverage(geom, h, w)
     assert acc[0, kz.TOTAL_W] == pytest.approx(cov.sum(), rel=1e-9)
     assert acc[0, kz.SUM] == pytest.approx((cov * v).sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize("centre", [(0.3, 0.7), (40.2, 29.6), (20.0, -3.0), (-4.0, 15.0), (20.0, 15.0)])
+@pytest.mark.parametrize("scale", [6.0, 30.0])
+def test_accumulate_coverage_clips_edges_beyond_the_block(centre, scale):
+    """Polygons crossing the block's sides and corners (or holding the whole block) reach the kernel unclipped."""
+    rng = np.random.default_rng(int(abs(centre[0]) * 10 + scale))
+    h, w = 30, 40
+    ang = np.sort(rng.uniform(0, 2 * np.pi, 17))
+    rad = scale * rng.uniform(0.5, 1.2, 17)
+    geom = shapely.Polygon(np.c_[centre[0] + rad * np.cos(ang), centre[1] + rad * np.sin(ang)]).buffer(0)
+    check_coverage_twin(geom, rng.uniform(0, 10, (h, w)))  # unclipped: the kernel clips
 
 
 # ---------------------------------------------------------------- library vs references
