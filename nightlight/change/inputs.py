@@ -172,16 +172,25 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
         blocks = [dask.delayed(K.block_totals)(b) for b in as_dask(da).to_delayed().ravel()]
         name = getattr(da.data, "name", None)
         key = None if name is None else fingerprint({"dask_name": name})[:32]  # a safe file name
-        whole = dask.delayed(_add_up)(*blocks) if stage is None or key is None else stage.delayed(key, _add_up, *blocks)
+        whole = (
+            dask.delayed(add_up_totals)(*blocks)
+            if stage is None or key is None
+            else stage.delayed(key, add_up_totals, *blocks)
+        )
         tasks.append(whole)
     computed = iter(dask.compute(*tasks))
     values = [known[i] if i in known else next(computed) for i in range(len(distinct))]
     for memo, got in zip(memos, values):
         if memo is not None:
             memo["totals"] = got
+    return totals_frame(inputs, values)
+
+
+def totals_frame(inputs: Inputs, values: list[tuple[float, ...]]) -> pd.DataFrame:
+    """The table of :func:`mosaic_totals` from every distinct mosaic's ``(total, valid, lit, negative)``."""
     year_of = {n: y for y, n in zip(inputs.keys[2:], inputs.names[2:])}
     rows = []
-    for (name, da), (total, valid, lit, negative) in zip(distinct, values):
+    for (name, da), (total, valid, lit, negative) in zip(inputs.distinct(), values):
         rows.append(
             {
                 "mosaic": name,
@@ -218,8 +227,8 @@ def memo_of(da: xr.DataArray) -> dict[str, Any] | None:
     return hit[1]
 
 
-def _add_up(*blocks: tuple[float, np.ndarray]) -> tuple[float, ...]:
-    """(total, valid, lit, negative) of a mosaic from its blocks' (float64 sum, int64 counts)."""
+def add_up_totals(*blocks: tuple[float, np.ndarray]) -> tuple[float, ...]:
+    """(total, valid, lit, negative) of a mosaic from its blocks' (float64 sum, int64 counts), in block order."""
     counts = np.zeros(3, np.int64)
     for _, c in blocks:
         counts += c
