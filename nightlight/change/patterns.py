@@ -103,9 +103,9 @@ import shapely
 import xarray as xr
 from affine import Affine
 
-from nightlight.change.inputs import memo_of
 from nightlight.grid import Grid, PixelWindow, require_same_grid
 from nightlight.io.windows import WindowReader
+from nightlight.io.zones import memo_of
 from nightlight.kernels import patterns as KP
 
 PATTERNS = ("complete", "central", "peripheral", "unilateral", "local", "scatter")
@@ -261,7 +261,7 @@ def shrinkage_patterns(
     years' chunks in one compute, so a chunk that several cities touch is read once (a
     per-city ``.values`` slice re-read it every time and was 24× slower than the whole
     zonal pass on China 2020→2021). The base-year windows are kept with ``before``'s dask array
-    (:func:`nightlight.change.inputs.memo_of`, up to :data:`KEPT_PIXELS`): a second run on
+    (:func:`nightlight.io.zones.memo_of`, up to :data:`KEPT_PIXELS`): a second run on
     the same opened base year (the corrected decline after the raw one) does not read them again.
     """
     grid = require_same_grid(before, after)

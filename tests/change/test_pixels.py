@@ -12,8 +12,8 @@ from hypothesis.extra import numpy as hnp
 from nightlight import detect_shrinking, extract_natural_cities
 from nightlight.area import pixel_areas_km2
 from nightlight.change.patterns import shrinkage_patterns
-from nightlight.change.pixels import pixel_traced
 from nightlight.grid import Grid
+from nightlight.io.zones import pixel_traced
 from nightlight.testing import chunkings, georeferenced
 
 LEVEL = 5.0
@@ -87,25 +87,6 @@ def test_natural_cities_measured_as_numpy_on_their_pixels_for_any_chunking(data)
     cb, ca = georeferenced(np.where(ok, b, np.nan)), georeferenced(np.where(ok, a, np.nan))
     idx = np.flatnonzero(got["shrinking"].to_numpy())
     assert got["shrink_pattern"].to_numpy()[idx].tolist() == shrinkage_patterns(geoms[idx], cb, ca)
-
-
-def _box(c0, r0, c1, r1, res=1 / 240):
-    return shapely.box(c0 * res, -r1 * res, c1 * res, -r0 * res)
-
-
-@pytest.mark.parametrize(
-    ("geoms", "traced"),
-    [
-        ([_box(1, 1, 4, 3), _box(4, 1, 6, 5)], True),  # whole pixels, touching along an edge
-        ([shapely.difference(_box(0, 0, 6, 6), _box(2, 2, 4, 4))], True),  # a hole of whole pixels
-        ([_box(1, 1, 4, 3.5)], False),  # an edge through pixels
-        ([shapely.Polygon([(0, 0), (4 / 240, 0), (0, -4 / 240)])], False),  # pixel corners, a diagonal edge
-        ([_box(1, 1, 4, 4), _box(3, 3, 6, 6)], False),  # overlapping: each polygon needs its full sum
-    ],
-)
-def test_pixel_traced(geoms, traced):
-    grid = Grid.of(georeferenced(np.zeros((8, 8), np.float32)))
-    assert pixel_traced(np.array(geoms, dtype=object), grid) is traced
 
 
 def test_a_second_run_on_the_same_base_year_reads_only_the_other_year(monkeypatch):
