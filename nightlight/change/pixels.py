@@ -33,7 +33,7 @@ from nightlight.change.patterns import classify_pattern
 from nightlight.change.rule import DMSP_SATURATED_DN
 from nightlight.change.zonal import stats_frame
 from nightlight.checkpoint import TREE, CheckpointStore, stage_of
-from nightlight.io.zones import pixel_traced, zone_read
+from nightlight.io.zones import zone_pixels, zone_read
 from nightlight.kernels import zonal as kz
 from nightlight.preprocess.inputs import Inputs
 from nightlight.units import DN
@@ -69,23 +69,24 @@ def gather_zone_pixels(
     arrays (the brightness fit, the raw decline) are taken from :func:`nightlight.io.zones.memo_of`.
     """
     grid = inputs.grid
-    if not pixel_traced(geoms, grid):
+    pixels = zone_pixels(geoms, grid)
+    if pixels is None:
         return None
     area = resolve_area(grid, area, name=inputs.names[0])
     if pixel_areas_km2(grid, 0, 1, 0, 1, area=area).shape[1] != 1:  # per-pixel areas: the zonal pass weights them
         return None
     distinct = [da for _, da in inputs.distinct()]
-    read = zone_read(geoms, distinct, grid, remember=checkpoints is None)
+    read = zone_read(geoms, pixels, distinct, grid, remember=checkpoints is None)
     record = {"inputs": [as_dask(distinct[i]).name for i in read.todo], "polygons": read.key}
     stage = stage_of(checkpoints, "zone pixels", record, TREE)
-    (zone, row, col), got = read.keep(dask.compute(*read.tasks(stage)))
-    r0 = int(row.min()) if len(row) else 0
-    rows_km2 = pixel_areas_km2(grid, r0, int(row.max()) + 1 if len(row) else 0, 0, 1, area=area)[:, 0]
+    got = read.keep(dask.compute(*read.tasks(stage)))
+    zone, row, col = pixels
+    rows_km2 = pixel_areas_km2(grid, 0, grid.shape[0], 0, 1, area=area)[:, 0]
     return ZonePixels(
         zone=zone,
         row=row,
         col=col,
-        area_km2=rows_km2[row - r0],
+        area_km2=rows_km2[row],
         values=[v for v, _ in got],
         totals=[t for _, t in got],
         area_px=shapely.area(geoms) / abs(grid.transform.a * grid.transform.e),

@@ -1,8 +1,8 @@
 """Read the pixels of pixel-traced zones, block by block, with each mosaic's totals; keep them with the array.
 
 Natural cities (:func:`nightlight.extract_natural_cities`) are unions of whole pixels: every
-edge of their polygons runs along pixel edges (:func:`pixel_traced`). Their pixels are found
-per block by pixel-centre rasterisation (exact for such polygons), and one pass over a
+edge of their polygons runs along pixel edges. Their pixels are filled between the polygons'
+edges (:func:`zone_pixels`, exact, no rasterisation), and one pass over a
 mosaic reads the values at them together with the block's whole-mosaic totals
 (:func:`nightlight.kernels.totals.block_totals`). The result is kept with the mosaic's dask
 array (:func:`memo_of`), so a pass made for one stage serves the next: the brightness fit
@@ -13,15 +13,12 @@ cities under test) reads the base and later year once for its sample *and* the d
 
 from __future__ import annotations
 
-import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dask
 import numpy as np
-import rasterio.features
 import shapely
 import xarray as xr
 
@@ -33,6 +30,8 @@ from nightlight.kernels import totals as KT
 
 #: Vertices within this many pixels of a pixel corner count as on it (float noise of the CRS transform).
 CORNER_TOLERANCE_PX = 1e-6
+#: Zones with more pixels are measured by the zonal pass (their pixel lists would not be compact: 16 bytes a pixel).
+MAX_PIXELS = 20_000_000
 
 _MEMOS: dict[str, tuple[weakref.ref, dict[str, Any]]] = {}
 
@@ -65,60 +64,65 @@ def add_up_totals(*blocks: tuple[float, np.ndarray]) -> tuple[float, ...]:
     return (float(sum(t for t, _ in blocks)), *(float(c) for c in counts.tolist()))
 
 
-def pixel_traced(geoms: np.ndarray, grid: Grid) -> bool:
-    """True when every polygon is a union of whole pixels of ``grid`` and no two interiors overlap.
+def zone_pixels(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(zone, row, col)`` of every pixel of pixel-traced polygons inside the grid, row-major; else None.
 
-    Every vertex must lie on a pixel corner (within :data:`CORNER_TOLERANCE_PX`) and every edge
-    run along a row or a column of pixel edges; overlapping zones each need their full sum, which
-    one label per pixel cannot give.
+    Pixel-traced: every vertex lies on a pixel corner (within :data:`CORNER_TOLERANCE_PX`), every
+    edge runs along a row or a column of pixel edges, and no two polygons share a pixel
+    (overlapping zones each need their full sum, which one zone per pixel cannot give). The
+    pixels are filled row by row between the polygons' vertical edges (even–odd rule, so holes
+    stay out): exact, with no rasterisation. None also above :data:`MAX_PIXELS`.
     """
-    live = geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
-    if not len(live) or not set(shapely.get_type_id(live).tolist()) <= {3, 6}:  # (multi)polygons only
-        return False
-    xy, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(live)), return_index=True)
+    live = np.flatnonzero(~(shapely.is_empty(geoms) | shapely.is_missing(geoms)))
+    if not len(live) or not set(shapely.get_type_id(geoms[live]).tolist()) <= {3, 6}:  # (multi)polygons only
+        return None
+    parts, part_of = shapely.get_parts(geoms[live], return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, vertex_of = shapely.get_coordinates(rings, return_index=True)
     inv = ~grid.transform
     col = inv.a * xy[:, 0] + inv.b * xy[:, 1] + inv.c
     row = inv.d * xy[:, 0] + inv.e * xy[:, 1] + inv.f
-    col_i, row_i = np.round(col), np.round(row)
-    if not (np.abs(col - col_i).max() <= CORNER_TOLERANCE_PX and np.abs(row - row_i).max() <= CORNER_TOLERANCE_PX):
-        return False
-    same = ring[:-1] == ring[1:]
-    if not ((col_i[:-1] == col_i[1:]) | (row_i[:-1] == row_i[1:]))[same].all():
-        return False
-    a, b = shapely.STRtree(live).query(live, predicate="intersects")
-    pairs = a < b
-    return not (~shapely.touches(live[a[pairs]], live[b[pairs]])).any()
+    ci, ri = np.round(col).astype(np.int64), np.round(row).astype(np.int64)
+    if max(np.abs(col - ci).max(), np.abs(row - ri).max()) > CORNER_TOLERANCE_PX:
+        return None
+    same = vertex_of[:-1] == vertex_of[1:]  # consecutive vertices of one ring: an edge
+    if not ((ci[:-1] == ci[1:]) | (ri[:-1] == ri[1:]))[same].all():
+        return None
+    vertical = np.flatnonzero(same & (ri[:-1] != ri[1:]))
+    lo, hi = np.minimum(ri[vertical], ri[vertical + 1]), np.maximum(ri[vertical], ri[vertical + 1])
+    n = hi - lo
+    if int(n.sum()) > 2 * MAX_PIXELS:
+        return None
+    # each vertical edge crosses the rows lo..hi-1 at its column; pairs of crossings bound the runs
+    first = np.repeat(np.cumsum(n) - n, n)
+    x_row = np.repeat(lo, n) + np.arange(int(n.sum())) - first
+    x_col = np.repeat(ci[vertical], n)
+    x_zone = np.repeat(live[part_of[ring_of[vertex_of[vertical]]]], n)
+    order = np.lexsort((x_col, x_row, x_zone))
+    x_zone, x_row, x_col = x_zone[order], x_row[order], x_col[order]
+    start, stop = x_col[0::2], x_col[1::2]
+    runs = stop - start
+    total = int(runs.sum())
+    if total > MAX_PIXELS:
+        return None
+    offset = np.repeat(np.cumsum(runs) - runs, runs)
+    p_zone, p_row = np.repeat(x_zone[0::2], runs), np.repeat(x_row[0::2], runs)
+    p_col = np.repeat(start, runs) + np.arange(total) - offset
+    h, w = grid.shape
+    inside = (p_row >= 0) & (p_row < h) & (p_col >= 0) & (p_col < w)
+    p_zone, p_row, p_col = p_zone[inside], p_row[inside], p_col[inside]
+    flat = p_row * w + p_col
+    order = np.argsort(flat, kind="stable")
+    if (np.diff(flat[order]) == 0).any():  # a pixel in two zones: they overlap
+        return None
+    return p_zone[order], p_row[order].astype(np.int32), p_col[order].astype(np.int32)
 
 
-@dataclass
-class _Plan:
-    """What a block task needs: the live polygons, their tree and the grid."""
-
-    geoms: np.ndarray
-    tree: shapely.STRtree
-    grid: Grid
-
-
-def block_pixels(plan: _Plan, r0: int, c0: int, h: int, w: int, *blocks: np.ndarray) -> tuple:
-    """One block: ``((zone, row, col), values per block, (total, counts) per block)``; zones index ``plan.geoms``."""
-    win = (r0, r0 + h, c0, c0 + w)
-    hit = plan.tree.query(shapely.box(*plan.grid.window_bounds(win)), predicate="intersects")
-    labels = np.zeros(0, np.int32)
-    if len(hit):
-        labels = rasterio.features.rasterize(
-            zip(plan.geoms[hit], (hit + 1).tolist()),
-            out_shape=(h, w),
-            transform=plan.grid.slice(win).transform,
-            fill=0,
-            all_touched=False,
-            dtype="int32",
-        ).ravel()
-    flat = np.flatnonzero(labels)
-    rr, cc = np.divmod(flat, w)
-    where = ((labels[flat] - 1).astype(np.int64), (rr + r0).astype(np.int32), (cc + c0).astype(np.int32))
-    values = tuple(np.asarray(b).ravel()[flat] for b in blocks)
+def block_values(local: np.ndarray, *blocks: np.ndarray) -> tuple:
+    """One block: the values at the zones' pixels (``local``: flat indices in the block) and each block's totals."""
+    values = tuple(np.asarray(b).ravel()[local] for b in blocks)
     totals = tuple((np.float64(t), c) for t, c in (KT.block_totals(np.asarray(b)) for b in blocks))
-    return where, values, totals
+    return values, totals
 
 
 @dataclass
@@ -127,58 +131,72 @@ class ZoneRead:
 
     Compute :meth:`tasks`, or call :meth:`block` inside another pass's block task (each block is
     then read once for both), then hand the per-block results, in row-major block order, to
-    :meth:`keep`, which returns ``(zone, row, col)`` and, per mosaic, ``(values, totals)``.
+    :meth:`keep`, which returns, per mosaic, ``(values, totals)``: the values at ``pixels``
+    (``zone``, ``row``, ``col``, row-major), the totals as :func:`add_up_totals`.
     """
 
     key: str
-    live: np.ndarray
+    pixels: tuple[np.ndarray, np.ndarray, np.ndarray]
     mosaics: list[xr.DataArray]
     todo: list[int]
-    plan: _Plan
+    local: dict[tuple[int, int], np.ndarray]  # block origin -> flat indices of its zone pixels
+    order: np.ndarray  # the pixels in block order (row-major blocks, row-major inside)
     blocks: list[tuple[str, tuple]]
     remember: bool
 
     def block(self, r0: int, c0: int, *blocks: np.ndarray) -> tuple:
-        """:func:`block_pixels` of one block, given the blocks of every mosaic (those not read yet are used)."""
-        h, w = np.shape(blocks[0])
-        return block_pixels(self.plan, r0, c0, h, w, *(blocks[i] for i in self.todo))
+        """:func:`block_values` of one block, given the blocks of every mosaic (those not read yet are used)."""
+        return block_values(self.local[(r0, c0)], *(blocks[i] for i in self.todo))
 
     def tasks(self, stage: Stage | None = None) -> list[Any]:
         """One delayed per block (through a batch job's checkpoint ``stage`` when given)."""
-        return [checkpointed(stage, key, block_pixels, *args) for key, args in self.blocks]
+        return [checkpointed(stage, key, block_values, *args) for key, args in self.blocks]
 
-    def keep(self, parts: Sequence[tuple]) -> tuple[tuple[np.ndarray, ...], list[tuple[np.ndarray, tuple]]]:
+    def keep(self, parts: Sequence[tuple]) -> list[tuple[np.ndarray, tuple]]:
         """Assemble the computed block results; store each new mosaic's values and totals with its array."""
-        zone, row, col = (np.concatenate([p[0][q] for p in parts]) for q in range(3))
         got: list[Any] = [None] * len(self.mosaics)
         for k, i in enumerate(self.todo):
-            got[i] = (np.concatenate([p[1][k] for p in parts]), add_up_totals(*(p[2][k] for p in parts)))
+            values = np.empty(len(self.order), np.result_type(*(p[0][k].dtype for p in parts)))
+            values[self.order] = np.concatenate([p[0][k] for p in parts])
+            got[i] = (values, add_up_totals(*(p[1][k] for p in parts)))
             if self.remember and (memo := memo_of(self.mosaics[i])) is not None:
                 memo[self.key], memo["totals"] = got[i], got[i][1]
         for i, m in enumerate(self.mosaics):
             if got[i] is None:
                 got[i] = (memo_of(m) or {})[self.key]
-        return (self.live[zone], row, col), got
+        return got
 
 
-def zone_read(geoms: np.ndarray, mosaics: Sequence[xr.DataArray], grid: Grid, *, remember: bool = True) -> ZoneRead:
+def zone_read(
+    geoms: np.ndarray,
+    pixels: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mosaics: Sequence[xr.DataArray],
+    grid: Grid,
+    *,
+    remember: bool = True,
+) -> ZoneRead:
     """The block tasks reading the zones' pixels of every mosaic whose values are not kept yet.
 
-    ``geoms``: pixel-traced polygons in the grid's CRS (:func:`pixel_traced`); ``mosaics``: on
-    ``grid``, dask-backed, one chunking. ``remember=False`` (a batch job with a checkpoint
-    store): nothing is read from or kept with the arrays.
+    ``geoms``: pixel-traced polygons in the grid's CRS and ``pixels`` their :func:`zone_pixels`;
+    ``mosaics``: on ``grid``, dask-backed, one chunking. ``remember=False`` (a batch job with a
+    checkpoint store): nothing is read from or kept with the arrays.
     """
     arrays = [as_dask(m) for m in mosaics]
     chunks = arrays[0].chunks
     key = f"zone pixels {wkb_token(geoms)} {chunks}"
     memos = [memo_of(m) if remember else None for m in mosaics]
     todo = [i for i, memo in enumerate(memos) if memo is None or key not in memo]
-    live = np.flatnonzero(~(shapely.is_empty(geoms) | shapely.is_missing(geoms)))
-    plan = _Plan(geoms[live], shapely.STRtree(geoms[live]), grid)
-    plan_d = dask.delayed(plan, name=f"zones-{uuid.uuid4().hex}")  # named: tokenizing the polygons is slow
+    rows, cols = grid.chunk_edges(chunks)
+    _, row, col = pixels
+    nbx = len(cols) - 1
+    block = (np.searchsorted(rows, row, side="right") - 1) * nbx + np.searchsorted(cols, col, side="right") - 1
+    order = np.argsort(block, kind="stable")  # row-major inside each block
+    starts = np.searchsorted(block[order], np.arange((len(rows) - 1) * nbx + 1))
     delayed = [arrays[i].rechunk(chunks).to_delayed() for i in todo]
-    blocks = [
-        (f"{bi}-{bj}", (plan_d, r0, c0, r1 - r0, c1 - c0, *(d[bi, bj] for d in delayed)))
-        for bi, bj, (r0, r1, c0, c1) in grid.blocks(chunks)
-    ]
-    return ZoneRead(key, live, list(mosaics), todo, plan, blocks, remember)
+    local, blocks = {}, []
+    for i, j, win in grid.blocks(chunks):
+        mine = order[starts[i * nbx + j] : starts[i * nbx + j + 1]]
+        r0, c0 = win.row0, win.col0
+        local[(r0, c0)] = (row[mine] - r0).astype(np.int64) * (win.col1 - c0) + (col[mine] - c0)
+        blocks.append((f"{i}-{j}", (local[(r0, c0)], *(d[i, j] for d in delayed))))
+    return ZoneRead(key, pixels, list(mosaics), todo, local, order, blocks, remember)

@@ -54,7 +54,7 @@ import xarray as xr
 from nightlight._backend import ArrayLike, as_dask, is_dask
 from nightlight.errors import FitError, ParameterError
 from nightlight.grid import Grid
-from nightlight.io.zones import ZoneRead, pixel_traced, zone_read
+from nightlight.io.zones import ZoneRead, zone_pixels, zone_read
 from nightlight.preprocess.calibration import Calibration, fit_scores
 from nightlight.preprocess.invariant import candidates, exclusion_mask, exclusion_zones, uniform
 
@@ -231,7 +231,8 @@ def _zone_read(zones: np.ndarray | None, before: ArrayLike, after: ArrayLike) ->
     if not (is_dask(before) and is_dask(after)) or as_dask(before).chunks != as_dask(after).chunks:
         return None
     grid = Grid.of(before, name="before")
-    return zone_read(zones, [before, after], grid) if pixel_traced(zones, grid) else None
+    pixels = zone_pixels(zones, grid)
+    return None if pixels is None else zone_read(zones, pixels, [before, after], grid)
 
 
 def normalise_to(after: ArrayLike, before: ArrayLike, **kwargs: Any) -> tuple[ArrayLike, Normalisation]:

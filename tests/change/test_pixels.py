@@ -13,7 +13,7 @@ from nightlight import detect_shrinking, extract_natural_cities
 from nightlight.area import pixel_areas_km2
 from nightlight.change.patterns import shrinkage_patterns
 from nightlight.grid import Grid
-from nightlight.io.zones import pixel_traced
+from nightlight.io.zones import zone_pixels
 from nightlight.testing import chunkings, georeferenced
 
 LEVEL = 5.0
@@ -61,7 +61,7 @@ def test_natural_cities_measured_as_numpy_on_their_pixels_for_any_chunking(data)
         return
     geoms = cities.geometry.to_numpy()
     grid = Grid.of(bda)
-    assert pixel_traced(geoms, grid)
+    assert zone_pixels(geoms, grid) is not None
     got = detect_shrinking(
         cities[["city_id", "geometry"]],
         bda,

@@ -8,7 +8,7 @@ import shapely
 
 from nightlight import detect_shrinking, extract_natural_cities
 from nightlight.grid import Grid
-from nightlight.io.zones import pixel_traced
+from nightlight.io.zones import zone_pixels
 from nightlight.preprocess import normalise
 from nightlight.testing import georeferenced
 
@@ -27,9 +27,9 @@ def _box(c0, r0, c1, r1, res=1 / 240):
         ([_box(1, 1, 4, 4), _box(3, 3, 6, 6)], False),  # overlapping: each polygon needs its full sum
     ],
 )
-def test_pixel_traced(geoms, traced):
+def test_zone_pixels_only_of_pixel_traced_polygons(geoms, traced):
     grid = Grid.of(georeferenced(np.zeros((8, 8), np.float32)))
-    assert pixel_traced(np.array(geoms, dtype=object), grid) is traced
+    assert (zone_pixels(np.array(geoms, dtype=object), grid) is not None) is traced
 
 
 def test_the_fit_pass_reads_the_cities_for_the_decline_and_fits_the_same(monkeypatch):
