@@ -33,7 +33,11 @@ CORNER_TOLERANCE_PX = 1e-6
 #: Zones with more pixels are measured by the zonal pass (their pixel lists would not be compact: 16 bytes a pixel).
 MAX_PIXELS = 20_000_000
 
+#: Polygon sets whose pixels :func:`zone_pixels` keeps.
+KEPT_ZONES = 2
+
 _MEMOS: dict[str, tuple[weakref.ref, dict[str, Any]]] = {}
+_PIXELS: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}
 
 
 def memo_of(da: xr.DataArray) -> dict[str, Any] | None:
@@ -67,12 +71,26 @@ def add_up_totals(*blocks: tuple[float, np.ndarray]) -> tuple[float, ...]:
 def zone_pixels(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``(zone, row, col)`` of every pixel of pixel-traced polygons inside the grid, row-major; else None.
 
+    The last :data:`KEPT_ZONES` answers are kept (read-only arrays): the fit's exclusion mask, its
+    pass and both decline runs of the national study ask for the same cities.
+
     Pixel-traced: every vertex lies on a pixel corner (within :data:`CORNER_TOLERANCE_PX`), every
     edge runs along a row or a column of pixel edges, and no two polygons share a pixel
     (overlapping zones each need their full sum, which one zone per pixel cannot give). The
     pixels are filled row by row between the polygons' vertical edges (even–odd rule, so holes
     stay out): exact, with no rasterisation. None also above :data:`MAX_PIXELS`.
     """
+    key = f"{wkb_token(geoms)} {tuple(grid.transform)[:6]} {grid.shape}"
+    if key not in _PIXELS:
+        while len(_PIXELS) >= KEPT_ZONES:
+            _PIXELS.pop(next(iter(_PIXELS)), None)
+        got = _PIXELS[key] = _trace(geoms, grid)
+        for a in got or ():
+            a.flags.writeable = False
+    return _PIXELS.get(key)
+
+
+def _trace(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     live = np.flatnonzero(~(shapely.is_empty(geoms) | shapely.is_missing(geoms)))
     if not len(live) or not set(shapely.get_type_id(geoms[live]).tolist()) <= {3, 6}:  # (multi)polygons only
         return None

@@ -25,6 +25,7 @@ from affine import Affine
 from nightlight._backend import ArrayLike, is_dask
 from nightlight.errors import GridMismatchError, ParameterError
 from nightlight.grid import GRID_TOLERANCE_PX, Grid, require_same_grid
+from nightlight.io.zones import zone_pixels
 from nightlight.preprocess.calibration import aligned_blocks
 
 _RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc")
@@ -123,6 +124,8 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
 
     grid = _grid_for_polygons(like)
     tree = shapely.STRtree(geoms)
+    # pixel-traced polygons (the natural cities under test) touch exactly their own pixels
+    pixels = zone_pixels(geoms, grid)
 
     def block(block_info: Any = None) -> np.ndarray:
         (r0, r1), (c0, c1) = (
@@ -130,6 +133,14 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
         )
         # rasterize the block plus a halo of `buffer` px, dilate, crop: no neighbouring block is needed
         shape = (r1 - r0 + 2 * buffer, c1 - c0 + 2 * buffer)
+        if pixels is not None:
+            _, row, col = pixels  # row-major: the halo's rows are one slice
+            lo, hi = np.searchsorted(row, [r0 - buffer, r1 + buffer])
+            rr, cc = row[lo:hi] - (r0 - buffer), col[lo:hi] - (c0 - buffer)
+            keep = (cc >= 0) & (cc < shape[1])
+            out = np.zeros(shape, bool)
+            out[rr[keep], cc[keep]] = True
+            return (_dilate(out, buffer) if buffer > 0 else out)[buffer : buffer + r1 - r0, buffer : buffer + c1 - c0]
         t = grid.transform @ Affine.translation(c0 - buffer, r0 - buffer)
         (x0, y0), (x1, y1) = t @ (0, 0), t @ (shape[1], shape[0])
         hit = tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
