@@ -44,7 +44,7 @@ def memo_of(da: xr.DataArray) -> dict[str, Any] | None:
     """A scratch dict kept with ``da``'s dask array in this process (None for NumPy data).
 
     The national study fits the brightness correction and runs the decline twice on one base
-    year (raw, then corrected): the zones' pixel values, the totals and pattern windows are kept
+    year (raw, then corrected): the zones' pixel values and the totals are kept
     here. Keyed by dask name *and* array object: an array opened again (a rewritten file keeps
     its dask name) starts empty.
     """
