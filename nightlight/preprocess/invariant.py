@@ -138,9 +138,14 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
             lo, hi = np.searchsorted(row, [r0 - buffer, r1 + buffer])
             rr, cc = row[lo:hi] - (r0 - buffer), col[lo:hi] - (c0 - buffer)
             keep = (cc >= 0) & (cc < shape[1])
+            rr, cc = rr[keep], cc[keep]
             out = np.zeros(shape, bool)
-            out[rr[keep], cc[keep]] = True
-            return (_dilate(out, buffer) if buffer > 0 else out)[buffer : buffer + r1 - r0, buffer : buffer + c1 - c0]
+            if len(rr):  # dilate only around the cities: nothing farther than `buffer` from them changes
+                y0, y1 = max(int(rr.min()) - buffer, 0), int(rr.max()) + buffer + 1
+                x0, x1 = max(int(cc.min()) - buffer, 0), int(cc.max()) + buffer + 1
+                out[rr, cc] = True
+                out[y0:y1, x0:x1] = _dilate(out[y0:y1, x0:x1], buffer) if buffer > 0 else out[y0:y1, x0:x1]
+            return out[buffer : buffer + r1 - r0, buffer : buffer + c1 - c0]
         t = grid.transform @ Affine.translation(c0 - buffer, r0 - buffer)
         (x0, y0), (x1, y1) = t @ (0, 0), t @ (shape[1], shape[0])
         hit = tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
