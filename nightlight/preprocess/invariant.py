@@ -141,10 +141,12 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
             rr, cc = rr[keep], cc[keep]
             out = np.zeros(shape, bool)
             if len(rr):  # dilate only around the cities: nothing farther than `buffer` from them changes
-                y0, y1 = max(int(rr.min()) - buffer, 0), int(rr.max()) + buffer + 1
-                x0, x1 = max(int(cc.min()) - buffer, 0), int(cc.max()) + buffer + 1
+                box = np.s_[
+                    max(int(rr.min()) - buffer, 0) : int(rr.max()) + buffer + 1,
+                    max(int(cc.min()) - buffer, 0) : int(cc.max()) + buffer + 1,
+                ]
                 out[rr, cc] = True
-                out[y0:y1, x0:x1] = _dilate(out[y0:y1, x0:x1], buffer) if buffer > 0 else out[y0:y1, x0:x1]
+                out[box] = _dilate(out[box], buffer) if buffer > 0 else out[box]
             return out[buffer : buffer + r1 - r0, buffer : buffer + c1 - c0]
         t = grid.transform @ Affine.translation(c0 - buffer, r0 - buffer)
         (x0, y0), (x1, y1) = t @ (0, 0), t @ (shape[1], shape[0])
