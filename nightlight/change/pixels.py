@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from nightlight._backend import as_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
 from nightlight.change.inputs import apply_negative_policy, on_common_pixels
 from nightlight.change.patterns import classify_pattern
@@ -77,8 +76,9 @@ def gather_zone_pixels(
         return None
     distinct = [da for _, da in inputs.distinct()]
     read = zone_read(geoms, pixels, distinct, grid, remember=checkpoints is None)
-    record = {"inputs": [as_dask(distinct[i]).name for i in read.todo], "polygons": read.key}
-    stage = stage_of(checkpoints, "zone pixels", record, TREE)
+    # a batch job: a mosaic's values are kept under its dask name and the zones (the store's key holds the
+    # inputs' checksums), so the base year is read once for all the pairs it is compared in
+    stage = stage_of(checkpoints, "zone pixels", {"key": "dask name of the mosaic and the zones"}, TREE, shared=True)
     got = read.keep(dask.compute(*read.tasks(stage)))
     zone, row, col = pixels
     rows_km2 = pixel_areas_km2(grid, 0, grid.shape[0], 0, 1, area=area)[:, 0]

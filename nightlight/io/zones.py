@@ -13,11 +13,13 @@ cities under test) reads the base and later year once for its sample *and* the d
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import dask
 import numpy as np
 import shapely
 import xarray as xr
@@ -136,21 +138,28 @@ def _trace(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.nd
     return p_zone[order], p_row[order].astype(np.int32), p_col[order].astype(np.int32)
 
 
-def block_values(local: np.ndarray, *blocks: np.ndarray) -> tuple:
-    """One block: the values at the zones' pixels (``local``: flat indices in the block) and each block's totals."""
-    values = tuple(np.asarray(b).ravel()[local] for b in blocks)
-    totals = tuple((np.float64(t), c) for t, c in (KT.block_totals(np.asarray(b)) for b in blocks))
-    return values, totals
+def block_values(local: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, tuple[np.float64, np.ndarray]]:
+    """One block of one mosaic: the values at the zones' pixels (``local``: flat indices in it) and its totals."""
+    t, counts = KT.block_totals(np.asarray(block))
+    return np.asarray(block).ravel()[local], (np.float64(t), counts)
+
+
+def assemble(order: np.ndarray, *parts: tuple) -> tuple[np.ndarray, tuple[float, ...]]:
+    """One mosaic's ``(values at the pixels in row-major order, totals)`` from its blocks' :func:`block_values`."""
+    values = np.empty(len(order), np.result_type(*(p[0].dtype for p in parts)))
+    values[order] = np.concatenate([p[0] for p in parts])
+    return values, add_up_totals(*(p[1] for p in parts))
 
 
 @dataclass
 class ZoneRead:
-    """The pass that reads the zones' pixels from the mosaics not read yet: its block tasks and what keeps them.
+    """The pass that reads the zones' pixels from the mosaics not read yet, and what keeps them.
 
-    Compute :meth:`tasks`, or call :meth:`block` inside another pass's block task (each block is
-    then read once for both), then hand the per-block results, in row-major block order, to
-    :meth:`keep`, which returns, per mosaic, ``(values, totals)``: the values at ``pixels``
-    (``zone``, ``row``, ``col``, row-major), the totals as :func:`add_up_totals`.
+    Compute :meth:`tasks` (one per mosaic), or call :meth:`block` inside another pass's block
+    task (each block is then read once for both) and hand its results, in row-major block
+    order, to :meth:`keep`. Either way :meth:`keep` returns, per mosaic, ``(values, totals)``:
+    the values at ``pixels`` (``zone``, ``row``, ``col``, row-major), the totals as
+    :func:`add_up_totals`.
     """
 
     key: str
@@ -159,30 +168,34 @@ class ZoneRead:
     todo: list[int]
     local: dict[tuple[int, int], np.ndarray]  # block origin -> flat indices of its zone pixels
     order: np.ndarray  # the pixels in block order (row-major blocks, row-major inside)
-    blocks: list[tuple[str, tuple]]
+    blocks: list[list[Any]]  # per mosaic to read: its block tasks
     remember: bool
 
     def block(self, r0: int, c0: int, *blocks: np.ndarray) -> tuple:
-        """:func:`block_values` of one block, given the blocks of every mosaic (those not read yet are used)."""
-        return block_values(self.local[(r0, c0)], *(blocks[i] for i in self.todo))
+        """:func:`block_values` of one block of every mosaic not read yet, given the blocks of all of them."""
+        return tuple(block_values(self.local[(r0, c0)], blocks[i]) for i in self.todo)
 
     def tasks(self, stage: Stage | None = None) -> list[Any]:
-        """One delayed per block (through a batch job's checkpoint ``stage`` when given)."""
-        return [checkpointed(stage, key, block_values, *args) for key, args in self.blocks]
+        """One delayed ``(values, totals)`` per mosaic to read; with a batch job's checkpoint ``stage``
+        (shared, keyed by the mosaic's dask name and the zones), a mosaic read for an earlier pair is loaded."""
+        out = []
+        for i, parts in zip(self.todo, self.blocks):
+            name = as_dask(self.mosaics[i]).name
+            key = hashlib.sha256(f"{name} {self.key}".encode()).hexdigest()[:32]  # a safe file name
+            out.append(checkpointed(stage, key, assemble, self.order, *parts))
+        return out
 
-    def keep(self, parts: Sequence[tuple]) -> list[tuple[np.ndarray, tuple]]:
-        """Assemble the computed block results; store each new mosaic's values and totals with its array."""
-        got: list[Any] = [None] * len(self.mosaics)
-        for k, i in enumerate(self.todo):
-            values = np.empty(len(self.order), np.result_type(*(p[0][k].dtype for p in parts)))
-            values[self.order] = np.concatenate([p[0][k] for p in parts])
-            got[i] = (values, add_up_totals(*(p[1][k] for p in parts)))
+    def keep(self, got: Sequence[Any], *, by_block: bool = False) -> list[tuple[np.ndarray, tuple]]:
+        """Every mosaic's ``(values, totals)``: computed ones (``got``: :meth:`tasks`' results, or :meth:`block`'s
+        per block with ``by_block``) stored with their arrays, the others taken from them."""
+        if by_block:
+            got = [assemble(self.order, *(b[k] for b in got)) for k in range(len(self.todo))]
+        out: list[Any] = [None] * len(self.mosaics)
+        for i, result in zip(self.todo, got):
+            out[i] = result
             if self.remember and (memo := memo_of(self.mosaics[i])) is not None:
-                memo[self.key], memo["totals"] = got[i], got[i][1]
-        for i, m in enumerate(self.mosaics):
-            if got[i] is None:
-                got[i] = (memo_of(m) or {})[self.key]
-        return got
+                memo[self.key], memo["totals"] = result, result[1]
+        return [(memo_of(m) or {})[self.key] if r is None else r for m, r in zip(self.mosaics, out)]
 
 
 def zone_read(
@@ -210,11 +223,13 @@ def zone_read(
     block = (np.searchsorted(rows, row, side="right") - 1) * nbx + np.searchsorted(cols, col, side="right") - 1
     order = np.argsort(block, kind="stable")  # row-major inside each block
     starts = np.searchsorted(block[order], np.arange((len(rows) - 1) * nbx + 1))
-    delayed = [arrays[i].rechunk(chunks).to_delayed() for i in todo]
-    local, blocks = {}, []
+    local = {}
     for i, j, win in grid.blocks(chunks):
         mine = order[starts[i * nbx + j] : starts[i * nbx + j + 1]]
-        r0, c0 = win.row0, win.col0
-        local[(r0, c0)] = (row[mine] - r0).astype(np.int64) * (win.col1 - c0) + (col[mine] - c0)
-        blocks.append((f"{i}-{j}", (local[(r0, c0)], *(d[i, j] for d in delayed))))
+        local[(win.row0, win.col0)] = (row[mine] - win.row0).astype(np.int64) * (win.col1 - win.col0) + (
+            col[mine] - win.col0
+        )
+    delayed = [arrays[k].rechunk(chunks).to_delayed() for k in todo]
+    task = dask.delayed(block_values, pure=True)
+    blocks = [[task(local[(w.row0, w.col0)], d[i, j]) for i, j, w in grid.blocks(chunks)] for d in delayed]
     return ZoneRead(key, pixels, list(mosaics), todo, local, order, blocks, remember)

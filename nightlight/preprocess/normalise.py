@@ -160,7 +160,7 @@ def fit_normalisation(
         before, after, mask, level=float(level), sample=int(sample), seed=int(seed), also=read.block if read else None
     )
     if read is not None:
-        read.keep(c["also"])
+        read.keep(c["also"], by_block=True)
     x, y, h = c["before"], c["after"], c["hash"]
     integer = bool(x.size) and bool(np.all(x == np.floor(x)) and np.all(y == np.floor(y)))
     lvl = float(np.ceil(level)) if integer else float(level)  # integer x ≥ level ⇔ x ≥ ceil(level)
