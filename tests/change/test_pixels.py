@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import shapely
@@ -11,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from nightlight import detect_shrinking, extract_natural_cities
 from nightlight.area import pixel_areas_km2
+from nightlight.change import decline
 from nightlight.change.patterns import shrinkage_patterns
 from nightlight.grid import Grid
 from nightlight.io.zones import zone_pixels
@@ -19,12 +22,16 @@ from nightlight.testing import chunkings, georeferenced
 LEVEL = 5.0
 
 
+def _centres(grid: Grid, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    t = grid.transform
+    return t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e
+
+
 def reference(geoms, b: np.ndarray, a: np.ndarray, grid: Grid) -> dict[str, np.ndarray]:
     """Per polygon, from the pixel centres inside it (shapely), on the pixels valid in both years."""
     h, w = b.shape
-    rows, cols = np.mgrid[0:h, 0:w]
-    t = grid.transform
-    x, y = t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e
+    x, y = _centres(grid, b.shape)
     km2 = np.broadcast_to(pixel_areas_km2(grid, 0, h, 0, 1), (h, w))
     ok = np.isfinite(b) & np.isfinite(a)
     out: dict[str, list[float]] = {k: [] for k in ("light_before", "light_after", "max_after", "pixels", "km2", "lit")}
@@ -53,6 +60,7 @@ def _scene(data, integral: bool):
 @given(st.data())
 def test_natural_cities_measured_as_numpy_on_their_pixels_for_any_chunking(data):
     integral = data.draw(st.booleans(), label="integral")
+    policy = data.draw(st.sampled_from(["keep", "zero", "nan"]), label="negative_radiance")
     b, a = _scene(data, integral)
     ch = data.draw(chunkings(b.shape, max_blocks=6), label="chunks")
     bda, ada = georeferenced(b, chunks=ch, units="DN"), georeferenced(a, chunks=ch, units="DN")
@@ -62,16 +70,20 @@ def test_natural_cities_measured_as_numpy_on_their_pixels_for_any_chunking(data)
     geoms = cities.geometry.to_numpy()
     grid = Grid.of(bda)
     assert zone_pixels(geoms, grid) is not None
-    got = detect_shrinking(
-        cities[["city_id", "geometry"]],
-        bda,
-        ada,
-        id_column="city_id",
-        allow_common_shift=True,
-        allow_blank=True,
-        dark_floor=0.0,
-        min_valid_share=0.0,
+    kw = {"id_column": "city_id", "allow_common_shift": True, "allow_blank": True, "dark_floor": 0.0}
+    got = detect_shrinking(cities[["city_id", "geometry"]], bda, ada, negative_radiance=policy, **kw)
+    with mock.patch.object(decline, "gather_zone_pixels", lambda *args, **kwargs: None):  # the exact-coverage path
+        coverage = detect_shrinking(cities[["city_id", "geometry"]], bda, ada, negative_radiance=policy, **kw)
+    for col in coverage.columns.drop("geometry"):  # every column as the exact-coverage zonal pass measures it
+        if coverage[col].dtype.kind == "f":
+            np.testing.assert_allclose(got[col], coverage[col], rtol=1e-9, atol=1e-9, err_msg=col)
+        else:
+            assert got[col].tolist() == coverage[col].tolist(), col
+    np.testing.assert_array_equal(
+        got["negative_pixels_before"], [(b[shapely.contains_xy(g, *_centres(grid, b.shape))] < 0).sum() for g in geoms]
     )
+    if policy != "keep":
+        b, a = (np.where(x < 0, 0.0 if policy == "zero" else np.nan, x).astype(np.float32) for x in (b, a))
     want = reference(geoms, b, a, grid)
     exact = {"rtol": 0, "atol": 0} if integral else {"rtol": 1e-12, "atol": 1e-9}
     np.testing.assert_allclose(got["light_before"], want["light_before"], **exact)
