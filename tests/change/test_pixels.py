@@ -120,3 +120,26 @@ def test_a_second_run_on_the_same_base_year_reads_only_the_other_year(monkeypatc
     assert n_first == 2 * 9 and len(calls) - n_first == 9  # 3 × 3 blocks: both years, then only the new one
     np.testing.assert_array_equal(first["light_before"], second["light_before"])
     np.testing.assert_allclose(second["light_after"], second["light_before"] * 1.1, rtol=1e-6)
+
+
+def test_pixel_traced_boxes_across_the_grid_edge_outside_and_empty_as_the_exact_path():
+    """Clipped to the grid (inside_share < 1), outside it (status outside), empty: as exact coverage says."""
+    import geopandas as gpd
+
+    rng = np.random.default_rng(2)
+    b = np.floor(rng.random((12, 15)) * 30 + 1).astype(np.float32)
+    a = b * np.float32(0.7)
+    r = 1 / 240
+    boxes = [shapely.box(2 * r, -6 * r, 5 * r, -1 * r), shapely.box(12 * r, -4 * r, 18 * r, 2 * r)]
+    boxes += [shapely.box(30 * r, -4 * r, 33 * r, -1 * r), shapely.Polygon()]
+    zones = gpd.GeoDataFrame({"city_id": [1, 2, 3, 4]}, geometry=boxes, crs="EPSG:4326")
+    bda, ada = georeferenced(b, chunks=(5, 6), units="DN"), georeferenced(a, chunks=(5, 6), units="DN")
+    assert zone_pixels(zones.geometry.to_numpy(), Grid.of(bda)) is not None  # the pixel path
+    kw = {"id_column": "city_id", "allow_common_shift": True, "min_valid_share": 0.0}
+    got = detect_shrinking(zones, bda, ada, **kw)
+    with mock.patch.object(decline, "gather_zone_pixels", lambda *args, **kwargs: None):
+        coverage = detect_shrinking(zones, bda, ada, **kw)
+    assert got["status"].tolist() == coverage["status"].tolist()
+    assert got["inside_share"].iloc[1] == pytest.approx(1 / 3)  # 3 of 6 columns, 4 of 6 rows inside
+    for col in coverage.columns.drop(["geometry", "status", "shrink_pattern"]):
+        np.testing.assert_allclose(got[col].astype(float), coverage[col].astype(float), rtol=1e-12, err_msg=col)
