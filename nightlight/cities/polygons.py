@@ -25,20 +25,11 @@ from nightlight.kernels import label as K
 warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning, module=r"rasterio\.features")
 
 
-def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup, boxes):
-    """The (city id, polygon) pieces of one block; ``boxes``: (city id, rows, cols) of each city's part of it.
-
-    Each city is vectorised in its own bounding box: GDAL's polygonize scans every pixel it is
-    given, and the cities cover a small part of a block (the same pieces, 1.5× faster nationally).
-    """
+def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
     labels, *_ = label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
     ids = K.relabel(labels, lookup.astype(np.int32))
-    out = []
-    for cid, r0, r1, c0, c1 in boxes.tolist():
-        sub = ids[r0:r1, c0:c1]
-        at = Affine.translation(col0 + c0, row0 + r0)
-        out += [(int(v), shapely.geometry.shape(g)) for g, v in rasterio.features.shapes(sub, sub == cid, 4, at)]
-    return out
+    pieces = rasterio.features.shapes(ids, mask=ids > 0, connectivity=4, transform=Affine.translation(col0, row0))
+    return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]
 
 
 def _encode_pieces(pieces: list[tuple[int, shapely.Geometry]]) -> dict[str, np.ndarray]:
@@ -88,16 +79,9 @@ def city_polygons(
         },
         PIECES_CODEC,
     )
-    kept = np.flatnonzero(component_city)
-    bbox = np.zeros((int(component_city.max(initial=0)) + 1, 4), np.int64)  # per city id: rows, cols (inclusive)
-    bbox[component_city[kept]] = comps.table[["row_min", "row_max", "col_min", "col_max"]].to_numpy()[kept]
     for (i, j), lookup in lookups.items():
         row0, col0 = comps.block_origin(i, j)
-        h, w = comps.source.chunks[0][i], comps.source.chunks[1][j]
-        here = np.unique(lookup[lookup > 0])
-        b = bbox[here] - [row0, row0 - 1, col0, col0 - 1]  # half-open, in the block
-        boxes = np.column_stack([here, *np.clip(b, 0, [h, h, w, w]).T])
-        args = (src_blocks[i, j], row0, col0, comps.grid, comps.connectivity, comps.threshold, lookup, boxes)
+        args = (src_blocks[i, j], row0, col0, comps.grid, comps.connectivity, comps.threshold, lookup)
         tasks.append(task(*args) if stage is None else stage.delayed(f"{i}-{j}", _polygon_task, *args))
     pieces: dict[int, list] = {}
     for block_pieces in dask.compute(*tasks):
