@@ -24,9 +24,10 @@ import xarray as xr
 
 from nightlight._version import __version__
 from nightlight.area import AreaMode
-from nightlight.change.inputs import check_not_blank, mosaic_totals, require_overlap, series_items
+from nightlight.change.inputs import check_not_blank, mosaic_totals, require_overlap, series_items, totals_frame
 from nightlight.change.measure import add_pixel_counts, decline_table, zonal_on_common_pixels
 from nightlight.change.patterns import shrinkage_patterns
+from nightlight.change.pixels import ZonePixels, gather_zone_pixels, measure_zone_pixels, zone_patterns
 from nightlight.change.rule import check_common_shift, nodata_zero_warnings, too_dark_warnings
 from nightlight.change.significance import significance_columns
 from nightlight.change.trend import benjamini_hochberg, trend_test
@@ -226,23 +227,31 @@ def detect_shrinking(
     dark_floor = dark_floor_for(units) if dark_floor is None else float(dark_floor)
     cities = read_polygons(city_polygons, target_crs=inputs.grid.crs, id_column=id_column)
     require_overlap(cities, inputs.grid, polygons_label=source_label(city_polygons, "city_polygons"))
-    # A pass of its own, on purpose: the totals decide what the zonal pass must compute (the
-    # own-validity layers only when some mosaic has nodata, the negative-pixel layers and the
-    # negative policy only when some value is < 0), and a blank year must fail here, before the
+    # Pixel-traced zones (natural cities): one pass per mosaic gathers their pixels and the totals.
+    pix = gather_zone_pixels(cities.geometry.to_numpy(), inputs, area=area, checkpoints=checkpoints)
+    # Else the totals are a pass of their own, on purpose: they decide what the zonal pass must
+    # compute (the own-validity layers only when some mosaic has nodata, the negative-pixel layers
+    # and the negative policy only when some value is < 0), and a blank year must fail before the
     # zonal work. Folding them into the zonal pass would mean always computing every layer.
-    totals = mosaic_totals(inputs, checkpoints)
+    totals = mosaic_totals(inputs, checkpoints) if pix is None else totals_frame(inputs, pix.totals)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank) + nodata_zero_warnings(inputs, totals)
-    stats, own, counts, common = zonal_on_common_pixels(
-        cities,
-        inputs,
-        totals,
-        units=units,
-        negative_radiance=negative_radiance,
-        lit_floor=lit_floor,
-        method=method,
-        area=area,
-        checkpoints=checkpoints,
-    )
+    if pix is None:
+        stats, own, counts, common = zonal_on_common_pixels(
+            cities,
+            inputs,
+            totals,
+            units=units,
+            negative_radiance=negative_radiance,
+            lit_floor=lit_floor,
+            method=method,
+            area=area,
+            checkpoints=checkpoints,
+        )
+        on_pixels = None
+    else:
+        stats, own, counts, common, on_pixels = measure_zone_pixels(
+            pix, inputs, totals, units=units, negative_radiance=negative_radiance, lit_floor=lit_floor
+        )
     sb, sa = stats[0], stats[1]
     if periods is not None:
         keys = list(inputs.keys[2:])
@@ -271,7 +280,9 @@ def detect_shrinking(
         out.attrs["year_scatter_prior"] = prior
     warnings_ += check_common_shift(out, min_decline, allow=allow_common_shift)
     warnings_ += too_dark_warnings(out, dark_floor, units, given=given_floor)
-    out["shrink_pattern"] = _patterns(out, cities, common, threshold=min_decline, lit_floor=lit_floor, enabled=patterns)
+    out["shrink_pattern"] = _patterns(
+        out, cities, common, threshold=min_decline, lit_floor=lit_floor, enabled=patterns, pixels=(pix, on_pixels)
+    )
     result = _with_geometry(out, cities)
     result.attrs["nightlight"] = _run_metadata(
         result,
@@ -368,15 +379,22 @@ def _patterns(
     threshold: float,
     lit_floor: float,
     enabled: bool,
+    pixels: tuple[ZonePixels | None, list[np.ndarray] | None],
 ) -> np.ndarray:
-    """The shrinkage pattern of each shrinking city (None for the others), on the common valid pixels."""
+    """The shrinkage pattern of each shrinking city (None for the others), on the common valid pixels.
+
+    ``pixels``: the zones' gathered pixels and their before/after values on the common pixels, when
+    the zones are pixel-traced (:mod:`nightlight.change.pixels`), else ``(None, None)``: windows are read.
+    """
     shape_col = np.full(len(out), None, dtype=object)
     if enabled and out["shrinking"].any():
         idx = np.flatnonzero(out["shrinking"].to_numpy())
-        b_da, a_da = common[0], common[1]
-        shape_col[idx] = shrinkage_patterns(
-            cities.geometry.to_numpy()[idx], b_da, a_da, threshold=threshold, floor=lit_floor
-        )
+        pix, values = pixels
+        if pix is not None and values is not None:
+            shape_col[idx] = zone_patterns(pix, values[0], values[1], idx, threshold=threshold, floor=lit_floor)
+        else:
+            geoms = cities.geometry.to_numpy()[idx]
+            shape_col[idx] = shrinkage_patterns(geoms, common[0], common[1], threshold=threshold, floor=lit_floor)
     return shape_col
 
 

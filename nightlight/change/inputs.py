@@ -14,7 +14,6 @@ mosaics are prepared for the decline test:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ from nightlight.checkpoint import TREE, CheckpointStore, stage_of
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
 from nightlight.grid import Grid
 from nightlight.hashing import fingerprint
+from nightlight.io.zones import add_up_totals, memo_of
 from nightlight.kernels import totals as K
 from nightlight.params import check_param
 from nightlight.preprocess.inputs import Inputs
@@ -172,16 +172,25 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
         blocks = [dask.delayed(K.block_totals)(b) for b in as_dask(da).to_delayed().ravel()]
         name = getattr(da.data, "name", None)
         key = None if name is None else fingerprint({"dask_name": name})[:32]  # a safe file name
-        whole = dask.delayed(_add_up)(*blocks) if stage is None or key is None else stage.delayed(key, _add_up, *blocks)
+        whole = (
+            dask.delayed(add_up_totals)(*blocks)
+            if stage is None or key is None
+            else stage.delayed(key, add_up_totals, *blocks)
+        )
         tasks.append(whole)
     computed = iter(dask.compute(*tasks))
     values = [known[i] if i in known else next(computed) for i in range(len(distinct))]
     for memo, got in zip(memos, values):
         if memo is not None:
             memo["totals"] = got
+    return totals_frame(inputs, values)
+
+
+def totals_frame(inputs: Inputs, values: list[tuple[float, ...]]) -> pd.DataFrame:
+    """The table of :func:`mosaic_totals` from every distinct mosaic's ``(total, valid, lit, negative)``."""
     year_of = {n: y for y, n in zip(inputs.keys[2:], inputs.names[2:])}
     rows = []
-    for (name, da), (total, valid, lit, negative) in zip(distinct, values):
+    for (name, da), (total, valid, lit, negative) in zip(inputs.distinct(), values):
         rows.append(
             {
                 "mosaic": name,
@@ -194,36 +203,6 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
             }
         )
     return pd.DataFrame(rows)
-
-
-_MEMOS: dict[str, tuple[weakref.ref, dict[str, Any]]] = {}
-
-
-def memo_of(da: xr.DataArray) -> dict[str, Any] | None:
-    """A scratch dict kept with ``da``'s dask array in this process (None for NumPy data).
-
-    The national study runs the decline twice on one base year (raw, then corrected): its totals
-    and pattern windows are kept here. Keyed by dask name *and* array object: an array opened
-    again (a rewritten file keeps its dask name) starts empty.
-    """
-    for gone in [n for n, (ref, _) in _MEMOS.items() if ref() is None]:
-        _MEMOS.pop(gone, None)  # another thread may have dropped it
-    data = da.data
-    name = getattr(data, "name", None)
-    if not isinstance(name, str):
-        return None
-    hit = _MEMOS.get(name)
-    if hit is None or hit[0]() is not data:
-        hit = _MEMOS[name] = (weakref.ref(data), {})
-    return hit[1]
-
-
-def _add_up(*blocks: tuple[float, np.ndarray]) -> tuple[float, ...]:
-    """(total, valid, lit, negative) of a mosaic from its blocks' (float64 sum, int64 counts)."""
-    counts = np.zeros(3, np.int64)
-    for _, c in blocks:
-        counts += c
-    return (float(sum(t for t, _ in blocks)), *(float(c) for c in counts.tolist()))
 
 
 def check_not_blank(totals: pd.DataFrame, *, allow_blank: bool) -> list[str]:

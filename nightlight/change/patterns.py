@@ -103,7 +103,6 @@ import shapely
 import xarray as xr
 from affine import Affine
 
-from nightlight.change.inputs import memo_of
 from nightlight.grid import Grid, PixelWindow, require_same_grid
 from nightlight.io.windows import WindowReader
 from nightlight.kernels import patterns as KP
@@ -124,8 +123,6 @@ PERIPHERAL_COVERAGE = 0.75
 UNILATERAL_SIDE = 0.60
 LOCAL_CLUSTER = 0.60
 LOCAL_MORAN = 0.25
-#: Base-year window pixels kept per mosaic for a second run (:func:`shrinkage_patterns`): 64 MB of float32.
-KEPT_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -260,31 +257,21 @@ def shrinkage_patterns(
     Windows are read chunk by chunk through :class:`nightlight.io.WindowReader`, both
     years' chunks in one compute, so a chunk that several cities touch is read once (a
     per-city ``.values`` slice re-read it every time and was 24× slower than the whole
-    zonal pass on China 2020→2021). The base-year windows are kept with ``before``'s dask array
-    (:func:`nightlight.change.inputs.memo_of`, up to :data:`KEPT_PIXELS`): a second run on
-    the same opened base year (the corrected decline after the raw one) does not read them again.
+    zonal pass on China 2020→2021). Pixel-traced zones (natural cities) are not read here: the
+    decline test classifies them from the pixels it gathered (:mod:`nightlight.change.pixels`).
     """
     grid = require_same_grid(before, after)
     windows = _windows(geoms, grid)
     # one reader for both years (32 chunks = two 16-chunk readers): their chunks come in one compute
     reader = WindowReader(before, after, max_blocks=32, batch=8)
     order = sorted(windows.items(), key=lambda kv: reader.order_key(kv[1]))  # chunk by chunk
-    memo = memo_of(before)
-    # the base year's windows of an earlier run on this very array (the corrected run after the raw one)
-    kept: dict[PixelWindow, np.ndarray] = {} if memo is None else memo.setdefault("pattern windows", {})
-    reader.plan(w for _, win in order for w in ([] if win in kept else [(*win, 0)]) + [(*win, 1)])
-    held = sum(w.size for w in kept.values())
+    reader.plan((*win, k) for _, win in order for k in (0, 1))
     out: list[str | None] = [None] * len(geoms)
     # one GDAL environment for all cities: rasterio otherwise sets one up per call (~15 % of its cost)
     with rasterio.Env():
         for i, win in order:
             r0, r1, c0, c1 = win
-            b = kept.get(win)
-            if b is None:
-                b = reader.read(r0, r1, c0, c1, 0)
-                if memo is not None and held + b.size <= KEPT_PIXELS:
-                    kept[win], held = b, held + b.size
-            a = reader.read(r0, r1, c0, c1, 1)
+            b, a = reader.read(r0, r1, c0, c1, 0), reader.read(r0, r1, c0, c1, 1)
             t = grid.transform @ Affine.translation(c0, r0)
             inside = rasterio.features.geometry_mask(
                 [geoms[i]], out_shape=b.shape, transform=t, invert=True, all_touched=False

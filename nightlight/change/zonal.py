@@ -264,7 +264,11 @@ def _combine(n: int, *parts):
     return dense
 
 
-def _to_frame(acc: np.ndarray, vmax: np.ndarray, area_px: np.ndarray) -> pd.DataFrame:
+def stats_frame(acc: np.ndarray, vmax: np.ndarray, area_px: np.ndarray) -> pd.DataFrame:
+    """The :data:`STAT_COLUMNS` table from per-polygon accumulators (layout of :mod:`nightlight.kernels.zonal`).
+
+    ``area_px``: each polygon's area in pixels (for ``inside_share``).
+    """
     s = acc[:, kz.SUM]
     valid = acc[:, kz.VALID_W]
     total = acc[:, kz.TOTAL_W]
@@ -349,7 +353,7 @@ def zonal_stats_many(
 
     if not is_dask(*mosaics):
         res = _combine(plan.n, _block_stats(plan, 0, 0, *[np.asarray(m.data) for m in mosaics]))
-        return [_to_frame(acc, vmax, area_px) for acc, vmax in res]
+        return [stats_frame(acc, vmax, area_px) for acc, vmax in res]
 
     # align chunking on the first dask array so blocks correspond
     ref = next(as_dask(m) for m in mosaics if is_dask(m))
@@ -370,9 +374,9 @@ def zonal_stats_many(
         parts.append(checkpointed(stage, f"{bi}-{bj}", _block_stats, *args))
     if not parts:
         empty = [kz.new_accumulator(plan.n) for _ in mosaics]
-        return [_to_frame(acc, vmax, area_px) for acc, vmax in empty]
+        return [stats_frame(acc, vmax, area_px) for acc, vmax in empty]
     res = dask.delayed(_combine)(plan.n, *parts).compute()
-    return [_to_frame(acc, vmax, area_px) for acc, vmax in res]
+    return [stats_frame(acc, vmax, area_px) for acc, vmax in res]
 
 
 def _any_hit(plan: _Plan, bbox: shapely.Geometry) -> bool:

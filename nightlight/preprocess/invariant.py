@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from affine import Affine
 from nightlight._backend import ArrayLike, is_dask
 from nightlight.errors import GridMismatchError, ParameterError
 from nightlight.grid import GRID_TOLERANCE_PX, Grid, require_same_grid
+from nightlight.io.zones import zone_pixels
 from nightlight.preprocess.calibration import aligned_blocks
 
 _RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc")
@@ -50,8 +52,8 @@ def exclusion_mask(exclude: Any, like: ArrayLike, *, buffer: int = 0) -> ArrayLi
 
     ``exclude``: None; a boolean or label DataArray/ndarray (nonzero, non-NaN =
     excluded) or a raster path on ``like``'s grid; or polygons (GeoDataFrame,
-    GeoSeries, vector or CSV path), reprojected to the grid, every pixel they touch
-    excluded. The dilation is a (2·buffer + 1)² square.
+    GeoSeries, vector or CSV path, or :func:`exclusion_zones`' array), reprojected to the
+    grid, every pixel they touch excluded. The dilation is a (2·buffer + 1)² square.
     """
     if exclude is None:
         return None
@@ -61,8 +63,10 @@ def exclusion_mask(exclude: Any, like: ArrayLike, *, buffer: int = 0) -> ArrayLi
         from nightlight.io.raster import open_mosaic
 
         exclude = open_mosaic(exclude, chunks=like_data.chunksize if lazy else None)
-    if not isinstance(exclude, (xr.DataArray, np.ndarray)):
-        return _polygon_mask(exclude, like, lazy, buffer)
+    polygons = exclude.dtype == object if isinstance(exclude, np.ndarray) else not isinstance(exclude, xr.DataArray)
+    if polygons:  # an array of them: read by exclusion_zones
+        zones = exclude if isinstance(exclude, np.ndarray) else exclusion_zones(exclude, like)
+        return _polygon_mask(zones, like, lazy, buffer)
     if isinstance(exclude, xr.DataArray) and isinstance(like, xr.DataArray) and exclude.rio.crs is not None:
         require_same_grid(like, exclude, names=("mosaic", "exclude mask"), tolerance_px=GRID_TOLERANCE_PX)
     if np.shape(exclude) != np.shape(like):
@@ -89,23 +93,39 @@ def _dilate(block: np.ndarray, r: int) -> np.ndarray:
     return maximum_filter(np.asarray(block, dtype=np.uint8), size=2 * r + 1, mode="constant").astype(bool)
 
 
-def _polygon_mask(polygons: Any, like: ArrayLike, is_dask: bool, buffer: int) -> Any:
-    """Polygons rasterized per block (pixels touched count), dilated by ``buffer`` px within each block's halo."""
+def exclusion_zones(exclude: Any, like: ArrayLike) -> np.ndarray | None:
+    """The polygons of ``exclude`` in ``like``'s CRS, empty ones dropped (None when ``exclude`` is a raster/array)."""
     import shapely
-    from rasterio.errors import NotGeoreferencedWarning
-    from rasterio.features import rasterize
 
     from nightlight.io.vector import read_polygons
 
+    if exclude is None or isinstance(exclude, (xr.DataArray, np.ndarray)):
+        return None
+    if isinstance(exclude, (str, os.PathLike)) and os.fspath(exclude).lower().endswith(_RASTER_SUFFIXES):
+        return None
+    geoms = read_polygons(exclude, target_crs=_grid_for_polygons(like).crs).geometry.to_numpy()
+    return geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
+
+
+def _grid_for_polygons(like: ArrayLike) -> Grid:
     if not isinstance(like, xr.DataArray):
         raise ParameterError(
             "exclude: polygons need a georeferenced mosaic (a DataArray with a CRS); with plain arrays pass a "
             "boolean mask of the same shape."
         )
-    grid = Grid.of(like, name="mosaic")
-    geoms = read_polygons(polygons, target_crs=grid.crs).geometry.to_numpy()
-    geoms = geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
+    return Grid.of(like, name="mosaic")
+
+
+def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> Any:
+    """Polygons rasterized per block (pixels touched count), dilated by ``buffer`` px within each block's halo."""
+    import shapely
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.features import rasterize
+
+    grid = _grid_for_polygons(like)
     tree = shapely.STRtree(geoms)
+    # pixel-traced polygons (the natural cities under test) touch exactly their own pixels
+    pixels = zone_pixels(geoms, grid)
 
     def block(block_info: Any = None) -> np.ndarray:
         (r0, r1), (c0, c1) = (
@@ -113,6 +133,21 @@ def _polygon_mask(polygons: Any, like: ArrayLike, is_dask: bool, buffer: int) ->
         )
         # rasterize the block plus a halo of `buffer` px, dilate, crop: no neighbouring block is needed
         shape = (r1 - r0 + 2 * buffer, c1 - c0 + 2 * buffer)
+        if pixels is not None:
+            _, row, col = pixels  # row-major: the halo's rows are one slice
+            lo, hi = np.searchsorted(row, [r0 - buffer, r1 + buffer])
+            rr, cc = row[lo:hi] - (r0 - buffer), col[lo:hi] - (c0 - buffer)
+            keep = (cc >= 0) & (cc < shape[1])
+            rr, cc = rr[keep], cc[keep]
+            out = np.zeros(shape, bool)
+            if len(rr):  # dilate only around the cities: nothing farther than `buffer` from them changes
+                box = np.s_[
+                    max(int(rr.min()) - buffer, 0) : int(rr.max()) + buffer + 1,
+                    max(int(cc.min()) - buffer, 0) : int(cc.max()) + buffer + 1,
+                ]
+                out[rr, cc] = True
+                out[box] = _dilate(out[box], buffer) if buffer > 0 else out[box]
+            return out[buffer : buffer + r1 - r0, buffer : buffer + c1 - c0]
         t = grid.transform @ Affine.translation(c0 - buffer, r0 - buffer)
         (x0, y0), (x1, y1) = t @ (0, 0), t @ (shape[1], shape[0])
         hit = tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
@@ -134,8 +169,9 @@ def _polygon_mask(polygons: Any, like: ArrayLike, is_dask: bool, buffer: int) ->
 
 
 # --------------------------------------------------------------------------- the sample
-def _block_candidates(x, y, m, r0: int, c0: int, width: int, level: float, cap: int, seed: int) -> tuple:
+def _block_candidates(x, y, m, r0: int, c0: int, width: int, level: float, cap: int, seed: int, also) -> tuple:
     x, y = np.asarray(x), np.asarray(y)
+    extra = None if also is None else also(r0, c0, x, y)
     rr, cc = np.nonzero(x >= level)  # NaN compares False; only the reference's lit pixels go further
     xv, yv = x[rr, cc].astype(np.float64), y[rr, cc].astype(np.float64)
     ok = np.isfinite(xv) & np.isfinite(yv)
@@ -148,18 +184,30 @@ def _block_candidates(x, y, m, r0: int, c0: int, width: int, level: float, cap: 
     if h.size > cap:  # the block's `cap` smallest hashes: a superset of its share of the global sample
         sel = np.argpartition(h, cap - 1)[:cap]
         idx, h, xv, yv = idx[sel], h[sel], xv[sel], yv[sel]
-    return h, idx, xv, yv, n_cand, int(excl.sum())
+    return h, idx, xv, yv, n_cand, int(excl.sum()), extra
 
 
-def candidates(before: ArrayLike, after: ArrayLike, mask: Any, *, level: float, sample: int, seed: int) -> dict:
+def candidates(
+    before: ArrayLike,
+    after: ArrayLike,
+    mask: Any,
+    *,
+    level: float,
+    sample: int,
+    seed: int,
+    also: Callable | None = None,
+) -> dict:
     """The sampled candidate pixels, sorted by hash, and the whole-mosaic counts.
+
+    ``also``: ``also(row0, col0, before_block, after_block)`` runs in the same block tasks (each
+    block is read once for both); its results, row-major, are returned as ``also``.
 
     Returns
     -------
     dict
         ``hash`` (uint64), ``index`` (global row-major pixel index), ``before``,
         ``after`` (float64 values), ``n_candidates`` (all candidates in the mosaic),
-        ``n_excluded`` (reference-lit, valid pixels inside the mask).
+        ``n_excluded`` (reference-lit, valid pixels inside the mask), ``also``.
     """
     if isinstance(before, xr.DataArray) and isinstance(after, xr.DataArray) and before.rio.crs is not None:
         # the sample is taken by pixel position: grids within the snap tolerance are the same pixels
@@ -176,13 +224,13 @@ def candidates(before: ArrayLike, after: ArrayLike, mask: Any, *, level: float, 
 
         args = (width, level, sample, seed)
         tasks = [
-            dask.delayed(_block_candidates)(*blocks, r0, c0, *args)
+            dask.delayed(_block_candidates)(*blocks, r0, c0, *args, also)
             for blocks, r0, c0 in aligned_blocks(raw[0], raw[1], mask)
         ]
         parts = dask.compute(*tasks)
     else:
         arr = lambda v: None if v is None else np.asarray(v.data if isinstance(v, xr.DataArray) else v)  # noqa: E731
-        parts = [_block_candidates(arr(before), arr(after), arr(mask), 0, 0, width, level, sample, seed)]
+        parts = [_block_candidates(arr(before), arr(after), arr(mask), 0, 0, width, level, sample, seed, also)]
     h, idx, x, y = (np.concatenate([p[q] for p in parts]) for q in range(4))
     order = np.lexsort((idx, h))[:sample]
     return {
@@ -192,4 +240,5 @@ def candidates(before: ArrayLike, after: ArrayLike, mask: Any, *, level: float, 
         "after": y[order],
         "n_candidates": sum(p[4] for p in parts),
         "n_excluded": sum(p[5] for p in parts),
+        "also": [p[6] for p in parts],
     }

@@ -51,10 +51,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from nightlight._backend import ArrayLike
+from nightlight._backend import ArrayLike, as_dask, is_dask
 from nightlight.errors import FitError, ParameterError
+from nightlight.grid import Grid
+from nightlight.io.zones import ZoneRead, zone_pixels, zone_read
 from nightlight.preprocess.calibration import Calibration, fit_scores
-from nightlight.preprocess.invariant import candidates, exclusion_mask, uniform
+from nightlight.preprocess.invariant import candidates, exclusion_mask, exclusion_zones, uniform
 
 MODELS = ("gain", "linear")
 HUBER_C = 1.345
@@ -151,8 +153,14 @@ def fit_normalisation(
     Normalisation
     """
     _check_params(model, level, buffer, k, sample, test_fraction, max_iter)
-    mask = exclusion_mask(exclude, before, buffer=int(buffer))
-    c = candidates(before, after, mask, level=float(level), sample=int(sample), seed=int(seed))
+    zones = exclusion_zones(exclude, before)
+    mask = exclusion_mask(exclude if zones is None else zones, before, buffer=int(buffer))
+    read = _zone_read(zones, before, after)
+    c = candidates(
+        before, after, mask, level=float(level), sample=int(sample), seed=int(seed), also=read.block if read else None
+    )
+    if read is not None:
+        read.keep(c["also"], by_block=True)
     x, y, h = c["before"], c["after"], c["hash"]
     integer = bool(x.size) and bool(np.all(x == np.floor(x)) and np.all(y == np.floor(y)))
     lvl = float(np.ceil(level)) if integer else float(level)  # integer x ≥ level ⇔ x ≥ ceil(level)
@@ -213,6 +221,18 @@ def fit_normalisation(
     }
     params = (0.0 if b == 0 else -b / a, 1.0 / a)
     return Normalisation("linear", params, None, metrics, int(keep.sum()), int(stable_test.sum()), int(seed), info)
+
+
+def _zone_read(zones: np.ndarray | None, before: ArrayLike, after: ArrayLike) -> ZoneRead | None:
+    """Pixel-traced exclusion zones (the natural cities under test): their pixels of both years are read in the
+    fit's pass and kept with the arrays (:mod:`nightlight.io.zones`), so the decline test does not read them again."""
+    if zones is None or not (isinstance(before, xr.DataArray) and isinstance(after, xr.DataArray)):
+        return None
+    if not (is_dask(before) and is_dask(after)) or as_dask(before).chunks != as_dask(after).chunks:
+        return None
+    grid = Grid.of(before, name="before")
+    pixels = zone_pixels(zones, grid)
+    return None if pixels is None else zone_read(zones, pixels, [before, after], grid)
 
 
 def normalise_to(after: ArrayLike, before: ArrayLike, **kwargs: Any) -> tuple[ArrayLike, Normalisation]:

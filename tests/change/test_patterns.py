@@ -374,46 +374,6 @@ def test_shrinkage_patterns_refuses_different_grids():
         shrinkage_patterns([shapely.box(1, 1, 5, 5)], _mosaic(v), _mosaic(v, x0=0.5))
 
 
-def test_a_second_run_on_the_same_base_year_reads_no_base_window_again():
-    """The corrected decline after the raw one: the base year's windows are kept with its array, not re-read.
-
-    Only with that very array object: an array of the same dask name with other values (a file
-    rewritten and opened again) is read again.
-    """
-    import dask.array as dsa
-
-    n = 61
-    yy, xx = np.mgrid[0:n, 0:n]
-    r1, r2 = np.hypot(yy - 20, xx - 20), np.hypot(yy - 40, xx - 44)
-    before = np.where((r1 <= 12) | (r2 <= 9), 50.0, 0.0)
-    after = before.copy()
-    after[(r1 <= 12) & (r1 >= 9)] = 20.0
-    after[(r2 <= 4)] = 20.0
-    geoms = [shapely.Point(20.5, n - 20.5).buffer(12.4), shapely.Point(44.5, n - 40.5).buffer(9.4)]
-    log: list[str] = []
-
-    class Logged:  # an array-like (NumPy would be sliced when the graph is built): logs each block read
-        def __init__(self, x, name):
-            self.x, self.name, self.shape, self.dtype, self.ndim = x, name, x.shape, x.dtype, x.ndim
-
-        def __getitem__(self, key):
-            log.append(self.name)
-            return self.x[key]
-
-    def counted(x, name):  # a fixed dask name, as a file's read layer has
-        return _mosaic(dsa.from_array(Logged(x, name), chunks=7, name=name))
-
-    base = counted(before, "base")
-    assert shrinkage_patterns(geoms, base, counted(after, "raw")) == ["peripheral", "central"]
-    assert "base" in log and "raw" in log
-    log.clear()
-    assert shrinkage_patterns(geoms, base, counted(after, "corrected")) == ["peripheral", "central"]
-    assert "base" not in log and "corrected" in log
-    log.clear()
-    assert shrinkage_patterns(geoms, counted(after, "base"), counted(after, "again")) == ["none", "none"]
-    assert "base" in log
-
-
 # --------------------------------------------------------------------------- the kernel against NumPy/scipy
 # The package's features before the numba kernel (nightlight.kernels.patterns), kept here as its
 # independent reference: every feature must be the same float, bit for bit, so no class can flip.

@@ -128,6 +128,29 @@ def test_exclusion_mask_matches_rasterio_and_scipy_dilation(world, tmp_path):
     np.testing.assert_array_equal(np.asarray(exclusion_mask(str(tmp_path / "labels.tif"), before, buffer=0)), full)
 
 
+def test_exclusion_mask_of_pixel_traced_polygons_without_rasterisation(monkeypatch):
+    """Natural cities touch exactly their own pixels: the mask comes from their pixels, as rasterio's would."""
+    from nightlight.io import zones
+    from nightlight.testing import georeferenced
+
+    rng = np.random.default_rng(4)
+    b = (rng.random((30, 40)) * 20).astype(np.float32)
+    b[:6, :8] = 50  # a city on the grid's corner
+    b[10:20, 10:22] = 50
+    b[13:16, 14:17] = 1  # with a hole
+    before = georeferenced(b)
+    cities = nightlight.extract_natural_cities(before, lit_threshold=30, min_area_km2=0.01)
+    assert len(cities) == 2 and zones.zone_pixels(cities.geometry.to_numpy(), nightlight.Grid.of(before)) is not None
+    full = rasterio.features.rasterize(
+        cities.geometry, out_shape=b.shape, transform=before.rio.transform(), all_touched=True, dtype="uint8"
+    ).astype(bool)
+    monkeypatch.setattr(rasterio.features, "rasterize", None)  # the pixel-traced path rasterises nothing
+    for buffer in (0, 2):
+        ref = scipy.ndimage.binary_dilation(full, np.ones((3, 3), bool), iterations=buffer) if buffer else full
+        got = exclusion_mask(cities, before.chunk({"y": 7, "x": 9}), buffer=buffer)
+        np.testing.assert_array_equal(np.asarray(got), ref)
+
+
 def test_irls_matches_scipy_huber_least_squares():
     rng = np.random.default_rng(3)
     x = rng.lognormal(np.log(20), 0.9, 4000)
