@@ -72,7 +72,8 @@ def gather_zone_pixels(
     if pixels is None:
         return None
     area = resolve_area(grid, area, name=inputs.names[0])
-    if pixel_areas_km2(grid, 0, 1, 0, 1, area=area).shape[1] != 1:  # per-pixel areas: the zonal pass weights them
+    # per-pixel areas (two columns: one would always look like a row-only rule): the zonal pass weights them
+    if pixel_areas_km2(grid, 0, 1, 0, min(2, grid.shape[1]), area=area).shape[1] != 1:
         return None
     distinct = [da for _, da in inputs.distinct()]
     read = zone_read(geoms, pixels, distinct, grid, remember=checkpoints is None)
