@@ -172,7 +172,10 @@ NATIONAL = Case(
     compare=_compare_change,
     tolerance=1e-6,
     available=_data_reason,
-    targets=(Target("pipeline ≤ 1.5 × read-only floor", peer="read_floor", min_ratio=1 / 1.5),),
+    targets=(
+        Target("≤ 1.5 × read-only floor", peer="read_floor", min_ratio=1 / 1.5),
+        Target("≤ 4 s, ≤ 1.2 GB (issue 21)", max_seconds=4.0, max_rss_mb=1200.0),
+    ),
 )
 
 

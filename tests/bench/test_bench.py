@@ -336,3 +336,34 @@ def test_the_global_series_case_fails_on_a_false_flag(monkeypatch, tmp_path):
     ours, _ = _tiny_global(monkeypatch, tmp_path)
     with pytest.raises(AssertionError, match="planted truth"):
         ours.run()
+
+
+def test_a_case_with_two_goals_names_each_verdict():
+    from nightlight.bench.report import rows
+
+    case = {
+        "task": "t",
+        "size": "s",
+        "status": "ok",
+        "nightlight": {"seconds": 3.0, "min_s": 3.0, "max_s": 3.0, "peak_rss_mb": 600.0},
+        "peers": {
+            "floor": {
+                "label": "floor",
+                "seconds": 1.0,
+                "min_s": 1.0,
+                "max_s": 1.0,
+                "ratio": 0.33,
+                "ratio_min": 0.33,
+                "ratio_max": 0.33,
+                "status": "ok",
+            }
+        },
+        "targets": [
+            {"text": "≤ 1.5 × floor", "peer": "floor", "met": False},
+            {"text": "≤ 4 s", "peer": None, "met": True},
+        ],
+    }
+    ((cells, _),) = rows({"cases": [case]})
+    assert cells["verdict"] == "≤ 1.5 × floor: goal missed; ≤ 4 s: goal met"
+    case["targets"] = case["targets"][1:]  # one goal: the verdict alone, as before
+    assert next(rows({"cases": [case]}))[0]["verdict"] == "goal met"
