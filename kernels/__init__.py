@@ -13,7 +13,6 @@ By job:
 * ``patterns`` — the six-pattern features of a city window (bit for bit the NumPy/scipy arithmetic);
 * ``pixel`` — per-pixel calibration transforms (fitted models, DMSP inter-calibration chains);
 * ``resample`` — 2×2 block means and 1-2-1 smoothing (VIIRS 15″ → DMSP 30″);
-* ``shift`` — overlap-weighted average onto a grid translated by a fraction of a pixel (``align_to``);
 * ``composite`` — monthly → annual composites;
 * ``denoise`` — VIIRS clean-up and the 3×3 data-range background test;
 * ``synth``, ``synth_city``, ``synth_noise``, ``synth_truth`` — the synthetic world

@@ -283,16 +283,3 @@ def test_a_resampled_year_keeps_the_base_working_dtype(tmp_path, aligned_dir):
     np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
     # the totals the decline test compares: float32 pixels summed in float64 lose nothing that matters
     assert np.nansum(got, dtype=np.float64) == pytest.approx(np.nansum(want), rel=1e-6)
-
-
-def test_only_gdal_warps_are_written_once(tmp_path):
-    """aligned_dir keeps GDAL warps; a translated year's stencil (nightlight.io.align) stays lazy on its source."""
-    ones = np.ones((40, 40), np.float32)
-    paths = {
-        n: write_geotiff(tmp_path / f"{n}.tif", ones, res=res, origin=(10.0 + dx, 50.0), tags={"units": "nW/cm2/sr"})
-        for n, res, dx in [("base", 0.01, 0.0), ("moved", 0.01, 0.003), ("coarse", 0.02, 0.0)]
-    }
-    inputs = prepare_inputs({n: str(p) for n, p in paths.items()}, align="average", aligned_dir=tmp_path / "aligned")
-    assert inputs["moved"].attrs["aligned_by"] == "stencil" and np.all(inputs["moved"].values == 1)
-    written = sorted(p.name for p in (tmp_path / "aligned").glob("*.tif"))
-    assert len(written) == 1 and written[0].startswith("coarse_average_")

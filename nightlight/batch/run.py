@@ -6,8 +6,8 @@ runs — over the years of a :class:`~nightlight.batch.config.BatchConfig`:
 1. ``open``: every year through the one input boundary
    (:func:`nightlight.preprocess.inputs.prepare_inputs`): lazily, preprocessed, on the
    base year's grid — snapped within :data:`nightlight.grid.GRID_TOLERANCE_PX`, else
-   resampled with the configured ``align`` method (a GDAL warp is written once into the
-   checkpoint folder; :func:`nightlight.align_to`);
+   resampled with the configured ``align`` method and written once into the checkpoint
+   folder;
 2. ``cities``: :func:`nightlight.pipeline.natural_cities` of the base year;
 3. ``decline <base>→<year>``: :func:`nightlight.pipeline.decline` per compared year —
    each pair's table equals ``nightlight detect BASE YEAR`` with the same parameters;

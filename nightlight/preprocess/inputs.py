@@ -14,8 +14,7 @@ paths — goes through :func:`prepare_inputs`, in this order:
    :data:`nightlight.grid.GRID_TOLERANCE_PX` it is *snapped* — the base mosaic's own
    coordinate arrays are assigned, bit for bit, and the offset is recorded; beyond it,
    it is resampled with ``align`` (the one meaning of ``align``: resample only what
-   cannot be snapped), lazily; a GDAL warp is written once to ``aligned_dir`` (the
-   stencil of a translated grid is cheaper to redo than to read back); without ``align``
+   cannot be snapped), lazily or written once to ``aligned_dir``; without ``align``
    it is a :class:`~nightlight.errors.GridMismatchError` naming both files.
 
 The stages below (cities, change) take the arrays this returns.
@@ -136,8 +135,8 @@ def prepare_inputs(
     nodata, units, band, region, align, preprocess, chunks
         As in :class:`nightlight.params.Params` (the same names and checks).
     aligned_dir : path, optional
-        Write mosaics warped by GDAL here once (GeoTIFF, named by a fingerprint of what they
-        were resampled from) and read them back, instead of warping lazily in every pass.
+        Write resampled mosaics here once (GeoTIFF, named by a fingerprint of what they
+        were resampled from) and read them back, instead of resampling lazily in every pass.
     allow_repeats : bool
         Accept the same source under two keys (a series that repeats before/after);
         otherwise it is a :class:`ParameterError` — comparing a year with itself.
@@ -238,7 +237,7 @@ def _on_base_grid(
             if not align:
                 raise
             moved = align_to(uncropped(k) if uncropped else da, base, resampling=align)
-            if aligned_dir is not None and moved.attrs["aligned_by"] == "gdal":
+            if aligned_dir is not None:
                 moved = _written_once(moved, Path(aligned_dir), name, align, base, inputs.units)
             inputs.resampled[name] = align
         done[id(da)] = inputs.mosaics[k] = moved
