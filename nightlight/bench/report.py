@@ -65,7 +65,7 @@ def _verdict(case: Mapping[str, Any], peer: str | None) -> str:
     targets = case.get("targets", [])
     # a case with several goals says which one each verdict is about
     named = [(f"{t['text']}: " if len(targets) > 1 else "", t["met"]) for t in targets if t.get("peer") == peer]
-    return "; ".join(f"{n}goal {'met' if m else 'missed' if m is False else 'not measured'}" for n, m in named)
+    return "; ".join(n + ("goal met" if m else "goal missed" if m is False else "not measured") for n, m in named)
 
 
 def rows(record: Mapping[str, Any]) -> Iterator[tuple[dict[str, str], str]]:
