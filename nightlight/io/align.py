@@ -23,7 +23,7 @@ from rasterio.enums import Resampling
 
 from nightlight._backend import as_dask, float_dtype
 from nightlight.grid import Grid, PixelWindow
-from nightlight.io.raster import open_mosaic
+from nightlight.io.raster import open_mosaic, write_geotiff
 
 #: Source pixels added around each block's footprint: enough for cubic/lanczos kernels.
 MARGIN = 3
@@ -144,36 +144,9 @@ def materialise(da: xr.DataArray, path: str | os.PathLike) -> xr.DataArray:
         The file, opened lazily with :func:`nightlight.open_mosaic` (NaN = nodata).
     """
     path = Path(path)
-    g = Grid.of(da)
-    h, w = g.shape
-    dt = np.dtype(da.dtype)
-    profile = {
-        "driver": "GTiff",
-        "height": h,
-        "width": w,
-        "count": 1,
-        "dtype": dt.name,
-        "crs": g.crs,
-        "transform": g.transform,
-        "nodata": float("nan"),
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "lzw",
-    }
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    data = as_dask(da)
-    rows: dict[int, list] = {}
-    for i, _, win in g.blocks(data.chunks):
-        rows.setdefault(i, []).append(win)
     try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            # A row of blocks at a time, written here: the open file stays in this process (a
-            # dask.distributed worker cannot write to it), and memory holds one row of blocks.
-            for i, wins in rows.items():
-                values = dask.compute(*[data.blocks[i, j] for j in range(len(wins))])
-                for win, block in zip(wins, values):
-                    dst.write(np.asarray(block, dtype=dt), 1, window=win.to_rasterio())
+        write_geotiff(tmp, da, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256, compress="lzw")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import dask
 import numpy as np
 import rasterio
 import rasterio.crs
@@ -423,8 +424,13 @@ def write_geotiff(
         if not is_dask(data):
             dst.write(np.asarray(data.values).astype(profile["dtype"], copy=False), 1)
             return Path(path)
-        blocks = data.data.to_delayed()
+        # a row of blocks per compute, written here: the open file stays in this process (a
+        # dask.distributed worker cannot write to it), and memory holds one row of blocks
+        rows: dict[int, list] = {}
         for i, j, win in written.blocks(data.data.chunks):
-            block = np.asarray(blocks[i, j].compute(scheduler="sync"))
-            dst.write(block.astype(profile["dtype"], copy=False), 1, window=win.to_rasterio())
+            rows.setdefault(i, []).append((j, win))
+        for i, wins in rows.items():
+            values = dask.compute(*[data.data.blocks[i, j] for j, _ in wins])
+            for (_, win), block in zip(wins, values):
+                dst.write(np.asarray(block).astype(profile["dtype"], copy=False), 1, window=win.to_rasterio())
     return Path(path)
