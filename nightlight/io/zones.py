@@ -13,7 +13,6 @@ cities under test) reads the base and later year once for its sample *and* the d
 
 from __future__ import annotations
 
-import hashlib
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import xarray as xr
 from nightlight._backend import as_dask
 from nightlight.checkpoint import Stage, checkpointed
 from nightlight.grid import Grid
-from nightlight.hashing import wkb_token
+from nightlight.hashing import fingerprint, wkb_token
 from nightlight.kernels import totals as KT
 
 #: Vertices within this many pixels of a pixel corner count as on it (float noise of the CRS transform).
@@ -181,7 +180,7 @@ class ZoneRead:
         out = []
         for i, parts in zip(self.todo, self.blocks):
             name = as_dask(self.mosaics[i]).name
-            key = hashlib.sha256(f"{name} {self.key}".encode()).hexdigest()[:32]  # a safe file name
+            key = fingerprint({"dask_name": name, "zones": self.key})[:32]  # a safe file name
             out.append(checkpointed(stage, key, assemble, self.order, *parts))
         return out
 

@@ -349,10 +349,9 @@ def _census(data_dir: str | Path, csv: Path, rec: dict, frames: dict[str, Any], 
     if window is not None:
         prefs = prefs[prefs.geometry.within(shapely.box(*window))].reset_index(drop=True)
     before, after = mos[p["base_year"]], mos[p["target_year"]]
-    # the batch engine keeps the resampled years (2012, 2022) in float64; with them beside the float32
-    # years, detect_shrinking on the 369 large prefecture polygons peaked at 7 GB and took 105 s (25 s
-    # and 0.9 GB on the base year's dtype); the counts were the same either way
-    series = {y: m.astype(before.dtype) for y, m in mos.items()} if "series" in rec else None
+    # every year is on the base year's working dtype (prepare_inputs): float64 resampled years beside
+    # float32 ones once made the prefecture run peak at 7 GB
+    series = mos if "series" in rec else None
     c, pref = C.census_check(
         prefs,
         {"before": before, "after": after, "after_corrected": frames["after_corrected"]},

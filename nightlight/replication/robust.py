@@ -157,8 +157,7 @@ def robustness(
     frames: dict[str, Any], study: dict, p: Params, census: gpd.GeoDataFrame | None, *, params: NationalParams
 ) -> dict[str, Any]:
     """Everything above but Kenya for the national run (``frames`` and ``study`` of :func:`.national.run_national`)."""
-    # float32 throughout: the resampled years come as float64 (see national._census)
-    mos = {y: m.astype(np.float32) for y, m in frames["mosaics"].items()}
+    mos = frames["mosaics"]
     lit_eff = float(np.ceil(study["threshold"]))
     return {
         "variants": variants(mos, study, p, params),
