@@ -28,8 +28,22 @@ warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarni
 def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
     labels, *_ = label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
     ids = K.relabel(labels, lookup.astype(np.int32))
-    pieces = rasterio.features.shapes(ids, mask=ids > 0, connectivity=4, transform=Affine.translation(col0, row0))
-    return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]
+    city = ids > 0
+    rows = np.flatnonzero(city.any(axis=1))
+    if not len(rows):
+        return []
+    # GDAL's polygonize holds the GIL and scans every pixel it is given: only the bands of rows with
+    # city pixels, cropped to their columns, are vectorised. No piece crosses an empty row, so these
+    # are the pieces of one call on the whole block, in the same order (a third of the time)
+    gap = np.flatnonzero(np.diff(rows) > 1)
+    pieces = []
+    for r0, r1 in zip(rows[np.r_[0, gap + 1]], rows[np.r_[gap, len(rows) - 1]] + 1):
+        cols = np.flatnonzero(city[r0:r1].any(axis=0))
+        band = np.s_[r0:r1, cols[0] : cols[-1] + 1]
+        at = Affine.translation(col0 + cols[0], row0 + r0)
+        found = rasterio.features.shapes(ids[band], mask=city[band], connectivity=4, transform=at)
+        pieces += [(int(v), shapely.geometry.shape(g)) for g, v in found]
+    return pieces
 
 
 def _encode_pieces(pieces: list[tuple[int, shapely.Geometry]]) -> dict[str, np.ndarray]:
