@@ -103,10 +103,21 @@ def city_polygons(
             pieces.setdefault(cid, []).append(geom)
     t = comps.grid.transform
     matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
-    out = {}
-    for cid, geoms in pieces.items():
-        # Pixel-space coordinates are exact integers, so pieces from neighbouring
-        # blocks share edges exactly and dissolve without slivers.
-        merged = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
-        out[cid] = shapely.affinity.affine_transform(merged, matrix)
-    return out
+    cids = list(pieces)
+    # GEOS unions release the GIL: the dissolve runs in a few tasks rather than in the driver
+    step = -(-len(cids) // _DISSOLVE_TASKS)
+    groups = [[pieces[c] for c in cids[k : k + step]] for k in range(0, len(cids), step)]
+    shapes = dask.compute(*[dask.delayed(_dissolve, pure=False)(g, matrix) for g in groups])
+    return dict(zip(cids, (s for part in shapes for s in part)))
+
+
+#: Tasks the cities' pieces are dissolved in.
+_DISSOLVE_TASKS = 8
+
+
+def _dissolve(groups: list[list[shapely.Geometry]], matrix: list[float]) -> list[shapely.Geometry]:
+    """Each group of pieces (one city) dissolved and mapped from pixel to CRS coordinates."""
+    # Pixel-space coordinates are exact integers, so pieces from neighbouring
+    # blocks share edges exactly and dissolve without slivers.
+    merged = (g[0] if len(g) == 1 else shapely.union_all(g) for g in groups)
+    return [shapely.affinity.affine_transform(m, matrix) for m in merged]

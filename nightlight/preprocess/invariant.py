@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -164,7 +165,9 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
         import dask.array as dsa
 
         data: Any = like.data
-        return dsa.map_blocks(block, dtype=bool, chunks=data.chunks, meta=np.array((), dtype=bool))
+        # a name skips tokenizing ``block``: dask pickles the closure, every polygon with it (0.04 s for 1,807 cities)
+        name = f"nightlight-exclusion-mask-{uuid.uuid4().hex}"
+        return dsa.map_blocks(block, dtype=bool, chunks=data.chunks, meta=np.array((), dtype=bool), name=name)
     return block()
 
 
