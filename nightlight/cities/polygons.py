@@ -14,9 +14,8 @@ from affine import Affine
 
 from nightlight.checkpoint import CheckpointStore, Codec, stage_of
 from nightlight.cities.components import Components
-from nightlight.cities.label import label_one_block
+from nightlight.cities.label import block_ids
 from nightlight.hashing import fingerprint
-from nightlight.kernels import label as K
 
 # rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
 # says so on every call; polygons are built in pixel coordinates on purpose (see
@@ -26,8 +25,7 @@ warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarni
 
 
 def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
-    labels, *_ = label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
-    ids = K.relabel(labels, lookup.astype(np.int32))
+    ids = block_ids(src, row0, col0, grid, connectivity, threshold, lookup)
     city = ids > 0
     rows = np.flatnonzero(city.any(axis=1))
     if not len(rows):
