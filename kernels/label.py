@@ -280,4 +280,3 @@ def union_pairs(n, pairs):
     for k in range(n + 1):
         parent[k] = _find(parent, k)
     return parent
-

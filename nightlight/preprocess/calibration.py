@@ -202,7 +202,8 @@ def aligned_blocks(
     m = None if mask is None else as_dask(mask).rechunk(f.chunks)
     rows, cols = chunk_edges(f.chunks)
     # a chunk as a Delayed computes to the chunk itself; ``.blocks[i, j]`` computes to a copy of it
-    fd, sd, md = (None if a is None else a.to_delayed() for a in (f, s, m))
+    fd, sd = f.to_delayed(), s.to_delayed()
+    md = None if m is None else m.to_delayed()
     for i, j in np.ndindex(*f.numblocks):
         yield (fd[i, j], sd[i, j], None if md is None else md[i, j]), int(rows[i]), int(cols[j])
 
