@@ -103,7 +103,7 @@ def city_polygons(
     matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
     cids = list(pieces)
     # GEOS unions release the GIL: the dissolve runs in a few tasks rather than in the driver
-    step = -(-len(cids) // _DISSOLVE_TASKS)
+    step = max(1, -(-len(cids) // _DISSOLVE_TASKS))
     groups = [[pieces[c] for c in cids[k : k + step]] for k in range(0, len(cids), step)]
     shapes = dask.compute(*[dask.delayed(_dissolve, pure=False)(g, matrix) for g in groups])
     return dict(zip(cids, (s for part in shapes for s in part)))
