@@ -6,7 +6,7 @@ NumPy/scipy twin in ``tests/`` that it is checked against. Installed as
 
 By job:
 
-* ``label`` — connected components of a block, border pairs, union-find, relabelling;
+* ``label`` — connected components of a block, border pairs, union-find, painting runs as ids;
 * ``zonal`` — per-label sums (label images and polygon coverage);
 * ``trend`` — Theil–Sen slope and Mann–Kendall test per city;
 * ``totals`` — whole-mosaic sum and valid/lit/negative counts of a block, in one sweep;

@@ -214,12 +214,18 @@ def label_block(mask, connectivity, area, values):
 
 
 @njit(nogil=True, cache=True)
-def paint(runs, h, w):
-    """The ``(h, w)`` int32 label image of :func:`label_block`'s runs (0 = background)."""
-    labels = np.zeros((h, w), np.int32)
+def paint(runs, h, w, lookup):
+    """The ``(h, w)`` image of :func:`label_block`'s runs mapped through ``lookup`` (label → id, in its dtype).
+
+    0 = background, or a label ``lookup`` maps to 0: those runs are not painted (mapping the runs,
+    not a painted label image, saves a pass over every pixel). ``np.arange(n + 1)``: the labels.
+    """
+    out = np.zeros((h, w), lookup.dtype)
     for i in range(runs.shape[0]):
-        labels[runs[i, 0], runs[i, 1] : runs[i, 2]] = runs[i, 3]
-    return labels
+        k = lookup[runs[i, 3]]
+        if k:
+            out[runs[i, 0], runs[i, 1] : runs[i, 2]] = k
+    return out
 
 
 @njit(nogil=True, cache=True)
@@ -274,16 +280,3 @@ def union_pairs(n, pairs):
     for k in range(n + 1):
         parent[k] = _find(parent, k)
     return parent
-
-
-@njit(nogil=True, cache=True)
-def relabel(labels, lookup):
-    """Map block labels through ``lookup`` (label → output id; 0 stays 0)."""
-    h, w = labels.shape
-    out = np.zeros((h, w), lookup.dtype)
-    for r in range(h):
-        for c in range(w):
-            p = labels[r, c]
-            if p:
-                out[r, c] = lookup[p]
-    return out

@@ -106,3 +106,44 @@ def dmsp_chain(dn, coefs, forms, keep_zero, out):
                     v = 63.0
             out[i, j] = v
     return out
+
+
+@njit(cache=True, nogil=True)
+def lit_pairs(x, y, mask, level, row0, col0, width):
+    """The pixels of a block lit in ``x`` (``≥ level``) and finite in both years, in row-major order.
+
+    Parameters
+    ----------
+    x, y : 2-D arrays of one shape (the reference and the other year; NaN = nodata)
+    mask : 2-D bool array (True = excluded) or None
+    level : scalar of ``x``'s type (NumPy compares a float32 block with the level as float32)
+    row0, col0, width : the block's offset and the mosaic's width, for the global indices
+
+    Returns
+    -------
+    index : 1-D int64, global row-major pixel index of each pixel kept
+    xv, yv : 1-D float64, its values
+    excluded : int, lit and finite pixels dropped by ``mask``
+    """
+    ny, nx = x.shape
+    n = 0
+    for i in range(ny):
+        for j in range(nx):
+            n += x[i, j] >= level
+    index = np.empty(n, np.int64)
+    xv = np.empty(n)
+    yv = np.empty(n)
+    k = excluded = 0
+    for i in range(ny):
+        for j in range(nx):
+            if not x[i, j] >= level:  # NaN compares False
+                continue
+            a, b = float(x[i, j]), float(y[i, j])
+            if not (math.isfinite(a) and math.isfinite(b)):
+                continue
+            if mask is not None and mask[i, j]:
+                excluded += 1
+                continue
+            index[k], xv[k], yv[k] = (i + row0) * width + j + col0, a, b
+            k += 1
+    return index[:k], xv[:k], yv[:k], excluded

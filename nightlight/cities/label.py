@@ -78,14 +78,14 @@ def _label_runs(src, value_blocks, row0, col0, grid, connectivity, threshold, ar
     return K.label_block(mask, connectivity, areas, values)
 
 
-def label_one_block(src, value_blocks, row0, col0, grid, connectivity, threshold, area):
-    """``(labels, n, istats, fstats, sums, nvalid)`` of one block, with its label image painted."""
-    runs, *stats = _label_runs(src, value_blocks, row0, col0, grid, connectivity, threshold, area)
-    return (K.paint(runs, *np.shape(src)), *stats)
+def block_ids(src, row0, col0, grid, connectivity, threshold, lookup: np.ndarray) -> np.ndarray:
+    """One block's int32 image of ``lookup[label]`` (0 = background, or a label ``lookup`` maps to 0)."""
+    runs, *_ = _label_runs(src, [], row0, col0, grid, connectivity, threshold, None)
+    return K.paint(runs, *np.shape(src), lookup.astype(np.int32))
 
 
 def _stats_task(src, *args) -> BlockResult:
-    """A block's statistics and edges (args as :func:`label_one_block`'s); no label image is painted."""
+    """A block's statistics and edges (args as :func:`_label_runs`'s); no label image is painted."""
     runs, n, istats, fstats, sums, nvalid = _label_runs(src, *args)
     top, bottom, left, right = K.run_edges(runs, *np.shape(src))
     return BlockResult(n, istats[1:], fstats[1:], sums[1:], nvalid[1:], top, bottom, left, right)

@@ -14,10 +14,9 @@ import xarray as xr
 from nightlight.area import AreaMode
 from nightlight.checkpoint import CheckpointStore
 from nightlight.cities.components import Components
-from nightlight.cities.label import label_components, label_one_block
+from nightlight.cities.label import block_ids, label_components
 from nightlight.cities.polygons import city_polygons
 from nightlight.cities.threshold import Threshold
-from nightlight.kernels import label as K
 from nightlight.params import check_param
 from nightlight.preprocess.inputs import prepare_inputs
 
@@ -157,8 +156,7 @@ def city_label_raster(comps: Components, min_area_km2: float = 5.0) -> xr.DataAr
     def block(x: np.ndarray, block_id: tuple[int, int]) -> np.ndarray:  # dask passes block_id
         i, j = block_id
         row0, col0 = comps.block_origin(i, j)
-        labels, *_ = label_one_block(x, [], row0, col0, comps.grid, comps.connectivity, comps.threshold, None)
-        return K.relabel(labels, lookups[(i, j)])
+        return block_ids(x, row0, col0, comps.grid, comps.connectivity, comps.threshold, lookups[(i, j)])
 
     # the module-level map_blocks (what Array.map_blocks calls): the method's functools.wraps
     # stub (_Wrapped) does not bind ``self``, so mypy cannot check calls to it

@@ -14,9 +14,8 @@ from affine import Affine
 
 from nightlight.checkpoint import CheckpointStore, Codec, stage_of
 from nightlight.cities.components import Components
-from nightlight.cities.label import label_one_block
+from nightlight.cities.label import block_ids
 from nightlight.hashing import fingerprint
-from nightlight.kernels import label as K
 
 # rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
 # says so on every call; polygons are built in pixel coordinates on purpose (see
@@ -26,10 +25,23 @@ warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarni
 
 
 def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
-    labels, *_ = label_one_block(src, [], row0, col0, grid, connectivity, threshold, None)
-    ids = K.relabel(labels, lookup.astype(np.int32))
-    pieces = rasterio.features.shapes(ids, mask=ids > 0, connectivity=4, transform=Affine.translation(col0, row0))
-    return [(int(v), shapely.geometry.shape(g)) for g, v in pieces]
+    ids = block_ids(src, row0, col0, grid, connectivity, threshold, lookup)
+    city = ids > 0
+    rows = np.flatnonzero(city.any(axis=1))
+    if not len(rows):
+        return []
+    # GDAL's polygonize holds the GIL and scans every pixel it is given: only the bands of rows with
+    # city pixels, cropped to their columns, are vectorised. No piece crosses an empty row, so these
+    # are the pieces of one call on the whole block, in the same order (a third of the time)
+    gap = np.flatnonzero(np.diff(rows) > 1)
+    pieces = []
+    for r0, r1 in zip(rows[np.r_[0, gap + 1]], rows[np.r_[gap, len(rows) - 1]] + 1):
+        cols = np.flatnonzero(city[r0:r1].any(axis=0))
+        band = np.s_[r0:r1, cols[0] : cols[-1] + 1]
+        at = Affine.translation(col0 + cols[0], row0 + r0)
+        found = rasterio.features.shapes(ids[band], mask=city[band], connectivity=4, transform=at)
+        pieces += [(int(v), shapely.geometry.shape(g)) for g, v in found]
+    return pieces
 
 
 def _encode_pieces(pieces: list[tuple[int, shapely.Geometry]]) -> dict[str, np.ndarray]:
@@ -89,10 +101,21 @@ def city_polygons(
             pieces.setdefault(cid, []).append(geom)
     t = comps.grid.transform
     matrix = [t.a, t.b, t.d, t.e, t.c, t.f]
-    out = {}
-    for cid, geoms in pieces.items():
-        # Pixel-space coordinates are exact integers, so pieces from neighbouring
-        # blocks share edges exactly and dissolve without slivers.
-        merged = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
-        out[cid] = shapely.affinity.affine_transform(merged, matrix)
-    return out
+    cids = list(pieces)
+    # GEOS unions release the GIL: the dissolve runs in a few tasks rather than in the driver
+    step = max(1, -(-len(cids) // _DISSOLVE_TASKS))
+    groups = [[pieces[c] for c in cids[k : k + step]] for k in range(0, len(cids), step)]
+    shapes = dask.compute(*[dask.delayed(_dissolve, pure=False)(g, matrix) for g in groups])
+    return dict(zip(cids, (s for part in shapes for s in part)))
+
+
+#: Tasks the cities' pieces are dissolved in.
+_DISSOLVE_TASKS = 8
+
+
+def _dissolve(groups: list[list[shapely.Geometry]], matrix: list[float]) -> list[shapely.Geometry]:
+    """Each group of pieces (one city) dissolved and mapped from pixel to CRS coordinates."""
+    # Pixel-space coordinates are exact integers, so pieces from neighbouring
+    # blocks share edges exactly and dissolve without slivers.
+    merged = (g[0] if len(g) == 1 else shapely.union_all(g) for g in groups)
+    return [shapely.affinity.affine_transform(m, matrix) for m in merged]

@@ -1,4 +1,4 @@
-"""GDAL options for reading remote mosaics: timeouts and retries by default.
+"""GDAL options for reading mosaics: timeouts and retries for remote ones by default.
 
 GDAL's own defaults wait for an HTTP server for ever: a server that accepts the
 connection and never answers hangs a run (seen: killed after 180 s). Every read in
@@ -11,6 +11,8 @@ GDAL_HTTP_CONNECTTIMEOUT  10       seconds to establish the connection
 GDAL_HTTP_TIMEOUT         30       seconds for a whole request (a COG range read)
 GDAL_HTTP_MAX_RETRY       3        retries of a failed request (HTTP 429, 5xx, timeouts)
 GDAL_HTTP_RETRY_DELAY     1        seconds before the first retry (GDAL backs off)
+GTIFF_VIRTUAL_MEM_IO      YES      memory-map local uncompressed GeoTIFFs (a third less CPU than
+                                   GDAL's block cache; compressed and remote files are read as before)
 ========================  =======  ===============================================
 
 Override them per call (``open_mosaic(url, gdal_options={"GDAL_HTTP_TIMEOUT": "120"})``)
@@ -52,6 +54,7 @@ GDAL_DEFAULTS = {
     "GDAL_HTTP_TIMEOUT": "30",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
+    "GTIFF_VIRTUAL_MEM_IO": "YES",
 }
 
 

@@ -201,8 +201,11 @@ def aligned_blocks(
     s = as_dask(second).rechunk(f.chunks)
     m = None if mask is None else as_dask(mask).rechunk(f.chunks)
     rows, cols = chunk_edges(f.chunks)
+    # a chunk as a Delayed computes to the chunk itself; ``.blocks[i, j]`` computes to a copy of it
+    fd, sd = f.to_delayed(), s.to_delayed()
+    md = None if m is None else m.to_delayed()
     for i, j in np.ndindex(*f.numblocks):
-        yield (f.blocks[i, j], s.blocks[i, j], None if m is None else m.blocks[i, j]), int(rows[i]), int(cols[j])
+        yield (fd[i, j], sd[i, j], None if md is None else md[i, j]), int(rows[i]), int(cols[j])
 
 
 def _pairs(

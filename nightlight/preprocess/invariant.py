@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from nightlight._backend import ArrayLike, is_dask
 from nightlight.errors import GridMismatchError, ParameterError
 from nightlight.grid import GRID_TOLERANCE_PX, Grid, require_same_grid
 from nightlight.io.zones import zone_pixels
+from nightlight.kernels import pixel as KP
 from nightlight.preprocess.calibration import aligned_blocks
 
 _RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc")
@@ -164,7 +166,9 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
         import dask.array as dsa
 
         data: Any = like.data
-        return dsa.map_blocks(block, dtype=bool, chunks=data.chunks, meta=np.array((), dtype=bool))
+        # a name skips tokenizing ``block``: dask pickles the closure, every polygon with it (0.04 s for 1,807 cities)
+        name = f"nightlight-exclusion-mask-{uuid.uuid4().hex}"
+        return dsa.map_blocks(block, dtype=bool, chunks=data.chunks, meta=np.array((), dtype=bool), name=name)
     return block()
 
 
@@ -172,19 +176,16 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
 def _block_candidates(x, y, m, r0: int, c0: int, width: int, level: float, cap: int, seed: int, also) -> tuple:
     x, y = np.asarray(x), np.asarray(y)
     extra = None if also is None else also(r0, c0, x, y)
-    rr, cc = np.nonzero(x >= level)  # NaN compares False; only the reference's lit pixels go further
-    xv, yv = x[rr, cc].astype(np.float64), y[rr, cc].astype(np.float64)
-    ok = np.isfinite(xv) & np.isfinite(yv)
-    excl = ok & np.asarray(m)[rr, cc].astype(bool) if m is not None else np.zeros(ok.shape, bool)
-    ok &= ~excl
-    rr, cc, xv, yv = rr[ok], cc[ok], xv[ok], yv[ok]
-    idx = (rr + r0).astype(np.int64) * width + (cc + c0)
+    # the level in the block's float type: NumPy's ``x >= level`` compares a float32 block in float32
+    lvl = x.dtype.type(level) if np.issubdtype(x.dtype, np.floating) else float(level)
+    mask = None if m is None else np.asarray(m, dtype=bool)
+    idx, xv, yv, n_excluded = KP.lit_pairs(x, y, mask, lvl, r0, c0, width)
     h = splitmix64(idx.astype(np.uint64) ^ splitmix64(np.uint64(seed)))
     n_cand = int(h.size)
     if h.size > cap:  # the block's `cap` smallest hashes: a superset of its share of the global sample
         sel = np.argpartition(h, cap - 1)[:cap]
         idx, h, xv, yv = idx[sel], h[sel], xv[sel], yv[sel]
-    return h, idx, xv, yv, n_cand, int(excl.sum()), extra
+    return h, idx, xv, yv, n_cand, int(n_excluded), extra
 
 
 def candidates(

@@ -338,6 +338,6 @@ def test_one_value_band_reaches_the_kernel_as_a_view(monkeypatch):
     monkeypatch.setattr(L.K, "label_block", lambda m, c, a, values: seen.append(values) or real(m, c, a, values))
     x = np.array([[0.0, 9.0, 9.0], [0.0, 0.0, 7.0]], np.float32)
     grid = Grid.of(georeferenced(x))
-    _, n, _, _, sums, _ = L.label_one_block(x, [x], 0, 0, grid, 8, 5.0, None)
+    _, n, _, _, sums, _ = L._label_runs(x, [x], 0, 0, grid, 8, 5.0, None)
     assert n == 1 and sums[1, 0] == 25.0
     assert seen[0].shape == (1, 2, 3) and np.shares_memory(seen[0], x)

@@ -43,9 +43,12 @@ def check_against_scipy(mask: np.ndarray, connectivity: int, per_pixel_area: boo
 
     structure = ndimage.generate_binary_structure(2, 2 if connectivity == 8 else 1)
     ref, n_ref = ndimage.label(mask, structure=structure)
-    labels = paint(runs, h, w)
+    labels = paint(runs, h, w, np.arange(n + 1, dtype=np.int32))
     assert n == n_ref
     np.testing.assert_array_equal(labels, ref)  # same partition and the same row-major numbering
+    lookup = rng.integers(0, 3, n + 1).astype(np.int32)  # what the polygons paint: city ids, 0 = not a city
+    lookup[0] = 0
+    np.testing.assert_array_equal(paint(runs, h, w, lookup), lookup[ref])
     top, bottom, left, right = run_edges(runs, h, w)
     for got, want in [(top, ref[0]), (bottom, ref[-1]), (left, ref[:, 0]), (right, ref[:, -1])]:
         np.testing.assert_array_equal(got, want)

@@ -312,3 +312,26 @@ def test_a_reference_within_the_snap_tolerance_is_accepted():
     after = georeferenced(1.1 * x, res=0.01, origin=(10.0 + 0.017 * 0.01, 50.0))
     fit = fit_normalisation(before, after, level=1.0)
     assert fit.gain == pytest.approx(1.1, rel=1e-3)
+
+
+def test_candidates_equal_the_numpy_selection():
+    """The sample's pixels (numba, one sweep) are NumPy's ``x >= level`` (in float32 for float32 blocks),
+    finite in both years, outside the mask; a level between float32 neighbours is where a float64 compare differs."""
+    from nightlight.preprocess.invariant import candidates
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 10, (300, 400)).astype(np.float32)
+    y = rng.uniform(0, 10, x.shape).astype(np.float32)
+    level = float(np.float32(5.3)) + 1e-8  # rounds down to float32(5.3): NumPy lights the pixels at 5.3
+    x[0, :50] = np.float32(5.3)
+    x[1, :5], y[2, :5], x[3, :5], y[4, :5] = np.nan, np.nan, np.inf, -np.inf
+    mask = rng.random(x.shape) < 0.2
+    got = candidates(x, y, mask, level=level, sample=10**6, seed=1)
+    lit = x >= level
+    keep = lit & np.isfinite(x) & np.isfinite(y) & ~mask
+    order = np.argsort(got["index"])
+    assert np.array_equal(got["index"][order], np.flatnonzero(keep))
+    assert np.array_equal(got["before"][order], x[keep].astype(np.float64))
+    assert np.array_equal(got["after"][order], y[keep].astype(np.float64))
+    assert got["n_candidates"] == keep.sum()
+    assert got["n_excluded"] == (lit & np.isfinite(x) & np.isfinite(y) & mask).sum()
