@@ -26,8 +26,8 @@ from nightlight._version import __version__
 from nightlight.area import AreaMode
 from nightlight.change.inputs import check_not_blank, mosaic_totals, require_overlap, series_items, totals_frame
 from nightlight.change.measure import add_pixel_counts, decline_table, zonal_on_common_pixels
-from nightlight.change.patterns import shrinkage_patterns
-from nightlight.change.pixels import ZonePixels, gather_zone_pixels, measure_zone_pixels, zone_patterns
+from nightlight.change.patterns import shrinkage_patterns, zone_patterns
+from nightlight.change.pixels import ZonePixels, gather_zone_pixels, measure_zone_pixels
 from nightlight.change.rule import check_common_shift, nodata_zero_warnings, too_dark_warnings
 from nightlight.change.significance import significance_columns
 from nightlight.change.trend import benjamini_hochberg, trend_test
@@ -384,14 +384,16 @@ def _patterns(
     """The shrinkage pattern of each shrinking city (None for the others), on the common valid pixels.
 
     ``pixels``: the zones' gathered pixels and their before/after values on the common pixels, when
-    the zones are pixel-traced (:mod:`nightlight.change.pixels`), else ``(None, None)``: windows are read.
+    the zones are pixel-traced (:mod:`nightlight.change.pixels`), else ``(None, None)``: the shrinking
+    cities' pixel-centre pixels are gathered from ``common`` (:func:`~nightlight.change.patterns.shrinkage_patterns`).
     """
     shape_col = np.full(len(out), None, dtype=object)
     if enabled and out["shrinking"].any():
         idx = np.flatnonzero(out["shrinking"].to_numpy())
         pix, values = pixels
         if pix is not None and values is not None:
-            shape_col[idx] = zone_patterns(pix, values[0], values[1], idx, threshold=threshold, floor=lit_floor)
+            own = (pix.zone, pix.row, pix.col)
+            shape_col[idx] = zone_patterns(own, values[0], values[1], idx, threshold=threshold, floor=lit_floor)
         else:
             geoms = cities.geometry.to_numpy()[idx]
             shape_col[idx] = shrinkage_patterns(geoms, common[0], common[1], threshold=threshold, floor=lit_floor)

@@ -10,10 +10,12 @@ give weight 1 inside and 0 outside — so a decline run needs only the zones' pi
   values read by an earlier pass over the same arrays are not read again (the brightness fit
   reads both years for its sample, the corrected decline reuses the base year);
 * the zonal statistics are per-zone sums of the gathered values (``np.bincount``), the
-  shrinkage patterns are classified from the same pixels — no window is read.
+  shrinkage patterns are classified from the same pixels
+  (:func:`nightlight.change.patterns.zone_patterns`).
 
 Zones that are not pixel-traced (admin polygons), overlap, or come with ``area="pyproj"``
-per-pixel areas go through the exact-coverage pass of :mod:`nightlight.change.zonal`.
+per-pixel areas go through the exact-coverage pass of :mod:`nightlight.change.zonal`, and their
+patterns through :func:`nightlight.change.patterns.shrinkage_patterns`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import shapely
 
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
 from nightlight.change.inputs import apply_negative_policy, on_common_pixels
-from nightlight.change.patterns import classify_pattern
 from nightlight.change.rule import DMSP_SATURATED_DN
 from nightlight.change.zonal import stats_frame
 from nightlight.checkpoint import TREE, CheckpointStore, stage_of
@@ -112,28 +113,6 @@ def zone_stats(pix: ZonePixels, values: np.ndarray, valid: np.ndarray, *, floor:
     vmax = np.full(n, -np.inf)
     np.maximum.at(vmax, zone[valid], v[valid])
     return stats_frame(acc, vmax, pix.area_px)
-
-
-def zone_patterns(
-    pix: ZonePixels, before: np.ndarray, after: np.ndarray, zones: np.ndarray, *, threshold: float, floor: float
-) -> list[str]:
-    """:func:`~nightlight.change.patterns.classify_pattern` of each zone in ``zones`` from its pixels.
-
-    The window is the zone's pixel bounding box, as :func:`~nightlight.change.patterns.shrinkage_patterns`
-    reads it for the polygon; only the zone's own pixels enter the features.
-    """
-    order = np.argsort(pix.zone, kind="stable")
-    starts = np.searchsorted(pix.zone[order], np.arange(len(pix.area_px) + 1))
-    out = []
-    for z in zones.tolist():
-        own = order[starts[z] : starts[z + 1]]
-        r, c = pix.row[own] - pix.row[own].min(), pix.col[own] - pix.col[own].min()
-        shape = (int(r.max()) + 1, int(c.max()) + 1)
-        inside = np.zeros(shape, bool)
-        b, a = np.full(shape, np.nan), np.full(shape, np.nan)
-        inside[r, c], b[r, c], a[r, c] = True, before[own], after[own]
-        out.append(classify_pattern(b, a, inside, threshold=threshold, floor=floor))
-    return out
 
 
 def common_valid(values: list[np.ndarray]) -> np.ndarray:

@@ -9,6 +9,10 @@ array (:func:`memo_of`), so a pass made for one stage serves the next: the brigh
 (:func:`nightlight.preprocess.normalise.fit_normalisation`, whose exclusion zones are the
 cities under test) reads the base and later year once for its sample *and* the decline test
 (:mod:`nightlight.change.pixels`), and the corrected decline reads only the corrected year.
+
+Any other polygons have pixels by the pixel-centre rule (:func:`centre_pixels`), and
+:func:`gather` reads the values at them: the shrinkage patterns of admin units are classified
+from those pixels as the natural cities' are from theirs.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from typing import Any
 
 import dask
 import numpy as np
+import rasterio.features
 import shapely
 import xarray as xr
+from affine import Affine
 
 from nightlight._backend import as_dask
 from nightlight.checkpoint import Stage, checkpointed
-from nightlight.grid import Grid
+from nightlight.grid import Grid, PixelWindow
 from nightlight.hashing import fingerprint, wkb_token
 from nightlight.kernels import totals as KT
 
@@ -89,6 +95,77 @@ def zone_pixels(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, 
         for a in got or ():
             a.flags.writeable = False
     return _PIXELS.get(key)
+
+
+def pixel_windows(geoms: np.ndarray, grid: Grid) -> dict[int, PixelWindow]:
+    """The pixel window (:meth:`Grid.window` of its bounds) of each geometry that has one on the grid, by index."""
+    out = {}
+    for i, g in enumerate(geoms):
+        if g is not None and not shapely.is_empty(g):
+            win = grid.window(g.bounds)
+            if win.row0 < win.row1 and win.col0 < win.col1:
+                out[i] = win
+    return out
+
+
+def centre_pixels(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(zone, row, col)`` of the grid pixels whose centre lies inside each polygon (any polygons; may overlap).
+
+    The pixel-centre rule of ``rasterio.features.geometry_mask`` (``all_touched=False``) on the
+    polygon's :func:`pixel_windows` window: the pixels a pixel-traced zone's :func:`zone_pixels`
+    are, for any other polygon. Zones in input order, each row-major.
+    """
+    parts = [(np.zeros(0, np.int64),) * 3]
+    with rasterio.Env():  # one GDAL environment: rasterio otherwise sets one up per call (~15 % of its cost)
+        for i, win in pixel_windows(geoms, grid).items():
+            t = grid.transform @ Affine.translation(win.col0, win.row0)
+            inside = rasterio.features.geometry_mask([geoms[i]], out_shape=win.shape, transform=t, invert=True)
+            r, c = np.nonzero(inside)
+            parts.append((np.full(len(r), i), r + win.row0, c + win.col0))
+    zone, row, col = (np.concatenate(p) for p in zip(*parts))
+    return zone, row, col
+
+
+def gather(mosaics: Sequence[xr.DataArray], row: np.ndarray, col: np.ndarray) -> list[np.ndarray]:
+    """Each mosaic's values at the pixels ``(row, col)``, in one compute that reads only the chunks holding them.
+
+    The mosaics are on one grid (dask or NumPy; chunked as the first).
+    """
+    arrays = [as_dask(m) for m in mosaics]
+    chunks = arrays[0].chunks
+    order, local = by_block(Grid.of(mosaics[0]), chunks, row, col)
+    take = dask.delayed(_take)  # not pure: hashing the index arrays costs more than the reads
+    # unoptimised: mosaics computed from the same arrays (the years on their common pixels) share their reads
+    delayed = [a.rechunk(chunks).to_delayed(optimize_graph=False) for a in arrays]
+    tasks = [[take(local[(i, j)], d[i, j]) for i, j in local] for d in delayed]
+    out = []
+    for parts in dask.compute(*tasks):
+        values = np.empty(len(order), arrays[0].dtype if not parts else parts[0].dtype)
+        values[order] = np.concatenate(parts) if parts else values[:0]
+        out.append(values)
+    return out
+
+
+def _take(local: np.ndarray, block: np.ndarray) -> np.ndarray:
+    return np.asarray(block).ravel()[local]
+
+
+def by_block(
+    grid: Grid, chunks: Sequence[Sequence[int]], row: np.ndarray, col: np.ndarray
+) -> tuple[np.ndarray, dict[tuple[int, int], np.ndarray]]:
+    """The pixels ``(row, col)`` by block of a dask chunking: ``order`` (the pixels in block order: row-major
+    blocks, each in the pixels' order) and, per block ``(i, j)`` holding any, their flat indices in it."""
+    rows, cols = grid.chunk_edges(chunks)
+    nbx = len(cols) - 1
+    block = (np.searchsorted(rows, row, side="right") - 1) * nbx + np.searchsorted(cols, col, side="right") - 1
+    order = np.argsort(block, kind="stable")
+    starts = np.searchsorted(block[order], np.arange((len(rows) - 1) * nbx + 1))
+    local = {}
+    for k in np.flatnonzero(np.diff(starts)).tolist():
+        i, j = divmod(k, nbx)
+        mine = order[starts[k] : starts[k + 1]]
+        local[(i, j)] = (row[mine] - rows[i]).astype(np.int64) * (cols[j + 1] - cols[j]) + (col[mine] - cols[j])
+    return order, local
 
 
 def _trace(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -216,18 +293,9 @@ def zone_read(
     key = f"zone pixels {wkb_token(geoms)} {chunks}"
     memos = [memo_of(m) if remember else None for m in mosaics]
     todo = [i for i, memo in enumerate(memos) if memo is None or key not in memo]
-    rows, cols = grid.chunk_edges(chunks)
-    _, row, col = pixels
-    nbx = len(cols) - 1
-    block = (np.searchsorted(rows, row, side="right") - 1) * nbx + np.searchsorted(cols, col, side="right") - 1
-    order = np.argsort(block, kind="stable")  # row-major inside each block
-    starts = np.searchsorted(block[order], np.arange((len(rows) - 1) * nbx + 1))
-    local = {}
-    for i, j, win in grid.blocks(chunks):
-        mine = order[starts[i * nbx + j] : starts[i * nbx + j + 1]]
-        local[(win.row0, win.col0)] = (row[mine] - win.row0).astype(np.int64) * (win.col1 - win.col0) + (
-            col[mine] - win.col0
-        )
+    order, held = by_block(grid, chunks, *pixels[1:])  # row-major inside each block
+    none = np.zeros(0, np.int64)  # every block is read: its totals count
+    local = {(w.row0, w.col0): held.get((i, j), none) for i, j, w in grid.blocks(chunks)}
     delayed = [arrays[k].rechunk(chunks).to_delayed() for k in todo]
     task = dask.delayed(block_values, pure=True)
     blocks = [[task(local[(w.row0, w.col0)], d[i, j]) for i, j, w in grid.blocks(chunks)] for d in delayed]
