@@ -129,13 +129,16 @@ def apply_negative_policy(inputs: Inputs, policy: str, totals: pd.DataFrame) -> 
     inputs.mosaics = [replaced[id(da)] for da in inputs.mosaics]
 
 
-def on_common_pixels(inputs: Inputs, totals: pd.DataFrame | None = None) -> list[xr.DataArray]:
-    """Every mosaic of the run masked (NaN) where any mosaic of the run has no value (lazy).
+def on_common_pixels(inputs: Inputs, totals: pd.DataFrame, negative_radiance: str = "keep") -> list[xr.DataArray]:
+    """Every mosaic of the run, the negative policy applied (:func:`apply_negative_policy`), masked (NaN)
+    where any mosaic of the run has no value (lazy).
 
-    When ``totals`` show no nodata pixel in any mosaic the mosaics are returned as they
-    are (the mask would change nothing and cost a pass).
+    When ``totals`` show no nodata pixel in any mosaic and the policy makes none, the mosaics are
+    returned as they are (the mask would change nothing and cost a pass).
     """
-    if totals is not None and not (totals["nodata_pixels"] > 0).any():
+    apply_negative_policy(inputs, negative_radiance, totals)
+    made_nodata = negative_radiance == "nan" and (totals["negative_pixels"] > 0).any()
+    if not made_nodata and not (totals["nodata_pixels"] > 0).any():
         return list(inputs.mosaics)
     distinct = [da for _, da in inputs.distinct()]
     valid = distinct[0].notnull()

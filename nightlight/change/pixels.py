@@ -20,23 +20,20 @@ patterns through :func:`nightlight.change.patterns.shrinkage_patterns`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import dask
 import numpy as np
 import pandas as pd
 import shapely
+import xarray as xr
 
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
-from nightlight.change.inputs import apply_negative_policy, on_common_pixels
-from nightlight.change.rule import DMSP_SATURATED_DN
 from nightlight.change.zonal import stats_frame
 from nightlight.checkpoint import TREE, CheckpointStore, stage_of
 from nightlight.io.zones import zone_pixels, zone_read
 from nightlight.kernels import zonal as kz
 from nightlight.preprocess.inputs import Inputs
-from nightlight.units import DN
 
 
 @dataclass
@@ -95,13 +92,11 @@ def gather_zone_pixels(
     )
 
 
-def zone_stats(pix: ZonePixels, values: np.ndarray, valid: np.ndarray, *, floor: float) -> pd.DataFrame:
-    """The columns of :func:`nightlight.change.zonal.zonal_stats` from the zones' pixel values.
-
-    ``valid``: the pixels that count (non-NaN in this mosaic, or in every mosaic of the run).
-    """
+def zone_stats(pix: ZonePixels, values: np.ndarray, *, floor: float) -> pd.DataFrame:
+    """The columns of :func:`nightlight.change.zonal.zonal_stats_many` from the zones' pixel values (NaN: nodata)."""
     n = len(pix.area_px)
-    zone, v = pix.zone, values.astype(np.float64)
+    zone, v = pix.zone, np.asarray(values, dtype=np.float64)
+    valid = ~np.isnan(v)
     lit = valid & (v > floor)
     acc = np.zeros((n, kz.N_STATS))
     acc[:, kz.SUM] = np.bincount(zone[valid], v[valid], n)
@@ -115,46 +110,8 @@ def zone_stats(pix: ZonePixels, values: np.ndarray, valid: np.ndarray, *, floor:
     return stats_frame(acc, vmax, pix.area_px)
 
 
-def common_valid(values: list[np.ndarray]) -> np.ndarray:
-    """Pixels valid (non-NaN) in every mosaic."""
-    ok = np.ones(values[0].shape, bool)
-    for v in values:
-        ok &= ~np.isnan(v)
-    return ok
-
-
-def as_values(pix: ZonePixels, inputs: Inputs) -> list[np.ndarray]:
-    """The gathered values of every mosaic of the run, in ``inputs.mosaics`` order (repeats share arrays)."""
+def gathered_inputs(pix: ZonePixels, inputs: Inputs) -> Inputs:
+    """``inputs`` with each mosaic replaced by its values at the zones' pixels (1-D; repeats share one array)."""
     index = {id(da): k for k, (_, da) in enumerate(inputs.distinct())}
-    return [pix.values[index[id(da)]] for da in inputs.mosaics]
-
-
-def measure_zone_pixels(
-    pix: ZonePixels, inputs: Inputs, totals: pd.DataFrame, *, units: str, negative_radiance: str, lit_floor: float
-) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray], list[Any], list[np.ndarray]]:
-    """:func:`~nightlight.change.measure.zonal_on_common_pixels` from the zones' gathered pixels.
-
-    Returns the same four results (per-year statistics on the common valid pixels, the
-    before/after statistics on each year's own valid pixels, the per-zone negative and
-    saturated pixel counts, the lazy mosaics on the common pixels) and, fifth, every
-    mosaic's gathered values on the common pixels (NaN elsewhere) for the patterns.
-    """
-    n = len(pix.area_px)
-    raw = as_values(pix, inputs)
-    negatives = bool((totals["negative_pixels"] > 0).any())
-    counts: dict[str, np.ndarray] = {f"negative_pixels_{t}": np.zeros(n) for t in ("before", "after")}
-    for tag, v in zip(("before", "after"), raw[:2]):
-        if negatives:
-            counts[f"negative_pixels_{tag}"] = np.bincount(pix.zone, v < 0, n)
-        if units == DN:
-            counts[f"saturated_pixels_{tag}"] = np.bincount(pix.zone, v >= DMSP_SATURATED_DN, n)
-    apply_negative_policy(inputs, negative_radiance, totals)  # the lazy mosaics, for the run's metadata
-    nan_policy = negatives and negative_radiance == "nan"
-    common = on_common_pixels(inputs, None if nan_policy else totals)
-    if negatives and negative_radiance != "keep":
-        raw = [np.where(v < 0, 0.0 if negative_radiance == "zero" else np.nan, v) for v in raw]
-    ok = common_valid(raw)
-    stats = [zone_stats(pix, v, ok, floor=lit_floor) for v in raw]
-    masked = any(c is not m for c, m in zip(common, inputs.mosaics))
-    own = [zone_stats(pix, v, ~np.isnan(v), floor=lit_floor) for v in raw[:2]] if masked else stats[:2]
-    return stats, own, counts, common, [np.where(ok, v, np.nan) for v in raw[:2]]
+    values = [xr.DataArray(v) for v in pix.values]
+    return replace(inputs, mosaics=[values[index[id(da)]] for da in inputs.mosaics])
