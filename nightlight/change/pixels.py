@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import dask
 import numpy as np
 import pandas as pd
 import shapely
@@ -30,8 +29,8 @@ import xarray as xr
 
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
 from nightlight.change.zonal import stats_frame
-from nightlight.checkpoint import TREE, CheckpointStore, stage_of
-from nightlight.io.zones import zone_pixels, zone_read
+from nightlight.checkpoint import CheckpointStore
+from nightlight.io.zones import read_zones, zone_pixels
 from nightlight.kernels import zonal as kz
 from nightlight.preprocess.inputs import Inputs
 
@@ -73,12 +72,7 @@ def gather_zone_pixels(
     # per-pixel areas (two columns: one would always look like a row-only rule): the zonal pass weights them
     if pixel_areas_km2(grid, 0, 1, 0, min(2, grid.shape[1]), area=area).shape[1] != 1:
         return None
-    distinct = [da for _, da in inputs.distinct()]
-    read = zone_read(geoms, pixels, distinct, grid, remember=checkpoints is None)
-    # a batch job: a mosaic's values are kept under its dask name and the zones (the store's key holds the
-    # inputs' checksums), so the base year is read once for all the pairs it is compared in
-    stage = stage_of(checkpoints, "zone pixels", {"key": "dask name of the mosaic and the zones"}, TREE, shared=True)
-    got = read.keep(dask.compute(*read.tasks(stage)))
+    got = read_zones(geoms, pixels, [da for _, da in inputs.distinct()], grid, checkpoints)
     zone, row, col = pixels
     rows_km2 = pixel_areas_km2(grid, 0, grid.shape[0], 0, 1, area=area)[:, 0]
     return ZonePixels(

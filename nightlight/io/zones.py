@@ -30,7 +30,7 @@ import xarray as xr
 from affine import Affine
 
 from nightlight._backend import as_dask
-from nightlight.checkpoint import Stage, checkpointed
+from nightlight.checkpoint import TREE, CheckpointStore, Stage, checkpointed, stage_of
 from nightlight.grid import Grid, PixelWindow
 from nightlight.hashing import fingerprint, wkb_token
 from nightlight.kernels import totals as KT
@@ -292,6 +292,9 @@ def zone_read(
     chunks = arrays[0].chunks
     key = f"zone pixels {wkb_token(geoms)} {chunks}"
     memos = [memo_of(m) if remember else None for m in mosaics]
+    for memo in memos if not len(pixels[0]) else ():  # no pixels: the totals of any earlier pass serve
+        if memo is not None and "totals" in memo:
+            memo.setdefault(key, (np.zeros(0, np.float32), memo["totals"]))
     todo = [i for i, memo in enumerate(memos) if memo is None or key not in memo]
     order, held = by_block(grid, chunks, *pixels[1:])  # row-major inside each block
     none = np.zeros(0, np.int64)  # every block is read: its totals count
@@ -300,3 +303,22 @@ def zone_read(
     task = dask.delayed(block_values, pure=True)
     blocks = [[task(local[(w.row0, w.col0)], d[i, j]) for i, j, w in grid.blocks(chunks)] for d in delayed]
     return ZoneRead(key, pixels, list(mosaics), todo, local, order, blocks, remember)
+
+
+def read_zones(
+    geoms: np.ndarray,
+    pixels: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mosaics: Sequence[xr.DataArray],
+    grid: Grid,
+    checkpoints: CheckpointStore | None = None,
+) -> list[tuple[np.ndarray, tuple[float, ...]]]:
+    """Every mosaic's ``(values at the zones' pixels, totals)`` (:class:`ZoneRead`), in one compute.
+
+    No pixels: the whole-mosaic totals alone. ``checkpoints``: a batch job's resume store
+    (:mod:`nightlight.checkpoint`): a mosaic's values and totals are kept under its dask name and
+    the zones (the store's key holds the inputs' checksums), so the base year is read once for all
+    the pairs it is compared in. Without one they are kept with the array (:func:`memo_of`).
+    """
+    read = zone_read(geoms, pixels, mosaics, grid, remember=checkpoints is None)
+    stage = stage_of(checkpoints, "zone pixels", {"key": "dask name of the mosaic and the zones"}, TREE, shared=True)
+    return read.keep(dask.compute(*read.tasks(stage)))
