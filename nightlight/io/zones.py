@@ -138,11 +138,9 @@ def gather(mosaics: Sequence[xr.DataArray], row: np.ndarray, col: np.ndarray) ->
     # unoptimised: mosaics computed from the same arrays (the years on their common pixels) share their reads
     delayed = [a.rechunk(chunks).to_delayed(optimize_graph=False) for a in arrays]
     tasks = [[take(local[(i, j)], d[i, j]) for i, j in local] for d in delayed]
-    out = []
-    for parts in dask.compute(*tasks):
-        values = np.empty(len(order), arrays[0].dtype if not parts else parts[0].dtype)
-        values[order] = np.concatenate(parts) if parts else values[:0]
-        out.append(values)
+    out = [np.empty(len(order), a.dtype) for a in arrays]
+    for values, parts in zip(out, dask.compute(*tasks)):
+        values[order] = np.concatenate(parts) if parts else values
     return out
 
 
