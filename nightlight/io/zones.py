@@ -232,12 +232,11 @@ class ZoneRead:
     Compute :meth:`tasks` (one per mosaic), or call :meth:`block` inside another pass's block
     task (each block is then read once for both) and hand its results, in row-major block
     order, to :meth:`keep`. Either way :meth:`keep` returns, per mosaic, ``(values, totals)``:
-    the values at ``pixels`` (``zone``, ``row``, ``col``, row-major), the totals as
+    the values at the pixels :func:`zone_read` was given (``zone``, ``row``, ``col``, row-major), the totals as
     :func:`add_up_totals`.
     """
 
     key: str
-    pixels: tuple[np.ndarray, np.ndarray, np.ndarray]
     mosaics: list[xr.DataArray]
     todo: list[int]
     local: dict[tuple[int, int], np.ndarray]  # block origin -> flat indices of its zone pixels
@@ -300,7 +299,7 @@ def zone_read(
     delayed = [arrays[k].rechunk(chunks).to_delayed() for k in todo]
     task = dask.delayed(block_values, pure=True)
     blocks = [[task(local[(w.row0, w.col0)], d[i, j]) for i, j, w in grid.blocks(chunks)] for d in delayed]
-    return ZoneRead(key, pixels, list(mosaics), todo, local, order, blocks, remember)
+    return ZoneRead(key, list(mosaics), todo, local, order, blocks, remember)
 
 
 def read_zones(
