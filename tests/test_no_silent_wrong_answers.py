@@ -141,12 +141,12 @@ def test_same_mosaic_twice_is_refused():
 
 def test_duplicated_years_fail_before_any_zonal_work(monkeypatch):
     """Old: an unrelated shape error after all the zonal sums."""
-    import nightlight.change.measure as measure
+    import nightlight.change.decline as decline
 
     def boom(*a, **k):
         raise AssertionError("zonal work started")
 
-    monkeypatch.setattr(measure, "zonal_stats_many", boom)
+    monkeypatch.setattr(decline, "zonal_stats_many", boom)
     polys, b, a = one_city()
     with pytest.raises(ParameterError, match=r"year\(s\) \[2013\] appear more than once"):
         nightlight.detect_shrinking(polys, series=[raster(b), raster(a), raster(a)], years=[2013, 2013, 2016])

@@ -14,6 +14,7 @@ against its own year-to-year scatter (``change_p``, ``shrinking_significant``:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import dask
@@ -24,13 +25,21 @@ import xarray as xr
 
 from nightlight._version import __version__
 from nightlight.area import AreaMode
-from nightlight.change.inputs import check_not_blank, mosaic_totals, require_overlap, series_items, totals_frame
-from nightlight.change.measure import add_pixel_counts, decline_table, zonal_on_common_pixels
-from nightlight.change.patterns import shrinkage_patterns
-from nightlight.change.pixels import ZonePixels, gather_zone_pixels, measure_zone_pixels, zone_patterns
+from nightlight.change.inputs import (
+    check_not_blank,
+    mosaic_totals,
+    on_common_pixels,
+    require_overlap,
+    series_items,
+    totals_frame,
+)
+from nightlight.change.measure import add_pixel_counts, decline_table, measure_on_common_pixels
+from nightlight.change.patterns import shrinkage_patterns, zone_patterns
+from nightlight.change.pixels import ZonePixels, gather_zone_pixels, gathered_inputs, zone_stats
 from nightlight.change.rule import check_common_shift, nodata_zero_warnings, too_dark_warnings
 from nightlight.change.significance import significance_columns
 from nightlight.change.trend import benjamini_hochberg, trend_test
+from nightlight.change.zonal import zonal_stats_many
 from nightlight.checkpoint import CheckpointStore
 from nightlight.errors import ParameterError
 from nightlight.grid import Grid
@@ -235,23 +244,21 @@ def detect_shrinking(
     # zonal work. Folding them into the zonal pass would mean always computing every layer.
     totals = mosaic_totals(inputs, checkpoints) if pix is None else totals_frame(inputs, pix.totals)
     warnings_ = check_not_blank(totals, allow_blank=allow_blank) + nodata_zero_warnings(inputs, totals)
+    measure = partial(measure_on_common_pixels, totals=totals, units=units, negative_radiance=negative_radiance)
     if pix is None:
-        stats, own, counts, common = zonal_on_common_pixels(
-            cities,
+        stats, own, counts, common = measure(
             inputs,
-            totals,
-            units=units,
-            negative_radiance=negative_radiance,
-            lit_floor=lit_floor,
-            method=method,
-            area=area,
-            checkpoints=checkpoints,
+            stats_of=lambda layers, names: zonal_stats_many(
+                cities, layers, floor=lit_floor, method=method, names=names, area=area, checkpoints=checkpoints
+            ),
         )
         on_pixels = None
-    else:
-        stats, own, counts, common, on_pixels = measure_zone_pixels(
-            pix, inputs, totals, units=units, negative_radiance=negative_radiance, lit_floor=lit_floor
+    else:  # the same on the values gathered at the zones' pixels
+        stats, own, counts, on_pixels = measure(
+            gathered_inputs(pix, inputs),
+            stats_of=lambda layers, _: [zone_stats(pix, v.values, floor=lit_floor) for v in layers],
         )
+        common = on_common_pixels(inputs, totals, negative_radiance)  # the lazy mosaics, for the run's metadata
     sb, sa = stats[0], stats[1]
     if periods is not None:
         keys = list(inputs.keys[2:])
@@ -379,19 +386,22 @@ def _patterns(
     threshold: float,
     lit_floor: float,
     enabled: bool,
-    pixels: tuple[ZonePixels | None, list[np.ndarray] | None],
+    pixels: tuple[ZonePixels | None, list[xr.DataArray] | None],
 ) -> np.ndarray:
     """The shrinkage pattern of each shrinking city (None for the others), on the common valid pixels.
 
     ``pixels``: the zones' gathered pixels and their before/after values on the common pixels, when
-    the zones are pixel-traced (:mod:`nightlight.change.pixels`), else ``(None, None)``: windows are read.
+    the zones are pixel-traced (:mod:`nightlight.change.pixels`), else ``(None, None)``: the shrinking
+    cities' pixel-centre pixels are gathered from ``common`` (:func:`~nightlight.change.patterns.shrinkage_patterns`).
     """
     shape_col = np.full(len(out), None, dtype=object)
     if enabled and out["shrinking"].any():
         idx = np.flatnonzero(out["shrinking"].to_numpy())
         pix, values = pixels
         if pix is not None and values is not None:
-            shape_col[idx] = zone_patterns(pix, values[0], values[1], idx, threshold=threshold, floor=lit_floor)
+            own = (pix.zone, pix.row, pix.col)
+            b, a = np.asarray(values[0]), np.asarray(values[1])
+            shape_col[idx] = zone_patterns(own, b, a, idx, threshold=threshold, floor=lit_floor)
         else:
             geoms = cities.geometry.to_numpy()[idx]
             shape_col[idx] = shrinkage_patterns(geoms, common[0], common[1], threshold=threshold, floor=lit_floor)

@@ -17,18 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nightlight._backend import as_dask
-from nightlight.checkpoint import TREE, CheckpointStore, stage_of
+from nightlight.checkpoint import CheckpointStore
 from nightlight.errors import BlankMosaicError, InvalidVectorError, ParameterError
 from nightlight.grid import Grid
-from nightlight.hashing import fingerprint
-from nightlight.io.zones import add_up_totals, memo_of
-from nightlight.kernels import totals as K
+from nightlight.io.zones import read_zones
 from nightlight.params import check_param
 from nightlight.preprocess.inputs import Inputs
 
@@ -129,13 +125,16 @@ def apply_negative_policy(inputs: Inputs, policy: str, totals: pd.DataFrame) -> 
     inputs.mosaics = [replaced[id(da)] for da in inputs.mosaics]
 
 
-def on_common_pixels(inputs: Inputs, totals: pd.DataFrame | None = None) -> list[xr.DataArray]:
-    """Every mosaic of the run masked (NaN) where any mosaic of the run has no value (lazy).
+def on_common_pixels(inputs: Inputs, totals: pd.DataFrame, negative_radiance: str = "keep") -> list[xr.DataArray]:
+    """Every mosaic of the run, the negative policy applied (:func:`apply_negative_policy`), masked (NaN)
+    where any mosaic of the run has no value (lazy).
 
-    When ``totals`` show no nodata pixel in any mosaic the mosaics are returned as they
-    are (the mask would change nothing and cost a pass).
+    When ``totals`` show no nodata pixel in any mosaic and the policy makes none, the mosaics are
+    returned as they are (the mask would change nothing and cost a pass).
     """
-    if totals is not None and not (totals["nodata_pixels"] > 0).any():
+    apply_negative_policy(inputs, negative_radiance, totals)
+    made_nodata = negative_radiance == "nan" and (totals["negative_pixels"] > 0).any()
+    if not made_nodata and not (totals["nodata_pixels"] > 0).any():
         return list(inputs.mosaics)
     distinct = [da for _, da in inputs.distinct()]
     valid = distinct[0].notnull()
@@ -157,33 +156,11 @@ def mosaic_totals(inputs: Inputs, checkpoints: CheckpointStore | None = None) ->
         ``valid_pixels``, ``nodata_pixels``, ``lit_pixels`` (> 0), ``negative_pixels``
         (< 0: VIIRS noise around darkness), and ``year`` where the mosaic is a series year.
     """
-    distinct = inputs.distinct()
-    # A batch job: a mosaic's totals are kept under its dask name (the store's key holds the
-    # inputs' checksums), so the base year is summed once for all the pairs it is compared in.
-    # Without a store, they are kept with the array object (memo_of) for the rest of the process.
-    stage = stage_of(checkpoints, "totals", {"key": "dask name of the mosaic"}, TREE, shared=True)
-    memos = [memo_of(da) if stage is None else None for _, da in distinct]
-    known = {i: m["totals"] for i, m in enumerate(memos) if m is not None and "totals" in m}
-    tasks = []
-    for i, (_, da) in enumerate(distinct):
-        if i in known:
-            continue
-        # one sweep per block (a numba kernel) instead of four reductions over the mosaic
-        blocks = [dask.delayed(K.block_totals)(b) for b in as_dask(da).to_delayed().ravel()]
-        name = getattr(da.data, "name", None)
-        key = None if name is None else fingerprint({"dask_name": name})[:32]  # a safe file name
-        whole = (
-            dask.delayed(add_up_totals)(*blocks)
-            if stage is None or key is None
-            else stage.delayed(key, add_up_totals, *blocks)
-        )
-        tasks.append(whole)
-    computed = iter(dask.compute(*tasks))
-    values = [known[i] if i in known else next(computed) for i in range(len(distinct))]
-    for memo, got in zip(memos, values):
-        if memo is not None:
-            memo["totals"] = got
-    return totals_frame(inputs, values)
+    none = np.zeros(0, np.int64)
+    got = read_zones(
+        np.zeros(0, object), (none, none, none), [da for _, da in inputs.distinct()], inputs.grid, checkpoints
+    )
+    return totals_frame(inputs, [totals for _, totals in got])
 
 
 def totals_frame(inputs: Inputs, values: list[tuple[float, ...]]) -> pd.DataFrame:

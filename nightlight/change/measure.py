@@ -7,33 +7,33 @@ year on its own, and the per-city counts of negative (and, for DMSP, saturated) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nightlight.area import AreaMode
-from nightlight.change.inputs import apply_negative_policy, on_common_pixels
+from nightlight.change.inputs import on_common_pixels
 from nightlight.change.rule import DMSP_SATURATED_DN, SATURATION_DOMINATED, classify_decline
-from nightlight.change.zonal import zonal_stats_many
-from nightlight.checkpoint import CheckpointStore
 from nightlight.preprocess.inputs import Inputs
 from nightlight.units import DN
 
 
-def zonal_on_common_pixels(
-    cities: gpd.GeoDataFrame,
+def measure_on_common_pixels(
     inputs: Inputs,
     totals: pd.DataFrame,
+    stats_of: Callable[[list[xr.DataArray], list[str]], list[pd.DataFrame]],
     *,
     units: str,
     negative_radiance: str,
-    lit_floor: float,
-    method: str,
-    area: AreaMode,
-    checkpoints: CheckpointStore | None = None,
 ) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray], list[xr.DataArray]]:
-    """Zonal statistics of every year on the common valid pixels, in one pass over the mosaics.
+    """Zonal statistics of every year on the common valid pixels, in one call of ``stats_of``.
+
+    ``stats_of(layers, names)``: the zonal statistics of each layer — one exact-coverage pass over
+    the mosaics (:func:`nightlight.change.zonal.zonal_stats_many`), or per-zone sums of the values
+    gathered at pixel-traced zones (then ``inputs`` holds those values:
+    :func:`nightlight.change.pixels.gathered_inputs`).
 
     Returns the per-year statistics, the before/after statistics on each year's own
     valid pixels (for ``valid_share_before/after``) and per-city pixel counts
@@ -49,21 +49,16 @@ def zonal_on_common_pixels(
     if units == DN:
         for tag, m in zip(("before", "after"), inputs.mosaics[:2]):
             counts[f"saturated_pixels_{tag}"] = (m >= DMSP_SATURATED_DN).astype(np.float32)
-    apply_negative_policy(inputs, negative_radiance, totals)
-    nan_policy = bool((totals["negative_pixels"] > 0).any()) and negative_radiance == "nan"
-    common = on_common_pixels(inputs, None if nan_policy else totals)
+    common = on_common_pixels(inputs, totals, negative_radiance)
     masked = any(c is not m for c, m in zip(common, inputs.mosaics))
     own_layers = inputs.mosaics[:2] if masked else []
     layers = common + own_layers + list(counts.values())
     names = inputs.names + [f"{n} (own valid pixels)" for n in inputs.names[: len(own_layers)]] + list(counts)
-    stats = zonal_stats_many(
-        cities, layers, floor=lit_floor, method=method, names=names, area=area, checkpoints=checkpoints
-    )
+    stats = stats_of(layers, names)
     n, k = len(common), len(own_layers)
     per_year, own = stats[:n], (stats[n : n + k] if masked else stats[:2])
-    extra = {name: s["sum"].fillna(0).to_numpy() for name, s in zip(counts, stats[n + k :])}
-    for name in ("negative_pixels_before", "negative_pixels_after"):
-        extra.setdefault(name, np.zeros(len(cities)))
+    extra = {f"negative_pixels_{tag}": np.zeros(len(per_year[0])) for tag in ("before", "after")}
+    extra.update({name: s["sum"].fillna(0).to_numpy() for name, s in zip(counts, stats[n + k :])})
     return per_year, own, extra, common
 
 

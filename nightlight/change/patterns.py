@@ -98,13 +98,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import rasterio.features
-import shapely
 import xarray as xr
-from affine import Affine
 
-from nightlight.grid import Grid, PixelWindow, require_same_grid
-from nightlight.io.windows import WindowReader
+from nightlight._backend import as_dask
+from nightlight.grid import PixelWindow, require_same_grid
+from nightlight.io.zones import centre_pixels, gather, pixel_windows
 from nightlight.kernels import patterns as KP
 
 PATTERNS = ("complete", "central", "peripheral", "unilateral", "local", "scatter")
@@ -123,6 +121,8 @@ PERIPHERAL_COVERAGE = 0.75
 UNILATERAL_SIDE = 0.60
 LOCAL_CLUSTER = 0.60
 LOCAL_MORAN = 0.25
+#: Cities classified together by :func:`shrinkage_patterns`: at most this many pixels in their windows (memory).
+BATCH_PIXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -220,27 +220,50 @@ def classify_pattern(
     return pattern_of(pattern_features(declining, usable, inside))
 
 
-def _windows(geoms, grid: Grid) -> dict[int, PixelWindow]:
-    """Pixel bounding box (row0, row1, col0, col1) of each geometry that touches the grid."""
-    windows: dict[int, PixelWindow] = {}
-    for i, g in enumerate(geoms):
-        if g is None or shapely.is_empty(g):
-            continue
-        win = grid.window(g.bounds)
-        if win.row0 < win.row1 and win.col0 < win.col1:
-            windows[i] = win
-    return windows
+def zone_patterns(
+    pixels: tuple[np.ndarray, np.ndarray, np.ndarray],
+    before: np.ndarray,
+    after: np.ndarray,
+    zones: np.ndarray,
+    *,
+    threshold: float,
+    floor: float,
+) -> list[str]:
+    """:func:`classify_pattern` of each zone in ``zones`` from its pixels.
+
+    ``pixels``: ``(zone, row, col)`` (:func:`~nightlight.io.zones.zone_pixels` of pixel-traced
+    zones, :func:`~nightlight.io.zones.centre_pixels` of any others); ``before``/``after``: the
+    values at them. The window is the zone's pixel bounding box (the features do not depend on
+    the window); a zone without pixels is ``too_small``.
+    """
+    zone, row, col = pixels
+    order = np.argsort(zone, kind="stable")
+    starts = np.searchsorted(zone[order], zones, "left")
+    stops = np.searchsorted(zone[order], zones, "right")
+    out = []
+    for lo, hi in zip(starts.tolist(), stops.tolist()):
+        own = order[lo:hi]
+        r, c = row[own], col[own]
+        if len(own):
+            r, c = r - r.min(), c - c.min()
+        shape = (int(r.max(initial=0)) + 1, int(c.max(initial=0)) + 1)
+        flat = r.astype(np.int64) * shape[1] + c
+        inside = np.zeros(shape, bool)
+        b, a = np.full(shape, np.nan), np.full(shape, np.nan)
+        inside.ravel()[flat], b.ravel()[flat], a.ravel()[flat] = True, before[own], after[own]
+        out.append(classify_pattern(b, a, inside, threshold=threshold, floor=floor))
+    return out
 
 
 def shrinkage_patterns(
     geoms, before: xr.DataArray, after: xr.DataArray, *, threshold: float = 0.10, floor: float = 0.0
 ) -> list[str | None]:
-    """Shrinkage pattern of each geometry (in the mosaics' CRS); None for empty/outside ones.
+    """Shrinkage pattern of each geometry (in the mosaics' CRS); None for empty ones and those off the grid.
 
     Parameters
     ----------
     geoms : sequence of shapely geometries
-        City polygons in the mosaics' CRS.
+        City polygons in the mosaics' CRS, any shape (admin units, user polygons; they may overlap).
     before, after : DataArray
         Base-year and later-year mosaics on one grid.
     threshold, floor : float
@@ -253,28 +276,33 @@ def shrinkage_patterns(
 
     Notes
     -----
-    Each city is classified on its bounding-box window only (pixel-centre rule).
-    Windows are read chunk by chunk through :class:`nightlight.io.WindowReader`, both
-    years' chunks in one compute, so a chunk that several cities touch is read once (a
-    per-city ``.values`` slice re-read it every time and was 24× slower than the whole
-    zonal pass on China 2020→2021). Pixel-traced zones (natural cities) are not read here: the
-    decline test classifies them from the pixels it gathered (:mod:`nightlight.change.pixels`).
+    A city's pixels are those whose centre lies inside it (:func:`nightlight.io.zones.centre_pixels`);
+    for a batch of cities (:data:`BATCH_PIXELS`) their values are read from both mosaics in one
+    pass over the chunks holding them (:func:`nightlight.io.zones.gather`), then classified by
+    :func:`zone_patterns`, as the pixels a decline run gathered for pixel-traced zones (natural cities) are.
     """
     grid = require_same_grid(before, after)
-    windows = _windows(geoms, grid)
-    # one reader for both years (32 chunks = two 16-chunk readers): their chunks come in one compute
-    reader = WindowReader(before, after, max_blocks=32, batch=8)
-    order = sorted(windows.items(), key=lambda kv: reader.order_key(kv[1]))  # chunk by chunk
-    reader.plan((*win, k) for _, win in order for k in (0, 1))
+    geoms = np.asarray(geoms, dtype=object)
     out: list[str | None] = [None] * len(geoms)
-    # one GDAL environment for all cities: rasterio otherwise sets one up per call (~15 % of its cost)
-    with rasterio.Env():
-        for i, win in order:
-            r0, r1, c0, c1 = win
-            b, a = reader.read(r0, r1, c0, c1, 0), reader.read(r0, r1, c0, c1, 1)
-            t = grid.transform @ Affine.translation(c0, r0)
-            inside = rasterio.features.geometry_mask(
-                [geoms[i]], out_shape=b.shape, transform=t, invert=True, all_touched=False
-            )
-            out[i] = classify_pattern(b, a, inside, threshold=threshold, floor=floor)
+    for batch in _batches(pixel_windows(geoms, grid), band=as_dask(before).chunks[0][0]):
+        pixels = centre_pixels(geoms[batch], grid)
+        b, a = gather([before, after], *pixels[1:])
+        got = zone_patterns(pixels, b, a, np.arange(len(batch)), threshold=threshold, floor=floor)
+        for i, label in zip(batch.tolist(), got):
+            out[i] = label
     return out
+
+
+def _batches(windows: dict[int, PixelWindow], *, band: int) -> list[np.ndarray]:
+    """The geometries in batches of at most :data:`BATCH_PIXELS` window pixels (one larger alone), chunk row
+    by chunk row (``band`` rows) and left to right, so a batch reads few chunks and its neighbour the next ones."""
+    batches: list[list[int]] = []
+    size = BATCH_PIXELS
+    for i in sorted(windows, key=lambda k: (windows[k].row0 // band, windows[k].col0)):
+        n = windows[i].shape[0] * windows[i].shape[1]
+        if size + n > BATCH_PIXELS:
+            batches.append([])
+            size = 0
+        batches[-1].append(i)
+        size += n
+    return [np.array(b) for b in batches]

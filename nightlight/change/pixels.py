@@ -10,32 +10,29 @@ give weight 1 inside and 0 outside — so a decline run needs only the zones' pi
   values read by an earlier pass over the same arrays are not read again (the brightness fit
   reads both years for its sample, the corrected decline reuses the base year);
 * the zonal statistics are per-zone sums of the gathered values (``np.bincount``), the
-  shrinkage patterns are classified from the same pixels — no window is read.
+  shrinkage patterns are classified from the same pixels
+  (:func:`nightlight.change.patterns.zone_patterns`).
 
 Zones that are not pixel-traced (admin polygons), overlap, or come with ``area="pyproj"``
-per-pixel areas go through the exact-coverage pass of :mod:`nightlight.change.zonal`.
+per-pixel areas go through the exact-coverage pass of :mod:`nightlight.change.zonal`, and their
+patterns through :func:`nightlight.change.patterns.shrinkage_patterns`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-import dask
 import numpy as np
 import pandas as pd
 import shapely
+import xarray as xr
 
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
-from nightlight.change.inputs import apply_negative_policy, on_common_pixels
-from nightlight.change.patterns import classify_pattern
-from nightlight.change.rule import DMSP_SATURATED_DN
 from nightlight.change.zonal import stats_frame
-from nightlight.checkpoint import TREE, CheckpointStore, stage_of
-from nightlight.io.zones import zone_pixels, zone_read
+from nightlight.checkpoint import CheckpointStore
+from nightlight.io.zones import read_zones, zone_pixels
 from nightlight.kernels import zonal as kz
 from nightlight.preprocess.inputs import Inputs
-from nightlight.units import DN
 
 
 @dataclass
@@ -75,12 +72,7 @@ def gather_zone_pixels(
     # per-pixel areas (two columns: one would always look like a row-only rule): the zonal pass weights them
     if pixel_areas_km2(grid, 0, 1, 0, min(2, grid.shape[1]), area=area).shape[1] != 1:
         return None
-    distinct = [da for _, da in inputs.distinct()]
-    read = zone_read(geoms, pixels, distinct, grid, remember=checkpoints is None)
-    # a batch job: a mosaic's values are kept under its dask name and the zones (the store's key holds the
-    # inputs' checksums), so the base year is read once for all the pairs it is compared in
-    stage = stage_of(checkpoints, "zone pixels", {"key": "dask name of the mosaic and the zones"}, TREE, shared=True)
-    got = read.keep(dask.compute(*read.tasks(stage)))
+    got = read_zones(geoms, pixels, [da for _, da in inputs.distinct()], grid, checkpoints)
     zone, row, col = pixels
     rows_km2 = pixel_areas_km2(grid, 0, grid.shape[0], 0, 1, area=area)[:, 0]
     return ZonePixels(
@@ -94,13 +86,11 @@ def gather_zone_pixels(
     )
 
 
-def zone_stats(pix: ZonePixels, values: np.ndarray, valid: np.ndarray, *, floor: float) -> pd.DataFrame:
-    """The columns of :func:`nightlight.change.zonal.zonal_stats` from the zones' pixel values.
-
-    ``valid``: the pixels that count (non-NaN in this mosaic, or in every mosaic of the run).
-    """
+def zone_stats(pix: ZonePixels, values: np.ndarray, *, floor: float) -> pd.DataFrame:
+    """The columns of :func:`nightlight.change.zonal.zonal_stats_many` from the zones' pixel values (NaN: nodata)."""
     n = len(pix.area_px)
-    zone, v = pix.zone, values.astype(np.float64)
+    zone, v = pix.zone, np.asarray(values, dtype=np.float64)
+    valid = ~np.isnan(v)
     lit = valid & (v > floor)
     acc = np.zeros((n, kz.N_STATS))
     acc[:, kz.SUM] = np.bincount(zone[valid], v[valid], n)
@@ -114,68 +104,8 @@ def zone_stats(pix: ZonePixels, values: np.ndarray, valid: np.ndarray, *, floor:
     return stats_frame(acc, vmax, pix.area_px)
 
 
-def zone_patterns(
-    pix: ZonePixels, before: np.ndarray, after: np.ndarray, zones: np.ndarray, *, threshold: float, floor: float
-) -> list[str]:
-    """:func:`~nightlight.change.patterns.classify_pattern` of each zone in ``zones`` from its pixels.
-
-    The window is the zone's pixel bounding box, as :func:`~nightlight.change.patterns.shrinkage_patterns`
-    reads it for the polygon; only the zone's own pixels enter the features.
-    """
-    order = np.argsort(pix.zone, kind="stable")
-    starts = np.searchsorted(pix.zone[order], np.arange(len(pix.area_px) + 1))
-    out = []
-    for z in zones.tolist():
-        own = order[starts[z] : starts[z + 1]]
-        r, c = pix.row[own] - pix.row[own].min(), pix.col[own] - pix.col[own].min()
-        shape = (int(r.max()) + 1, int(c.max()) + 1)
-        inside = np.zeros(shape, bool)
-        b, a = np.full(shape, np.nan), np.full(shape, np.nan)
-        inside[r, c], b[r, c], a[r, c] = True, before[own], after[own]
-        out.append(classify_pattern(b, a, inside, threshold=threshold, floor=floor))
-    return out
-
-
-def common_valid(values: list[np.ndarray]) -> np.ndarray:
-    """Pixels valid (non-NaN) in every mosaic."""
-    ok = np.ones(values[0].shape, bool)
-    for v in values:
-        ok &= ~np.isnan(v)
-    return ok
-
-
-def as_values(pix: ZonePixels, inputs: Inputs) -> list[np.ndarray]:
-    """The gathered values of every mosaic of the run, in ``inputs.mosaics`` order (repeats share arrays)."""
+def gathered_inputs(pix: ZonePixels, inputs: Inputs) -> Inputs:
+    """``inputs`` with each mosaic replaced by its values at the zones' pixels (1-D; repeats share one array)."""
     index = {id(da): k for k, (_, da) in enumerate(inputs.distinct())}
-    return [pix.values[index[id(da)]] for da in inputs.mosaics]
-
-
-def measure_zone_pixels(
-    pix: ZonePixels, inputs: Inputs, totals: pd.DataFrame, *, units: str, negative_radiance: str, lit_floor: float
-) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray], list[Any], list[np.ndarray]]:
-    """:func:`~nightlight.change.measure.zonal_on_common_pixels` from the zones' gathered pixels.
-
-    Returns the same four results (per-year statistics on the common valid pixels, the
-    before/after statistics on each year's own valid pixels, the per-zone negative and
-    saturated pixel counts, the lazy mosaics on the common pixels) and, fifth, every
-    mosaic's gathered values on the common pixels (NaN elsewhere) for the patterns.
-    """
-    n = len(pix.area_px)
-    raw = as_values(pix, inputs)
-    negatives = bool((totals["negative_pixels"] > 0).any())
-    counts: dict[str, np.ndarray] = {f"negative_pixels_{t}": np.zeros(n) for t in ("before", "after")}
-    for tag, v in zip(("before", "after"), raw[:2]):
-        if negatives:
-            counts[f"negative_pixels_{tag}"] = np.bincount(pix.zone, v < 0, n)
-        if units == DN:
-            counts[f"saturated_pixels_{tag}"] = np.bincount(pix.zone, v >= DMSP_SATURATED_DN, n)
-    apply_negative_policy(inputs, negative_radiance, totals)  # the lazy mosaics, for the run's metadata
-    nan_policy = negatives and negative_radiance == "nan"
-    common = on_common_pixels(inputs, None if nan_policy else totals)
-    if negatives and negative_radiance != "keep":
-        raw = [np.where(v < 0, 0.0 if negative_radiance == "zero" else np.nan, v) for v in raw]
-    ok = common_valid(raw)
-    stats = [zone_stats(pix, v, ok, floor=lit_floor) for v in raw]
-    masked = any(c is not m for c, m in zip(common, inputs.mosaics))
-    own = [zone_stats(pix, v, ~np.isnan(v), floor=lit_floor) for v in raw[:2]] if masked else stats[:2]
-    return stats, own, counts, common, [np.where(ok, v, np.nan) for v in raw[:2]]
+    values = [xr.DataArray(v) for v in pix.values]
+    return replace(inputs, mosaics=[values[index[id(da)]] for da in inputs.mosaics])

@@ -1,7 +1,8 @@
 """Stage 1, in: open mosaics lazily on one grid, read polygons, align grids explicitly.
 
 - :mod:`.raster` — :func:`open_mosaic` (GeoTIFF/COG, local or remote → dask-chunked
-  DataArray, nodata → NaN), :class:`WindowReader` (chunk cache for many small windows);
+  DataArray, nodata → NaN);
+- :mod:`.zones` — the pixels of zones (pixel-traced or by pixel centre) and their values;
 - :mod:`.blocks` — one read task per chunk (nodata, plausibility check, errors naming file and block);
 - :mod:`.remote` — GDAL HTTP timeouts and retries; URLs → GDAL virtual paths;
 - :mod:`.vector` — :func:`read_polygons` (any OGR format or a CSV with WKT, validated, ids checked);
@@ -12,6 +13,5 @@
 
 # the names used from the package (the rest: from their modules)
 from nightlight.io.raster import verify_readable
-from nightlight.io.windows import WindowReader
 
-__all__ = ["WindowReader", "verify_readable"]
+__all__ = ["verify_readable"]

@@ -9,6 +9,10 @@ array (:func:`memo_of`), so a pass made for one stage serves the next: the brigh
 (:func:`nightlight.preprocess.normalise.fit_normalisation`, whose exclusion zones are the
 cities under test) reads the base and later year once for its sample *and* the decline test
 (:mod:`nightlight.change.pixels`), and the corrected decline reads only the corrected year.
+
+Any other polygons have pixels by the pixel-centre rule (:func:`centre_pixels`), and
+:func:`gather` reads the values at them: the shrinkage patterns of admin units are classified
+from those pixels as the natural cities' are from theirs.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from typing import Any
 
 import dask
 import numpy as np
+import rasterio.features
 import shapely
 import xarray as xr
+from affine import Affine
 
 from nightlight._backend import as_dask
-from nightlight.checkpoint import Stage, checkpointed
-from nightlight.grid import Grid
+from nightlight.checkpoint import TREE, CheckpointStore, Stage, checkpointed, stage_of
+from nightlight.grid import Grid, PixelWindow
 from nightlight.hashing import fingerprint, wkb_token
 from nightlight.kernels import totals as KT
 
@@ -89,6 +95,75 @@ def zone_pixels(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, 
         for a in got or ():
             a.flags.writeable = False
     return _PIXELS.get(key)
+
+
+def pixel_windows(geoms: np.ndarray, grid: Grid) -> dict[int, PixelWindow]:
+    """The pixel window (:meth:`Grid.window` of its bounds) of each geometry that has one on the grid, by index."""
+    out = {}
+    for i, g in enumerate(geoms):
+        if g is not None and not shapely.is_empty(g):
+            win = grid.window(g.bounds)
+            if win.row0 < win.row1 and win.col0 < win.col1:
+                out[i] = win
+    return out
+
+
+def centre_pixels(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(zone, row, col)`` of the grid pixels whose centre lies inside each polygon (any polygons; may overlap).
+
+    The pixel-centre rule of ``rasterio.features.geometry_mask`` (``all_touched=False``) on the
+    polygon's :func:`pixel_windows` window: the pixels a pixel-traced zone's :func:`zone_pixels`
+    are, for any other polygon. Zones in input order, each row-major.
+    """
+    parts = [(np.zeros(0, np.int64),) * 3]
+    with rasterio.Env():  # one GDAL environment: rasterio otherwise sets one up per call (~15 % of its cost)
+        for i, win in pixel_windows(geoms, grid).items():
+            t = grid.transform @ Affine.translation(win.col0, win.row0)
+            inside = rasterio.features.geometry_mask([geoms[i]], out_shape=win.shape, transform=t, invert=True)
+            r, c = np.nonzero(inside)
+            parts.append((np.full(len(r), i), r + win.row0, c + win.col0))
+    zone, row, col = (np.concatenate(p) for p in zip(*parts))
+    return zone, row, col
+
+
+def gather(mosaics: Sequence[xr.DataArray], row: np.ndarray, col: np.ndarray) -> list[np.ndarray]:
+    """Each mosaic's values at the pixels ``(row, col)``, in one compute that reads only the chunks holding them.
+
+    The mosaics are on one grid (dask or NumPy; chunked as the first).
+    """
+    arrays = [as_dask(m) for m in mosaics]
+    chunks = arrays[0].chunks
+    order, local = by_block(Grid.of(mosaics[0]), chunks, row, col)
+    take = dask.delayed(_take)  # not pure: hashing the index arrays costs more than the reads
+    # unoptimised: mosaics computed from the same arrays (the years on their common pixels) share their reads
+    delayed = [a.rechunk(chunks).to_delayed(optimize_graph=False) for a in arrays]
+    tasks = [[take(local[(i, j)], d[i, j]) for i, j in local] for d in delayed]
+    out = [np.empty(len(order), a.dtype) for a in arrays]
+    for values, parts in zip(out, dask.compute(*tasks)):
+        values[order] = np.concatenate(parts) if parts else values
+    return out
+
+
+def _take(local: np.ndarray, block: np.ndarray) -> np.ndarray:
+    return np.asarray(block).ravel()[local]
+
+
+def by_block(
+    grid: Grid, chunks: Sequence[Sequence[int]], row: np.ndarray, col: np.ndarray
+) -> tuple[np.ndarray, dict[tuple[int, int], np.ndarray]]:
+    """The pixels ``(row, col)`` by block of a dask chunking: ``order`` (the pixels in block order: row-major
+    blocks, each in the pixels' order) and, per block ``(i, j)`` holding any, their flat indices in it."""
+    rows, cols = grid.chunk_edges(chunks)
+    nbx = len(cols) - 1
+    block = (np.searchsorted(rows, row, side="right") - 1) * nbx + np.searchsorted(cols, col, side="right") - 1
+    order = np.argsort(block, kind="stable")
+    starts = np.searchsorted(block[order], np.arange((len(rows) - 1) * nbx + 1))
+    local = {}
+    for k in np.flatnonzero(np.diff(starts)).tolist():
+        i, j = divmod(k, nbx)
+        mine = order[starts[k] : starts[k + 1]]
+        local[(i, j)] = (row[mine] - rows[i]).astype(np.int64) * (cols[j + 1] - cols[j]) + (col[mine] - cols[j])
+    return order, local
 
 
 def _trace(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -157,12 +232,11 @@ class ZoneRead:
     Compute :meth:`tasks` (one per mosaic), or call :meth:`block` inside another pass's block
     task (each block is then read once for both) and hand its results, in row-major block
     order, to :meth:`keep`. Either way :meth:`keep` returns, per mosaic, ``(values, totals)``:
-    the values at ``pixels`` (``zone``, ``row``, ``col``, row-major), the totals as
+    the values at the pixels :func:`zone_read` was given (``zone``, ``row``, ``col``, row-major), the totals as
     :func:`add_up_totals`.
     """
 
     key: str
-    pixels: tuple[np.ndarray, np.ndarray, np.ndarray]
     mosaics: list[xr.DataArray]
     todo: list[int]
     local: dict[tuple[int, int], np.ndarray]  # block origin -> flat indices of its zone pixels
@@ -215,20 +289,33 @@ def zone_read(
     chunks = arrays[0].chunks
     key = f"zone pixels {wkb_token(geoms)} {chunks}"
     memos = [memo_of(m) if remember else None for m in mosaics]
+    for memo in memos if not len(pixels[0]) else ():  # no pixels: the totals of any earlier pass serve
+        if memo is not None and "totals" in memo:
+            memo.setdefault(key, (np.zeros(0, np.float32), memo["totals"]))
     todo = [i for i, memo in enumerate(memos) if memo is None or key not in memo]
-    rows, cols = grid.chunk_edges(chunks)
-    _, row, col = pixels
-    nbx = len(cols) - 1
-    block = (np.searchsorted(rows, row, side="right") - 1) * nbx + np.searchsorted(cols, col, side="right") - 1
-    order = np.argsort(block, kind="stable")  # row-major inside each block
-    starts = np.searchsorted(block[order], np.arange((len(rows) - 1) * nbx + 1))
-    local = {}
-    for i, j, win in grid.blocks(chunks):
-        mine = order[starts[i * nbx + j] : starts[i * nbx + j + 1]]
-        local[(win.row0, win.col0)] = (row[mine] - win.row0).astype(np.int64) * (win.col1 - win.col0) + (
-            col[mine] - win.col0
-        )
+    order, held = by_block(grid, chunks, *pixels[1:])  # row-major inside each block
+    none = np.zeros(0, np.int64)  # every block is read: its totals count
+    local = {(w.row0, w.col0): held.get((i, j), none) for i, j, w in grid.blocks(chunks)}
     delayed = [arrays[k].rechunk(chunks).to_delayed() for k in todo]
     task = dask.delayed(block_values, pure=True)
     blocks = [[task(local[(w.row0, w.col0)], d[i, j]) for i, j, w in grid.blocks(chunks)] for d in delayed]
-    return ZoneRead(key, pixels, list(mosaics), todo, local, order, blocks, remember)
+    return ZoneRead(key, list(mosaics), todo, local, order, blocks, remember)
+
+
+def read_zones(
+    geoms: np.ndarray,
+    pixels: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mosaics: Sequence[xr.DataArray],
+    grid: Grid,
+    checkpoints: CheckpointStore | None = None,
+) -> list[tuple[np.ndarray, tuple[float, ...]]]:
+    """Every mosaic's ``(values at the zones' pixels, totals)`` (:class:`ZoneRead`), in one compute.
+
+    No pixels: the whole-mosaic totals alone. ``checkpoints``: a batch job's resume store
+    (:mod:`nightlight.checkpoint`): a mosaic's values and totals are kept under its dask name and
+    the zones (the store's key holds the inputs' checksums), so the base year is read once for all
+    the pairs it is compared in. Without one they are kept with the array (:func:`memo_of`).
+    """
+    read = zone_read(geoms, pixels, mosaics, grid, remember=checkpoints is None)
+    stage = stage_of(checkpoints, "zone pixels", {"key": "dask name of the mosaic and the zones"}, TREE, shared=True)
+    return read.keep(dask.compute(*read.tasks(stage)))

@@ -368,6 +368,44 @@ def test_shrinkage_patterns_reads_windows_from_georeferenced_mosaics(chunks):
     assert out == ["peripheral", None, "central", None, None]
 
 
+def centre_reference(geoms, before: np.ndarray, after: np.ndarray) -> list[str | None]:
+    """Independent reference for :func:`shrinkage_patterns` on a :func:`_mosaic` grid: each polygon's pixels
+    by shapely's ``contains_xy`` of every pixel centre of the whole mosaic (no window, no rasterio),
+    classified with the whole mosaic as the window; None for polygons off the grid."""
+    n_rows, n_cols = before.shape
+    x, y = np.meshgrid(np.arange(n_cols) + 0.5, n_rows - np.arange(n_rows) - 0.5)
+    box = shapely.box(0, 0, n_cols, n_rows)
+    out: list[str | None] = []
+    for g in geoms:
+        on_grid = g is not None and not g.is_empty and shapely.intersection(g, box).area > 0
+        out.append(classify_pattern(before, after, shapely.contains_xy(g, x, y)) if on_grid else None)
+    return out
+
+
+@pytest.mark.parametrize("chunks", [None, 16, (9, 23)])
+def test_shrinkage_patterns_of_any_polygons_equal_the_pixel_centre_reference(chunks):
+    """Overlapping discs, turned boxes, a polygon with a hole, a multipolygon, one across the grid's edge and one
+    off it, on a mosaic with nodata: the labels of shrinkage_patterns are those of the whole-mosaic reference."""
+    rng = np.random.default_rng(11)
+    n_rows, n_cols = 70, 90
+    yy, xx = np.mgrid[0:n_rows, 0:n_cols]
+    before = 40 + 20 * rng.random((n_rows, n_cols))
+    after = before * np.where(np.hypot(yy - 30, xx - 40) < 14, 0.5, 1.0)  # a core
+    after = np.where(xx > 70, 0.6 * after, after)  # one side
+    after = np.where(rng.random(after.shape) < 0.15, 0.3 * after, after)  # scattered
+    before[rng.random(before.shape) < 0.05] = np.nan
+    geoms = [shapely.Point(40.3, n_rows - 30.2).buffer(r) for r in (6.3, 12.7, 18.2, 25.9)]  # nested: they overlap
+    geoms += [shapely.affinity.rotate(shapely.box(x, 5, x + 17.3, 31.6), a) for x, a in ((8.2, 15), (55.4, 62))]
+    geoms += [shapely.Point(78.6, 35.1).buffer(13.4), shapely.Point(85.1, 60.2).buffer(11.7)]  # across the edge
+    geoms += [shapely.difference(shapely.box(20.4, 30.3, 66.6, 66.2), shapely.box(33.1, 40.4, 50.2, 55.5))]
+    geoms += [shapely.union(shapely.box(2.2, 2.1, 9.7, 12.9), shapely.box(12.4, 50.3, 22.6, 61.1))]
+    geoms += [shapely.box(120, 10, 130, 20), shapely.Polygon(), shapely.Point(5.5, 5.5).buffer(0.2)]
+    want = centre_reference(geoms, before, after)
+    got = shrinkage_patterns(geoms, _mosaic(before, chunks=chunks), _mosaic(after, chunks=chunks))
+    assert got == want
+    assert {"central", "complete", "local", "scatter", "too_small"} <= set(want) and want[-3:-1] == [None, None]
+
+
 def test_shrinkage_patterns_refuses_different_grids():
     v = np.ones((10, 10))
     with pytest.raises(GridMismatchError):

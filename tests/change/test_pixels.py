@@ -1,4 +1,4 @@
-"""Pixel-traced zones (natural cities) measured pixel by pixel, against plain NumPy and the window path."""
+"""Pixel-traced zones (natural cities) measured pixel by pixel, against plain NumPy and the pixel-centre path."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_natural_cities_measured_as_numpy_on_their_pixels_for_any_chunking(data)
     np.testing.assert_allclose(got["area_km2"], want["km2"], rtol=1e-12)
     np.testing.assert_allclose(got["area_km2"], cities["area_km2"], rtol=1e-12)
     np.testing.assert_allclose(got["lit_area_before_km2"], want["lit"], rtol=1e-12)
-    # the patterns from the gathered pixels equal the window path's, on the pixels valid in both years
+    # the patterns from the traced pixels equal those from the polygons' pixel centres, on pixels valid in both years
     ok = np.isfinite(b) & np.isfinite(a)
     cb, ca = georeferenced(np.where(ok, b, np.nan)), georeferenced(np.where(ok, a, np.nan))
     idx = np.flatnonzero(got["shrinking"].to_numpy())
