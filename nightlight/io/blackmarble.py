@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -41,7 +40,7 @@ from nightlight.errors import InvalidRasterError, ParameterError
 from nightlight.grid import Grid
 from nightlight.hashing import fingerprint
 from nightlight.io.blocks import source_options
-from nightlight.io.raster import TILES_TAG, open_mosaic
+from nightlight.io.raster import TILES_TAG, open_mosaic, write_atomic
 from nightlight.io.remote import cache_dir
 from nightlight.units import RADIANCE
 
@@ -263,14 +262,10 @@ def mosaic_vrt(
         ]
     )
     out = Path(folder) if folder is not None else cache_dir() / "mosaics"
-    out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{Path(next(iter(tiles.values()))).name.split('.h')[0]}.{band}")
     dest = out / f"{stem}.{fingerprint({'vrt': xml})[:16]}.vrt"
     if not dest.is_file():  # same content, same name: an existing one is this VRT
-        fd, tmp = tempfile.mkstemp(dir=out, suffix=".vrt.part")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(xml)
-        os.replace(tmp, dest)  # atomic: a concurrent reader never sees half a VRT
+        write_atomic(dest, lambda tmp: tmp.write_text(xml, encoding="utf-8"))  # a concurrent reader never sees half
     return dest
 
 

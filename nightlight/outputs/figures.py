@@ -12,8 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from nightlight.io.raster import write_atomic
 from nightlight.outputs.summary import centroid_lonlat
-from nightlight.outputs.write import write_atomic
 
 
 # --------------------------------------------------------------------------- figures
