@@ -151,7 +151,7 @@ def open_mosaic(
         header.crs if header.crs is not None else rasterio.crs.CRS.from_user_input(crs), header.transform, header.shape
     )
     edge = chunk_pair(chunks, grid.shape, label=path)
-    unit, how = resolve_units(units, header.units, None, Path(path).name, header.dtype)
+    unit, how = resolve_units(units, header.units, Path(path).name, header.dtype)
     src = BandSource(
         label=f"{path} ({header.tiles})" if header.tiles else path,
         gdal_path=vsi_path,
