@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -65,7 +65,7 @@ def open_mosaic(
     nodata: float | str | None = FILE_NODATA,
     units: str | None = None,
     gdal_options: dict[str, Any] | None = None,
-    region: Sequence[float] | None = None,
+    region: tuple[float, float, float, float] | None = None,
 ) -> xr.DataArray:
     """Open a night-light mosaic lazily.
 
