@@ -15,9 +15,9 @@ GDAL's HDF5 driver names the group with ``_`` for the space:
 :func:`mosaic_vrt` writes a GDAL VRT that places every tile by its ``hHHvVV`` (never by
 georeferencing the file may or may not carry), turns the fill value into NaN and applies
 the scale factor and offset (the file's own attributes when it declares them, else the
-catalog's), as Float32, and records which tile file holds which block (read errors name
-it). :func:`open_tiles` opens it with :func:`nightlight.open_mosaic` (nodata, plausibility
-check, errors naming the file), cut to a region; ``open_mosaic("blackmarble-vnp46a4:2016",
+catalog's), as Float32. :func:`open_tiles` opens it as a dask-backed DataArray through
+the same chunk reader as :func:`nightlight.open_mosaic` (nodata, plausibility check,
+errors naming the file), cut to a region; ``open_mosaic("blackmarble-vnp46a4:2016",
 region=…)`` gets the same pixels through the catalog (:mod:`nightlight.io.resolve`).
 """
 
@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import numpy as np
 import rasterio
 import rasterio.errors
 import xarray as xr
@@ -39,8 +41,7 @@ from rasterio.crs import CRS
 from nightlight.errors import InvalidRasterError, ParameterError
 from nightlight.grid import Grid
 from nightlight.hashing import fingerprint
-from nightlight.io.blocks import source_options
-from nightlight.io.raster import TILES_TAG, open_mosaic, write_atomic
+from nightlight.io.blocks import BandSource, band_array, source_options
 from nightlight.io.remote import cache_dir
 from nightlight.units import RADIANCE
 
@@ -230,12 +231,10 @@ def mosaic_vrt(
     h0, v0 = min(h for h, _ in need), min(v for _, v in need)
     width, height = (max(h for h, _ in need) - h0 + 1) * TILE_PX, (max(v for _, v in need) - v0 + 1) * TILE_PX
     grid = global_grid().slice((v0 * TILE_PX, v0 * TILE_PX + height, h0 * TILE_PX, h0 * TILE_PX + width))
-    sources, placed = [], [f"Black Marble {band}"]
+    sources = []
     for h, v in need:
         if (h, v) not in tiles:
             continue
-        r, c = (v - v0) * TILE_PX, (h - h0) * TILE_PX
-        placed.append(f"rows {r}–{r + TILE_PX}, cols {c}–{c + TILE_PX}: {tiles[(h, v)]}")
         scale, offset, fill = _tile_encoding(tiles[(h, v)], band, scale_factor, fill_value)
         nodata = f"<NODATA>{fill!r}</NODATA>" if fill is not None else ""
         sources.append(
@@ -250,8 +249,6 @@ def mosaic_vrt(
         [
             f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
             f"  <SRS>{escape(grid.crs.to_wkt())}</SRS>",
-            # a read error names the VRT and its pixel block: open_mosaic says which tile file holds which block
-            f'  <Metadata><MDI key="{TILES_TAG}">{escape("; ".join(placed))}</MDI></Metadata>',
             f"  <GeoTransform>{t.c!r}, {t.a!r}, 0.0, {t.f!r}, 0.0, {t.e!r}</GeoTransform>",
             '  <VRTRasterBand dataType="Float32" band="1">',
             f"    <NoDataValue>nan</NoDataValue><UnitType>{RADIANCE}</UnitType>",
@@ -262,10 +259,14 @@ def mosaic_vrt(
         ]
     )
     out = Path(folder) if folder is not None else cache_dir() / "mosaics"
+    out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{Path(next(iter(tiles.values()))).name.split('.h')[0]}.{band}")
     dest = out / f"{stem}.{fingerprint({'vrt': xml})[:16]}.vrt"
     if not dest.is_file():  # same content, same name: an existing one is this VRT
-        write_atomic(dest, lambda tmp: tmp.write_text(xml, encoding="utf-8"))  # a concurrent reader never sees half
+        fd, tmp = tempfile.mkstemp(dir=out, suffix=".vrt.part")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(xml)
+        os.replace(tmp, dest)  # atomic: a concurrent reader never sees half a VRT
     return dest
 
 
@@ -313,6 +314,31 @@ def open_tiles(
     """
     paths = list(paths)
     vrt = mosaic_vrt(paths, band=band, region=region, missing=missing, scale_factor=scale_factor, fill_value=fill_value)
+    with rasterio.open(vrt) as src:
+        whole = Grid(src.crs, src.transform, (src.height, src.width))
+    # a read error names the VRT and its pixel block: say which tile file holds which block
+    h0, v0 = round((whole.transform.c + 180.0) / TILE_DEG), round((90.0 - whole.transform.f) / TILE_DEG)
+    placed = []
+    for path in paths:
+        h, v = parse_tile(str(path))
+        r, c = (v - v0) * TILE_PX, (h - h0) * TILE_PX
+        if 0 <= r < whole.shape[0] and 0 <= c < whole.shape[1]:
+            placed.append(f"rows {r}–{r + TILE_PX}, cols {c}–{c + TILE_PX}: {path}")
+    label = f"{vrt} (Black Marble {band}; {'; '.join(placed)})"
     # nodata=None: the VRT already wrote NaN for the fill value and for absent tiles
-    da = open_mosaic(str(vrt), chunks=chunks, name=band, nodata=None, gdal_options=gdal_options, region=region)
-    return da.assign_attrs(band=band, tiles=", ".join(sorted(str(p) for p in paths)), scale_factor=scale_factor)
+    source = BandSource(label, str(vrt), 1, "float32", None, RADIANCE, source_options(gdal_options))
+    data = band_array(source, whole, (chunks, chunks) if isinstance(chunks, int) else chunks)
+    grid = whole
+    if region is not None:  # the rule of open_mosaic(region=…): every pixel the box overlaps
+        window = whole.region_window(region, label=label)
+        grid, data = whole.slice(window), data[window.slices]
+    attrs = {
+        "source": str(vrt),
+        "units": RADIANCE,
+        "units_from": "Black Marble",
+        "band": band,
+        "tiles": ", ".join(sorted(str(p) for p in paths)),
+        "scale_factor": scale_factor,
+        "nodata_used": None,
+    }
+    return grid.wrap(data, name=band, attrs=attrs).rio.write_nodata(np.nan, encoded=False)

@@ -50,9 +50,6 @@ SMALL_CHUNK = 256
 
 #: ``nodata="file"`` (default): use the nodata value the file declares.
 FILE_NODATA = "file"
-#: A VRT's metadata item naming which file holds which pixel block (a Black Marble tile
-#: mosaic): read errors name that file, not only the VRT.
-TILES_TAG = "nightlight_tiles"
 
 
 def open_mosaic(
@@ -153,7 +150,7 @@ def open_mosaic(
     edge = chunk_pair(chunks, grid.shape, label=path)
     unit, how = resolve_units(units, header.units, Path(path).name, header.dtype)
     src = BandSource(
-        label=f"{path} ({header.tiles})" if header.tiles else path,
+        label=path,
         gdal_path=vsi_path,
         band=band,
         out_dtype=float_dtype(header.dtype).name,
@@ -203,7 +200,6 @@ class _Header(NamedTuple):
     shape: tuple[int, int]
     units: str | None
     description: str | None = None
-    tiles: str | None = None  # TILES_TAG
 
 
 def _nodata_value(nodata: float | str | None, declared: float | None, label: str) -> float | None:
@@ -306,7 +302,6 @@ def _read_header(label: str, gdal_path: str, band: int, options: tuple[tuple[str
                 (src.height, src.width),
                 meta_units or src.tags().get("units"),
                 src.descriptions[band - 1] if ok else None,
-                src.tags().get(TILES_TAG),
             )
     except rasterio.errors.RasterioIOError as exc:
         if why := timed_out(gdal_path, started, options):
