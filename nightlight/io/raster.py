@@ -4,7 +4,7 @@ Local paths, ``file://``, ``http(s)://`` and ``s3://`` URLs go through rasterio/
 (remote COGs are read by range requests through GDAL's ``/vsicurl/``), so the same
 call reads a laptop file and a cloud mosaic. Nothing is read but the header until a
 chunk is computed. :func:`write_geotiff` is the way back: a DataArray to a GeoTIFF, written
-as every file of nightlight is (:func:`write_atomic`: a temp name, then a rename).
+atomically (:func:`write_atomic`: a temp name, then a rename; also the tables and figures).
 """
 
 from __future__ import annotations
