@@ -329,9 +329,11 @@ class Params:
             raise ParameterError(f"unknown parameter(s) {unknown}; the parameters are {', '.join(PARAM_NAMES)}.")
         return replace(self, **changes)
 
-    def input_options(self) -> dict[str, Any]:
-        """What :func:`nightlight.preprocess.inputs.prepare_inputs` takes of these parameters."""
-        return {k: getattr(self, k) for k in ("nodata", "units", "band", "region", "align", "preprocess", "chunks")}
+    def options(self, *sections: str) -> dict[str, Any]:
+        """The fields of these TOML tables by name: the keywords of the phase that takes them
+        (``"inputs", "run"``: :func:`~nightlight.preprocess.inputs.prepare_inputs`; ``"cities"``:
+        :func:`~nightlight.cities.natural.extract_natural_cities`; ``"decline"``: ``detect_shrinking``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["section"] in sections}
 
 
 PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Params))

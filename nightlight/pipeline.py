@@ -76,7 +76,7 @@ def run_detect(
     # The folder is checked, locked and cleaned before anything is computed.
     with OutputFolder(out, run=run, overwrite=overwrite) as folder:
         with stage("inputs"):
-            inputs = prepare_inputs({"before": before, "after": after}, **p.input_options())
+            inputs = prepare_inputs({"before": before, "after": after}, **p.options("inputs", "run"))
         b, a = inputs.mosaics
         with stage("natural cities"):
             cities = natural_cities(b, p)
@@ -92,14 +92,7 @@ def run_detect(
 
 def natural_cities(base: xr.DataArray, p: Params, *, checkpoints: CheckpointStore | None = None) -> gpd.GeoDataFrame:
     """Phase 3 (cities): the natural cities of the base year (``checkpoints``: a batch job's resume store)."""
-    return extract_natural_cities(
-        base,
-        lit_threshold=p.lit_threshold,
-        min_area_km2=p.min_area_km2,
-        connectivity=p.connectivity,
-        area=p.area,
-        checkpoints=checkpoints,
-    )
+    return extract_natural_cities(base, **p.options("cities"), checkpoints=checkpoints)
 
 
 def decline(
@@ -121,24 +114,20 @@ def decline(
     ``checkpoints``: a batch job's resume store.
     """
     periods = series is not None and (p.base_years is not None or p.compare_years is not None)
+    options = p.options("decline") | {"area": p.area}
+    if not periods:
+        options.update(base_years=None, compare_years=None)
+    if patterns is not None:
+        options["patterns"] = patterns
     return detect_shrinking(
         cities[["city_id", "area_km2", "geometry"]],
         None if periods else base,
         None if periods else later,
         series=series,
-        base_years=p.base_years if periods else None,
-        compare_years=p.compare_years if periods else None,
         alpha=alpha,
-        min_decline=p.min_decline,
         id_column="city_id",
-        min_valid_share=p.min_valid_share,
-        allow_blank=p.allow_blank,
-        allow_common_shift=p.allow_common_shift,
-        area=p.area,
-        dark_floor=p.dark_floor,
-        negative_radiance=p.negative_radiance,
-        patterns=p.patterns if patterns is None else patterns,
         checkpoints=checkpoints,
+        **options,
     )
 
 

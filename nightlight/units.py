@@ -91,11 +91,9 @@ def infer_units(name: str, dtype: np.dtype | str) -> tuple[str, str]:
     return UNKNOWN, f"neither the name {name!r} nor the dtype ({np.dtype(dtype)}) says"
 
 
-def resolve_units(
-    explicit: str | None, metadata: str | None, attribute: str | None, name: str, dtype: np.dtype | str
-) -> tuple[str, str]:
-    """The units of a mosaic and where they came from (see the module docstring); warns when inferred."""
-    for value, how in ((explicit, "given"), (metadata, "the file's metadata"), (attribute, "the units attribute")):
+def resolve_units(explicit: str | None, metadata: str | None, name: str, dtype: np.dtype | str) -> tuple[str, str]:
+    """The units of a file and where they came from (see the module docstring); warns when inferred."""
+    for value, how in ((explicit, "given"), (metadata, "the file's metadata")):
         if value:
             return str(canonical_units(value)), how
     units, why = infer_units(name, dtype)

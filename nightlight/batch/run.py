@@ -195,7 +195,7 @@ def _phases(
 def open_years(config: BatchConfig, sources: dict, aligned_dir: Path) -> Inputs:
     """Every year of the run through the input boundary, keyed by year, base first."""
     years = {y: sources.get(y, config.inputs[y]) for y in config.years}
-    return prepare_inputs(years, **config.params.input_options(), aligned_dir=aligned_dir)
+    return prepare_inputs(years, **config.params.options("inputs", "run"), aligned_dir=aligned_dir)
 
 
 def merge_tables(

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from nightlight.cli.group import as_cli_errors, main
-
-if TYPE_CHECKING:
-    from nightlight.io.catalog import Product
 
 
 # --------------------------------------------------------------------------- catalog: name a product, get the data
@@ -30,10 +26,12 @@ def catalog_list() -> None:
     with as_cli_errors():
         products = load_catalog()
     table = Table(title=f"{len(products)} products (use NAME:KEY, e.g. viirs-vnl-v2.1:2016)")
-    for col in LIST_COLUMNS:
+    for col in ("name", "kind", "units", "keys", "access", "title"):
         table.add_column(col, overflow="fold")
-    for row in list_rows(products):
-        table.add_row(*row)
+    for p in sorted(products.values(), key=lambda p: p.name):
+        keys = p.keys()
+        span = f"{keys[0]} … {keys[-1]}" if len(keys) > 1 else (keys[0] if keys else "")
+        table.add_row(p.name, p.kind, p.units, span, p.access.get("mode", ""), p.title)
     Console(highlight=False, width=max(Console().width, 160)).print(table)
 
 
@@ -50,48 +48,7 @@ def catalog_show(name: str) -> None:
         req = parse_request(name) if ":" in name else None
     out = Console(highlight=False)
     out.print(f"[bold]{product.name}[/bold] — {product.title}")
-    rows = describe(product)
-    for key, value in rows.items():
-        if value:
-            out.print(f"  {key:15s} {value}")
-    if req is not None:
-        try:
-            found = resolve(name, fetch=False)
-            out.print(f"  {'file':15s} {found.path} ({found.found})")
-        except ProductNotFoundError as exc:
-            out.print(f"  {'file':15s} not local: {exc}")
-        except CatalogError as exc:  # a tiled product named without a tile: no one file to show
-            out.print(f"  {'file':15s} {exc}")
-
-
-@catalog.command("stac")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-def catalog_stac(out_dir: Path) -> None:
-    """Write the product catalog as a STAC catalog (one collection per product) into OUT_DIR."""
-    from nightlight.io.stac import write_stac
-
-    with as_cli_errors():
-        path = write_stac(out_dir)
-    click.echo(f"wrote {path}")
-
-
-# --------------------------------------------------------------------------- text views of the catalog
-LIST_COLUMNS = ("name", "kind", "units", "keys", "access", "title")
-
-
-def list_rows(products: dict[str, Product]) -> list[tuple[str, ...]]:
-    """One row per product (sorted by name) for :data:`LIST_COLUMNS`."""
-    rows: list[tuple[str, ...]] = []
-    for p in sorted(products.values(), key=lambda p: p.name):
-        keys = p.keys()
-        span = f"{keys[0]} … {keys[-1]}" if len(keys) > 1 else (keys[0] if keys else "")
-        rows.append((p.name, p.kind, p.units, span, p.access.get("mode", ""), p.title))
-    return rows
-
-
-def describe(product: Product) -> dict[str, str]:
-    """Label → text of every field worth showing (empty ones included; callers skip them)."""
-    return {
+    rows = {  # label → text of every field worth showing; empty ones are skipped
         "kind": product.kind,
         "units": product.units,
         "dtype": product.dtype,
@@ -117,3 +74,25 @@ def describe(product: Product) -> dict[str, str]:
         "description": product.description,
         "notes": product.notes,
     }
+    for key, value in rows.items():
+        if value:
+            out.print(f"  {key:15s} {value}")
+    if req is not None:
+        try:
+            found = resolve(name, fetch=False)
+            out.print(f"  {'file':15s} {found.path} ({found.found})")
+        except ProductNotFoundError as exc:
+            out.print(f"  {'file':15s} not local: {exc}")
+        except CatalogError as exc:  # a tiled product named without a tile: no one file to show
+            out.print(f"  {'file':15s} {exc}")
+
+
+@catalog.command("stac")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+def catalog_stac(out_dir: Path) -> None:
+    """Write the product catalog as a STAC catalog (one collection per product) into OUT_DIR."""
+    from nightlight.io.stac import write_stac
+
+    with as_cli_errors():
+        path = write_stac(out_dir)
+    click.echo(f"wrote {path}")

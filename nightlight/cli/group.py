@@ -117,14 +117,11 @@ def scheduler_client(address: str | None, timeout: float = 10.0) -> Any:
 
         quiet = not logging.getLogger("nightlight").isEnabledFor(logging.WARNING)
         return RichDaskProgress("nightlight", enabled=False if quiet else None)
-    from dask.distributed import Client, LocalCluster
-
     from nightlight.batch.cluster import ClusterSpec, connect
 
-    if address == "local":
-        return Client(LocalCluster(processes=False))
-    # ClusterError is a NightlightError: the caller's as_cli_errors makes it one line
-    return connect(ClusterSpec(scheduler=address, timeout=timeout))
+    # 'local': batch's LocalCluster of one in-process worker, closed after the run. ClusterError is a
+    # NightlightError: the caller's as_cli_errors makes it one line
+    return connect(ClusterSpec(scheduler=None if address == "local" else address, timeout=timeout))
 
 
 def scheduler_options(help: str = "dask.distributed scheduler address, or 'local' for a LocalCluster.") -> Any:

@@ -9,9 +9,7 @@ margin for the resampling kernel), so a global mosaic aligns in bounded memory.
 from __future__ import annotations
 
 import os
-import uuid
 import warnings
-from pathlib import Path
 
 import dask
 import dask.array as dsa
@@ -143,13 +141,7 @@ def materialise(da: xr.DataArray, path: str | os.PathLike) -> xr.DataArray:
     DataArray
         The file, opened lazily with :func:`nightlight.open_mosaic` (NaN = nodata).
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        write_geotiff(tmp, da, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256, compress="lzw")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_geotiff(path, da, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256, compress="lzw")
     units = da.attrs.get("units")
     out = open_mosaic(str(path), nodata="file", units=None if units in (None, "unknown") else str(units))
     out.attrs.update({k: v for k, v in da.attrs.items() if k in ("aligned_to", "resampling", "value_scale")})

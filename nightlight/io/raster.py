@@ -3,7 +3,8 @@
 Local paths, ``file://``, ``http(s)://`` and ``s3://`` URLs go through rasterio/GDAL
 (remote COGs are read by range requests through GDAL's ``/vsicurl/``), so the same
 call reads a laptop file and a cloud mosaic. Nothing is read but the header until a
-chunk is computed. :func:`write_geotiff` is the way back: a DataArray to a GeoTIFF.
+chunk is computed. :func:`write_geotiff` is the way back: a DataArray to a GeoTIFF, written
+atomically (:func:`write_atomic`: a temp name, then a rename; also the tables and figures).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import math
 import os
 import time
+import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -145,7 +148,7 @@ def open_mosaic(
         header.crs if header.crs is not None else rasterio.crs.CRS.from_user_input(crs), header.transform, header.shape
     )
     edge = chunk_pair(chunks, grid.shape, label=path)
-    unit, how = resolve_units(units, header.units, None, Path(path).name, header.dtype)
+    unit, how = resolve_units(units, header.units, Path(path).name, header.dtype)
     src = BandSource(
         label=path,
         gdal_path=vsi_path,
@@ -381,12 +384,12 @@ def write_geotiff(
     tags: dict[str, Any] | None = None,
     **creation_options: Any,
 ) -> Path:
-    """Write a ``(y, x)`` DataArray as a one-band GeoTIFF, one dask chunk at a time; its path.
+    """Write a ``(y, x)`` DataArray as a one-band GeoTIFF, one dask chunk at a time, atomically; its path.
 
     Parameters
     ----------
     path : path-like
-        File to write (overwritten).
+        File to write (replaced only once the new one is whole: :func:`write_atomic`).
     data : DataArray
         Brings its CRS (``crs`` only when it has none; neither: a file without a CRS),
         transform and nodata (``nodata`` only when it has none). Dask data is computed
@@ -418,19 +421,40 @@ def write_geotiff(
         **creation_options,
         **({} if crs is None else {"crs": crs}),
     )
-    with rasterio.open(path, "w", **profile) as dst:
-        if tags:
-            dst.update_tags(**{k: str(v) for k, v in tags.items()})
-        if not is_dask(data):
-            dst.write(np.asarray(data.values).astype(profile["dtype"], copy=False), 1)
-            return Path(path)
-        # a row of blocks per compute, written here: the open file stays in this process (a
-        # dask.distributed worker cannot write to it), and memory holds one row of blocks
-        rows: dict[int, list] = {}
-        for i, j, win in written.blocks(data.data.chunks):
-            rows.setdefault(i, []).append((j, win))
-        for i, wins in rows.items():
-            values = dask.compute(*[data.data.blocks[i, j] for j, _ in wins])
-            for (_, win), block in zip(wins, values):
-                dst.write(np.asarray(block).astype(profile["dtype"], copy=False), 1, window=win.to_rasterio())
-    return Path(path)
+
+    def write(tmp: Path) -> None:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+            if not is_dask(data):
+                dst.write(np.asarray(data.values).astype(profile["dtype"], copy=False), 1)
+                return
+            # a row of blocks per compute, written here: the open file stays in this process (a
+            # dask.distributed worker cannot write to it), and memory holds one row of blocks
+            rows: dict[int, list] = {}
+            for i, j, win in written.blocks(data.data.chunks):
+                rows.setdefault(i, []).append((j, win))
+            for i, wins in rows.items():
+                values = dask.compute(*[data.data.blocks[i, j] for j, _ in wins])
+                for (_, win), block in zip(wins, values):
+                    dst.write(np.asarray(block).astype(profile["dtype"], copy=False), 1, window=win.to_rasterio())
+
+    return write_atomic(Path(path), write)
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it to ``path``: a file at ``path`` is whole.
+
+    The temp name is ``.NAME.tmp-XXXXXXXX``, the pattern the checkpoint store deletes after a
+    kill (:mod:`nightlight.checkpoint`); it does not exist when ``write`` is called (GDAL
+    refuses to overwrite some formats), so writers must not infer the format from its suffix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -52,10 +52,9 @@ from nightlight.io import blackmarble
 from nightlight.io.catalog import Product, Request, parse_request
 from nightlight.io.download import download
 from nightlight.io.listing import ListingError, list_folder, listing_url, pick
-from nightlight.io.remote import ENV_CACHE, cache_dir
+from nightlight.io.remote import cache_dir
 
 ENV_DATA = "NIGHTLIGHT_DATA"
-__all__ = ["ENV_CACHE", "ENV_DATA", "ProductNotFoundError", "Resolved", "cache_dir", "data_dirs", "resolve"]
 #: The shared real-data folder, relative to the working directory (the project root).
 SHARED_DATA = Path("..") / "shared" / "data"
 

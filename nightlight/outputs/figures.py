@@ -12,8 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from nightlight.io.raster import write_atomic
 from nightlight.outputs.summary import centroid_lonlat
-from nightlight.outputs.write import write_atomic
 
 
 # --------------------------------------------------------------------------- figures
@@ -73,9 +73,8 @@ def classified(data: gpd.GeoDataFrame) -> tuple[Any, Any]:
 
 
 def decline_threshold(result: gpd.GeoDataFrame) -> float:
-    """The run's decline threshold from its metadata (``min_decline``, formerly ``threshold``; default 0.10)."""
-    meta = result.attrs.get("nightlight", {})
-    return float(meta.get("min_decline", meta.get("threshold", 0.10)))
+    """The run's decline threshold from its metadata (``min_decline``; default 0.10)."""
+    return float(result.attrs.get("nightlight", {}).get("min_decline", 0.10))
 
 
 def read_outlines(outlines: Any) -> gpd.GeoDataFrame | None:

@@ -37,6 +37,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from nightlight.io.raster import write_atomic
 from nightlight.outputs.figures import (
     CHANGE_EDGES_PCT,
     NOT_CLASSIFIED,
@@ -48,7 +49,6 @@ from nightlight.outputs.figures import (
 )
 from nightlight.outputs.glossary import user_columns
 from nightlight.outputs.summary import centroid_lonlat
-from nightlight.outputs.write import write_atomic
 
 #: Most vertices the page holds; beyond, polygons are simplified with a growing tolerance.
 VERTEX_BUDGET = 400_000

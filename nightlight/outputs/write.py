@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +16,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from nightlight.io.raster import write_atomic
+
 #: Key of the run metadata in the GeoParquet file's key-value metadata.
 METADATA_KEY = b"nightlight"
-
-
-# --------------------------------------------------------------------------- atomic writing
-def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        tmp_path.unlink()  # writers (GDAL) refuse to overwrite some formats
-        write(tmp_path)
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def json_default(o: Any) -> Any:
