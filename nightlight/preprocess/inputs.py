@@ -34,7 +34,7 @@ from nightlight.errors import GridMismatchError, ParameterError, UnitsError
 from nightlight.grid import Grid, snap_to_grid
 from nightlight.hashing import fingerprint
 from nightlight.io.align import align_to, materialise
-from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
+from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic, source_label
 from nightlight.params import check_param
 from nightlight.preprocess.steps import apply_steps, parse_steps
 from nightlight.units import UNKNOWN
@@ -92,15 +92,6 @@ class Inputs:
             "grid_snapped_px": {k: [round(v[0], 6), round(v[1], 6)] for k, v in self.snapped.items()},
             "resampled": dict(self.resampled),
         }
-
-
-def source_label(src: Any, fallback: str) -> str:
-    """How to call a mosaic in messages and metadata: its path, its ``source`` attribute, or ``fallback``."""
-    if isinstance(src, (str, os.PathLike)):
-        return os.fspath(src)
-    if isinstance(src, xr.DataArray):
-        return str(src.attrs.get("source", src.name or fallback))
-    return fallback
 
 
 def _identity(src: Any) -> Any:
