@@ -259,6 +259,14 @@ def source_label(src: Any, fallback: str = "DataArray") -> str:
     return fallback
 
 
+def source_identity(src: Any) -> Any:
+    """What makes two sources the same input: the object, or the real path of a local file."""
+    if isinstance(src, (str, os.PathLike)):
+        text = os.fspath(src)
+        return ("path", os.path.realpath(text)) if os.path.exists(text) else ("name", text)
+    return ("object", id(src))
+
+
 def _checked_dataarray(
     da: xr.DataArray, *, chunks: Any, crs: Any, units: str | None, nodata: float | str | None
 ) -> xr.DataArray:

@@ -47,7 +47,7 @@ import xarray as xr
 from nightlight._backend import is_dask, map_pixels
 from nightlight._version import __version__
 from nightlight.errors import CatalogError, ParameterError, UnitsError
-from nightlight.io.raster import open_mosaic, source_label
+from nightlight.io.raster import open_mosaic, source_identity, source_label
 from nightlight.preprocess import denoise, harmonize
 from nightlight.preprocess.calibration import Calibration
 from nightlight.preprocess.dmsp import intercalibrate
@@ -145,12 +145,8 @@ def _same_source(mosaic: xr.DataArray, ref: Any) -> bool:
     if mosaic is ref:
         return True
     src = mosaic.attrs.get("source")
-    other = os.fspath(ref) if isinstance(ref, (str, os.PathLike)) else getattr(ref, "attrs", {}).get("source")
-    if not src or not other:
-        return False
-    if "://" in str(src) or "://" in str(other):
-        return str(src) == str(other)
-    return os.path.realpath(str(src)) == os.path.realpath(str(other))
+    other = ref if isinstance(ref, (str, os.PathLike)) else getattr(ref, "attrs", {}).get("source")
+    return bool(src and other) and source_identity(str(src)) == source_identity(other)
 
 
 def _with_params(func: Callable[..., Any], default: dict | None = None) -> Callable[[Any, Any], tuple[Any, Any]]:
