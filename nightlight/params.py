@@ -164,7 +164,7 @@ def _above_zero(example: str, *, or_zero: bool = False) -> Callable[[str, Any], 
     return check
 
 
-def _years(name: str, value: Any) -> tuple[int, ...] | None:
+def check_years(name: str, value: Any) -> tuple[int, ...] | None:
     """Distinct whole years, sorted: a list, or text ``"2012,2013"`` / ``"2012-2013"`` (a range)."""
     if value is None or value == "" or value == []:
         return None
@@ -307,13 +307,13 @@ class Params:
     patterns: bool = _param("decline", _flag, "Classify the shrinkage pattern of shrinking cities.", True)
     base_years: tuple[int, ...] | None = _param(
         "decline",
-        _years,
+        check_years,
         "With a yearly series: compare the mean light of these years (e.g. 2012,2013) instead of the base year.",
         None,
     )
     compare_years: tuple[int, ...] | None = _param(
         "decline",
-        _years,
+        check_years,
         "With a yearly series: the years whose mean light is compared with base_years' (e.g. 2016,2017).",
         None,
     )

@@ -45,12 +45,13 @@ import os
 import re
 import string
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nightlight.errors import NightlightError, ParameterError
-from nightlight.params import Params, check_fraction, check_param, param_sections
+from nightlight.params import Params, check_fraction, check_param, check_years, param_sections
 
 
 class ConfigError(ParameterError):
@@ -195,14 +196,14 @@ def load_config(path: str | os.PathLike) -> BatchConfig:
         return ConfigError(f"{path}, {lines.at(key)}: [{key}] {problem}")
 
     _check_keys(raw, fail)
-    inp, dec, cit, tr = (raw.get(t, {}) for t in ("inputs", "decline", "cities", "trend"))
+    inp, dec, tr = (raw.get(t, {}) for t in ("inputs", "decline", "trend"))
     base = dec["base"]
-    compare = tuple(_years(dec["compare"], "decline.compare", fail))
+    compare = _checked(fail, "decline.compare", check_years, "compare", dec["compare"]) or ()
     if not compare:
         raise fail("decline.compare", "is empty: list the years to compare with the base year, e.g. [2014, 2016].")
     if base in compare:
         raise fail("decline.compare", f"holds the base year {base}: a year compared with itself.")
-    trend = tuple(_years(tr.get("years", []), "trend.years", fail)) if "trend" in raw else ()
+    trend = _checked(fail, "trend.years", check_years, "years", tr.get("years")) or ()
     if trend and len(trend) < 4:
         raise fail("trend.years", f"{list(trend)}: the Mann–Kendall test needs at least 4 years.")
     if trend and base not in trend:
@@ -210,7 +211,7 @@ def load_config(path: str | os.PathLike) -> BatchConfig:
     needed = sorted({base, *compare, *trend})
     inputs = _inputs(inp, needed, fail, path.parent)
     params = _params(raw, fail)
-    alpha = _fraction(tr.get("alpha", 0.05), "trend.alpha", fail)
+    alpha = _checked(fail, "trend.alpha", check_fraction, "alpha", tr.get("alpha", 0.05), example="0.10")
     folder = _folder(raw.get("outputs", {}).get("folder"), path.parent, fail)
     return BatchConfig(
         path=path,
@@ -249,19 +250,6 @@ def _check_keys(raw: dict, fail: Any) -> None:
         for key in keys:
             if key not in raw[table]:
                 raise fail(f"{table}.{key}", "is missing.")
-
-
-def _years(value: Any, key: str, fail: Any) -> list[int]:
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d{4})\s*-\s*(\d{4})\s*", value)
-        if not m or int(m.group(1)) > int(m.group(2)):
-            raise fail(key, f"= {value!r}: write a span as 'YYYY-YYYY' (e.g. '2012-2022') or a list of years.")
-        return list(range(int(m.group(1)), int(m.group(2)) + 1))
-    if not all(isinstance(y, int) and not isinstance(y, bool) for y in value):
-        raise fail(key, f"= {value!r}: years must be integers.")
-    if len(set(value)) != len(value):
-        raise fail(key, f"= {value!r}: a year is listed twice.")
-    return sorted(value)
 
 
 def _inputs(inp: dict, needed: list[int], fail: Any, here: Path) -> dict[int, str]:
@@ -320,10 +308,11 @@ def _remote_or_catalog(src: str) -> bool:
     return "://" in src or src.startswith("/vsi") or bool(re.fullmatch(r"[A-Za-z][\w.\-]*:[\w.\-]+", src))
 
 
-def _fraction(value: Any, key: str, fail: Any, *, closed: bool = False) -> float:
+def _checked(fail: Any, key: str, check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``check(*args, **kwargs)`` (a check of :mod:`nightlight.params`), its error placed at ``key``'s line."""
     try:
-        return check_fraction(key, value, example="0.10", closed=closed)
-    except ParameterError as exc:
+        return check(*args, **kwargs)
+    except NightlightError as exc:
         raise fail(key, str(exc)) from None
 
 
@@ -333,8 +322,5 @@ def _params(raw: dict, fail: Any) -> Params:
     for table, names in param_sections().items():
         for name in names:
             if name in raw.get(table, {}):
-                try:
-                    kw[name] = check_param(name, raw[table][name])
-                except NightlightError as exc:
-                    raise fail(f"{table}.{name}", str(exc)) from None
+                kw[name] = _checked(fail, f"{table}.{name}", check_param, name, raw[table][name])
     return Params(**kw)

@@ -23,6 +23,7 @@ from nightlight.batch.config import BatchConfig
 from nightlight.errors import NightlightError
 from nightlight.hashing import fingerprint, sha256
 from nightlight.outputs.folder import MANIFEST_NAME
+from nightlight.outputs.write import write_atomic
 
 STATE_NAME = "batch.json"
 CHECKPOINTS = ".checkpoints"
@@ -127,6 +128,5 @@ def claim(out: Path, digest: str, *, overwrite: bool) -> dict | None:
 
 def write_state(out: Path, record: dict[str, Any]) -> None:
     """``batch.json``, atomically."""
-    tmp = out / f".{STATE_NAME}.tmp"
-    tmp.write_text(json.dumps({**record, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2, default=str))
-    os.replace(tmp, out / STATE_NAME)
+    text = json.dumps({**record, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2, default=str)
+    write_atomic(out / STATE_NAME, lambda tmp: tmp.write_text(text))

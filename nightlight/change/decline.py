@@ -43,10 +43,10 @@ from nightlight.change.zonal import zonal_stats_many
 from nightlight.checkpoint import CheckpointStore
 from nightlight.errors import ParameterError
 from nightlight.grid import Grid
-from nightlight.io.raster import DEFAULT_CHUNK
+from nightlight.io.raster import DEFAULT_CHUNK, source_label
 from nightlight.io.vector import VectorSource, read_polygons
 from nightlight.params import MIN_VALID_SHARE, check_fraction, check_param
-from nightlight.preprocess.inputs import Inputs, prepare_inputs, source_label
+from nightlight.preprocess.inputs import Inputs, prepare_inputs
 from nightlight.units import dark_floor_for
 
 

@@ -253,11 +253,28 @@ def _check_block_count(shape: tuple[int, int], edge: tuple[int, int], label: str
         warnings.warn(f"{label}: chunks={edge} make {n:,} small blocks; {advice}.", UserWarning, stacklevel=4)
 
 
+def source_label(src: Any, fallback: str = "DataArray") -> str:
+    """How to call a mosaic in messages and metadata: its path, its ``source`` attribute, or ``fallback``."""
+    if isinstance(src, (str, os.PathLike)):
+        return os.fspath(src)
+    if isinstance(src, xr.DataArray):
+        return str(src.attrs.get("source", src.name or fallback))
+    return fallback
+
+
+def source_identity(src: Any) -> Any:
+    """What makes two sources the same input: the object, or the real path of a local file."""
+    if isinstance(src, (str, os.PathLike)):
+        text = os.fspath(src)
+        return ("path", os.path.realpath(text)) if os.path.exists(text) else ("name", text)
+    return ("object", id(src))
+
+
 def _checked_dataarray(
     da: xr.DataArray, *, chunks: Any, crs: Any, units: str | None, nodata: float | str | None
 ) -> xr.DataArray:
     """A DataArray passed in: one band, 2-D, a CRS (``crs`` assumed only when it has none), units, chunked."""
-    label = str(da.attrs.get("source", da.name or "DataArray"))
+    label = source_label(da)
     if da.ndim == 3 and da.sizes.get("band", 0) == 1:
         da = da.squeeze("band", drop=True)
     if da.ndim != 2:

@@ -251,6 +251,11 @@ def prepare_viirs(
     return aggregate(x, alignment=alignment)
 
 
+def _prepared(viirs: ArrayLike, prepare: bool, **kwargs: Any) -> ArrayLike:
+    """:func:`prepare_viirs`, or (``prepare=False``: already on the DMSP grid) only ``log1p`` of radiance ≥ 0."""
+    return prepare_viirs(viirs, **kwargs) if prepare else map_pixels(viirs, lambda b: np.log1p(np.maximum(b, 0)))
+
+
 def fit_harmonization(
     viirs: ArrayLike | list,
     dmsp: ArrayLike | list,
@@ -269,10 +274,7 @@ def fit_harmonization(
     """
     vs = viirs if isinstance(viirs, list) else [viirs]
     ds = dmsp if isinstance(dmsp, list) else [dmsp]
-    if prepare:
-        xs = [prepare_viirs(v, target=d) for v, d in zip(vs, ds)]
-    else:
-        xs = [map_pixels(v, lambda b: np.log1p(np.maximum(b, 0))) for v in vs]
+    xs = [_prepared(v, prepare, target=d) for v, d in zip(vs, ds)]
     masks = kwargs.pop("mask", None)
     if masks is not None and not isinstance(masks, list):
         masks = [masks]
@@ -299,11 +301,7 @@ def harmonize_viirs(
     **kwargs: Any,
 ) -> ArrayLike:
     """VIIRS radiance → DMSP-like DN (0–63) with a fitted :class:`Calibration` (lazy)."""
-    if prepare:
-        x = prepare_viirs(viirs, target=target, **kwargs)
-    else:
-        x = map_pixels(viirs, lambda b: np.log1p(np.maximum(b, 0)))
-    out = calibration.apply(x)
+    out = calibration.apply(_prepared(viirs, prepare, target=target, **kwargs))
     if isinstance(out, xr.DataArray):
         out.attrs["units"] = "DN (DMSP-like)"
     return out

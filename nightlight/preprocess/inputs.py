@@ -34,7 +34,7 @@ from nightlight.errors import GridMismatchError, ParameterError, UnitsError
 from nightlight.grid import Grid, snap_to_grid
 from nightlight.hashing import fingerprint
 from nightlight.io.align import align_to, materialise
-from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic
+from nightlight.io.raster import DEFAULT_CHUNK, open_mosaic, source_identity, source_label
 from nightlight.params import check_param
 from nightlight.preprocess.steps import apply_steps, parse_steps
 from nightlight.units import UNKNOWN
@@ -94,23 +94,6 @@ class Inputs:
         }
 
 
-def source_label(src: Any, fallback: str) -> str:
-    """How to call a mosaic in messages and metadata: its path, its ``source`` attribute, or ``fallback``."""
-    if isinstance(src, (str, os.PathLike)):
-        return os.fspath(src)
-    if isinstance(src, xr.DataArray):
-        return str(src.attrs.get("source", src.name or fallback))
-    return fallback
-
-
-def _identity(src: Any) -> Any:
-    """What makes two sources the same input: the object, or the real path of a local file."""
-    if isinstance(src, (str, os.PathLike)):
-        text = os.fspath(src)
-        return ("path", os.path.realpath(text)) if os.path.exists(text) else ("name", text)
-    return ("object", id(src))
-
-
 def prepare_inputs(
     sources: Sequence[Any] | Mapping[Any, Any],
     *,
@@ -166,11 +149,11 @@ def prepare_inputs(
     opened: dict[Any, tuple[str, xr.DataArray]] = {}
     keys, names, mosaics = [], [], []
     for key, src in items:
-        ident = _identity(src)
+        ident = source_identity(src)
         label = source_label(src, str(key))
         if ident in opened:
             if not allow_repeats:
-                first = next(k for k, s in items if _identity(s) == ident)
+                first = next(k for k, s in items if source_identity(s) == ident)
                 raise ParameterError(
                     f"{label} is given twice ({first!r} and {key!r}): the run would compare a mosaic with itself. "
                     "Pass a different file for each year."

@@ -47,6 +47,7 @@ import xarray as xr
 from nightlight._backend import is_dask, map_pixels
 from nightlight._version import __version__
 from nightlight.errors import CatalogError, ParameterError, UnitsError
+from nightlight.io.raster import open_mosaic, source_identity, source_label
 from nightlight.preprocess import denoise, harmonize
 from nightlight.preprocess.calibration import Calibration
 from nightlight.preprocess.dmsp import intercalibrate
@@ -106,8 +107,6 @@ def normalise_step(mosaic: xr.DataArray, params: Any) -> tuple[xr.DataArray, dic
     read as it is on disk: put ``normalise`` first among the steps (or pass a
     reference DataArray prepared like the other years).
     """
-    from nightlight.io.raster import open_mosaic
-
     p = dict(params) if isinstance(params, Mapping) else {"reference": params}
     if p.get("reference") is None or "level" not in p:
         raise ParameterError(
@@ -136,10 +135,8 @@ def normalise_step(mosaic: xr.DataArray, params: Any) -> tuple[xr.DataArray, dic
 
 def _label(obj: Any) -> str:
     """How to record a reference or an exclusion: its path, a DataArray's source, or its type and size."""
-    if isinstance(obj, (str, os.PathLike)):
-        return os.fspath(obj)
-    if isinstance(obj, xr.DataArray):
-        return str(obj.attrs.get("source", obj.name or "DataArray"))
+    if isinstance(obj, (str, os.PathLike, xr.DataArray)):
+        return source_label(obj)
     return f"{type(obj).__name__} ({len(obj)} rows)" if hasattr(obj, "__len__") else type(obj).__name__
 
 
@@ -148,12 +145,8 @@ def _same_source(mosaic: xr.DataArray, ref: Any) -> bool:
     if mosaic is ref:
         return True
     src = mosaic.attrs.get("source")
-    other = os.fspath(ref) if isinstance(ref, (str, os.PathLike)) else getattr(ref, "attrs", {}).get("source")
-    if not src or not other:
-        return False
-    if "://" in str(src) or "://" in str(other):
-        return str(src) == str(other)
-    return os.path.realpath(str(src)) == os.path.realpath(str(other))
+    other = ref if isinstance(ref, (str, os.PathLike)) else getattr(ref, "attrs", {}).get("source")
+    return bool(src and other) and source_identity(str(src)) == source_identity(other)
 
 
 def _with_params(func: Callable[..., Any], default: dict | None = None) -> Callable[[Any, Any], tuple[Any, Any]]:

@@ -1,8 +1,8 @@
 """:class:`World`: a synthetic world's lazy mosaics per year, its ground truth, and GeoTIFF export.
 
 A mosaic's dask graph has one task per chunk (:func:`render`, the renderer kernel); each
-task carries only the cities whose support meets its chunk (:func:`city_windows`, the
-vectorized twin of the kernel's window).
+task carries only the cities whose support meets its chunk (the kernel's
+``synth_city.city_window`` of each city).
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ class World:
         # Each task carries only the cities whose support meets its chunk (a bbox
         # filter), so the graph stays small for a global world and each chunk is
         # generated on its own.
-        rows_lo, rows_hi, cols_lo, cols_hi = city_windows(cities, m.res)
+        windows = np.array([kcity.city_window(c, m.res) for c in cities], np.int64).reshape(-1, 4)
+        rows_lo, rows_hi, cols_lo, cols_hi = windows.T
         dsk: dict[Key, Any] = {}  # annotated: dask's Key is a union, and dict keys are invariant
         for i, j, (r0, r1, c0, c1) in self.grid.blocks(edges):
             sel = (rows_hi > gr + r0) & (rows_lo < gr + r1) & (cols_hi > gc + c0) & (cols_lo < gc + c1)
@@ -177,19 +178,6 @@ class World:
 
 #: Normal quantile table of the noise kernel (built once, 33 kB).
 _NORMAL_TABLE = knoise.normal_table()
-
-
-def city_windows(cities: np.ndarray, res: float):
-    """Vectorized twin of the kernel ``synth_city.city_window``: global pixel rows/cols of each support."""
-    r_km = cities[:, kcity.C_SUPPORT_KM]
-    lat = cities[:, kcity.C_LAT]
-    dlat = r_km / kcity.KM_PER_DEG_LAT
-    dlon = r_km / cities[:, kcity.C_KMX]
-    row0 = np.floor((90.0 - (lat + dlat)) / res) - 1
-    row1 = np.ceil((90.0 - (lat - dlat)) / res) + 1
-    col0 = np.floor((cities[:, kcity.C_LON] - dlon + 180.0) / res) - 1
-    col1 = np.ceil((cities[:, kcity.C_LON] + dlon + 180.0) / res) + 1
-    return row0, row1, col0, col1
 
 
 def render(grow0, gcol0, h, w, model: SensorModel, cities, key, noise) -> np.ndarray:
