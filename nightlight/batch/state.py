@@ -22,8 +22,8 @@ from typing import Any
 from nightlight.batch.config import BatchConfig
 from nightlight.errors import NightlightError
 from nightlight.hashing import fingerprint, sha256
+from nightlight.io.raster import write_atomic
 from nightlight.outputs.folder import MANIFEST_NAME
-from nightlight.outputs.write import write_atomic
 
 STATE_NAME = "batch.json"
 CHECKPOINTS = ".checkpoints"
