@@ -9,12 +9,23 @@ rioxarray's ``spatial_ref``). Per-pixel block functions go through :func:`map_pi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import dask.array as dsa
 import numpy as np
+import rasterio.errors
 import xarray as xr
+
+# rasterio.features and rasterio.warp wrap plain block arrays in GDAL datasets without a
+# geotransform and warn so on some calls, although the transform is passed explicitly.
+# Filtered once, narrowly, when the package loads: `warnings.catch_warnings` inside a
+# dask task swaps the process-wide filters under the other threads, which then lose or
+# print warnings that a caller is recording (a batch's CheckpointWarnings went missing).
+warnings.filterwarnings(
+    "ignore", category=rasterio.errors.NotGeoreferencedWarning, module=r"rasterio\.(features|warp)$"
+)
 
 ArrayLike = np.ndarray | xr.DataArray
 

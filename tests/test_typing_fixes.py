@@ -149,3 +149,32 @@ def test_zonal_stats_on_an_invalid_polygon_is_a_clear_error():
     bowtie = shapely.Polygon([(0.1, 0.1), (0.9, 0.9), (0.9, 0.1), (0.1, 0.9)])
     with pytest.raises(InvalidVectorError, match=r"invalid polygon\(s\) \(rows \[0\].*read_polygons"):
         zonal_stats(gpd.GeoDataFrame(geometry=[bowtie], crs="EPSG:4326"), da)
+
+
+def test_zonal_validity_check_leaves_the_process_warning_filters_alone(monkeypatch):
+    """It runs on a thread beside the driver: ``shapely.is_valid`` silenced every warning of the process
+    while it ran (``catch_warnings``), and under load a batch lost some of its CheckpointWarnings."""
+    import warnings
+
+    import numpy as np
+    import pytest
+    import shapely
+
+    from nightlight.change import zonal
+    from nightlight.errors import InvalidVectorError
+
+    swaps = []
+
+    class Counted(warnings.catch_warnings):
+        def __enter__(self):
+            swaps.append(self)
+            return super().__enter__()
+
+    ok = shapely.buffer(shapely.points(np.random.default_rng(0).random((200, 2))), 0.01)
+    bowtie = shapely.Polygon([(0.1, 0.1), (0.9, 0.9), (0.9, 0.1), (0.1, 0.9)])
+    monkeypatch.setattr(warnings, "catch_warnings", Counted)
+    zonal._require_valid(np.append(ok, [None, shapely.Polygon()]))
+    with pytest.raises(InvalidVectorError, match=r"1 invalid polygon\(s\) \(rows \[200\]"):
+        zonal._require_valid(np.append(ok, bowtie))
+    monkeypatch.undo()
+    assert not swaps, "the validity check swapped the process-wide warning filters"

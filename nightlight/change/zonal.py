@@ -355,7 +355,9 @@ def zonal_stats_many(
 
 def _require_valid(geoms: np.ndarray) -> None:
     live = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
-    invalid = live & ~shapely.is_valid(geoms)
+    # is_valid_reason, not is_valid: shapely.is_valid silences every warning of the process while it runs
+    # (warnings.catch_warnings), and on this thread that swallowed the driver's CheckpointWarnings
+    invalid = live & (shapely.is_valid_reason(geoms) != "Valid Geometry")
     if invalid.any():  # GEOS would fail mid-way with a bare GEOSException
         raise InvalidVectorError(
             f"zonal_stats: {int(invalid.sum())} invalid polygon(s) (rows {np.flatnonzero(invalid)[:10].tolist()}, "

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
-
 import dask
 import numpy as np
-import rasterio.errors
 import rasterio.features
 import shapely
 import shapely.affinity
@@ -16,12 +13,6 @@ from nightlight.checkpoint import CheckpointStore, Codec, stage_of
 from nightlight.cities.components import Components
 from nightlight.cities.label import block_ids
 from nightlight.hashing import fingerprint
-
-# rasterio.features wraps plain arrays in GDAL datasets without a geotransform and
-# says so on every call; polygons are built in pixel coordinates on purpose (see
-# city_polygons). Filtered once here, narrowly: `warnings.catch_warnings` around each
-# call is not thread-safe, and blocks are vectorised in threads.
-warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning, module=r"rasterio\.features")
 
 
 def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):

@@ -9,7 +9,6 @@ margin for the resampling kernel), so a global mosaic aligns in bounded memory.
 from __future__ import annotations
 
 import os
-import warnings
 
 import dask
 import dask.array as dsa
@@ -31,21 +30,17 @@ def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst
     out = np.full(dst_shape, np.nan, dtype=np.float64)
     if not src_block.size:
         return out.astype(dtype)
-    with warnings.catch_warnings():
-        # GDAL's in-memory datasets for plain arrays trip rasterio's "no geotransform"
-        # check even though both transforms are passed explicitly.
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        rasterio.warp.reproject(
-            np.asarray(src_block, dtype=np.float64),
-            out,
-            src_transform=src_transform,
-            src_crs=src_crs,
-            src_nodata=np.nan,
-            dst_transform=dst_transform,
-            dst_crs=dst_crs,
-            dst_nodata=np.nan,
-            resampling=resampling,
-        )
+    rasterio.warp.reproject(  # its "no geotransform" warning is filtered in nightlight._backend
+        np.asarray(src_block, dtype=np.float64),
+        out,
+        src_transform=src_transform,
+        src_crs=src_crs,
+        src_nodata=np.nan,
+        dst_transform=dst_transform,
+        dst_crs=dst_crs,
+        dst_nodata=np.nan,
+        resampling=resampling,
+    )
     # warped in float64 (the kernel's weights), returned in the working dtype: a float32
     # year beside float32 years instead of doubling a series' memory
     return out.astype(dtype, copy=False)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -121,7 +120,6 @@ def _grid_for_polygons(like: ArrayLike) -> Grid:
 def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> Any:
     """Polygons rasterized per block (pixels touched count), dilated by ``buffer`` px within each block's halo."""
     import shapely
-    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.features import rasterize
 
     grid = _grid_for_polygons(like)
@@ -155,10 +153,8 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
         hit = tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
         if hit.size == 0:
             return np.zeros((r1 - r0, c1 - c0), bool)
-        with warnings.catch_warnings():
-            # GDAL's in-memory dataset trips rasterio's "no geotransform" check although the transform is passed
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            out = rasterize(geoms[hit], out_shape=shape, transform=t, all_touched=True, dtype="uint8")
+        # its "no geotransform" warning is filtered in nightlight._backend (catch_warnings is not thread-safe)
+        out = rasterize(geoms[hit], out_shape=shape, transform=t, all_touched=True, dtype="uint8")
         out = _dilate(out, buffer) if buffer > 0 else out.astype(bool)
         return out[buffer : buffer + r1 - r0, buffer : buffer + c1 - c0]
 
