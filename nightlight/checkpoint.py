@@ -125,15 +125,16 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], key: str) ->
         raise TypeError(f"{path}: a checkpoint holds plain arrays only, not dtype=object.")
     meta = json.dumps({"format": FORMAT, "key": key, "sha256": _digest(arrays)}).encode()
     payload: dict[str, Any] = {**arrays, _META: np.frombuffer(meta, np.uint8)}
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+
+    try:
+        write_atomic(path, write)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         full = exc.errno == errno.ENOSPC
         raise CheckpointError(
             f"{path}: the checkpoint could not be written ({'the disk is full' if full else exc.strerror or exc}). "
@@ -313,10 +314,26 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _write_json(path: Path, record: Mapping[str, Any]) -> None:
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it to ``path``: a file at ``path`` is whole.
+
+    The temp name is ``.NAME.tmp-XXXXXXXX``, the pattern :class:`CheckpointStore` deletes after a
+    kill; it does not exist when ``write`` is called (GDAL refuses to overwrite some formats),
+    so writers must not infer the format from its suffix. Also the outputs' and GeoTIFFs' writer.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _write_json(path: Path, record: Mapping[str, Any]) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(record, indent=1, default=str)))
 
 
 def checkpointed(stage: Stage | None, key: str, func: Any, *args: Any) -> Any:

@@ -129,10 +129,7 @@ class Grid:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(left, bottom, right, top) in CRS units."""
-        h, w = self.shape
-        x0, y0 = self.transform @ (0, 0)
-        x1, y1 = self.transform @ (w, h)
-        return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+        return self.window_bounds((0, self.shape[0], 0, self.shape[1]))
 
     @property
     def is_geographic(self) -> bool:

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from nightlight.batch.config import BatchConfig
+from nightlight.checkpoint import write_atomic
 from nightlight.errors import NightlightError
 from nightlight.hashing import fingerprint, sha256
-from nightlight.io.raster import write_atomic
 from nightlight.outputs.folder import MANIFEST_NAME
 
 STATE_NAME = "batch.json"

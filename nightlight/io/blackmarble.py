@@ -78,13 +78,6 @@ def tile_id(h: int, v: int) -> str:
     return f"h{h:02d}v{v:02d}"
 
 
-def tile_bounds(tile: str) -> tuple[float, float, float, float]:
-    """(west, south, east, north) of a tile in degrees."""
-    h, v = parse_tile(tile)
-    west, north = -180.0 + TILE_DEG * h, 90.0 - TILE_DEG * v
-    return west, north - TILE_DEG, west + TILE_DEG, north
-
-
 def tiles_for_region(region: Sequence[float]) -> list[str]:
     """The tiles holding a pixel of the lon/lat box ``(west, south, east, north)``, row by row.
 

@@ -4,7 +4,7 @@ Local paths, ``file://``, ``http(s)://`` and ``s3://`` URLs go through rasterio/
 (remote COGs are read by range requests through GDAL's ``/vsicurl/``), so the same
 call reads a laptop file and a cloud mosaic. Nothing is read but the header until a
 chunk is computed. :func:`write_geotiff` is the way back: a DataArray to a GeoTIFF, written
-atomically (:func:`write_atomic`: a temp name, then a rename; also the tables and figures).
+atomically (:func:`nightlight.checkpoint.write_atomic`: a temp name, then a rename; also the tables and figures).
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
-import uuid
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,6 +25,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from nightlight._backend import float_dtype, is_dask
+from nightlight.checkpoint import write_atomic
 from nightlight.errors import InvalidRasterError, MissingCRSError, ParameterError
 from nightlight.grid import Grid
 from nightlight.io.blocks import BandSource, band_array, source_options
@@ -406,7 +405,7 @@ def write_geotiff(
     Parameters
     ----------
     path : path-like
-        File to write (replaced only once the new one is whole: :func:`write_atomic`).
+        File to write (replaced only once the new one is whole: :func:`~nightlight.checkpoint.write_atomic`).
     data : DataArray
         Brings its CRS (``crs`` only when it has none; neither: a file without a CRS),
         transform and nodata (``nodata`` only when it has none). Dask data is computed
@@ -457,21 +456,3 @@ def write_geotiff(
                     dst.write(np.asarray(block).astype(profile["dtype"], copy=False), 1, window=win.to_rasterio())
 
     return write_atomic(Path(path), write)
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it to ``path``: a file at ``path`` is whole.
-
-    The temp name is ``.NAME.tmp-XXXXXXXX``, the pattern the checkpoint store deletes after a
-    kill (:mod:`nightlight.checkpoint`); it does not exist when ``write`` is called (GDAL
-    refuses to overwrite some formats), so writers must not infer the format from its suffix.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

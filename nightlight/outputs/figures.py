@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from nightlight.io.raster import write_atomic
+from nightlight.checkpoint import write_atomic
 from nightlight.outputs.summary import centroid_lonlat
 
 

@@ -37,7 +37,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from nightlight.io.raster import write_atomic
+from nightlight.checkpoint import write_atomic
 from nightlight.outputs.figures import (
     CHANGE_EDGES_PCT,
     NOT_CLASSIFIED,

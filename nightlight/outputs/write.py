@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from nightlight.io.raster import write_atomic
+from nightlight.checkpoint import write_atomic
 
 #: Key of the run metadata in the GeoParquet file's key-value metadata.
 METADATA_KEY = b"nightlight"

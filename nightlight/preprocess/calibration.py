@@ -102,8 +102,7 @@ class Calibration:
         """JSON text (floats written with Python's round-trip repr, so reading it back is exact)."""
         text = json.dumps(self.to_dict(), indent=2, allow_nan=True)
         if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
+            Path(path).write_text(text + "\n", encoding="utf-8")
         return text
 
     @classmethod
@@ -175,7 +174,7 @@ def _fit_params(model: str, x: np.ndarray, y: np.ndarray, p0: Sequence[float] | 
     return tuple(float(v) for v in popt)
 
 
-def _sample_block(s: np.ndarray, t: np.ndarray, m: np.ndarray | None, p: float, seed: int, k: int) -> np.ndarray:
+def _sample_block(s: ArrayLike, t: ArrayLike, m: ArrayLike | None, p: float, seed: int, k: int) -> np.ndarray:
     rng = np.random.default_rng([seed, k])
     s = np.asarray(s, dtype=np.float64).ravel()
     t = np.asarray(t, dtype=np.float64).ravel()
@@ -239,10 +238,7 @@ def _pairs(
         ]
         parts = dask.compute(*tasks)
         return np.concatenate(parts, axis=1) if parts else np.empty((2, 0))
-    m = None if mask is None else np.asarray(mask)
-    s_np = np.asarray(source)
-    t_np = np.asarray(target)
-    pr = _sample_block(s_np, t_np, m, 1.0, seed, 0)
+    pr = _sample_block(source, target, mask, 1.0, seed, 0)
     if sample is not None and pr.shape[1] > sample:
         idx = np.random.default_rng([seed, 0]).choice(pr.shape[1], size=sample, replace=False)
         pr = pr[:, np.sort(idx)]

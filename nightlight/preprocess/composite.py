@@ -112,11 +112,7 @@ def annual_composite(
     out = dispatch(rad.data, lambda r, c: _block(r, np.asarray(c), min_count), run_dask, cnt.data)
     coords = {d: rad[d] for d in spatial if d in rad.coords}
     ds = xr.Dataset(
-        {
-            "mean": (spatial, out[0]),
-            "median": (spatial, out[1]),
-            "nobs": (spatial, out[2]),
-        },
+        {v: (spatial, out[i]) for i, v in enumerate(("mean", "median", "nobs"))},
         coords=coords,
         attrs={
             "year": int(year),

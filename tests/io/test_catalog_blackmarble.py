@@ -18,7 +18,7 @@ import pytest
 
 import nightlight
 from nightlight.errors import CatalogError, InvalidRasterError, ParameterError
-from nightlight.io.blackmarble import GRID_GROUP, open_tiles, tile_bounds, tiles_for_region
+from nightlight.io.blackmarble import GRID_GROUP, TILE_PX, global_grid, open_tiles, parse_tile, tiles_for_region
 from nightlight.io.listing import StampWarning
 from nightlight.io.resolve import ProductNotFoundError, resolve
 
@@ -89,15 +89,21 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("NIGHTLIGHT_CACHE", str(tmp_path / "cache"))
 
 
+def _tile_bounds(tile: str) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of a tile as the mosaics place it: its hHHvVV block of the global grid."""
+    h, v = parse_tile(tile)
+    return global_grid().slice((v * TILE_PX, (v + 1) * TILE_PX, h * TILE_PX, (h + 1) * TILE_PX)).bounds
+
+
 def test_tile_grid_follows_the_h00v00_origin():
-    assert tile_bounds("h00v00") == (-180.0, 80.0, -170.0, 90.0)
-    assert tile_bounds("h11v05") == (-70.0, 30.0, -60.0, 40.0)  # the public STAC item of VNP46A2 h11v05: (−70, 40)
-    assert tile_bounds("h35v17") == (170.0, -90.0, 180.0, -80.0)
+    assert _tile_bounds("h00v00") == (-180.0, 80.0, -170.0, 90.0)
+    assert _tile_bounds("h11v05") == (-70.0, 30.0, -60.0, 40.0)  # the public STAC item of VNP46A2 h11v05: (−70, 40)
+    assert _tile_bounds("h35v17") == (170.0, -90.0, 180.0, -80.0)
     assert tiles_for_region((121.0, 31.0, 121.9, 31.5)) == ["h30v05"]
     assert tiles_for_region((125.0, 25.0, 135.0, 35.0)) == ["h30v05", "h31v05", "h30v06", "h31v06"]
     assert tiles_for_region((120.0, 30.0, 130.0, 40.0)) == ["h30v05"]  # edges on tile edges pull in no neighbour
     with pytest.raises(ParameterError, match="off the grid"):
-        tile_bounds("h36v00")
+        parse_tile("h36v00")
 
 
 def test_mosaic_of_2x2_tiles_equals_the_tiles_placed_by_numpy(tiles):
@@ -118,7 +124,7 @@ def test_mosaic_of_2x2_tiles_equals_the_tiles_placed_by_numpy(tiles):
 
 def test_fill_is_nan_and_the_scale_factor_is_applied(tiles):
     folder, raw = tiles
-    box = tile_bounds("h31v06")
+    box = _tile_bounds("h31v06")
     da = open_tiles(_paths(folder), region=(box[0] + 0.001, box[1] + 0.001, box[2] - 0.001, box[3] - 0.001))
     assert da.shape == (2400, 2400)  # one tile, all of it
     values = da.values
