@@ -76,6 +76,13 @@ MAX_LINES = 500
 SIZE_EXCEPTIONS: dict[str, str] = {}
 
 JITS = {"njit", "jit", "vectorize", "guvectorize"}
+#: rasterio's in-memory GDAL helpers: each swaps the process-wide warning filters (catch_warnings)
+#: and must run under nightlight._backend.IN_MEMORY_GDAL_LOCK, or in the driver alone (named here, with why).
+GDAL_IN_MEMORY = {"shapes", "rasterize", "geometry_mask", "reproject"}
+UNLOCKED_EXCEPTIONS = {
+    "nightlight.io.zones.centre_pixels": "runs in the driver, one polygon after another",
+    "nightlight.bench.zonal._xrspatial": "the xarray-spatial peer's own zone raster, in its own measurement process",
+}
 KERNEL_BANNED = {"xarray", "dask", "rasterio", "rioxarray", "geopandas", "pandas", "nightlight"}
 
 
@@ -351,6 +358,28 @@ def oversized(tree: dict[str, Path], limit: int, exceptions: dict[str, str]) -> 
     return out
 
 
+def unlocked_gdal_calls(tree: dict[str, Path]) -> list[tuple[str, str]]:
+    """(where, function) of every :data:`GDAL_IN_MEMORY` call not inside ``with IN_MEMORY_GDAL_LOCK:``."""
+    out = []
+    for mod, path in sorted(modules(tree).items()):
+        src = _parse(path)
+        locked: set[int] = set()  # the nodes inside a `with IN_MEMORY_GDAL_LOCK:` block
+        owner: dict[int, str] = {}  # node → the top-level function it is in
+        for node in ast.walk(src):
+            if isinstance(node, ast.With) and "IN_MEMORY_GDAL_LOCK" in ast.unparse(node.items[0]):
+                locked |= {id(n) for n in ast.walk(node)}
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.col_offset == 0:
+                owner |= {id(n): f"{mod}.{node.name}" for n in ast.walk(node)}
+        for node in ast.walk(src):
+            if not isinstance(node, ast.Call) or id(node) in locked:
+                continue
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+            if name in GDAL_IN_MEMORY:
+                out.append((f"{path.name}:{node.lineno} {name}()", owner.get(id(node), mod)))
+    return out
+
+
 # ---------------------------------------------------------------------------- the real tree
 
 
@@ -391,6 +420,14 @@ def test_every_kernel_releases_the_gil():
     """Kernels run in dask's threads: one that holds the GIL stalls every other thread for a whole block."""
     held = gil_holding_jits(TREE)
     assert not held, "numba jits in kernels/ without nogil=True: " + ", ".join(held)
+
+
+def test_rasterio_in_memory_calls_take_the_lock():
+    """Two threads inside rasterio's catch_warnings at once can leave "ignore every warning" set for the process."""
+    calls = unlocked_gdal_calls(TREE)
+    bad = [f"{where} in {func} outside IN_MEMORY_GDAL_LOCK" for where, func in calls if func not in UNLOCKED_EXCEPTIONS]
+    assert not bad, "\n".join(bad)
+    assert set(UNLOCKED_EXCEPTIONS) <= {func for _, func in calls}, "stale UNLOCKED_EXCEPTIONS"
 
 
 def test_modules_are_small():
@@ -526,3 +563,16 @@ def test_checker_sees_an_oversized_module(tmp_path):
     tree = _fake_tree(tmp_path, {"nightlight/io/big.py": "x = 1\n" * 11})
     assert len(oversized(tree, 10, {})) == 1
     assert oversized(tree, 10, {"nightlight.io.big": "a reason"}) == []
+
+
+def test_checker_sees_an_unlocked_rasterio_call(tmp_path):
+    source = (
+        "import rasterio.features\nfrom rasterio.warp import reproject\n"
+        "from nightlight._backend import IN_MEMORY_GDAL_LOCK\n\n"
+        "def f(a):\n    with IN_MEMORY_GDAL_LOCK:\n        rasterio.features.rasterize(a)\n"
+        "    return list(rasterio.features.shapes(a))\n\n"
+        "def g(a):\n    reproject(a)\n"
+    )
+    calls = unlocked_gdal_calls(_fake_tree(tmp_path, {"nightlight/cities/m.py": source}))
+    want = [("m.py:8 shapes()", "nightlight.cities.m.f"), ("m.py:11 reproject()", "nightlight.cities.m.g")]
+    assert sorted(calls) == sorted(want)

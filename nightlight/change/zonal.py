@@ -39,7 +39,7 @@ import shapely
 import xarray as xr
 from affine import Affine
 
-from nightlight._backend import as_dask, is_dask
+from nightlight._backend import IN_MEMORY_GDAL_LOCK, as_dask, is_dask
 from nightlight.area import AreaMode, pixel_areas_km2, resolve_area
 from nightlight.checkpoint import TREE, CheckpointStore, checkpointed, stage_of
 from nightlight.errors import InvalidVectorError
@@ -205,14 +205,15 @@ def _block_stats(plan: _Plan, r0: int, c0: int, *blocks: np.ndarray):
         if not len(hit):
             continue
         local = np.searchsorted(gids, ids[hit])
-        labels = rasterio.features.rasterize(
-            zip(geoms[hit], (local + 1).tolist()),
-            out_shape=(h, w),
-            transform=t,
-            fill=0,
-            all_touched=False,
-            dtype="int32",
-        )
+        with IN_MEMORY_GDAL_LOCK:
+            labels = rasterio.features.rasterize(
+                zip(geoms[hit], (local + 1).tolist()),
+                out_shape=(h, w),
+                transform=t,
+                fill=0,
+                all_touched=False,
+                dtype="int32",
+            )
         _accumulate(kz.accumulate_labels, (labels,), blocks, out, areas, plan.floor)
     if ex_hit is not None and len(ex_hit[2]):
         geoms, ids, hit = ex_hit

@@ -9,6 +9,7 @@ import shapely
 import shapely.affinity
 from affine import Affine
 
+from nightlight._backend import IN_MEMORY_GDAL_LOCK
 from nightlight.checkpoint import CheckpointStore, Codec, stage_of
 from nightlight.cities.components import Components
 from nightlight.cities.label import block_ids
@@ -30,7 +31,8 @@ def _polygon_task(src, row0, col0, grid, connectivity, threshold, lookup):
         cols = np.flatnonzero(city[r0:r1].any(axis=0))
         band = np.s_[r0:r1, cols[0] : cols[-1] + 1]
         at = Affine.translation(col0 + cols[0], row0 + r0)
-        found = rasterio.features.shapes(ids[band], mask=city[band], connectivity=4, transform=at)
+        with IN_MEMORY_GDAL_LOCK:  # a generator: consumed inside the lock
+            found = list(rasterio.features.shapes(ids[band], mask=city[band], connectivity=4, transform=at))
         pieces += [(int(v), shapely.geometry.shape(g)) for g, v in found]
     return pieces
 

@@ -18,7 +18,7 @@ import rasterio.warp
 import xarray as xr
 from rasterio.enums import Resampling
 
-from nightlight._backend import as_dask, float_dtype
+from nightlight._backend import IN_MEMORY_GDAL_LOCK, as_dask, float_dtype
 from nightlight.grid import Grid, PixelWindow
 from nightlight.io.raster import open_mosaic, write_geotiff
 
@@ -30,17 +30,18 @@ def _warp_block(src_block, src_transform, src_crs, dst_shape, dst_transform, dst
     out = np.full(dst_shape, np.nan, dtype=np.float64)
     if not src_block.size:
         return out.astype(dtype)
-    rasterio.warp.reproject(  # its "no geotransform" warning is filtered in nightlight._backend
-        np.asarray(src_block, dtype=np.float64),
-        out,
-        src_transform=src_transform,
-        src_crs=src_crs,
-        src_nodata=np.nan,
-        dst_transform=dst_transform,
-        dst_crs=dst_crs,
-        dst_nodata=np.nan,
-        resampling=resampling,
-    )
+    with IN_MEMORY_GDAL_LOCK:
+        rasterio.warp.reproject(
+            np.asarray(src_block, dtype=np.float64),
+            out,
+            src_transform=src_transform,
+            src_crs=src_crs,
+            src_nodata=np.nan,
+            dst_transform=dst_transform,
+            dst_crs=dst_crs,
+            dst_nodata=np.nan,
+            resampling=resampling,
+        )
     # warped in float64 (the kernel's weights), returned in the working dtype: a float32
     # year beside float32 years instead of doubling a series' memory
     return out.astype(dtype, copy=False)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from nightlight._backend import ArrayLike, as2d, as_dask, dispatch, float_dtype, is_dask
+from nightlight._backend import IN_MEMORY_GDAL_LOCK, ArrayLike, as2d, as_dask, dispatch, float_dtype, is_dask
 from nightlight.errors import GridMismatchError, InvalidVectorError, UnitsError
 from nightlight.kernels import denoise as kd
 from nightlight.units import check_radiance
@@ -262,7 +262,8 @@ def mask_flares(
     def block_mask(b: np.ndarray, block_info=None) -> np.ndarray:
         (r0, r1), (c0, c1) = block_info[0]["array-location"] if block_info else ((0, b.shape[0]), (0, b.shape[1]))
         bt = grid.slice((r0, r1, c0, c1)).transform
-        m = geometry_mask(shapes, out_shape=b.shape, transform=bt, invert=True, all_touched=True)
+        with IN_MEMORY_GDAL_LOCK:
+            m = geometry_mask(shapes, out_shape=b.shape, transform=bt, invert=True, all_touched=True)
         return np.where(m, np.nan, b).astype(b.dtype)
 
     return dispatch(radiance, block_mask, lambda x: x.map_blocks(block_mask, dtype=x.dtype))

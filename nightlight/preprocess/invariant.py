@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from nightlight._backend import ArrayLike, is_dask
+from nightlight._backend import IN_MEMORY_GDAL_LOCK, ArrayLike, is_dask
 from nightlight.errors import GridMismatchError, ParameterError
 from nightlight.grid import GRID_TOLERANCE_PX, Grid, require_same_grid
 from nightlight.io.zones import zone_pixels
@@ -153,8 +153,8 @@ def _polygon_mask(geoms: Any, like: ArrayLike, is_dask: bool, buffer: int) -> An
         hit = tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
         if hit.size == 0:
             return np.zeros((r1 - r0, c1 - c0), bool)
-        # its "no geotransform" warning is filtered in nightlight._backend (catch_warnings is not thread-safe)
-        out = rasterize(geoms[hit], out_shape=shape, transform=t, all_touched=True, dtype="uint8")
+        with IN_MEMORY_GDAL_LOCK:
+            out = rasterize(geoms[hit], out_shape=shape, transform=t, all_touched=True, dtype="uint8")
         out = _dilate(out, buffer) if buffer > 0 else out.astype(bool)
         return out[buffer : buffer + r1 - r0, buffer : buffer + c1 - c0]
 
