@@ -140,17 +140,6 @@ def pixel_normal(rk, gcol, table):
 
 
 @njit(cache=True, nogil=True)
-def hash_normal(key: np.uint64, grow0: int, gcol0: int, h: int, w: int, table: np.ndarray) -> np.ndarray:
-    """Standard normals for the window of global rows ``grow0:grow0+h``, cols ``gcol0:gcol0+w``."""
-    out = np.empty((h, w), np.float64)
-    for i in range(h):
-        rk = row_key(key, grow0 + i)
-        for j in range(w):
-            out[i, j] = pixel_normal(rk, gcol0 + j, table)
-    return out
-
-
-@njit(cache=True, nogil=True)
 def hash_uniform(key: np.uint64, a: int, b: int) -> float:
     """A uniform in [0, 1) for the counter pair (a, b) under ``key``."""
     return float(_mix64(row_key(key, a) + np.uint64(b) * _GOLDEN) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
