@@ -119,14 +119,8 @@ def summarize(
             "change_ok": df["change"].where(ok),
         }
     ).groupby(key.to_numpy())
-    table = g.agg(
-        cities=("cities", "sum"),
-        classified=("classified", "sum"),
-        shrinking=("shrinking", "sum"),
-        light_before=("light_before", "sum"),
-        light_after=("light_after", "sum"),
-        median_change=("change_ok", "median"),
-    )
+    table = g[["cities", "classified", "shrinking", "light_before", "light_after"]].sum()
+    table["median_change"] = g["change_ok"].median()
     with np.errstate(invalid="ignore", divide="ignore"):
         table["share_shrinking"] = table["shrinking"] / table["classified"].where(table["classified"] > 0)
         table["change"] = (table["light_after"] - table["light_before"]) / table["light_before"].where(
