@@ -214,8 +214,7 @@ def _nice_sizes(ref: float) -> list[float]:
 def plot_histogram(result: gpd.GeoDataFrame, path: str | os.PathLike, *, bins: int = 40) -> Path:
     """PNG histogram of relative change (%) of classified cities, threshold marked."""
     thr = decline_threshold(result)
-    ok = result["change"][result["status"] == "ok"] if "status" in result else result["change"]
-    vals = ok.dropna().to_numpy() * 100
+    vals = result["change"][classified(result)[0]].dropna().to_numpy() * 100
     with figure(path, figsize=(7, 4.5), dpi=120) as (fig, ax):
         ax.hist(vals, bins=bins, color="#4477aa", edgecolor="white")
         ax.axvline(-thr * 100, color="#cc3311", linestyle="--", label=f"shrinking: ≤ −{thr:.0%}")
