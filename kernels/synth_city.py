@@ -116,21 +116,6 @@ def city_window(city: np.ndarray, res: float, r_km: float = -1.0) -> tuple:
 
 
 @njit(cache=True, nogil=True)
-def city_profile_window(city: np.ndarray, res: float, r_km: float = -1.0) -> tuple:
-    """Unit-peak profile of one city on the global pixel window of a disc of ``r_km``.
-
-    Returns ``(row0, col0, G)``, G float64 of the window's shape, 0 outside the support.
-    """
-    r0, r1, c0, c1 = city_window(city, res, r_km)
-    g = np.zeros((r1 - r0, c1 - c0), np.float64)
-    for gr in range(r0, r1):
-        lat = pixel_lat(gr, res)
-        for gc in range(c0, c1):
-            g[gr - r0, gc - c0] = city_g(pixel_lon(gc, res), lat, city)
-    return r0, c0, g
-
-
-@njit(cache=True, nogil=True)
 def lit_rho(need: float, core: float, inv_s: float, edge_w: float, rho_max: float) -> float:
     """Normalized radius where the unit-peak profile falls to ``need`` (0 if never reached)."""
     if _profile(0.0, core, inv_s, edge_w) < need:

@@ -24,9 +24,12 @@ from .synth_city import (
     C_RHO_MAX,
     C_SUPPORT_KM,
     VIIRS,
-    city_profile_window,
+    city_g,
+    city_window,
     lit_rho,
     pixel_area_km2,
+    pixel_lat,
+    pixel_lon,
     sensor_value,
 )
 
@@ -125,16 +128,16 @@ def city_truth(
             need = x0 * math.expm1(threshold / gain) / peak
         rho_t = lit_rho(need, city[C_CORE], city[C_INV_S], city[C_EDGE_W], city[C_RHO_MAX])
         r_km = min(rho_t * 1.001 / min(city[C_INV_A], city[C_INV_B]), city[C_SUPPORT_KM])
-        r0, c0, g = city_profile_window(city, res, r_km)
-        h, w = g.shape
-        g_lit = np.empty(h * w)
+        r0, r1, c0, c1 = city_window(city, res, r_km)
+        g_lit = np.empty((r1 - r0) * (c1 - c0))  # the unit-peak profile of the lit pixels
         m = 0
         area = 0.0
-        for i in range(h):
-            pa = pixel_area_km2(r0 + i, res)
-            for j in range(w):
-                if g[i, j] > 0.0 and sensor_value(peak * g[i, j], sensor, background, gain, x0) >= threshold:
-                    g_lit[m] = g[i, j]
+        for gr in range(r0, r1):
+            lat, pa = pixel_lat(gr, res), pixel_area_km2(gr, res)
+            for gc in range(c0, c1):
+                g = city_g(pixel_lon(gc, res), lat, city)
+                if g > 0.0 and sensor_value(peak * g, sensor, background, gain, x0) >= threshold:
+                    g_lit[m] = g
                     m += 1
                     area += pa
         g_lit = g_lit[:m]
