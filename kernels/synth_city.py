@@ -131,17 +131,6 @@ def lit_rho(need: float, core: float, inv_s: float, edge_w: float, rho_max: floa
 
 
 @njit(cache=True, nogil=True)
-def lit_rhos(
-    need: np.ndarray, core: np.ndarray, inv_s: np.ndarray, edge_w: np.ndarray, rho_max: np.ndarray
-) -> np.ndarray:
-    """Vector form of :func:`lit_rho`."""
-    out = np.empty(need.size)
-    for k in range(need.size):
-        out[k] = lit_rho(need[k], core[k], inv_s[k], edge_w[k], rho_max[k])
-    return out
-
-
-@njit(cache=True, nogil=True)
 def pixel_area_km2(grow: int, res: float) -> float:
     """Ground area of a pixel of a geographic grid, A = R²·Δλ·(sin φ₁ − sin φ₂) (km²)."""
     top = math.radians(90.0 - grow * res)
