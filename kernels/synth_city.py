@@ -138,10 +138,9 @@ def pixel_area_km2(grow: int, res: float) -> float:
     return R_AUTHALIC_KM * R_AUTHALIC_KM * math.radians(res) * (math.sin(top) - math.sin(bottom))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")  # inline: called per pixel by the renderer and the truth
 def dmsp_response(x: float, gain: float, x0: float) -> float:
     """DMSP-like DN from radiance-like light: ``gain * ln(1 + x / x0)``, clipped to [0, 63]."""
-    # the same expression as render_chunk's DMSP branch (kept inline there for speed)
     return min(gain * math.log1p(x / x0), 63.0) if x > 0.0 else 0.0
 
 
