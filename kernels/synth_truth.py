@@ -144,25 +144,18 @@ def city_truth(
         lit_px[k] = m
         lit_area[k] = area
         c = target[k]
-        if m == 0:
-            f = 1.0 + c
-            for t in range(ny):
-                factors[k, t] = 1.0 + (f - 1.0) * progress[k, t]
-                changes[k, t] = factors[k, t] - 1.0
-            continue
-        s1 = _lit_sum(g_lit, peak, sensor, background, gain, x0)
+        f = 1.0 + c  # kept without lit pixels, and where DMSP saturation puts the target out of reach
+        s1 = _lit_sum(g_lit, peak, sensor, background, gain, x0)  # 0.0 without lit pixels
         base_sum[k] = s1
-        if sensor == VIIRS:
-            p = s1 - background * m
-            f = 1.0 + c * s1 / p
-        else:
+        if m > 0 and sensor == VIIRS:
+            f = 1.0 + c * s1 / (s1 - background * m)
+        elif m > 0:
             goal = s1 * (1.0 + c)
-            if _lit_sum(g_lit, peak * f_max, sensor, background, gain, x0) < goal:
-                f = 1.0 + c
-            else:
+            if not _lit_sum(g_lit, peak * f_max, sensor, background, gain, x0) < goal:
                 f = _solve_factor(g_lit, peak, goal, s1, c, f_max, sensor, background, gain, x0)
         for t in range(ny):
             ft = 1.0 + (f - 1.0) * progress[k, t]
             factors[k, t] = ft
-            changes[k, t] = _lit_sum(g_lit, peak * ft, sensor, background, gain, x0) / s1 - 1.0
+            # without lit pixels: the change of the city's total light
+            changes[k, t] = _lit_sum(g_lit, peak * ft, sensor, background, gain, x0) / s1 - 1.0 if m > 0 else ft - 1.0
     return factors, changes, lit_px, lit_area, base_sum
