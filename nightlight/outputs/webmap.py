@@ -160,9 +160,7 @@ def _display_frame(result: gpd.GeoDataFrame, thr: float) -> gpd.GeoDataFrame:
     # zoom: in a darker shade of its own colour, shrinking ones in saturated red and thicker
     # (black would make every small shrinking city a black dot, the old map.png's fault).
     out["_style"] = [
-        {"fillColor": f, "fillOpacity": 0.85, "color": SHRINKING_OUTLINE, "weight": 2}
-        if s
-        else {"fillColor": f, "fillOpacity": 0.85, "color": _darker(f), "weight": 1}
+        {"fillColor": f, "fillOpacity": 0.85, "color": SHRINKING_OUTLINE if s else _darker(f), "weight": 2 if s else 1}
         for f, s in zip(fill, shrinking)
     ]
     out["id"] = data["city_id"].astype(str).map(html.escape) if "city_id" in data else data.index.astype(str)
