@@ -176,31 +176,21 @@ def _symbols(ax: Any, data: gpd.GeoDataFrame, colours: Any, shrinking: Any) -> l
     scale = 250.0 / ref  # points² per km²: the 99th-percentile city is a 250 pt² disc
     size = np.clip(np.nan_to_num(area) * scale, 14, 900)  # ≥ 14 pt²: a fill still shows inside the outline
     order = np.argsort(-size)  # large discs first, small ones stay visible on top
-    x, y = lon[order], lat[order]
     ax.scatter(
-        x,
-        y,
+        lon[order],
+        lat[order],
         s=size[order],
         c=list(colours[order]),
         edgecolors=np.where(shrinking[order], "black", "#666666"),
         linewidths=np.where(shrinking[order], 0.7, 0.2),
         zorder=3,
     )
-    handles = []
-    for km2 in _nice_sizes(ref):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                ls="",
-                mfc="white",
-                mec="#666666",
-                ms=np.sqrt(max(km2 * scale, 4)),
-                label=f"{km2:g} km²",
-            )
+    return [
+        Line2D(
+            [], [], marker="o", ls="", mfc="white", mec="#666666", ms=np.sqrt(max(km2 * scale, 4)), label=f"{km2:g} km²"
         )
-    return handles
+        for km2 in _nice_sizes(ref)
+    ]
 
 
 def _nice_sizes(ref: float) -> list[float]:
