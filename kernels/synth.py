@@ -18,12 +18,10 @@ The slow, obviously-correct NumPy twins live in ``tests/synthetic/test_synth.py`
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
-from .synth_city import C_AMP, VIIRS, city_g, city_window, pixel_lat, pixel_lon
+from .synth_city import C_AMP, VIIRS, city_g, city_window, pixel_lat, pixel_lon, sensor_value
 from .synth_noise import pixel_normal, row_key
 
 
@@ -78,22 +76,16 @@ def render_chunk(
                 for gc in range(win[q, 3], win[q, 4]):
                     light[gc - gcol0] += amp * city_g(pixel_lon(gc, res), lat, city)
         rk = row_key(key, gr)
-        if sensor == VIIRS:
-            for j in range(w):
-                L = light[j]
-                v = background + L
-                if noise:
-                    v += (sigma0 + sigma_rel * L) * pixel_normal(rk, gcol0 + j, table)
-                out[i, j] = v
-                light[j] = 0.0
-        else:
-            for j in range(w):
-                L = light[j]
-                v = min(gain * math.log1p(L / x0), 63.0) if L > 0.0 else 0.0
-                if noise:
+        for j in range(w):
+            L = light[j]
+            v = sensor_value(L, sensor, background, gain, x0)
+            if noise:
+                z = pixel_normal(rk, gcol0 + j, table)
+                if sensor == VIIRS:
+                    v += (sigma0 + sigma_rel * L) * z
+                else:
                     # np.floor keeps float64 (math.floor would round-trip through int64)
-                    v = np.floor(v + sigma0 * pixel_normal(rk, gcol0 + j, table) + 0.5)
-                    v = min(max(v, 0.0), 63.0)
-                out[i, j] = v
-                light[j] = 0.0
+                    v = min(max(np.floor(v + sigma0 * z + 0.5), 0.0), 63.0)
+            out[i, j] = v
+            light[j] = 0.0
     return out

@@ -116,21 +116,6 @@ def city_window(city: np.ndarray, res: float, r_km: float = -1.0) -> tuple:
 
 
 @njit(cache=True, nogil=True)
-def city_profile_window(city: np.ndarray, res: float, r_km: float = -1.0) -> tuple:
-    """Unit-peak profile of one city on the global pixel window of a disc of ``r_km``.
-
-    Returns ``(row0, col0, G)``, G float64 of the window's shape, 0 outside the support.
-    """
-    r0, r1, c0, c1 = city_window(city, res, r_km)
-    g = np.zeros((r1 - r0, c1 - c0), np.float64)
-    for gr in range(r0, r1):
-        lat = pixel_lat(gr, res)
-        for gc in range(c0, c1):
-            g[gr - r0, gc - c0] = city_g(pixel_lon(gc, res), lat, city)
-    return r0, c0, g
-
-
-@njit(cache=True, nogil=True)
 def lit_rho(need: float, core: float, inv_s: float, edge_w: float, rho_max: float) -> float:
     """Normalized radius where the unit-peak profile falls to ``need`` (0 if never reached)."""
     if _profile(0.0, core, inv_s, edge_w) < need:
@@ -146,17 +131,6 @@ def lit_rho(need: float, core: float, inv_s: float, edge_w: float, rho_max: floa
 
 
 @njit(cache=True, nogil=True)
-def lit_rhos(
-    need: np.ndarray, core: np.ndarray, inv_s: np.ndarray, edge_w: np.ndarray, rho_max: np.ndarray
-) -> np.ndarray:
-    """Vector form of :func:`lit_rho`."""
-    out = np.empty(need.size)
-    for k in range(need.size):
-        out[k] = lit_rho(need[k], core[k], inv_s[k], edge_w[k], rho_max[k])
-    return out
-
-
-@njit(cache=True, nogil=True)
 def pixel_area_km2(grow: int, res: float) -> float:
     """Ground area of a pixel of a geographic grid, A = R²·Δλ·(sin φ₁ − sin φ₂) (km²)."""
     top = math.radians(90.0 - grow * res)
@@ -164,10 +138,9 @@ def pixel_area_km2(grow: int, res: float) -> float:
     return R_AUTHALIC_KM * R_AUTHALIC_KM * math.radians(res) * (math.sin(top) - math.sin(bottom))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")  # inline: called per pixel by the renderer and the truth
 def dmsp_response(x: float, gain: float, x0: float) -> float:
     """DMSP-like DN from radiance-like light: ``gain * ln(1 + x / x0)``, clipped to [0, 63]."""
-    # the same expression as render_chunk's DMSP branch (kept inline there for speed)
     return min(gain * math.log1p(x / x0), 63.0) if x > 0.0 else 0.0
 
 

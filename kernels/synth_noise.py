@@ -85,16 +85,10 @@ def normal_ppf(p: float) -> float:
         2.938163982698783e00,
     )
     d1, d2, d3, d4 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00
-    if p < 0.02425:
-        q = math.sqrt(-2.0 * math.log(p))
-        return (((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
-            (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
-        )
-    if p > 1.0 - 0.02425:
-        q = math.sqrt(-2.0 * math.log(1.0 - p))
-        return -(((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
-            (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
-        )
+    if p < 0.02425 or p > 1.0 - 0.02425:  # the tails, one formula: x(1 − p) = −x(p)
+        q = math.sqrt(-2.0 * math.log(p if p < 0.5 else 1.0 - p))
+        x = (((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / ((((d1 * q + d2) * q + d3) * q + d4) * q + 1.0)
+        return x if p < 0.5 else -x
     q = p - 0.5
     r = q * q
     return (
@@ -137,17 +131,6 @@ def _normal_from(z, table):
 def pixel_normal(rk, gcol, table):
     """The standard normal of global column ``gcol`` in the row keyed ``rk`` (:func:`row_key`)."""
     return _normal_from(_mix64(rk + np.uint64(gcol) * _GOLDEN), table)
-
-
-@njit(cache=True, nogil=True)
-def hash_normal(key: np.uint64, grow0: int, gcol0: int, h: int, w: int, table: np.ndarray) -> np.ndarray:
-    """Standard normals for the window of global rows ``grow0:grow0+h``, cols ``gcol0:gcol0+w``."""
-    out = np.empty((h, w), np.float64)
-    for i in range(h):
-        rk = row_key(key, grow0 + i)
-        for j in range(w):
-            out[i, j] = pixel_normal(rk, gcol0 + j, table)
-    return out
 
 
 @njit(cache=True, nogil=True)

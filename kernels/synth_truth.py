@@ -24,9 +24,12 @@ from .synth_city import (
     C_RHO_MAX,
     C_SUPPORT_KM,
     VIIRS,
-    city_profile_window,
+    city_g,
+    city_window,
     lit_rho,
     pixel_area_km2,
+    pixel_lat,
+    pixel_lon,
     sensor_value,
 )
 
@@ -125,41 +128,34 @@ def city_truth(
             need = x0 * math.expm1(threshold / gain) / peak
         rho_t = lit_rho(need, city[C_CORE], city[C_INV_S], city[C_EDGE_W], city[C_RHO_MAX])
         r_km = min(rho_t * 1.001 / min(city[C_INV_A], city[C_INV_B]), city[C_SUPPORT_KM])
-        r0, c0, g = city_profile_window(city, res, r_km)
-        h, w = g.shape
-        g_lit = np.empty(h * w)
+        r0, r1, c0, c1 = city_window(city, res, r_km)
+        g_lit = np.empty((r1 - r0) * (c1 - c0))  # the unit-peak profile of the lit pixels
         m = 0
         area = 0.0
-        for i in range(h):
-            pa = pixel_area_km2(r0 + i, res)
-            for j in range(w):
-                if g[i, j] > 0.0 and sensor_value(peak * g[i, j], sensor, background, gain, x0) >= threshold:
-                    g_lit[m] = g[i, j]
+        for gr in range(r0, r1):
+            lat, pa = pixel_lat(gr, res), pixel_area_km2(gr, res)
+            for gc in range(c0, c1):
+                g = city_g(pixel_lon(gc, res), lat, city)
+                if g > 0.0 and sensor_value(peak * g, sensor, background, gain, x0) >= threshold:
+                    g_lit[m] = g
                     m += 1
                     area += pa
         g_lit = g_lit[:m]
         lit_px[k] = m
         lit_area[k] = area
         c = target[k]
-        if m == 0:
-            f = 1.0 + c
-            for t in range(ny):
-                factors[k, t] = 1.0 + (f - 1.0) * progress[k, t]
-                changes[k, t] = factors[k, t] - 1.0
-            continue
-        s1 = _lit_sum(g_lit, peak, sensor, background, gain, x0)
+        f = 1.0 + c  # kept without lit pixels, and where DMSP saturation puts the target out of reach
+        s1 = _lit_sum(g_lit, peak, sensor, background, gain, x0)  # 0.0 without lit pixels
         base_sum[k] = s1
-        if sensor == VIIRS:
-            p = s1 - background * m
-            f = 1.0 + c * s1 / p
-        else:
+        if m > 0 and sensor == VIIRS:
+            f = 1.0 + c * s1 / (s1 - background * m)
+        elif m > 0:
             goal = s1 * (1.0 + c)
-            if _lit_sum(g_lit, peak * f_max, sensor, background, gain, x0) < goal:
-                f = 1.0 + c
-            else:
+            if not _lit_sum(g_lit, peak * f_max, sensor, background, gain, x0) < goal:
                 f = _solve_factor(g_lit, peak, goal, s1, c, f_max, sensor, background, gain, x0)
         for t in range(ny):
             ft = 1.0 + (f - 1.0) * progress[k, t]
             factors[k, t] = ft
-            changes[k, t] = _lit_sum(g_lit, peak * ft, sensor, background, gain, x0) / s1 - 1.0
+            # without lit pixels: the change of the city's total light
+            changes[k, t] = _lit_sum(g_lit, peak * ft, sensor, background, gain, x0) / s1 - 1.0 if m > 0 else ft - 1.0
     return factors, changes, lit_px, lit_area, base_sum

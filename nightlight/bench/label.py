@@ -60,15 +60,11 @@ def _load(params: Mapping[str, Any], workdir: Path) -> tuple[np.ndarray, float, 
 
 
 def _nightlight(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:
-    import rioxarray  # noqa: F401  (registers .rio)
-    import xarray as xr
-
     from nightlight.cities.label import label_components
+    from nightlight.testing import georeferenced
 
     arr, thr, template = _load(params, workdir)
-    ch = int(params["chunk"])
-    da = xr.DataArray(arr, dims=("y", "x"), coords=template.coords).chunk({"y": ch, "x": ch})
-    da = da.rio.write_crs(template.rio.crs).rio.write_transform(template.rio.transform())
+    da = georeferenced(arr, crs=template.rio.crs, transform=template.rio.transform(), chunks=int(params["chunk"]))
 
     def run(x: Any = da) -> Result:
         with threaded():

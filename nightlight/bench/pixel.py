@@ -182,18 +182,12 @@ def _kernel_case(name: str, what: str, ref: Callable) -> Case:
 
 # ---------------------------------------------------------------- blur + 30″ aggregation
 def _blur_input(n: int) -> Any:
-    import rioxarray  # noqa: F401  (registers .rio)
-    import xarray as xr
-    from affine import Affine
+    from nightlight.testing import georeferenced
 
     rng = np.random.default_rng(1)
     big = rng.lognormal(0.5, 1.5, (n, n)).astype(np.float32)
     big[rng.random((n, n)) < 0.01] = np.nan
-    v = 1 / 240
-    da = xr.DataArray(
-        big, dims=("y", "x"), coords={"y": 40 - (np.arange(n) + 0.5) * v, "x": 100 + (np.arange(n) + 0.5) * v}
-    )
-    return da.rio.write_crs("EPSG:4326").rio.write_transform(Affine(v, 0, 100, 0, -v, 40))
+    return georeferenced(big, origin=(100.0, 40.0))  # 15″ pixels, EPSG:4326
 
 
 def _blur_nightlight(params: Mapping[str, Any], workdir: Path, variant: str) -> Prepared:

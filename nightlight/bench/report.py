@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from nightlight.io.raster import write_atomic
+
 COLUMNS = ("case", "nightlight s", "peer", "peer s", "ratio", "peak MB nl / peer", "verdict")
 
 LEGEND = (
@@ -139,18 +141,12 @@ def print_table(record: Mapping[str, Any], console: Any = None) -> None:
         console.print(f"* {n}", style="dim", highlight=False)
 
 
-def _write(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 def write_json(record: Mapping[str, Any], path: str | Path) -> Path:
     """The record as JSON: ``cases`` is one object per case (``task``, ``nightlight``, ``peers``: seconds, ratio …)."""
     from nightlight.bench.harness import dumps
 
-    return _write(path, json.dumps(json.loads(dumps(record)), indent=1, ensure_ascii=False) + "\n")
+    text = json.dumps(json.loads(dumps(record)), indent=1, ensure_ascii=False) + "\n"
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def markdown(record: Mapping[str, Any]) -> str:
@@ -171,4 +167,5 @@ def markdown(record: Mapping[str, Any]) -> str:
 
 
 def write_markdown(record: Mapping[str, Any], path: str | Path) -> Path:
-    return _write(path, markdown(record))
+    text = markdown(record)
+    return write_atomic(path, lambda tmp: tmp.write_text(text))

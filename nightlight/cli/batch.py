@@ -7,14 +7,12 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import as_cli_errors, console, format_option, main, scheduler_options
+from nightlight.cli.group import FILE, FOLDER, as_cli_errors, console, format_option, main, scheduler_options
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (overrides [outputs] folder)."
-)
+@click.argument("config", type=FILE)
+@click.option("--out", type=FOLDER, help="Output folder (overrides [outputs] folder).")
 @scheduler_options("Address of a running dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @click.option(
     "--cluster",

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from nightlight.cli.group import DataError, console, main
+from nightlight.cli.group import FILE, FOLDER, DataError, console, main
 
 
 @main.command()
@@ -14,13 +12,11 @@ from nightlight.cli.group import DataError, console, main
 @click.option("--default", "mode", flag_value="default", default=True, hidden=True)
 @click.option("--full", "mode", flag_value="full", help="The default cases plus the global 2.9 Gpx runs.")
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this case (a name or prefix; repeatable).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the record as JSON.")
-@click.option(
-    "--markdown", "md_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as markdown."
-)
+@click.option("--json", "json_out", type=FILE, help="Write the record as JSON.")
+@click.option("--markdown", "md_out", type=FILE, help="Write the table as markdown.")
 @click.option(
     "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     default=None,
     help="Cached inputs and results (default: <tmp>/nightlight-bench; reused between runs).",
 )

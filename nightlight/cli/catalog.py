@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from nightlight.cli.group import as_cli_errors, main
+from nightlight.cli.group import FOLDER, as_cli_errors, main
 
 
 # --------------------------------------------------------------------------- catalog: name a product, get the data
@@ -88,7 +88,7 @@ def catalog_show(name: str) -> None:
 
 
 @catalog.command("stac")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out_dir", type=FOLDER)
 def catalog_stac(out_dir: Path) -> None:
     """Write the product catalog as a STAC catalog (one collection per product) into OUT_DIR."""
     from nightlight.io.stac import write_stac

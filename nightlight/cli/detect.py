@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from nightlight.cli.group import (
+    FOLDER,
     as_cli_errors,
     console,
     format_option,
@@ -41,7 +42,7 @@ def _shrink_line(result, decline: float) -> str:
 @main.command()
 @click.argument("before")
 @click.argument("after")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--out", "out", required=True, type=FOLDER, help="Output folder.")
 @params_options()
 @scheduler_options()
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty folder that holds no nightlight run.")
@@ -71,9 +72,7 @@ def detect(
 
 
 @main.command()
-@click.option(
-    "--out", "out", default="nightlight-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path)
-)
+@click.option("--out", "out", default="nightlight-demo", show_default=True, type=FOLDER)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the synthetic world.")
 @click.option("--sensor", default="viirs", show_default=True, type=click.Choice(["viirs", "dmsp"]))
 @click.option(

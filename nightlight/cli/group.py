@@ -7,6 +7,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,6 +17,9 @@ from nightlight._version import __version__
 from nightlight.errors import NightlightError, ParameterError
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # no line breaks inside a message (logs, pipes)
+#: The click types of a folder and of a file argument or option, as :class:`pathlib.Path`.
+FOLDER = click.Path(file_okay=False, path_type=Path)
+FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 #: The commands: name → (module that defines it, one-line help). A command's module is

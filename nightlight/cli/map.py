@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import as_cli_errors, console, main
+from nightlight.cli.group import FOLDER, as_cli_errors, console, main
 
 
 @main.command(name="map")
@@ -14,7 +14,7 @@ from nightlight.cli.group import as_cli_errors, console, main
 @click.option(
     "--out",
     default=None,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="Folder for map.html and map.png (default: the result's folder).",
 )
 @click.option(

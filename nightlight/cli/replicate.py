@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nightlight.cli.group import as_cli_errors, console, main, scheduler_client, scheduler_options
+from nightlight.cli.group import FOLDER, as_cli_errors, console, main, scheduler_client, scheduler_options
 from nightlight.progress import peak_rss_mb
 
 
@@ -17,14 +17,14 @@ from nightlight.progress import peak_rss_mb
     "out",
     default="docs/replication",
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="Folder for tables and figures; the report is written beside it as <out>.md.",
 )
 @click.option(
     "--data-dir",
     default="../shared/data",
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="The shared real-data folder (vector data: provinces, census, Shanghai; the mosaics come from the catalog).",
 )
 @click.option(
@@ -36,7 +36,7 @@ from nightlight.progress import peak_rss_mb
 @click.option(
     "--work-dir",
     default=None,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help="Keep the batch runs of the study configurations here (a rerun resumes them); default: a temporary folder.",
 )
 @click.option(

@@ -176,31 +176,21 @@ def _symbols(ax: Any, data: gpd.GeoDataFrame, colours: Any, shrinking: Any) -> l
     scale = 250.0 / ref  # points² per km²: the 99th-percentile city is a 250 pt² disc
     size = np.clip(np.nan_to_num(area) * scale, 14, 900)  # ≥ 14 pt²: a fill still shows inside the outline
     order = np.argsort(-size)  # large discs first, small ones stay visible on top
-    x, y = lon[order], lat[order]
     ax.scatter(
-        x,
-        y,
+        lon[order],
+        lat[order],
         s=size[order],
         c=list(colours[order]),
         edgecolors=np.where(shrinking[order], "black", "#666666"),
         linewidths=np.where(shrinking[order], 0.7, 0.2),
         zorder=3,
     )
-    handles = []
-    for km2 in _nice_sizes(ref):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                ls="",
-                mfc="white",
-                mec="#666666",
-                ms=np.sqrt(max(km2 * scale, 4)),
-                label=f"{km2:g} km²",
-            )
+    return [
+        Line2D(
+            [], [], marker="o", ls="", mfc="white", mec="#666666", ms=np.sqrt(max(km2 * scale, 4)), label=f"{km2:g} km²"
         )
-    return handles
+        for km2 in _nice_sizes(ref)
+    ]
 
 
 def _nice_sizes(ref: float) -> list[float]:
@@ -214,8 +204,7 @@ def _nice_sizes(ref: float) -> list[float]:
 def plot_histogram(result: gpd.GeoDataFrame, path: str | os.PathLike, *, bins: int = 40) -> Path:
     """PNG histogram of relative change (%) of classified cities, threshold marked."""
     thr = decline_threshold(result)
-    ok = result["change"][result["status"] == "ok"] if "status" in result else result["change"]
-    vals = ok.dropna().to_numpy() * 100
+    vals = result["change"][classified(result)[0]].dropna().to_numpy() * 100
     with figure(path, figsize=(7, 4.5), dpi=120) as (fig, ax):
         ax.hist(vals, bins=bins, color="#4477aa", edgecolor="white")
         ax.axvline(-thr * 100, color="#cc3311", linestyle="--", label=f"shrinking: ≤ −{thr:.0%}")

@@ -25,9 +25,8 @@ def summary_table(result: gpd.GeoDataFrame) -> pd.DataFrame:
 
     own = [c for c in user_columns(result) if result[c].map(_scalar).all()]  # dict columns stay in the tables
     head = [c for c in SUMMARY_COLUMNS[:1] if c in result.columns]
-    rest = [c for c in SUMMARY_COLUMNS[1:] if c in result.columns]
     extra = ("shrink_pattern", "trend_slope", "mk_p", "mk_q", "significant_decline", "significant_decline_fdr")
-    rest += [c for c in (*extra, "valid_share", "area_km2") if c in result.columns]
+    rest = [c for c in (*SUMMARY_COLUMNS[1:], *extra, "valid_share", "area_km2") if c in result.columns]
     table = pd.DataFrame(result[head + own])
     lon, lat = centroid_lonlat(result)
     table["lon"], table["lat"] = lon.round(5), lat.round(5)  # 1e-5° ≈ 1 m
@@ -119,14 +118,8 @@ def summarize(
             "change_ok": df["change"].where(ok),
         }
     ).groupby(key.to_numpy())
-    table = g.agg(
-        cities=("cities", "sum"),
-        classified=("classified", "sum"),
-        shrinking=("shrinking", "sum"),
-        light_before=("light_before", "sum"),
-        light_after=("light_after", "sum"),
-        median_change=("change_ok", "median"),
-    )
+    table = g[["cities", "classified", "shrinking", "light_before", "light_after"]].sum()
+    table["median_change"] = g["change_ok"].median()
     with np.errstate(invalid="ignore", divide="ignore"):
         table["share_shrinking"] = table["shrinking"] / table["classified"].where(table["classified"] > 0)
         table["change"] = (table["light_after"] - table["light_before"]) / table["light_before"].where(

@@ -100,23 +100,27 @@ def write_webmap(
     m.default_css = [("leaflet_css", "nightlight-inline:leaflet.css")]
     if basemap:
         folium.TileLayer("OpenStreetMap", name="basemap (online only)").add_to(m)
-    extent = _mosaic_extent(meta.get("grid"))
-    if extent is not None:
-        folium.GeoJson(
-            extent.__geo_interface__,
-            name="extent of the mosaics",
-            style_function=lambda f: {"color": "#444444", "weight": 1.5, "dashArray": "6 4", "fill": False},
-            interactive=False,
-        ).add_to(m)
-    regions = read_outlines(outlines)
-    if regions is not None:
-        folium.GeoJson(
-            _simplified(regions[[regions.geometry.name]]).__geo_interface__,
-            name="region outlines",
-            style_function=lambda f: {"color": "#666666", "weight": 1, "fill": False},
-            interactive=False,
-        ).add_to(m)
+
+    def outlines_layer(shapes: Any, name: str, style: dict) -> None:
+        if shapes is not None:
+            geo = shapes.__geo_interface__
+            folium.GeoJson(geo, name=name, style_function=lambda f: style, interactive=False).add_to(m)
+
     fields, aliases = _popup_fields(data)
+
+    def cities_layer(features: dict, name: str, **kw: Any) -> None:
+        """Cities with a popup of every field and a tooltip of the first three."""
+        popup = folium.GeoJsonPopup(fields=fields, aliases=aliases, class_name="nl-popup")
+        tooltip = folium.GeoJsonTooltip(fields=fields[:3], aliases=aliases[:3])
+        folium.GeoJson(features, name=name, popup=popup, tooltip=tooltip, **kw).add_to(m)
+
+    extent = _mosaic_extent(meta.get("grid"))
+    outlines_layer(
+        extent, "extent of the mosaics", {"color": "#444444", "weight": 1.5, "dashArray": "6 4", "fill": False}
+    )
+    regions = read_outlines(outlines)
+    regions = None if regions is None else _simplified(regions[[regions.geometry.name]])
+    outlines_layer(regions, "region outlines", {"color": "#666666", "weight": 1, "fill": False})
     layers = (
         ("shrinking", f"shrinking (≥ {thr:.0%} decline, outlined)"),
         ("other", "not shrinking"),
@@ -124,22 +128,10 @@ def write_webmap(
     )
     for key, label in layers:
         part = data[data["_layer"] == key]
-        if not len(part):
-            continue
-        folium.GeoJson(
-            _features(part, fields),
-            name=f"{label}: {len(part)}",
-            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, class_name="nl-popup"),
-            tooltip=folium.GeoJsonTooltip(fields=fields[:3], aliases=aliases[:3]),
-        ).add_to(m)
+        if len(part):
+            cities_layer(_features(part, fields), f"{label}: {len(part)}")
     if len(data) > POLYGON_LIMIT:  # a national run: cities of a few km² are specks and hard to click
-        folium.GeoJson(
-            _symbols(data, fields),
-            name=f"circles, area ∝ city's: {len(data)}",
-            marker=folium.CircleMarker(),
-            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, class_name="nl-popup"),
-            tooltip=folium.GeoJsonTooltip(fields=fields[:3], aliases=aliases[:3]),
-        ).add_to(m)
+        cities_layer(_symbols(data, fields), f"circles, area ∝ city's: {len(data)}", marker=folium.CircleMarker())
     folium.LayerControl(collapsed=False).add_to(m)
     w, s, e, n = data.total_bounds if len(data) else (-180.0, -60.0, 180.0, 75.0)
     m.fit_bounds([[s, w], [n, e]])
@@ -168,9 +160,7 @@ def _display_frame(result: gpd.GeoDataFrame, thr: float) -> gpd.GeoDataFrame:
     # zoom: in a darker shade of its own colour, shrinking ones in saturated red and thicker
     # (black would make every small shrinking city a black dot, the old map.png's fault).
     out["_style"] = [
-        {"fillColor": f, "fillOpacity": 0.85, "color": SHRINKING_OUTLINE, "weight": 2}
-        if s
-        else {"fillColor": f, "fillOpacity": 0.85, "color": _darker(f), "weight": 1}
+        {"fillColor": f, "fillOpacity": 0.85, "color": SHRINKING_OUTLINE if s else _darker(f), "weight": 2 if s else 1}
         for f, s in zip(fill, shrinking)
     ]
     out["id"] = data["city_id"].astype(str).map(html.escape) if "city_id" in data else data.index.astype(str)

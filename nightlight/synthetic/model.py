@@ -209,13 +209,11 @@ def _light_needed(sensor: str, threshold: float) -> float:
     return s["x0"] * math.expm1(threshold / s["gain"])
 
 
-def _analytic_lit_area(cat: dict, sensor: str, threshold: float | None = None) -> np.ndarray:
-    """Continuous base-year lit area (km²): the ellipse rho <= rho_T, by bisection on rho."""
-    t = LIT_THRESHOLD[sensor] if threshold is None else threshold
-    need = _light_needed(sensor, t) / cat["peak"]
-    rho_t = kcity.lit_rhos(
-        need, cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor).astype(float), _rho_max(cat, sensor).astype(float)
-    )
+def _analytic_lit_area(cat: dict, sensor: str, threshold: float) -> np.ndarray:
+    """Continuous base-year lit area (km²) at ``threshold``: the ellipse rho <= rho_T, by bisection on rho."""
+    need = _light_needed(sensor, threshold) / cat["peak"]
+    lit_rho = np.vectorize(kcity.lit_rho, otypes=[float])
+    rho_t = lit_rho(need, cat["core"], 1.0 / cat["core_s"], _edge_w(cat, sensor), _rho_max(cat, sensor))
     a = cat["radius_km"] * np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
     b = cat["radius_km"] / np.sqrt(cat["aspect"]) * _bloom(cat, sensor)
     return math.pi * a * b * rho_t**2

@@ -35,6 +35,7 @@ def score_against_truth(result: gpd.GeoDataFrame, truth: pd.DataFrame, *, declin
         precision, recall, counts, and the ids of false positives/negatives.
     """
     planted = truth[~truth["is_flare"].astype(bool)]
+    expected = int(planted["expected_natural_city"].astype(bool).sum())  # planted natural cities, flares not
     points = gpd.GeoDataFrame(
         planted[["city_id", "true_change"]].rename(columns={"city_id": "truth_id"}),
         geometry=gpd.points_from_xy(planted["lon"], planted["lat"]),
@@ -65,10 +66,7 @@ def score_against_truth(result: gpd.GeoDataFrame, truth: pd.DataFrame, *, declin
         "detected_shrinking": len(detected),
         "truth_shrinking": len(truth_shrinking),
         "matched": int(hit["truth_id"].nunique()),
-        "expected": int(
-            truth["expected_natural_city"].astype(bool).sum()
-            - (truth["expected_natural_city"].astype(bool) & truth["is_flare"].astype(bool)).sum()
-        ),
+        "expected": expected,
         "in_scope": int(len(planted)),
         "false_positive_city_ids": false_pos,
         "false_negative_truth_ids": false_neg,

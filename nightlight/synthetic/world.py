@@ -157,23 +157,18 @@ class World:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         tiles = dict(tiled=True, blockxsize=512, blockysize=512) if min(self.grid.shape) >= 512 else {}
-        return {
-            int(year): write_geotiff(
+        written: dict[int, Path] = {}
+        for year in self.years:
+            m = self.mosaic(year)
+            written[int(year)] = write_geotiff(
                 out_dir / f"{self.sensor}_{year}.tif",
-                self.mosaic(year).rio.write_nodata(None),  # NaN never occurs; the files declare no nodata
+                m.rio.write_nodata(None),  # NaN never occurs; the files declare no nodata
                 dtype="float32" if self.sensor == "viirs" else "uint8",
-                tags=dict(
-                    sensor=self.sensor,
-                    year=year,
-                    seed=self.seed,
-                    units=UNITS[self.sensor],
-                    synthetic="nightlight.synthetic",
-                ),
+                tags={k: m.attrs[k] for k in ("sensor", "year", "seed", "units", "synthetic")},
                 compress="deflate",
                 **tiles,
             )
-            for year in self.years
-        }
+        return written
 
 
 #: Normal quantile table of the noise kernel (built once, 33 kB).

@@ -22,10 +22,7 @@ Chunks = int | tuple | Mapping
 
 
 def _transform(res: float | tuple[float, float], origin: tuple[float, float]) -> Affine:
-    if isinstance(res, tuple | list):
-        rx, ry = float(res[0]), float(res[1])
-    else:
-        rx = ry = float(res)
+    rx, ry = (float(res[0]), float(res[1])) if isinstance(res, tuple | list) else (float(res), float(res))
     if rx <= 0 or ry <= 0:
         raise ValueError(f"res={res!r}: pixel sizes must be positive (north-up grid); pass transform= for others.")
     return Affine(rx, 0.0, float(origin[0]), 0.0, -ry, float(origin[1]))

@@ -21,6 +21,7 @@ from scipy import ndimage, special, stats
 import nightlight
 from nightlight.errors import CatalogError, GridMismatchError, NightlightError
 from nightlight.grid import Grid
+from nightlight.kernels import synth as R
 from nightlight.kernels import synth_city as K
 from nightlight.kernels import synth_noise as N
 from nightlight.synthetic import LIT_THRESHOLD, World, make_world
@@ -119,17 +120,25 @@ def test_normal_ppf_matches_scipy():
     np.testing.assert_allclose(ours, special.ndtri(p), rtol=2e-8, atol=2e-8)
 
 
+def rendered_normals(key: np.uint64, grow0: int, gcol0: int, h: int, w: int) -> np.ndarray:
+    """The renderer's per-pixel normals: a VIIRS chunk without cities, background 0 and σ = 1 (float32)."""
+    no_cities = np.zeros((0, K.N_CITY_COLS))
+    return R.render_chunk(
+        grow0, gcol0, h, w, 1 / 240, no_cities, K.VIIRS, key, True, 0.0, 1.0, 0.0, 0.0, 1.0, N.normal_table()
+    )
+
+
 @pytest.mark.slow
-def test_hash_normal_matches_python_twin():
+def test_pixel_normals_match_python_twin():
     key = int(np.uint64(N.stream_key(11, 2013, 1)))
-    z = N.hash_normal(np.uint64(key), 1000, 5000, 7, 9, N.normal_table())
+    z = rendered_normals(np.uint64(key), 1000, 5000, 7, 9)
     ref = np.array([[special.ndtri(hash_uniform32_py(key, 1000 + i, 5000 + j)) for j in range(9)] for i in range(7)])
     # table interpolation: < 2e-4 sigma by design
     np.testing.assert_allclose(z, ref, atol=2e-4)
 
 
-def test_hash_normal_is_standard_normal():
-    z = N.hash_normal(np.uint64(N.stream_key(5, 2016, 1)), 0, 0, 300, 400, N.normal_table()).ravel()
+def test_pixel_normals_are_standard_normal():
+    z = rendered_normals(np.uint64(N.stream_key(5, 2016, 1)), 0, 0, 300, 400).astype(np.float64).ravel()
     assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
     assert stats.kstest(z, "norm").pvalue > 1e-4
     # neighbours are independent (no structure along rows or columns)
