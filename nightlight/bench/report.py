@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from nightlight.io.raster import write_atomic
+from nightlight.checkpoint import write_atomic
 
 COLUMNS = ("case", "nightlight s", "peer", "peer s", "ratio", "peak MB nl / peer", "verdict")
 
