@@ -152,8 +152,8 @@ def test_zonal_stats_on_an_invalid_polygon_is_a_clear_error():
 
 
 def test_zonal_validity_check_leaves_the_process_warning_filters_alone(monkeypatch):
-    """It runs on a thread beside the driver: ``shapely.is_valid`` silenced every warning of the process
-    while it ran (``catch_warnings``), and under load a batch lost some of its CheckpointWarnings."""
+    """``shapely.is_valid`` silences every warning of the process while it runs (``catch_warnings``): when the
+    check ran on a thread beside the driver, a batch lost some of its CheckpointWarnings under load."""
     import warnings
 
     import numpy as np

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dask
@@ -341,41 +340,7 @@ def zonal_stats_many(
     geoms = np.asarray(polygons.geometry.array if hasattr(polygons, "geometry") else polygons.array, dtype=object)
     if method not in ("exact", "centre"):
         raise ValueError(f"method={method!r}: use 'exact' (fractional coverage) or 'centre' (pixel-centre rule).")
-    # GEOS validity (24 ms of a 164 ms run on 10⁴ polygons, serial in the driver) is checked on a thread while
-    # the blocks are measured: shapely releases the GIL. An invalid polygon explains any failure.
-    with ThreadPoolExecutor(1) as pool:
-        checked = pool.submit(_require_valid, geoms)
-        try:
-            frames = _measure(geoms, grid, mosaics, floor, method, area, checkpoints)
-        except Exception:
-            checked.result()
-            raise
-        checked.result()
-    return frames
-
-
-def _require_valid(geoms: np.ndarray) -> None:
-    live = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
-    # is_valid_reason, not is_valid: shapely.is_valid silences every warning of the process while it runs
-    # (warnings.catch_warnings), and on this thread that swallowed the driver's CheckpointWarnings
-    invalid = live & (shapely.is_valid_reason(geoms) != "Valid Geometry")
-    if invalid.any():  # GEOS would fail mid-way with a bare GEOSException
-        raise InvalidVectorError(
-            f"zonal_stats: {int(invalid.sum())} invalid polygon(s) (rows {np.flatnonzero(invalid)[:10].tolist()}, "
-            "e.g. self-intersections). Pass them through nightlight.read_polygons (it repairs them with "
-            "shapely.make_valid and says which) or repair them yourself."
-        )
-
-
-def _measure(
-    geoms: np.ndarray,
-    grid: Grid,
-    mosaics: Sequence[xr.DataArray],
-    floor: float,
-    method: str,
-    area: AreaMode,
-    checkpoints: CheckpointStore | None,
-) -> list[pd.DataFrame]:
+    _require_valid(geoms)
     plan = _make_plan(geoms, grid, floor, method, area)
     # polygon area in pixels (CRS units): the share of it inside the grid flags partial coverage
     area_px = shapely.area(geoms) / abs(grid.transform.a * grid.transform.e)
@@ -406,6 +371,19 @@ def _measure(
         return [stats_frame(acc, vmax, area_px) for acc, vmax in empty]
     res = dask.delayed(_combine)(plan.n, *parts).compute()
     return [stats_frame(acc, vmax, area_px) for acc, vmax in res]
+
+
+def _require_valid(geoms: np.ndarray) -> None:
+    live = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
+    # is_valid_reason, not is_valid: shapely.is_valid silences every warning of the process while it runs
+    # (warnings.catch_warnings); run on a thread beside the driver, it swallowed a batch's CheckpointWarnings
+    invalid = live & (shapely.is_valid_reason(geoms) != "Valid Geometry")
+    if invalid.any():  # GEOS would fail mid-way with a bare GEOSException
+        raise InvalidVectorError(
+            f"zonal_stats: {int(invalid.sum())} invalid polygon(s) (rows {np.flatnonzero(invalid)[:10].tolist()}, "
+            "e.g. self-intersections). Pass them through nightlight.read_polygons (it repairs them with "
+            "shapely.make_valid and says which) or repair them yourself."
+        )
 
 
 def _any_hit(plan: _Plan, bbox: shapely.Geometry) -> bool:
